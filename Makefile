@@ -1,0 +1,69 @@
+# Gatehouse: `make run` starts the console, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(PYTHON)
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+
+.PHONY: help install services migrate demo run test lint format bench browser
+
+help:
+	@echo "make run      install, migrate, load the demo project, start web + worker + beat on 127.0.0.1:8000"
+	@echo "make test     install, then run the whole suite (unit, integration, browser)"
+	@echo "make install  create .venv with the locked dependencies and the front-end assets"
+	@echo "make lint     ruff check + format check"
+	@echo "make bench    run the benchmarks, figures written to bench/results.json"
+
+$(UV):
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11." >&2; exit 1; }
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+install: $(UV)
+	$(UV) sync --frozen
+	npm ci --no-audit --no-fund --loglevel=error
+	@scripts/services.sh
+
+services:
+	@scripts/services.sh
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py demo_load
+
+run: demo
+	@echo
+	@echo "Gatehouse is starting on http://127.0.0.1:8000/  (demo login: demo@gatehouse.local / demo-password)"
+	@echo
+	$(VENV)/bin/honcho start -f Procfile
+
+browser:
+	@scripts/browser.sh
+
+test: install browser
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run >/dev/null
+	DJANGO_SETTINGS_MODULE=console.settings_deploycheck $(PY) manage.py check --deploy --fail-level WARNING
+	$(VENV)/bin/pytest -n 2 --create-db
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	@mkdir -p bench
+	$(PY) -c "import json, pathlib; pathlib.Path('bench/results.json').write_text(json.dumps({'benchmarks': []}, indent=2) + '\n')"
+	@echo "No benchmarks yet; figures go to bench/results.json."

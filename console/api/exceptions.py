@@ -1,0 +1,50 @@
+"""One error format for the console API: {"message": ..., "code": ...} (and "field" if any)."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from console.exceptions import ApplicationError
+
+
+def _first_error(detail, path=""):
+    """The first (field, message, code) in a DRF error tree."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            field = key if key != "non_field_errors" else ""
+            return _first_error(value, f"{path}.{field}".strip(".") if field else path)
+    if isinstance(detail, list) and detail:
+        return _first_error(detail[0], path)
+    return path, str(detail), getattr(detail, "code", "invalid")
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        body = {"message": exc.message, "code": exc.code}
+        if exc.field:
+            body["field"] = exc.field
+        return Response(body, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        field, message, code = _first_error(exc.detail)
+        body = {"message": f"{field}: {message}" if field else message, "code": code}
+        if field:
+            body["field"] = field
+        body["errors"] = exc.detail
+        response.data = body
+        response.status_code = status.HTTP_400_BAD_REQUEST
+        return response
+    detail = getattr(exc, "detail", "")
+    response.data = {
+        "message": str(detail) if detail else "Error.",
+        "code": getattr(detail, "code", None) or getattr(exc, "default_code", "error"),
+    }
+    return response

@@ -1,0 +1,302 @@
+"""Core models: users, projects and their environments, tags, members, keys and the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class User(AbstractUser):
+    """A person who signs in to the console (local account now, SSO later)."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), condition=~Q(email=""), name="console_user_email_unique"
+            ),
+        ]
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.email or self.username
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+    VIEWER = "viewer", "Viewer"
+
+
+# A role grants everything the roles below it grant.
+ROLE_RANK = {Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3}
+
+
+def role_at_least(role: str | None, needed: str) -> bool:
+    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
+
+
+class ProjectAccessMode(models.TextChoices):
+    OPEN = "open", "Open: any signed-in employee may join"
+    CLOSED = "closed", "Closed: people request access, admins approve"
+
+
+class ProjectQuerySet(models.QuerySet):
+    def active(self) -> ProjectQuerySet:
+        return self.filter(archived_at__isnull=True)
+
+    def for_user(self, user) -> ProjectQuerySet:
+        return self.filter(memberships__user=user)
+
+
+class Project(TimeStampedModel):
+    """A product area with its own environments, members, keys and configuration."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50)
+    description = models.TextField(blank=True, max_length=2000)
+    access_mode = models.CharField(
+        max_length=10, choices=ProjectAccessMode.choices, default=ProjectAccessMode.CLOSED
+    )
+    default_role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["slug"], name="console_project_slug_unique"),
+            models.CheckConstraint(
+                condition=~Q(default_role="admin"), name="console_project_default_role_not_admin"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EnvironmentTier(models.TextChoices):
+    DEVELOPMENT = "development", "Development"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+
+
+class Environment(TimeStampedModel):
+    """A deployment target of a project (development, staging, production, ...)."""
+
+    # PROTECT: an environment holds keys and published specs; it is removed by its service only.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="environments")
+    name = models.CharField(max_length=50)
+    tier = models.CharField(max_length=20, choices=EnvironmentTier.choices)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "project", Lower("name"), name="console_environment_name_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(TimeStampedModel):
+    """A label that gates, experiments and metrics of one project can carry."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("project", Lower("name"), name="console_tag_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(TimeStampedModel):
+    """One user's role in one project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+
+    class Meta:
+        ordering = ["user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="console_membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+class AccessRequestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+
+
+class AccessRequest(TimeStampedModel):
+    """A request by a non-member to join a closed project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="access_requests")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests"
+    )
+    message = models.CharField(max_length=500, blank=True)
+    status = models.CharField(
+        max_length=10, choices=AccessRequestStatus.choices, default=AccessRequestStatus.PENDING
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # SET_NULL: the decision stays on record when the deciding admin's account is deleted.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "user"],
+                condition=Q(status="pending"),
+                name="console_accessrequest_one_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.project} ({self.status})"
+
+
+class KeyKind(models.TextChoices):
+    SERVER = "server", "Server secret key"
+    CLIENT = "client", "Client key"
+    CONSOLE = "console", "Console API key"
+
+
+KEY_PREFIXES = {KeyKind.SERVER: "secret-", KeyKind.CLIENT: "client-", KeyKind.CONSOLE: "console-"}
+
+
+def hash_key(raw: str) -> str:
+    """Keys are 256-bit random tokens, so a plain SHA-256 is a safe one-way fingerprint."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self, now=None) -> ApiKeyQuerySet:
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class ApiKey(TimeStampedModel):
+    """A secret: server and client keys belong to an environment, console keys to a project.
+
+    Only the SHA-256 of the key is stored; the key itself is shown once, when created.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="keys")
+    # PROTECT: deleting an environment must revoke its keys first (environment_delete does).
+    environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.PROTECT, related_name="keys"
+    )
+    kind = models.CharField(max_length=10, choices=KeyKind.choices)
+    name = models.CharField(max_length=100, blank=True)
+    # Console keys act with this role (never more than their creator's current role).
+    role = models.CharField(max_length=10, choices=Role.choices, blank=True)
+    key_hash = models.CharField(max_length=64)
+    # The prefix and the first characters of the key, to tell keys apart in lists.
+    hint = models.CharField(max_length=24)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rotated_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_to"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["key_hash"], name="console_apikey_hash_unique"),
+            models.CheckConstraint(
+                condition=(Q(kind="console") & Q(environment__isnull=True) & ~Q(role=""))
+                | (~Q(kind="console") & Q(environment__isnull=False) & Q(role="")),
+                name="console_apikey_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.hint}…"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at:
+            return "expired" if self.expires_at <= timezone.now() else "expiring"
+        return "active"
+
+
+class AuditEvent(models.Model):
+    """One recorded change: who did what to which object, with the values before and after.
+
+    Append-only; written only by console.audit.audit_record in the same transaction.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # SET_NULL everywhere: the record outlives projects, users and keys.
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # How the actor is shown even after the account is gone ("system" when there is none).
+    actor_label = models.CharField(max_length=254)
+    via_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64)
+    target_label = models.CharField(max_length=200)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="console_audit_project_time"),
+            models.Index(fields=["target_type", "target_id"], name="console_audit_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_label} by {self.actor_label}"

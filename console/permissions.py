@@ -1,0 +1,60 @@
+"""Who may see and change a project: the one place the role rules live."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404
+
+from console.exceptions import NotAllowed
+from console.models import Membership, Project, Role, role_at_least
+
+ROLE_NEEDED_MESSAGE = {
+    Role.VIEWER: "You need to be a member of this project.",
+    Role.MEMBER: "Viewers have read-only access: ask an admin for the member role.",
+    Role.ADMIN: "Only project admins can do this.",
+}
+
+
+def project_role(user, project: Project) -> str | None:
+    """The user's role in the project, or None for non-members (and anonymous users)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    cache = getattr(user, "_project_roles", None)
+    if cache is None:
+        cache = user._project_roles = {}
+    if project.pk not in cache:
+        cache[project.pk] = (
+            Membership.objects.filter(project=project, user=user)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return cache[project.pk]
+
+
+def forget_roles(user) -> None:
+    """Drop the per-request role cache after a membership change."""
+    if hasattr(user, "_project_roles"):
+        del user._project_roles
+
+
+def ensure_role(user, project: Project, needed: str) -> str:
+    """Raise NotAllowed unless the user holds `needed` (or higher) in the project."""
+    role = project_role(user, project)
+    if not role_at_least(role, needed):
+        raise NotAllowed(ROLE_NEEDED_MESSAGE[Role(needed)])
+    return role
+
+
+def get_project_for_user(user, slug: str, *, needed: str = Role.VIEWER) -> Project:
+    """The project a page or endpoint works on: 404 for non-members, 403 for too low a role."""
+    project = Project.objects.active().filter(slug=slug).first()
+    if project is None or project_role(user, project) is None:
+        raise Http404("No such project.")
+    ensure_role(user, project, needed)
+    return project
+
+
+def can_create_projects(user) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_superuser or settings.GATEHOUSE_PROJECT_CREATORS == "everyone"

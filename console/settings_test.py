@@ -1,0 +1,18 @@
+"""Test settings: only speed and isolation knobs differ from console.settings."""
+
+import os
+
+from .settings import *  # noqa: F403
+from .settings import REDIS_URL
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# One Redis logical DB per xdist worker (gw0 -> 1, gw1 -> 2, ...), so flushing is private.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw-1").removeprefix("gw")
+_redis_db = int(_worker) + 2 if _worker.lstrip("-").isdigit() else 1
+TEST_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{_redis_db}"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL}
+}
+CELERY_BROKER_URL = TEST_REDIS_URL

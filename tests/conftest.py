@@ -1,0 +1,78 @@
+import os
+
+import pytest
+import redis
+from django.conf import settings
+
+from console import services
+from console.models import Membership, Role
+from tests.console.factories import UserFactory
+
+# pytest-playwright runs an event loop in the main thread; the ORM calls in our sync tests
+# are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+PASSWORD = "correct-horse-battery"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+@pytest.fixture(autouse=True)
+def _flush_redis():
+    """Each xdist worker owns one Redis DB (settings_test); empty it after every test."""
+    yield
+    redis.Redis.from_url(settings.TEST_REDIS_URL).flushdb()
+
+
+@pytest.fixture
+def site_admin(db):
+    return UserFactory(username="root", email="root@corp.example", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def project(site_admin):
+    """A project made the way users make it: default environments and tags, site_admin as admin."""
+    return services.project_create(actor=site_admin, name="Payments", slug="payments")
+
+
+@pytest.fixture
+def project_admin(project, site_admin):
+    return site_admin
+
+
+def _member(project, role, name):
+    user = UserFactory(username=name, email=f"{name}@corp.example")
+    Membership.objects.create(project=project, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def project_member(project):
+    return _member(project, Role.MEMBER, "mia.member")
+
+
+@pytest.fixture
+def project_viewer(project):
+    return _member(project, Role.VIEWER, "vic.viewer")
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="otto.outsider", email="otto.outsider@corp.example")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
