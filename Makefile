@@ -52,7 +52,8 @@ test: install browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null
-	DJANGO_SETTINGS_MODULE=console.settings_deploycheck $(PY) manage.py check --deploy --fail-level WARNING
+	DEBUG=false SECRET_KEY=$$(openssl rand -hex 32) ALLOWED_HOSTS=gatehouse.example \
+	  $(PY) manage.py check --deploy --fail-level WARNING
 	$(VENV)/bin/pytest -n 2 --create-db
 
 lint: install

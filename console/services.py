@@ -108,6 +108,19 @@ def _save_unique(obj, *, update_fields=None, message: str, field: str) -> None:
 # ---------------------------------------------------------------- projects
 
 
+def _check_access(access_mode: str, default_role: str) -> None:
+    if access_mode not in ProjectAccessMode.values:
+        raise DomainError(
+            "Access is either open or closed.", code="invalid_access_mode", field="access_mode"
+        )
+    if default_role not in (Role.MEMBER, Role.VIEWER):
+        raise DomainError(
+            "People who join get the member or viewer role; admins are chosen one by one.",
+            code="invalid_default_role",
+            field="default_role",
+        )
+
+
 @transaction.atomic
 def project_create(
     *,
@@ -117,10 +130,16 @@ def project_create(
     description: str = "",
     access_mode: str = ProjectAccessMode.CLOSED,
     default_role: str = Role.MEMBER,
+    owner=None,
 ) -> Project:
-    """Create a project with the default environments and tags; the actor becomes its admin."""
-    if not can_create_projects(actor):
+    """Create a project with the default environments and tags; `owner` (default: the actor)
+    becomes its admin. actor=None is the system (management commands)."""
+    if actor is not None and not can_create_projects(actor):
         raise NotAllowed("Only site admins can create projects.")
+    owner = owner or actor
+    _check_access(access_mode, default_role)
+    if owner is None:
+        raise DomainError("A project needs an owner.", code="owner_required", field="owner")
     name = _clean_name(name, what="Project name", max_length=100)
     slug = (slug or "").strip().lower() or slugify(name)[:50].strip("-")
     if not _SLUG.match(slug):
@@ -146,8 +165,8 @@ def project_create(
     Tag.objects.bulk_create(
         Tag(project=project, name=tag, description=desc) for tag, desc in DEFAULT_TAGS
     )
-    Membership.objects.create(project=project, user=actor, role=Role.ADMIN)
-    forget_roles(actor)
+    Membership.objects.create(project=project, user=owner, role=Role.ADMIN)
+    forget_roles(owner)
     audit_record(
         actor=actor,
         action="project.created",
@@ -157,6 +176,7 @@ def project_create(
             **snapshot(project, PROJECT_FIELDS),
             "environments": [env for env, _ in DEFAULT_ENVIRONMENTS],
             "tags": [tag for tag, _ in DEFAULT_TAGS],
+            "owner": owner.email,
         },
     )
     return project
@@ -177,6 +197,7 @@ def project_update(
     before = snapshot(project, PROJECT_FIELDS)
     project.name = _clean_name(name, what="Project name", max_length=100)
     project.description = (description or "").strip()
+    _check_access(access_mode, default_role)
     project.access_mode = access_mode
     project.default_role = default_role
     _validate(project)
@@ -195,6 +216,7 @@ def project_update(
 @transaction.atomic
 def project_join(*, actor, project: Project) -> Membership:
     """An employee joins an open project with its default role."""
+    project = Project.objects.get(pk=project.pk)
     if project.access_mode != ProjectAccessMode.OPEN:
         raise NotAllowed("This project is closed: request access instead.", code="project_closed")
     if project_role(actor, project) is not None:
@@ -530,6 +552,7 @@ def membership_remove(*, actor, membership: Membership) -> None:
 
 @transaction.atomic
 def access_request_create(*, actor, project: Project, message: str = "") -> AccessRequest:
+    project = Project.objects.get(pk=project.pk)
     if project_role(actor, project) is not None:
         raise Conflict("You are already a member of this project.", code="already_member")
     if project.access_mode == ProjectAccessMode.OPEN:
@@ -655,9 +678,13 @@ def key_create(
     environment: Environment | None = None,
     name: str = "",
     role: str = "",
+    owner=None,
 ) -> IssuedKey:
-    """Make a server or client key for an environment, or a console API key with a role."""
-    ensure_role(actor, project, Role.ADMIN)
+    """Make a server or client key for an environment, or a console API key with a role.
+
+    actor=None is the system (management commands); the key is then credited to `owner`."""
+    if actor is not None:
+        ensure_role(actor, project, Role.ADMIN)
     if kind not in KeyKind.values:
         raise DomainError("Choose server, client or console.", code="invalid_kind", field="kind")
     name = _clean_name(name, what="Key name", max_length=100) if (name or "").strip() else ""
@@ -678,7 +705,12 @@ def key_create(
             )
         role = ""
     issued = _issue(
-        actor=actor, project=project, kind=kind, environment=environment, name=name, role=role
+        actor=actor or owner,
+        project=project,
+        kind=kind,
+        environment=environment,
+        name=name,
+        role=role,
     )
     audit_record(
         actor=actor,
