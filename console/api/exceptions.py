@@ -20,11 +20,17 @@ def _first_error(detail, path=""):
     return path, str(detail), getattr(detail, "code", "invalid")
 
 
+def _camel(name: str) -> str:
+    """Services name fields as the models do (overlap_hours); the API says overlapHours."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         body = {"message": exc.message, "code": exc.code}
         if exc.field:
-            body["field"] = exc.field
+            body["field"] = _camel(exc.field)
         return Response(body, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
