@@ -35,7 +35,9 @@ def _absolute(path: str) -> str:
 def send(kind: str, object_id: int) -> bool:
     """Build and send one notification; False when its object is gone."""
     if kind == "member_added":
-        membership = Membership.objects.select_related("project", "user").filter(pk=object_id).first()
+        membership = (
+            Membership.objects.select_related("project", "user").filter(pk=object_id).first()
+        )
         if membership is None:
             return False
         project = membership.project

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from console.models import (
@@ -21,11 +22,23 @@ from console.models import (
 
 
 def project_list_for_user(*, user) -> QuerySet[Project]:
-    """The user's projects, with their role and member count."""
+    """The user's projects with `my_role` and `member_count` (subqueries, so the membership
+    filter does not narrow the count)."""
+    mine = Membership.objects.filter(project=OuterRef("pk"), user=user)
+    members = (
+        Membership.objects.filter(project=OuterRef("pk"))
+        .order_by()
+        .values("project")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         Project.objects.active()
-        .filter(memberships__user=user)
-        .annotate(member_count=Count("memberships", distinct=True))
+        .filter(Exists(mine))
+        .annotate(
+            my_role=Subquery(mine.values("role")[:1]),
+            member_count=Coalesce(Subquery(members), 0),
+        )
         .order_by("name")
     )
 
@@ -114,3 +127,12 @@ def audit_facets(*, project: Project) -> dict[str, list[str]]:
         "actions": sorted(set(events.values_list("action", flat=True).distinct())),
         "target_types": sorted(set(events.values_list("target_type", flat=True).distinct())),
     }
+
+
+def environment_list_with_key_counts(*, project: Project) -> QuerySet[Environment]:
+    """Environments in order, with `key_count`: their keys that are not revoked or expired."""
+    now = timezone.now()
+    usable = Q(keys__revoked_at__isnull=True) & (
+        Q(keys__expires_at__isnull=True) | Q(keys__expires_at__gt=now)
+    )
+    return environment_list(project=project).annotate(key_count=Count("keys", filter=usable))

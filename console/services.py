@@ -315,7 +315,9 @@ def environment_update(*, actor, environment: Environment, name: str, tier: str)
 
 
 @transaction.atomic
-def environment_reorder(*, actor, project: Project, environment_ids: list[int]) -> list[Environment]:
+def environment_reorder(
+    *, actor, project: Project, environment_ids: list[int]
+) -> list[Environment]:
     """Put the project's environments in the given order (every environment, once)."""
     ensure_role(actor, project, Role.ADMIN)
     environments = list(
@@ -349,9 +351,7 @@ def environment_delete(*, actor, environment: Environment) -> None:
     ensure_role(actor, environment.project, Role.ADMIN)
     environment = Environment.objects.select_for_update().get(pk=environment.pk)
     if environment.tier == EnvironmentTier.PRODUCTION:
-        raise DomainError(
-            "Production environments cannot be deleted.", code="production_protected"
-        )
+        raise DomainError("Production environments cannot be deleted.", code="production_protected")
     project = environment.project
     keys = list(environment.keys.values_list("hint", flat=True))
     audit_record(
@@ -374,7 +374,9 @@ def tag_create(*, actor, project: Project, name: str, description: str = "") -> 
     tag = Tag(
         project=project,
         name=_clean_name(name, what="Tag name", max_length=50),
-        description=_clean_name(description, what="Description", max_length=200, field="description")
+        description=_clean_name(
+            description, what="Description", max_length=200, field="description"
+        )
         if description and description.strip()
         else "",
     )
@@ -450,7 +452,9 @@ def membership_invite(*, actor, project: Project, email: str, role: str) -> Memb
 
         validate_email(email)
     except ValidationError as exc:
-        raise DomainError("Enter a valid email address.", code="invalid_email", field="email") from exc
+        raise DomainError(
+            "Enter a valid email address.", code="invalid_email", field="email"
+        ) from exc
     if role not in Role.values:
         raise DomainError("Choose admin, member or viewer.", code="invalid_role", field="role")
     user = User.objects.filter(email__iexact=email).first()
@@ -582,9 +586,7 @@ def _decide(*, actor, access_request: AccessRequest, status: str) -> AccessReque
     ensure_role(actor, access_request.project, Role.ADMIN)
     access_request = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
     if access_request.status != AccessRequestStatus.PENDING:
-        raise Conflict(
-            f"This request was already {access_request.status}.", code="already_decided"
-        )
+        raise Conflict(f"This request was already {access_request.status}.", code="already_decided")
     access_request.status = status
     access_request.decided_at = timezone.now()
     access_request.decided_by = actor
@@ -613,7 +615,11 @@ def access_request_approve(
         target=access_request,
         project=project,
         before={"status": AccessRequestStatus.PENDING},
-        after={"status": AccessRequestStatus.APPROVED, "user": access_request.user.email, "role": role},
+        after={
+            "status": AccessRequestStatus.APPROVED,
+            "user": access_request.user.email,
+            "role": role,
+        },
     )
     notifications.enqueue("access_decided", access_request.pk)
     return access_request

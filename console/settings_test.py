@@ -13,6 +13,9 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw-1").removeprefix("gw")
 _redis_db = int(_worker) + 2 if _worker.lstrip("-").isdigit() else 1
 TEST_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{_redis_db}"
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": TEST_REDIS_URL,
+    }
 }
 CELERY_BROKER_URL = TEST_REDIS_URL

@@ -53,7 +53,7 @@ class ConsoleAPIView(GenericAPIView):
 
 class ProjectListView(ConsoleAPIView):
     def get(self, request):
-        projects = selectors.project_list_with_role_for_user(user=request.user)
+        projects = selectors.project_list_for_user(user=request.user)
         key = request_key(request)
         if key is not None:
             projects = projects.filter(pk=key.project_id)

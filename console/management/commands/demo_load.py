@@ -53,7 +53,10 @@ class Command(BaseCommand):
                     name=f"{environment.name} server",
                 )
             if slug == "checkout":
-                for user, role in [(teammates["maya"], Role.MEMBER), (teammates["viktor"], Role.VIEWER)]:
+                for user, role in [
+                    (teammates["maya"], Role.MEMBER),
+                    (teammates["viktor"], Role.VIEWER),
+                ]:
                     if not Membership.objects.filter(project=project, user=user).exists():
                         services.membership_invite(
                             actor=demo, project=project, email=user.email, role=role

@@ -1,0 +1,38 @@
+// Gatehouse console: the few behaviours plain HTML lacks. No framework; htmx does the rest.
+(function () {
+  "use strict";
+
+  // Copy buttons: <button data-copy="#selector">, the target is an input or any element.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var target = document.querySelector(button.getAttribute("data-copy"));
+    if (!target) return;
+    var text = "value" in target ? target.value : target.textContent;
+    var label = button.querySelector("[data-copy-label]") || button;
+    var done = function () {
+      label.textContent = "Copied";
+      setTimeout(function () { label.textContent = "Copy"; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done);
+    } else {
+      target.select && target.select();
+      document.execCommand("copy");
+      done();
+    }
+  });
+
+  // Dropdown menus (<details class="menu">): one open at a time; close on outside click / Esc.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.removeAttribute("open");
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+    });
+  });
+})();
