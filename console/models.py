@@ -149,7 +149,7 @@ class Membership(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} in {self.project} ({self.role})"
+        return f"{self.user.email} in {self.project} ({self.role})"
 
 
 class AccessRequestStatus(models.TextChoices):
