@@ -1,0 +1,775 @@
+"""Documents: the canonical JSON form of gates, segments and dynamic configs.
+
+`<entity>_to_document(obj)` renders a row; `validate_<entity>_document(project, doc,
+existing=None)` checks a proposed document against the project (names, tags, owner,
+environments, unit types, referenced gates and segments, cycles, schemas) and returns
+the cleaned document, or raises DomainError/Conflict with `code` and a `field` path such
+as "rules[1].conditions[0].targetValue". Services take documents whole; reviews will
+store and diff them.
+
+Documents follow the Statsig Console API v1 shape (gates/types.py). A document is whole:
+a missing key means its default (no tags, no rules, ...), not "unchanged". Unknown keys
+are ignored (exports carry read-only extras such as lastModifierID). Salts never appear:
+a rule keeps its salt by carrying its existing `id`; rules without an id, or with an id
+this entity does not have, are new and get a fresh id and salt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models.functions import Lower
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import best_match as best_schema_error
+
+from console.exceptions import Conflict, DomainError
+from console.models import Environment, Membership, Project, Tag
+from gates.conditions import CONDITION_TYPES, ValueKind, clean_condition
+from gates.models import (
+    BUILTIN_UNIT_TYPES,
+    DynamicConfig,
+    EntityKind,
+    FeatureGate,
+    GateStatus,
+    Reference,
+    Segment,
+    SegmentKind,
+    UnitType,
+    new_salt,
+)
+from gates.types import (
+    DynamicConfigDocument,
+    GateDocument,
+    RuleDoc,
+    SegmentDocument,
+    StoredOverride,
+    StoredRule,
+)
+
+User = get_user_model()
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
+NAME_RULE = (
+    "Names use letters, digits, '_' and '-' (1-100 characters, starting with a letter or "
+    "digit); they are unique per project regardless of case and cannot change later."
+)
+MAX_RULES = 100
+MAX_CONDITIONS = 50
+MAX_OVERRIDE_IDS = 1_000
+MAX_UNIT_ID_LENGTH = 256
+MAX_VALUE_BYTES = 100_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def new_rule_id() -> str:
+    """A 22-character random id, the shape Statsig gives rule ids."""
+    n, out = uuid.uuid4().int, []
+    while len(out) < 22:
+        n, r = divmod(n, 62)
+        out.append(_BASE62[r])
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- to_document
+
+
+def environment_names(project: Project) -> dict[int, str]:
+    return dict(Environment.objects.filter(project=project).values_list("pk", "name"))
+
+
+def _rules_to_doc(rules: list[StoredRule], names: dict[int, str], *, config: bool):
+    out: list[RuleDoc] = []
+    for rule in rules:
+        ids = rule.get("environmentIds")
+        doc: RuleDoc = {
+            "id": rule["id"],
+            "name": rule["name"],
+            "passPercentage": rule["passPercentage"],
+            "conditions": [dict(c) for c in rule["conditions"]],  # type: ignore[misc]
+            "environments": None if ids is None else [names[i] for i in ids if i in names],
+        }
+        if config:
+            doc["returnValue"] = rule.get("returnValue", {})
+        out.append(doc)
+    return out
+
+
+def _owner_email(obj) -> str | None:
+    return obj.owner.email if obj.owner_id else None
+
+
+def _tag_names(obj) -> list[str]:
+    return sorted((t.name for t in obj.tags.all()), key=str.lower)
+
+
+def gate_to_document(gate: FeatureGate, *, env_names: dict[int, str] | None = None):
+    """The gate as a GateDocument. Pass `env_names` (environment_names(project)) when
+    rendering many, and prefetch `tags` and select `owner`."""
+    names = environment_names(gate.project) if env_names is None else env_names
+    doc: GateDocument = {
+        "name": gate.name,
+        "description": gate.description,
+        "idType": gate.id_type,
+        "isEnabled": gate.is_enabled,
+        "status": gate.status,  # type: ignore[typeddict-item]
+        "isPermanent": gate.is_permanent,
+        "tags": _tag_names(gate),
+        "owner": _owner_email(gate),
+        "rules": _rules_to_doc(gate.rules, names, config=False),
+        "overrides": [
+            {
+                "environment": None if o["environmentId"] is None else names[o["environmentId"]],
+                "passingIDs": list(o["passingIDs"]),
+                "failingIDs": list(o["failingIDs"]),
+            }
+            for o in gate.overrides
+            if o["environmentId"] is None or o["environmentId"] in names
+        ],
+    }
+    return doc
+
+
+def segment_to_document(segment: Segment, *, env_names: dict[int, str] | None = None):
+    names = environment_names(segment.project) if env_names is None else env_names
+    doc: SegmentDocument = {
+        "name": segment.name,
+        "description": segment.description,
+        "type": segment.kind,  # type: ignore[typeddict-item]
+        "idType": segment.id_type,
+        "tags": _tag_names(segment),
+        "owner": _owner_email(segment),
+        "rules": _rules_to_doc(segment.rules, names, config=False),
+    }
+    if segment.kind == SegmentKind.ID_LIST:
+        doc["count"] = segment.id_count
+    return doc
+
+
+def dynamic_config_to_document(config: DynamicConfig, *, env_names: dict[int, str] | None = None):
+    names = environment_names(config.project) if env_names is None else env_names
+    doc: DynamicConfigDocument = {
+        "name": config.name,
+        "description": config.description,
+        "idType": config.id_type,
+        "isEnabled": config.is_enabled,
+        "tags": _tag_names(config),
+        "owner": _owner_email(config),
+        "defaultValue": config.default_value,
+        "schema": config.schema,
+        "rules": _rules_to_doc(config.rules, names, config=True),
+    }
+    return doc
+
+
+# ---------------------------------------------------------------- validation
+
+
+@dataclass
+class Cleaned:
+    """A validated document and what the services store from it."""
+
+    document: dict[str, Any]
+    rules: list[StoredRule] = field(default_factory=list)
+    overrides: list[StoredOverride] = field(default_factory=list)
+    tags: list[Tag] = field(default_factory=list)
+    owner: Any = None
+    # (target kind, target id): the gates and segments the conditions use.
+    references: set[tuple[str, int]] = field(default_factory=set)
+
+
+@dataclass
+class _Context:
+    project: Project
+    kind: str
+    existing: Any
+    environments: dict[str, Environment]
+    tags: dict[str, Tag]
+    unit_types: dict[str, str]
+    # (kind, lowercased name) -> first field path that uses it
+    wanted: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, project: Project, kind: str, existing) -> _Context:
+        unit_types = {u.lower(): u for u in BUILTIN_UNIT_TYPES}
+        for name in UnitType.objects.filter(project=project).values_list("name", flat=True):
+            unit_types[name.lower()] = name
+        return cls(
+            project=project,
+            kind=kind,
+            existing=existing,
+            environments={e.name.lower(): e for e in Environment.objects.filter(project=project)},
+            tags={t.name.lower(): t for t in Tag.objects.filter(project=project)},
+            unit_types=unit_types,
+        )
+
+
+def _fail(message: str, code: str, path: str | None) -> DomainError:
+    return DomainError(message, code=code, field=path)
+
+
+def _require_object(doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise _fail("The document is a JSON object.", "invalid_document", None)
+    return doc
+
+
+def _text(doc: dict, key: str, *, max_length: int, default: str = "") -> str:
+    value = doc.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise _fail(f"'{key}' is text.", "invalid", key)
+    value = value.strip()
+    if len(value) > max_length:
+        raise _fail(f"'{key}' has at most {max_length} characters.", "too_long", key)
+    return value
+
+
+def _bool(doc: dict, key: str, *, default: bool) -> bool:
+    value = doc.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise _fail(f"'{key}' is true or false.", "invalid", key)
+    return value
+
+
+def _clean_name(ctx: _Context, doc: dict, model) -> str:
+    name = doc.get("name")
+    name = name.strip() if isinstance(name, str) else name
+    if ctx.existing is not None:
+        if name is not None and name != ctx.existing.name:
+            raise _fail(
+                "A name cannot change: SDK calls and other rules use it. Create a new "
+                "one and archive this one instead.",
+                "name_immutable",
+                "name",
+            )
+        return ctx.existing.name
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise _fail(NAME_RULE, "invalid_name", "name")
+    taken = (
+        model.objects.active()
+        .filter(project=ctx.project)
+        .annotate(lname=Lower("name"))
+        .filter(lname=name.lower())
+        .exists()
+    )
+    if taken:
+        raise Conflict(f"The name '{name}' is already taken.", code="duplicate", field="name")
+    return name
+
+
+def _clean_id_type(ctx: _Context, doc: dict) -> str:
+    value = doc.get("idType") or "userID"
+    if not isinstance(value, str) or value.strip().lower() not in ctx.unit_types:
+        raise _fail(
+            f"Unknown unit type {value!r}; choose one of "
+            f"{', '.join(sorted(ctx.unit_types.values()))}.",
+            "unknown_unit_type",
+            "idType",
+        )
+    return ctx.unit_types[value.strip().lower()]
+
+
+def _clean_tags(ctx: _Context, doc: dict) -> list[Tag]:
+    value = doc.get("tags") or []
+    if not isinstance(value, list):
+        raise _fail("'tags' is a list of tag names.", "invalid", "tags")
+    tags: dict[int, Tag] = {}
+    for i, name in enumerate(value):
+        tag = ctx.tags.get(name.strip().lower()) if isinstance(name, str) else None
+        if tag is None:
+            raise _fail(f"This project has no tag {name!r}.", "unknown_tag", f"tags[{i}]")
+        tags[tag.pk] = tag
+    return sorted(tags.values(), key=lambda t: t.name.lower())
+
+
+def _clean_owner(ctx: _Context, doc: dict):
+    email = doc.get("owner")
+    if email is None or email == "":
+        return None
+    if not isinstance(email, str):
+        raise _fail("'owner' is a member's email.", "invalid", "owner")
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(project=ctx.project, user__email__iexact=email.strip())
+        .first()
+    )
+    if membership is None:
+        raise _fail(f"{email} is not a member of this project.", "unknown_owner", "owner")
+    return membership.user
+
+
+def _clean_percentage(value: Any, path: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise _fail("The pass percentage is a number from 0 to 100.", "invalid_percentage", path)
+    try:
+        exact = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise _fail("The pass percentage is a number.", "invalid_percentage", path) from exc
+    if not exact.is_finite() or not 0 <= exact <= 100:
+        raise _fail("The pass percentage is between 0 and 100.", "percentage_out_of_range", path)
+    if exact != exact.quantize(Decimal("0.01")):
+        raise _fail(
+            "The pass percentage has at most two decimals (e.g. 12.5 or 33.33).",
+            "percentage_precision",
+            path,
+        )
+    return int(exact) if exact == exact.to_integral_value() else float(exact)
+
+
+def _clean_environments(ctx: _Context, value: Any, path: str) -> tuple[list[str] | None, Any]:
+    if value is None:
+        return None, None
+    if not isinstance(value, list):
+        raise _fail("'environments' is a list of environment names, or null.", "invalid", path)
+    names: list[str] = []
+    ids: list[int] = []
+    for i, name in enumerate(value):
+        env = ctx.environments.get(name.strip().lower()) if isinstance(name, str) else None
+        if env is None:
+            raise _fail(
+                f"This project has no environment {name!r}; it has "
+                f"{', '.join(e.name for e in ctx.environments.values())}.",
+                "unknown_environment",
+                f"{path}[{i}]",
+            )
+        if env.pk not in ids:
+            names.append(env.name)
+            ids.append(env.pk)
+    return names, ids
+
+
+def _json_size_ok(value: Any) -> bool:
+    return len(json.dumps(value, separators=(",", ":"))) <= MAX_VALUE_BYTES
+
+
+def _clean_return_value(value: Any, path: str, schema_validator) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail("A config value is a JSON object.", "invalid_value", path)
+    if not _json_size_ok(value):
+        raise _fail(f"A config value has at most {MAX_VALUE_BYTES:,} bytes.", "too_large", path)
+    if schema_validator is not None:
+        error = best_schema_error(schema_validator.iter_errors(value))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+            raise _fail(
+                f"The value does not match the schema at {where}: {error.message}",
+                "schema_mismatch",
+                path,
+            )
+    return value
+
+
+def _clean_rules(ctx: _Context, doc: dict, *, schema_validator=None, config: bool = False):
+    raw_rules = doc.get("rules") or []
+    if not isinstance(raw_rules, list):
+        raise _fail("'rules' is a list.", "invalid", "rules")
+    if len(raw_rules) > MAX_RULES:
+        raise _fail(f"At most {MAX_RULES} rules.", "too_many_rules", "rules")
+    old = {r["id"]: r for r in (ctx.existing.rules if ctx.existing is not None else [])}
+    cleaned: list[RuleDoc] = []
+    stored: list[StoredRule] = []
+    given_ids: set[str] = set()
+    for i, raw in enumerate(raw_rules):
+        path = f"rules[{i}]"
+        if not isinstance(raw, dict):
+            raise _fail("Each rule is an object.", "invalid_rule", path)
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
+            raise _fail("Name the rule (up to 100 characters).", "required", f"{path}.name")
+        rule_id = raw.get("id")
+        if rule_id is not None and not isinstance(rule_id, str):
+            raise _fail("A rule id is text.", "invalid", f"{path}.id")
+        if rule_id in given_ids:
+            raise _fail("Two rules have the same id.", "duplicate_rule_id", f"{path}.id")
+        if rule_id:
+            given_ids.add(rule_id)
+        previous = old.get(rule_id) if rule_id else None
+        rule_id, salt = (
+            (previous["id"], previous["salt"]) if previous else (new_rule_id(), new_salt())
+        )
+        percentage = _clean_percentage(raw.get("passPercentage"), f"{path}.passPercentage")
+        raw_conditions = raw.get("conditions")
+        if not isinstance(raw_conditions, list) or not raw_conditions:
+            raise _fail(
+                "A rule needs at least one condition (use 'Everyone' for all units).",
+                "no_conditions",
+                f"{path}.conditions",
+            )
+        if len(raw_conditions) > MAX_CONDITIONS:
+            raise _fail(
+                f"At most {MAX_CONDITIONS} conditions per rule.",
+                "too_many_conditions",
+                f"{path}.conditions",
+            )
+        conditions = []
+        for j, raw_condition in enumerate(raw_conditions):
+            cpath = f"{path}.conditions[{j}]"
+            condition = clean_condition(raw_condition, path=cpath, unit_types=ctx.unit_types)
+            target_kind = CONDITION_TYPES[condition["type"]].target
+            if target_kind in (ValueKind.GATE, ValueKind.SEGMENT):
+                key = (target_kind, condition["targetValue"].lower())
+                ctx.wanted.setdefault(key, f"{cpath}.targetValue")
+            conditions.append(condition)
+        env_names, env_ids = _clean_environments(
+            ctx, raw.get("environments"), f"{path}.environments"
+        )
+        rule_doc: RuleDoc = {
+            "id": rule_id,
+            "name": name.strip(),
+            "passPercentage": percentage,
+            "conditions": conditions,
+            "environments": env_names,
+        }
+        stored_rule: StoredRule = {
+            "id": rule_id,
+            "salt": salt,
+            "name": name.strip(),
+            "passPercentage": percentage,
+            "conditions": conditions,
+            "environmentIds": env_ids,
+        }
+        if config:
+            value = _clean_return_value(
+                raw.get("returnValue"), f"{path}.returnValue", schema_validator
+            )
+            rule_doc["returnValue"] = stored_rule["returnValue"] = value
+        cleaned.append(rule_doc)
+        stored.append(stored_rule)
+    return cleaned, stored
+
+
+def _clean_unit_ids(value: Any, path: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail("A list of unit IDs.", "invalid", path)
+    if len(value) > MAX_OVERRIDE_IDS:
+        raise _fail(
+            f"At most {MAX_OVERRIDE_IDS:,} IDs per override list; use a segment for more.",
+            "too_many_ids",
+            path,
+        )
+    ids: list[str] = []
+    for i, item in enumerate(value):
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = str(item)
+        if not isinstance(item, str) or not item.strip():
+            raise _fail("Unit IDs are non-empty text.", "invalid_id", f"{path}[{i}]")
+        item = item.strip()
+        if len(item) > MAX_UNIT_ID_LENGTH or _CONTROL.search(item):
+            raise _fail(
+                f"Unit IDs have at most {MAX_UNIT_ID_LENGTH} characters and no control characters.",
+                "invalid_id",
+                f"{path}[{i}]",
+            )
+        if item not in ids:
+            ids.append(item)
+    return ids
+
+
+def _clean_overrides(ctx: _Context, doc: dict):
+    raw = doc.get("overrides") or []
+    if not isinstance(raw, list):
+        raise _fail("'overrides' is a list.", "invalid", "overrides")
+    cleaned, stored, seen = [], [], set()
+    for i, entry in enumerate(raw):
+        path = f"overrides[{i}]"
+        if not isinstance(entry, dict):
+            raise _fail("Each override is an object.", "invalid", path)
+        env_name = entry.get("environment")
+        env = None
+        if env_name is not None:
+            env = ctx.environments.get(env_name.lower()) if isinstance(env_name, str) else None
+            if env is None:
+                raise _fail(
+                    f"This project has no environment {env_name!r}.",
+                    "unknown_environment",
+                    f"{path}.environment",
+                )
+        key = env.pk if env else None
+        if key in seen:
+            raise _fail(
+                "One override entry per environment.",
+                "duplicate_override",
+                f"{path}.environment",
+            )
+        seen.add(key)
+        passing = _clean_unit_ids(entry.get("passingIDs"), f"{path}.passingIDs")
+        failing = _clean_unit_ids(entry.get("failingIDs"), f"{path}.failingIDs")
+        both = set(passing) & set(failing)
+        if both:
+            raise _fail(
+                f"{sorted(both)[0]!r} cannot be forced to pass and to fail.",
+                "conflicting_override",
+                f"{path}.failingIDs",
+            )
+        cleaned.append(
+            {"environment": env.name if env else None, "passingIDs": passing, "failingIDs": failing}
+        )
+        stored.append({"environmentId": key, "passingIDs": passing, "failingIDs": failing})
+    return cleaned, stored
+
+
+def _resolve_references(ctx: _Context, own_name: str) -> set[tuple[str, int]]:
+    """Turn the gate and segment names used by conditions into ids (one query per kind),
+    refusing unknown or archived ones and self-references."""
+    refs: set[tuple[str, int]] = set()
+    for value_kind, model, entity_kind, label in (
+        (ValueKind.GATE, FeatureGate, EntityKind.GATE, "gate"),
+        (ValueKind.SEGMENT, Segment, EntityKind.SEGMENT, "segment"),
+    ):
+        names = {name: path for (k, name), path in ctx.wanted.items() if k == value_kind}
+        if not names:
+            continue
+        if ctx.kind == entity_kind and own_name.lower() in names:
+            raise _fail(
+                f"A {label} cannot use itself in its own rules.",
+                "cycle",
+                names[own_name.lower()],
+            )
+        found = dict(
+            model.objects.active()
+            .filter(project=ctx.project)
+            .annotate(lname=Lower("name"))
+            .filter(lname__in=list(names))
+            .values_list("lname", "pk")
+        )
+        for name, path in sorted(names.items(), key=lambda item: item[1]):
+            if name not in found:
+                raise _fail(
+                    f"This project has no {label} named {name!r}.", f"unknown_{label}", path
+                )
+            refs.add((entity_kind, found[name]))
+    return refs
+
+
+def _canonical_names(ctx: _Context, rules: list, stored: list, refs) -> None:
+    """Write referenced gates' and segments' names as they are spelled."""
+    if not refs:
+        return
+    spelled: dict[tuple[str, str], str] = {}
+    for kind, model in ((EntityKind.GATE, FeatureGate), (EntityKind.SEGMENT, Segment)):
+        ids = [pk for k, pk in refs if k == kind]
+        for name in model.objects.filter(pk__in=ids).values_list("name", flat=True):
+            spelled[(kind, name.lower())] = name
+    for rule_list in (rules, stored):
+        for rule in rule_list:
+            for condition in rule["conditions"]:
+                target = CONDITION_TYPES[condition["type"]].target
+                if target in (ValueKind.GATE, ValueKind.SEGMENT):
+                    kind = EntityKind.GATE if target == ValueKind.GATE else EntityKind.SEGMENT
+                    key = (kind, condition["targetValue"].lower())
+                    condition["targetValue"] = spelled.get(key, condition["targetValue"])
+
+
+def _check_cycles(ctx: _Context, refs: set[tuple[str, int]]) -> None:
+    """Refuse a change after which some gate or segment would depend on itself.
+
+    The graph is every Reference of the project except the edited entity's own, plus its
+    new ones; a cycle exists iff the entity is reachable from one of its new targets."""
+    if ctx.existing is None or not refs or ctx.kind == EntityKind.DYNAMIC_CONFIG:
+        return
+    me = (ctx.kind, ctx.existing.pk)
+    graph: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    edges = (
+        Reference.objects.filter(project=ctx.project)
+        .exclude(source_kind=ctx.kind, source_id=ctx.existing.pk)
+        .values_list("source_kind", "source_id", "target_kind", "target_id")
+    )
+    for sk, sid, tk, tid in edges:
+        graph.setdefault((sk, sid), []).append((tk, tid))
+    for start in sorted(refs):
+        parent: dict[tuple[str, int], tuple[str, int] | None] = {start: None}
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            if node == me:
+                chain = [node]
+                while parent[chain[-1]] is not None:
+                    chain.append(parent[chain[-1]])  # type: ignore[arg-type]
+                chain.append(me)
+                raise _fail(
+                    "This would make a cycle: " + " → ".join(_node_labels(chain[::-1])) + ".",
+                    "cycle",
+                    _path_of(ctx, start),
+                )
+            for nxt in graph.get(node, []):
+                if nxt not in parent:
+                    parent[nxt] = node
+                    stack.append(nxt)
+
+
+def _node_labels(chain: list[tuple[str, int]]) -> list[str]:
+    gates = dict(
+        FeatureGate.objects.filter(pk__in=[i for k, i in chain if k == "gate"]).values_list(
+            "pk", "name"
+        )
+    )
+    segments = dict(
+        Segment.objects.filter(pk__in=[i for k, i in chain if k == "segment"]).values_list(
+            "pk", "name"
+        )
+    )
+    return [
+        f"gate {gates.get(i, i)}" if k == "gate" else f"segment {segments.get(i, i)}"
+        for k, i in chain
+    ]
+
+
+def _path_of(ctx: _Context, node: tuple[str, int]) -> str | None:
+    model = FeatureGate if node[0] == EntityKind.GATE else Segment
+    name = model.objects.filter(pk=node[1]).values_list("name", flat=True).first() or ""
+    value_kind = ValueKind.GATE if node[0] == EntityKind.GATE else ValueKind.SEGMENT
+    return ctx.wanted.get((value_kind, name.lower()))
+
+
+def _finish_references(ctx: _Context, name: str, cleaned: Cleaned) -> None:
+    refs = _resolve_references(ctx, name)
+    _check_cycles(ctx, refs)
+    _canonical_names(ctx, cleaned.document["rules"], cleaned.rules, refs)
+    cleaned.references = refs
+
+
+def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Cleaned:
+    """For services: validate_gate_document's work, plus what to store (salted rules,
+    overrides by environment id, tag rows, owner, references)."""
+    doc = _require_object(doc)
+    ctx = _Context.load(project, EntityKind.GATE, existing)
+    name = _clean_name(ctx, doc, FeatureGate)
+    status = doc.get("status") or GateStatus.IN_PROGRESS
+    if status not in (GateStatus.IN_PROGRESS, GateStatus.LAUNCHED, GateStatus.DISABLED):
+        raise _fail(
+            "The status is in_progress, launched or disabled (archive with gate_archive).",
+            "invalid_status",
+            "status",
+        )
+    rules, stored_rules = _clean_rules(ctx, doc)
+    overrides, stored_overrides = _clean_overrides(ctx, doc)
+    tags = _clean_tags(ctx, doc)
+    owner = _clean_owner(ctx, doc)
+    cleaned = Cleaned(
+        document={
+            "name": name,
+            "description": _text(doc, "description", max_length=5000),
+            "idType": _clean_id_type(ctx, doc),
+            "isEnabled": _bool(doc, "isEnabled", default=True),
+            "status": str(status),
+            "isPermanent": _bool(doc, "isPermanent", default=False),
+            "tags": [t.name for t in tags],
+            "owner": owner.email if owner else None,
+            "rules": rules,
+            "overrides": overrides,
+        },
+        rules=stored_rules,
+        overrides=stored_overrides,
+        tags=tags,
+        owner=owner,
+    )
+    _finish_references(ctx, name, cleaned)
+    return cleaned
+
+
+def clean_segment(project: Project, doc: Any, existing: Segment | None) -> Cleaned:
+    doc = _require_object(doc)
+    ctx = _Context.load(project, EntityKind.SEGMENT, existing)
+    name = _clean_name(ctx, doc, Segment)
+    kind = doc.get("type")
+    if kind not in SegmentKind.values:
+        raise _fail("A segment's type is rule_based or id_list.", "invalid_type", "type")
+    if existing is not None and kind != existing.kind:
+        raise _fail(
+            "A segment's type cannot change: create a new segment.", "type_immutable", "type"
+        )
+    if kind == SegmentKind.ID_LIST and doc.get("rules"):
+        raise _fail(
+            "ID-list segments have no rules: add or remove IDs instead.", "invalid", "rules"
+        )
+    rules, stored_rules = _clean_rules(ctx, doc)
+    tags = _clean_tags(ctx, doc)
+    owner = _clean_owner(ctx, doc)
+    document: dict[str, Any] = {
+        "name": name,
+        "description": _text(doc, "description", max_length=5000),
+        "type": kind,
+        "idType": _clean_id_type(ctx, doc),
+        "tags": [t.name for t in tags],
+        "owner": owner.email if owner else None,
+        "rules": rules,
+    }
+    if kind == SegmentKind.ID_LIST:
+        document["count"] = existing.id_count if existing is not None else 0
+    cleaned = Cleaned(document=document, rules=stored_rules, tags=tags, owner=owner)
+    _finish_references(ctx, name, cleaned)
+    return cleaned
+
+
+def clean_dynamic_config(project: Project, doc: Any, existing: DynamicConfig | None) -> Cleaned:
+    doc = _require_object(doc)
+    ctx = _Context.load(project, EntityKind.DYNAMIC_CONFIG, existing)
+    name = _clean_name(ctx, doc, DynamicConfig)
+    schema = doc.get("schema")
+    validator = None
+    if schema is not None:
+        if not isinstance(schema, dict):
+            raise _fail("The schema is a JSON Schema object, or null.", "invalid_schema", "schema")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            raise _fail(
+                f"This is not a valid JSON Schema: {exc.message}", "invalid_schema", "schema"
+            ) from exc
+        validator = Draft202012Validator(schema)
+    default = _clean_return_value(
+        {} if doc.get("defaultValue") is None else doc["defaultValue"], "defaultValue", validator
+    )
+    rules, stored_rules = _clean_rules(ctx, doc, schema_validator=validator, config=True)
+    tags = _clean_tags(ctx, doc)
+    owner = _clean_owner(ctx, doc)
+    cleaned = Cleaned(
+        document={
+            "name": name,
+            "description": _text(doc, "description", max_length=5000),
+            "idType": _clean_id_type(ctx, doc),
+            "isEnabled": _bool(doc, "isEnabled", default=True),
+            "tags": [t.name for t in tags],
+            "owner": owner.email if owner else None,
+            "defaultValue": default,
+            "schema": schema,
+            "rules": rules,
+        },
+        rules=stored_rules,
+        tags=tags,
+        owner=owner,
+    )
+    _finish_references(ctx, name, cleaned)
+    return cleaned
+
+
+def validate_gate_document(
+    project: Project, doc: Any, existing: FeatureGate | None = None
+) -> GateDocument:
+    """The cleaned GateDocument, or DomainError/Conflict naming the field at fault."""
+    return clean_gate(project, doc, existing).document  # type: ignore[return-value]
+
+
+def validate_segment_document(
+    project: Project, doc: Any, existing: Segment | None = None
+) -> SegmentDocument:
+    return clean_segment(project, doc, existing).document  # type: ignore[return-value]
+
+
+def validate_dynamic_config_document(
+    project: Project, doc: Any, existing: DynamicConfig | None = None
+) -> DynamicConfigDocument:
+    return clean_dynamic_config(project, doc, existing).document  # type: ignore[return-value]

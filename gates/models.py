@@ -1,0 +1,259 @@
+"""Feature gates, segments, dynamic configs, the project's unit types and the graph of
+which entity's conditions use which gate or segment.
+
+Rules, conditions and overrides are JSON (their shapes are in gates/types.py and are
+validated by gates/documents.py); everything that is filtered or joined on is a column.
+Rows change only through gates.services.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from console.models import Project, Tag, TimeStampedModel
+
+# Unit types every project has; custom ones (companyID, ...) are UnitType rows.
+BUILTIN_UNIT_TYPES = ("userID", "stableID")
+
+# Stale rules (selectors.gate_list(stale=True)).
+STALE_DECIDED_AFTER = timedelta(days=30)
+STALE_TEMPORARY_AFTER = timedelta(days=90)
+
+
+def new_salt() -> str:
+    """A salt is a spec's or rule's bucketing identity: made once, never changed."""
+    return str(uuid.uuid4())
+
+
+class UnitType(TimeStampedModel):
+    """A custom unit of randomisation of one project (companyID, deviceID, ...), beside the
+    built-in userID and stableID. SDK users pass it in `customIDs`."""
+
+    # PROTECT: gates and segments name unit types; projects are archived, not deleted.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="unit_types")
+    name = models.CharField(max_length=50)
+    description = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("project", Lower("name"), name="gates_unittype_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConfigEntityQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(archived_at__isnull=True)
+
+    def for_project(self, project: Project):
+        return self.filter(project=project)
+
+
+class ConfigEntity(TimeStampedModel):
+    """What gates, segments and dynamic configs share: a name SDKs look up, a salt, rules,
+    an owner and tags, a revision bumped by every write, and archival."""
+
+    # PROTECT: configuration outlives nothing silently; projects are archived, not deleted.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
+    # Immutable after creation: SDK calls and other entities' conditions use it.
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=5000)
+    id_type = models.CharField(max_length=50, default="userID")
+    salt = models.CharField(max_length=64, default=new_salt, editable=False)
+    # SET_NULL: the entity stays when its owner's account is deleted.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # list[StoredRule] (gates/types.py): document rules plus salts and environment ids.
+    rules = models.JSONField(default=list, blank=True)
+    revision = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ConfigEntityQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class GateStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    LAUNCHED = "launched", "Launched: everyone passes"
+    DISABLED = "disabled", "Disabled: no one passes"
+    ARCHIVED = "archived", "Archived"
+
+
+class FeatureGate(ConfigEntity):
+    """A feature gate: rules decide who passes, overrides force unit IDs either way."""
+
+    tags = models.ManyToManyField(Tag, blank=True, related_name="feature_gates")
+    is_enabled = models.BooleanField(default=True)
+    status = models.CharField(
+        max_length=20, choices=GateStatus.choices, default=GateStatus.IN_PROGRESS
+    )
+    # When the status last changed; stale detection counts from here.
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    is_permanent = models.BooleanField(default=False)
+    # list[StoredOverride] (gates/types.py).
+    overrides = models.JSONField(default=list, blank=True)
+
+    class Meta(ConfigEntity.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                "project",
+                Lower("name"),
+                condition=Q(archived_at__isnull=True),
+                name="gates_featuregate_name_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    archived_at__isnull=True,
+                    status__in=["in_progress", "launched", "disabled"],
+                )
+                | Q(archived_at__isnull=False, status=GateStatus.ARCHIVED),
+                name="gates_featuregate_archived_status",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "status"], name="gates_gate_project_status")]
+
+    def is_stale(self, now: datetime | None = None) -> bool:
+        """The Python twin of selectors.stale_gate_q, for a single row."""
+        now = now or timezone.now()
+        if self.archived_at:
+            return False
+        if self.status in (GateStatus.LAUNCHED, GateStatus.DISABLED):
+            return self.status_changed_at <= now - STALE_DECIDED_AFTER
+        return not self.is_permanent and self.updated_at <= now - STALE_TEMPORARY_AFTER
+
+
+class SegmentKind(models.TextChoices):
+    RULE_BASED = "rule_based", "Rule based"
+    ID_LIST = "id_list", "ID list"
+
+
+class Segment(ConfigEntity):
+    """A reusable group of units: rule based (rules like a gate's) or an ID list
+    (SegmentID rows). Gates, configs and other segments use it in conditions."""
+
+    tags = models.ManyToManyField(Tag, blank=True, related_name="segments")
+    kind = models.CharField(max_length=20, choices=SegmentKind.choices)
+    # Denormalised count of SegmentID rows (kept by the ID services): the builder picks
+    # inline vs ID-list publication from it without counting a million rows.
+    id_count = models.PositiveIntegerField(default=0)
+    # Bumped when IDs are removed or replaced: ID-list files are append-only for SDKs, so a
+    # removal starts a new file (a later issue serves it).
+    id_list_generation = models.PositiveIntegerField(default=1)
+
+    class Meta(ConfigEntity.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                "project",
+                Lower("name"),
+                condition=Q(archived_at__isnull=True),
+                name="gates_segment_name_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="id_list") | Q(id_count=0), name="gates_segment_ids_only_in_list"
+            ),
+        ]
+
+
+class SegmentID(models.Model):
+    """One unit ID in an ID-list segment. Lists reach millions of rows: written in bulk
+    (COPY) by the segment ID services, never one by one."""
+
+    id = models.BigAutoField(primary_key=True)
+    # CASCADE: IDs have no audit value of their own (the audit log keeps counts).
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="ids")
+    unit_id = models.CharField(max_length=256)
+
+    class Meta:
+        constraints = [
+            # Also the index the builder and the ID-list file use (segment first).
+            models.UniqueConstraint(fields=["segment", "unit_id"], name="gates_segmentid_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.unit_id
+
+
+class DynamicConfig(ConfigEntity):
+    """A dynamic config: the first matching rule's JSON object, else the default value."""
+
+    tags = models.ManyToManyField(Tag, blank=True, related_name="dynamic_configs")
+    is_enabled = models.BooleanField(default=True)
+    default_value = models.JSONField(default=dict, blank=True)
+    # A JSON Schema (Draft 2020-12) the default and every rule's value must satisfy.
+    schema = models.JSONField(null=True, blank=True)
+
+    class Meta(ConfigEntity.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                "project",
+                Lower("name"),
+                condition=Q(archived_at__isnull=True),
+                name="gates_dynamicconfig_name_unique",
+            ),
+        ]
+
+
+class EntityKind(models.TextChoices):
+    GATE = "gate", "Feature gate"
+    SEGMENT = "segment", "Segment"
+    DYNAMIC_CONFIG = "dynamic_config", "Dynamic config"
+
+
+class Reference(models.Model):
+    """One edge of a project's dependency graph: a condition of `source` passes or fails
+    the gate or segment `target`. Rewritten by each save of the source, dropped when the
+    source is archived. Used for cycle detection and in-use protection."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    source_kind = models.CharField(max_length=20, choices=EntityKind.choices)
+    source_id = models.BigIntegerField()
+    target_kind = models.CharField(max_length=20, choices=EntityKind.choices)
+    target_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_kind", "source_id", "target_kind", "target_id"],
+                name="gates_reference_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(target_kind__in=["gate", "segment"]), name="gates_reference_target"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["target_kind", "target_id"], name="gates_reference_target_idx"),
+            models.Index(fields=["project"], name="gates_reference_project_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_kind}:{self.source_id} → {self.target_kind}:{self.target_id}"

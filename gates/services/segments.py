@@ -1,0 +1,237 @@
+"""Segment writes: create, update (the whole document), archive, and the ID-list edits
+(add, remove, replace from a CSV upload) that move IDs in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO
+
+from django.db import transaction
+from django.utils import timezone
+
+from console.audit import audit_record
+from console.exceptions import DomainError
+from console.models import Project
+from gates import idlists
+from gates.documents import clean_segment, segment_to_document
+from gates.models import EntityKind, Segment, SegmentKind
+from gates.services._common import (
+    drop_references,
+    ensure_not_archived,
+    ensure_revision,
+    ensure_unused,
+    ensure_writer,
+    lock_project_graph,
+    save_new,
+    write_references,
+)
+from gates.types import SegmentDocument
+
+MAX_SEGMENT_IDS = 10_000_000
+
+
+@dataclass(frozen=True)
+class SegmentIdsChange:
+    """The result of an ID-list edit: the segment (with its new `id_count`) and how many
+    IDs were really added and removed (duplicates and absent IDs do not count)."""
+
+    segment: Segment
+    added: int
+    removed: int
+
+
+@transaction.atomic
+def segment_create(*, actor, project: Project, document: SegmentDocument) -> Segment:
+    """Create a rule-based or (empty) ID-list segment from a whole SegmentDocument."""
+    ensure_writer(actor, project)
+    lock_project_graph(project)
+    cleaned = clean_segment(project, document, None)
+    doc = cleaned.document
+    segment = Segment(
+        project=project,
+        name=doc["name"],
+        description=doc["description"],
+        kind=doc["type"],
+        id_type=doc["idType"],
+        owner=cleaned.owner or actor,
+        rules=cleaned.rules,
+        created_by=actor,
+    )
+    save_new(segment, what="segment")
+    segment.tags.set(cleaned.tags)
+    write_references(project, EntityKind.SEGMENT, segment.pk, cleaned)
+    audit_record(
+        actor=actor,
+        action="segment.created",
+        target=segment,
+        project=project,
+        after=segment_to_document(segment),
+    )
+    return segment
+
+
+def _lock(segment: Segment) -> Segment:
+    return (
+        Segment.objects.select_for_update(of=("self",))
+        .select_related("project", "owner")
+        .get(pk=segment.pk)
+    )
+
+
+@transaction.atomic
+def segment_update(
+    *, actor, segment: Segment, document: SegmentDocument, expected_revision: int | None = None
+) -> Segment:
+    """Replace the segment's definition (its type cannot change; `count` is ignored: IDs
+    change through segment_ids_*). Same contract as gate_update."""
+    project = segment.project
+    ensure_writer(actor, project)
+    lock_project_graph(project)
+    segment = _lock(segment)
+    ensure_not_archived(segment, "segment")
+    ensure_revision(segment, expected_revision)
+    before = segment_to_document(segment)
+    cleaned = clean_segment(project, document, segment)
+    doc = cleaned.document
+    if doc == before:
+        return segment
+    segment.description = doc["description"]
+    segment.id_type = doc["idType"]
+    segment.owner = cleaned.owner
+    segment.rules = cleaned.rules
+    segment.revision += 1
+    segment.save(
+        update_fields=["description", "id_type", "owner", "rules", "revision", "updated_at"]
+    )
+    segment.tags.set(cleaned.tags)
+    write_references(project, EntityKind.SEGMENT, segment.pk, cleaned)
+    audit_record(
+        actor=actor,
+        action="segment.updated",
+        target=segment,
+        project=project,
+        before=before,
+        after=segment_to_document(segment),
+    )
+    return segment
+
+
+@transaction.atomic
+def segment_archive(*, actor, segment: Segment) -> Segment:
+    """Archive a segment that no live gate, config or segment uses (Conflict
+    code="in_use" otherwise). Segments are never deleted; their IDs stay."""
+    project = segment.project
+    ensure_writer(actor, project)
+    lock_project_graph(project)
+    segment = _lock(segment)
+    ensure_not_archived(segment, "segment")
+    ensure_unused(EntityKind.SEGMENT, segment, "segment")
+    before = segment_to_document(segment)
+    segment.archived_at = timezone.now()
+    segment.archived_by = actor
+    segment.revision += 1
+    segment.save(update_fields=["archived_at", "archived_by", "revision", "updated_at"])
+    drop_references(EntityKind.SEGMENT, segment.pk)
+    audit_record(
+        actor=actor,
+        action="segment.archived",
+        target=segment,
+        project=project,
+        before={**before, "archived": False},
+        after={**segment_to_document(segment), "archived": True},
+    )
+    return segment
+
+
+def _lock_id_list(actor, segment: Segment) -> Segment:
+    ensure_writer(actor, segment.project)
+    segment = _lock(segment)
+    ensure_not_archived(segment, "segment")
+    if segment.kind != SegmentKind.ID_LIST:
+        raise DomainError(
+            "Only ID-list segments hold IDs; this one is rule based.", code="not_an_id_list"
+        )
+    return segment
+
+
+def _record(actor, segment: Segment, *, action: str, old_count: int, added: int, removed: int):
+    new_count = old_count + added - removed
+    if new_count > MAX_SEGMENT_IDS:
+        raise DomainError(
+            f"A segment holds at most {MAX_SEGMENT_IDS:,} IDs.", code="too_many_ids", field="ids"
+        )
+    segment.id_count = new_count
+    segment.revision += 1
+    fields = ["id_count", "revision", "updated_at"]
+    if removed:
+        # SDKs only append to an ID-list file: removals need a fresh file.
+        segment.id_list_generation += 1
+        fields.append("id_list_generation")
+    segment.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action=action,
+        target=segment,
+        project=segment.project,
+        before={"count": old_count},
+        after={"count": new_count, "added": added, "removed": removed},
+    )
+    return SegmentIdsChange(segment=segment, added=added, removed=removed)
+
+
+def _require_ids(ids: list[str]) -> list[str]:
+    if not ids:
+        raise DomainError("Give at least one ID.", code="no_ids", field="ids")
+    return ids
+
+
+@transaction.atomic
+def segment_ids_add(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentIdsChange:
+    """Add unit IDs (already present ones are skipped) to an ID-list segment, in bulk."""
+    segment = _lock_id_list(actor, segment)
+    ids = _require_ids(idlists.clean_ids(ids))
+    added = idlists.insert_ids(segment.pk, ids)
+    return _record(
+        actor,
+        segment,
+        action="segment.ids_added",
+        old_count=segment.id_count,
+        added=added,
+        removed=0,
+    )
+
+
+@transaction.atomic
+def segment_ids_remove(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentIdsChange:
+    """Remove unit IDs (absent ones are ignored) from an ID-list segment."""
+    segment = _lock_id_list(actor, segment)
+    ids = _require_ids(idlists.clean_ids(ids))
+    removed = idlists.delete_ids(segment.pk, ids)
+    return _record(
+        actor,
+        segment,
+        action="segment.ids_removed",
+        old_count=segment.id_count,
+        added=0,
+        removed=removed,
+    )
+
+
+@transaction.atomic
+def segment_ids_replace_from_csv(
+    *, actor, segment: Segment, file: bytes | str | IO
+) -> SegmentIdsChange:
+    """Make the segment's IDs exactly those of a CSV upload (one ID per line, optional
+    header; see gates.idlists.parse_id_csv). A malformed or empty file changes nothing."""
+    segment = _lock_id_list(actor, segment)
+    ids = idlists.parse_id_csv(file, id_type=segment.id_type)
+    added, removed = idlists.replace_ids(segment.pk, ids)
+    return _record(
+        actor,
+        segment,
+        action="segment.ids_replaced",
+        old_count=segment.id_count,
+        added=added,
+        removed=removed,
+    )
