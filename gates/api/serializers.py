@@ -1,0 +1,91 @@
+"""Gates API shapes. Bodies are Statsig Console API v1 documents (gates/types.py): the
+serializers here only check that a body is a JSON object, a list or a file; every rule of a
+document (names, conditions, percentages, schemas, references) is checked by
+gates.documents through the services, which name the field at fault. Responses render
+`gates.documents.<entity>_to_document`, so the API has no output serializers of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rest_framework import serializers
+
+from gates.models import GateStatus, SegmentKind
+
+MAX_ID_PAGE = 10_000
+DEFAULT_ID_PAGE = 1_000
+
+
+def _text(**kwargs) -> serializers.CharField:
+    return serializers.CharField(allow_blank=True, required=False, **kwargs)
+
+
+class DocumentInput(serializers.Serializer):
+    """A whole (POST) or partial (PATCH) document: any JSON object, passed on as it is."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["The body is a JSON object: the entity's document."]},
+                code="invalid_document",
+            )
+        return dict(data)
+
+
+class IdListField(serializers.Field):
+    """A JSON list of unit IDs. The items are checked by the ID services (one message for
+    the first bad ID, however long the list), not one by one by DRF."""
+
+    default_error_messages = {"invalid": "A JSON list of unit IDs."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("invalid")
+        return data
+
+
+class SegmentIdsInput(serializers.Serializer):
+    """Statsig's body for adding or removing IDs: {"ids": ["u1", "u2"]}."""
+
+    ids = IdListField()
+
+
+class SegmentCsvInput(serializers.Serializer):
+    """A CSV upload (multipart `file`): one ID per line, an optional header."""
+
+    file = serializers.FileField(allow_empty_file=True)
+
+
+# ---------------------------------------------------------------- list queries
+
+
+class GateListQuery(serializers.Serializer):
+    search = _text()
+    status = serializers.ChoiceField(GateStatus.choices, required=False)
+    tag = _text()
+    owner = _text()
+    # Not a BooleanField: from a query string an absent one would read as False.
+    stale = serializers.ChoiceField(["true", "false"], required=False)
+
+    def validate_stale(self, value: str) -> bool:
+        return value == "true"
+
+
+class SegmentListQuery(serializers.Serializer):
+    search = _text()
+    type = serializers.ChoiceField(SegmentKind.choices, required=False, source="kind")
+
+
+class DynamicConfigListQuery(serializers.Serializer):
+    search = _text()
+
+
+class SegmentIdsQuery(serializers.Serializer):
+    """Keyset paging over a segment's IDs (sorted): `after` is the last ID already seen."""
+
+    after = _text(max_length=256)
+    search = _text(max_length=256)
+    limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID_PAGE, required=False, default=DEFAULT_ID_PAGE
+    )
