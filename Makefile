@@ -64,7 +64,9 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install
+bench: migrate
 	@mkdir -p bench
-	$(PY) -c "import json, pathlib; pathlib.Path('bench/results.json').write_text(json.dumps({'benchmarks': []}, indent=2) + '\n')"
-	@echo "No benchmarks yet; figures go to bench/results.json."
+	rm -f bench/results.json
+	$(PY) bench/evaluator.py --out bench/results.json
+	$(PY) manage.py gates_bench_spec --gates 10000 --out bench/results.json
+	@echo "Figures written to bench/results.json"

@@ -1,6 +1,7 @@
 import json
 import statistics
 import time
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -47,16 +48,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--gates", type=int, default=10_000)
         parser.add_argument("--runs", type=int, default=3)
+        parser.add_argument("--out", help="merge the figures into this JSON file, key spec_build")
 
     def handle(self, *args, **options):
         try:
             with transaction.atomic():
-                self._bench(options["gates"], options["runs"])
+                figures = self._bench(options["gates"], options["runs"])
                 raise _Rollback
         except _Rollback:
             pass
+        if options["out"]:
+            out = Path(options["out"])
+            results = json.loads(out.read_text()) if out.exists() else {}
+            results["spec_build"] = figures
+            out.write_text(json.dumps(results, indent=2) + "\n")
 
-    def _bench(self, count: int, runs: int) -> None:
+    def _bench(self, count: int, runs: int) -> dict:
         user = get_user_model().objects.create(username="bench-spec", email="bench@spec.local")
         user.is_superuser = True
         project = console_services.project_create(actor=user, name="Bench", slug="bench-spec")
@@ -92,6 +99,11 @@ class Command(BaseCommand):
             self.stdout.write(f"{name:<18} median {statistics.median(values):.3f} s")
         self.stdout.write(f"queries per build: {len(queries.captured_queries)}")
         self.stdout.write(f"JSON bytes (v1+v2): {size:,}")
-        self.stdout.write(
-            json.dumps({k: round(statistics.median(v), 4) for k, v in timings.items()})
-        )
+        figures = {
+            "gates": count,
+            "seconds": {k: round(statistics.median(v), 4) for k, v in timings.items()},
+            "queries_per_build": len(queries.captured_queries),
+            "json_bytes": size,
+        }
+        self.stdout.write(json.dumps(figures))
+        return figures
