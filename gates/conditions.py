@@ -180,10 +180,12 @@ CONDITION_TYPES: dict[str, ConditionType] = {
             "Browser version",
             "ua_based",
             "browser_version",
-            SET_OPS + VERSION_OPS,
+            # Version comparisons only: the SDKs' UA parsers write versions differently as text
+            # ("17.1.0" vs "17.1"), but compare them equal as versions.
+            VERSION_OPS,
         ),
         ConditionType("os_name", "Operating system", "ua_based", "os_name", NAME_OPS),
-        ConditionType("os_version", "OS version", "ua_based", "os_version", SET_OPS + VERSION_OPS),
+        ConditionType("os_version", "OS version", "ua_based", "os_version", VERSION_OPS),
         ConditionType("device_model", "Device model", "user_field", "device_model", STRING_OPS),
         ConditionType(
             "custom_field",
@@ -253,7 +255,9 @@ def condition_catalogue() -> list[dict[str, Any]]:
 MAX_LIST_ITEMS = 10_000
 MAX_STRING_LENGTH = 1_000
 # Unsupported by Rust's regex crate (statsig-python-core): lookaround and backreferences.
-_NON_PORTABLE_REGEX = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
+# Lookarounds, backreferences and inline flags ("(?i)"): Python and Rust accept them, but
+# JavaScript's RegExp (statsig-node) does not, so a spec using them would split the SDKs.
+_NON_PORTABLE_REGEX = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=|\(\?[a-zA-Z]+[:)-]")
 _VERSION = re.compile(r"^\d+(\.\d+)*(-[0-9A-Za-z.\-+]*)?$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$")
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
@@ -314,7 +318,8 @@ def _clean_regex(value: Any, *, path: str) -> str:
         ) from exc
     if _NON_PORTABLE_REGEX.search(value):
         raise _error(
-            "Lookarounds and backreferences are not supported by every SDK.",
+            "Lookarounds, backreferences and inline flags such as (?i) are not supported by "
+            "every SDK.",
             code="invalid_regex",
             field=path,
         )

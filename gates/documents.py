@@ -353,11 +353,30 @@ def _json_size_ok(value: Any) -> bool:
     return len(json.dumps(value, separators=(",", ":"))) <= MAX_VALUE_BYTES
 
 
+# JavaScript SDKs (statsig-node) parse numbers as doubles: a larger integer would be rounded.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _unsafe_integer(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_unsafe_integer(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_unsafe_integer(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER
+
+
 def _clean_return_value(value: Any, path: str, schema_validator) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail("A config value is a JSON object.", "invalid_value", path)
     if not _json_size_ok(value):
         raise _fail(f"A config value has at most {MAX_VALUE_BYTES:,} bytes.", "too_large", path)
+    if _unsafe_integer(value):
+        raise _fail(
+            f"Integers in a config value stay within ±{MAX_SAFE_INTEGER:,} (JavaScript SDKs "
+            "would round larger ones); send larger numbers as strings.",
+            "unsafe_integer",
+            path,
+        )
     if schema_validator is not None:
         error = best_schema_error(schema_validator.iter_errors(value))
         if error is not None:

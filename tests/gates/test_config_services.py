@@ -190,3 +190,15 @@ def test_unit_type_create__member__refused(project, project_member):
     # When / Then
     with pytest.raises(NotAllowed):
         services.unit_type_create(actor=project_member, project=project, name="companyID")
+
+
+def test_dynamic_config_create__integer_beyond_2_53__refused_and_nothing_saved(
+    project, project_admin
+):
+    # Given a value JavaScript SDKs would round
+    document = config_document("big", defaultValue={"id": 2**53 + 1})
+    # When / Then
+    with pytest.raises(DomainError) as exc:
+        services.dynamic_config_create(actor=project_admin, project=project, document=document)
+    assert exc.value.code == "unsafe_integer"
+    assert not DynamicConfig.objects.filter(name="big").exists()

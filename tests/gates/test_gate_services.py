@@ -124,6 +124,20 @@ def test_gate_create__viewer_or_outsider__refused_and_nothing_saved(project, rol
         ),
         (
             gate_document(
+                rules=[rule(conditions=[condition("email", "str_matches", "(?i)^pat@corp")])]
+            ),
+            DomainError,
+            "invalid_regex",
+            "rules[0].conditions[0].targetValue",
+        ),
+        (
+            gate_document(rules=[rule(conditions=[condition("os_version", "any", ["17.1"])])]),
+            DomainError,
+            "operator_not_allowed",
+            "rules[0].conditions[0].operator",
+        ),
+        (
+            gate_document(
                 rules=[rule(conditions=[condition("custom_field", "gt", "abc", field="age")])]
             ),
             DomainError,
