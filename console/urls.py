@@ -50,8 +50,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("console/v1/", include("console.api.urls")),
+    path("console/v1/", include("gates.api.urls")),
     path("", views.home, name="home"),
     path("projects/", views.project_list, name="project-list"),
     path("projects/new/", views.project_create, name="project-create"),
     path("p/<slug:slug>/", include(project_urls)),
+    path("p/<slug:slug>/", include("gates.urls")),
 ]

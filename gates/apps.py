@@ -3,3 +3,14 @@ from django.apps import AppConfig
 
 class GatesConfig(AppConfig):
     name = "gates"
+    verbose_name = "Feature gates, segments and dynamic configs"
+
+    def ready(self) -> None:
+        from console.navigation import register
+        from console.specs.registry import register_contributor
+        from gates.specs import contribute
+
+        register_contributor(contribute)
+        # Dynamic configs are a tab of the Gates section (gates/partials/_gates_tabs.html).
+        register("gates", "Gates", "gate-list")
+        register("segments", "Segments", "segment-list")

@@ -36,3 +36,20 @@
     });
   });
 })();
+
+// Gates: after htmx swaps in a result, bring it into view (the "test a user" verdict).
+document.addEventListener("htmx:afterSettle", function () {
+  var result = document.querySelector("[data-scroll-into-view]");
+  if (!result) return;
+  result.removeAttribute("data-scroll-into-view");
+  result.scrollIntoView({ block: "nearest", behavior: "smooth" });
+});
+
+// Gates rules editor: an operator's value hint follows the chosen operator.
+document.addEventListener("change", function (event) {
+  var select = event.target;
+  if (!select.matches || !select.matches("select[data-placeholder-for]")) return;
+  var input = document.getElementById(select.getAttribute("data-placeholder-for"));
+  var option = select.options[select.selectedIndex];
+  if (input && option) input.placeholder = option.getAttribute("data-placeholder") || "";
+});

@@ -1,0 +1,1001 @@
+"""HTML pages of feature gates, segments and dynamic configs.
+
+Views are adapters: check access, bind the form and the rules editor, build the document,
+call one service, render. The rules editor's buttons post the whole form back to the page
+with an `editor_action`; the same view then answers with the editor partial (htmx) or
+the whole page (no JavaScript), and saves nothing. "Test a user" builds the environment's
+spec and asks the evaluator to explain every rule and condition.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from console import selectors as console_selectors
+from console.exceptions import ApplicationError, NotAllowed
+from console.models import Project, Role, role_at_least
+from console.permissions import project_role
+from console.specs.builder import SpecError, build_spec
+from console.specs.evaluator import Evaluator
+from console.specs.hashing import id_list_hash
+from console.specs.operators import show
+from console.views import _partial, _project
+from gates import idlists, selectors, services
+from gates.conditions import CONDITION_TYPES, OPERATORS, SEGMENT_PREFIX, ValueKind
+from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
+from gates.forms import (
+    DynamicConfigForm,
+    GateFilterForm,
+    GateForm,
+    RulesEditor,
+    SearchForm,
+    SegmentFilterForm,
+    SegmentForm,
+    SegmentIdsForm,
+    SegmentUploadForm,
+    TestUserForm,
+    UnitTypeForm,
+    attach_override_error,
+    condition_groups,
+    join_values,
+    override_rows,
+    overrides_document,
+    pretty_json,
+    show_time,
+)
+from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentID, SegmentKind
+
+GET_POST = require_http_methods(["GET", "POST"])
+ID_PAGE_SIZE = 60
+
+# Document keys of the entity forms' fields (validators name document paths).
+FORM_FIELDS = {
+    "name": "name",
+    "description": "description",
+    "owner": "owner",
+    "tags": "tags",
+    "idType": "id_type",
+    "status": "status",
+    "isEnabled": "is_enabled",
+    "isPermanent": "is_permanent",
+    "defaultValue": "default_value",
+    "schema": "schema",
+    "type": "kind",
+}
+
+
+# ---------------------------------------------------------------- the three kinds
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between the gate, segment and config pages."""
+
+    key: str  # url names: <key>-list, <key>-create, <key>-detail, ...
+    label: str
+    model: Any
+    form_class: Any
+    to_document: Any
+    create: Any
+    update: Any
+    archive: Any
+    section: str
+    explain_kind: str  # evaluator kind
+    template: str
+    config: bool = False  # rules return JSON values
+
+    def spec_name(self, obj) -> str:
+        return SEGMENT_PREFIX + obj.name if self.key == "segment" else obj.name
+
+    def service_kwargs(self, obj) -> dict[str, Any]:
+        """The services name their entity argument like the kind: gate=, segment=, config=."""
+        return {self.key: obj}
+
+
+GATE = Kind(
+    key="gate",
+    label="gate",
+    model=FeatureGate,
+    form_class=GateForm,
+    to_document=gate_to_document,
+    create=services.gate_create,
+    update=services.gate_update,
+    archive=services.gate_archive,
+    section="gates",
+    explain_kind="gate",
+    template="gates/gate_form.html",
+)
+SEGMENT = Kind(
+    key="segment",
+    label="segment",
+    model=Segment,
+    form_class=SegmentForm,
+    to_document=segment_to_document,
+    create=services.segment_create,
+    update=services.segment_update,
+    archive=services.segment_archive,
+    section="segments",
+    explain_kind="gate",
+    template="gates/segment_form.html",
+)
+CONFIG = Kind(
+    key="config",
+    label="dynamic config",
+    model=DynamicConfig,
+    form_class=DynamicConfigForm,
+    to_document=dynamic_config_to_document,
+    create=services.dynamic_config_create,
+    update=services.dynamic_config_update,
+    archive=services.dynamic_config_archive,
+    section="gates",
+    explain_kind="config",
+    template="gates/config_form.html",
+    config=True,
+)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _can_write(request, project: Project) -> bool:
+    return role_at_least(project_role(request.user, project), Role.MEMBER)
+
+
+def _can_admin(request, project: Project) -> bool:
+    return role_at_least(project_role(request.user, project), Role.ADMIN)
+
+
+def _entity(kind: Kind, project: Project, pk: int):
+    return get_object_or_404(
+        kind.model.objects.select_related("project", "owner").prefetch_related("tags"),
+        pk=pk,
+        project=project,
+    )
+
+
+@dataclass
+class Choices:
+    """What the entity forms and the rules editor offer, read once per request."""
+
+    members: list[str]
+    tags: list[str]
+    unit_types: list[str]
+    environments: list[Any]
+    gate_names: list[str]
+    segment_names: list[str]
+
+    @classmethod
+    def load(cls, project: Project, *, exclude=None) -> Choices:
+        gates = FeatureGate.objects.active().filter(project=project)
+        segments = Segment.objects.active().filter(project=project)
+        if isinstance(exclude, FeatureGate):
+            gates = gates.exclude(pk=exclude.pk)
+        if isinstance(exclude, Segment):
+            segments = segments.exclude(pk=exclude.pk)
+        return cls(
+            members=[m.user.email for m in console_selectors.member_list(project=project)],
+            tags=list(console_selectors.tag_list(project=project).values_list("name", flat=True)),
+            unit_types=selectors.unit_type_names(project=project),
+            environments=list(console_selectors.environment_list(project=project)),
+            gate_names=sorted(gates.values_list("name", flat=True), key=str.lower),
+            segment_names=sorted(segments.values_list("name", flat=True), key=str.lower),
+        )
+
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"members": self.members, "tags": self.tags, "unit_types": self.unit_types}
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+@dataclass
+class Problem:
+    """One line of the summary above a refused form, linking to the field or row."""
+
+    where: str
+    message: str
+    anchor: str = ""
+
+
+def _map_error(exc: ApplicationError, *, form, editor, override_order) -> None:
+    """Put a service's refusal on the field or row its document path names."""
+    path = exc.field or ""
+    if editor is not None and editor.attach(path, exc.message):
+        return
+    if override_order is not None and attach_override_error(override_order, path, exc.message):
+        return
+    key = FORM_FIELDS.get(path.split("[")[0].split(".")[0])
+    form.add_error(key if key in form.fields else None, exc.message)
+
+
+def _problems(form, editor, overrides) -> list[Problem]:
+    """Every error on the page, in page order, for the summary at the top."""
+    problems = [Problem("", e) for e in form.non_field_errors()]
+    for name, errors in form.errors.items():
+        if name != "__all__":
+            label = str(form.fields[name].label or name.replace("_", " ").capitalize())
+            problems += [Problem(label, e, f"id_{name}") for e in errors]
+    if editor is not None:
+        problems += [Problem("Rules", e, "rules") for e in editor.errors]
+        for i, rule in enumerate(editor.rules):
+            for errors in rule.errors.values():
+                problems += [Problem(f"Rule {i + 1}", e, f"rule-{i}") for e in errors]
+            for j, cond in enumerate(rule.conditions):
+                for errors in cond.errors.values():
+                    where = f"Rule {i + 1}, condition {j + 1}"
+                    problems += [Problem(where, e, f"rule-{i}-cond-{j}") for e in errors]
+    for row in overrides or []:
+        where = f"Overrides, {row.label}"
+        problems += [Problem(where, e, f"override-{row.key}") for e in row.errors]
+    return problems
+
+
+def _quiet(form):
+    """A bound form shown again without its errors (after an editor button)."""
+    form.is_valid()
+    form.errors.clear()
+    return form
+
+
+# ---------------------------------------------------------------- lists
+
+
+def _list_response(request, *, template: str, partial: str, context: dict[str, Any]):
+    response = render(request, partial if _partial(request) else template, context)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+@login_required
+def gate_list(request, slug):
+    project = _project(request, slug)
+    tags = list(console_selectors.tag_list(project=project).values_list("name", flat=True))
+    form = GateFilterForm(request.GET, tags=tags)
+    filters = selectors.GateFilters()
+    if form.is_valid():
+        data = form.cleaned_data
+        filters = selectors.GateFilters(
+            search=data["q"].strip(),
+            tag=data["tag"],
+            status=data["status"],
+            stale={"stale": True, "fresh": False}.get(data["stale"]),
+        )
+    gates = list(selectors.gate_list(project=project, filters=filters))
+    return _list_response(
+        request,
+        template="gates/gate_list.html",
+        partial="gates/partials/_gate_table.html",
+        context={
+            "project": project,
+            "section": "gates",
+            "tab": "gates",
+            "form": form,
+            "gates": gates,
+            "filtered": filters != selectors.GateFilters(),
+            "can_write": _can_write(request, project),
+        },
+    )
+
+
+@login_required
+def segment_list(request, slug):
+    project = _project(request, slug)
+    form = SegmentFilterForm(request.GET)
+    search = kind = ""
+    if form.is_valid():
+        search, kind = form.cleaned_data["q"].strip(), form.cleaned_data["kind"]
+    segments = list(selectors.segment_list(project=project, search=search, kind=kind))
+    return _list_response(
+        request,
+        template="gates/segment_list.html",
+        partial="gates/partials/_segment_table.html",
+        context={
+            "project": project,
+            "section": "segments",
+            "form": form,
+            "segments": segments,
+            "filtered": bool(search or kind),
+            "can_write": _can_write(request, project),
+        },
+    )
+
+
+@login_required
+def config_list(request, slug):
+    project = _project(request, slug)
+    form = SearchForm(request.GET)
+    search = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    configs = list(selectors.dynamic_config_list(project=project, search=search))
+    return _list_response(
+        request,
+        template="gates/config_list.html",
+        partial="gates/partials/_config_table.html",
+        context={
+            "project": project,
+            "section": "gates",
+            "tab": "configs",
+            "form": form,
+            "configs": configs,
+            "filtered": bool(search),
+            "can_write": _can_write(request, project),
+        },
+    )
+
+
+# ---------------------------------------------------------------- create and edit
+
+
+def _initial_editor(kind: Kind, doc) -> RulesEditor:
+    return RulesEditor.from_rules(doc["rules"] if doc else [], config=kind.config)
+
+
+def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, editor, **extra):
+    can_write = _can_write(request, project) and (obj is None or not obj.is_archived)
+    context = {
+        "project": project,
+        "section": kind.section,
+        "tab": "configs" if kind is CONFIG else "gates",
+        "kind": kind,
+        "obj": obj,
+        "form": form,
+        "editor": editor,
+        "choices": choices,
+        "condition_groups": condition_groups(),
+        "can_write": can_write,
+        "can_add_unit_type": can_write and _can_admin(request, project),
+        "unit_type_form": extra.pop("unit_type_form", None) or UnitTypeForm(),
+        "editor_url": request.path,
+        "problems": [],
+        **extra,
+    }
+    if obj is not None and not obj.is_archived and "test_form" not in context:
+        context["test_form"] = _test_form(choices.environments)
+    if obj is not None and kind is SEGMENT and obj.kind == SegmentKind.ID_LIST:
+        context.update(_id_browser_context(request, obj))
+        context.setdefault("ids_form", SegmentIdsForm())
+        context.setdefault("upload_form", SegmentUploadForm())
+    return context
+
+
+def _test_form(environments, data=None) -> TestUserForm:
+    production = next((e for e in environments if e.tier == "production"), None)
+    initial = {"environment": str(production.pk)} if production else {}
+    return TestUserForm(data, environments=environments, initial=initial, auto_id="test_%s")
+
+
+def _set_overrides(context, rows) -> None:
+    context["overrides"] = rows
+    if rows is not None:
+        count = sum(len(idlists.parse_pasted_ids(r.passing + " " + r.failing)) for r in rows)
+        context["overrides_count"] = count
+        context["overrides_open"] = bool(count) or any(r.errors for r in rows)
+
+
+def _entity_page(request, slug, kind: Kind, pk: int | None = None):
+    """The create (pk None) and edit page of a gate, segment or config."""
+    is_post = request.method == "POST"
+    project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
+    obj = _entity(kind, project, pk) if pk is not None else None
+    if not is_post and _partial(request) and request.htmx.target == "id-browser" and obj:
+        # The segment's ID browser searching or paging.
+        context = {"project": project, "obj": obj, "can_write": _can_write(request, project)}
+        context.update(_id_browser_context(request, obj))
+        return render(request, "gates/partials/_segment_id_browser.html", context)
+    choices = Choices.load(project, exclude=obj)
+    editing = obj is not None
+    form_kwargs = {"editing": editing, **choices.form_kwargs()}
+    overrides = None
+
+    if not is_post:
+        doc = kind.to_document(obj) if obj else None
+        initial = kind.form_class.initial_from(doc) if doc else {}
+        if doc is None and request.user.email in choices.members:
+            initial["owner"] = request.user.email
+        form = kind.form_class(initial=initial, **form_kwargs)
+        editor = _initial_editor(kind, doc)
+        if kind is GATE:
+            overrides = override_rows(choices.environments, doc["overrides"] if doc else [])
+        context = _page_context(
+            request, kind, project, obj, choices=choices, form=form, editor=editor
+        )
+        _set_overrides(context, overrides)
+        return render(request, kind.template, context)
+
+    form = kind.form_class(request.POST, **form_kwargs)
+    editor = RulesEditor.from_data(request.POST, config=kind.config)
+    if kind is GATE:
+        overrides = override_rows(choices.environments, data=request.POST)
+    context = _page_context(request, kind, project, obj, choices=choices, form=form, editor=editor)
+    _set_overrides(context, overrides)
+
+    action = request.POST.get("editor_action")
+    if action:
+        # An editor button: change the rows, save nothing.
+        editor.apply(action)
+        _quiet(form)
+        if _partial(request):
+            return render(request, "gates/partials/_rules_editor.html", context)
+        return render(request, kind.template, context)
+
+    if obj is not None and obj.is_archived:
+        raise PermissionDenied(f"This {kind.label} is archived and cannot change.")
+    saved = _save(request, kind, project, obj, form, editor, overrides)
+    if saved is not None:
+        return redirect(f"{kind.key}-detail", project.slug, saved.pk)
+    _set_overrides(context, overrides)
+    context["problems"] = _problems(form, editor, overrides)
+    return render(request, kind.template, context, status=400)
+
+
+def _save(request, kind: Kind, project, obj, form, editor, overrides):
+    """Build the document and call the service; a refusal lands on its field or row."""
+    form_ok = form.is_valid()
+    rules = editor.to_document()
+    if not form_ok or editor.has_errors:
+        return None
+    override_order = None
+    if kind is GATE:
+        override_doc, override_order = overrides_document(overrides)
+        document = form.document(rules, override_doc)
+    elif kind is SEGMENT:
+        seg_kind = obj.kind if obj is not None else form.cleaned_data["kind"]
+        document = form.document(rules, kind=seg_kind)
+    else:
+        document = form.document(rules)
+    try:
+        if obj is None:
+            saved = kind.create(actor=request.user, project=project, document=document)
+        else:
+            revision = request.POST.get("revision", "")
+            saved = kind.update(
+                actor=request.user,
+                document=document,
+                expected_revision=int(revision) if revision.isdigit() else None,
+                **kind.service_kwargs(obj),
+            )
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except ApplicationError as exc:
+        _map_error(exc, form=form, editor=editor, override_order=override_order)
+        return None
+    verb = "created" if obj is None else "saved"
+    messages.success(request, f"{kind.label.capitalize()} {saved.name} {verb}.")
+    return saved
+
+
+@login_required
+@GET_POST
+def gate_create(request, slug):
+    return _entity_page(request, slug, GATE)
+
+
+@login_required
+@GET_POST
+def gate_detail(request, slug, pk):
+    return _entity_page(request, slug, GATE, pk)
+
+
+@login_required
+@GET_POST
+def segment_create(request, slug):
+    return _entity_page(request, slug, SEGMENT)
+
+
+@login_required
+@GET_POST
+def segment_detail(request, slug, pk):
+    return _entity_page(request, slug, SEGMENT, pk)
+
+
+@login_required
+@GET_POST
+def config_create(request, slug):
+    return _entity_page(request, slug, CONFIG)
+
+
+@login_required
+@GET_POST
+def config_detail(request, slug, pk):
+    return _entity_page(request, slug, CONFIG, pk)
+
+
+# ---------------------------------------------------------------- archive
+
+
+def _archive(request, slug, kind: Kind, pk: int):
+    project = _project(request, slug, Role.MEMBER)
+    obj = _entity(kind, project, pk)
+    try:
+        kind.archive(actor=request.user, **kind.service_kwargs(obj))
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect(f"{kind.key}-detail", project.slug, obj.pk)
+    messages.success(request, f"{kind.label.capitalize()} {obj.name} archived.")
+    return redirect(f"{kind.key}-list", project.slug)
+
+
+@login_required
+@require_POST
+def gate_archive(request, slug, pk):
+    return _archive(request, slug, GATE, pk)
+
+
+@login_required
+@require_POST
+def segment_archive(request, slug, pk):
+    return _archive(request, slug, SEGMENT, pk)
+
+
+@login_required
+@require_POST
+def config_archive(request, slug, pk):
+    return _archive(request, slug, CONFIG, pk)
+
+
+# ---------------------------------------------------------------- test a user
+
+
+@dataclass
+class ConditionResult:
+    label: str
+    operator: str
+    target: str
+    user_value: str
+    passed: bool
+    reason: str
+    error: str | None = None
+
+
+@dataclass
+class RuleResult:
+    number: int | None  # the rule's place in the editor (None: override, launch, ID list)
+    name: str
+    pass_percentage: Any
+    evaluated: bool
+    matched: bool
+    decided: bool
+    conditions: list[ConditionResult]
+    rollout: dict[str, Any] | None = None
+    rule_id: str = ""
+
+    @property
+    def state(self) -> str:
+        if self.decided:
+            return "decided"
+        if not self.evaluated:
+            return "skipped"
+        return "matched" if self.matched else "missed"
+
+
+@dataclass
+class TestOutcome:
+    kind: str  # "gate" or "config"
+    environment: Any
+    user: dict[str, Any]
+    passed: bool = False
+    value: str = ""  # configs: the JSON returned
+    headline: str = ""
+    detail: str = ""
+    rules: list[RuleResult] = field(default_factory=list)
+    not_here: list[str] = field(default_factory=list)  # rules limited to other environments
+    notice: str = ""
+    user_json: str = ""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return join_values(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _user_value(entry: dict[str, Any]) -> str:
+    value = entry.get("user_value")
+    if isinstance(value, list) and value and isinstance(value[0], dict) and "gate" in value[0]:
+        return ", ".join(
+            f"{g['gate'].removeprefix(SEGMENT_PREFIX)} {'passes' if g['value'] else 'fails'}"
+            for g in value
+        )
+    if value is None:
+        return "missing"
+    return show(value) if not isinstance(value, str) else value
+
+
+def _condition_result(entry: dict[str, Any], doc_condition: dict[str, Any] | None):
+    op = entry.get("operator")
+    target = entry.get("target")
+    if doc_condition is not None:
+        ctype = CONDITION_TYPES.get(doc_condition["type"])
+        label = ctype.label if ctype else doc_condition["type"]
+        if doc_condition.get("field"):
+            label = f"{label} “{doc_condition['field']}”"
+        if doc_condition.get("customID"):
+            label = f"{label} ({doc_condition['customID']})"
+        op_label = OPERATORS[op].label if op in OPERATORS else ""
+        target = doc_condition.get("targetValue")
+        kind = OPERATORS[op].value if op in OPERATORS else (ctype.target if ctype else "")
+        target_text = show_time(target) if kind == ValueKind.TIME else _text(target)
+    else:
+        spec_type = entry.get("type")
+        label = {"public": "Everyone", "unit_id": f"Unit ID ({entry.get('id_type')})"}.get(
+            spec_type, str(entry.get("field") or spec_type)
+        )
+        op_label = {
+            "any": "is any of",
+            "in_segment_list": "is in the ID list",
+        }.get(op or "", op or "")
+        if isinstance(target, list) and len(target) > 6:
+            op_label, target_text = "is on the list of", f"{len(target):,} IDs"
+        else:
+            target_text = _text(target)
+    if len(target_text) > 160:
+        target_text = target_text[:159] + "…"
+    return ConditionResult(
+        label=label,
+        operator=op_label,
+        target=target_text,
+        user_value=_user_value(entry),
+        passed=bool(entry.get("passed")),
+        reason=entry.get("reason") or "",
+        error=entry.get("error"),
+    )
+
+
+def _id_lists(project, spec: dict[str, Any], user: dict[str, Any]) -> dict[str, set[str]]:
+    """The big ID-list segments the spec names, reduced to the user's own IDs (the
+    evaluator only asks whether the user's ID is in; loading millions would be waste)."""
+    names = list(spec.get("id_lists") or {})
+    lists: dict[str, set[str]] = {name: set() for name in names}
+    custom_ids = user.get("customIDs")
+    custom = list(custom_ids.values()) if isinstance(custom_ids, dict) else []
+    ids = {str(v) for v in [user.get("userID"), *custom] if v is not None and v != ""}
+    if names and ids:
+        rows = SegmentID.objects.filter(
+            segment__project=project,
+            segment__archived_at__isnull=True,
+            segment__name__in=names,
+            unit_id__in=ids,
+        ).values_list("segment__name", "unit_id")
+        for name, unit_id in rows:
+            lists[name].add(id_list_hash(unit_id))
+    return lists
+
+
+def explain_user(kind: Kind, obj, environment, user: dict[str, Any]) -> TestOutcome:
+    """Evaluate the saved entity for `user` in `environment`, rule by rule."""
+    project = obj.project
+    outcome = TestOutcome(
+        kind="config" if kind is CONFIG else "gate",
+        environment=environment,
+        user=user,
+        user_json=pretty_json(user),
+    )
+    try:
+        spec = build_spec(project, environment, time_ms=int(time.time() * 1000))
+    except SpecError as exc:
+        outcome.headline = "Cannot evaluate"
+        outcome.notice = f"The rules of {environment.name} could not be assembled: {exc}"
+        return outcome
+    evaluator = Evaluator(spec, _id_lists(project, spec, user))
+    report = evaluator.explain(user, kind.spec_name(obj), kind.explain_kind)
+    result = report["result"]
+    doc_rules = {r["id"]: (i, r) for i, r in enumerate(kind.to_document(obj)["rules"])}
+    seen: set[str] = set()
+    for entry in report["rules"]:
+        place = doc_rules.get(entry["id"])
+        if place:
+            seen.add(entry["id"])
+        doc_conditions = place[1]["conditions"] if place else []
+        outcome.rules.append(
+            RuleResult(
+                number=place[0] + 1 if place else None,
+                name=entry.get("group_name") or entry.get("name") or "",
+                pass_percentage=entry.get("pass_percentage"),
+                evaluated=bool(entry["evaluated"]),
+                matched=bool(entry["matched"]),
+                decided=bool(entry["decided"]),
+                conditions=[
+                    _condition_result(
+                        c, doc_conditions[i] if place and i < len(doc_conditions) else None
+                    )
+                    for i, c in enumerate(entry["conditions"])
+                ],
+                rollout=entry.get("rollout"),
+                rule_id=entry.get("id") or "",
+            )
+        )
+    rules_live = report["enabled"] and not (kind is GATE and obj.status == GateStatus.LAUNCHED)
+    if rules_live:
+        outcome.not_here = [
+            f"Rule {i + 1} “{r['name']}”"
+            for rule_id, (i, r) in doc_rules.items()
+            if rule_id not in seen
+        ]
+    outcome.passed = (
+        bool(result["value"])
+        if kind is not CONFIG
+        else result["rule_id"]
+        not in (
+            "default",
+            "disabled",
+            "",
+        )
+    )
+    if kind is CONFIG:
+        outcome.value = pretty_json(result["value"])
+    decided = next((r for r in outcome.rules if r.decided), None)
+    outcome.headline, outcome.detail = _verdict(kind, obj, report, decided)
+    if result["reason"] not in ("Recognized",):
+        outcome.notice = (
+            f"The SDKs report “{result['reason']}” for this {kind.label}: {report['summary']}."
+        )
+    return outcome
+
+
+# Rules the spec builder adds in front of (or instead of) the entity's own rules.
+BUILT_RULES = {
+    "launched": "The gate is launched: everyone passes.",
+    "passing:id_override": "An override forces this ID to pass.",
+    "failing:id_override": "An override forces this ID to fail.",
+    "id_list": "The ID is on the segment’s list.",
+}
+
+
+def _verdict(kind: Kind, obj, report, decided: RuleResult | None) -> tuple[str, str]:
+    value = report["result"]["value"]
+    served = bool(decided and decided.rollout and decided.rollout.get("passed"))
+    if kind is CONFIG:
+        headline = f"Gets the value of rule {decided.number}" if served else "Gets the default"
+        if served and decided.number is None:
+            headline = "Gets a rule’s value"
+    elif kind is SEGMENT:
+        headline = "In the segment" if value else "Not in the segment"
+    else:
+        headline = "Passes" if value else "Fails"
+    if not report["found"]:
+        return headline, f"This {kind.label} is not in the spec: {report['summary']}."
+    if not report["enabled"]:
+        if kind is CONFIG:
+            return headline, "The config is switched off: everyone gets the default."
+        why = "switched off" if obj.is_enabled is False else "disabled"
+        return headline, f"The gate is {why}: nobody passes."
+    if decided is None:
+        if kind is CONFIG:
+            return headline, "No rule matched, so the user gets the default value."
+        return headline, "No rule matched."
+    if decided.number is None:
+        return headline, BUILT_RULES.get(decided.rule_id, f"Decided by “{decided.name}”.")
+    rule = f"rule {decided.number} “{decided.name}”"
+    rollout = decided.rollout or {}
+    if rollout.get("passed"):
+        if rollout.get("bucket") is None:
+            return headline, f"Decided by {rule}."
+        return headline, (
+            f"Decided by {rule}: the user is inside its {rollout['pass_percentage']}% rollout."
+        )
+    if rollout.get("bucket") is None:
+        return headline, f"{rule[0].upper()}{rule[1:]} matched, but it passes 0% of units."
+    return headline, (
+        f"{rule[0].upper()}{rule[1:]} matched, but the user is outside its "
+        f"{rollout.get('pass_percentage')}% rollout."
+    )
+
+
+def _test(request, slug, kind: Kind, pk: int):
+    # A read: viewers may test too.
+    project = _project(request, slug)
+    obj = _entity(kind, project, pk)
+    environments = list(console_selectors.environment_list(project=project))
+    form = _test_form(environments, request.POST)
+    outcome = None
+    if form.is_valid() and not obj.is_archived:
+        env = next(e for e in environments if str(e.pk) == form.cleaned_data["environment"])
+        outcome = explain_user(kind, obj, env, form.user())
+    context = {"project": project, "kind": kind, "obj": obj, "test_form": form, "outcome": outcome}
+    status = 200 if form.is_valid() else 400
+    if _partial(request):
+        return render(request, "gates/partials/_test_panel.html", context, status=status)
+    choices = Choices.load(project, exclude=obj)
+    doc = kind.to_document(obj)
+    page = _page_context(
+        request,
+        kind,
+        project,
+        obj,
+        choices=choices,
+        form=kind.form_class(
+            initial=kind.form_class.initial_from(doc), editing=True, **choices.form_kwargs()
+        ),
+        editor=_initial_editor(kind, doc),
+        test_form=form,
+        outcome=outcome,
+    )
+    if kind is GATE:
+        _set_overrides(page, override_rows(choices.environments, doc["overrides"]))
+    return render(request, kind.template, page, status=status)
+
+
+@login_required
+@require_POST
+def gate_test(request, slug, pk):
+    return _test(request, slug, GATE, pk)
+
+
+@login_required
+@require_POST
+def segment_test(request, slug, pk):
+    return _test(request, slug, SEGMENT, pk)
+
+
+@login_required
+@require_POST
+def config_test(request, slug, pk):
+    return _test(request, slug, CONFIG, pk)
+
+
+# ---------------------------------------------------------------- segment IDs
+
+
+def _id_browser_context(request, segment: Segment) -> dict[str, Any]:
+    search = (request.GET.get("ids_q") or "").strip()
+    after = request.GET.get("after") or ""
+    page = selectors.segment_ids_page(
+        segment=segment, search=search, after=after, limit=ID_PAGE_SIZE + 1
+    )
+    return {
+        "ids_page": page[:ID_PAGE_SIZE],
+        "ids_more": len(page) > ID_PAGE_SIZE,
+        "ids_next": page[ID_PAGE_SIZE - 1] if len(page) > ID_PAGE_SIZE else "",
+        "ids_search": search,
+        "ids_after": after,
+    }
+
+
+def _segment_ids_page(request, project, segment, **forms):
+    choices = Choices.load(project, exclude=segment)
+    doc = segment_to_document(segment)
+    context = _page_context(
+        request,
+        SEGMENT,
+        project,
+        segment,
+        choices=choices,
+        form=SegmentForm(
+            initial=SegmentForm.initial_from(doc), editing=True, **choices.form_kwargs()
+        ),
+        editor=_initial_editor(SEGMENT, doc),
+        **forms,
+    )
+    return render(request, SEGMENT.template, context, status=400)
+
+
+def _id_change_message(change) -> str:
+    parts = []
+    if change.added:
+        parts.append(f"{change.added:,} added")
+    if change.removed:
+        parts.append(f"{change.removed:,} removed")
+    if not parts:
+        parts.append("nothing changed")
+    return f"IDs: {', '.join(parts)}. The list now holds {change.segment.id_count:,}."
+
+
+def _id_edit(request, slug, pk, service):
+    project = _project(request, slug, Role.MEMBER)
+    segment = _entity(SEGMENT, project, pk)
+    form = SegmentIdsForm(request.POST)
+    if form.is_valid():
+        try:
+            change = service(actor=request.user, segment=segment, ids=form.cleaned_data["ids"])
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+        except ApplicationError as exc:
+            form.add_error("ids", exc.message)
+        else:
+            messages.success(request, _id_change_message(change))
+            return redirect(reverse("segment-detail", args=[project.slug, segment.pk]) + "#ids")
+    return _segment_ids_page(request, project, segment, ids_form=form)
+
+
+@login_required
+@require_POST
+def segment_ids_add(request, slug, pk):
+    return _id_edit(request, slug, pk, services.segment_ids_add)
+
+
+@login_required
+@require_POST
+def segment_ids_remove(request, slug, pk):
+    return _id_edit(request, slug, pk, services.segment_ids_remove)
+
+
+@login_required
+@require_POST
+def segment_ids_upload(request, slug, pk):
+    project = _project(request, slug, Role.MEMBER)
+    segment = _entity(SEGMENT, project, pk)
+    form = SegmentUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            if form.cleaned_data["mode"] == "replace":
+                change = services.segment_ids_replace_from_csv(
+                    actor=request.user, segment=segment, file=upload
+                )
+            else:
+                ids = idlists.parse_id_csv(upload, id_type=segment.id_type)
+                change = services.segment_ids_add(actor=request.user, segment=segment, ids=ids)
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+        except ApplicationError as exc:
+            form.add_error("file", exc.message)
+        else:
+            messages.success(request, _id_change_message(change))
+            return redirect(reverse("segment-detail", args=[project.slug, segment.pk]) + "#ids")
+    return _segment_ids_page(request, project, segment, upload_form=form)
+
+
+# ---------------------------------------------------------------- unit types
+
+
+@login_required
+@require_POST
+def unit_type_create(request, slug):
+    project = _project(request, slug, Role.ADMIN)
+    form = UnitTypeForm(request.POST)
+    created = None
+    if form.is_valid():
+        try:
+            created = services.unit_type_create(
+                actor=request.user, project=project, **form.cleaned_data
+            )
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+        except ApplicationError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    if _partial(request):
+        context = {
+            "unit_types": selectors.unit_type_names(project=project),
+            "selected": created.name if created else request.POST.get("id_type", ""),
+            "can_write": True,
+            "can_add_unit_type": True,
+            "unit_type_form": UnitTypeForm() if created else form,
+            "unit_type_added": created,
+            "project": project,
+            "editor_url": request.POST.get("next", ""),
+        }
+        return render(
+            request,
+            "gates/partials/_unit_type_field.html",
+            context,
+            status=200 if created else 400,
+        )
+    if created:
+        messages.success(request, f"Unit type {created.name} added.")
+    else:
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    return redirect(_safe_next(request, reverse("gate-list", args=[project.slug])))
