@@ -6,11 +6,14 @@ class GatesConfig(AppConfig):
     verbose_name = "Feature gates, segments and dynamic configs"
 
     def ready(self) -> None:
+        from console import demo
         from console.navigation import register
         from console.specs.registry import register_contributor
+        from gates import demo as gates_demo
         from gates.specs import contribute
 
         register_contributor(contribute)
+        demo.register(gates_demo.load)
         # Dynamic configs are a tab of the Gates section (gates/partials/_gates_tabs.html).
         register("gates", "Gates", "gate-list")
         register("segments", "Segments", "segment-list")

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from console import services
+from console import demo, services
 from console.models import Membership, Project, Role
 
 DEMO_EMAIL = "demo@gatehouse.local"
@@ -17,9 +17,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         User = get_user_model()
         password = os.environ.get("DEMO_PASSWORD", "demo-password")
-        demo = User.objects.filter(email=DEMO_EMAIL).first()
-        if demo is None:
-            demo = User.objects.create_superuser(
+        demo_user = User.objects.filter(email=DEMO_EMAIL).first()
+        if demo_user is None:
+            demo_user = User.objects.create_superuser(
                 username="demo", email=DEMO_EMAIL, password=password, first_name="Demo"
             )
             self.stdout.write(f"Created the site admin {DEMO_EMAIL}.")
@@ -42,11 +42,11 @@ class Command(BaseCommand):
             if Project.objects.filter(slug=slug).exists():
                 continue
             project = services.project_create(
-                actor=demo, name=name, slug=slug, description=description, access_mode=mode
+                actor=demo_user, name=name, slug=slug, description=description, access_mode=mode
             )
             for environment in project.environments.all():
                 services.key_create(
-                    actor=demo,
+                    actor=demo_user,
                     project=project,
                     kind="server",
                     environment=environment,
@@ -59,8 +59,9 @@ class Command(BaseCommand):
                 ]:
                     if not Membership.objects.filter(project=project, user=user).exists():
                         services.membership_invite(
-                            actor=demo, project=project, email=user.email, role=role
+                            actor=demo_user, project=project, email=user.email, role=role
                         )
+            demo.load(project=project, actor=demo_user)
             created.append(name)
         if created:
             self.stdout.write(f"Created the demo projects: {', '.join(created)}.")
