@@ -115,6 +115,8 @@ def gate_to_document(gate: FeatureGate, *, env_names: dict[int, str] | None = No
     rendering many, and prefetch `tags` and select `owner`."""
     names = environment_names(gate.project) if env_names is None else env_names
     doc: GateDocument = {
+        # Statsig's Console API names an entity by its name, in `id` as well.
+        "id": gate.name,
         "name": gate.name,
         "description": gate.description,
         "idType": gate.id_type,
@@ -140,6 +142,8 @@ def gate_to_document(gate: FeatureGate, *, env_names: dict[int, str] | None = No
 def segment_to_document(segment: Segment, *, env_names: dict[int, str] | None = None):
     names = environment_names(segment.project) if env_names is None else env_names
     doc: SegmentDocument = {
+        # Statsig's Console API names an entity by its name, in `id` as well.
+        "id": segment.name,
         "name": segment.name,
         "description": segment.description,
         "type": segment.kind,  # type: ignore[typeddict-item]
@@ -156,6 +160,8 @@ def segment_to_document(segment: Segment, *, env_names: dict[int, str] | None = 
 def dynamic_config_to_document(config: DynamicConfig, *, env_names: dict[int, str] | None = None):
     names = environment_names(config.project) if env_names is None else env_names
     doc: DynamicConfigDocument = {
+        # Statsig's Console API names an entity by its name, in `id` as well.
+        "id": config.name,
         "name": config.name,
         "description": config.description,
         "idType": config.id_type,
@@ -679,6 +685,7 @@ def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Clea
     owner = _clean_owner(ctx, doc)
     cleaned = Cleaned(
         document={
+            "id": name,
             "name": name,
             "description": _text(doc, "description", max_length=5000),
             "idType": _clean_id_type(ctx, doc),
@@ -718,6 +725,7 @@ def clean_segment(project: Project, doc: Any, existing: Segment | None) -> Clean
     tags = _clean_tags(ctx, doc)
     owner = _clean_owner(ctx, doc)
     document: dict[str, Any] = {
+        "id": name,
         "name": name,
         "description": _text(doc, "description", max_length=5000),
         "type": kind,
@@ -757,6 +765,7 @@ def clean_dynamic_config(project: Project, doc: Any, existing: DynamicConfig | N
     owner = _clean_owner(ctx, doc)
     cleaned = Cleaned(
         document={
+            "id": name,
             "name": name,
             "description": _text(doc, "description", max_length=5000),
             "idType": _clean_id_type(ctx, doc),

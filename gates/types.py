@@ -41,6 +41,7 @@ class OverrideDoc(TypedDict):
 
 
 class GateDocument(TypedDict):
+    id: NotRequired[str]  # the name again, as Statsig's Console API sends it
     name: str
     description: str
     idType: str
@@ -54,6 +55,7 @@ class GateDocument(TypedDict):
 
 
 class SegmentDocument(TypedDict):
+    id: NotRequired[str]  # the name again, as Statsig's Console API sends it
     name: str
     description: str
     type: Literal["rule_based", "id_list"]
@@ -65,6 +67,7 @@ class SegmentDocument(TypedDict):
 
 
 class DynamicConfigDocument(TypedDict):
+    id: NotRequired[str]  # the name again, as Statsig's Console API sends it
     name: str
     description: str
     idType: str

@@ -466,6 +466,7 @@ def test_gate_create__statsig_document__get_returns_it_with_rule_ids(world):
     assert len(set(rule_ids)) == 2
     assert data == {
         **STATSIG_GATE,
+        "id": "checkout_v2",
         "status": "in_progress",
         "isPermanent": False,
         "owner": world.member.email,  # defaults to the creator
@@ -539,7 +540,7 @@ def test_segment_create__statsig_document__get_returns_it_with_rule_ids(world):
     data = fetched.json()["data"]
     assert data == created.json()["data"]
     assert data["rules"][0].pop("id")
-    assert data == document
+    assert data == {"id": document["name"], **document}
 
 
 def test_dynamic_config_create__statsig_document__get_returns_it_with_rule_ids(world):
@@ -567,7 +568,7 @@ def test_dynamic_config_create__statsig_document__get_returns_it_with_rule_ids(w
     data = fetched.json()["data"]
     assert data == created.json()["data"]
     assert data["rules"][0].pop("id")
-    assert data == document
+    assert data == {"id": document["name"], **document}
 
 
 # ---------------------------------------------------------------- PATCH
