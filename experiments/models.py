@@ -1,0 +1,246 @@
+"""Experiments, layers, the buckets experiments own in layers, and holdouts.
+
+Groups, parameters, overrides and inline targeting are JSON (shapes in experiments/types.py,
+validated by experiments/documents.py); what is filtered or joined on is a column. Rows
+change only through experiments.services.
+
+Bucketing (statsig-dcs.md §5.1): every layer, named or implicit, has 1,000 buckets hashed
+on its salt. A running experiment owns `allocation × 10` of them: LayerBucket rows in a
+named layer (unique per layer, so two experiments can never share one), the prefix
+0..n-1 of its own implicit layer otherwise. Groups are bucket ranges hashed on the
+experiment's salt.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from console.models import Project, Tag, TimeStampedModel
+from gates.models import FeatureGate, new_salt
+
+LAYER_BUCKETS = 1_000
+
+
+class EntityQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(archived_at__isnull=True)
+
+    def for_project(self, project: Project):
+        return self.filter(project=project)
+
+
+class ArchivableEntity(TimeStampedModel):
+    """What layers, experiments and holdouts share: a project, an immutable name SDKs look
+    up, a salt, a revision bumped by every write, and archival."""
+
+    # PROTECT: configuration is archived, never deleted with its project.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=5000)
+    id_type = models.CharField(max_length=50, default="userID")
+    salt = models.CharField(max_length=64, default=new_salt, editable=False)
+    revision = models.PositiveIntegerField(default=1)
+    # SET_NULL: the entity stays when an account is deleted.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = EntityQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class Layer(ArchivableEntity):
+    """A layer: parameters with defaults and 1,000 buckets that its experiments share
+    without overlap (mutual exclusion)."""
+
+    # list[StoredParameter] (experiments/types.py), the defaults of every layer parameter.
+    parameters = models.JSONField(default=list, blank=True)
+
+    class Meta(ArchivableEntity.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                "project",
+                Lower("name"),
+                condition=Q(archived_at__isnull=True),
+                name="experiments_layer_name_unique",
+            ),
+        ]
+
+
+class ExperimentStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RUNNING = "running", "Running"
+    SHIPPED = "shipped", "Decision made: shipped"
+    ABANDONED = "abandoned", "Decision made: abandoned"
+    ARCHIVED = "archived", "Archived"
+
+
+# Allowed status changes, each made by one service (experiment_<verb>); reset re-randomises.
+EXPERIMENT_TRANSITIONS: dict[str, set[str]] = {
+    ExperimentStatus.DRAFT: {ExperimentStatus.RUNNING, ExperimentStatus.ARCHIVED},
+    ExperimentStatus.RUNNING: {
+        ExperimentStatus.SHIPPED,
+        ExperimentStatus.ABANDONED,
+        ExperimentStatus.DRAFT,  # reset
+    },
+    ExperimentStatus.SHIPPED: {ExperimentStatus.ARCHIVED, ExperimentStatus.DRAFT},
+    ExperimentStatus.ABANDONED: {ExperimentStatus.ARCHIVED, ExperimentStatus.DRAFT},
+    ExperimentStatus.ARCHIVED: set(),
+}
+
+
+class Experiment(ArchivableEntity):
+    """An A/B/n experiment: groups of the allocated units get their group's parameter
+    values, everyone else the defaults. `salt` (groups) and `layer_salt` (allocation in the
+    implicit layer) change only through experiment_reset."""
+
+    hypothesis = models.TextField(blank=True, max_length=5000)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="experiments")
+    # SET_NULL: the experiment stays when its owner's account is deleted.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=20, choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT
+    )
+    # PROTECT: a layer with experiments is archived only after them (layer_archive checks).
+    layer = models.ForeignKey(
+        Layer, null=True, blank=True, on_delete=models.PROTECT, related_name="experiments"
+    )
+    # Salt of the implicit layer an experiment without a named layer is allocated in.
+    layer_salt = models.CharField(max_length=64, default=new_salt)
+    # Percent of the layer's units (one decimal: a bucket is 0.1%).
+    allocation = models.DecimalField(
+        max_digits=4,
+        decimal_places=1,
+        default=Decimal(100),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    # PROTECT: gates are archived, not deleted; experiments_* checks they are live.
+    targeting_gate = models.ForeignKey(
+        FeatureGate, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # list[ConditionDoc] (gates/types.py), AND-ed; exclusive with targeting_gate.
+    targeting_conditions = models.JSONField(default=list, blank=True)
+    # list[StoredParameter] and list[StoredGroup] and list[StoredOverride] (types.py).
+    parameters = models.JSONField(default=list, blank=True)
+    groups = models.JSONField(default=list, blank=True)
+    overrides = models.JSONField(default=list, blank=True)
+    # Id of the shipped group (status shipped, or archived after shipping).
+    launched_group_id = models.CharField(max_length=40, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta(ArchivableEntity.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                "project",
+                Lower("name"),
+                condition=Q(archived_at__isnull=True),
+                name="experiments_experiment_name_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(archived_at__isnull=True) & ~Q(status="archived")
+                | Q(archived_at__isnull=False, status="archived"),
+                name="experiments_experiment_archived_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(allocation__gte=0, allocation__lte=100),
+                name="experiments_experiment_allocation_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="shipped") | ~Q(launched_group_id=""),
+                name="experiments_experiment_shipped_group",
+            ),
+            models.CheckConstraint(
+                condition=Q(targeting_gate__isnull=True) | Q(targeting_conditions=[]),
+                name="experiments_experiment_one_targeting",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "status"], name="experiments_exp_project_status"),
+        ]
+
+    @property
+    def bucket_count(self) -> int:
+        """Buckets of its layer the experiment holds while running."""
+        return int(self.allocation * LAYER_BUCKETS / 100)
+
+
+class LayerBucket(models.Model):
+    """One of a named layer's 1,000 buckets, owned by one running experiment. Rows are
+    added when an experiment starts or its allocation grows and removed when it stops, so
+    the buckets of the others never move."""
+
+    id = models.BigAutoField(primary_key=True)
+    # CASCADE: bucket rows have no audit value of their own; PROTECT on the layer and the
+    # experiment already keeps both rows around.
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="buckets")
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="buckets")
+    bucket = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            # Mutual exclusion: a bucket of a layer belongs to at most one experiment.
+            models.UniqueConstraint(fields=["layer", "bucket"], name="experiments_bucket_unique"),
+            models.CheckConstraint(
+                condition=Q(bucket__lt=LAYER_BUCKETS), name="experiments_bucket_range"
+            ),
+        ]
+        indexes = [models.Index(fields=["experiment"], name="experiments_bucket_exp_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.layer_id}:{self.bucket}"
+
+
+class Holdout(ArchivableEntity):
+    """A share of units kept out of some experiments (or all: global), who get the defaults
+    wherever it applies. Published as a gate with entity `holdout`."""
+
+    # Salt of its one rule (the gate's salt is `salt`): stable, so raising the percentage
+    # keeps everyone already held out.
+    rule_salt = models.CharField(max_length=64, default=new_salt, editable=False)
+    percentage = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    is_global = models.BooleanField(default=False)
+    experiments = models.ManyToManyField(Experiment, blank=True, related_name="holdouts")
+
+    class Meta(ArchivableEntity.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                "project",
+                Lower("name"),
+                condition=Q(archived_at__isnull=True),
+                name="experiments_holdout_name_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(percentage__gte=0, percentage__lte=100),
+                name="experiments_holdout_percentage_range",
+            ),
+        ]

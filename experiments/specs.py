@@ -1,0 +1,469 @@
+"""The experiments app's spec contributor: experiments into `dynamic_configs`, layers into
+`layer_configs`, holdouts (and experiments' inline targeting segments) into `feature_gates`,
+plus `layers` and `experiment_to_layer`.
+
+Constant query count whatever the number of entities: experiments (with their targeting
+gate), layers, layer buckets, holdouts, holdout links, and (only when some experiment
+names segments or gates in its overrides or conditions) the live ones of those.
+
+Shapes (statsig-dcs.md §5.1, §10):
+* experiment (`entity: experiment`), rules by status:
+  - draft: overrides → holdouts → `prestart` (public, defaults); `isActive: false`;
+  - running: overrides → holdouts → targeting (`targetingGate`: fail_gate <gate>, or
+    `inlineTargetingRules`: fail_gate on the segment `segment:inline_targeting:<name>`) →
+    `layerAssignment` (user_bucket none [owned buckets] on the LAYER salt) → one rule per
+    group (user_bucket lt <cumulative size × 10> on the EXPERIMENT salt,
+    isExperimentGroup, rule id and salt = group id); `isActive: true`;
+  - shipped: holdouts → `launchedGroup` (public, the group's values);
+  - abandoned: no rules (defaults, rule id "default").
+  Every returnValue and the defaultValue hold every parameter: group values over the
+  experiment's defaults, which for a layered experiment are the layer's (hasSharedParams,
+  explicitParameters = the experiment's parameters).
+* override rules: `<groupId>:id_override` (unit_id any [ids]) first, then
+  `<groupId>:<segment>:segment_override` (pass_gate segment:<segment>), with groupName and
+  the group's values, no isExperimentGroup.
+* holdout rule on experiments and layers: `holdout:<name>` (pass_gate <holdout>, 100%,
+  the defaults). A holdout is a gate with entity `holdout`, `defaultValue: false` and one
+  public rule `returnValue: true` with `passPercentage` = its percentage (its rule salt is
+  stable, so raising the percentage keeps everyone already held out).
+* layer (`entity: layer`): per draft or running experiment, delegating override rules;
+  then the global holdouts; then one `experimentAssignment` rule per running experiment
+  (user_bucket any [its buckets] on the layer salt, configDelegate). `defaultValue` is every
+  layer parameter.
+A targeting gate or segment archived since the experiment was saved targets nobody (a
+spec never names a missing gate: node and Rust would drop the experiment).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from experiments.models import (
+    LAYER_BUCKETS,
+    Experiment,
+    ExperimentStatus,
+    Holdout,
+    Layer,
+    LayerBucket,
+)
+from gates.conditions import CONDITION_TYPES, ValueKind, condition_to_spec
+from gates.models import FeatureGate, Segment
+
+SEGMENT_PREFIX = "segment:"
+INLINE_TARGETING_PREFIX = "segment:inline_targeting:"
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _condition(
+    ctype: str, id_type: str, operator: str | None = None, target: Any = None, **additional
+) -> dict[str, Any]:
+    return {
+        "type": ctype,
+        "operator": operator,
+        "targetValue": target,
+        "field": None,
+        "additionalValues": additional,
+        "idType": id_type,
+    }
+
+
+def _rule(
+    rule_id: str,
+    conditions: list[dict[str, Any]],
+    return_value: Any,
+    id_type: str,
+    *,
+    salt: str = "",
+    group: str | None = None,
+    experiment_group: bool = False,
+    delegate: str | None = None,
+    pass_percentage: int | float = 100,
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "name": rule_id,
+        "id": rule_id,
+        "salt": salt,
+        "passPercentage": pass_percentage,
+        "conditions": conditions,
+        "returnValue": return_value,
+        "idType": id_type,
+    }
+    if group is not None:
+        rule["groupName"] = group
+    if experiment_group:
+        rule["isExperimentGroup"] = True
+    if delegate is not None:
+        rule["configDelegate"] = delegate
+    return rule
+
+
+def _holdout_rules(holdouts: list[dict], defaults: dict, id_type: str) -> list[dict[str, Any]]:
+    return [
+        _rule(
+            f"holdout:{h['name']}",
+            [_condition("pass_gate", id_type, target=h["name"])],
+            defaults,
+            id_type,
+        )
+        for h in holdouts
+    ]
+
+
+def holdout_spec(holdout: dict[str, Any]) -> dict[str, Any]:
+    """The gate of one holdout row (as `.values()` of Holdout)."""
+    id_type = holdout["id_type"]
+    percentage = Decimal(holdout["percentage"])
+    rule = _rule(
+        f"holdout:{percentage:.2f}",
+        [_condition("public", id_type)],
+        True,
+        id_type,
+        salt=holdout["rule_salt"],
+        pass_percentage=_number(percentage),
+    )
+    return {
+        "name": holdout["name"],
+        "type": "feature_gate",
+        "entity": "holdout",
+        "salt": holdout["salt"],
+        "enabled": True,
+        "defaultValue": False,
+        "idType": id_type,
+        "rules": [rule],
+        "version": holdout["revision"],
+    }
+
+
+class LiveNames:
+    """Names of the live gates and segments that experiments refer to."""
+
+    def __init__(self, gates: set[str], segments: set[str]):
+        self.gates = gates
+        self.segments = segments
+
+    def condition_ok(self, condition: dict[str, Any]) -> bool:
+        target = CONDITION_TYPES[condition["type"]].target
+        if target == ValueKind.GATE:
+            return condition["targetValue"] in self.gates
+        if target == ValueKind.SEGMENT:
+            return condition["targetValue"] in self.segments
+        return True
+
+
+def _override_rules(
+    exp: dict, groups: dict[str, dict], value_of, live: LiveNames, *, delegate=None
+):
+    """ID overrides of every group first (the most specific), then segment overrides."""
+    id_type = exp["id_type"]
+    prefix = f"{exp['name']} " if delegate else ""
+    by_ids, by_segments = [], []
+    for override in exp["overrides"]:
+        group = groups.get(override["groupId"])
+        if group is None:
+            continue
+        value, name = value_of(group), group["name"]
+        if override["unitIDs"]:
+            by_ids.append(
+                _rule(
+                    f"{prefix}{group['id']}:id_override",
+                    [_condition("unit_id", id_type, "any", list(override["unitIDs"]))],
+                    value,
+                    id_type,
+                    group=None if delegate else name,
+                    delegate=delegate,
+                )
+            )
+        for segment in override["segments"]:
+            if segment not in live.segments:
+                continue
+            by_segments.append(
+                _rule(
+                    f"{prefix}{group['id']}:{segment}:segment_override",
+                    [_condition("pass_gate", id_type, target=SEGMENT_PREFIX + segment)],
+                    value,
+                    id_type,
+                    group=None if delegate else name,
+                    delegate=delegate,
+                )
+            )
+    return by_ids + by_segments
+
+
+def _targeting(exp: dict, defaults: dict, live: LiveNames, draft) -> list[dict[str, Any]]:
+    id_type = exp["id_type"]
+    nobody = [_condition("public", id_type)]
+    if exp["targeting_gate__name"] is not None:
+        gate = exp["targeting_gate__name"]
+        conditions = (
+            [_condition("fail_gate", id_type, target=gate)]
+            if exp["targeting_gate__archived_at"] is None
+            else nobody
+        )
+        return [_rule("targetingGate", conditions, defaults, id_type)]
+    if not exp["targeting_conditions"]:
+        return []
+    if not all(live.condition_ok(c) for c in exp["targeting_conditions"]):
+        return [_rule("inlineTargetingRules", nobody, defaults, id_type)]
+    segment_name = INLINE_TARGETING_PREFIX + exp["name"]
+    draft.feature_gates.append(
+        {
+            "name": segment_name,
+            "type": "feature_gate",
+            "entity": "segment",
+            "salt": exp["salt"],
+            "enabled": True,
+            "defaultValue": False,
+            "idType": id_type,
+            "rules": [
+                _rule(
+                    "inlineTargetingRules",
+                    [condition_to_spec(c, id_type=id_type) for c in exp["targeting_conditions"]],
+                    True,
+                    id_type,
+                )
+            ],
+            "version": exp["revision"],
+        }
+    )
+    return [
+        _rule(
+            "inlineTargetingRules",
+            [_condition("fail_gate", id_type, target=segment_name)],
+            defaults,
+            id_type,
+        )
+    ]
+
+
+def _group_rules(exp: dict, value_of) -> list[dict[str, Any]]:
+    id_type, rules, cumulative = exp["id_type"], [], Decimal(0)
+    for group in exp["groups"]:
+        cumulative += Decimal(str(group["size"]))
+        bound = _number(cumulative * LAYER_BUCKETS / 100)
+        rules.append(
+            _rule(
+                group["id"],
+                [_condition("user_bucket", id_type, "lt", bound, salt=exp["salt"])],
+                value_of(group),
+                id_type,
+                salt=group["id"],
+                group=group["name"],
+                experiment_group=True,
+            )
+        )
+    return rules
+
+
+def experiment_spec(
+    exp: dict[str, Any],
+    *,
+    layer: dict[str, Any] | None,
+    buckets: list[int],
+    holdouts: list[dict[str, Any]],
+    live: LiveNames,
+    draft,
+) -> dict[str, Any]:
+    """The spec of one experiment row (as `.values()`); may add its inline targeting
+    segment to `draft.feature_gates`."""
+    id_type, status = exp["id_type"], exp["status"]
+    if layer is not None:
+        defaults = {p["name"]: p["defaultValue"] for p in layer["parameters"]}
+    else:
+        defaults = {p["name"]: p["defaultValue"] for p in exp["parameters"]}
+    groups = {g["id"]: g for g in exp["groups"]}
+
+    def value_of(group: dict) -> dict[str, Any]:
+        return {**defaults, **group["parameterValues"]}
+
+    rules: list[dict[str, Any]] = []
+    if status == ExperimentStatus.DRAFT:
+        rules = _override_rules(exp, groups, value_of, live)
+        rules += _holdout_rules(holdouts, defaults, id_type)
+        rules.append(_rule("prestart", [_condition("public", id_type)], defaults, id_type))
+    elif status == ExperimentStatus.RUNNING:
+        layer_salt = layer["salt"] if layer is not None else exp["layer_salt"]
+        rules = _override_rules(exp, groups, value_of, live)
+        rules += _holdout_rules(holdouts, defaults, id_type)
+        rules += _targeting(exp, defaults, live, draft)
+        assignment = _condition("user_bucket", id_type, "none", buckets, salt=layer_salt)
+        rules.append(_rule("layerAssignment", [assignment], defaults, id_type))
+        rules += _group_rules(exp, value_of)
+    elif status == ExperimentStatus.SHIPPED:
+        winner = groups[exp["launched_group_id"]]
+        rules = _holdout_rules(holdouts, defaults, id_type)
+        rules.append(
+            _rule(
+                "launchedGroup",
+                [_condition("public", id_type)],
+                value_of(winner),
+                id_type,
+                group=winner["name"],
+            )
+        )
+    spec: dict[str, Any] = {
+        "name": exp["name"],
+        "type": "dynamic_config",
+        "entity": "experiment",
+        "salt": exp["salt"],
+        "enabled": True,
+        "defaultValue": defaults,
+        "idType": id_type,
+        "rules": rules,
+        "isActive": status == ExperimentStatus.RUNNING,
+        "hasSharedParams": layer is not None,
+        "version": exp["revision"],
+    }
+    if layer is not None:
+        spec["explicitParameters"] = [p["name"] for p in exp["parameters"]]
+    return spec
+
+
+def layer_spec(
+    layer: dict[str, Any],
+    experiments: list[dict[str, Any]],
+    buckets: dict[int, list[int]],
+    global_holdouts: list[dict[str, Any]],
+    live: LiveNames,
+) -> dict[str, Any]:
+    id_type = layer["id_type"]
+    defaults = {p["name"]: p["defaultValue"] for p in layer["parameters"]}
+    rules: list[dict[str, Any]] = []
+    for exp in experiments:
+        if exp["status"] in (ExperimentStatus.DRAFT, ExperimentStatus.RUNNING):
+            groups = {g["id"]: g for g in exp["groups"]}
+            rules += _override_rules(exp, groups, lambda g: defaults, live, delegate=exp["name"])
+    rules += _holdout_rules(global_holdouts, defaults, id_type)
+    for exp in experiments:
+        if exp["status"] == ExperimentStatus.RUNNING:
+            condition = _condition(
+                "user_bucket", id_type, "any", buckets.get(exp["pk"], []), salt=layer["salt"]
+            )
+            rules.append(
+                _rule("experimentAssignment", [condition], defaults, id_type, delegate=exp["name"])
+            )
+    return {
+        "name": layer["name"],
+        "type": "dynamic_config",
+        "entity": "layer",
+        "salt": layer["salt"],
+        "enabled": True,
+        "defaultValue": defaults,
+        "idType": id_type,
+        "rules": rules,
+        "version": layer["revision"],
+    }
+
+
+def _referenced(experiments: list[dict]) -> tuple[set[str], set[str]]:
+    gates: set[str] = set()
+    segments: set[str] = set()
+    for exp in experiments:
+        for override in exp["overrides"]:
+            segments.update(override["segments"])
+        for condition in exp["targeting_conditions"]:
+            target = CONDITION_TYPES[condition["type"]].target
+            if target == ValueKind.GATE:
+                gates.add(condition["targetValue"])
+            elif target == ValueKind.SEGMENT:
+                segments.add(condition["targetValue"])
+    return gates, segments
+
+
+_EXPERIMENT_FIELDS = (
+    "pk",
+    "name",
+    "salt",
+    "layer_salt",
+    "id_type",
+    "status",
+    "allocation",
+    "layer_id",
+    "targeting_gate__name",
+    "targeting_gate__archived_at",
+    "targeting_conditions",
+    "parameters",
+    "groups",
+    "overrides",
+    "launched_group_id",
+    "revision",
+)
+
+
+def contribute(project, environment, draft) -> None:
+    """Registered in ExperimentsConfig.ready(): adds this project's live experiments,
+    layers and holdouts to the draft (the same in every environment)."""
+    experiments = list(
+        Experiment.objects.active()
+        .filter(project=project)
+        .order_by("name")
+        .values(*_EXPERIMENT_FIELDS)
+    )
+    layers = {
+        row["pk"]: row
+        for row in Layer.objects.active()
+        .filter(project=project)
+        .values("pk", "name", "salt", "id_type", "parameters", "revision")
+    }
+    buckets: dict[int, list[int]] = {}
+    rows = (
+        LayerBucket.objects.filter(layer__project=project)
+        .order_by("experiment_id", "bucket")
+        .values_list("experiment_id", "bucket")
+    )
+    for experiment_id, bucket in rows:
+        buckets.setdefault(experiment_id, []).append(bucket)
+    holdouts = list(
+        Holdout.objects.active()
+        .filter(project=project)
+        .order_by("name")
+        .values("pk", "name", "salt", "rule_salt", "id_type", "percentage", "is_global", "revision")
+    )
+    links: dict[int, set[int]] = {}
+    if holdouts:
+        through = Holdout.experiments.through.objects.filter(
+            holdout_id__in=[h["pk"] for h in holdouts]
+        ).values_list("experiment_id", "holdout_id")
+        for experiment_id, holdout_id in through:
+            links.setdefault(experiment_id, set()).add(holdout_id)
+    gate_names, segment_names = _referenced(experiments)
+    live = LiveNames(set(), set())
+    if gate_names:
+        live.gates = set(
+            FeatureGate.objects.active()
+            .filter(project=project, name__in=gate_names)
+            .values_list("name", flat=True)
+        )
+    if segment_names:
+        live.segments = set(
+            Segment.objects.active()
+            .filter(project=project, name__in=segment_names)
+            .values_list("name", flat=True)
+        )
+
+    for holdout in holdouts:
+        draft.feature_gates.append(holdout_spec(holdout))
+    global_holdouts = [h for h in holdouts if h["is_global"]]
+    in_layer: dict[int, list[dict]] = {}
+    for exp in experiments:
+        layer = layers.get(exp["layer_id"]) if exp["layer_id"] else None
+        if layer is not None:
+            in_layer.setdefault(layer["pk"], []).append(exp)
+            owned = buckets.get(exp["pk"], [])
+        else:
+            owned = list(range(int(exp["allocation"] * LAYER_BUCKETS / 100)))
+        applying = [h for h in holdouts if h["is_global"] or h["pk"] in links.get(exp["pk"], ())]
+        draft.dynamic_configs.append(
+            experiment_spec(
+                exp, layer=layer, buckets=owned, holdouts=applying, live=live, draft=draft
+            )
+        )
+    for layer in layers.values():
+        members = in_layer.get(layer["pk"], [])
+        draft.layer_configs.append(layer_spec(layer, members, buckets, global_holdouts, live))
+        draft.layers[layer["name"]] = [exp["name"] for exp in members]
+        for exp in members:
+            draft.experiment_to_layer[exp["name"]] = layer["name"]
