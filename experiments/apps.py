@@ -7,6 +7,17 @@ class ExperimentsConfig(AppConfig):
 
     def ready(self) -> None:
         from console.specs.registry import register_contributor
+        from experiments import selectors
+        from experiments.models import Experiment, Holdout
         from experiments.specs import contribute
+        from gates import hooks
 
         register_contributor(contribute)
+        # Experiments share the dynamic_configs namespace, holdouts the feature_gates one.
+        hooks.register_name_claim(
+            "dynamic_configs", "experiment", lambda p, n: selectors.name_taken(Experiment, p, n)
+        )
+        hooks.register_name_claim(
+            "feature_gates", "holdout", lambda p, n: selectors.name_taken(Holdout, p, n)
+        )
+        hooks.register_usage(selectors.experiments_using)

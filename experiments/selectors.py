@@ -184,3 +184,42 @@ def holdout_get(*, project: Project, name: str) -> Holdout | None:
         .prefetch_related("experiments")
         .first()
     )
+
+
+# ---------------------------------------------------------------- for gates' rules (gates.hooks)
+
+
+def name_taken(model, project: Project, lowered: str) -> bool:
+    """A live experiment (or holdout) of the project has this name, in any case."""
+    return (
+        model.objects.active()
+        .filter(project=project)
+        .annotate(lname=Lower("name"))
+        .filter(lname=lowered)
+        .exists()
+    )
+
+
+_CONDITION_KINDS = {
+    "gate": ("passes_gate", "fails_gate"),
+    "segment": ("passes_segment", "fails_segment"),
+}
+
+
+def experiments_using(kind: str, entity) -> list[str]:
+    """Labels of the live experiments that target the gate or segment `entity` (targeting
+    gate, inline targeting conditions, or segment overrides)."""
+    labels = []
+    types = _CONDITION_KINDS.get(kind, ())
+    for experiment in Experiment.objects.active().filter(project_id=entity.project_id):
+        uses = (kind == "gate" and experiment.targeting_gate_id == entity.pk) or any(
+            c.get("type") in types and c.get("targetValue") == entity.name
+            for c in experiment.targeting_conditions
+        )
+        uses = uses or (
+            kind == "segment"
+            and any(entity.name in o.get("segments", []) for o in experiment.overrides)
+        )
+        if uses:
+            labels.append(f"experiment {experiment.name}")
+    return labels

@@ -32,6 +32,7 @@ from jsonschema.exceptions import best_match as best_schema_error
 from console.exceptions import Conflict, DomainError
 from console.models import Environment, Membership, Project, Tag
 from gates.conditions import CONDITION_TYPES, ValueKind, clean_condition
+from gates.hooks import name_claimed_by
 from gates.models import (
     BUILTIN_UNIT_TYPES,
     DynamicConfig,
@@ -248,6 +249,10 @@ def _bool(doc: dict, key: str, *, default: bool) -> bool:
     return value
 
 
+# The spec section each model is published in; names are unique within a section.
+SPEC_SECTION = {FeatureGate: "feature_gates", DynamicConfig: "dynamic_configs"}
+
+
 def _clean_name(ctx: _Context, doc: dict, model) -> str:
     name = doc.get("name")
     name = name.strip() if isinstance(name, str) else name
@@ -271,6 +276,14 @@ def _clean_name(ctx: _Context, doc: dict, model) -> str:
     )
     if taken:
         raise Conflict(f"The name '{name}' is already taken.", code="duplicate", field="name")
+    claimant = name_claimed_by(ctx.project, SPEC_SECTION.get(model, ""), name)
+    if claimant:
+        raise Conflict(
+            f"The name '{name}' is already taken by the {claimant} '{name}': they share the "
+            "SDKs' namespace.",
+            code="duplicate",
+            field="name",
+        )
     return name
 
 

@@ -9,6 +9,7 @@ from console.exceptions import Conflict
 from console.models import Project, Role
 from console.permissions import ensure_role
 from gates.documents import Cleaned
+from gates.hooks import usages_elsewhere
 from gates.models import Reference
 from gates.selectors import usages
 
@@ -80,7 +81,7 @@ def drop_references(kind: str, source_id: int) -> None:
 def ensure_unused(kind: str, entity, what: str) -> None:
     """Refuse to archive a gate or segment that a live condition still uses (the spec
     would name something that is gone). References of archived sources are dropped."""
-    users = usages(kind=kind, target_id=entity.pk)
+    users = usages(kind=kind, target_id=entity.pk) + usages_elsewhere(kind, entity)
     if users:
         shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
         raise Conflict(
