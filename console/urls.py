@@ -51,9 +51,11 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("console/v1/", include("console.api.urls")),
     path("console/v1/", include("gates.api.urls")),
+    path("console/v1/", include("experiments.api.urls")),
     path("", views.home, name="home"),
     path("projects/", views.project_list, name="project-list"),
     path("projects/new/", views.project_create, name="project-create"),
     path("p/<slug:slug>/", include(project_urls)),
     path("p/<slug:slug>/", include("gates.urls")),
+    path("p/<slug:slug>/", include("experiments.urls")),
 ]

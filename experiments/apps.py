@@ -6,6 +6,7 @@ class ExperimentsConfig(AppConfig):
     verbose_name = "Experiments, layers and holdouts"
 
     def ready(self) -> None:
+        from console.navigation import register
         from console.specs.registry import register_contributor
         from experiments import selectors
         from experiments.models import Experiment, Holdout
@@ -13,6 +14,9 @@ class ExperimentsConfig(AppConfig):
         from gates import hooks
 
         register_contributor(contribute)
+        # Layers and holdouts are tabs of the Experiments section
+        # (experiments/partials/_experiments_tabs.html).
+        register("experiments", "Experiments", "experiment-list")
         # Experiments share the dynamic_configs namespace, holdouts the feature_gates one.
         hooks.register_name_claim(
             "dynamic_configs", "experiment", lambda p, n: selectors.name_taken(Experiment, p, n)

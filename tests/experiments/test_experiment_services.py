@@ -2,6 +2,7 @@ import copy
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from console.exceptions import Conflict, DomainError, NotAllowed
 from console.models import AuditEvent
@@ -9,6 +10,7 @@ from experiments import services
 from experiments.documents import experiment_to_document, validate_experiment_document
 from experiments.models import Experiment, ExperimentStatus, LayerBucket
 from gates import services as gate_services
+from gates.models import FeatureGate
 from tests.experiments.factories import (
     experiment_document,
     group,
@@ -549,7 +551,10 @@ def test_experiment_start__targeting_gate_archived_since__refused(
 ):
     # Given
     experiment = _create(project, project_admin, targetingGateID="beta")
-    gate_services.gate_archive(actor=project_admin, gate=beta_gate)
+    # archived behind the services' back: gate_archive refuses while an experiment uses it
+    FeatureGate.objects.filter(pk=beta_gate.pk).update(
+        archived_at=timezone.now(), status="archived"
+    )
     # When / Then
     with pytest.raises(DomainError) as exc:
         services.experiment_start(actor=project_admin, experiment=experiment)

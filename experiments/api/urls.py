@@ -1,0 +1,52 @@
+"""Experiments API, mounted at /console/v1/ beside console.api and gates.api (paths follow
+Statsig's Console API: no trailing slashes; an entity is named by its name)."""
+
+from django.urls import path
+
+from experiments.api import views
+
+app_name = "experiments-api"
+
+urlpatterns = [
+    path("experiments", views.ExperimentListView.as_view(), name="api-experiment-list"),
+    path(
+        "experiments/<str:name>",
+        views.ExperimentDetailView.as_view(),
+        name="api-experiment-detail",
+    ),
+    path(
+        "experiments/<str:name>/start",
+        views.ExperimentStartView.as_view(),
+        name="api-experiment-start",
+    ),
+    path(
+        "experiments/<str:name>/ship",
+        views.ExperimentShipView.as_view(),
+        name="api-experiment-ship",
+    ),
+    # Statsig's name for shipping a group.
+    path(
+        "experiments/<str:name>/make_decision",
+        views.ExperimentShipView.as_view(),
+        name="api-experiment-make-decision",
+    ),
+    path(
+        "experiments/<str:name>/abandon",
+        views.ExperimentAbandonView.as_view(),
+        name="api-experiment-abandon",
+    ),
+    path(
+        "experiments/<str:name>/reset",
+        views.ExperimentResetView.as_view(),
+        name="api-experiment-reset",
+    ),
+    path("layers", views.LayerListView.as_view(), name="api-layer-list"),
+    path("layers/<str:name>", views.LayerDetailView.as_view(), name="api-layer-detail"),
+    path(
+        "layers/<str:name>/allocation",
+        views.LayerAllocationView.as_view(),
+        name="api-layer-allocation",
+    ),
+    path("holdouts", views.HoldoutListView.as_view(), name="api-holdout-list"),
+    path("holdouts/<str:name>", views.HoldoutDetailView.as_view(), name="api-holdout-detail"),
+]

@@ -1,0 +1,1129 @@
+"""HTML pages of experiments, layers and holdouts.
+
+Views are adapters, like the gates pages: check access, bind the form and the design editor
+(parameters and groups), build the document, call one service, render. The editor's
+buttons post the whole form back with an `editor_action`; the view answers with the editor
+partial (htmx) or the whole page, and saves nothing. Lifecycle steps are POSTs whose
+refusals become messages. "Test a user" builds the environment's spec and explains the
+experiment (or layer) rule by rule, and says why the user got what they got.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from console import selectors as console_selectors
+from console.exceptions import ApplicationError, NotAllowed
+from console.models import Project, Role, role_at_least
+from console.permissions import project_role
+from console.specs.builder import SpecError, build_spec
+from console.specs.evaluator import Evaluator
+from console.specs.hashing import id_list_hash
+from console.views import _partial, _project
+from experiments import selectors, services
+from experiments.documents import (
+    experiment_to_document,
+    holdout_to_document,
+    layer_to_document,
+)
+from experiments.forms import (
+    PARAMETER_TYPES,
+    DesignEditor,
+    ExperimentFilterForm,
+    ExperimentForm,
+    HoldoutForm,
+    LayerForm,
+    ShipForm,
+    pretty_json,
+    show_value,
+)
+from experiments.models import Experiment, ExperimentStatus, Holdout, Layer
+from gates.forms import TestUserForm
+from gates.models import FeatureGate, Segment, SegmentID
+from gates.selectors import unit_type_names
+
+GET_POST = require_http_methods(["GET", "POST"])
+
+# Document keys → form fields (validators name document paths).
+FORM_FIELDS = {
+    "name": "name",
+    "description": "description",
+    "hypothesis": "hypothesis",
+    "idType": "id_type",
+    "owner": "owner",
+    "tags": "tags",
+    "layerID": "layer",
+    "allocation": "allocation",
+    "targetingGateID": "targeting_gate",
+    "targetingConditions": "targeting_conditions",
+    "passPercentage": "percentage",
+    "isGlobal": "is_global",
+    "experimentIDs": "experiments",
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _can_write(request, project: Project) -> bool:
+    return role_at_least(project_role(request.user, project), Role.MEMBER)
+
+
+def _experiment(project: Project, pk: int) -> Experiment:
+    return get_object_or_404(
+        Experiment.objects.select_related(
+            "project", "owner", "layer", "targeting_gate", "decided_by"
+        ).prefetch_related("tags"),
+        pk=pk,
+        project=project,
+    )
+
+
+def _layer(project: Project, pk: int) -> Layer:
+    return get_object_or_404(Layer.objects.select_related("project"), pk=pk, project=project)
+
+
+def _holdout(project: Project, pk: int) -> Holdout:
+    return get_object_or_404(
+        Holdout.objects.select_related("project").prefetch_related("experiments"),
+        pk=pk,
+        project=project,
+    )
+
+
+def _map_error(exc: ApplicationError, *, form, editor: DesignEditor | None = None) -> None:
+    """Put a service's refusal on the field or row its document path names."""
+    path = exc.field or ""
+    if editor is not None and editor.attach(path, exc.message):
+        return
+    key = FORM_FIELDS.get(path.split("[")[0].split(".")[0])
+    form.add_error(key if key in form.fields else None, exc.message)
+
+
+@dataclass
+class Problem:
+    where: str
+    message: str
+    anchor: str = ""
+
+
+def _problems(form, editor: DesignEditor | None) -> list[Problem]:
+    problems = [Problem("", e) for e in form.non_field_errors()]
+    for name, errors in form.errors.items():
+        if name != "__all__":
+            label = str(form.fields[name].label or name.replace("_", " ").capitalize())
+            problems += [Problem(label, e, f"id_{name}") for e in errors]
+    if editor is None:
+        return problems
+    problems += [Problem("Parameters", e, "parameters") for e in editor.param_errors]
+    for i, p in enumerate(editor.params):
+        for errors in p.errors.values():
+            problems += [Problem(f"Parameter {i + 1}", e, f"param-{i}") for e in errors]
+    problems += [Problem("Groups", e, "groups") for e in editor.group_errors]
+    problems += [Problem("Overrides", e, "groups") for e in editor.override_errors]
+    for i, g in enumerate(editor.groups):
+        where = f"Group {g.name or i + 1}"
+        for errors in g.errors.values():
+            problems += [Problem(where, e, f"group-{i}") for e in errors]
+        for errors in g.value_errors.values():
+            problems += [Problem(where, e, f"group-{i}") for e in errors]
+    return problems
+
+
+def _quiet(form):
+    """A bound form shown again without its errors (after an editor button)."""
+    form.is_valid()
+    form.errors.clear()
+    return form
+
+
+def _list_response(request, *, template: str, partial: str, context: dict[str, Any]):
+    response = render(request, partial if _partial(request) else template, context)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+def _call(request, service, /, **kwargs) -> Any:
+    """A lifecycle or archive step: (result) or None with the refusal as a message."""
+    try:
+        return service(actor=request.user, **kwargs)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return None
+
+
+def _revision(request) -> int | None:
+    revision = request.POST.get("revision", "")
+    return int(revision) if revision.isdigit() else None
+
+
+def _values_text(values: dict[str, Any]) -> str:
+    if not values:
+        return "no parameters"
+    return ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
+
+
+def _pct(value) -> str:
+    return show_value("number", float(Decimal(str(value))))
+
+
+# ---------------------------------------------------------------- experiments: list
+
+
+@login_required
+def experiment_list(request, slug):
+    project = _project(request, slug)
+    tags = list(console_selectors.tag_list(project=project).values_list("name", flat=True))
+    form = ExperimentFilterForm(request.GET, tags=tags)
+    search = status = tag = ""
+    if form.is_valid():
+        data = form.cleaned_data
+        search, status, tag = data["q"].strip(), data["status"], data["tag"]
+    experiments = list(
+        selectors.experiment_list(project=project, search=search, status=status, tag=tag)
+    )
+    return _list_response(
+        request,
+        template="experiments/experiment_list.html",
+        partial="experiments/partials/_experiment_table.html",
+        context={
+            "project": project,
+            "section": "experiments",
+            "tab": "experiments",
+            "form": form,
+            "experiments": experiments,
+            "filtered": bool(search or status or tag),
+            "can_write": _can_write(request, project),
+        },
+    )
+
+
+# ---------------------------------------------------------------- experiments: create and edit
+
+
+@dataclass
+class Choices:
+    members: list[str]
+    tags: list[str]
+    unit_types: list[str]
+    environments: list[Any]
+    layers: list[Layer]
+    gates: list[str]
+    segments: list[str]
+
+    @classmethod
+    def load(cls, project: Project) -> Choices:
+        return cls(
+            members=[m.user.email for m in console_selectors.member_list(project=project)],
+            tags=list(console_selectors.tag_list(project=project).values_list("name", flat=True)),
+            unit_types=unit_type_names(project=project),
+            environments=list(console_selectors.environment_list(project=project)),
+            layers=list(selectors.layer_list(project=project)),
+            gates=sorted(
+                FeatureGate.objects.active().filter(project=project).values_list("name", flat=True),
+                key=str.lower,
+            ),
+            segments=sorted(
+                Segment.objects.active().filter(project=project).values_list("name", flat=True),
+                key=str.lower,
+            ),
+        )
+
+    def layer_named(self, name: str | None) -> Layer | None:
+        wanted = (name or "").lower()
+        return next((x for x in self.layers if x.name.lower() == wanted), None) if wanted else None
+
+    def experiment_form(self, *args, editing: bool, locked: bool = False, **kwargs):
+        form = ExperimentForm(
+            *args,
+            members=self.members,
+            tags=self.tags,
+            unit_types=self.unit_types,
+            layers=[x.name for x in self.layers],
+            gates=self.gates,
+            editing=editing,
+            **kwargs,
+        )
+        if locked:
+            # A started experiment keeps its unit type and layer (the service says so too).
+            form.fields["id_type"].disabled = True
+            form.fields["layer"].disabled = True
+        return form
+
+
+def _test_form(environments, data=None) -> TestUserForm:
+    production = next((e for e in environments if e.tier == "production"), None)
+    initial = {"environment": str(production.pk)} if production else {}
+    return TestUserForm(data, environments=environments, initial=initial, auto_id="test_%s")
+
+
+def _lifecycle(experiment: Experiment) -> dict[str, Any]:
+    """What each lifecycle button offers, and the sentence its confirmation asks."""
+    doc = experiment_to_document(experiment)
+    status = experiment.status
+    defaults = {p["name"]: p["defaultValue"] for p in doc["parameters"]}
+    split = ", ".join(f"{g['name']} ({_pct(g['size'])}%)" for g in doc["groups"])
+    who = "eligible users"
+    if doc["targetingGateID"]:
+        who = f"users passing {doc['targetingGateID']}"
+    elif doc["targetingConditions"]:
+        who = "users matching the targeting conditions"
+    start = (
+        f"{_pct(doc['allocation'])}% of {who} will be split into {split}. "
+        "Everyone else keeps the defaults."
+    )
+    if doc["layerID"]:
+        start += f" It takes {_pct(doc['allocation'])}% of the layer {doc['layerID']}."
+    ships = [
+        {
+            "name": g["name"],
+            "question": f"Ship {g['name']}? Everyone gets {g['name']}’s values: "
+            f"{_values_text(g['parameterValues'])} (held-out units excepted). "
+            "The experiment stops assigning.",
+        }
+        for g in doc["groups"]
+    ]
+    return {
+        "can_start": status == ExperimentStatus.DRAFT,
+        "can_ship": status == ExperimentStatus.RUNNING,
+        "can_abandon": status == ExperimentStatus.RUNNING,
+        "can_reset": status
+        in (ExperimentStatus.RUNNING, ExperimentStatus.SHIPPED, ExperimentStatus.ABANDONED),
+        "can_archive": status
+        in (ExperimentStatus.DRAFT, ExperimentStatus.SHIPPED, ExperimentStatus.ABANDONED),
+        "start_question": f"Start {experiment.name}? {start}",
+        "ships": ships,
+        "abandon_question": f"Abandon {experiment.name}? Everyone gets the defaults: "
+        f"{_values_text(defaults)}. The experiment stops assigning.",
+        "reset_question": f"Reset {experiment.name}? It goes back to draft and re-randomizes "
+        "everyone with a new salt: past assignments are lost, and users get the defaults "
+        "until it starts again.",
+        "archive_question": f"Archive {experiment.name}? It leaves the SDKs' rules at once: "
+        "code asking for it gets the defaults.",
+        "launched_group": doc["launchedGroup"],
+    }
+
+
+def _design_note(experiment: Experiment | None) -> str:
+    if experiment is None or experiment.status == ExperimentStatus.DRAFT:
+        return ""
+    if experiment.status == ExperimentStatus.RUNNING:
+        return (
+            "The experiment is running: its parameters and groups are fixed, because changing "
+            "them would move users between groups. Reset it to change them (everyone is "
+            "re-randomized). Overrides and descriptions can still change."
+        )
+    if experiment.status == ExperimentStatus.ARCHIVED:
+        return ""
+    return (
+        "The decision is made: parameters, groups and overrides are fixed. Reset the "
+        "experiment to run it again."
+    )
+
+
+def _experiment_context(request, project, obj, *, choices: Choices, form, editor, **extra):
+    can_write = _can_write(request, project) and (obj is None or not obj.is_archived)
+    locked = obj is not None and obj.status != ExperimentStatus.DRAFT
+    context = {
+        "project": project,
+        "section": "experiments",
+        "tab": "experiments",
+        "kind": {"key": "experiment", "label": "experiment"},
+        "obj": obj,
+        "form": form,
+        "editor": editor,
+        "choices": choices,
+        "can_write": can_write,
+        "design_locked": locked,
+        "overrides_locked": obj is not None
+        and obj.status not in (ExperimentStatus.DRAFT, ExperimentStatus.RUNNING),
+        "design_note": _design_note(obj),
+        "editor_url": request.path,
+        "param_types": PARAMETER_TYPES,
+        "problems": [],
+        **extra,
+    }
+    layer_field = form.fields.get("layer")
+    if layer_field is not None and not layer_field.disabled:
+        # Choosing a layer re-renders the design: its parameters' defaults are the layer's.
+        layer_field.widget.attrs.update(
+            {
+                "hx-post": request.path,
+                "hx-target": "#design",
+                "hx-swap": "outerHTML",
+                "hx-vals": '{"editor_action": "refresh"}',
+            }
+        )
+    if obj is not None:
+        context["test_url_name"], context["test_what"] = "experiment-test", "experiment"
+        context["lifecycle"] = _lifecycle(obj)
+        context["holdouts"] = list(selectors.holdouts_for_experiment(experiment=obj))
+        if not obj.is_archived:
+            context.setdefault("test_form", _test_form(choices.environments))
+    return context
+
+
+def _experiment_page(request, slug, pk: int | None = None):
+    is_post = request.method == "POST"
+    project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
+    obj = _experiment(project, pk) if pk is not None else None
+    choices = Choices.load(project)
+    editing = obj is not None
+    locked = editing and obj.status != ExperimentStatus.DRAFT
+
+    if not is_post:
+        doc = experiment_to_document(obj) if obj else None
+        initial = ExperimentForm.initial_from(doc) if doc else {}
+        if doc is None and request.user.email in choices.members:
+            initial["owner"] = request.user.email
+        layer = obj.layer if obj else choices.layer_named(request.GET.get("layer"))
+        if doc is None and layer is not None:
+            # "New experiment" from a layer's page: in that layer, with its parameters.
+            initial.update(layer=layer.name, id_type=layer.id_type)
+        form = choices.experiment_form(initial=initial, editing=editing, locked=locked)
+        editor = DesignEditor.from_document(doc)
+        editor.set_layer(layer)
+        if doc is None:
+            editor.adopt_layer_parameters()
+        context = _experiment_context(
+            request, project, obj, choices=choices, form=form, editor=editor
+        )
+        return render(request, "experiments/experiment_form.html", context)
+
+    initial = ExperimentForm.initial_from(experiment_to_document(obj)) if obj else None
+    form = choices.experiment_form(request.POST, initial=initial, editing=editing, locked=locked)
+    editor = DesignEditor.from_data(request.POST)
+    layer_name = initial["layer"] if locked else request.POST.get("layer")
+    editor.set_layer(choices.layer_named(layer_name))
+    context = _experiment_context(request, project, obj, choices=choices, form=form, editor=editor)
+
+    action = request.POST.get("editor_action")
+    if action:
+        # An editor button (or the layer changing): change the rows, save nothing.
+        if not locked:
+            editor.apply(action)
+            if action == "refresh":  # the layer changed
+                editor.adopt_layer_parameters()
+        _quiet(form)
+        if _partial(request):
+            return render(request, "experiments/partials/_design.html", context)
+        return render(request, "experiments/experiment_form.html", context)
+
+    if obj is not None and obj.is_archived:
+        raise PermissionDenied("This experiment is archived and cannot change.")
+    saved = _save_experiment(request, project, obj, form, editor)
+    if saved is not None:
+        return redirect("experiment-detail", project.slug, saved.pk)
+    context["problems"] = _problems(form, editor)
+    return render(request, "experiments/experiment_form.html", context, status=400)
+
+
+def _save_experiment(request, project, obj, form, editor: DesignEditor):
+    form_ok = form.is_valid()
+    if not form_ok:
+        return None
+    status = obj.status if obj is not None else ExperimentStatus.DRAFT
+    document = form.document(editor, status=status)
+    if editor.has_errors:
+        return None
+    try:
+        if obj is None:
+            saved = services.experiment_create(
+                actor=request.user, project=project, document=document
+            )
+        else:
+            saved = services.experiment_update(
+                actor=request.user,
+                experiment=obj,
+                document=document,
+                expected_revision=_revision(request),
+            )
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except ApplicationError as exc:
+        _map_error(exc, form=form, editor=editor)
+        return None
+    verb = "created" if obj is None else "saved"
+    messages.success(request, f"Experiment {saved.name} {verb}.")
+    return saved
+
+
+@login_required
+@GET_POST
+def experiment_create(request, slug):
+    return _experiment_page(request, slug)
+
+
+@login_required
+@GET_POST
+def experiment_detail(request, slug, pk):
+    return _experiment_page(request, slug, pk)
+
+
+# ---------------------------------------------------------------- experiments: lifecycle
+
+
+def _step(request, slug, pk, service, done: str, **kwargs):
+    project = _project(request, slug, Role.MEMBER)
+    experiment = _experiment(project, pk)
+    result = _call(request, service, experiment=experiment, **kwargs)
+    if result is not None:
+        messages.success(request, done.format(name=experiment.name, **kwargs))
+        if result.status == ExperimentStatus.ARCHIVED:
+            return redirect("experiment-list", project.slug)
+    return redirect("experiment-detail", project.slug, experiment.pk)
+
+
+@login_required
+@require_POST
+def experiment_start(request, slug, pk):
+    return _step(
+        request,
+        slug,
+        pk,
+        services.experiment_start,
+        "Experiment {name} started: users are being assigned to its groups.",
+    )
+
+
+@login_required
+@require_POST
+def experiment_ship(request, slug, pk):
+    form = ShipForm(request.POST)
+    group = form.cleaned_data["group"] if form.is_valid() else ""
+    return _step(
+        request,
+        slug,
+        pk,
+        services.experiment_ship,
+        "Shipped {group}: everyone now gets its values.",
+        group=group,
+    )
+
+
+@login_required
+@require_POST
+def experiment_abandon(request, slug, pk):
+    return _step(
+        request, slug, pk, services.experiment_abandon, "Abandoned: everyone gets the defaults."
+    )
+
+
+@login_required
+@require_POST
+def experiment_reset(request, slug, pk):
+    return _step(
+        request,
+        slug,
+        pk,
+        services.experiment_reset,
+        "Experiment {name} reset to draft with a new salt.",
+    )
+
+
+@login_required
+@require_POST
+def experiment_archive(request, slug, pk):
+    return _step(request, slug, pk, services.experiment_archive, "Experiment {name} archived.")
+
+
+# ---------------------------------------------------------------- test a user
+
+
+@dataclass
+class CondLine:
+    reason: str
+    passed: bool
+    error: str | None = None
+
+
+@dataclass
+class RuleLine:
+    label: str
+    kind: str  # override, holdout, targeting, allocation, group, prestart, launched, layer
+    state: str  # decided, missed, skipped
+    conditions: list[CondLine]
+    matched: bool = False
+
+
+@dataclass
+class Outcome:
+    environment: Any
+    user: dict[str, Any]
+    why: str = ""  # in_experiment, held_out, not_targeted, not_allocated, override, ...
+    why_label: str = ""
+    headline: str = ""
+    detail: str = ""
+    group: str | None = None
+    value: str = ""
+    rule_id: str = ""
+    experiment: str | None = None  # layers: the experiment that decided
+    rules: list[RuleLine] = field(default_factory=list)
+    notice: str = ""
+    user_json: str = ""
+
+
+WHY_LABELS = {
+    "in_experiment": "In the experiment",
+    "held_out": "Held out",
+    "not_targeted": "Not targeted",
+    "not_allocated": "Not allocated",
+    "override": "Override",
+    "prestart": "Not started",
+    "shipped": "Shipped",
+    "abandoned": "Decided: defaults",
+    "missing": "Not in the spec",
+}
+
+
+def _id_lists(project, spec: dict[str, Any], user: dict[str, Any]) -> dict[str, set[str]]:
+    """The ID-list segments the spec names, reduced to the user's own IDs."""
+    names = list(spec.get("id_lists") or {})
+    lists: dict[str, set[str]] = {name: set() for name in names}
+    custom_ids = user.get("customIDs")
+    custom = list(custom_ids.values()) if isinstance(custom_ids, dict) else []
+    ids = {str(v) for v in [user.get("userID"), *custom] if v is not None and v != ""}
+    if names and ids:
+        rows = SegmentID.objects.filter(
+            segment__project=project,
+            segment__archived_at__isnull=True,
+            segment__name__in=names,
+            unit_id__in=ids,
+        ).values_list("segment__name", "unit_id")
+        for name, unit_id in rows:
+            lists[name].add(id_list_hash(unit_id))
+    return lists
+
+
+def _rule_kind(rule_id: str, group_ids: dict[str, str]) -> str:
+    if rule_id.endswith(":id_override") or rule_id.endswith(":segment_override"):
+        return "override"
+    if rule_id.startswith("holdout:"):
+        return "holdout"
+    if rule_id in ("targetingGate", "inlineTargetingRules"):
+        return "targeting"
+    if rule_id == "layerAssignment":
+        return "allocation"
+    if rule_id == "experimentAssignment":
+        return "layer"
+    if rule_id in ("prestart", "launchedGroup"):
+        return {"prestart": "prestart", "launchedGroup": "launched"}[rule_id]
+    return "group" if rule_id in group_ids else "other"
+
+
+def _rule_label(entry: dict[str, Any], kind: str, groups: dict[str, dict], exp) -> str:
+    rule_id = entry.get("id") or ""
+    delegate = entry.get("delegate")
+    if kind == "override":
+        group_id = rule_id.split(" ")[-1].split(":")[0]
+        name = entry.get("group_name") or groups.get(group_id, {}).get("name") or ""
+        how = (
+            "these IDs" if rule_id.endswith(":id_override") else "segment " + rule_id.split(":")[1]
+        )
+        target = f" of {delegate}" if delegate else ""
+        return f"Override{target}: {how} → {name}".rstrip(" →")
+    if kind == "holdout":
+        return f"Holdout {rule_id.removeprefix('holdout:')}"
+    if kind == "targeting":
+        if rule_id == "targetingGate" and exp is not None and exp.targeting_gate_id:
+            return f"Targeting: users failing {exp.targeting_gate.name} are not in"
+        return "Targeting: users outside the conditions are not in"
+    if kind == "allocation":
+        return f"Allocation: only {_pct(exp.allocation)}% of units enter" if exp else "Allocation"
+    if kind == "layer":
+        return f"Experiment {delegate}"
+    if kind == "group":
+        group = groups[rule_id]
+        return f"Group {group['name']} ({_pct(group['size'])}%)"
+    if kind == "prestart":
+        return "Not started: everyone gets the defaults"
+    if kind == "launched":
+        return f"Shipped group {entry.get('group_name') or ''}"
+    return entry.get("name") or rule_id
+
+
+def _bucket_reason(kind: str, c: dict[str, Any], delegate: str | None) -> str | None:
+    """Bucket conditions in words (the raw ones name salts and bucket lists)."""
+    if c.get("type") != "user_bucket" or c.get("error"):
+        return None
+    bucket, target, passed = c.get("user_value"), c.get("target"), bool(c.get("passed"))
+    count = len(target) if isinstance(target, list) else 0
+    if kind == "allocation":
+        if passed:
+            return f"Layer bucket {bucket} is not one of the experiment’s {count}: not allocated."
+        return f"Layer bucket {bucket} is one of the experiment’s {count}: allocated."
+    if kind == "layer":
+        if passed:
+            return f"Layer bucket {bucket} is one of the {count} that {delegate} owns."
+        return f"Layer bucket {bucket} is not one of the {count} that {delegate} owns."
+    if kind == "group":
+        if passed:
+            return f"Experiment bucket {bucket} is below {target} of 1000: this group."
+        return f"Experiment bucket {bucket} is not below {target} of 1000."
+    return None
+
+
+def _rules(report: dict[str, Any], groups: dict[str, dict], exp) -> list[RuleLine]:
+    lines = []
+    for entry in report["rules"]:
+        kind = _rule_kind(entry.get("id") or "", groups)
+        state = "decided" if entry["decided"] else ("missed" if entry["evaluated"] else "skipped")
+        lines.append(
+            RuleLine(
+                label=_rule_label(entry, kind, groups, exp),
+                kind=kind,
+                state=state,
+                matched=bool(entry["matched"]),
+                conditions=[
+                    CondLine(
+                        _bucket_reason(kind, c, entry.get("delegate")) or c.get("reason") or "",
+                        bool(c.get("passed")),
+                        c.get("error"),
+                    )
+                    for c in entry["conditions"]
+                ],
+            )
+        )
+    return lines
+
+
+def _why(report: dict[str, Any], exp: Experiment | None, groups: dict[str, dict]):
+    """(why, headline, detail) from the deciding rule of an experiment's explanation."""
+    result = report["result"]
+    if not report["found"]:
+        return "missing", "Not in the spec", f"Nothing to evaluate: {report['summary']}."
+    decided = next((r for r in report["rules"] if r["decided"]), None)
+    rule_id = (decided or {}).get("id") or ""
+    kind = _rule_kind(rule_id, groups) if decided else ""
+    group = result.get("group_name")
+    if kind == "override":
+        return "override", f"Forced into {group}", "An override puts this user in the group."
+    if kind == "holdout":
+        name = rule_id.removeprefix("holdout:")
+        return "held_out", "Held out", f"The holdout {name} keeps this user out: defaults."
+    if kind == "targeting":
+        return (
+            "not_targeted",
+            "Not targeted",
+            "The user is outside the experiment's targeting, so gets the defaults.",
+        )
+    if kind == "allocation":
+        pct = _pct(exp.allocation) if exp else "?"
+        return (
+            "not_allocated",
+            "Not allocated",
+            f"Targeted, but outside the {pct}% allocation: the user gets the defaults.",
+        )
+    if kind == "group":
+        return (
+            "in_experiment",
+            f"In group {group}",
+            f"The user is in the experiment and was assigned to {group}.",
+        )
+    if kind == "prestart":
+        return "prestart", "Not started", "The experiment is a draft: everyone gets the defaults."
+    if kind == "launched":
+        return "shipped", f"Gets {group}", f"{group} was shipped: everyone gets its values."
+    if exp is not None and exp.status == ExperimentStatus.ABANDONED:
+        return "abandoned", "Gets the defaults", "The experiment was abandoned."
+    return "abandoned", "Gets the defaults", "No rule decided: the defaults apply."
+
+
+def _build(project, environment, user, outcome: Outcome):
+    try:
+        spec = build_spec(project, environment, time_ms=int(time.time() * 1000))
+    except SpecError as exc:
+        outcome.headline = "Cannot evaluate"
+        outcome.notice = f"The rules of {environment.name} could not be assembled: {exc}"
+        return None
+    return Evaluator(spec, _id_lists(project, spec, user))
+
+
+def explain_experiment(experiment: Experiment, environment, user: dict[str, Any]) -> Outcome:
+    """Evaluate the saved experiment for `user` in `environment`, and say why."""
+    outcome = Outcome(environment=environment, user=user, user_json=pretty_json(user))
+    evaluator = _build(experiment.project, environment, user, outcome)
+    if evaluator is None:
+        return outcome
+    report = evaluator.explain(user, experiment.name, "config")
+    groups = {g["id"]: g for g in experiment.groups}
+    result = report["result"]
+    outcome.why, outcome.headline, outcome.detail = _why(report, experiment, groups)
+    outcome.why_label = WHY_LABELS[outcome.why]
+    outcome.group = result.get("group_name")
+    outcome.rule_id = result.get("rule_id") or ""
+    outcome.value = pretty_json(result.get("value"))
+    outcome.rules = _rules(report, groups, experiment)
+    return outcome
+
+
+def explain_layer(layer: Layer, environment, user: dict[str, Any]) -> Outcome:
+    """Evaluate the layer for `user`: which experiment (if any) and which group decide."""
+    outcome = Outcome(environment=environment, user=user, user_json=pretty_json(user))
+    evaluator = _build(layer.project, environment, user, outcome)
+    if evaluator is None:
+        return outcome
+    report = evaluator.explain(user, layer.name, "layer")
+    result = report["result"]
+    outcome.value = pretty_json(result.get("value"))
+    outcome.rule_id = result.get("rule_id") or ""
+    outcome.rules = _rules(report, {}, None)
+    delegate = report.get("delegate")
+    decided = next((r for r in report["rules"] if r["decided"]), None)
+    if delegate is not None:
+        exp = (
+            Experiment.objects.active()
+            .filter(project=layer.project, name=delegate["name"])
+            .select_related("targeting_gate")
+            .first()
+        )
+        groups = {g["id"]: g for g in exp.groups} if exp else {}
+        outcome.experiment = delegate["name"]
+        outcome.why, outcome.headline, outcome.detail = _why(delegate, exp, groups)
+        outcome.detail = f"Allocated to {delegate['name']}. {outcome.detail}"
+        outcome.group = delegate["result"].get("group_name")
+        outcome.rules += [
+            RuleLine(f"{delegate['name']} · {r.label}", r.kind, r.state, r.conditions, r.matched)
+            for r in _rules(delegate, groups, exp)
+        ]
+    elif decided is not None and (decided.get("id") or "").startswith("holdout:"):
+        outcome.why, outcome.headline = "held_out", "Held out"
+        outcome.detail = "A global holdout keeps this user out: the layer's defaults."
+    elif report["found"]:
+        outcome.why, outcome.headline = "not_allocated", "Not allocated"
+        outcome.detail = "No running experiment of the layer holds this user: the defaults."
+    else:
+        outcome.why, outcome.headline = "missing", "Not in the spec"
+        outcome.detail = report["summary"]
+    outcome.why_label = WHY_LABELS[outcome.why]
+    return outcome
+
+
+def _test(request, slug, pk, *, layer: bool):
+    project = _project(request, slug)  # a read: viewers may test too
+    obj = _layer(project, pk) if layer else _experiment(project, pk)
+    environments = list(console_selectors.environment_list(project=project))
+    form = _test_form(environments, request.POST)
+    outcome = None
+    if form.is_valid() and not obj.is_archived:
+        env = next(e for e in environments if str(e.pk) == form.cleaned_data["environment"])
+        explain = explain_layer if layer else explain_experiment
+        outcome = explain(obj, env, form.user())
+    key = "layer" if layer else "experiment"
+    context = {
+        "project": project,
+        "obj": obj,
+        "test_url_name": f"{key}-test",
+        "test_what": key,
+        "test_form": form,
+        "outcome": outcome,
+    }
+    status = 200 if form.is_valid() else 400
+    if _partial(request):
+        return render(request, "experiments/partials/_test_panel.html", context, status=status)
+    if layer:
+        page = _layer_context(request, project, obj, test_form=form, outcome=outcome)
+        return render(request, "experiments/layer_form.html", page, status=status)
+    choices = Choices.load(project)
+    doc = experiment_to_document(obj)
+    editor = DesignEditor.from_document(doc)
+    editor.set_layer(obj.layer)
+    page = _experiment_context(
+        request,
+        project,
+        obj,
+        choices=choices,
+        form=choices.experiment_form(
+            initial=ExperimentForm.initial_from(doc),
+            editing=True,
+            locked=obj.status != ExperimentStatus.DRAFT,
+        ),
+        editor=editor,
+        test_form=form,
+        outcome=outcome,
+    )
+    return render(request, "experiments/experiment_form.html", page, status=status)
+
+
+@login_required
+@require_POST
+def experiment_test(request, slug, pk):
+    return _test(request, slug, pk, layer=False)
+
+
+@login_required
+@require_POST
+def layer_test(request, slug, pk):
+    return _test(request, slug, pk, layer=True)
+
+
+# ---------------------------------------------------------------- layers
+
+
+@login_required
+def layer_list(request, slug):
+    project = _project(request, slug)
+    layers = list(selectors.layer_list(project=project))
+    return render(
+        request,
+        "experiments/layer_list.html",
+        {
+            "project": project,
+            "section": "experiments",
+            "tab": "layers",
+            "layers": layers,
+            "can_write": _can_write(request, project),
+        },
+    )
+
+
+@dataclass
+class BarPart:
+    label: str
+    kind: str  # running, draft, free
+    percent: float
+    href: str = ""
+
+    @property
+    def width(self) -> str:
+        return f"{self.percent:.1f}"
+
+    @property
+    def shown(self) -> str:
+        return show_value("number", round(self.percent, 1))
+
+
+def _allocation_bar(project, layer: Layer):
+    allocation = selectors.layer_allocation(layer=layer)
+    ids = dict(Experiment.objects.active().filter(layer=layer).values_list("name", "pk"))
+
+    def href(name: str) -> str:
+        return reverse("experiment-detail", args=[project.slug, ids[name]]) if name in ids else ""
+
+    running = [
+        BarPart(s.experiment, "running", s.percent, href(s.experiment)) for s in allocation.shares
+    ]
+    pending = [
+        BarPart(s.experiment, "draft", s.percent, href(s.experiment)) for s in allocation.pending
+    ]
+    return allocation, running, pending
+
+
+def _layer_context(request, project, obj, *, form=None, editor=None, **extra):
+    can_write = _can_write(request, project) and (obj is None or not obj.is_archived)
+    unit_types = unit_type_names(project=project)
+    if form is None:
+        doc = layer_to_document(obj) if obj else None
+        form = LayerForm(
+            initial=LayerForm.initial_from(doc) if doc else {},
+            unit_types=unit_types,
+            editing=obj is not None,
+        )
+        editor = DesignEditor.from_document(doc, with_groups=False)
+    context = {
+        "project": project,
+        "section": "experiments",
+        "tab": "layers",
+        "kind": {"key": "layer", "label": "layer"},
+        "obj": obj,
+        "form": form,
+        "editor": editor,
+        "can_write": can_write,
+        "editor_url": request.path,
+        "param_types": PARAMETER_TYPES,
+        "problems": [],
+        **extra,
+    }
+    if obj is not None:
+        context["test_url_name"], context["test_what"] = "layer-test", "layer"
+        allocation, running, pending = _allocation_bar(project, obj)
+        context.update(
+            allocation=allocation,
+            running=running,
+            pending=pending,
+            free=BarPart("Free", "free", allocation.free_percent),
+            members=list(selectors.experiment_list(project=project, layer=obj)),
+        )
+        if not obj.is_archived:
+            environments = list(console_selectors.environment_list(project=project))
+            context.setdefault("test_form", _test_form(environments))
+    return context
+
+
+def _layer_page(request, slug, pk: int | None = None):
+    is_post = request.method == "POST"
+    project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
+    obj = _layer(project, pk) if pk is not None else None
+    if not is_post:
+        return render(request, "experiments/layer_form.html", _layer_context(request, project, obj))
+    form = LayerForm(
+        request.POST, unit_types=unit_type_names(project=project), editing=obj is not None
+    )
+    editor = DesignEditor.from_data(request.POST, with_groups=False)
+    context = _layer_context(request, project, obj, form=form, editor=editor)
+    action = request.POST.get("editor_action")
+    if action:
+        editor.apply(action)
+        _quiet(form)
+        if _partial(request):
+            return render(request, "experiments/partials/_design.html", context)
+        return render(request, "experiments/layer_form.html", context)
+    if obj is not None and obj.is_archived:
+        raise PermissionDenied("This layer is archived and cannot change.")
+    if form.is_valid():
+        document = form.document(editor)
+        if not editor.has_errors:
+            try:
+                if obj is None:
+                    saved = services.layer_create(
+                        actor=request.user, project=project, document=document
+                    )
+                else:
+                    saved = services.layer_update(
+                        actor=request.user,
+                        layer=obj,
+                        document=document,
+                        expected_revision=_revision(request),
+                    )
+            except NotAllowed as exc:
+                raise PermissionDenied(exc.message) from exc
+            except ApplicationError as exc:
+                _map_error(exc, form=form, editor=editor)
+            else:
+                verb = "created" if obj is None else "saved"
+                messages.success(request, f"Layer {saved.name} {verb}.")
+                return redirect("layer-detail", project.slug, saved.pk)
+    context["problems"] = _problems(form, editor)
+    return render(request, "experiments/layer_form.html", context, status=400)
+
+
+@login_required
+@GET_POST
+def layer_create(request, slug):
+    return _layer_page(request, slug)
+
+
+@login_required
+@GET_POST
+def layer_detail(request, slug, pk):
+    return _layer_page(request, slug, pk)
+
+
+@login_required
+@require_POST
+def layer_archive(request, slug, pk):
+    project = _project(request, slug, Role.MEMBER)
+    layer = _layer(project, pk)
+    if _call(request, services.layer_archive, layer=layer) is None:
+        return redirect("layer-detail", project.slug, layer.pk)
+    messages.success(request, f"Layer {layer.name} archived.")
+    return redirect("layer-list", project.slug)
+
+
+# ---------------------------------------------------------------- holdouts
+
+
+@login_required
+def holdout_list(request, slug):
+    project = _project(request, slug)
+    holdouts = list(selectors.holdout_list(project=project))
+    return render(
+        request,
+        "experiments/holdout_list.html",
+        {
+            "project": project,
+            "section": "experiments",
+            "tab": "holdouts",
+            "holdouts": holdouts,
+            "can_write": _can_write(request, project),
+        },
+    )
+
+
+def _holdout_page(request, slug, pk: int | None = None):
+    is_post = request.method == "POST"
+    project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
+    obj = _holdout(project, pk) if pk is not None else None
+    kwargs = {
+        "unit_types": unit_type_names(project=project),
+        "experiments": sorted(
+            Experiment.objects.active().filter(project=project).values_list("name", flat=True),
+            key=str.lower,
+        ),
+        "editing": obj is not None,
+    }
+    if is_post:
+        if obj is not None and obj.is_archived:
+            raise PermissionDenied("This holdout is archived and cannot change.")
+        form = HoldoutForm(request.POST, **kwargs)
+        if form.is_valid():
+            try:
+                if obj is None:
+                    saved = services.holdout_create(
+                        actor=request.user, project=project, document=form.document()
+                    )
+                else:
+                    saved = services.holdout_update(
+                        actor=request.user,
+                        holdout=obj,
+                        document=form.document(),
+                        expected_revision=_revision(request),
+                    )
+            except NotAllowed as exc:
+                raise PermissionDenied(exc.message) from exc
+            except ApplicationError as exc:
+                _map_error(exc, form=form)
+            else:
+                verb = "created" if obj is None else "saved"
+                messages.success(request, f"Holdout {saved.name} {verb}.")
+                return redirect("holdout-detail", project.slug, saved.pk)
+    else:
+        doc = holdout_to_document(obj) if obj else None
+        form = HoldoutForm(initial=HoldoutForm.initial_from(doc) if doc else {}, **kwargs)
+    context = {
+        "project": project,
+        "section": "experiments",
+        "tab": "holdouts",
+        "kind": {"key": "holdout", "label": "holdout"},
+        "obj": obj,
+        "form": form,
+        "can_write": _can_write(request, project) and (obj is None or not obj.is_archived),
+        "problems": _problems(form, None) if is_post else [],
+    }
+    return render(request, "experiments/holdout_form.html", context, status=400 if is_post else 200)
+
+
+@login_required
+@GET_POST
+def holdout_create(request, slug):
+    return _holdout_page(request, slug)
+
+
+@login_required
+@GET_POST
+def holdout_detail(request, slug, pk):
+    return _holdout_page(request, slug, pk)
+
+
+@login_required
+@require_POST
+def holdout_archive(request, slug, pk):
+    project = _project(request, slug, Role.MEMBER)
+    holdout = _holdout(project, pk)
+    if _call(request, services.holdout_archive, holdout=holdout) is None:
+        return redirect("holdout-detail", project.slug, holdout.pk)
+    messages.success(request, f"Holdout {holdout.name} archived.")
+    return redirect("holdout-list", project.slug)
