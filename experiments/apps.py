@@ -6,14 +6,17 @@ class ExperimentsConfig(AppConfig):
     verbose_name = "Experiments, layers and holdouts"
 
     def ready(self) -> None:
+        from console import demo
         from console.navigation import register
         from console.specs.registry import register_contributor
+        from experiments import demo as experiments_demo
         from experiments import selectors
         from experiments.models import Experiment, Holdout
         from experiments.specs import contribute
         from gates import hooks
 
         register_contributor(contribute)
+        demo.register(experiments_demo.load)
         # Layers and holdouts are tabs of the Experiments section
         # (experiments/partials/_experiments_tabs.html).
         register("experiments", "Experiments", "experiment-list")
