@@ -81,10 +81,14 @@ def payload(gates=(), configs=(), layer_configs=(), **extra) -> dict:
 
 
 def fixture_files() -> list[Path]:
-    """The DCS payloads among the official fixtures (v1 and v2)."""
-    return sorted(
+    """The DCS payloads among the official fixtures (v1 and v2). Missing fixtures are an
+    error, not an empty (silently skipped) test: CI checks out ../shared beside the clone."""
+    files = sorted(
         path for path in FIXTURES.glob("*.json") if "feature_gates" in json.loads(path.read_text())
     )
+    if not files:
+        raise FileNotFoundError(f"No Statsig fixtures in {FIXTURES}: check out ../shared.")
+    return files
 
 
 FIXTURES_ALL = fixture_files()
