@@ -10,4 +10,7 @@ app.autodiscover_tasks()
 
 # Periodic tasks are added here by the issues that need them (spec re-publishing arrives
 # with the review and publishing pipeline).
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # Safety net of publishing: pending/failed specs and keys lost by Redis.
+    "config-spec-repush": {"task": "console.tasks.config_spec_repush_task", "schedule": 30.0},
+}

@@ -133,6 +133,11 @@ class Tag(TimeStampedModel):
         return self.name
 
 
+class MembershipSource(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    SSO = "sso", "SSO group"
+
+
 class Membership(TimeStampedModel):
     """One user's role in one project."""
 
@@ -141,6 +146,12 @@ class Membership(TimeStampedModel):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=10, choices=Role.choices)
+    # "sso": granted by an identity-provider group at sign-in, and removed by the same sync;
+    # "manual" (invite, join, approval) memberships are never touched by SSO.
+    source = models.CharField(
+        max_length=10, choices=MembershipSource.choices, default=MembershipSource.MANUAL
+    )
+    sso_group = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["user__email"]
@@ -150,6 +161,32 @@ class Membership(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user.email} in {self.project} ({self.role})"
+
+
+class SsoIdentity(TimeStampedModel):
+    """One account at the OIDC identity provider (issuer + subject), linked to a console user."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    # The email the provider asserted at the last sign-in (the user's email may be edited).
+    email = models.EmailField(max_length=254)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="console_ssoidentity_subject_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "issuer"], name="console_ssoidentity_one_per_issuer"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.subject} at {self.issuer})"
 
 
 class AccessRequestStatus(models.TextChoices):
@@ -300,3 +337,101 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_label} by {self.actor_label}"
+
+
+# ---------------------------------------------------------------- publishing
+
+
+class RulesetVersion(TimeStampedModel):
+    """One published state of a project's configuration: `number` counts up per project.
+
+    Created only by console.publishing.services.spec_publish, with one ConfigSpec per
+    environment; never edited afterwards.
+    """
+
+    # PROTECT: versions are the publishing history; a project with versions is archived.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="ruleset_versions")
+    number = models.PositiveIntegerField()
+    # SET_NULL: the version outlives the account of whoever published it (None = system).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        ordering = ["project_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "number"], name="console_rulesetversion_number_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(number__gte=1), name="console_rulesetversion_number_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} v{self.number}"
+
+
+class ConfigSpecState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PUSHED = "pushed", "Pushed"
+    FAILED = "failed", "Failed"
+    # A newer spec of the environment reached Redis first; this one is never pushed.
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class ConfigSpec(TimeStampedModel):
+    """The download_config_specs of one environment at one ruleset version (v1 and v2).
+
+    The bodies, checksums and `time_ms` are immutable; only the publish state fields change
+    (console.publishing.services). `time_ms` grows strictly per environment: SDKs ignore a
+    payload whose time is not newer than the one they hold.
+    """
+
+    # CASCADE: a deleted environment's specs serve nobody (its keys are deleted with it);
+    # the ruleset version keeps the history of the other environments.
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="config_specs"
+    )
+    ruleset_version = models.ForeignKey(
+        RulesetVersion, on_delete=models.PROTECT, related_name="config_specs"
+    )
+    time_ms = models.BigIntegerField()
+    v1_json = models.TextField()
+    v2_json = models.TextField()
+    # sha256 hex of v1_json as served, and of the content regardless of `time` (what
+    # spec_publish compares to tell an identical ruleset).
+    checksum = models.CharField(max_length=64)
+    content_checksum = models.CharField(max_length=64)
+    state = models.CharField(
+        max_length=10, choices=ConfigSpecState.choices, default=ConfigSpecState.PENDING
+    )
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["environment_id", "-time_ms"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "time_ms"], name="console_configspec_time_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["environment", "ruleset_version"], name="console_configspec_version_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(time_ms__gt=0), name="console_configspec_time_positive"
+            ),
+        ]
+        indexes = [
+            # The repush scan: specs still to push.
+            models.Index(
+                fields=["state"],
+                condition=Q(state__in=["pending", "failed"]),
+                name="console_configspec_todo",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment} @ {self.time_ms}"

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "mozilla_django_oidc",
     "console",
     "reviews",
@@ -119,6 +120,71 @@ ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=True)
 ACCOUNT_ADAPTER = "console.adapters.AccountAdapter"
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = True
+# The sign-in form says so when SSO enforcement has turned passwords off.
+ACCOUNT_FORMS = {"login": "console.sso.forms.LoginForm"}
+# TOTP (allauth.mfa) for local accounts; break-glass admins must have it when SSO is enforced.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="Gatehouse")
+
+# ---------------------------------------------------------------- single sign-on (OIDC)
+# On when OIDC_ISSUER is set. Endpoints come from {issuer}/.well-known/openid-configuration
+# (console.sso.discovery, cached); the flow is code + PKCE S256 with state and nonce, and the
+# ID token is RS256, checked against the provider's JWKS. See console/sso/__init__.py.
+OIDC_ISSUER = env("OIDC_ISSUER", default="").rstrip("/")
+SSO_ENABLED = bool(OIDC_ISSUER)
+SSO_ENFORCED = False
+SSO_BREAK_GLASS_EMAILS: list[str] = []
+SSO_ALLOWED_DOMAINS: list[str] = []
+OIDC_PROVIDER_NAME = "single sign-on"
+OIDC_RP_CLIENT_ID = ""
+OIDC_RP_CLIENT_SECRET = ""
+SSO_GROUPS_CLAIM = "groups"
+SSO_GROUPS_PREFIX = "gatehouse-"
+# The password backends that SSO enforcement closes, plus the OIDC backend.
+SSO_AUTHENTICATION_BACKENDS = [
+    "console.sso.backend.PasswordBackend",
+    "console.sso.backend.AllauthPasswordBackend",
+    "console.sso.backend.SsoBackend",
+]
+if SSO_ENABLED:
+    OIDC_RP_CLIENT_ID = env("OIDC_CLIENT_ID", default="")
+    OIDC_RP_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", default="")
+    if not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+        raise ImproperlyConfigured(
+            "OIDC_ISSUER is set, so OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be too."
+        )
+    OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", default=OIDC_PROVIDER_NAME)
+    # Only these email domains may sign in with SSO; none listed means nobody may.
+    SSO_ALLOWED_DOMAINS = [d.lower() for d in env.list("SSO_ALLOWED_DOMAINS", default=[])]
+    SSO_ENFORCED = env.bool("SSO_ENFORCED", default=False)
+    SSO_BREAK_GLASS_EMAILS = [e.lower() for e in env.list("SSO_BREAK_GLASS_EMAILS", default=[])]
+    SSO_GROUPS_CLAIM = env("SSO_GROUPS_CLAIM", default=SSO_GROUPS_CLAIM)
+    SSO_GROUPS_PREFIX = env("SSO_GROUPS_PREFIX", default=SSO_GROUPS_PREFIX)
+    AUTHENTICATION_BACKENDS = SSO_AUTHENTICATION_BACKENDS
+    if SSO_ENFORCED:
+        # Both would sign a person in without the password backends: no local way in.
+        ACCOUNT_ALLOW_SIGNUP = False
+        ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+elif env.bool("SSO_ENFORCED", default=False):
+    raise ImproperlyConfigured("SSO_ENFORCED needs single sign-on: set OIDC_ISSUER.")
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = True
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider logout
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
+OIDC_CALLBACK_CLASS = "console.sso.views.SsoCallbackView"
+OIDC_AUTHENTICATE_CLASS = "console.sso.views.SsoAuthenticateView"
+OIDC_OP_LOGOUT_URL_METHOD = "console.sso.views.provider_logout_url"
+# How long an SSO session lives before it is re-checked with the provider (prompt=none).
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("SSO_SESSION_REFRESH_SECONDS", default=15 * 60)
+OIDC_EXEMPT_URLS = ["account_logout"]
+LOGOUT_REDIRECT_URL = "account_login"
+SSO_DISCOVERY_CACHE_SECONDS = env.int("SSO_DISCOVERY_CACHE_SECONDS", default=3600)
+SSO_CLOCK_SKEW_SECONDS = 60
+MIDDLEWARE.append("console.sso.middleware.SsoSessionRefresh")
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
@@ -206,3 +272,7 @@ LOGGING = {
 
 # Absolute links in emails.
 GATEHOUSE_BASE_URL = env("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000")
+
+# Where the publish task writes specs for the SDKs' data stores (and the SDK endpoints read
+# them first). Only Celery workers write there; web processes only read.
+GATEHOUSE_SPEC_REDIS_URL = env("GATEHOUSE_SPEC_REDIS_URL", default=REDIS_URL)

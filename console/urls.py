@@ -47,11 +47,14 @@ project_urls = [
 ]
 
 urlpatterns = [
+    path("", include("console.sso.urls")),  # /oidc/ and the admin login through allauth
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("console/v1/", include("console.api.urls")),
     path("console/v1/", include("gates.api.urls")),
     path("console/v1/", include("experiments.api.urls")),
+    path("", include("console.sdk_urls")),
+    path("p/<slug:slug>/settings/publishing/", include("console.publishing.urls")),
     path("", views.home, name="home"),
     path("projects/", views.project_list, name="project-list"),
     path("projects/new/", views.project_create, name="project-create"),

@@ -8,11 +8,14 @@ class GatesConfig(AppConfig):
     def ready(self) -> None:
         from console import demo
         from console.navigation import register
+        from console.publishing.idlists import register_id_list_provider
         from console.specs.registry import register_contributor
         from gates import demo as gates_demo
+        from gates.publishing import segment_id_lists
         from gates.specs import contribute
 
         register_contributor(contribute)
+        register_id_list_provider(segment_id_lists)
         demo.register(gates_demo.load)
         # Dynamic configs are a tab of the Gates section (gates/partials/_gates_tabs.html).
         register("gates", "Gates", "gate-list")

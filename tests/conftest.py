@@ -12,6 +12,9 @@ from tests.console.factories import UserFactory
 # are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+# The SSO fixtures (a real OIDC provider) for tests/sso and tests/e2e/test_sso.py.
+pytest_plugins = ["tests.sso.fixtures"]
+
 PASSWORD = "correct-horse-battery"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 

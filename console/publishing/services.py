@@ -1,0 +1,274 @@
+"""Publishing writes: spec_publish (versions + specs), the push of one spec to Redis, and
+the periodic re-push that retries and heals."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import redis
+from django.db import transaction
+from django.utils import timezone
+
+from console.audit import audit_record
+from console.models import (
+    ApiKey,
+    ConfigSpec,
+    ConfigSpecState,
+    Environment,
+    KeyKind,
+    Project,
+    Role,
+    RulesetVersion,
+)
+from console.permissions import ensure_role
+from console.publishing import store
+from console.specs.builder import build_spec, spec_json, to_v2
+
+logger = logging.getLogger(__name__)
+
+# Re-push backoff: a spec that failed `attempts` times waits min(2**attempts, cap) seconds
+# after its last attempt before the periodic task tries again.
+REPUSH_BACKOFF_CAP = 300
+TODO_STATES = (ConfigSpecState.PENDING, ConfigSpecState.FAILED)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def spec_publish(
+    *, actor, project: Project, reason: str = "", force: bool = False
+) -> RulesetVersion:
+    """Record a new ruleset version of `project` and, per environment, its immutable v1+v2
+    spec (state pending); on commit, enqueue config_spec_push_task for each.
+
+    Locks the project row, so concurrent publishes serialise and numbers and times stay
+    monotonic (`time_ms` = max(previous + 1, now) per environment). When every
+    environment's content equals its latest spec and `force` is false, nothing is
+    recorded and the latest version is returned (check `version.was_created`). `actor`
+    None is the system (commands); otherwise admins only. Raises NotAllowed, SpecError.
+    """
+    with transaction.atomic():
+        if actor is not None:
+            ensure_role(actor, project, Role.ADMIN)
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        environments = list(Environment.objects.filter(project=project).order_by("pk"))
+        latest = _latest_specs([e.pk for e in environments])
+        built = []
+        for environment in environments:
+            previous = latest.get(environment.pk)
+            time_ms = max((previous.time_ms + 1) if previous else 1, _now_ms())
+            v1 = build_spec(project, environment, time_ms=time_ms)
+            content = _sha256(spec_json({**v1, "time": 0}))
+            built.append((environment, time_ms, v1, content, previous))
+        last_version = RulesetVersion.objects.filter(project=project).order_by("-number").first()
+        unchanged = all(
+            prev is not None and prev.content_checksum == content
+            for _env, _t, _v1, content, prev in built
+        )
+        if last_version is not None and unchanged and not force:
+            last_version.was_created = False
+            return last_version
+        number = (last_version.number if last_version else 0) + 1
+        version = RulesetVersion.objects.create(
+            project=project, number=number, created_by=actor, reason=(reason or "")[:2000]
+        )
+        specs = []
+        for environment, time_ms, v1, content, _prev in built:
+            v1_json = spec_json(v1)
+            specs.append(
+                ConfigSpec(
+                    environment=environment,
+                    ruleset_version=version,
+                    time_ms=time_ms,
+                    v1_json=v1_json,
+                    v2_json=spec_json(to_v2(v1)),
+                    checksum=_sha256(v1_json),
+                    content_checksum=content,
+                )
+            )
+        ConfigSpec.objects.bulk_create(specs)
+        audit_record(
+            actor=actor,
+            action="ruleset.published",
+            target=version,
+            project=project,
+            after={
+                "number": number,
+                "reason": version.reason,
+                "environments": {s.environment.name: s.time_ms for s in specs},
+                "forced": bool(force and unchanged),
+            },
+        )
+        spec_ids = [s.pk for s in specs]
+        transaction.on_commit(lambda: _enqueue_pushes(spec_ids))
+        version.was_created = True
+        return version
+
+
+def _latest_specs(environment_ids: list[int]) -> dict[int, ConfigSpec]:
+    """The newest spec of each environment (one query, bodies deferred)."""
+    rows = (
+        ConfigSpec.objects.filter(environment_id__in=environment_ids)
+        .order_by("environment_id", "-time_ms")
+        .distinct("environment_id")
+        .defer("v1_json", "v2_json")
+    )
+    return {row.environment_id: row for row in rows}
+
+
+def _enqueue_pushes(spec_ids: list[int]) -> None:
+    # A broker outage must not lose the publish: the rows are committed as pending and
+    # config_spec_repush_task pushes them once Redis is back.
+    from console.tasks import config_spec_push_task
+
+    for spec_id in spec_ids:
+        try:
+            config_spec_push_task.delay(spec_id)
+        except Exception:
+            logger.warning("spec.enqueue_failed spec=%s (left pending for re-push)", spec_id)
+
+
+def config_spec_retry(*, actor, spec: ConfigSpec) -> ConfigSpec:
+    """Admin's "Retry": enqueue a push of `spec` now (whatever its backoff)."""
+    ensure_role(actor, spec.environment.project, Role.ADMIN)
+    _enqueue_pushes([spec.pk])
+    return spec
+
+
+# ---------------------------------------------------------------- push (workers only)
+
+
+def _server_key_hashes(environment_id: int) -> tuple[list[str], list[str]]:
+    keys = ApiKey.objects.filter(environment_id=environment_id, kind=KeyKind.SERVER)
+    live = set(keys.usable().values_list("key_hash", flat=True))
+    every = set(keys.values_list("key_hash", flat=True))
+    return sorted(live), sorted(every - live)
+
+
+def _record_attempt(spec_id: int, **fields) -> ConfigSpec | None:
+    with transaction.atomic():
+        spec = (
+            ConfigSpec.objects.select_for_update()
+            .defer("v1_json", "v2_json")
+            .filter(pk=spec_id)
+            .first()
+        )
+        if spec is None:
+            return None
+        if spec.state == ConfigSpecState.PUSHED and fields.get("state") != ConfigSpecState.PUSHED:
+            return spec  # a concurrent push already succeeded: keep its record
+        spec.attempts += 1
+        for name, value in fields.items():
+            setattr(spec, name, value)
+        spec.save(update_fields=["attempts", *fields, "updated_at"])
+        return spec
+
+
+def config_spec_push(*, spec_id: int, final: bool = False) -> ConfigSpec | None:
+    """Write spec `spec_id` to Redis for every usable server key of its environment (and
+    delete the entries of its revoked or expired keys). Idempotent: a re-run writes the
+    same bytes; an older spec never overwrites a newer one (it becomes superseded).
+
+    On a Redis error, records it (state failed when `final`, else still pending) and
+    re-raises, so the task's retry can take over."""
+    spec = ConfigSpec.objects.filter(pk=spec_id).first()
+    if spec is None:
+        return None
+    live, dead = _server_key_hashes(spec.environment_id)
+    try:
+        written = store.push_spec(
+            environment_id=spec.environment_id,
+            time_ms=spec.time_ms,
+            v1_json=spec.v1_json,
+            v2_json=spec.v2_json,
+            checksum=spec.checksum,
+            live_key_hashes=live,
+            dead_key_hashes=dead,
+        )
+    except redis.RedisError as exc:
+        state = ConfigSpecState.FAILED if final else ConfigSpecState.PENDING
+        _record_attempt(spec_id, state=state, last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        logger.warning("spec.push_failed spec=%s error=%s", spec_id, exc)
+        raise
+    if written:
+        logger.info("spec.pushed spec=%s time=%s", spec_id, spec.time_ms)
+        return _record_attempt(
+            spec_id, state=ConfigSpecState.PUSHED, last_error="", pushed_at=timezone.now()
+        )
+    return _record_attempt(
+        spec_id,
+        state=ConfigSpecState.SUPERSEDED,
+        last_error="A newer spec of this environment was already in Redis.",
+    )
+
+
+@dataclass(frozen=True)
+class RepushReport:
+    pushed: list[int]
+    healed: list[int]
+    failed: list[int]
+    superseded: list[int]
+
+
+def _due(spec: ConfigSpec, now: datetime) -> bool:
+    if spec.attempts == 0:
+        return True
+    wait = min(2 ** min(spec.attempts, 16), REPUSH_BACKOFF_CAP)
+    return spec.updated_at <= now - timedelta(seconds=wait)
+
+
+def config_spec_repush(*, now: datetime | None = None) -> RepushReport:
+    """The periodic safety net (beat): per environment, push its newest spec when it is
+    pending or failed (with backoff), mark older unpushed ones superseded, and re-push the
+    newest pushed spec when Redis lost it (pointer missing or older, or a server key's
+    entries missing, e.g. after a Redis restart without persistence, or a new key).
+
+    Raises redis.RedisError when Redis is unreachable for the heal check."""
+    now = now or timezone.now()
+    report = RepushReport([], [], [], [])
+    todo_envs = set(
+        ConfigSpec.objects.filter(state__in=TODO_STATES).values_list("environment_id", flat=True)
+    )
+    env_ids = sorted(set(ConfigSpec.objects.values_list("environment_id", flat=True).distinct()))
+    latest = _latest_specs(env_ids)
+    for env_id in sorted(todo_envs):
+        newest = latest[env_id]
+        older = ConfigSpec.objects.filter(
+            environment_id=env_id, state__in=TODO_STATES, time_ms__lt=newest.time_ms
+        )
+        superseded = list(older.values_list("pk", flat=True))
+        older.update(state=ConfigSpecState.SUPERSEDED, updated_at=now)
+        report.superseded.extend(superseded)
+        if newest.state in TODO_STATES and _due(newest, now):
+            try:
+                config_spec_push(spec_id=newest.pk)
+                report.pushed.append(newest.pk)
+            except redis.RedisError:
+                report.failed.append(newest.pk)
+    pushed = [s for s in latest.values() if s.state == ConfigSpecState.PUSHED]
+    if not pushed:
+        return report
+    conn = store.client()
+    times = store.pointer_times([s.environment_id for s in pushed], conn)
+    for spec, held in zip(pushed, times, strict=True):
+        lost = held is None or held < spec.time_ms
+        if not lost and held == spec.time_ms:
+            live, _dead = _server_key_hashes(spec.environment_id)
+            wanted = [store.dcs_key(v, h) for h in live for v in ("v1", "v2")]
+            lost = bool(store.missing_keys(wanted, conn))
+        if lost:
+            try:
+                config_spec_push(spec_id=spec.pk)
+                report.healed.append(spec.pk)
+            except redis.RedisError:
+                report.failed.append(spec.pk)
+    return report

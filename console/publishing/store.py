@@ -1,0 +1,155 @@
+"""The Redis side of publishing: key names, the guarded write, and reads.
+
+Keys (statsig-dcs.md §7b), for each usable server key of an environment:
+* ``statsig|/v1/download_config_specs|plain_text|<b64>``: v1 JSON (statsig-node, and the
+  legacy Python SDK through the adapter in the README);
+* ``statsig|/v2/download_config_specs|plain_text|<b64>``: dcs-v2 JSON (statsig-python-core);
+where ``<b64>`` is base64(sha256(raw key)). We never store raw keys, only their sha256 hex
+(``ApiKey.key_hash``); hex → bytes → base64 gives the same string (``sdk_key_b64``).
+
+Ours, per environment:
+* ``gatehouse:spec:<env id>:<time>``: a hash {v1, v2, checksum} (versioned copy, kept
+  VERSIONED_TTL seconds); ``gatehouse:spec:<env id>:current``: the time of the newest spec
+  written (the pointer), read by the endpoints for ``sinceTime`` and by /v1/initialize;
+* a JSON notice on the pub/sub channel ``gatehouse:specs`` after each write.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Iterable
+
+import redis
+from django.conf import settings
+
+CHANNEL = "gatehouse:specs"
+VERSIONED_TTL = 30 * 24 * 3600
+DCS_V1 = "statsig|/v1/download_config_specs|plain_text|"
+DCS_V2 = "statsig|/v2/download_config_specs|plain_text|"
+
+
+def sdk_key_b64(key_hash_hex: str) -> str:
+    """base64(sha256(raw key)) from the stored sha256 hex of the key (ApiKey.key_hash)."""
+    return base64.b64encode(bytes.fromhex(key_hash_hex)).decode()
+
+
+def dcs_key(version: str, key_hash_hex: str) -> str:
+    """The data-store key an SDK reads for `version` ("v1" or "v2") and a server key."""
+    return (DCS_V1 if version == "v1" else DCS_V2) + sdk_key_b64(key_hash_hex)
+
+
+def pointer_key(environment_id: int) -> str:
+    return f"gatehouse:spec:{environment_id}:current"
+
+
+def versioned_key(environment_id: int, time_ms: int) -> str:
+    return f"gatehouse:spec:{environment_id}:{time_ms}"
+
+
+@functools.cache
+def _client(url: str) -> redis.Redis:
+    # Short timeouts: a Redis outage must fail a push (to be retried) or fall an endpoint
+    # back to the database quickly, never hang a worker or a request.
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+    )
+
+
+def client() -> redis.Redis:
+    return _client(settings.GATEHOUSE_SPEC_REDIS_URL)
+
+
+# KEYS: pointer, versioned copy, then pairs (v1 key, v2 key) for live keys, then keys to
+# delete (revoked server keys). ARGV: time, v1, v2, checksum, number of live pairs, ttl,
+# channel, notice. Returns 1 when written, 0 when a newer time is already there: an older
+# spec never overwrites a newer one, and an equal time rewrites the same bytes (idempotent,
+# and heals keys lost after a Redis restart).
+_PUSH = """
+local current = redis.call('GET', KEYS[1])
+local t = tonumber(ARGV[1])
+if current and tonumber(current) > t then
+  return 0
+end
+redis.call('HSET', KEYS[2], 'v1', ARGV[2], 'v2', ARGV[3], 'checksum', ARGV[4])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
+local pairs_n = tonumber(ARGV[5])
+for i = 0, pairs_n - 1 do
+  redis.call('SET', KEYS[3 + 2 * i], ARGV[2])
+  redis.call('SET', KEYS[4 + 2 * i], ARGV[3])
+end
+for i = 3 + 2 * pairs_n, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return 1
+"""
+
+
+def push_spec(
+    *,
+    environment_id: int,
+    time_ms: int,
+    v1_json: str,
+    v2_json: str,
+    checksum: str,
+    live_key_hashes: Iterable[str],
+    dead_key_hashes: Iterable[str] = (),
+    conn: redis.Redis | None = None,
+) -> bool:
+    """Write one spec atomically (see _PUSH). True if written, False if a newer spec is
+    already there. Raises redis.RedisError when Redis is unreachable."""
+    conn = conn or client()
+    live = [dcs_key(v, h) for h in sorted(set(live_key_hashes)) for v in ("v1", "v2")]
+    dead = [dcs_key(v, h) for h in sorted(set(dead_key_hashes)) for v in ("v1", "v2")]
+    notice = json.dumps({"environment": environment_id, "time": time_ms, "checksum": checksum})
+    keys = [pointer_key(environment_id), versioned_key(environment_id, time_ms), *live, *dead]
+    args = [time_ms, v1_json, v2_json, checksum, len(live) // 2, VERSIONED_TTL, CHANNEL, notice]
+    return bool(conn.eval(_PUSH, len(keys), *keys, *args))
+
+
+def pointer_times(environment_ids: list[int], conn: redis.Redis | None = None) -> list[int | None]:
+    conn = conn or client()
+    raw = conn.mget([pointer_key(e) for e in environment_ids]) if environment_ids else []
+    return [int(v) if v is not None else None for v in raw]
+
+
+def missing_keys(keys: list[str], conn: redis.Redis | None = None) -> list[str]:
+    """Those of `keys` that Redis does not hold."""
+    conn = conn or client()
+    pipe = conn.pipeline(transaction=False)
+    for key in keys:
+        pipe.exists(key)
+    return [key for key, found in zip(keys, pipe.execute(), strict=True) if not found]
+
+
+# ---------------------------------------------------------------- reads (web processes)
+
+
+def read_dcs(version: str, key_hash_hex: str, environment_id: int) -> tuple[int, bytes] | None:
+    """(time, body) of the spec Redis holds for this server key, or None if it holds none.
+    Raises redis.RedisError when Redis is unreachable."""
+    pipe = client().pipeline(transaction=False)
+    pipe.get(pointer_key(environment_id))
+    pipe.get(dcs_key(version, key_hash_hex))
+    time_raw, body = pipe.execute()
+    if time_raw is None or body is None:
+        return None
+    return int(time_raw), body
+
+
+def read_current_time(environment_id: int) -> int | None:
+    raw = client().get(pointer_key(environment_id))
+    return int(raw) if raw is not None else None
+
+
+def read_versioned(environment_id: int, version: str = "v1") -> tuple[int, bytes] | None:
+    """(time, body) of the environment's newest versioned copy, or None."""
+    conn = client()
+    raw = conn.get(pointer_key(environment_id))
+    if raw is None:
+        return None
+    body = conn.hget(versioned_key(environment_id, int(raw)), version)
+    return (int(raw), body) if body is not None else None

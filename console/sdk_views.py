@@ -1,0 +1,167 @@
+"""The SDK-facing HTTP endpoints (statsig-dcs.md §7c, §7d, §9), authenticated by an
+environment's server or client key. They only read: Redis first, then the database
+(console.publishing.selectors); only Celery workers write specs to Redis.
+
+* GET  /v1|v2/download_config_specs/<server key>.json[?sinceTime=]  (or STATSIG-API-KEY)
+* POST /v1/get_id_lists (server key)  → manifest; GET /v1/download_id_list_file/<token>
+  (a signed, unguessable URL, honouring Range)
+* POST /v1/initialize (client key)    → precomputed values (djb2 / none hashing)
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from console.models import ApiKey, KeyKind, Project
+from console.publishing import idlists, selectors
+from console.publishing.client_init import client_initialize
+from console.services import key_authenticate
+
+ID_LIST_SALT = "gatehouse.sdk.id_list_file"
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+# Gzip only what is worth it.
+GZIP_MIN_BYTES = 512
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _authenticate(request: HttpRequest, key: str | None, kind: str) -> ApiKey | JsonResponse:
+    """The usable key of `kind` from the path, the STATSIG-API-KEY header or `?k=`.
+    401 for unknown, revoked or expired keys; 403 for a key of the other kind."""
+    secret = key or request.headers.get("STATSIG-API-KEY") or request.GET.get("k") or ""
+    found = key_authenticate(secret, kinds=(KeyKind.SERVER, KeyKind.CLIENT))
+    if found is None:
+        return _error(401, "Unknown, revoked or expired SDK key.")
+    if found.kind != kind:
+        return _error(403, f"This endpoint needs a {KeyKind(kind).label.lower()}.")
+    return found
+
+
+def _json_bytes(request: HttpRequest, body: bytes, status: int = 200) -> HttpResponse:
+    response = HttpResponse(body, status=status, content_type="application/json")
+    response["Vary"] = "Accept-Encoding"
+    response["Cache-Control"] = "no-store"
+    accepted = request.headers.get("Accept-Encoding", "")
+    if len(body) >= GZIP_MIN_BYTES and "gzip" in accepted:
+        response.content = gzip.compress(body, compresslevel=5)
+        response["Content-Encoding"] = "gzip"
+    response["Content-Length"] = str(len(response.content))
+    return response
+
+
+def _since(request: HttpRequest) -> int:
+    raw = request.GET.get("sinceTime", "")
+    return int(raw) if raw.isdigit() else 0
+
+
+@csrf_exempt
+@require_GET
+def download_config_specs(request: HttpRequest, version: str, key: str | None = None):
+    found = _authenticate(request, key, KeyKind.SERVER)
+    if isinstance(found, HttpResponse):
+        return found
+    spec = selectors.dcs_for_key(version, found.key_hash, found.environment_id)
+    if spec is None:
+        return _error(404, "Nothing has been published for this environment yet.")
+    time_ms, body = spec
+    if _since(request) >= time_ms:
+        return _json_bytes(request, b'{"has_updates":false}')
+    return _json_bytes(request, body)
+
+
+def _file_url(request: HttpRequest, project_id: int, file_id: str) -> str:
+    token = signing.dumps([project_id, file_id], salt=ID_LIST_SALT)
+    return request.build_absolute_uri(reverse("sdk-id-list-file", args=[token]))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def get_id_lists(request: HttpRequest, key: str | None = None):
+    found = _authenticate(request, key, KeyKind.SERVER)
+    if isinstance(found, HttpResponse):
+        return found
+    manifest = {
+        f.name: {
+            "name": f.name,
+            "size": f.size,
+            "url": _file_url(request, found.project_id, f.file_id),
+            "creationTime": f.creation_time,
+            "fileID": f.file_id,
+        }
+        for f in idlists.id_list_files(found.project, found.environment)
+    }
+    return _json_bytes(request, json.dumps(manifest).encode())
+
+
+@require_GET
+def download_id_list_file(request: HttpRequest, token: str):
+    try:
+        project_id, file_id = signing.loads(token, salt=ID_LIST_SALT)
+    except signing.BadSignature:
+        return _error(404, "No such ID-list file.")
+    project = Project.objects.active().filter(pk=project_id).first()
+    body = idlists.id_list_body(project, file_id) if project else None
+    if body is None:
+        return _error(404, "No such ID-list file.")
+    ranged = _RANGE.match(request.headers.get("Range", "").strip())
+    if not ranged:
+        response = HttpResponse(body, content_type="text/plain")
+    else:
+        start = int(ranged.group(1))
+        end = int(ranged.group(2)) if ranged.group(2) else len(body) - 1
+        if start >= len(body):
+            response = HttpResponse(b"", status=416, content_type="text/plain")
+            response["Content-Range"] = f"bytes */{len(body)}"
+            return response
+        response = HttpResponse(body[start : end + 1], status=206, content_type="text/plain")
+        response["Content-Range"] = f"bytes {start}-{min(end, len(body) - 1)}/{len(body)}"
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Length"] = str(len(response.content))
+    return response
+
+
+def _cors(response: HttpResponse) -> HttpResponse:
+    # Browsers call /v1/initialize from the product's own origin.
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Allow-Headers"] = "*"
+    response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    return response
+
+
+def _request_json(request: HttpRequest) -> dict:
+    raw = request.body
+    if request.headers.get("Content-Encoding") == "gzip":
+        raw = gzip.decompress(raw)
+    data = json.loads(raw or b"{}")
+    return data if isinstance(data, dict) else {}
+
+
+@csrf_exempt
+@require_http_methods(["POST", "OPTIONS"])
+def initialize(request: HttpRequest):
+    if request.method == "OPTIONS":
+        return _cors(HttpResponse(status=204))
+    found = _authenticate(request, None, KeyKind.CLIENT)
+    if isinstance(found, HttpResponse):
+        return _cors(found)
+    try:
+        data = _request_json(request)
+    except (ValueError, OSError):
+        return _cors(_error(400, "The body is not JSON."))
+    user = data.get("user") if isinstance(data.get("user"), dict) else {}
+    source = selectors.initialize_source(found.environment)
+    if source is None:
+        return _cors(_error(404, "Nothing has been published for this environment yet."))
+    spec, evaluator = source
+    payload = client_initialize(spec, evaluator, user, algorithm=str(data.get("hash", "djb2")))
+    return _cors(_json_bytes(request, json.dumps(payload).encode()))

@@ -1,0 +1,232 @@
+"""Fixtures for publishing: keys, gates, Redis, the README adapters and a real worker."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from console import services
+from console.models import Environment
+from gates.services import gate_create, gate_update
+from tests.gates.factories import condition, gate_document, rule
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def readme_block(name: str) -> str:
+    """The code block of the README that follows `<!-- adapter:<name> -->`."""
+    text = (REPO / "README.md").read_text()
+    match = re.search(rf"<!-- adapter:{name} -->\s*```\w+\n(.*?)```", text, re.S)
+    assert match, f"README has no adapter:{name} block"
+    return match.group(1)
+
+
+def readme_adapter(name: str, cls: str):
+    namespace: dict = {}
+    exec(compile(readme_block(name), f"README.md[adapter:{name}]", "exec"), namespace)  # noqa: S102
+    return namespace[cls]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def spec_redis():
+    return redis.Redis.from_url(settings.TEST_REDIS_URL)
+
+
+@pytest.fixture
+def production(project) -> Environment:
+    return project.environments.get(name="production")
+
+
+@pytest.fixture
+def server_key(project, production, site_admin):
+    return services.key_create(
+        actor=site_admin, project=project, kind="server", environment=production, name="api"
+    )
+
+
+@pytest.fixture
+def client_key(project, production, site_admin):
+    return services.key_create(
+        actor=site_admin, project=project, kind="client", environment=production, name="web"
+    )
+
+
+@pytest.fixture
+def make_gate(project, site_admin):
+    def make(name="new_checkout", emails=("alice@corp.example",), pass_percentage=100):
+        conditions = [condition("email", "any", list(emails))]
+        document = gate_document(name, rules=[rule("Staff", conditions, pass_percentage)])
+        return gate_create(actor=site_admin, project=project, document=document)
+
+    return make
+
+
+def set_gate_emails(gate, actor, emails):
+    conditions = [condition("email", "any", list(emails))]
+    document = gate_document(gate.name, rules=[rule("Staff", conditions, 100)])
+    return gate_update(actor=actor, gate=gate, document=document)
+
+
+@pytest.fixture
+def celery_worker_process(start_celery_worker):
+    return start_celery_worker()
+
+
+@pytest.fixture
+def start_celery_worker(transactional_db):
+    """Start a real `celery -A console worker` on this test's database and Redis DB.
+
+    It runs with console.settings (not the test settings), so DATABASE_URL names the test
+    database and REDIS_URL/CELERY_BROKER_URL the xdist worker's own Redis DB (keyword
+    arguments override the environment). Function scoped: the autouse Redis flush after
+    each test also drops the broker's bindings."""
+    started: list = []
+
+    def start(**overrides):
+        process, logfile = _spawn_worker(overrides)
+        started.append((process, logfile))
+        return process, logfile
+
+    yield start
+    for process, logfile in started:
+        _stop(process)
+        logfile.unlink(missing_ok=True)
+
+
+def _stop(process) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def _spawn_worker(overrides):
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}"
+    if db.get("PASSWORD"):
+        url += f":{db['PASSWORD']}"
+    url += f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "console.settings",
+        "DATABASE_URL": url,
+        "CONN_MAX_AGE": "0",
+        "REDIS_URL": settings.TEST_REDIS_URL,
+        "CELERY_BROKER_URL": settings.TEST_REDIS_URL,
+        "GATEHOUSE_SPEC_REDIS_URL": settings.TEST_REDIS_URL,
+        "LOG_LEVEL": "INFO",
+        **overrides,
+    }
+    log = tempfile.NamedTemporaryFile(prefix="celery-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("celery")),
+            "-A",
+            "console",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=INFO",
+            f"--hostname=publish-test-{os.getpid()}@%h",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    logfile = Path(log.name)
+    try:
+        wait_for(
+            lambda: process.poll() is not None or " ready." in logfile.read_text(errors="replace"),
+            timeout=30,
+            interval=0.1,
+        )
+    except AssertionError:
+        _stop(process)
+        raise
+    if process.poll() is not None:
+        raise RuntimeError(f"celery worker exited: {logfile.read_text()[-3000:]}")
+    return process, logfile
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of our own on a free port (no persistence), to stop and start."""
+    port = free_port()
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}/0"
+        process = None
+
+        def start(self):
+            self.process = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp_path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            conn = redis.Redis.from_url(self.url)
+            wait_for(lambda: _pings(conn), timeout=10)
+
+        def stop(self):
+            if self.process and self.process.poll() is None:
+                self.process.terminate()
+                self.process.wait(timeout=10)
+
+    server = Server()
+    yield server
+    server.stop()
+
+
+def _pings(conn) -> bool:
+    try:
+        return bool(conn.ping())
+    except redis.RedisError:
+        return False

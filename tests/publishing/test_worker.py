@@ -1,0 +1,136 @@
+"""End to end with a real Celery worker process and real Redis: publish → worker → Redis
+→ the SDKs (legacy `statsig` and statsig-python-core through the README adapters, and
+python-core through our /v2/ HTTP endpoint)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+import redis
+from django.conf import settings
+
+from console.models import ConfigSpec, ConfigSpecState
+from console.publishing import store
+from console.publishing.services import spec_publish
+from tests.publishing.conftest import readme_adapter, set_gate_emails, wait_for
+
+CLOSED = "http://127.0.0.1:9"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _all_pushed(version) -> bool:
+    return (
+        not ConfigSpec.objects.filter(ruleset_version=version)
+        .exclude(state=ConfigSpecState.PUSHED)
+        .exists()
+    )
+
+
+def test_worker__publish__legacy_and_core_sdks_see_updates(
+    celery_worker_process, project, site_admin, server_key, make_gate, live_server
+):
+    from statsig.evaluation_details import DataSource
+    from statsig.statsig_options import StatsigOptions
+    from statsig.statsig_server import StatsigServer
+    from statsig.statsig_user import StatsigUser
+
+    # Given: a first publish pushed by the worker
+    gate = make_gate(emails=["alice@corp.example"])
+    first = spec_publish(actor=site_admin, project=project, reason="first")
+    wait_for(lambda: _all_pushed(first), timeout=20)
+    conn = redis.Redis.from_url(settings.TEST_REDIS_URL)
+    production = first.config_specs.get(environment__name="production")
+    assert conn.get(store.dcs_key("v1", server_key.key.key_hash)).decode() == production.v1_json
+
+    # The legacy SDK through the README adapter, polling Redis every second.
+    logging.getLogger("statsig.sdk").setLevel(logging.ERROR)
+    Store = readme_adapter("legacy", "GatehouseLegacyStore")
+    legacy = StatsigServer()
+    legacy.initialize(
+        server_key.secret,
+        StatsigOptions(
+            data_store=Store(redis.Redis.from_url(settings.TEST_REDIS_URL), server_key.secret),
+            initialize_sources=[DataSource.DATASTORE],
+            config_sync_sources=[DataSource.DATASTORE],
+            rulesets_sync_interval=1,
+            idlists_sync_interval=3600,
+            api=f"{CLOSED}/v1",
+            disable_all_logging=True,
+            disable_diagnostics=True,
+        ),
+    )
+    bob = StatsigUser(user_id="bob", email="bob@corp.example")
+    try:
+        assert legacy.check_gate(bob, "new_checkout") is False
+
+        # When: bob is added and published again
+        set_gate_emails(gate, site_admin, ["alice@corp.example", "bob@corp.example"])
+        started = time.monotonic()
+        second = spec_publish(actor=site_admin, project=project, reason="add bob")
+        # Then: the legacy SDK sees it within 5 seconds
+        wait_for(lambda: legacy.check_gate(bob, "new_checkout"), timeout=5, interval=0.05)
+        assert time.monotonic() - started < 5
+    finally:
+        legacy.shutdown()
+    wait_for(lambda: _all_pushed(second), timeout=10)
+
+    # statsig-python-core through our /v2/ endpoint (live server) and through Redis.
+    import statsig_python_core as core
+
+    CoreStore = readme_adapter("core", "GatehouseCoreStore")
+    user = core.StatsigUser(user_id="bob", email="bob@corp.example")
+    common = {
+        "log_event_url": f"{CLOSED}/v1/log_event",
+        "id_lists_url": f"{CLOSED}/v1/get_id_lists",
+        "fallback_to_statsig_api": False,
+        "disable_all_logging": True,
+        "disable_country_lookup": True,
+        "output_log_level": "none",
+        "init_timeout_ms": 5000,
+    }
+    for options in (
+        core.StatsigOptions(specs_url=f"{live_server.url}/v2/download_config_specs", **common),
+        core.StatsigOptions(
+            data_store=CoreStore(redis.Redis.from_url(settings.TEST_REDIS_URL)),
+            specs_url=f"{CLOSED}/v2/download_config_specs",
+            **common,
+        ),
+    ):
+        client = core.Statsig(server_key.secret, options)
+        try:
+            details = client.initialize_with_details().result()
+            assert details.is_config_spec_ready, details.source
+            gate_result = client.get_feature_gate(user, "new_checkout")
+            assert gate_result.value is True
+            assert (
+                gate_result.details.lcut
+                == second.config_specs.get(environment__name="production").time_ms
+            )
+        finally:
+            client.shutdown().wait()
+
+
+def test_worker__spec_redis_down__pending_then_pushed_when_it_is_back(
+    start_celery_worker, private_redis, project, server_key, make_gate
+):
+    # Given: the worker writes specs to a private Redis, which then stops
+    private_redis.start()
+    start_celery_worker(GATEHOUSE_SPEC_REDIS_URL=private_redis.url)
+    private_redis.stop()
+    make_gate()
+    # When
+    version = spec_publish(actor=None, project=project, reason="during the outage")
+    spec = version.config_specs.get(environment__name="production")
+    # Then: recorded, pending, with the error; nothing lost
+    wait_for(lambda: ConfigSpec.objects.filter(pk=spec.pk, attempts__gte=1).exists(), timeout=15)
+    spec.refresh_from_db()
+    assert spec.state == ConfigSpecState.PENDING
+    assert "Error" in spec.last_error
+    # When Redis is back, the task's retries push it
+    private_redis.start()
+    wait_for(lambda: _all_pushed(version), timeout=20, interval=0.2)
+    conn = redis.Redis.from_url(private_redis.url)
+    assert conn.get(store.dcs_key("v2", server_key.key.key_hash)).decode() == spec.v2_json
