@@ -193,6 +193,11 @@ class _Spec:
 
 def _clean(exposures: list[dict]) -> list[dict]:
     """Drop segment exposures and duplicates, keeping the first occurrence (legacy order)."""
+    if not exposures:
+        return []
+    if len(exposures) == 1:
+        exposure = exposures[0]
+        return [] if exposure["gate"].startswith("segment:") else [exposure]
     seen = set()
     out = []
     for exposure in exposures:
@@ -289,6 +294,9 @@ class Evaluator:
         self.default_environment = spec.get("default_environment")
         self.app_id = spec.get("app_id")
         self.unsupported: set[str] = set()
+        # user_bucket hashes: a layer's salt is hashed by its assignment rules and again by the
+        # experiment it delegates to, so one evaluation reuses them (bounded, distinct users).
+        self._bucket_memo: dict[str, int] = {}
         self._specs: dict[str, dict[str, _Spec]] = {GATE: {}, CONFIG: {}, LAYER: {}}
         self._runs: dict[str, dict[str, Callable]] = {GATE: {}, CONFIG: {}, LAYER: {}}
         condition_map = spec.get("condition_map") if self.is_v2 else None
@@ -379,6 +387,15 @@ class Evaluator:
         )
 
     # ------------------------------------------------------------ compilation
+
+    def _bucket_hash(self, key: str) -> int:
+        memo = self._bucket_memo
+        value = memo.get(key)
+        if value is None:
+            if len(memo) >= 1024:
+                memo.clear()
+            value = memo[key] = _read_u64(_sha256(key.encode()).digest())[0]
+        return value
 
     def _compile_spec(self, name: str, kind: str, raw: Mapping) -> _Spec:
         spec = _Spec()
@@ -590,20 +607,32 @@ class Evaluator:
         salt = additional.get("salt")
         prefix = ("" if salt is None else str(salt) or "") + "."
         unit_of = make_unit_id_getter(id_type)
-        sha, read = _sha256, _read_u64
+        hash_of = self._bucket_hash
 
         def bucket(user: dict) -> int:
-            uid = unit_of(user) or ""
-            return read(sha((prefix + uid).encode()).digest())[0] % 1000
+            return hash_of(prefix + (unit_of(user) or "")) % 1000
 
         threshold = numeric_threshold(op, target)
         if op == "lt" and threshold is not None:
 
             def bucket_lt(user: dict, ctx: Any) -> bool:
-                uid = unit_of(user) or ""
-                return read(sha((prefix + uid).encode()).digest())[0] % 1000 < threshold
+                return hash_of(prefix + (unit_of(user) or "")) % 1000 < threshold
 
             return _Condition(raw, "user_bucket", bucket_lt, bucket, False, False)
+
+        if (
+            op in ("any", "none")
+            and isinstance(target, list | tuple)
+            and all(b.__class__ is int for b in target)
+        ):
+            # Layer and experiment assignment: a set lookup of the bucket, inlined.
+            buckets = frozenset(target)
+            negate = op == "none"
+
+            def bucket_in(user: dict, ctx: Any) -> bool:
+                return (hash_of(prefix + (unit_of(user) or "")) % 1000 in buckets) ^ negate
+
+            return _Condition(raw, "user_bucket", bucket_in, bucket, False, False)
 
         def bucket_op(user: dict, ctx: Any) -> bool:
             return op_fn(bucket(user))
