@@ -11,10 +11,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from experiments.models import ExperimentStatus
-from gates.api.serializers import DocumentInput
 
 __all__ = [
-    "DocumentInput",
     "ExperimentListQuery",
     "ExperimentResetInput",
     "ExperimentShipInput",

@@ -13,9 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rest_framework import status
-from rest_framework.parsers import JSONParser
-from rest_framework.response import Response
 
+from console.api.documents import (
+    DocumentAPIView,
+    DocumentDetailView,
+    DocumentInput,
+    ok,
+    valid,
+)
 from console.api.permissions import resolve_project
 from console.api.views import ConsoleAPIView
 from console.exceptions import Conflict, DomainError, NotFound
@@ -31,21 +36,6 @@ from experiments.models import Experiment, Holdout, Layer
 from experiments.selectors import LayerShare
 
 
-def _ok(message: str, data, code: int = status.HTTP_200_OK) -> Response:
-    return Response({"message": message, "data": data}, status=code)
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _merged(current: dict, changes: dict) -> dict:
-    """PATCH: the given top-level keys replace the current document's; the rest stay."""
-    return {**current, **changes}
-
-
 def _lifecycle(step: Callable[[], Experiment]) -> Experiment:
     """Run a lifecycle service; a step the status does not allow collides with the
     experiment's state, so it is a Conflict (409), not a bad input."""
@@ -55,18 +45,6 @@ def _lifecycle(step: Callable[[], Experiment]) -> Experiment:
         if exc.code == "illegal_transition":
             raise Conflict(exc.message, code=exc.code, field=exc.field) from exc
         raise
-
-
-class DocumentAPIView(ConsoleAPIView):
-    """Bodies are JSON documents (a form post is 415, not a half-parsed document)."""
-
-    parser_classes = [JSONParser]
-
-    def documents(self, queryset, to_document) -> Response:
-        """One page of `queryset` as documents, with a constant number of queries (the
-        selectors join and prefetch what the documents show)."""
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response([to_document(obj) for obj in page])
 
 
 # ---------------------------------------------------------------- experiments
@@ -93,7 +71,7 @@ def _layer_filter(project: Project, name: str) -> Layer | None:
 class ExperimentListView(DocumentAPIView):
     def get(self, request):
         project, _ = resolve_project(request)
-        query = _valid(s.ExperimentListQuery, request.query_params)
+        query = valid(s.ExperimentListQuery, request.query_params)
         experiments = selectors.experiment_list(
             project=project,
             search=query.get("search", ""),
@@ -105,51 +83,36 @@ class ExperimentListView(DocumentAPIView):
 
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
-        document = _valid(s.DocumentInput, request.data)
+        document = valid(DocumentInput, request.data)
         experiment = services.experiment_create(
             actor=request.user, project=project, document=document
         )
-        return _ok(
+        return ok(
             "Experiment created.", experiment_to_document(experiment), status.HTTP_201_CREATED
         )
 
 
-class ExperimentDetailView(DocumentAPIView):
-    def get(self, request, name: str):
-        project, _ = resolve_project(request)
-        return _ok("OK", experiment_to_document(_experiment(project, name)))
+class ExperimentDetailView(DocumentDetailView):
+    noun = "Experiment"
 
-    def post(self, request, name: str):
-        """Full update: the body is the whole document (a missing key means its default)."""
-        project, _ = resolve_project(request, Role.MEMBER)
-        experiment = _experiment(project, name)
-        document = _valid(s.DocumentInput, request.data)
-        experiment = services.experiment_update(
-            actor=request.user, experiment=experiment, document=document
-        )
-        return _ok("Experiment updated.", experiment_to_document(experiment))
+    def lookup(self, project, name):
+        return _experiment(project, name)
 
-    def patch(self, request, name: str):
-        """Partial update: the given top-level keys replace the current ones. Refused
-        (409 stale_revision) if the experiment changes between our read and the write."""
-        project, _ = resolve_project(request, Role.MEMBER)
-        experiment = _experiment(project, name)
-        changes = _valid(s.DocumentInput, request.data)
-        experiment = services.experiment_update(
+    def render(self, entity):
+        return experiment_to_document(entity)
+
+    def update(self, request, entity, document, expected_revision=None):
+        return services.experiment_update(
             actor=request.user,
-            experiment=experiment,
-            document=_merged(experiment_to_document(experiment), changes),
-            expected_revision=experiment.revision,
+            experiment=entity,
+            document=document,
+            expected_revision=expected_revision,
         )
-        return _ok("Experiment updated.", experiment_to_document(experiment))
 
-    def delete(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        experiment = _experiment(project, name)
-        experiment = _lifecycle(
-            lambda: services.experiment_archive(actor=request.user, experiment=experiment)
+    def archive(self, request, entity):
+        return _lifecycle(
+            lambda: services.experiment_archive(actor=request.user, experiment=entity)
         )
-        return _ok("Experiment archived.", experiment_to_document(experiment))
 
 
 class ExperimentActionView(DocumentAPIView):
@@ -164,7 +127,7 @@ class ExperimentActionView(DocumentAPIView):
         project, _ = resolve_project(request, Role.MEMBER)
         experiment = _experiment(project, name)
         experiment = _lifecycle(lambda: self.act(request, experiment))
-        return _ok(self.message, experiment_to_document(experiment))
+        return ok(self.message, experiment_to_document(experiment))
 
     post = put
 
@@ -182,7 +145,7 @@ class ExperimentShipView(ExperimentActionView):
     message = "Experiment shipped."
 
     def act(self, request, experiment: Experiment) -> Experiment:
-        data = _valid(s.ExperimentShipInput, request.data)
+        data = valid(s.ExperimentShipInput, request.data)
         return services.experiment_ship(
             actor=request.user, experiment=experiment, group=data["group"]
         )
@@ -201,7 +164,7 @@ class ExperimentResetView(ExperimentActionView):
     message = "Experiment reset: it is a draft again, and every unit will be re-randomised."
 
     def act(self, request, experiment: Experiment) -> Experiment:
-        _valid(s.ExperimentResetInput, request.data)
+        valid(s.ExperimentResetInput, request.data)
         return services.experiment_reset(actor=request.user, experiment=experiment)
 
 
@@ -222,39 +185,30 @@ class LayerListView(DocumentAPIView):
 
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
-        document = _valid(s.DocumentInput, request.data)
+        document = valid(DocumentInput, request.data)
         layer = services.layer_create(actor=request.user, project=project, document=document)
-        return _ok("Layer created.", layer_to_document(layer), status.HTTP_201_CREATED)
+        return ok("Layer created.", layer_to_document(layer), status.HTTP_201_CREATED)
 
 
-class LayerDetailView(DocumentAPIView):
-    def get(self, request, name: str):
-        project, _ = resolve_project(request)
-        return _ok("OK", layer_to_document(_layer(project, name)))
+class LayerDetailView(DocumentDetailView):
+    noun = "Layer"
 
-    def post(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        layer = _layer(project, name)
-        document = _valid(s.DocumentInput, request.data)
-        layer = services.layer_update(actor=request.user, layer=layer, document=document)
-        return _ok("Layer updated.", layer_to_document(layer))
+    def lookup(self, project, name):
+        return _layer(project, name)
 
-    def patch(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        layer = _layer(project, name)
-        changes = _valid(s.DocumentInput, request.data)
-        layer = services.layer_update(
+    def render(self, entity):
+        return layer_to_document(entity)
+
+    def update(self, request, entity, document, expected_revision=None):
+        return services.layer_update(
             actor=request.user,
-            layer=layer,
-            document=_merged(layer_to_document(layer), changes),
-            expected_revision=layer.revision,
+            layer=entity,
+            document=document,
+            expected_revision=expected_revision,
         )
-        return _ok("Layer updated.", layer_to_document(layer))
 
-    def delete(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        layer = services.layer_archive(actor=request.user, layer=_layer(project, name))
-        return _ok("Layer archived.", layer_to_document(layer))
+    def archive(self, request, entity):
+        return services.layer_archive(actor=request.user, layer=entity)
 
 
 def _share(share: LayerShare) -> dict:
@@ -273,7 +227,7 @@ class LayerAllocationView(ConsoleAPIView):
     def get(self, request, name: str):
         project, _ = resolve_project(request)
         allocation = selectors.layer_allocation(layer=_layer(project, name))
-        return _ok(
+        return ok(
             "OK",
             {
                 "name": allocation.layer.name,
@@ -303,36 +257,27 @@ class HoldoutListView(DocumentAPIView):
 
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
-        document = _valid(s.DocumentInput, request.data)
+        document = valid(DocumentInput, request.data)
         holdout = services.holdout_create(actor=request.user, project=project, document=document)
-        return _ok("Holdout created.", holdout_to_document(holdout), status.HTTP_201_CREATED)
+        return ok("Holdout created.", holdout_to_document(holdout), status.HTTP_201_CREATED)
 
 
-class HoldoutDetailView(DocumentAPIView):
-    def get(self, request, name: str):
-        project, _ = resolve_project(request)
-        return _ok("OK", holdout_to_document(_holdout(project, name)))
+class HoldoutDetailView(DocumentDetailView):
+    noun = "Holdout"
 
-    def post(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        holdout = _holdout(project, name)
-        document = _valid(s.DocumentInput, request.data)
-        holdout = services.holdout_update(actor=request.user, holdout=holdout, document=document)
-        return _ok("Holdout updated.", holdout_to_document(holdout))
+    def lookup(self, project, name):
+        return _holdout(project, name)
 
-    def patch(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        holdout = _holdout(project, name)
-        changes = _valid(s.DocumentInput, request.data)
-        holdout = services.holdout_update(
+    def render(self, entity):
+        return holdout_to_document(entity)
+
+    def update(self, request, entity, document, expected_revision=None):
+        return services.holdout_update(
             actor=request.user,
-            holdout=holdout,
-            document=_merged(holdout_to_document(holdout), changes),
-            expected_revision=holdout.revision,
+            holdout=entity,
+            document=document,
+            expected_revision=expected_revision,
         )
-        return _ok("Holdout updated.", holdout_to_document(holdout))
 
-    def delete(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        holdout = services.holdout_archive(actor=request.user, holdout=_holdout(project, name))
-        return _ok("Holdout archived.", holdout_to_document(holdout))
+    def archive(self, request, entity):
+        return services.holdout_archive(actor=request.user, holdout=entity)

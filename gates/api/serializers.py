@@ -7,8 +7,6 @@ gates.documents through the services, which name the field at fault. Responses r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from rest_framework import serializers
 
 from gates.models import GateStatus, SegmentKind
@@ -19,18 +17,6 @@ DEFAULT_ID_PAGE = 1_000
 
 def _text(**kwargs) -> serializers.CharField:
     return serializers.CharField(allow_blank=True, required=False, **kwargs)
-
-
-class DocumentInput(serializers.Serializer):
-    """A whole (POST) or partial (PATCH) document: any JSON object, passed on as it is."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, Mapping):
-            raise serializers.ValidationError(
-                {"non_field_errors": ["The body is a JSON object: the entity's document."]},
-                code="invalid_document",
-            )
-        return dict(data)
 
 
 class IdListField(serializers.Field):

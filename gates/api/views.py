@@ -15,6 +15,14 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from console.api.documents import (
+    DocumentAPIView,
+    DocumentDetailView,
+    DocumentInput,
+    merged,
+    ok,
+    valid,
+)
 from console.api.permissions import resolve_project
 from console.api.views import ConsoleAPIView
 from console.exceptions import DomainError, NotFound
@@ -30,36 +38,8 @@ from gates.documents import (
 from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
 
 
-def _ok(message: str, data, code: int = status.HTTP_200_OK) -> Response:
-    return Response({"message": message, "data": data}, status=code)
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _merged(current: dict, changes: dict) -> dict:
-    """PATCH: the given top-level keys replace the current document's; the rest stay."""
-    return {**current, **changes}
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
-
-
-class DocumentAPIView(ConsoleAPIView):
-    """Bodies are JSON documents (a form post is 415, not a half-parsed document)."""
-
-    parser_classes = [JSONParser]
-
-    def documents(self, queryset, to_document, project: Project) -> Response:
-        """One page of `queryset` as documents, with a constant number of queries (the
-        selectors join owners and prefetch tags; environment names are read once)."""
-        page = self.paginate_queryset(queryset)
-        names = environment_names(project)
-        return self.get_paginated_response([to_document(obj, env_names=names) for obj in page])
 
 
 # ---------------------------------------------------------------- feature gates
@@ -75,48 +55,36 @@ def _gate(project: Project, name: str) -> FeatureGate:
 class GateListView(DocumentAPIView):
     def get(self, request):
         project, _ = resolve_project(request)
-        query = _valid(s.GateListQuery, request.query_params)
+        query = valid(s.GateListQuery, request.query_params)
         gates = selectors.gate_list(project=project, filters=selectors.GateFilters(**query))
-        return self.documents(gates, gate_to_document, project)
+        return self.documents(gates, gate_to_document, env_names=environment_names(project))
 
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
-        document = _valid(s.DocumentInput, request.data)
+        document = valid(DocumentInput, request.data)
         gate = services.gate_create(actor=request.user, project=project, document=document)
-        return _ok("Gate created.", gate_to_document(gate), status.HTTP_201_CREATED)
+        return ok("Gate created.", gate_to_document(gate), status.HTTP_201_CREATED)
 
 
-class GateDetailView(DocumentAPIView):
-    def get(self, request, name: str):
-        project, _ = resolve_project(request)
-        return _ok("OK", gate_to_document(_gate(project, name)))
+class GateDetailView(DocumentDetailView):
+    noun = "Gate"
 
-    def post(self, request, name: str):
-        """Full update: the body is the whole document (a missing key means its default)."""
-        project, _ = resolve_project(request, Role.MEMBER)
-        gate = _gate(project, name)
-        document = _valid(s.DocumentInput, request.data)
-        gate = services.gate_update(actor=request.user, gate=gate, document=document)
-        return _ok("Gate updated.", gate_to_document(gate))
+    def lookup(self, project, name):
+        return _gate(project, name)
 
-    def patch(self, request, name: str):
-        """Partial update: the given top-level keys replace the current ones. Refused
-        (409 stale_revision) if the gate changes between our read and the write."""
-        project, _ = resolve_project(request, Role.MEMBER)
-        gate = _gate(project, name)
-        changes = _valid(s.DocumentInput, request.data)
-        gate = services.gate_update(
+    def render(self, entity):
+        return gate_to_document(entity)
+
+    def update(self, request, entity, document, expected_revision=None):
+        return services.gate_update(
             actor=request.user,
-            gate=gate,
-            document=_merged(gate_to_document(gate), changes),
-            expected_revision=gate.revision,
+            gate=entity,
+            document=document,
+            expected_revision=expected_revision,
         )
-        return _ok("Gate updated.", gate_to_document(gate))
 
-    def delete(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        gate = services.gate_archive(actor=request.user, gate=_gate(project, name))
-        return _ok("Gate archived.", gate_to_document(gate))
+    def archive(self, request, entity):
+        return services.gate_archive(actor=request.user, gate=entity)
 
 
 class GateSwitchView(DocumentAPIView):
@@ -130,11 +98,11 @@ class GateSwitchView(DocumentAPIView):
         gate = services.gate_update(
             actor=request.user,
             gate=gate,
-            document=_merged(gate_to_document(gate), {"isEnabled": self.is_enabled}),
+            document=merged(gate_to_document(gate), {"isEnabled": self.is_enabled}),
             expected_revision=gate.revision,
         )
         message = "Gate enabled." if self.is_enabled else "Gate disabled."
-        return _ok(message, gate_to_document(gate))
+        return ok(message, gate_to_document(gate))
 
     post = put
 
@@ -152,45 +120,36 @@ def _segment(project: Project, name: str) -> Segment:
 class SegmentListView(DocumentAPIView):
     def get(self, request):
         project, _ = resolve_project(request)
-        query = _valid(s.SegmentListQuery, request.query_params)
+        query = valid(s.SegmentListQuery, request.query_params)
         segments = selectors.segment_list(project=project, **query)
-        return self.documents(segments, segment_to_document, project)
+        return self.documents(segments, segment_to_document, env_names=environment_names(project))
 
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
-        document = _valid(s.DocumentInput, request.data)
+        document = valid(DocumentInput, request.data)
         segment = services.segment_create(actor=request.user, project=project, document=document)
-        return _ok("Segment created.", segment_to_document(segment), status.HTTP_201_CREATED)
+        return ok("Segment created.", segment_to_document(segment), status.HTTP_201_CREATED)
 
 
-class SegmentDetailView(DocumentAPIView):
-    def get(self, request, name: str):
-        project, _ = resolve_project(request)
-        return _ok("OK", segment_to_document(_segment(project, name)))
+class SegmentDetailView(DocumentDetailView):
+    noun = "Segment"
 
-    def post(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        segment = _segment(project, name)
-        document = _valid(s.DocumentInput, request.data)
-        segment = services.segment_update(actor=request.user, segment=segment, document=document)
-        return _ok("Segment updated.", segment_to_document(segment))
+    def lookup(self, project, name):
+        return _segment(project, name)
 
-    def patch(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        segment = _segment(project, name)
-        changes = _valid(s.DocumentInput, request.data)
-        segment = services.segment_update(
+    def render(self, entity):
+        return segment_to_document(entity)
+
+    def update(self, request, entity, document, expected_revision=None):
+        return services.segment_update(
             actor=request.user,
-            segment=segment,
-            document=_merged(segment_to_document(segment), changes),
-            expected_revision=segment.revision,
+            segment=entity,
+            document=document,
+            expected_revision=expected_revision,
         )
-        return _ok("Segment updated.", segment_to_document(segment))
 
-    def delete(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        segment = services.segment_archive(actor=request.user, segment=_segment(project, name))
-        return _ok("Segment archived.", segment_to_document(segment))
+    def archive(self, request, entity):
+        return services.segment_archive(actor=request.user, segment=entity)
 
 
 def _ids_change(change: services.SegmentIdsChange) -> dict:
@@ -217,7 +176,7 @@ class SegmentIdListView(ConsoleAPIView):
             raise DomainError(
                 "Only ID-list segments hold IDs; this one is rule based.", code="not_an_id_list"
             )
-        query = _valid(s.SegmentIdsQuery, request.query_params)
+        query = valid(s.SegmentIdsQuery, request.query_params)
         limit = query["limit"]
         ids = selectors.segment_ids_page(
             segment=segment,
@@ -245,21 +204,21 @@ class SegmentIdListView(ConsoleAPIView):
     def post(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
         segment = _segment(project, name)
-        data = _valid(s.SegmentIdsInput, request.data)
+        data = valid(s.SegmentIdsInput, request.data)
         change = services.segment_ids_add(actor=request.user, segment=segment, ids=data["ids"])
-        return _ok(f"Added {_plural(change.added, 'ID')}.", _ids_change(change))
+        return ok(f"Added {_plural(change.added, 'ID')}.", _ids_change(change))
 
     def delete(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
         segment = _segment(project, name)
-        data = _valid(s.SegmentIdsInput, request.data)
+        data = valid(s.SegmentIdsInput, request.data)
         change = services.segment_ids_remove(actor=request.user, segment=segment, ids=data["ids"])
-        return _ok(f"Removed {_plural(change.removed, 'ID')}.", _ids_change(change))
+        return ok(f"Removed {_plural(change.removed, 'ID')}.", _ids_change(change))
 
     def put(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
         segment = _segment(project, name)
-        data = _valid(s.SegmentCsvInput, request.data)
+        data = valid(s.SegmentCsvInput, request.data)
         change = services.segment_ids_replace_from_csv(
             actor=request.user, segment=segment, file=data["file"]
         )
@@ -267,7 +226,7 @@ class SegmentIdListView(ConsoleAPIView):
             f"Replaced the IDs: {_plural(change.added, 'ID')} added, "
             f"{_plural(change.removed, 'ID')} removed."
         )
-        return _ok(message, _ids_change(change))
+        return ok(message, _ids_change(change))
 
 
 # ---------------------------------------------------------------- dynamic configs
@@ -283,48 +242,39 @@ def _config(project: Project, name: str) -> DynamicConfig:
 class DynamicConfigListView(DocumentAPIView):
     def get(self, request):
         project, _ = resolve_project(request)
-        query = _valid(s.DynamicConfigListQuery, request.query_params)
+        query = valid(s.DynamicConfigListQuery, request.query_params)
         configs = selectors.dynamic_config_list(project=project, **query)
-        return self.documents(configs, dynamic_config_to_document, project)
+        return self.documents(
+            configs, dynamic_config_to_document, env_names=environment_names(project)
+        )
 
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
-        document = _valid(s.DocumentInput, request.data)
+        document = valid(DocumentInput, request.data)
         config = services.dynamic_config_create(
             actor=request.user, project=project, document=document
         )
-        return _ok(
+        return ok(
             "Dynamic config created.", dynamic_config_to_document(config), status.HTTP_201_CREATED
         )
 
 
-class DynamicConfigDetailView(DocumentAPIView):
-    def get(self, request, name: str):
-        project, _ = resolve_project(request)
-        return _ok("OK", dynamic_config_to_document(_config(project, name)))
+class DynamicConfigDetailView(DocumentDetailView):
+    noun = "Dynamic config"
 
-    def post(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        config = _config(project, name)
-        document = _valid(s.DocumentInput, request.data)
-        config = services.dynamic_config_update(
-            actor=request.user, config=config, document=document
-        )
-        return _ok("Dynamic config updated.", dynamic_config_to_document(config))
+    def lookup(self, project, name):
+        return _config(project, name)
 
-    def patch(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        config = _config(project, name)
-        changes = _valid(s.DocumentInput, request.data)
-        config = services.dynamic_config_update(
+    def render(self, entity):
+        return dynamic_config_to_document(entity)
+
+    def update(self, request, entity, document, expected_revision=None):
+        return services.dynamic_config_update(
             actor=request.user,
-            config=config,
-            document=_merged(dynamic_config_to_document(config), changes),
-            expected_revision=config.revision,
+            config=entity,
+            document=document,
+            expected_revision=expected_revision,
         )
-        return _ok("Dynamic config updated.", dynamic_config_to_document(config))
 
-    def delete(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        config = services.dynamic_config_archive(actor=request.user, config=_config(project, name))
-        return _ok("Dynamic config archived.", dynamic_config_to_document(config))
+    def archive(self, request, entity):
+        return services.dynamic_config_archive(actor=request.user, config=entity)
