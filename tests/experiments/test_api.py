@@ -4,17 +4,15 @@ and key, Statsig-shaped round trips, PATCH semantics, the lifecycle actions, ref
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from rest_framework.test import APIClient
 
 from console import services as console_services
-from console.models import AuditEvent, Membership, Project, Role, Tag, User, role_at_least
+from console.models import AuditEvent, Membership, Project, Role, Tag, User
 from experiments import services
 from experiments.documents import experiment_to_document
 from experiments.models import (
@@ -26,6 +24,19 @@ from experiments.models import (
 )
 from gates import services as gate_services
 from gates.models import FeatureGate
+from tests.api_support import (
+    SLUG,
+    Endpoint,
+    api_url_for,
+    assert_error,
+    assert_outcome,
+    call,
+    console_key,
+    detail,
+    expected_status,
+    key_client,
+    session_client,
+)
 from tests.console.factories import MembershipFactory
 from tests.experiments.factories import (
     ExperimentFactory,
@@ -38,33 +49,7 @@ from tests.experiments.factories import (
 )
 from tests.gates.factories import gate_document
 
-SLUG = "payments"
-
-
-def api_url(name: str, *args, project: str | None = SLUG, **query) -> str:
-    path = reverse(f"experiments-api:{name}", args=args)
-    params = ({"project": project} if project else {}) | query
-    return path + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
-
-
-def session_client(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
-def key_client(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_STATSIG_API_KEY=secret)
-    return client
-
-
-def console_key(actor: User, project: Project, role: str) -> str:
-    issued = console_services.key_create(
-        actor=actor, project=project, kind="console", role=role, name=f"{role} key"
-    )
-    return issued.secret
+api_url = api_url_for("experiments-api")
 
 
 def db_state() -> dict:
@@ -78,17 +63,6 @@ def db_state() -> dict:
         "holdout_experiments": list(Holdout.experiments.through.objects.order_by("pk").values()),
         "audit_events": AuditEvent.objects.count(),
     }
-
-
-def assert_error(response, status: int, code: str | None = None, field: str | None = None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    if code is not None:
-        assert body["code"] == code, body
-    if field is not None:
-        assert body.get("field") == field, body
 
 
 def layered(name: str, allocation: float, **fields) -> dict:
@@ -144,27 +118,6 @@ def world(project, project_admin, project_member, project_viewer, outsider) -> W
     )
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    method: str
-    path: Callable[[World], tuple]  # (url name, *args)
-    needed: str
-    ok: int = 200
-    body: Callable[[World], dict] | None = None
-
-    @property
-    def writes(self) -> bool:
-        return self.method != "get"
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def _detail(name: str, attr: str) -> Callable[[World], tuple]:
-    return lambda w: (name, getattr(w, attr).name)
-
-
 ENDPOINTS = [
     # experiments
     Endpoint("experiment-list", "get", lambda w: ("api-experiment-list",), Role.VIEWER),
@@ -176,46 +129,44 @@ ENDPOINTS = [
         201,
         lambda w: experiment_document("fresh_experiment"),
     ),
-    Endpoint("experiment-get", "get", _detail("api-experiment-detail", "draft"), Role.VIEWER),
+    Endpoint("experiment-get", "get", detail("api-experiment-detail", "draft"), Role.VIEWER),
     Endpoint(
         "experiment-update",
         "post",
-        _detail("api-experiment-detail", "draft"),
+        detail("api-experiment-detail", "draft"),
         Role.MEMBER,
         body=lambda w: experiment_document("checkout_button", description="Full update"),
     ),
     Endpoint(
         "experiment-patch",
         "patch",
-        _detail("api-experiment-detail", "draft"),
+        detail("api-experiment-detail", "draft"),
         Role.MEMBER,
         body=lambda w: {"description": "Patched"},
     ),
-    Endpoint(
-        "experiment-archive", "delete", _detail("api-experiment-detail", "draft"), Role.MEMBER
-    ),
-    Endpoint("experiment-start", "put", _detail("api-experiment-start", "draft"), Role.MEMBER),
+    Endpoint("experiment-archive", "delete", detail("api-experiment-detail", "draft"), Role.MEMBER),
+    Endpoint("experiment-start", "put", detail("api-experiment-start", "draft"), Role.MEMBER),
     Endpoint(
         "experiment-ship",
         "post",
-        _detail("api-experiment-ship", "running"),
+        detail("api-experiment-ship", "running"),
         Role.MEMBER,
         body=lambda w: {"group": "Test"},
     ),
     Endpoint(
         "experiment-make-decision",
         "put",
-        _detail("api-experiment-make-decision", "running"),
+        detail("api-experiment-make-decision", "running"),
         Role.MEMBER,
         body=lambda w: {"id": w.running.groups[0]["id"]},
     ),
     Endpoint(
-        "experiment-abandon", "post", _detail("api-experiment-abandon", "running"), Role.MEMBER
+        "experiment-abandon", "post", detail("api-experiment-abandon", "running"), Role.MEMBER
     ),
     Endpoint(
         "experiment-reset",
         "put",
-        _detail("api-experiment-reset", "running"),
+        detail("api-experiment-reset", "running"),
         Role.MEMBER,
         body=lambda w: {"confirm": True},
     ),
@@ -229,23 +180,23 @@ ENDPOINTS = [
         201,
         lambda w: layer_document("fresh_layer"),
     ),
-    Endpoint("layer-get", "get", _detail("api-layer-detail", "layer"), Role.VIEWER),
+    Endpoint("layer-get", "get", detail("api-layer-detail", "layer"), Role.VIEWER),
     Endpoint(
         "layer-update",
         "post",
-        _detail("api-layer-detail", "layer"),
+        detail("api-layer-detail", "layer"),
         Role.MEMBER,
         body=lambda w: layer_document("checkout_layer", description="Full update"),
     ),
     Endpoint(
         "layer-patch",
         "patch",
-        _detail("api-layer-detail", "layer"),
+        detail("api-layer-detail", "layer"),
         Role.MEMBER,
         body=lambda w: {"description": "Patched"},
     ),
-    Endpoint("layer-archive", "delete", _detail("api-layer-detail", "empty_layer"), Role.MEMBER),
-    Endpoint("layer-allocation", "get", _detail("api-layer-allocation", "layer"), Role.VIEWER),
+    Endpoint("layer-archive", "delete", detail("api-layer-detail", "empty_layer"), Role.MEMBER),
+    Endpoint("layer-allocation", "get", detail("api-layer-allocation", "layer"), Role.VIEWER),
     # holdouts
     Endpoint("holdout-list", "get", lambda w: ("api-holdout-list",), Role.VIEWER),
     Endpoint(
@@ -256,52 +207,31 @@ ENDPOINTS = [
         201,
         lambda w: holdout_document("fresh_holdout"),
     ),
-    Endpoint("holdout-get", "get", _detail("api-holdout-detail", "holdout"), Role.VIEWER),
+    Endpoint("holdout-get", "get", detail("api-holdout-detail", "holdout"), Role.VIEWER),
     Endpoint(
         "holdout-update",
         "post",
-        _detail("api-holdout-detail", "holdout"),
+        detail("api-holdout-detail", "holdout"),
         Role.MEMBER,
         body=lambda w: holdout_document("q3_holdout", passPercentage=20),
     ),
     Endpoint(
         "holdout-patch",
         "patch",
-        _detail("api-holdout-detail", "holdout"),
+        detail("api-holdout-detail", "holdout"),
         Role.MEMBER,
         body=lambda w: {"experimentIDs": ["checkout_button"]},
     ),
-    Endpoint("holdout-archive", "delete", _detail("api-holdout-detail", "holdout"), Role.MEMBER),
+    Endpoint("holdout-archive", "delete", detail("api-holdout-detail", "holdout"), Role.MEMBER),
 ]
 
 
 def _request(client: APIClient, endpoint: Endpoint, world: World, *, project: str | None):
-    url = api_url(*endpoint.path(world), project=project)
-    body = endpoint.body(world) if endpoint.body else ({} if endpoint.writes else None)
-    if body is None:
-        return getattr(client, endpoint.method)(url)
-    return getattr(client, endpoint.method)(url, body, format="json")
+    return call(client, endpoint, api_url(*endpoint.path(world), project=project), world)
 
 
 def _assert_outcome(response, endpoint: Endpoint, expected: int, before: dict) -> None:
-    if expected == endpoint.ok:
-        assert response.status_code == expected, response.content
-        assert response.json()["message"]
-        assert response.json()["data"] is not None
-        if endpoint.writes:
-            assert AuditEvent.objects.count() == before["audit_events"] + 1
-        else:
-            assert db_state() == before
-        return
-    code = {403: "permission_denied", 404: "not_found"}.get(expected)
-    assert_error(response, expected, code)
-    assert db_state() == before
-
-
-def _expected(endpoint: Endpoint, role: str | None) -> int:
-    if role is None:
-        return 404
-    return endpoint.ok if role_at_least(role, endpoint.needed) else 403
+    assert_outcome(response, endpoint, expected, before, db_state)
 
 
 # ---------------------------------------------------------------- permission matrix
@@ -323,7 +253,7 @@ def test_endpoint__session_caller__answers_by_role(world, endpoint, caller):
         assert db_state() == before
         return
     role = {"outsider": None}.get(caller, caller)
-    _assert_outcome(response, endpoint, _expected(endpoint, role), before)
+    _assert_outcome(response, endpoint, expected_status(endpoint, role), before)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
@@ -351,7 +281,7 @@ def test_endpoint__console_key__answers_by_key_role(world, endpoint, caller):
         assert db_state() == before
         return
     role = None if caller == "removed_creator" else caller
-    _assert_outcome(response, endpoint, _expected(endpoint, role), before)
+    _assert_outcome(response, endpoint, expected_status(endpoint, role), before)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ key, Statsig-shaped round trips, PATCH semantics, archival, ID lists, errors, qu
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,12 +10,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from console import services as console_services
-from console.models import AuditEvent, Membership, Project, Role, Tag, User, role_at_least
+from console.models import AuditEvent, Membership, Project, Role, Tag, User
 from gates import services
 from gates.documents import gate_to_document
 from gates.models import (
@@ -27,6 +25,19 @@ from gates.models import (
     Segment,
     SegmentID,
     SegmentKind,
+)
+from tests.api_support import (
+    SLUG,
+    Endpoint,
+    api_url_for,
+    assert_error,
+    assert_outcome,
+    call,
+    console_key,
+    detail,
+    expected_status,
+    key_client,
+    session_client,
 )
 from tests.console.factories import MembershipFactory
 from tests.gates.factories import (
@@ -40,33 +51,7 @@ from tests.gates.factories import (
     segment_document,
 )
 
-SLUG = "payments"
-
-
-def api_url(name: str, *args, project: str | None = SLUG, **query) -> str:
-    path = reverse(f"gates-api:{name}", args=args)
-    params = ({"project": project} if project else {}) | query
-    return path + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
-
-
-def session_client(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
-def key_client(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_STATSIG_API_KEY=secret)
-    return client
-
-
-def console_key(actor: User, project: Project, role: str) -> str:
-    issued = console_services.key_create(
-        actor=actor, project=project, kind="console", role=role, name=f"{role} key"
-    )
-    return issued.secret
+api_url = api_url_for("gates-api")
 
 
 def db_state() -> dict:
@@ -82,17 +67,6 @@ def db_state() -> dict:
         "config_tags": list(DynamicConfig.tags.through.objects.order_by("pk").values()),
         "audit_events": AuditEvent.objects.count(),
     }
-
-
-def assert_error(response, status: int, code: str | None = None, field: str | None = None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    if code is not None:
-        assert body["code"] == code, body
-    if field is not None:
-        assert body.get("field") == field, body
 
 
 def csv_file(text: str) -> SimpleUploadedFile:
@@ -151,28 +125,6 @@ def _id_list(project, actor, name: str, ids: list[str]) -> Segment:
     return segment
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    method: str
-    path: Callable[[World], tuple]  # (url name, *args)
-    needed: str
-    ok: int = 200
-    body: Callable[[World], dict] | None = None
-    format: str = "json"
-
-    @property
-    def writes(self) -> bool:
-        return self.method != "get"
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def _detail(name: str, attr: str) -> Callable[[World], tuple]:
-    return lambda w: (name, getattr(w, attr).name)
-
-
 ENDPOINTS = [
     # gates
     Endpoint("gate-list", "get", lambda w: ("api-gate-list",), Role.VIEWER),
@@ -184,24 +136,24 @@ ENDPOINTS = [
         201,
         lambda w: gate_document("fresh_gate"),
     ),
-    Endpoint("gate-get", "get", _detail("api-gate-detail", "gate"), Role.VIEWER),
+    Endpoint("gate-get", "get", detail("api-gate-detail", "gate"), Role.VIEWER),
     Endpoint(
         "gate-update",
         "post",
-        _detail("api-gate-detail", "gate"),
+        detail("api-gate-detail", "gate"),
         Role.MEMBER,
         body=lambda w: gate_document("new_checkout", description="Full update"),
     ),
     Endpoint(
         "gate-patch",
         "patch",
-        _detail("api-gate-detail", "gate"),
+        detail("api-gate-detail", "gate"),
         Role.MEMBER,
         body=lambda w: {"description": "Patched"},
     ),
-    Endpoint("gate-archive", "delete", _detail("api-gate-detail", "gate"), Role.MEMBER),
-    Endpoint("gate-enable", "put", _detail("api-gate-enable", "off_gate"), Role.MEMBER),
-    Endpoint("gate-disable", "post", _detail("api-gate-disable", "gate"), Role.MEMBER),
+    Endpoint("gate-archive", "delete", detail("api-gate-detail", "gate"), Role.MEMBER),
+    Endpoint("gate-enable", "put", detail("api-gate-enable", "off_gate"), Role.MEMBER),
+    Endpoint("gate-disable", "post", detail("api-gate-disable", "gate"), Role.MEMBER),
     # segments
     Endpoint("segment-list", "get", lambda w: ("api-segment-list",), Role.VIEWER),
     Endpoint(
@@ -212,41 +164,41 @@ ENDPOINTS = [
         201,
         lambda w: segment_document("fresh_segment", type="id_list"),
     ),
-    Endpoint("segment-get", "get", _detail("api-segment-detail", "segment"), Role.VIEWER),
+    Endpoint("segment-get", "get", detail("api-segment-detail", "segment"), Role.VIEWER),
     Endpoint(
         "segment-update",
         "post",
-        _detail("api-segment-detail", "segment"),
+        detail("api-segment-detail", "segment"),
         Role.MEMBER,
         body=lambda w: segment_document("employees", rules=[rule()]),
     ),
     Endpoint(
         "segment-patch",
         "patch",
-        _detail("api-segment-detail", "segment"),
+        detail("api-segment-detail", "segment"),
         Role.MEMBER,
         body=lambda w: {"tags": ["core"]},
     ),
-    Endpoint("segment-archive", "delete", _detail("api-segment-detail", "segment"), Role.MEMBER),
-    Endpoint("segment-ids-get", "get", _detail("api-segment-id-list", "id_list"), Role.VIEWER),
+    Endpoint("segment-archive", "delete", detail("api-segment-detail", "segment"), Role.MEMBER),
+    Endpoint("segment-ids-get", "get", detail("api-segment-id-list", "id_list"), Role.VIEWER),
     Endpoint(
         "segment-ids-add",
         "post",
-        _detail("api-segment-id-list", "id_list"),
+        detail("api-segment-id-list", "id_list"),
         Role.MEMBER,
         body=lambda w: {"ids": ["u9"]},
     ),
     Endpoint(
         "segment-ids-remove",
         "delete",
-        _detail("api-segment-id-list", "id_list"),
+        detail("api-segment-id-list", "id_list"),
         Role.MEMBER,
         body=lambda w: {"ids": ["u1"]},
     ),
     Endpoint(
         "segment-ids-replace",
         "put",
-        _detail("api-segment-id-list", "id_list"),
+        detail("api-segment-id-list", "id_list"),
         Role.MEMBER,
         body=lambda w: {"file": csv_file("id\nu1\nu7\n")},
         format="multipart",
@@ -261,54 +213,33 @@ ENDPOINTS = [
         201,
         lambda w: config_document("fresh_config"),
     ),
-    Endpoint("config-get", "get", _detail("api-dynamic-config-detail", "config"), Role.VIEWER),
+    Endpoint("config-get", "get", detail("api-dynamic-config-detail", "config"), Role.VIEWER),
     Endpoint(
         "config-update",
         "post",
-        _detail("api-dynamic-config-detail", "config"),
+        detail("api-dynamic-config-detail", "config"),
         Role.MEMBER,
         body=lambda w: config_document("checkout_settings", defaultValue={"theme": "dark"}),
     ),
     Endpoint(
         "config-patch",
         "patch",
-        _detail("api-dynamic-config-detail", "config"),
+        detail("api-dynamic-config-detail", "config"),
         Role.MEMBER,
         body=lambda w: {"isEnabled": False},
     ),
     Endpoint(
-        "config-archive", "delete", _detail("api-dynamic-config-detail", "config"), Role.MEMBER
+        "config-archive", "delete", detail("api-dynamic-config-detail", "config"), Role.MEMBER
     ),
 ]
 
 
 def _request(client: APIClient, endpoint: Endpoint, world: World, *, project: str | None):
-    url = api_url(*endpoint.path(world), project=project)
-    body = endpoint.body(world) if endpoint.body else ({} if endpoint.writes else None)
-    if body is None:
-        return getattr(client, endpoint.method)(url)
-    return getattr(client, endpoint.method)(url, body, format=endpoint.format)
+    return call(client, endpoint, api_url(*endpoint.path(world), project=project), world)
 
 
 def _assert_outcome(response, endpoint: Endpoint, expected: int, before: dict) -> None:
-    if expected == endpoint.ok:
-        assert response.status_code == expected, response.content
-        assert response.json()["message"]
-        assert response.json()["data"] is not None
-        if endpoint.writes:
-            assert AuditEvent.objects.count() == before["audit_events"] + 1
-        else:
-            assert db_state() == before
-        return
-    code = {403: "permission_denied", 404: "not_found"}.get(expected)
-    assert_error(response, expected, code)
-    assert db_state() == before
-
-
-def _expected(endpoint: Endpoint, role: str | None) -> int:
-    if role is None:
-        return 404
-    return endpoint.ok if role_at_least(role, endpoint.needed) else 403
+    assert_outcome(response, endpoint, expected, before, db_state)
 
 
 # ---------------------------------------------------------------- permission matrix
@@ -330,7 +261,7 @@ def test_endpoint__session_caller__answers_by_role(world, endpoint, caller):
         assert db_state() == before
         return
     role = {"outsider": None}.get(caller, caller)
-    _assert_outcome(response, endpoint, _expected(endpoint, role), before)
+    _assert_outcome(response, endpoint, expected_status(endpoint, role), before)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
@@ -358,7 +289,7 @@ def test_endpoint__console_key__answers_by_key_role(world, endpoint, caller):
         assert db_state() == before
         return
     role = None if caller == "removed_creator" else caller
-    _assert_outcome(response, endpoint, _expected(endpoint, role), before)
+    _assert_outcome(response, endpoint, expected_status(endpoint, role), before)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,113 @@
+"""Helpers shared by the console API tests of the domain apps: clients, console keys, the error
+format, and the permission-matrix endpoints table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from console import services as console_services
+from console.models import AuditEvent, Project, User, role_at_least
+
+SLUG = "payments"  # the `project` fixture's slug
+
+
+def api_url_for(namespace: str) -> Callable[..., str]:
+    """`api_url(name, *args, project=SLUG, **query)` for the URL names of `namespace`."""
+
+    def api_url(name: str, *args, project: str | None = SLUG, **query) -> str:
+        path = reverse(f"{namespace}:{name}", args=args)
+        params = ({"project": project} if project else {}) | query
+        return path + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+    return api_url
+
+
+def session_client(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def key_client(secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_STATSIG_API_KEY=secret)
+    return client
+
+
+def console_key(actor: User, project: Project, role: str) -> str:
+    issued = console_services.key_create(
+        actor=actor, project=project, kind="console", role=role, name=f"{role} key"
+    )
+    return issued.secret
+
+
+def assert_error(response, status: int, code: str | None = None, field: str | None = None):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    if code is not None:
+        assert body["code"] == code, body
+    if field is not None:
+        assert body.get("field") == field, body
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One row of a permission matrix: `path(world)` gives (url name, *args)."""
+
+    name: str
+    method: str
+    path: Callable[[Any], tuple]
+    needed: str
+    ok: int = 200
+    body: Callable[[Any], dict] | None = None
+    format: str = "json"
+
+    @property
+    def writes(self) -> bool:
+        return self.method != "get"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def detail(name: str, attr: str) -> Callable[[Any], tuple]:
+    """An entity URL of the world: `name` with the name of `world.<attr>`."""
+    return lambda w: (name, getattr(w, attr).name)
+
+
+def call(client: APIClient, endpoint: Endpoint, url: str, world):
+    body = endpoint.body(world) if endpoint.body else ({} if endpoint.writes else None)
+    if body is None:
+        return getattr(client, endpoint.method)(url)
+    return getattr(client, endpoint.method)(url, body, format=endpoint.format)
+
+
+def expected_status(endpoint: Endpoint, role: str | None) -> int:
+    if role is None:
+        return 404
+    return endpoint.ok if role_at_least(role, endpoint.needed) else 403
+
+
+def assert_outcome(response, endpoint: Endpoint, expected: int, before: dict, db_state) -> None:
+    """A permitted call answers and records one audit event per write (reads change nothing);
+    a refused one answers with its error and changes nothing."""
+    if expected == endpoint.ok:
+        assert response.status_code == expected, response.content
+        assert response.json()["message"]
+        assert response.json()["data"] is not None
+        if endpoint.writes:
+            assert AuditEvent.objects.count() == before["audit_events"] + 1
+        else:
+            assert db_state() == before
+        return
+    code = {403: "permission_denied", 404: "not_found"}.get(expected)
+    assert_error(response, expected, code)
+    assert db_state() == before
