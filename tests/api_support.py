@@ -11,7 +11,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from console import services as console_services
-from console.models import AuditEvent, Project, User, role_at_least
+from console.models import AuditEvent, Membership, Project, Role, User, role_at_least
+from tests.console.factories import MembershipFactory
 
 SLUG = "payments"  # the `project` fixture's slug
 
@@ -111,3 +112,47 @@ def assert_outcome(response, endpoint: Endpoint, expected: int, before: dict, db
     code = {403: "permission_denied", 404: "not_found"}.get(expected)
     assert_error(response, expected, code)
     assert db_state() == before
+
+
+def check_session_call(world, endpoint: Endpoint, caller: str, api_url, db_state) -> None:
+    """The permission matrix by session: anonymous 401, outsider 404, the role decides."""
+    # Given
+    user = None if caller == "anonymous" else getattr(world, caller)
+    before = db_state()
+    # When
+    url = api_url(*endpoint.path(world), project=SLUG)
+    response = call(session_client(user), endpoint, url, world)
+    # Then
+    if user is None:
+        assert_error(response, 401, "not_authenticated")
+        assert db_state() == before
+        return
+    role = {"outsider": None}.get(caller, caller)
+    assert_outcome(response, endpoint, expected_status(endpoint, role), before, db_state)
+
+
+def check_key_call(world, endpoint: Endpoint, caller: str, api_url, db_state) -> None:
+    """The permission matrix by console key: keys made by an admin; a key's role caps what
+    its creator may do; an unknown key is 401 and a removed creator's key sees nothing."""
+    # Given
+    if caller == "unknown":
+        secret = "console-" + "x" * 43
+    elif caller == "removed_creator":
+        ada = MembershipFactory(project=world.project, role=Role.ADMIN).user
+        secret = console_key(ada, world.project, Role.ADMIN)
+        console_services.membership_remove(
+            actor=world.admin, membership=Membership.objects.get(user=ada, project=world.project)
+        )
+    else:
+        secret = console_key(world.admin, world.project, caller)
+    before = db_state()
+    # When
+    url = api_url(*endpoint.path(world), project=None)
+    response = call(key_client(secret), endpoint, url, world)
+    # Then
+    if caller == "unknown":
+        assert_error(response, 401, "invalid_api_key")
+        assert db_state() == before
+        return
+    role = None if caller == "removed_creator" else caller
+    assert_outcome(response, endpoint, expected_status(endpoint, role), before, db_state)

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from console import services as console_services
-from console.models import AuditEvent, Membership, Project, Role, Tag, User
+from console.models import AuditEvent, Project, Role, Tag, User
 from experiments import services
 from experiments.documents import experiment_to_document
 from experiments.models import (
@@ -25,19 +25,16 @@ from experiments.models import (
 from gates import services as gate_services
 from gates.models import FeatureGate
 from tests.api_support import (
-    SLUG,
     Endpoint,
     api_url_for,
     assert_error,
-    assert_outcome,
-    call,
+    check_key_call,
+    check_session_call,
     console_key,
     detail,
-    expected_status,
     key_client,
     session_client,
 )
-from tests.console.factories import MembershipFactory
 from tests.experiments.factories import (
     ExperimentFactory,
     LayerFactory,
@@ -226,62 +223,19 @@ ENDPOINTS = [
 ]
 
 
-def _request(client: APIClient, endpoint: Endpoint, world: World, *, project: str | None):
-    return call(client, endpoint, api_url(*endpoint.path(world), project=project), world)
-
-
-def _assert_outcome(response, endpoint: Endpoint, expected: int, before: dict) -> None:
-    assert_outcome(response, endpoint, expected, before, db_state)
-
-
 # ---------------------------------------------------------------- permission matrix
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 @pytest.mark.parametrize("caller", ["anonymous", "outsider", "viewer", "member", "admin"])
 def test_endpoint__session_caller__answers_by_role(world, endpoint, caller):
-    # Given
-    user = None if caller == "anonymous" else getattr(world, caller)
-    before = db_state()
-
-    # When
-    response = _request(session_client(user), endpoint, world, project=SLUG)
-
-    # Then
-    if user is None:
-        assert_error(response, 401, "not_authenticated")
-        assert db_state() == before
-        return
-    role = {"outsider": None}.get(caller, caller)
-    _assert_outcome(response, endpoint, expected_status(endpoint, role), before)
+    check_session_call(world, endpoint, caller, api_url, db_state)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 @pytest.mark.parametrize("caller", ["unknown", "removed_creator", "viewer", "member", "admin"])
 def test_endpoint__console_key__answers_by_key_role(world, endpoint, caller):
-    # Given: keys made by an admin; a key's role caps what its admin creator may do
-    if caller == "unknown":
-        secret = "console-" + "x" * 43
-    elif caller == "removed_creator":
-        ada = MembershipFactory(project=world.project, role=Role.ADMIN).user
-        secret = console_key(ada, world.project, Role.ADMIN)
-        console_services.membership_remove(
-            actor=world.admin, membership=Membership.objects.get(user=ada, project=world.project)
-        )
-    else:
-        secret = console_key(world.admin, world.project, caller)
-    before = db_state()
-
-    # When
-    response = _request(key_client(secret), endpoint, world, project=None)
-
-    # Then
-    if caller == "unknown":
-        assert_error(response, 401, "invalid_api_key")
-        assert db_state() == before
-        return
-    role = None if caller == "removed_creator" else caller
-    _assert_outcome(response, endpoint, expected_status(endpoint, role), before)
+    check_key_call(world, endpoint, caller, api_url, db_state)
 
 
 @pytest.mark.parametrize(
