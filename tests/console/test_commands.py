@@ -5,7 +5,16 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from console import services
-from console.models import ApiKey, AuditEvent, Membership, Project, Role, User, hash_key
+from console.models import (
+    ApiKey,
+    AuditEvent,
+    ConfigSpec,
+    Membership,
+    Project,
+    Role,
+    User,
+    hash_key,
+)
 from tests.console.factories import UserFactory
 
 
@@ -59,3 +68,16 @@ def test_demo_load__twice__same_data(db):
     assert "already loaded" in out.getvalue()
     assert (User.objects.count(), Project.objects.count(), ApiKey.objects.count()) == counts
     assert User.objects.get(email="demo@gatehouse.local").check_password("demo-password")
+
+
+def test_demo_load__fresh__every_environment_has_a_published_spec(db):
+    # When
+    call_command("demo_load", stdout=StringIO())
+    # Then
+    project = Project.objects.get(slug="checkout")
+    published = ConfigSpec.objects.filter(environment__project=project)
+    assert sorted(published.values_list("environment__name", flat=True)) == [
+        "development",
+        "production",
+        "staging",
+    ]

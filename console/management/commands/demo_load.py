@@ -6,6 +6,7 @@ from django.db import transaction
 
 from console import demo, services
 from console.models import Membership, Project, Role
+from console.publishing.services import spec_publish
 
 DEMO_EMAIL = "demo@gatehouse.local"
 
@@ -62,6 +63,8 @@ class Command(BaseCommand):
                             actor=demo_user, project=project, email=user.email, role=role
                         )
             demo.load(project=project, actor=demo_user)
+            # A first ruleset version, so SDKs pointed at the demo have specs to read.
+            spec_publish(actor=demo_user, project=project, reason="Demo data")
             created.append(name)
         if created:
             self.stdout.write(f"Created the demo projects: {', '.join(created)}.")
