@@ -12,23 +12,16 @@ runs ``check_gate`` with ``disable_all_logging``.
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import compare, main, sdk_servers, shutdown_servers  # noqa: E402
 from console.specs.evaluator import Evaluator  # noqa: E402
-from console.specs.hashing import djb2  # noqa: E402
 
 GATES = ("bench_gate", "twenty_rules", "segment_check")
-CLOSED_URL = "http://127.0.0.1:9"
 
 
 def _cond(ctype, operator=None, target=None, field=None):
@@ -120,129 +113,31 @@ def build_spec() -> dict:
     }
 
 
-def to_v2(spec: dict) -> dict:
-    condition_map = {}
-    gates = {}
-    for gate in spec["feature_gates"]:
-        gate = json.loads(json.dumps(gate))
-        for rule in gate["rules"]:
-            keys = []
-            for condition in rule["conditions"]:
-                key = djb2(json.dumps(condition, sort_keys=True))
-                condition_map[key] = condition
-                keys.append(key)
-            rule["conditions"] = keys
-        gates[gate.pop("name")] = gate
-    base = {k: v for k, v in spec.items() if k not in ("feature_gates", "layers")}
-    sections = {"feature_gates": gates, "dynamic_configs": {}, "layer_configs": {}}
-    return {**base, **sections, "condition_map": condition_map}
-
-
-def rate(fn: Callable, users: list) -> float:
-    started = time.perf_counter()
-    for user in users:
-        fn(user)
-    return len(users) / (time.perf_counter() - started)
-
-
 def run(n: int, repeat: int) -> dict:
-    import statsig_python_core as core
-    from statsig.statsig_options import StatsigOptions
-    from statsig.statsig_server import StatsigServer
     from statsig.statsig_user import StatsigUser
+    from statsig_python_core import StatsigUser as CoreUser
 
-    logging.getLogger("statsig.sdk").setLevel(logging.ERROR)
     spec = build_spec()
     plain = [{"userID": f"bench-{i}", "country": "US", "appVersion": "1.0.0"} for i in range(n)]
     ours = Evaluator(spec)
-
-    legacy = StatsigServer()
-    legacy.initialize(
-        "secret-bench", StatsigOptions(bootstrap_values=json.dumps(spec), local_mode=True)
-    )
+    legacy, rust = sdk_servers(spec)
     legacy_users = [
         StatsigUser(user_id=u["userID"], country="US", app_version="1.0.0") for u in plain
     ]
-
-    payload = json.dumps(to_v2(spec))
-
-    class Store(core.DataStore):
-        def get(self, key):
-            return core.DataStoreResponse(result=payload, time=None)
-
-    rust = core.Statsig(
-        "secret-bench",
-        core.StatsigOptions(
-            data_store=Store(),
-            specs_url=f"{CLOSED_URL}/v2/download_config_specs",
-            log_event_url=f"{CLOSED_URL}/v1/log_event",
-            disable_all_logging=True,
-            disable_country_lookup=True,
-            output_log_level="none",
-        ),
-    )
-    rust.initialize().wait()
-    core_users = [
-        core.StatsigUser(user_id=u["userID"], country="US", app_version="1.0.0") for u in plain
-    ]
-
+    core_users = [CoreUser(user_id=u["userID"], country="US", app_version="1.0.0") for u in plain]
     figures: dict = {"users": n, "repeat": repeat, "gates": {}}
     try:
         for gate in GATES:
-            expected = [ours.check_gate(u, gate) for u in plain[:2000]]
-            assert expected == [legacy.check_gate(u, gate) for u in legacy_users[:2000]], gate
-            assert expected == [rust.check_gate(u, gate) for u in core_users[:2000]], gate
             contenders = {
                 "ours": (lambda u, g=gate: ours.check_gate(u, g), plain),
                 "legacy": (lambda u, g=gate: legacy.check_gate(u, g), legacy_users),
                 "core": (lambda u, g=gate: rust.check_gate(u, g), core_users),
             }
-            # Interleaved runs, so background load hits every contender alike.
-            runs: dict[str, list[float]] = {label: [] for label in contenders}
-            for _ in range(repeat):
-                for label, (fn, users) in contenders.items():
-                    runs[label].append(rate(fn, users))
-            row: dict = {}
-            for label, rates in runs.items():
-                row[label] = round(statistics.median(rates))
-                row[f"{label}_runs"] = [round(r) for r in rates]
-            row["ours_vs_legacy"] = round(row["ours"] / row["legacy"], 2)
-            row["ours_vs_core"] = round(row["ours"] / row["core"], 2)
-            figures["gates"][gate] = row
+            figures["gates"][gate] = compare(gate, contenders, repeat)
     finally:
-        legacy.shutdown()
-        rust.shutdown().wait()
+        shutdown_servers(legacy, rust)
     return figures
 
 
-def render(figures: dict) -> str:
-    lines = [
-        f"check_gate, evals/s (median of {figures['repeat']}, "
-        f"{figures['users']:,} distinct users, one thread)",
-        f"{'gate':15} {'ours':>10} {'legacy':>10} {'python-core':>12} {'ours/legacy':>12} "
-        f"{'ours/core':>10}",
-    ]
-    for gate, row in figures["gates"].items():
-        lines.append(
-            f"{gate:15} {row['ours']:>10,} {row['legacy']:>10,} {row['core']:>12,} "
-            f"{row['ours_vs_legacy']:>11.1f}x {row['ours_vs_core']:>9.2f}x"
-        )
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", type=Path, help="merge the figures into this JSON file")
-    args = parser.parse_args()
-    figures = run(args.users, args.repeat)
-    print(render(figures))  # noqa: T201
-    if args.out:
-        existing = json.loads(args.out.read_text()) if args.out.exists() else {}
-        existing["evaluator"] = figures
-        args.out.write_text(json.dumps(existing, indent=2) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, run, "evaluator", "check_gate", "gates")

@@ -19,14 +19,8 @@ it); statsig-python-core with ``disable_all_logging``. The three are checked to 
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,11 +31,11 @@ import django  # noqa: E402
 
 django.setup()
 
-from console.specs.builder import DIAGNOSTICS, SpecDraft, check_spec, to_v2  # noqa: E402
+from bench.common import compare, main, sdk_servers, shutdown_servers  # noqa: E402
+from console.specs.builder import DIAGNOSTICS, SpecDraft, check_spec  # noqa: E402
 from console.specs.evaluator import Evaluator  # noqa: E402
 from experiments.specs import LiveNames, experiment_spec, holdout_spec, layer_spec  # noqa: E402
 
-CLOSED_URL = "http://127.0.0.1:9"
 PARAMETERS = [
     {"name": "color", "type": "string", "defaultValue": "grey", "description": ""},
     {"name": "discount", "type": "number", "defaultValue": 0, "description": ""},
@@ -147,50 +141,16 @@ def build_spec() -> dict:
     return spec
 
 
-def rate(fn: Callable, users: list) -> float:
-    started = time.perf_counter()
-    for user in users:
-        fn(user)
-    return len(users) / (time.perf_counter() - started)
-
-
 def run(n: int, repeat: int) -> dict:
-    import statsig_python_core as core
-    from statsig.statsig_options import StatsigOptions
-    from statsig.statsig_server import StatsigServer
     from statsig.statsig_user import StatsigUser
+    from statsig_python_core import StatsigUser as CoreUser
 
-    logging.getLogger("statsig.sdk").setLevel(logging.ERROR)
     spec = build_spec()
     plain = [{"userID": f"bench-{i}"} for i in range(n)]
     ours = Evaluator(spec)
-
-    legacy = StatsigServer()
-    legacy.initialize(
-        "secret-bench",
-        StatsigOptions(bootstrap_values=json.dumps(spec), local_mode=True, api=CLOSED_URL),
-    )
+    legacy, rust = sdk_servers(spec)
     legacy_users = [StatsigUser(user_id=u["userID"]) for u in plain]
-
-    payload = json.dumps(to_v2(spec))
-
-    class Store(core.DataStore):
-        def get(self, key):
-            return core.DataStoreResponse(result=payload, time=None)
-
-    rust = core.Statsig(
-        "secret-bench",
-        core.StatsigOptions(
-            data_store=Store(),
-            specs_url=f"{CLOSED_URL}/v2/download_config_specs",
-            log_event_url=f"{CLOSED_URL}/v1/log_event",
-            disable_all_logging=True,
-            disable_country_lookup=True,
-            output_log_level="none",
-        ),
-    )
-    rust.initialize().wait()
-    core_users = [core.StatsigUser(user_id=u["userID"]) for u in plain]
+    core_users = [CoreUser(user_id=u["userID"]) for u in plain]
 
     calls = {
         "get_experiment": {
@@ -210,56 +170,11 @@ def run(n: int, repeat: int) -> dict:
     figures: dict = {"users": n, "repeat": repeat, "calls": {}}
     try:
         for call, contenders in calls.items():
-            sample = {
-                label: [fn(user) for user in users[:2000]]
-                for label, (fn, users) in contenders.items()
-            }
-            assert sample["ours"] == sample["legacy"] == sample["core"], call
-            # Interleaved runs, so background load hits every contender alike.
-            runs: dict[str, list[float]] = {label: [] for label in contenders}
-            for _ in range(repeat):
-                for label, (fn, users) in contenders.items():
-                    runs[label].append(rate(fn, users))
-            row: dict = {}
-            for label, rates in runs.items():
-                row[label] = round(statistics.median(rates))
-                row[f"{label}_runs"] = [round(r) for r in rates]
-            row["ours_vs_legacy"] = round(row["ours"] / row["legacy"], 2)
-            row["ours_vs_core"] = round(row["ours"] / row["core"], 2)
-            figures["calls"][call] = row
+            figures["calls"][call] = compare(call, contenders, repeat)
     finally:
-        legacy.shutdown()
-        rust.shutdown().wait()
+        shutdown_servers(legacy, rust)
     return figures
 
 
-def render(figures: dict) -> str:
-    lines = [
-        f"evals/s (median of {figures['repeat']}, {figures['users']:,} distinct users, one thread)",
-        f"{'call':15} {'ours':>10} {'legacy':>10} {'python-core':>12} {'ours/legacy':>12} "
-        f"{'ours/core':>10}",
-    ]
-    for call, row in figures["calls"].items():
-        lines.append(
-            f"{call:15} {row['ours']:>10,} {row['legacy']:>10,} {row['core']:>12,} "
-            f"{row['ours_vs_legacy']:>11.1f}x {row['ours_vs_core']:>9.2f}x"
-        )
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", type=Path, help="merge the figures into this JSON file")
-    args = parser.parse_args()
-    figures = run(args.users, args.repeat)
-    print(render(figures))  # noqa: T201
-    if args.out:
-        existing = json.loads(args.out.read_text()) if args.out.exists() else {}
-        existing["experiments_evaluator"] = figures
-        args.out.write_text(json.dumps(existing, indent=2) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, run, "experiments_evaluator", "get_experiment / get_layer", "calls")
