@@ -24,8 +24,8 @@ from typing import Any
 
 from django.db.models.functions import Lower
 
-from console.exceptions import Conflict, DomainError
-from console.models import Membership, Project, Tag
+from console.exceptions import Conflict
+from console.models import Project, Tag
 from experiments.models import Experiment, ExperimentStatus, Holdout, Layer
 from experiments.types import (
     ExperimentDocument,
@@ -37,11 +37,25 @@ from experiments.types import (
 )
 from gates.conditions import CONDITION_TYPES, ValueKind, clean_condition
 from gates.documents import (
-    MAX_SAFE_INTEGER,
     MAX_VALUE_BYTES,
     NAME_PATTERN,
     NAME_RULE,
     new_rule_id,
+)
+from gates.fields import (
+    CONTROL,
+    MAX_SAFE_INTEGER,
+    boolean,
+    clean_id_type,
+    clean_owner,
+    clean_tags,
+    clean_unit_ids,
+    fail,
+    project_tags,
+    require_object,
+    tag_names,
+    text,
+    unsafe_integer,
 )
 from gates.models import FeatureGate
 from gates.selectors import dynamic_config_get, gate_get, segment_get, unit_type_names
@@ -52,15 +66,8 @@ PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$")
 MAX_PARAMETERS = 100
 MAX_GROUPS = 20
 MAX_CONDITIONS = 50
-MAX_OVERRIDE_IDS = 1_000
-MAX_UNIT_ID_LENGTH = 256
 MAX_STRING_VALUE = 10_000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 HUNDRED = Decimal(100)
-
-
-def _fail(message: str, code: str, path: str | None) -> DomainError:
-    return DomainError(message, code=code, field=path)
 
 
 def _number(value: Decimal) -> int | float:
@@ -69,10 +76,6 @@ def _number(value: Decimal) -> int | float:
 
 
 # ---------------------------------------------------------------- to_document
-
-
-def _tag_names(obj) -> list[str]:
-    return sorted((t.name for t in obj.tags.all()), key=str.lower)
 
 
 def _parameters_to_doc(stored: list[StoredParameter], layer_defaults: dict | None) -> list:
@@ -131,7 +134,7 @@ def experiment_to_document(experiment: Experiment) -> ExperimentDocument:
             }
             for o in experiment.overrides
         ],
-        "tags": _tag_names(experiment),
+        "tags": tag_names(experiment),
         "owner": experiment.owner.email if experiment.owner_id else None,
         "launchedGroup": names.get(experiment.launched_group_id),
     }
@@ -164,40 +167,12 @@ def holdout_to_document(holdout: Holdout) -> HoldoutDocument:
 # ---------------------------------------------------------------- shared cleaning
 
 
-def _require_object(doc: Any) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise _fail("The document is a JSON object.", "invalid_document", None)
-    return doc
-
-
-def _text(doc: dict, key: str, *, max_length: int, path: str | None = None) -> str:
-    value = doc.get(key)
-    path = path or key
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _fail(f"'{key}' is text.", "invalid", path)
-    value = value.strip()
-    if len(value) > max_length:
-        raise _fail(f"'{key}' has at most {max_length} characters.", "too_long", path)
-    return value
-
-
-def _bool(doc: dict, key: str, *, default: bool) -> bool:
-    value = doc.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise _fail(f"'{key}' is true or false.", "invalid", key)
-    return value
-
-
 def _clean_name(project: Project, doc: dict, model, existing, what: str) -> str:
     name = doc.get("name")
     name = name.strip() if isinstance(name, str) else name
     if existing is not None:
         if name is not None and name != existing.name:
-            raise _fail(
+            raise fail(
                 "A name cannot change: SDK calls use it. Create a new one and archive this "
                 "one instead.",
                 "name_immutable",
@@ -205,7 +180,7 @@ def _clean_name(project: Project, doc: dict, model, existing, what: str) -> str:
             )
         return existing.name
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise _fail(NAME_RULE, "invalid_name", "name")
+        raise fail(NAME_RULE, "invalid_name", "name")
     taken = (
         model.objects.active()
         .filter(project=project)
@@ -224,73 +199,24 @@ def _unit_types(project: Project) -> dict[str, str]:
     return {name.lower(): name for name in unit_type_names(project=project)}
 
 
-def _clean_id_type(unit_types: dict[str, str], doc: dict) -> str:
-    value = doc.get("idType") or "userID"
-    if not isinstance(value, str) or value.strip().lower() not in unit_types:
-        raise _fail(
-            f"Unknown unit type {value!r}; choose one of {', '.join(unit_types.values())}.",
-            "unknown_unit_type",
-            "idType",
-        )
-    return unit_types[value.strip().lower()]
-
-
-def _clean_tags(project: Project, doc: dict) -> list[Tag]:
-    value = doc.get("tags") or []
-    if not isinstance(value, list):
-        raise _fail("'tags' is a list of tag names.", "invalid", "tags")
-    known = {t.name.lower(): t for t in Tag.objects.filter(project=project)}
-    tags: dict[int, Tag] = {}
-    for i, name in enumerate(value):
-        tag = known.get(name.strip().lower()) if isinstance(name, str) else None
-        if tag is None:
-            raise _fail(f"This project has no tag {name!r}.", "unknown_tag", f"tags[{i}]")
-        tags[tag.pk] = tag
-    return sorted(tags.values(), key=lambda t: t.name.lower())
-
-
-def _clean_owner(project: Project, doc: dict):
-    email = doc.get("owner")
-    if email is None or email == "":
-        return None
-    if not isinstance(email, str):
-        raise _fail("'owner' is a member's email.", "invalid", "owner")
-    membership = (
-        Membership.objects.select_related("user")
-        .filter(project=project, user__email__iexact=email.strip())
-        .first()
-    )
-    if membership is None:
-        raise _fail(f"{email} is not a member of this project.", "unknown_owner", "owner")
-    return membership.user
-
-
 def _clean_percent(value: Any, path: str, *, decimals: int, what: str, code: str) -> Decimal:
     """A percentage from 0 to 100 with at most `decimals` decimals, as an exact Decimal."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        raise _fail(f"The {what} is a number from 0 to 100.", code, path)
+        raise fail(f"The {what} is a number from 0 to 100.", code, path)
     try:
         exact = Decimal(str(value).strip())
     except InvalidOperation as exc:
-        raise _fail(f"The {what} is a number from 0 to 100.", code, path) from exc
+        raise fail(f"The {what} is a number from 0 to 100.", code, path) from exc
     if not exact.is_finite() or not 0 <= exact <= HUNDRED:
-        raise _fail(f"The {what} is between 0 and 100 percent.", "percentage_out_of_range", path)
+        raise fail(f"The {what} is between 0 and 100 percent.", "percentage_out_of_range", path)
     step = Decimal(1).scaleb(-decimals)
     if exact != exact.quantize(step):
-        raise _fail(
+        raise fail(
             f"The {what} has at most {decimals} decimal{'s' if decimals > 1 else ''}.",
             "percentage_precision",
             path,
         )
     return exact.quantize(step)
-
-
-def _unsafe_integer(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_unsafe_integer(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_unsafe_integer(v) for v in value)
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER
 
 
 def _non_finite(value: Any) -> bool:
@@ -311,24 +237,24 @@ def check_value(kind: str, value: Any, path: str) -> Any:
     }[kind]
     if not ok:
         article = "an" if kind == "object" else "a"
-        raise _fail(
+        raise fail(
             f"This parameter is {article} {kind}: {json.dumps(value)[:80]} is not.",
             "wrong_type",
             path,
         )
     if kind == "string" and len(value) > MAX_STRING_VALUE:
-        raise _fail(f"Text values have at most {MAX_STRING_VALUE:,} characters.", "too_long", path)
+        raise fail(f"Text values have at most {MAX_STRING_VALUE:,} characters.", "too_long", path)
     if _non_finite(value):
-        raise _fail("Numbers are finite.", "wrong_type", path)
-    if _unsafe_integer(value):
-        raise _fail(
+        raise fail("Numbers are finite.", "wrong_type", path)
+    if unsafe_integer(value):
+        raise fail(
             f"Integers stay within ±{MAX_SAFE_INTEGER:,} (JavaScript SDKs would round larger "
             "ones); send larger numbers as strings.",
             "unsafe_integer",
             path,
         )
     if kind == "object" and len(json.dumps(value, separators=(",", ":"))) > MAX_VALUE_BYTES:
-        raise _fail(f"A value has at most {MAX_VALUE_BYTES:,} bytes.", "too_large", path)
+        raise fail(f"A value has at most {MAX_VALUE_BYTES:,} bytes.", "too_large", path)
     return value
 
 
@@ -339,57 +265,57 @@ def _clean_parameters(
     same type, whose default it takes (stored as None, rendered from the layer)."""
     raw = doc.get("parameters") or []
     if not isinstance(raw, list):
-        raise _fail("'parameters' is a list.", "invalid", "parameters")
+        raise fail("'parameters' is a list.", "invalid", "parameters")
     if len(raw) > MAX_PARAMETERS:
-        raise _fail(f"At most {MAX_PARAMETERS} parameters.", "too_many_parameters", "parameters")
+        raise fail(f"At most {MAX_PARAMETERS} parameters.", "too_many_parameters", "parameters")
     out: list[StoredParameter] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
         path = f"parameters[{i}]"
         if not isinstance(item, dict):
-            raise _fail("Each parameter is an object.", "invalid", path)
+            raise fail("Each parameter is an object.", "invalid", path)
         name = item.get("name")
         name = name.strip() if isinstance(name, str) else name
         if not isinstance(name, str) or not PARAMETER_NAME.match(name):
-            raise _fail(
+            raise fail(
                 "Parameter names use letters, digits, '_', '.' and '-' (1-100, starting with "
                 "a letter or '_').",
                 "invalid_name",
                 f"{path}.name",
             )
         if name.lower() in seen:
-            raise _fail(f"Two parameters are named {name!r}.", "duplicate", f"{path}.name")
+            raise fail(f"Two parameters are named {name!r}.", "duplicate", f"{path}.name")
         seen.add(name.lower())
         kind = item.get("type")
         if kind not in PARAMETER_TYPES:
-            raise _fail(
+            raise fail(
                 f"A parameter's type is one of {', '.join(PARAMETER_TYPES)}.",
                 "invalid_type",
                 f"{path}.type",
             )
-        description = _text(item, "description", max_length=1000, path=f"{path}.description")
+        description = text(item, "description", max_length=1000, path=f"{path}.description")
         if layer_params is None:
             if "defaultValue" not in item:
-                raise _fail("Give the parameter a default value.", "missing_default", path)
+                raise fail("Give the parameter a default value.", "missing_default", path)
             default = check_value(kind, item["defaultValue"], f"{path}.defaultValue")
         else:
             owned = layer_params.get(name)
             if owned is None:
-                raise _fail(
+                raise fail(
                     f"The layer has no parameter {name!r}: an experiment in a layer sets "
                     "layer parameters (add it to the layer first).",
                     "unknown_layer_parameter",
                     f"{path}.name",
                 )
             if owned["type"] != kind:
-                raise _fail(
+                raise fail(
                     f"The layer's {name!r} is a {owned['type']}.", "wrong_type", f"{path}.type"
                 )
             if (
                 item.get("defaultValue") is not None
                 and item["defaultValue"] != owned["defaultValue"]
             ):
-                raise _fail(
+                raise fail(
                     "In a layer, the defaults are the layer's: change them on the layer.",
                     "layer_default",
                     f"{path}.defaultValue",
@@ -430,9 +356,9 @@ def _clean_layer_ref(project: Project, doc: dict, id_type: str) -> Layer | None:
         else None
     )
     if layer is None:
-        raise _fail(f"This project has no layer named {name!r}.", "unknown_layer", "layerID")
+        raise fail(f"This project has no layer named {name!r}.", "unknown_layer", "layerID")
     if layer.id_type != id_type:
-        raise _fail(
+        raise fail(
             f"The layer {layer.name!r} randomises by {layer.id_type}; the experiment must too.",
             "layer_unit_type",
             "idType",
@@ -448,9 +374,9 @@ def _clean_groups(
 ) -> list[StoredGroup]:
     raw = doc.get("groups")
     if not isinstance(raw, list) or not raw:
-        raise _fail("An experiment has at least one group.", "no_groups", "groups")
+        raise fail("An experiment has at least one group.", "no_groups", "groups")
     if len(raw) > MAX_GROUPS:
-        raise _fail(f"At most {MAX_GROUPS} groups.", "too_many_groups", "groups")
+        raise fail(f"At most {MAX_GROUPS} groups.", "too_many_groups", "groups")
     known_ids = {g["id"] for g in existing.groups} if existing is not None else set()
     types = {p["name"]: p["type"] for p in parameters}
     groups: list[StoredGroup] = []
@@ -460,12 +386,12 @@ def _clean_groups(
     for i, item in enumerate(raw):
         path = f"groups[{i}]"
         if not isinstance(item, dict):
-            raise _fail("Each group is an object.", "invalid", path)
-        name = _text(item, "name", max_length=100, path=f"{path}.name")
-        if not name or _CONTROL.search(name):
-            raise _fail("Name the group (1-100 characters).", "invalid_name", f"{path}.name")
+            raise fail("Each group is an object.", "invalid", path)
+        name = text(item, "name", max_length=100, path=f"{path}.name")
+        if not name or CONTROL.search(name):
+            raise fail("Name the group (1-100 characters).", "invalid_name", f"{path}.name")
         if name.lower() in names:
-            raise _fail(f"Two groups are named {name!r}.", "duplicate", f"{path}.name")
+            raise fail(f"Two groups are named {name!r}.", "duplicate", f"{path}.name")
         names.add(name.lower())
         group_id = item.get("id")
         if not (isinstance(group_id, str) and group_id in known_ids and group_id not in ids):
@@ -477,11 +403,11 @@ def _clean_groups(
         total += size
         values = item.get("parameterValues") or {}
         if not isinstance(values, dict):
-            raise _fail("'parameterValues' is an object.", "invalid", f"{path}.parameterValues")
+            raise fail("'parameterValues' is an object.", "invalid", f"{path}.parameterValues")
         cleaned: dict[str, Any] = {}
         for key, value in values.items():
             if key not in types:
-                raise _fail(
+                raise fail(
                     f"The experiment has no parameter {key!r}.",
                     "unknown_parameter",
                     f"{path}.parameterValues.{key}",
@@ -492,7 +418,7 @@ def _clean_groups(
             {
                 "id": group_id,
                 "name": name,
-                "description": _text(
+                "description": text(
                     item, "description", max_length=1000, path=f"{path}.description"
                 ),
                 "size": _number(size),
@@ -500,7 +426,7 @@ def _clean_groups(
             }
         )
     if total != HUNDRED:
-        raise _fail(
+        raise fail(
             f"Group sizes add up to 100 percent (they add up to {_number(total)}).",
             "group_sizes",
             "groups",
@@ -508,39 +434,10 @@ def _clean_groups(
     return groups
 
 
-def _clean_unit_ids(value: Any, path: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _fail("A list of unit IDs.", "invalid", path)
-    if len(value) > MAX_OVERRIDE_IDS:
-        raise _fail(
-            f"At most {MAX_OVERRIDE_IDS:,} IDs per group; use a segment for more.",
-            "too_many_ids",
-            path,
-        )
-    ids: list[str] = []
-    for i, item in enumerate(value):
-        if isinstance(item, int) and not isinstance(item, bool):
-            item = str(item)
-        if not isinstance(item, str) or not item.strip():
-            raise _fail("Unit IDs are non-empty text.", "invalid_id", f"{path}[{i}]")
-        item = item.strip()
-        if len(item) > MAX_UNIT_ID_LENGTH or _CONTROL.search(item):
-            raise _fail(
-                f"Unit IDs have at most {MAX_UNIT_ID_LENGTH} characters and no control characters.",
-                "invalid_id",
-                f"{path}[{i}]",
-            )
-        if item not in ids:
-            ids.append(item)
-    return ids
-
-
 def _clean_overrides(project: Project, doc: dict, groups: list[StoredGroup]):
     raw = doc.get("overrides") or []
     if not isinstance(raw, list):
-        raise _fail("'overrides' is a list.", "invalid", "overrides")
+        raise fail("'overrides' is a list.", "invalid", "overrides")
     by_name = {g["name"].lower(): g for g in groups}
     cleaned: list[dict[str, Any]] = []
     stored: list[StoredOverride] = []
@@ -549,18 +446,18 @@ def _clean_overrides(project: Project, doc: dict, groups: list[StoredGroup]):
     for i, entry in enumerate(raw):
         path = f"overrides[{i}]"
         if not isinstance(entry, dict):
-            raise _fail("Each override is an object.", "invalid", path)
+            raise fail("Each override is an object.", "invalid", path)
         name = entry.get("group")
         group = by_name.get(name.strip().lower()) if isinstance(name, str) else None
         if group is None:
-            raise _fail(f"The experiment has no group {name!r}.", "unknown_group", f"{path}.group")
+            raise fail(f"The experiment has no group {name!r}.", "unknown_group", f"{path}.group")
         if group["id"] in seen:
-            raise _fail("One override entry per group.", "duplicate_override", f"{path}.group")
+            raise fail("One override entry per group.", "duplicate_override", f"{path}.group")
         seen.add(group["id"])
-        unit_ids = _clean_unit_ids(entry.get("unitIDs"), f"{path}.unitIDs")
+        unit_ids = clean_unit_ids(entry.get("unitIDs"), f"{path}.unitIDs", per="group")
         for j, unit_id in enumerate(unit_ids):
             if unit_id in owner_of:
-                raise _fail(
+                raise fail(
                     f"{unit_id!r} is forced into two groups ({owner_of[unit_id]} and "
                     f"{group['name']}).",
                     "conflicting_override",
@@ -569,7 +466,7 @@ def _clean_overrides(project: Project, doc: dict, groups: list[StoredGroup]):
             owner_of[unit_id] = group["name"]
         segments_raw = entry.get("segments") or []
         if not isinstance(segments_raw, list):
-            raise _fail("'segments' is a list of segment names.", "invalid", f"{path}.segments")
+            raise fail("'segments' is a list of segment names.", "invalid", f"{path}.segments")
         segments: list[str] = []
         for j, seg_name in enumerate(segments_raw):
             segment = (
@@ -578,7 +475,7 @@ def _clean_overrides(project: Project, doc: dict, groups: list[StoredGroup]):
                 else None
             )
             if segment is None:
-                raise _fail(
+                raise fail(
                     f"This project has no segment named {seg_name!r}.",
                     "unknown_segment",
                     f"{path}.segments[{j}]",
@@ -594,9 +491,9 @@ def _clean_targeting(project: Project, doc: dict, unit_types: dict[str, str]):
     gate_name = doc.get("targetingGateID")
     raw_conditions = doc.get("targetingConditions") or []
     if not isinstance(raw_conditions, list):
-        raise _fail("'targetingConditions' is a list.", "invalid", "targetingConditions")
+        raise fail("'targetingConditions' is a list.", "invalid", "targetingConditions")
     if gate_name not in (None, "") and raw_conditions:
-        raise _fail(
+        raise fail(
             "Target with a gate or with conditions, not both.",
             "targeting_exclusive",
             "targetingConditions",
@@ -609,11 +506,11 @@ def _clean_targeting(project: Project, doc: dict, unit_types: dict[str, str]):
             else None
         )
         if gate is None:
-            raise _fail(
+            raise fail(
                 f"This project has no gate named {gate_name!r}.", "unknown_gate", "targetingGateID"
             )
     if len(raw_conditions) > MAX_CONDITIONS:
-        raise _fail(
+        raise fail(
             f"At most {MAX_CONDITIONS} targeting conditions.",
             "too_many_conditions",
             "targetingConditions",
@@ -626,7 +523,7 @@ def _clean_targeting(project: Project, doc: dict, unit_types: dict[str, str]):
         if target == ValueKind.GATE:
             found = gate_get(project=project, name=condition["targetValue"])
             if found is None:
-                raise _fail(
+                raise fail(
                     f"This project has no gate named {condition['targetValue']!r}.",
                     "unknown_gate",
                     f"{path}.targetValue",
@@ -635,7 +532,7 @@ def _clean_targeting(project: Project, doc: dict, unit_types: dict[str, str]):
         elif target == ValueKind.SEGMENT:
             found_segment = segment_get(project=project, name=condition["targetValue"])
             if found_segment is None:
-                raise _fail(
+                raise fail(
                     f"This project has no segment named {condition['targetValue']!r}.",
                     "unknown_segment",
                     f"{path}.targetValue",
@@ -647,7 +544,7 @@ def _clean_targeting(project: Project, doc: dict, unit_types: dict[str, str]):
 
 def clean_experiment(project: Project, doc: Any, existing: Experiment | None) -> CleanedExperiment:
     """For services: validate_experiment_document's work, plus what to store."""
-    doc = _require_object(doc)
+    doc = require_object(doc)
     name = _clean_name(project, doc, Experiment, existing, "experiment")
     if existing is None and dynamic_config_get(project=project, name=name) is not None:
         raise Conflict(
@@ -658,13 +555,13 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
     current = existing.status if existing is not None else ExperimentStatus.DRAFT
     status = doc.get("status")
     if status not in (None, "", current):
-        raise _fail(
+        raise fail(
             f"The status is {current}: start, ship, abandon, reset and archive change it.",
             "status_read_only",
             "status",
         )
     unit_types = _unit_types(project)
-    id_type = _clean_id_type(unit_types, doc)
+    id_type = clean_id_type(unit_types, doc)
     layer = _clean_layer_ref(project, doc, id_type)
     layer_params = {p["name"]: p for p in layer.parameters} if layer is not None else None
     parameters = _clean_parameters(doc, layer_params=layer_params)
@@ -682,14 +579,14 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
         code="invalid_allocation",
     )
     gate, conditions = _clean_targeting(project, doc, unit_types)
-    tags = _clean_tags(project, doc)
-    owner = _clean_owner(project, doc)
+    tags = clean_tags(project_tags(project), doc)
+    owner = clean_owner(project, doc)
     names = {g["id"]: g["name"] for g in groups}
     launched = existing.launched_group_id if existing is not None else ""
     document = {
         "name": name,
-        "description": _text(doc, "description", max_length=5000),
-        "hypothesis": _text(doc, "hypothesis", max_length=5000),
+        "description": text(doc, "description", max_length=5000),
+        "hypothesis": text(doc, "hypothesis", max_length=5000),
         "idType": id_type,
         "status": str(current),
         "allocation": _number(allocation),
@@ -734,14 +631,14 @@ class CleanedLayer:
 
 
 def clean_layer(project: Project, doc: Any, existing: Layer | None) -> CleanedLayer:
-    doc = _require_object(doc)
+    doc = require_object(doc)
     name = _clean_name(project, doc, Layer, existing, "layer")
-    id_type = _clean_id_type(_unit_types(project), doc)
+    id_type = clean_id_type(_unit_types(project), doc)
     parameters = _clean_parameters(doc, layer_params=None)
     return CleanedLayer(
         document={
             "name": name,
-            "description": _text(doc, "description", max_length=5000),
+            "description": text(doc, "description", max_length=5000),
             "idType": id_type,
             "parameters": _parameters_to_doc(parameters, None),
         },
@@ -764,7 +661,7 @@ class CleanedHoldout:
 
 
 def clean_holdout(project: Project, doc: Any, existing: Holdout | None) -> CleanedHoldout:
-    doc = _require_object(doc)
+    doc = require_object(doc)
     name = _clean_name(project, doc, Holdout, existing, "holdout")
     if existing is None and gate_get(project=project, name=name) is not None:
         raise Conflict(
@@ -772,7 +669,7 @@ def clean_holdout(project: Project, doc: Any, existing: Holdout | None) -> Clean
             code="duplicate",
             field="name",
         )
-    id_type = _clean_id_type(_unit_types(project), doc)
+    id_type = clean_id_type(_unit_types(project), doc)
     percentage = _clean_percent(
         doc.get("passPercentage"),
         "passPercentage",
@@ -780,12 +677,12 @@ def clean_holdout(project: Project, doc: Any, existing: Holdout | None) -> Clean
         what="holdout percentage",
         code="invalid_percentage",
     )
-    is_global = _bool(doc, "isGlobal", default=False)
+    is_global = boolean(doc, "isGlobal", default=False)
     raw = doc.get("experimentIDs") or []
     if not isinstance(raw, list):
-        raise _fail("'experimentIDs' is a list of experiment names.", "invalid", "experimentIDs")
+        raise fail("'experimentIDs' is a list of experiment names.", "invalid", "experimentIDs")
     if is_global and raw:
-        raise _fail(
+        raise fail(
             "A global holdout applies to every experiment: leave experimentIDs empty.",
             "global_with_experiments",
             "experimentIDs",
@@ -800,7 +697,7 @@ def clean_holdout(project: Project, doc: Any, existing: Holdout | None) -> Clean
     }
     for i, item in enumerate(raw):
         if not isinstance(item, str) or item.strip().lower() not in found:
-            raise _fail(
+            raise fail(
                 f"This project has no experiment named {item!r}.",
                 "unknown_experiment",
                 f"experimentIDs[{i}]",
@@ -809,7 +706,7 @@ def clean_holdout(project: Project, doc: Any, existing: Holdout | None) -> Clean
     return CleanedHoldout(
         document={
             "name": name,
-            "description": _text(doc, "description", max_length=5000),
+            "description": text(doc, "description", max_length=5000),
             "idType": id_type,
             "passPercentage": _number(percentage),
             "isGlobal": is_global,

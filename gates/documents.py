@@ -29,9 +29,23 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import best_match as best_schema_error
 
-from console.exceptions import Conflict, DomainError
-from console.models import Environment, Membership, Project, Tag
+from console.exceptions import Conflict
+from console.models import Environment, Project, Tag
 from gates.conditions import CONDITION_TYPES, ValueKind, clean_condition
+from gates.fields import (
+    MAX_SAFE_INTEGER,
+    boolean,
+    clean_id_type,
+    clean_owner,
+    clean_tags,
+    clean_unit_ids,
+    fail,
+    project_tags,
+    require_object,
+    tag_names,
+    text,
+    unsafe_integer,
+)
 from gates.hooks import name_claimed_by
 from gates.models import (
     BUILTIN_UNIT_TYPES,
@@ -63,10 +77,7 @@ NAME_RULE = (
 )
 MAX_RULES = 100
 MAX_CONDITIONS = 50
-MAX_OVERRIDE_IDS = 1_000
-MAX_UNIT_ID_LENGTH = 256
 MAX_VALUE_BYTES = 100_000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -107,10 +118,6 @@ def _owner_email(obj) -> str | None:
     return obj.owner.email if obj.owner_id else None
 
 
-def _tag_names(obj) -> list[str]:
-    return sorted((t.name for t in obj.tags.all()), key=str.lower)
-
-
 def gate_to_document(gate: FeatureGate, *, env_names: dict[int, str] | None = None):
     """The gate as a GateDocument. Pass `env_names` (environment_names(project)) when
     rendering many, and prefetch `tags` and select `owner`."""
@@ -124,7 +131,7 @@ def gate_to_document(gate: FeatureGate, *, env_names: dict[int, str] | None = No
         "isEnabled": gate.is_enabled,
         "status": gate.status,  # type: ignore[typeddict-item]
         "isPermanent": gate.is_permanent,
-        "tags": _tag_names(gate),
+        "tags": tag_names(gate),
         "owner": _owner_email(gate),
         "rules": _rules_to_doc(gate.rules, names, config=False),
         "overrides": [
@@ -149,7 +156,7 @@ def segment_to_document(segment: Segment, *, env_names: dict[int, str] | None = 
         "description": segment.description,
         "type": segment.kind,  # type: ignore[typeddict-item]
         "idType": segment.id_type,
-        "tags": _tag_names(segment),
+        "tags": tag_names(segment),
         "owner": _owner_email(segment),
         "rules": _rules_to_doc(segment.rules, names, config=False),
     }
@@ -167,7 +174,7 @@ def dynamic_config_to_document(config: DynamicConfig, *, env_names: dict[int, st
         "description": config.description,
         "idType": config.id_type,
         "isEnabled": config.is_enabled,
-        "tags": _tag_names(config),
+        "tags": tag_names(config),
         "owner": _owner_email(config),
         "defaultValue": config.default_value,
         "schema": config.schema,
@@ -213,40 +220,9 @@ class _Context:
             kind=kind,
             existing=existing,
             environments={e.name.lower(): e for e in Environment.objects.filter(project=project)},
-            tags={t.name.lower(): t for t in Tag.objects.filter(project=project)},
+            tags=project_tags(project),
             unit_types=unit_types,
         )
-
-
-def _fail(message: str, code: str, path: str | None) -> DomainError:
-    return DomainError(message, code=code, field=path)
-
-
-def _require_object(doc: Any) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise _fail("The document is a JSON object.", "invalid_document", None)
-    return doc
-
-
-def _text(doc: dict, key: str, *, max_length: int, default: str = "") -> str:
-    value = doc.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise _fail(f"'{key}' is text.", "invalid", key)
-    value = value.strip()
-    if len(value) > max_length:
-        raise _fail(f"'{key}' has at most {max_length} characters.", "too_long", key)
-    return value
-
-
-def _bool(doc: dict, key: str, *, default: bool) -> bool:
-    value = doc.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise _fail(f"'{key}' is true or false.", "invalid", key)
-    return value
 
 
 # The spec section each model is published in; names are unique within a section.
@@ -258,7 +234,7 @@ def _clean_name(ctx: _Context, doc: dict, model) -> str:
     name = name.strip() if isinstance(name, str) else name
     if ctx.existing is not None:
         if name is not None and name != ctx.existing.name:
-            raise _fail(
+            raise fail(
                 "A name cannot change: SDK calls and other rules use it. Create a new "
                 "one and archive this one instead.",
                 "name_immutable",
@@ -266,7 +242,7 @@ def _clean_name(ctx: _Context, doc: dict, model) -> str:
             )
         return ctx.existing.name
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise _fail(NAME_RULE, "invalid_name", "name")
+        raise fail(NAME_RULE, "invalid_name", "name")
     taken = (
         model.objects.active()
         .filter(project=ctx.project)
@@ -287,58 +263,17 @@ def _clean_name(ctx: _Context, doc: dict, model) -> str:
     return name
 
 
-def _clean_id_type(ctx: _Context, doc: dict) -> str:
-    value = doc.get("idType") or "userID"
-    if not isinstance(value, str) or value.strip().lower() not in ctx.unit_types:
-        raise _fail(
-            f"Unknown unit type {value!r}; choose one of "
-            f"{', '.join(sorted(ctx.unit_types.values()))}.",
-            "unknown_unit_type",
-            "idType",
-        )
-    return ctx.unit_types[value.strip().lower()]
-
-
-def _clean_tags(ctx: _Context, doc: dict) -> list[Tag]:
-    value = doc.get("tags") or []
-    if not isinstance(value, list):
-        raise _fail("'tags' is a list of tag names.", "invalid", "tags")
-    tags: dict[int, Tag] = {}
-    for i, name in enumerate(value):
-        tag = ctx.tags.get(name.strip().lower()) if isinstance(name, str) else None
-        if tag is None:
-            raise _fail(f"This project has no tag {name!r}.", "unknown_tag", f"tags[{i}]")
-        tags[tag.pk] = tag
-    return sorted(tags.values(), key=lambda t: t.name.lower())
-
-
-def _clean_owner(ctx: _Context, doc: dict):
-    email = doc.get("owner")
-    if email is None or email == "":
-        return None
-    if not isinstance(email, str):
-        raise _fail("'owner' is a member's email.", "invalid", "owner")
-    membership = (
-        Membership.objects.select_related("user")
-        .filter(project=ctx.project, user__email__iexact=email.strip())
-        .first()
-    )
-    if membership is None:
-        raise _fail(f"{email} is not a member of this project.", "unknown_owner", "owner")
-    return membership.user
-
-
 def _clean_percentage(value: Any, path: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise _fail("The pass percentage is a number from 0 to 100.", "invalid_percentage", path)
+        raise fail("The pass percentage is a number from 0 to 100.", "invalid_percentage", path)
     try:
         exact = Decimal(str(value))
     except InvalidOperation as exc:
-        raise _fail("The pass percentage is a number.", "invalid_percentage", path) from exc
+        raise fail("The pass percentage is a number.", "invalid_percentage", path) from exc
     if not exact.is_finite() or not 0 <= exact <= 100:
-        raise _fail("The pass percentage is between 0 and 100.", "percentage_out_of_range", path)
+        raise fail("The pass percentage is between 0 and 100.", "percentage_out_of_range", path)
     if exact != exact.quantize(Decimal("0.01")):
-        raise _fail(
+        raise fail(
             "The pass percentage has at most two decimals (e.g. 12.5 or 33.33).",
             "percentage_precision",
             path,
@@ -350,13 +285,13 @@ def _clean_environments(ctx: _Context, value: Any, path: str) -> tuple[list[str]
     if value is None:
         return None, None
     if not isinstance(value, list):
-        raise _fail("'environments' is a list of environment names, or null.", "invalid", path)
+        raise fail("'environments' is a list of environment names, or null.", "invalid", path)
     names: list[str] = []
     ids: list[int] = []
     for i, name in enumerate(value):
         env = ctx.environments.get(name.strip().lower()) if isinstance(name, str) else None
         if env is None:
-            raise _fail(
+            raise fail(
                 f"This project has no environment {name!r}; it has "
                 f"{', '.join(e.name for e in ctx.environments.values())}.",
                 "unknown_environment",
@@ -372,25 +307,13 @@ def _json_size_ok(value: Any) -> bool:
     return len(json.dumps(value, separators=(",", ":"))) <= MAX_VALUE_BYTES
 
 
-# JavaScript SDKs (statsig-node) parse numbers as doubles: a larger integer would be rounded.
-MAX_SAFE_INTEGER = 2**53 - 1
-
-
-def _unsafe_integer(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_unsafe_integer(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_unsafe_integer(v) for v in value)
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER
-
-
 def _clean_return_value(value: Any, path: str, schema_validator) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _fail("A config value is a JSON object.", "invalid_value", path)
+        raise fail("A config value is a JSON object.", "invalid_value", path)
     if not _json_size_ok(value):
-        raise _fail(f"A config value has at most {MAX_VALUE_BYTES:,} bytes.", "too_large", path)
-    if _unsafe_integer(value):
-        raise _fail(
+        raise fail(f"A config value has at most {MAX_VALUE_BYTES:,} bytes.", "too_large", path)
+    if unsafe_integer(value):
+        raise fail(
             f"Integers in a config value stay within ±{MAX_SAFE_INTEGER:,} (JavaScript SDKs "
             "would round larger ones); send larger numbers as strings.",
             "unsafe_integer",
@@ -400,7 +323,7 @@ def _clean_return_value(value: Any, path: str, schema_validator) -> dict[str, An
         error = best_schema_error(schema_validator.iter_errors(value))
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-            raise _fail(
+            raise fail(
                 f"The value does not match the schema at {where}: {error.message}",
                 "schema_mismatch",
                 path,
@@ -411,9 +334,9 @@ def _clean_return_value(value: Any, path: str, schema_validator) -> dict[str, An
 def _clean_rules(ctx: _Context, doc: dict, *, schema_validator=None, config: bool = False):
     raw_rules = doc.get("rules") or []
     if not isinstance(raw_rules, list):
-        raise _fail("'rules' is a list.", "invalid", "rules")
+        raise fail("'rules' is a list.", "invalid", "rules")
     if len(raw_rules) > MAX_RULES:
-        raise _fail(f"At most {MAX_RULES} rules.", "too_many_rules", "rules")
+        raise fail(f"At most {MAX_RULES} rules.", "too_many_rules", "rules")
     old = {r["id"]: r for r in (ctx.existing.rules if ctx.existing is not None else [])}
     cleaned: list[RuleDoc] = []
     stored: list[StoredRule] = []
@@ -421,15 +344,15 @@ def _clean_rules(ctx: _Context, doc: dict, *, schema_validator=None, config: boo
     for i, raw in enumerate(raw_rules):
         path = f"rules[{i}]"
         if not isinstance(raw, dict):
-            raise _fail("Each rule is an object.", "invalid_rule", path)
+            raise fail("Each rule is an object.", "invalid_rule", path)
         name = raw.get("name")
         if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
-            raise _fail("Name the rule (up to 100 characters).", "required", f"{path}.name")
+            raise fail("Name the rule (up to 100 characters).", "required", f"{path}.name")
         rule_id = raw.get("id")
         if rule_id is not None and not isinstance(rule_id, str):
-            raise _fail("A rule id is text.", "invalid", f"{path}.id")
+            raise fail("A rule id is text.", "invalid", f"{path}.id")
         if rule_id in given_ids:
-            raise _fail("Two rules have the same id.", "duplicate_rule_id", f"{path}.id")
+            raise fail("Two rules have the same id.", "duplicate_rule_id", f"{path}.id")
         if rule_id:
             given_ids.add(rule_id)
         previous = old.get(rule_id) if rule_id else None
@@ -439,13 +362,13 @@ def _clean_rules(ctx: _Context, doc: dict, *, schema_validator=None, config: boo
         percentage = _clean_percentage(raw.get("passPercentage"), f"{path}.passPercentage")
         raw_conditions = raw.get("conditions")
         if not isinstance(raw_conditions, list) or not raw_conditions:
-            raise _fail(
+            raise fail(
                 "A rule needs at least one condition (use 'Everyone' for all units).",
                 "no_conditions",
                 f"{path}.conditions",
             )
         if len(raw_conditions) > MAX_CONDITIONS:
-            raise _fail(
+            raise fail(
                 f"At most {MAX_CONDITIONS} conditions per rule.",
                 "too_many_conditions",
                 f"{path}.conditions",
@@ -487,67 +410,38 @@ def _clean_rules(ctx: _Context, doc: dict, *, schema_validator=None, config: boo
     return cleaned, stored
 
 
-def _clean_unit_ids(value: Any, path: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _fail("A list of unit IDs.", "invalid", path)
-    if len(value) > MAX_OVERRIDE_IDS:
-        raise _fail(
-            f"At most {MAX_OVERRIDE_IDS:,} IDs per override list; use a segment for more.",
-            "too_many_ids",
-            path,
-        )
-    ids: list[str] = []
-    for i, item in enumerate(value):
-        if isinstance(item, int) and not isinstance(item, bool):
-            item = str(item)
-        if not isinstance(item, str) or not item.strip():
-            raise _fail("Unit IDs are non-empty text.", "invalid_id", f"{path}[{i}]")
-        item = item.strip()
-        if len(item) > MAX_UNIT_ID_LENGTH or _CONTROL.search(item):
-            raise _fail(
-                f"Unit IDs have at most {MAX_UNIT_ID_LENGTH} characters and no control characters.",
-                "invalid_id",
-                f"{path}[{i}]",
-            )
-        if item not in ids:
-            ids.append(item)
-    return ids
-
-
 def _clean_overrides(ctx: _Context, doc: dict):
     raw = doc.get("overrides") or []
     if not isinstance(raw, list):
-        raise _fail("'overrides' is a list.", "invalid", "overrides")
+        raise fail("'overrides' is a list.", "invalid", "overrides")
     cleaned, stored, seen = [], [], set()
     for i, entry in enumerate(raw):
         path = f"overrides[{i}]"
         if not isinstance(entry, dict):
-            raise _fail("Each override is an object.", "invalid", path)
+            raise fail("Each override is an object.", "invalid", path)
         env_name = entry.get("environment")
         env = None
         if env_name is not None:
             env = ctx.environments.get(env_name.lower()) if isinstance(env_name, str) else None
             if env is None:
-                raise _fail(
+                raise fail(
                     f"This project has no environment {env_name!r}.",
                     "unknown_environment",
                     f"{path}.environment",
                 )
         key = env.pk if env else None
         if key in seen:
-            raise _fail(
+            raise fail(
                 "One override entry per environment.",
                 "duplicate_override",
                 f"{path}.environment",
             )
         seen.add(key)
-        passing = _clean_unit_ids(entry.get("passingIDs"), f"{path}.passingIDs")
-        failing = _clean_unit_ids(entry.get("failingIDs"), f"{path}.failingIDs")
+        passing = clean_unit_ids(entry.get("passingIDs"), f"{path}.passingIDs", per="override list")
+        failing = clean_unit_ids(entry.get("failingIDs"), f"{path}.failingIDs", per="override list")
         both = set(passing) & set(failing)
         if both:
-            raise _fail(
+            raise fail(
                 f"{sorted(both)[0]!r} cannot be forced to pass and to fail.",
                 "conflicting_override",
                 f"{path}.failingIDs",
@@ -571,7 +465,7 @@ def _resolve_references(ctx: _Context, own_name: str) -> set[tuple[str, int]]:
         if not names:
             continue
         if ctx.kind == entity_kind and own_name.lower() in names:
-            raise _fail(
+            raise fail(
                 f"A {label} cannot use itself in its own rules.",
                 "cycle",
                 names[own_name.lower()],
@@ -585,9 +479,7 @@ def _resolve_references(ctx: _Context, own_name: str) -> set[tuple[str, int]]:
         )
         for name, path in sorted(names.items(), key=lambda item: item[1]):
             if name not in found:
-                raise _fail(
-                    f"This project has no {label} named {name!r}.", f"unknown_{label}", path
-                )
+                raise fail(f"This project has no {label} named {name!r}.", f"unknown_{label}", path)
             refs.add((entity_kind, found[name]))
     return refs
 
@@ -637,7 +529,7 @@ def _check_cycles(ctx: _Context, refs: set[tuple[str, int]]) -> None:
                 while parent[chain[-1]] is not None:
                     chain.append(parent[chain[-1]])  # type: ignore[arg-type]
                 chain.append(me)
-                raise _fail(
+                raise fail(
                     "This would make a cycle: " + " → ".join(_node_labels(chain[::-1])) + ".",
                     "cycle",
                     _path_of(ctx, start),
@@ -682,29 +574,29 @@ def _finish_references(ctx: _Context, name: str, cleaned: Cleaned) -> None:
 def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Cleaned:
     """For services: validate_gate_document's work, plus what to store (salted rules,
     overrides by environment id, tag rows, owner, references)."""
-    doc = _require_object(doc)
+    doc = require_object(doc)
     ctx = _Context.load(project, EntityKind.GATE, existing)
     name = _clean_name(ctx, doc, FeatureGate)
     status = doc.get("status") or GateStatus.IN_PROGRESS
     if status not in (GateStatus.IN_PROGRESS, GateStatus.LAUNCHED, GateStatus.DISABLED):
-        raise _fail(
+        raise fail(
             "The status is in_progress, launched or disabled (archive with gate_archive).",
             "invalid_status",
             "status",
         )
     rules, stored_rules = _clean_rules(ctx, doc)
     overrides, stored_overrides = _clean_overrides(ctx, doc)
-    tags = _clean_tags(ctx, doc)
-    owner = _clean_owner(ctx, doc)
+    tags = clean_tags(ctx.tags, doc)
+    owner = clean_owner(ctx.project, doc)
     cleaned = Cleaned(
         document={
             "id": name,
             "name": name,
-            "description": _text(doc, "description", max_length=5000),
-            "idType": _clean_id_type(ctx, doc),
-            "isEnabled": _bool(doc, "isEnabled", default=True),
+            "description": text(doc, "description", max_length=5000),
+            "idType": clean_id_type(ctx.unit_types, doc),
+            "isEnabled": boolean(doc, "isEnabled", default=True),
             "status": str(status),
-            "isPermanent": _bool(doc, "isPermanent", default=False),
+            "isPermanent": boolean(doc, "isPermanent", default=False),
             "tags": [t.name for t in tags],
             "owner": owner.email if owner else None,
             "rules": rules,
@@ -720,29 +612,27 @@ def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Clea
 
 
 def clean_segment(project: Project, doc: Any, existing: Segment | None) -> Cleaned:
-    doc = _require_object(doc)
+    doc = require_object(doc)
     ctx = _Context.load(project, EntityKind.SEGMENT, existing)
     name = _clean_name(ctx, doc, Segment)
     kind = doc.get("type")
     if kind not in SegmentKind.values:
-        raise _fail("A segment's type is rule_based or id_list.", "invalid_type", "type")
+        raise fail("A segment's type is rule_based or id_list.", "invalid_type", "type")
     if existing is not None and kind != existing.kind:
-        raise _fail(
+        raise fail(
             "A segment's type cannot change: create a new segment.", "type_immutable", "type"
         )
     if kind == SegmentKind.ID_LIST and doc.get("rules"):
-        raise _fail(
-            "ID-list segments have no rules: add or remove IDs instead.", "invalid", "rules"
-        )
+        raise fail("ID-list segments have no rules: add or remove IDs instead.", "invalid", "rules")
     rules, stored_rules = _clean_rules(ctx, doc)
-    tags = _clean_tags(ctx, doc)
-    owner = _clean_owner(ctx, doc)
+    tags = clean_tags(ctx.tags, doc)
+    owner = clean_owner(ctx.project, doc)
     document: dict[str, Any] = {
         "id": name,
         "name": name,
-        "description": _text(doc, "description", max_length=5000),
+        "description": text(doc, "description", max_length=5000),
         "type": kind,
-        "idType": _clean_id_type(ctx, doc),
+        "idType": clean_id_type(ctx.unit_types, doc),
         "tags": [t.name for t in tags],
         "owner": owner.email if owner else None,
         "rules": rules,
@@ -755,18 +645,18 @@ def clean_segment(project: Project, doc: Any, existing: Segment | None) -> Clean
 
 
 def clean_dynamic_config(project: Project, doc: Any, existing: DynamicConfig | None) -> Cleaned:
-    doc = _require_object(doc)
+    doc = require_object(doc)
     ctx = _Context.load(project, EntityKind.DYNAMIC_CONFIG, existing)
     name = _clean_name(ctx, doc, DynamicConfig)
     schema = doc.get("schema")
     validator = None
     if schema is not None:
         if not isinstance(schema, dict):
-            raise _fail("The schema is a JSON Schema object, or null.", "invalid_schema", "schema")
+            raise fail("The schema is a JSON Schema object, or null.", "invalid_schema", "schema")
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
-            raise _fail(
+            raise fail(
                 f"This is not a valid JSON Schema: {exc.message}", "invalid_schema", "schema"
             ) from exc
         validator = Draft202012Validator(schema)
@@ -774,15 +664,15 @@ def clean_dynamic_config(project: Project, doc: Any, existing: DynamicConfig | N
         {} if doc.get("defaultValue") is None else doc["defaultValue"], "defaultValue", validator
     )
     rules, stored_rules = _clean_rules(ctx, doc, schema_validator=validator, config=True)
-    tags = _clean_tags(ctx, doc)
-    owner = _clean_owner(ctx, doc)
+    tags = clean_tags(ctx.tags, doc)
+    owner = clean_owner(ctx.project, doc)
     cleaned = Cleaned(
         document={
             "id": name,
             "name": name,
-            "description": _text(doc, "description", max_length=5000),
-            "idType": _clean_id_type(ctx, doc),
-            "isEnabled": _bool(doc, "isEnabled", default=True),
+            "description": text(doc, "description", max_length=5000),
+            "idType": clean_id_type(ctx.unit_types, doc),
+            "isEnabled": boolean(doc, "isEnabled", default=True),
             "tags": [t.name for t in tags],
             "owner": owner.email if owner else None,
             "defaultValue": default,

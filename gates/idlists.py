@@ -16,9 +16,8 @@ from typing import IO
 from django.db import connection
 
 from console.exceptions import DomainError
+from gates.fields import CONTROL, MAX_UNIT_ID_LENGTH
 
-MAX_UNIT_ID_LENGTH = 256
-_BAD_ID = re.compile(r"[\x00-\x1f\x7f]")
 _PASTE_SEPARATORS = re.compile(r"[\s,;]+")
 HEADER_NAMES = {"id", "ids", "unit_id", "unitid", "unit id"}
 _STAGING = "gates_segmentid_staging"
@@ -36,7 +35,7 @@ def clean_ids(ids: Iterable[str], *, field: str = "ids") -> list[str]:
         if not isinstance(raw, str):
             raise DomainError(f"ID #{n} is not text.", code="invalid_id", field=field)
         value = raw.strip()
-        if not value or len(value) > MAX_UNIT_ID_LENGTH or _BAD_ID.search(value):
+        if not value or len(value) > MAX_UNIT_ID_LENGTH or CONTROL.search(value):
             raise DomainError(
                 f"ID #{n} ({value[:40]!r}) must have 1-{MAX_UNIT_ID_LENGTH} characters and "
                 "no control characters.",
@@ -84,7 +83,7 @@ def parse_id_csv(data: bytes | str | IO, *, id_type: str = "") -> list[str]:
             if not ids and values[0].lower() in headers:
                 continue
             value = values[0]
-            if len(value) > MAX_UNIT_ID_LENGTH or _BAD_ID.search(value):
+            if len(value) > MAX_UNIT_ID_LENGTH or CONTROL.search(value):
                 raise DomainError(
                     f"Line {reader.line_num}: an ID has 1-{MAX_UNIT_ID_LENGTH} characters "
                     "and no control characters.",
