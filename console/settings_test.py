@@ -8,9 +8,11 @@ from .settings import REDIS_URL
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
-# One Redis logical DB per xdist worker (gw0 -> 1, gw1 -> 2, ...), so flushing is private.
+# One Redis logical DB per xdist worker (no xdist -> base, gw0 -> base + 1, ...), so flushing
+# is private. TEST_REDIS_DB_BASE lets runs side by side on one machine use separate DBs.
+_base = int(os.environ.get("TEST_REDIS_DB_BASE", "1"))
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw-1").removeprefix("gw")
-_redis_db = int(_worker) + 2 if _worker.lstrip("-").isdigit() else 1
+_redis_db = _base + int(_worker) + 1 if _worker.lstrip("-").isdigit() else _base
 TEST_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{_redis_db}"
 CACHES = {
     "default": {
