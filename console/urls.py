@@ -61,4 +61,5 @@ urlpatterns = [
     path("p/<slug:slug>/", include(project_urls)),
     path("p/<slug:slug>/", include("gates.urls")),
     path("p/<slug:slug>/", include("experiments.urls")),
+    path("p/<slug:slug>/", include("reviews.urls")),
 ]

@@ -10,12 +10,14 @@ class ExperimentsConfig(AppConfig):
         from console.navigation import register
         from console.specs.registry import register_contributor
         from experiments import demo as experiments_demo
+        from experiments import reviews as experiments_reviews
         from experiments import selectors
         from experiments.models import Experiment, Holdout
         from experiments.specs import contribute
         from gates import hooks
 
         register_contributor(contribute)
+        experiments_reviews.register_kinds()
         demo.register(experiments_demo.load)
         # Layers and holdouts are tabs of the Experiments section
         # (experiments/partials/_experiments_tabs.html).

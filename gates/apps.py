@@ -11,10 +11,12 @@ class GatesConfig(AppConfig):
         from console.publishing.idlists import register_id_list_provider
         from console.specs.registry import register_contributor
         from gates import demo as gates_demo
+        from gates import reviews as gates_reviews
         from gates.publishing import segment_id_lists
         from gates.specs import contribute
 
         register_contributor(contribute)
+        gates_reviews.register_kinds()
         register_id_list_provider(segment_id_lists)
         demo.register(gates_demo.load)
         # Dynamic configs are a tab of the Gates section (gates/partials/_gates_tabs.html).

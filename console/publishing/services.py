@@ -47,18 +47,33 @@ def _sha256(text: str) -> str:
 def spec_publish(
     *, actor, project: Project, reason: str = "", force: bool = False
 ) -> RulesetVersion:
-    """Record a new ruleset version of `project` and, per environment, its immutable v1+v2
-    spec (state pending); on commit, enqueue config_spec_push_task for each.
-
-    Locks the project row, so concurrent publishes serialise and numbers and times stay
-    monotonic (`time_ms` = max(previous + 1, now) per environment). When every
-    environment's content equals its latest spec and `force` is false, nothing is
-    recorded and the latest version is returned (check `version.was_created`). `actor`
-    None is the system (commands); otherwise admins only. Raises NotAllowed, SpecError.
-    """
+    """An admin's (or, with `actor` None, a command's) publish of the project's current
+    configuration: ruleset_version_create after the role check. Raises NotAllowed,
+    SpecError."""
     with transaction.atomic():
         if actor is not None:
             ensure_role(actor, project, Role.ADMIN)
+        return ruleset_version_create(actor=actor, project=project, reason=reason, force=force)
+
+
+def spec_content_checksum(spec: dict) -> str:
+    """What tells two specs' content apart, whatever their `time`."""
+    return _sha256(spec_json({**spec, "time": 0}))
+
+
+def ruleset_version_create(
+    *, actor, project: Project, reason: str = "", force: bool = False
+) -> RulesetVersion:
+    """Record a new ruleset version of `project` and, per environment, its immutable v1+v2
+    spec (state pending); on commit, enqueue config_spec_push_task for each.
+
+    Callers check the permission: spec_publish (admins), reviews' change set apply (the
+    review policy). Locks the project row, so concurrent publishes serialise and numbers
+    and times stay monotonic (`time_ms` = max(previous + 1, now) per environment). When
+    every environment's content equals its latest spec and `force` is false, nothing is
+    recorded and the latest version is returned (check `version.was_created`).
+    """
+    with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project.pk)
         environments = list(Environment.objects.filter(project=project).order_by("pk"))
         latest = _latest_specs([e.pk for e in environments])
@@ -67,7 +82,7 @@ def spec_publish(
             previous = latest.get(environment.pk)
             time_ms = max((previous.time_ms + 1) if previous else 1, _now_ms())
             v1 = build_spec(project, environment, time_ms=time_ms)
-            content = _sha256(spec_json({**v1, "time": 0}))
+            content = spec_content_checksum(v1)
             built.append((environment, time_ms, v1, content, previous))
         last_version = RulesetVersion.objects.filter(project=project).order_by("-number").first()
         unchanged = all(

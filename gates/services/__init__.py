@@ -19,6 +19,7 @@ from gates.services.segments import (
     segment_create,
     segment_ids_add,
     segment_ids_remove,
+    segment_ids_replace,
     segment_ids_replace_from_csv,
     segment_update,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "segment_create",
     "segment_ids_add",
     "segment_ids_remove",
+    "segment_ids_replace",
     "segment_ids_replace_from_csv",
     "segment_update",
     "unit_type_create",

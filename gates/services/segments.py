@@ -224,8 +224,15 @@ def segment_ids_replace_from_csv(
 ) -> SegmentIdsChange:
     """Make the segment's IDs exactly those of a CSV upload (one ID per line, optional
     header; see gates.idlists.parse_id_csv). A malformed or empty file changes nothing."""
-    segment = _lock_id_list(actor, segment)
     ids = idlists.parse_id_csv(file, id_type=segment.id_type)
+    return segment_ids_replace(actor=actor, segment=segment, ids=ids)
+
+
+@transaction.atomic
+def segment_ids_replace(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentIdsChange:
+    """Make the segment's IDs exactly `ids` (at least one)."""
+    segment = _lock_id_list(actor, segment)
+    ids = _require_ids(idlists.clean_ids(ids))
     added, removed = idlists.replace_ids(segment.pk, ids)
     return _record(
         actor,

@@ -1,0 +1,111 @@
+"""Who hears about a change set, and what they read: emails sent by a worker after commit.
+
+Services call `notify` inside their transaction; nothing is sent if it rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+
+from console.models import Membership, Role
+from reviews.models import ChangeSet, Comment
+
+logger = logging.getLogger(__name__)
+
+SUBJECTS = {
+    "submitted": "waiting for your review",
+    "approval_added": "approved by {actor}",
+    "approved": "approved",
+    "rejected": "rejected by {actor}",
+    "applied": "applied",
+    "stale": "stale: rebase it",
+    "commented": "new comment by {actor}",
+}
+
+
+def notify(change_set: ChangeSet, event: str, **extra) -> None:
+    """Tell the people concerned about `event` once the current transaction commits."""
+    from reviews.tasks import changeset_notify_task
+
+    def _enqueue() -> None:
+        try:
+            changeset_notify_task.delay(change_set.pk, event, extra)
+        except Exception:
+            # The change set is committed; a lost email must not turn it into an error.
+            logger.exception("changeset.notify_enqueue_failed id=%s", change_set.pk)
+
+    transaction.on_commit(_enqueue)
+
+
+def change_set_url(change_set: ChangeSet) -> str:
+    path = reverse("changeset-detail", args=[change_set.project.slug, change_set.number])
+    return settings.GATEHOUSE_BASE_URL.rstrip("/") + path
+
+
+def reviewers(change_set: ChangeSet) -> list[str]:
+    """Who is asked to review: the required groups' members, else the project's admins
+    (never the author)."""
+    from reviews.services import change_set_requirements
+
+    needs = change_set_requirements(change_set)
+    if needs.groups:
+        emails = {u.email for g in needs.groups for u in g.members.all()}
+    else:
+        emails = set(
+            Membership.objects.filter(project=change_set.project, role=Role.ADMIN).values_list(
+                "user__email", flat=True
+            )
+        )
+    emails.discard(change_set.author.email)
+    return sorted(e for e in emails if e)
+
+
+def send(change_set_id: int, event: str, extra: dict) -> int:
+    """Send the emails of one event; returns how many went out (0 if the set is gone)."""
+    change_set = (
+        ChangeSet.objects.select_related("project", "author").filter(pk=change_set_id).first()
+    )
+    if change_set is None:
+        return 0
+    actor = None
+    if extra.get("actor_id"):
+        actor = change_set.project.memberships.filter(user_id=extra["actor_id"]).first()
+    actor_email = actor.user.email if actor else "someone"
+    if event == "submitted":
+        recipients = reviewers(change_set)
+    else:
+        recipients = [change_set.author.email]
+        if event == "commented":
+            commenters = Comment.objects.filter(change_set=change_set).values_list(
+                "author__email", flat=True
+            )
+            recipients = sorted({*recipients, *commenters})
+    recipients = [r for r in recipients if r and r != actor_email]
+    if not recipients:
+        return 0
+    headline = SUBJECTS[event].format(actor=actor_email)
+    body = [
+        f"{change_set.project.name} change set #{change_set.number}: {change_set.title}",
+        f"By {change_set.author.email}; {headline}.",
+    ]
+    if event == "rejected":
+        body.append(f"Reason: {change_set.reject_reason}")
+    if event == "stale":
+        body.append(change_set.stale_reason)
+    if event == "commented" and extra.get("comment_id"):
+        comment = Comment.objects.filter(pk=extra["comment_id"]).first()
+        if comment:
+            body.append(f'"{comment.body}"')
+    body.append(f"Open it: {change_set_url(change_set)}")
+    send_mail(
+        f"[{change_set.project.name}] #{change_set.number} {change_set.title}: {headline}",
+        "\n\n".join(body) + "\n",
+        None,
+        recipients,
+    )
+    return len(recipients)

@@ -1,0 +1,117 @@
+"""The entity kinds change sets can hold, registered by the domain apps in AppConfig.ready().
+
+reviews imports no domain app: a handler tells it how to find an entity, render its
+document (the Statsig Console API v1 shape), describe a document for humans, and run each
+action through the app's own service.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from console.exceptions import DomainError
+from console.models import Project
+
+# (actor, project, entity or None for a create, payload) -> what the service returned
+ApplyFn = Callable[[Any, Project, Any, dict], Any]
+# A document as labelled, readable lines: [("Rule 1: Employees", "100% pass when ...")]
+DescribeFn = Callable[[dict], list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Action:
+    label: str  # past tense for humans: "Updated", "Started"
+    apply: ApplyFn
+    creates: bool = False
+    # The payload is a whole document (create/update): rebase merges it key by key.
+    takes_document: bool = False
+
+
+def document_actions(
+    *,
+    create: Callable[[Any, Project, dict], Any],
+    update: Callable[[Any, Any, dict], Any],
+    archive: Callable[[Any, Any], Any],
+) -> dict[str, Action]:
+    """The create / update / archive actions of an entity edited as a whole document:
+    create(actor, project, document), update(actor, entity, document), archive(actor, entity)."""
+    return {
+        "create": Action(
+            "Created",
+            lambda actor, project, _entity, doc: create(actor, project, doc),
+            creates=True,
+            takes_document=True,
+        ),
+        "update": Action(
+            "Updated",
+            lambda actor, _project, entity, doc: update(actor, entity, doc),
+            takes_document=True,
+        ),
+        "archive": Action(
+            "Archived", lambda actor, _project, entity, _payload: archive(actor, entity)
+        ),
+    }
+
+
+def describe_plainly(document: dict) -> list[tuple[str, str]]:
+    """The fallback description: one line per top-level key."""
+    lines = []
+    for key, value in document.items():
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        lines.append((key, text))
+    return lines
+
+
+@dataclass(frozen=True)
+class EntityKind:
+    kind: str  # "gate": the change's `kind`, also the API's
+    label: str  # "feature gate"
+    model: type  # the Django model (reviews reads rows only through `load`)
+    find: Callable[[Project, str], Any]  # live entity by name, or None
+    to_document: Callable[[Any], dict]
+    actions: Mapping[str, Action]
+    describe: DescribeFn = describe_plainly
+    url: Callable[[Any], str] | None = None
+
+    def load(self, project: Project, entity_id: int, *, lock: bool = False):
+        rows = self.model._default_manager.filter(project=project, pk=entity_id)
+        if lock:
+            rows = rows.select_for_update(of=("self",))
+        return rows.first()
+
+    def action(self, name: str) -> Action:
+        try:
+            return self.actions[name]
+        except KeyError:
+            known = ", ".join(sorted(self.actions))
+            raise DomainError(
+                f"A {self.label} change can be one of: {known} (not '{name}').",
+                code="unknown_action",
+                field="action",
+            ) from None
+
+
+_kinds: dict[str, EntityKind] = {}
+
+
+def register(kind: EntityKind) -> None:
+    _kinds[kind.kind] = kind
+
+
+def get(kind: str) -> EntityKind:
+    try:
+        return _kinds[kind]
+    except KeyError:
+        known = ", ".join(sorted(_kinds))
+        raise DomainError(
+            f"Change sets hold these kinds: {known} (not '{kind}').",
+            code="unknown_kind",
+            field="kind",
+        ) from None
+
+
+def kinds() -> list[EntityKind]:
+    return list(_kinds.values())
