@@ -38,6 +38,24 @@ def project(site_admin):
 
 
 @pytest.fixture
+def no_review(project, site_admin):
+    """The project's policy requires review nowhere: every change set applies at once.
+    For tests of editing itself; tests of reviews use the default policy (production
+    needs one approval)."""
+    from reviews.services import EnvironmentRuleInput, review_policy_update
+
+    review_policy_update(
+        actor=site_admin,
+        project=project,
+        environments=[
+            EnvironmentRuleInput(env.name, requires_review=False)
+            for env in project.environments.all()
+        ],
+    )
+    return project
+
+
+@pytest.fixture
 def project_admin(project, site_admin):
     return site_admin
 
