@@ -1,13 +1,18 @@
-"""What a change does to the SDKs: which environments' evaluations it changes."""
+"""What a change does to the SDKs: which environments' evaluations it changes, and for how
+many users (the review page's impact preview)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from console.models import Environment, Project
 from console.specs.builder import build_spec
+from console.specs.evaluator import Evaluator
 
 # Per-entity bookkeeping the builder writes that no evaluation reads.
 _BOOKKEEPING = ("version",)
@@ -33,3 +38,175 @@ def environment_fingerprints(project: Project) -> dict[str, str]:
         text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
         fingerprints[environment.name] = hashlib.sha256(text.encode()).hexdigest()
     return fingerprints
+
+
+# ---------------------------------------------------------------- impact preview
+
+SAMPLE_SIZE = 2000
+_TOP_LEVEL_FIELDS = {"userID", "email", "ip", "userAgent", "country", "locale", "appVersion"}
+_DOMAINS = ("corp.example", "gmail.com", "example.org", "yahoo.co.jp")
+_COUNTRIES = ("US", "CA", "GB", "DE", "FR", "JP", "BR", "IN", "NZ")
+# Where each kind lives in a spec: (evaluator kind, name prefix)
+_SPEC_PLACE = {
+    "gate": ("gate", ""),
+    "segment": ("gate", "segment:"),
+    "holdout": ("gate", ""),
+    "dynamic_config": ("config", ""),
+    "experiment": ("config", ""),
+    "layer": ("layer", ""),
+}
+
+
+@dataclass(frozen=True)
+class EntityImpact:
+    kind: str
+    name: str
+    environment: str
+    changed: int
+    sample: int
+    examples: list[dict[str, Any]]
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.changed / self.sample if self.sample else 0.0
+
+
+@dataclass
+class Impact:
+    sample_size: int
+    entities: list[EntityImpact] = field(default_factory=list)
+    error: str | None = None
+
+
+def _targets(spec_entry: Mapping | None) -> list[tuple[str | None, str | None, Any]]:
+    """(field, idType, value) of the conditions that read user data, for synthetic users
+    that land on both sides of them."""
+    found = []
+    for rule in (spec_entry or {}).get("rules", []):
+        for condition in rule.get("conditions", []):
+            if condition.get("type") not in ("user_field", "unit_id"):
+                continue
+            values = condition.get("targetValue")
+            for value in values if isinstance(values, list) else [values]:
+                if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                    field_name = (
+                        condition.get("field") if condition["type"] == "user_field" else None
+                    )
+                    found.append((field_name, condition.get("idType"), value))
+    return found
+
+
+def synthetic_users(n: int, targets: list[tuple], seed: int) -> list[dict[str, Any]]:
+    """`n` users: random IDs, emails and countries, half of them carrying a value some
+    condition of the change looks for (so both sides of each rule are sampled)."""
+    rng = random.Random(seed)
+    users = []
+    for i in range(n):
+        user: dict[str, Any] = {
+            "userID": f"impact-{seed}-{i}",
+            "email": f"user{i}@{rng.choice(_DOMAINS)}",
+            "country": rng.choice(_COUNTRIES),
+            "custom": {},
+            "customIDs": {},
+        }
+        if targets and rng.random() < 0.5:
+            field_name, id_type, value = rng.choice(targets)
+            if field_name is None:
+                if id_type in (None, "", "userID"):
+                    user["userID"] = str(value)
+                else:
+                    user["customIDs"][id_type] = str(value)
+            elif field_name in _TOP_LEVEL_FIELDS:
+                user[field_name] = value
+            elif isinstance(value, str) and field_name.lower() == "email":
+                user["email"] = value
+            else:
+                user["custom"][field_name] = value
+        users.append(user)
+    return users
+
+
+def _entry(spec: Mapping, kind: str, name: str) -> Mapping | None:
+    section = {"gate": "feature_gates", "config": "dynamic_configs", "layer": "layer_configs"}
+    for entry in spec.get(section[kind], []):
+        if entry.get("name") == name:
+            return entry
+    return None
+
+
+def _outcome(evaluator: Evaluator, user: dict, kind: str, name: str) -> Any:
+    result = evaluator.evaluate(user, name, kind)
+    if kind == "gate":
+        return result.value
+    if result.group_name:
+        return {"group": result.group_name, "value": result.value}
+    return result.value
+
+
+def compare_specs(
+    before: Mapping[str, Mapping],
+    after: Mapping[str, Mapping],
+    entities: list[tuple[str, str]],
+    *,
+    sample_size: int = SAMPLE_SIZE,
+    seed: int = 0,
+) -> list[EntityImpact]:
+    """For each environment (name → spec before and after) and changed entity (kind, name):
+    how many of `sample_size` synthetic users get another result, with a few examples."""
+    impacts = []
+    for env_name in after:
+        old, new = Evaluator(before.get(env_name) or {}), Evaluator(after[env_name])
+        for kind, name in entities:
+            eval_kind, prefix = _SPEC_PLACE[kind]
+            spec_name = prefix + name
+            targets = _targets(_entry(before.get(env_name) or {}, eval_kind, spec_name))
+            targets += _targets(_entry(after[env_name], eval_kind, spec_name))
+            changed, examples = 0, []
+            for user in synthetic_users(sample_size, targets, seed):
+                was = _outcome(old, user, eval_kind, spec_name)
+                now = _outcome(new, user, eval_kind, spec_name)
+                if was != now:
+                    changed += 1
+                    if len(examples) < 5:
+                        examples.append({"user": user, "before": was, "after": now})
+            impacts.append(EntityImpact(kind, name, env_name, changed, sample_size, examples))
+    return impacts
+
+
+def impact_preview(change_set, *, sample_size: int = SAMPLE_SIZE) -> Impact:
+    """How many of `sample_size` synthetic users each changed entity answers differently,
+    per touched environment: an open change set against the configuration now (by a dry
+    run), an applied one against the version before it."""
+    from console.models import ConfigSpec
+    from reviews.services import ApplicationError, changeset_specs_after
+
+    impact = Impact(sample_size)
+    project = change_set.project
+    changes = list(change_set.changes.all())
+    entities = [(c.kind, c.entity_name) for c in changes if c.kind in _SPEC_PLACE]
+    environments = list(
+        Environment.objects.filter(project=project, name__in=change_set.environments)
+    )
+    if not entities or not environments:
+        return impact
+    version = change_set.ruleset_version
+    if version is not None:
+        rows = ConfigSpec.objects.filter(
+            environment__in=environments,
+            ruleset_version__number__in=[version.number - 1, version.number],
+        ).select_related("environment", "ruleset_version")
+        before, after = {}, {}
+        for row in rows:
+            side = after if row.ruleset_version_id == version.pk else before
+            side[row.environment.name] = json.loads(row.v1_json)
+    else:
+        before = {e.name: build_spec(project, e, time_ms=1) for e in environments}
+        try:
+            after = changeset_specs_after(change_set, environments)
+        except ApplicationError as exc:
+            impact.error = exc.message
+            return impact
+    impact.entities = compare_specs(
+        before, after, entities, sample_size=sample_size, seed=change_set.pk
+    )
+    return impact

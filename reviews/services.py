@@ -29,6 +29,7 @@ from console.exceptions import ApplicationError, Conflict, DomainError, NotAllow
 from console.models import Environment, Project, Role, RulesetVersion
 from console.permissions import ensure_role, project_role
 from console.publishing.services import ruleset_version_create
+from console.specs.builder import build_spec
 from reviews import notifications, registry
 from reviews.impact import environment_fingerprints
 from reviews.models import (
@@ -231,6 +232,21 @@ def _dry_run(actor, project: Project, changes: list[Change]) -> list[str]:
         if registry.get(change.kind).action(change.action).creates:
             change.entity_id = None  # the row was rolled back
     return touched
+
+
+def changeset_specs_after(change_set: ChangeSet, environments: list[Environment]) -> dict:
+    """The v1 spec of each environment as it would be with the change set applied (a dry
+    run as its author; nothing is kept). Raises what applying would raise."""
+    specs: dict[str, dict] = {}
+    try:
+        with transaction.atomic():
+            _run(change_set.author, change_set.project, _changes(change_set))
+            for environment in environments:
+                specs[environment.name] = build_spec(change_set.project, environment, time_ms=1)
+            raise _DryRun
+    except _DryRun:
+        pass
+    return specs
 
 
 def _save_changes(change_set: ChangeSet, changes: list[Change]) -> None:

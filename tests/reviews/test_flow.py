@@ -77,3 +77,20 @@ def test_second_change_set_on_the_same_gate_becomes_stale_and_rebases(
     changeset_approve(actor=project_admin, change_set=rebased)
     gate = FeatureGate.objects.get(pk=live_gate.pk)
     assert (gate.is_enabled, gate.description) == (False, "Better words")
+
+
+def test_impact_preview_counts_the_users_a_rollout_moves(project, live_gate, project_member):
+    from reviews.impact import impact_preview
+
+    document = gate_to_document(live_gate)
+    document["rules"][0]["passPercentage"] = 60  # 10% -> 60%
+    change_set = submit(
+        project_member, project, ChangeInput("gate", "update", "new_checkout", document)
+    )
+    impact = impact_preview(change_set, sample_size=4000)
+    assert impact.error is None
+    by_env = {i.environment: i for i in impact.entities}
+    assert set(by_env) == {"development", "staging", "production"}
+    share = by_env["production"].changed / 4000
+    assert 0.46 < share < 0.54  # about half the users move from fail to pass
+    assert all(e["before"] is False and e["after"] is True for e in by_env["production"].examples)
