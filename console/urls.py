@@ -53,6 +53,7 @@ urlpatterns = [
     path("console/v1/", include("console.api.urls")),
     path("console/v1/", include("gates.api.urls")),
     path("console/v1/", include("experiments.api.urls")),
+    path("console/v1/", include("reviews.api.urls")),
     path("", include("console.sdk_urls")),
     path("p/<slug:slug>/settings/publishing/", include("console.publishing.urls")),
     path("", views.home, name="home"),
