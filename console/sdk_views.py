@@ -5,11 +5,14 @@ environment's server or client key. They only read: Redis first, then the databa
 * GET  /v1|v2/download_config_specs/<server key>.json[?sinceTime=]  (or STATSIG-API-KEY)
 * POST /v1/get_id_lists (server key)  → manifest; GET /v1/download_id_list_file/<token>
   (a signed, unguessable URL, honouring Range)
-* POST /v1/initialize (client key)    → precomputed values (djb2 / none hashing)
+* POST /v1/initialize (client key)    → precomputed values (djb2 / none hashing), or 204
+  when the client already holds them. @statsig/js-client sends its key as `?k=` and its
+  body "Statsig-encoded" (`?se=1`: base64, reversed).
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -22,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from console.models import ApiKey, KeyKind, Project
 from console.publishing import idlists, selectors
-from console.publishing.client_init import client_initialize
+from console.publishing.client_init import client_initialize, client_is_current
 from console.services import key_authenticate
 
 ID_LIST_SALT = "gatehouse.sdk.id_list_file"
@@ -139,9 +142,14 @@ def _cors(response: HttpResponse) -> HttpResponse:
 
 
 def _request_json(request: HttpRequest) -> dict:
-    raw = request.body
-    if request.headers.get("Content-Encoding") == "gzip":
+    """The JSON body, gunzipped (`Content-Encoding: gzip` or js-client's `?gz=1`) and then
+    decoded from js-client's `?se=1` encoding: `btoa(json)` reversed. btoa writes one byte
+    per character (it refuses anything past U+00FF), so the bytes are Latin-1."""
+    raw: bytes | str = request.body
+    if request.headers.get("Content-Encoding") == "gzip" or request.GET.get("gz") == "1":
         raw = gzip.decompress(raw)
+    if request.GET.get("se") == "1":
+        raw = base64.b64decode(raw.decode("ascii")[::-1], validate=True).decode("latin-1")
     data = json.loads(raw or b"{}")
     return data if isinstance(data, dict) else {}
 
@@ -156,12 +164,24 @@ def initialize(request: HttpRequest):
         return _cors(found)
     try:
         data = _request_json(request)
-    except (ValueError, OSError):
+    except (ValueError, OSError, EOFError):
         return _cors(_error(400, "The body is not JSON."))
     user = data.get("user") if isinstance(data.get("user"), dict) else {}
+    metadata = data.get("statsigMetadata") if isinstance(data.get("statsigMetadata"), dict) else {}
     source = selectors.initialize_source(found.environment)
     if source is None:
         return _cors(_error(404, "Nothing has been published for this environment yet."))
     spec, evaluator = source
-    payload = client_initialize(spec, evaluator, user, algorithm=str(data.get("hash", "djb2")))
+    payload = client_initialize(
+        spec,
+        evaluator,
+        user,
+        algorithm=str(data.get("hash", "djb2")),
+        stable_id=metadata.get("stableID"),
+    )
+    if client_is_current(data, payload):
+        # Statsig's answer for "nothing changed"; js-client keeps the values it holds.
+        response = HttpResponse(status=204)
+        response["Cache-Control"] = "no-store"
+        return _cors(response)
     return _cors(_json_bytes(request, json.dumps(payload).encode()))

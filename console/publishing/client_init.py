@@ -2,13 +2,18 @@
 
 Entries are keyed by the hashed name: `djb2`, or `none` for raw names (the only two the
 current @statsig/js-client reads), or `sha256` for older clients. Segments and holdouts are
-never exposed. Not modelled yet: targetAppIDs filtering (no target apps) and `param_stores`.
+never exposed. Not modelled yet: targetAppIDs filtering (keys have no target app),
+`param_stores`, deltas, and fields derived from the request (IP, user agent).
+
+@statsig/js-client sends back, from the values it holds for the same user, their `time` as
+`sinceTime` and our `full_checksum`; `client_is_current` tells the view to answer 204 then.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +22,15 @@ from console.specs.hashing import djb2
 
 HASHES = ("djb2", "none", "sha256")
 HIDDEN_ENTITIES = {"segment", "holdout"}
+CHECKSUMMED = (
+    "feature_gates",
+    "dynamic_configs",
+    "layer_configs",
+    "hash_used",
+    "evaluated_keys",
+    "user",
+    "derived_fields",
+)
 
 
 def hash_name(name: str, algorithm: str) -> str:
@@ -29,11 +43,35 @@ def _exposures(exposures: list[dict], algorithm: str) -> list[dict]:
     return [{**e, "gate": hash_name(e["gate"], algorithm)} for e in exposures]
 
 
+def _with_stable_id(user: dict, stable_id: Any) -> dict:
+    """`user` with `customIDs.stableID` filled from the SDK's metadata when it has none
+    (client SDKs generate the device's stableID and send it beside the user)."""
+    ids = user.get("customIDs") if isinstance(user.get("customIDs"), dict) else {}
+    if not isinstance(stable_id, str) or not stable_id or ids.get("stableID"):
+        return user
+    return {**user, "customIDs": {**ids, "stableID": stable_id}}
+
+
+def _checksum(payload: Mapping[str, Any]) -> str:
+    """What tells two payloads' values apart for the same request, whatever their `time`."""
+    content = {key: payload[key] for key in CHECKSUMMED}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def client_initialize(
-    spec_v1: Mapping[str, Any], evaluator: Evaluator, user: dict, *, algorithm: str
+    spec_v1: Mapping[str, Any],
+    evaluator: Evaluator,
+    user: dict,
+    *,
+    algorithm: str,
+    stable_id: str | None = None,
 ) -> dict[str, Any]:
-    """Every gate, config/experiment and layer of `spec_v1` evaluated for `user`."""
+    """Every gate, config/experiment and layer of `spec_v1` evaluated for `user` (with the
+    SDK's `stable_id` when the user carries none), echoing `user` as sent."""
     h = algorithm if algorithm in HASHES else "djb2"
+    sent = user
+    user = _with_stable_id(user, stable_id)
     specs = {
         section: {s["name"]: s for s in spec_v1.get(section, [])}
         for section in ("feature_gates", "dynamic_configs", "layer_configs")
@@ -102,7 +140,7 @@ def client_initialize(
     evaluated = {"userID": user.get("userID")}
     if user.get("customIDs"):
         evaluated["customIDs"] = user["customIDs"]
-    return {
+    payload: dict[str, Any] = {
         "feature_gates": gates,
         "dynamic_configs": configs,
         "layer_configs": layers,
@@ -112,6 +150,25 @@ def client_initialize(
         "hash_used": h,
         "generator": "gatehouse",
         "evaluated_keys": evaluated,
-        "user": user,
+        "user": sent,
+        # Nothing is derived from the request yet; clients send this back as
+        # `previousDerivedFields`.
+        "derived_fields": {},
         "sdkInfo": {"sdkType": "gatehouse", "sdkVersion": "1"},
     }
+    payload["full_checksum"] = _checksum(payload)
+    return payload
+
+
+def client_is_current(body: Mapping[str, Any], payload: Mapping[str, Any]) -> bool:
+    """Whether the client that sent `body` already holds `payload`'s values: its values
+    are at least as new (`sinceTime`, sent only when they were fetched for this very user
+    and hash) and, when it sends one, their `full_checksum` is ours. The checksum catches
+    what time alone misses (a `current_time` rule that has since flipped)."""
+    since = body.get("sinceTime")
+    if not isinstance(since, int) or isinstance(since, bool) or since <= 0:
+        return False
+    if since < payload["time"]:
+        return False
+    checksum = body.get("full_checksum")
+    return checksum is None or checksum == payload["full_checksum"]
