@@ -134,3 +134,38 @@ def test_worker__spec_redis_down__pending_then_pushed_when_it_is_back(
     wait_for(lambda: _all_pushed(version), timeout=20, interval=0.2)
     conn = redis.Redis.from_url(private_redis.url)
     assert conn.get(store.dcs_key("v2", server_key.key.key_hash)).decode() == spec.v2_json
+
+
+def test_worker__killed_mid_push__runs_again_with_the_same_result(
+    start_celery_worker, private_redis, project, site_admin, server_key, make_gate
+):
+    # Given a worker whose spec Redis stalls every write (so the push hangs mid-task)
+    import os
+    import signal
+
+    from console.tasks import config_spec_repush_task
+
+    private_redis.start()
+    conn = redis.Redis.from_url(private_redis.url)
+    process, logfile = start_celery_worker(GATEHOUSE_SPEC_REDIS_URL=private_redis.url)
+    conn.execute_command("CLIENT", "PAUSE", 60_000, "WRITE")
+    make_gate()
+    version = spec_publish(actor=site_admin, project=project, reason="while the worker dies")
+    spec = version.config_specs.get(environment__name="production")
+    wait_for(lambda: "config_spec_push_task" in logfile.read_text(errors="replace"), timeout=15)
+    time.sleep(0.5)  # the push is now blocked on the paused write
+
+    # When the worker is killed mid-push and a new one starts
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    conn.execute_command("CLIENT", "UNPAUSE")
+    spec.refresh_from_db()
+    assert spec.state == ConfigSpecState.PENDING  # nothing recorded as done
+    start_celery_worker(GATEHOUSE_SPEC_REDIS_URL=private_redis.url)
+    config_spec_repush_task.delay()  # what beat sends every minute
+
+    # Then the push runs again and Redis holds exactly that spec
+    wait_for(lambda: _all_pushed(version), timeout=20, interval=0.2)
+    assert conn.get(store.dcs_key("v1", server_key.key.key_hash)).decode() == spec.v1_json
+    assert conn.get(store.dcs_key("v2", server_key.key.key_hash)).decode() == spec.v2_json
+    assert store.pointer_times([spec.environment_id], conn) == [spec.time_ms]
