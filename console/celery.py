@@ -13,4 +13,6 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Safety net of publishing: pending/failed specs and keys lost by Redis.
     "config-spec-repush": {"task": "console.tasks.config_spec_repush_task", "schedule": 30.0},
+    # Safety net of webhooks: pending deliveries whose enqueue or worker was lost.
+    "webhook-redeliver": {"task": "console.tasks.webhook_redeliver_task", "schedule": 60.0},
 }

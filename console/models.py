@@ -1,11 +1,14 @@
-"""Core models: users, projects and their environments, tags, members, keys and the audit log."""
+"""Core models: users, projects and their environments, tags, members, keys, the audit log,
+publishing, and outbound webhooks."""
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -435,3 +438,126 @@ class ConfigSpec(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.environment} @ {self.time_ms}"
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class WebhookDeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class Webhook(TimeStampedModel):
+    """An HTTP endpoint (Slack incoming webhook or any receiver) notified of project events.
+
+    The signing secret is stored encrypted (Fernet, key derived from SECRET_KEY; see
+    console.webhooks.crypto): the worker must read it back to sign, so a hash cannot do.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhooks")
+    name = models.CharField(max_length=100)
+    # A Slack URL is itself a credential: pages and the audit log show `url_display`.
+    url = models.CharField(max_length=2000)
+    all_events = models.BooleanField(default=True)
+    events = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    secret_encrypted = models.TextField()
+    # The prefix and first characters of the secret, to tell secrets apart.
+    secret_hint = models.CharField(max_length=24)
+    # After a rotation, deliveries are signed with both secrets until this time, so
+    # receivers can switch without dropping messages.
+    previous_secret_encrypted = models.TextField(blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    # SET_NULL: the webhook keeps working when its creator's account is deleted.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The outcome of the latest finished attempt (written by the delivery worker only).
+    last_delivery_state = models.CharField(
+        max_length=10, choices=WebhookDeliveryState.choices, blank=True
+    )
+    last_delivery_at = models.DateTimeField(null=True, blank=True)
+    last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint("project", Lower("name"), name="console_webhook_name_unique"),
+            models.CheckConstraint(
+                condition=Q(all_events=True) | Q(events__len__gt=0),
+                name="console_webhook_some_events",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def url_display(self) -> str:
+        """Scheme and host only: paths and queries often carry the receiver's token."""
+        scheme, _, rest = self.url.partition("://")
+        netloc, sep, tail = rest.partition("/")
+        netloc, qsep, query = netloc.partition("?")
+        host = netloc.rpartition("@")[2]  # never show credentials
+        hidden = (sep and tail) or (qsep and query)
+        return f"{scheme}://{host}/…" if hidden else f"{scheme}://{host}"
+
+    def wants(self, event: str) -> bool:
+        return self.all_events or event in self.events
+
+
+class WebhookDelivery(TimeStampedModel):
+    """One event to send to one webhook, kept with its state so nothing accepted is lost.
+
+    `payload` is the exact JSON body (fixed when the event happened); each attempt signs it
+    afresh with the attempt's timestamp.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, editable=False)
+    # CASCADE: deliveries of a deleted webhook have nowhere to go.
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=64)
+    payload = models.JSONField()
+    state = models.CharField(
+        max_length=10, choices=WebhookDeliveryState.choices, default=WebhookDeliveryState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    # When a pending delivery is due: the worker's retry runs then, and the beat safety net
+    # re-enqueues deliveries overdue by a margin (enqueue lost, broker down, worker died).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["uuid"], name="console_webhookdelivery_uuid_unique"),
+            models.CheckConstraint(
+                condition=(Q(state="pending") & Q(next_attempt_at__isnull=False))
+                | (~Q(state="pending") & Q(next_attempt_at__isnull=True)),
+                name="console_webhookdelivery_schedule",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="delivered", delivered_at__isnull=False)
+                | (~Q(state="delivered") & Q(delivered_at__isnull=True)),
+                name="console_webhookdelivery_delivered_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["webhook", "-created_at"], name="console_webhookdelivery_recent"),
+            # The safety net's scan: pending deliveries by due time.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="console_webhookdelivery_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.webhook} ({self.state})"

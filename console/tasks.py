@@ -49,3 +49,26 @@ def config_spec_repush_task() -> dict[str, list[int]]:
         "failed": report.failed,
         "superseded": report.superseded,
     }
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, soft_time_limit=30, time_limit=60)
+def webhook_deliver_task(self, delivery_id: int) -> str | None:
+    """One attempt at a webhook delivery; transient failures retry with exponential backoff
+    (the attempt count and the limit live on the delivery row, so manual and beat-driven
+    attempts count too)."""
+    from console.webhooks.delivery import webhook_deliver
+
+    delivery = webhook_deliver(delivery_id=delivery_id)
+    if delivery is None:
+        return None
+    if delivery.retry_in is not None:
+        raise self.retry(countdown=delivery.retry_in)
+    return delivery.state
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def webhook_redeliver_task() -> int:
+    """Beat: re-enqueue pending webhook deliveries that are overdue (lost enqueues)."""
+    from console.webhooks.delivery import webhook_redeliver_overdue
+
+    return len(webhook_redeliver_overdue())

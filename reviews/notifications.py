@@ -1,4 +1,5 @@
-"""Who hears about a change set, and what they read: emails sent by a worker after commit.
+"""Who hears about a change set, and what they read: emails sent by a worker after commit,
+and signed webhooks (Slack-compatible) to the endpoints admins configure.
 
 Services call `notify` inside their transaction; nothing is sent if it rolls back.
 """
@@ -13,6 +14,9 @@ from django.db import transaction
 from django.urls import reverse
 
 from console.models import Membership, Role
+from console.webhooks import slack
+from console.webhooks.events import register_event
+from console.webhooks.services import webhook_emit
 from reviews.models import ChangeSet, Comment
 
 logger = logging.getLogger(__name__)
@@ -28,9 +32,28 @@ SUBJECTS = {
 }
 
 
+WEBHOOK_EVENTS = {
+    "submitted": "A change set waits for review",
+    "approval_added": "Someone approved a change set",
+    "approved": "A change set has all the approvals it needs",
+    "rejected": "A reviewer rejected a change set",
+    "applied": "A change set was applied (a new ruleset version)",
+    "stale": "A change set went stale (an entity it changes moved on)",
+    "commented": "Someone commented on a change set",
+}
+
+
+def register_webhook_events() -> None:
+    for event, description in WEBHOOK_EVENTS.items():
+        register_event(f"changeset.{event}", description)
+
+
 def notify(change_set: ChangeSet, event: str, **extra) -> None:
-    """Tell the people concerned about `event` once the current transaction commits."""
+    """Tell the people concerned about `event`: webhook deliveries are recorded now (in the
+    caller's transaction) and emails are enqueued once it commits."""
     from reviews.tasks import changeset_notify_task
+
+    _emit_webhooks(change_set, event, extra)
 
     def _enqueue() -> None:
         try:
@@ -40,6 +63,39 @@ def notify(change_set: ChangeSet, event: str, **extra) -> None:
             logger.exception("changeset.notify_enqueue_failed id=%s", change_set.pk)
 
     transaction.on_commit(_enqueue)
+
+
+def _emit_webhooks(change_set: ChangeSet, event: str, extra: dict) -> None:
+    actor = _actor_email(change_set, extra)
+    headline = SUBJECTS[event].format(actor=actor)
+    text = (
+        f"*{slack.escape(change_set.project.name)}* "
+        f"{slack.link(change_set_url(change_set), f'#{change_set.number} {change_set.title}')}"
+        f" by {slack.escape(change_set.author.email)}: {slack.escape(headline)}"
+    )
+    webhook_emit(
+        project=change_set.project,
+        event=f"changeset.{event}",
+        text=text,
+        data={
+            "changeSet": {
+                "id": change_set.number,
+                "title": change_set.title,
+                "state": change_set.state,
+                "author": change_set.author.email,
+                "environments": change_set.environments,
+                "url": change_set_url(change_set),
+            },
+            "actor": actor,
+        },
+    )
+
+
+def _actor_email(change_set: ChangeSet, extra: dict) -> str:
+    if not extra.get("actor_id"):
+        return "someone"
+    membership = change_set.project.memberships.filter(user_id=extra["actor_id"]).first()
+    return membership.user.email if membership else "someone"
 
 
 def change_set_url(change_set: ChangeSet) -> str:
@@ -72,10 +128,7 @@ def send(change_set_id: int, event: str, extra: dict) -> int:
     )
     if change_set is None:
         return 0
-    actor = None
-    if extra.get("actor_id"):
-        actor = change_set.project.memberships.filter(user_id=extra["actor_id"]).first()
-    actor_email = actor.user.email if actor else "someone"
+    actor_email = _actor_email(change_set, extra)
     if event == "submitted":
         recipients = reviewers(change_set)
     else:

@@ -1,0 +1,173 @@
+"""Console API for webhooks (admins only), beside console.api at /console/v1/."""
+
+from __future__ import annotations
+
+from rest_framework import serializers, status
+
+from console.api.permissions import get_in_project, resolve_project
+from console.api.views import ConsoleAPIView, _ok, _valid
+from console.exceptions import NotFound
+from console.models import Role, Webhook, WebhookDelivery
+from console.webhooks import selectors, services
+
+# ---------------------------------------------------------------- shapes
+
+
+class WebhookCreateInput(serializers.Serializer):
+    name = serializers.CharField()
+    url = serializers.CharField()
+    # null or absent: every event.
+    events = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_null=True, allow_empty=True
+    )
+    isActive = serializers.BooleanField(source="is_active", required=False, default=True)
+
+
+class WebhookUpdateInput(serializers.Serializer):
+    name = serializers.CharField(required=False)
+    url = serializers.CharField(required=False)
+    events = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_null=True, allow_empty=True
+    )
+    isActive = serializers.BooleanField(source="is_active", required=False)
+
+
+class WebhookRotateInput(serializers.Serializer):
+    overlapHours = serializers.IntegerField(source="overlap_hours", required=False)
+
+
+class WebhookOutput(serializers.Serializer):
+    """Webhook settings and last delivery. Never the secret: it is added once, by the view."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    url = serializers.CharField()
+    allEvents = serializers.BooleanField(source="all_events")
+    events = serializers.ListField(child=serializers.CharField())
+    isActive = serializers.BooleanField(source="is_active")
+    secretHint = serializers.CharField(source="secret_hint")
+    secretRotatedAt = serializers.DateTimeField(source="secret_rotated_at")
+    lastDeliveryState = serializers.CharField(source="last_delivery_state")
+    lastDeliveryAt = serializers.DateTimeField(source="last_delivery_at")
+    lastResponseStatus = serializers.IntegerField(source="last_response_status")
+    lastError = serializers.CharField(source="last_error")
+    createdBy = serializers.SerializerMethodField(method_name="get_created_by")
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    def get_created_by(self, obj) -> str | None:
+        return obj.created_by.email if obj.created_by_id else None
+
+
+class WebhookDeliveryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    uuid = serializers.UUIDField()
+    webhook = serializers.IntegerField(source="webhook_id")
+    webhookName = serializers.CharField(source="webhook.name")
+    event = serializers.CharField()
+    state = serializers.CharField()
+    attempts = serializers.IntegerField()
+    responseStatus = serializers.IntegerField(source="response_status")
+    lastError = serializers.CharField(source="last_error")
+    createdAt = serializers.DateTimeField(source="created_at")
+    lastAttemptAt = serializers.DateTimeField(source="last_attempt_at")
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at")
+    deliveredAt = serializers.DateTimeField(source="delivered_at")
+
+
+def _issued(issued: services.IssuedWebhook) -> dict:
+    """The one response that ever carries a webhook's signing secret."""
+    return {**WebhookOutput(issued.webhook).data, "secret": issued.secret}
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+class WebhookListView(ConsoleAPIView):
+    def get(self, request):
+        project, _ = resolve_project(request, Role.ADMIN)
+        return self.paginated(selectors.webhook_list(project=project), WebhookOutput)
+
+    def post(self, request):
+        project, _ = resolve_project(request, Role.ADMIN)
+        data = _valid(WebhookCreateInput, request.data)
+        issued = services.webhook_create(actor=request.user, project=project, **data)
+        return _ok(
+            "Webhook created. Copy the signing secret now: it is not shown again.",
+            _issued(issued),
+            status.HTTP_201_CREATED,
+        )
+
+
+class WebhookDetailView(ConsoleAPIView):
+    def patch(self, request, pk: int):
+        project, _ = resolve_project(request, Role.ADMIN)
+        webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
+        data = _valid(WebhookUpdateInput, request.data)
+        if "events" in data:
+            events = data["events"]
+        else:
+            events = None if webhook.all_events else list(webhook.events)
+        webhook = services.webhook_update(
+            actor=request.user,
+            webhook=webhook,
+            name=data.get("name", webhook.name),
+            url=data.get("url", webhook.url),
+            events=events,
+            is_active=data.get("is_active", webhook.is_active),
+        )
+        return _ok("Webhook updated.", WebhookOutput(webhook).data)
+
+    def delete(self, request, pk: int):
+        project, _ = resolve_project(request, Role.ADMIN)
+        webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
+        services.webhook_delete(actor=request.user, webhook=webhook)
+        return _ok("Webhook deleted.", None)
+
+
+class WebhookRotateView(ConsoleAPIView):
+    def post(self, request, pk: int):
+        project, _ = resolve_project(request, Role.ADMIN)
+        webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
+        data = _valid(WebhookRotateInput, request.data)
+        issued = services.webhook_rotate_secret(actor=request.user, webhook=webhook, **data)
+        return _ok(
+            "Secret rotated. Copy the new secret now: it is not shown again.",
+            _issued(issued),
+            status.HTTP_201_CREATED,
+        )
+
+
+class WebhookTestView(ConsoleAPIView):
+    def post(self, request, pk: int):
+        project, _ = resolve_project(request, Role.ADMIN)
+        webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
+        delivery = services.webhook_send_test(actor=request.user, webhook=webhook)
+        return _ok(
+            "Test event queued.", WebhookDeliveryOutput(delivery).data, status.HTTP_202_ACCEPTED
+        )
+
+
+class WebhookDeliveryListView(ConsoleAPIView):
+    def get(self, request, pk: int):
+        project, _ = resolve_project(request, Role.ADMIN)
+        webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
+        deliveries = selectors.webhook_delivery_list(project=project, webhook=webhook)
+        return self.paginated(deliveries, WebhookDeliveryOutput)
+
+
+class WebhookDeliveryRetryView(ConsoleAPIView):
+    def post(self, request, pk: int):
+        project, _ = resolve_project(request, Role.ADMIN)
+        delivery = (
+            WebhookDelivery.objects.select_related("webhook")
+            .filter(pk=pk, webhook__project=project)
+            .first()
+        )
+        if delivery is None:
+            raise NotFound("No such webhook delivery in this project.")
+        delivery.webhook.project = project
+        delivery = services.webhook_delivery_retry(actor=request.user, delivery=delivery)
+        return _ok(
+            "Delivery queued again.", WebhookDeliveryOutput(delivery).data, status.HTTP_202_ACCEPTED
+        )
