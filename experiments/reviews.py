@@ -1,7 +1,15 @@
 """The experiments app's entity kinds for change sets (registered in
-ExperimentsConfig.ready()): experiments with their lifecycle actions, layers, holdouts."""
+ExperimentsConfig.ready()): experiments with their lifecycle actions, layers, holdouts.
+
+The `describe_*` functions give the labelled lines a reviewer reads side by side (groups
+with their sizes and parameter values, allocation, targeting, layer, status); like the
+gates' ones they accept partial documents.
+"""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from django.urls import reverse
 
@@ -11,8 +19,115 @@ from experiments.documents import (
     holdout_to_document,
     layer_to_document,
 )
-from experiments.models import Experiment, Holdout, Layer
+from experiments.models import Experiment, ExperimentStatus, Holdout, Layer
+from gates.reviews import Lines, common_lines, conditions_text, percent, show_values
 from reviews.registry import Action, EntityKind, document_actions, register
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _parameter_lines(parameters: Any, *, defaults: bool = True) -> Lines:
+    if not isinstance(parameters, list):
+        return []
+    lines: Lines = []
+    for parameter in parameters:
+        if not isinstance(parameter, dict):
+            continue
+        parts = [str(parameter.get("type") or "?")]
+        if defaults:
+            parts.append("default " + _value(parameter.get("defaultValue")))
+        if parameter.get("description"):
+            parts.append(str(parameter["description"]))
+        lines.append((f"Parameter {parameter.get('name')}", " · ".join(parts)))
+    return lines
+
+
+def _group_lines(groups: Any) -> Lines:
+    """("Group Test", "50% · color = "green", size = 3 · Bigger buttons")."""
+    if not isinstance(groups, list):
+        return []
+    lines: Lines = []
+    for group in groups:
+        if not isinstance(group, dict):
+            continue
+        values = group.get("parameterValues") or {}
+        parts = [percent(group.get("size", 0))]
+        if isinstance(values, dict) and values:
+            parts.append(", ".join(f"{k} = {_value(v)}" for k, v in sorted(values.items())))
+        if group.get("description"):
+            parts.append(str(group["description"]))
+        lines.append((f"Group {group.get('name')}", " · ".join(parts)))
+    return lines
+
+
+def _targeting(doc: dict) -> str:
+    gate = doc.get("targetingGateID")
+    conditions = doc.get("targetingConditions") or []
+    if gate:
+        return f"Units passing gate {gate}"
+    if conditions:
+        return "Units where " + conditions_text(conditions)
+    return "Everyone"
+
+
+def _status(status: Any) -> str:
+    return ExperimentStatus(status).label if status in ExperimentStatus.values else str(status)
+
+
+def describe_experiment(doc: dict) -> Lines:
+    lines: Lines = []
+    if "status" in doc:
+        lines.append(("Status", _status(doc["status"])))
+    if doc.get("launchedGroup"):
+        lines.append(("Shipped group", str(doc["launchedGroup"])))
+    if "hypothesis" in doc:
+        lines.append(("Hypothesis", str(doc["hypothesis"] or "—")))
+    lines += common_lines(doc)
+    if "layerID" in doc:
+        lines.append(("Layer", str(doc["layerID"] or "None (its own layer)")))
+    if "allocation" in doc:
+        whose = "the layer's units" if doc.get("layerID") else "units"
+        lines.append(("Allocation", f"{percent(doc['allocation'])} of {whose}"))
+    if "targetingGateID" in doc or "targetingConditions" in doc:
+        lines.append(("Targeting", _targeting(doc)))
+    if "parameters" in doc:
+        lines += _parameter_lines(doc["parameters"])
+    if "groups" in doc:
+        lines += _group_lines(doc["groups"]) or [("Groups", "None")]
+    for override in doc.get("overrides") or []:
+        if not isinstance(override, dict):
+            continue
+        parts = []
+        if override.get("unitIDs"):
+            ids = override["unitIDs"]
+            parts.append(f"{len(ids):,} IDs: {show_values(ids)}")
+        if override.get("segments"):
+            parts.append("segments " + show_values(override["segments"]))
+        lines.append((f"Forced into {override.get('group')}", " · ".join(parts) or "none"))
+    return lines
+
+
+def describe_layer(doc: dict) -> Lines:
+    lines = common_lines(doc)
+    if "parameters" in doc:
+        lines += _parameter_lines(doc["parameters"]) or [("Parameters", "None")]
+    return lines
+
+
+def describe_holdout(doc: dict) -> Lines:
+    lines = common_lines(doc)
+    if "passPercentage" in doc:
+        lines.append(("Held out", f"{percent(doc['passPercentage'])} of units"))
+    if "isGlobal" in doc or "experimentIDs" in doc:
+        if doc.get("isGlobal"):
+            applies = "Every experiment of the project (global)"
+        else:
+            applies = show_values(doc.get("experimentIDs") or [], limit=20)
+            applies = applies if doc.get("experimentIDs") else "No experiment yet"
+        lines.append(("Applies to", applies))
+    return lines
 
 
 def _url(name: str):
@@ -31,6 +146,7 @@ def register_kinds() -> None:
             model=Experiment,
             find=lambda project, name: selectors.experiment_get(project=project, name=name),
             to_document=experiment_to_document,
+            describe=describe_experiment,
             url=_url("experiment-detail"),
             actions={
                 **document_actions(
@@ -67,6 +183,7 @@ def register_kinds() -> None:
             model=Layer,
             find=lambda project, name: selectors.layer_get(project=project, name=name),
             to_document=layer_to_document,
+            describe=describe_layer,
             url=_url("layer-detail"),
             actions=document_actions(
                 create=lambda a, p, doc: services.layer_create(actor=a, project=p, document=doc),
@@ -82,6 +199,7 @@ def register_kinds() -> None:
             model=Holdout,
             find=lambda project, name: selectors.holdout_get(project=project, name=name),
             to_document=holdout_to_document,
+            describe=describe_holdout,
             url=_url("holdout-detail"),
             actions=document_actions(
                 create=lambda a, p, doc: services.holdout_create(actor=a, project=p, document=doc),
