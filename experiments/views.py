@@ -1,11 +1,14 @@
 """HTML pages of experiments, layers and holdouts.
 
 Views are adapters, like the gates pages: check access, bind the form and the design editor
-(parameters and groups), build the document, call one service, render. The editor's
-buttons post the whole form back with an `editor_action`; the view answers with the editor
-partial (htmx) or the whole page, and saves nothing. Lifecycle steps are POSTs whose
-refusals become messages. "Test a user" builds the environment's spec and explains the
-experiment (or layer) rule by rule, and says why the user got what they got.
+(parameters and groups), build the document, and propose it as a change set
+(reviews.services.changeset_submit): applied at once when no environment it touches requires
+review, else the user is sent to the change set waiting for review. The editor's buttons post
+the whole form back with an `editor_action`; the view answers with the editor partial (htmx)
+or the whole page, and saves nothing. Lifecycle steps are POSTs proposing one change, whose
+refusals become messages. With `?change_set=<number>` an editor edits that change of the
+author's own open change set instead. "Test a user" builds the environment's spec and
+explains the experiment (or layer) rule by rule, and says why the user got what they got.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -31,7 +35,7 @@ from console.specs.builder import SpecError, build_spec
 from console.specs.evaluator import Evaluator
 from console.specs.hashing import id_list_hash
 from console.views import _partial, _project
-from experiments import selectors, services
+from experiments import selectors
 from experiments.documents import (
     experiment_to_document,
     holdout_to_document,
@@ -52,6 +56,9 @@ from experiments.models import Experiment, ExperimentStatus, Holdout, Layer
 from gates.forms import TestUserForm
 from gates.models import FeatureGate, Segment, SegmentID
 from gates.selectors import unit_type_names
+from reviews.models import OPEN_STATES, Change, ChangeSet, ChangeSetSource
+from reviews.services import ChangeInput, changeset_edit, changeset_submit
+from reviews.shortcuts import is_applied, page_pending
 
 GET_POST = require_http_methods(["GET", "POST"])
 
@@ -154,20 +161,129 @@ def _list_response(request, *, template: str, partial: str, context: dict[str, A
     return response
 
 
-def _call(request, service, /, **kwargs) -> Any:
-    """A lifecycle or archive step: (result) or None with the refusal as a message."""
+def _revision(request) -> int | None:
+    revision = request.POST.get("revision", "")
+    return int(revision) if revision.isdigit() else None
+
+
+# ---------------------------------------------------------------- change sets
+
+
+@dataclass
+class ChangeEdit:
+    """The change an editor edits in its author's own open change set (?change_set=<number>,
+    and &change=<position> when the set creates several entities of the kind)."""
+
+    change_set: ChangeSet
+    change: Change
+    changes: list[Change]  # all of the change set's, in order
+
+    def inputs(self, document: dict[str, Any]) -> list[ChangeInput]:
+        """The change set's changes with this one's document replaced."""
+        inputs = []
+        for c in self.changes:
+            if c.pk != self.change.pk:
+                inputs.append(
+                    ChangeInput(c.kind, c.action, c.entity_name, c.payload, c.base_revision)
+                )
+            elif c.action == "create":
+                inputs.append(ChangeInput(c.kind, c.action, "", document))  # named by the document
+            else:
+                inputs.append(
+                    ChangeInput(c.kind, c.action, c.entity_name, document, c.base_revision)
+                )
+        return inputs
+
+
+def _editing(request, project: Project, kind: str, obj) -> ChangeEdit | None:
+    """The author's open change set named by the request, and its change of `obj` (or, on a
+    create page, its create of `kind`): 404 when there is none, 403 for someone else's or a
+    closed one."""
+    number = request.POST.get("change_set") or request.GET.get("change_set") or ""
+    if not number:
+        return None
+    if not number.isdigit():
+        raise Http404("No such change set.")
+    change_set = get_object_or_404(ChangeSet, project=project, number=int(number))
+    if change_set.author_id != request.user.pk:
+        raise PermissionDenied("Only the author can edit this change set.")
+    if change_set.state not in OPEN_STATES:
+        raise PermissionDenied(
+            f"Change set #{change_set.number} is {change_set.get_state_display().lower()}: "
+            "it can no longer change."
+        )
+    changes = list(change_set.changes.order_by("position"))
+    wanted = "create" if obj is None else "update"
+    found = [
+        c
+        for c in changes
+        if c.kind == kind and c.action == wanted and (obj is None or c.entity_id == obj.pk)
+    ]
+    position = request.POST.get("change") or request.GET.get("change") or ""
+    if position.isdigit():
+        found = [c for c in found if c.position == int(position)]
+    if not found:
+        raise Http404(f"Change set #{change_set.number} does not edit this {kind}.")
+    return ChangeEdit(change_set, found[0], changes)
+
+
+def _propose(request, project: Project, change: ChangeInput, change_edit: ChangeEdit | None = None):
+    """Propose one change from the browser as a change set (or, editing, replace that change
+    of the author's change set). Raises the services' refusals, nothing saved."""
+    if change_edit is not None:
+        return changeset_edit(
+            actor=request.user,
+            change_set=change_edit.change_set,
+            changes=change_edit.inputs(change.payload),
+        )
+    return changeset_submit(
+        actor=request.user, project=project, changes=[change], source=ChangeSetSource.BROWSER
+    )
+
+
+# kind → (label, detail page, document of a saved entity)
+KINDS = {
+    "experiment": ("Experiment", "experiment-detail", experiment_to_document),
+    "layer": ("Layer", "layer-detail", layer_to_document),
+    "holdout": ("Holdout", "holdout-detail", holdout_to_document),
+}
+
+
+def _save(request, project, kind: str, obj, document, *, form, editor=None, change_edit):
+    """Propose the editor's document (a create, or an update from the revision the form was
+    loaded at) and answer: the entity when applied, the change set when it waits for review
+    (or was the author's own, edited), None with the refusal on the form and editor."""
+    label, detail, to_document = KINDS[kind]
+    if obj is None:
+        change = ChangeInput(kind, "create", "", document)
+    elif change_edit is None and to_document(obj) == document:
+        messages.info(request, f"Nothing changed: {label.lower()} {obj.name} is as it was.")
+        return redirect(detail, project.slug, obj.pk)
+    else:
+        change = ChangeInput(kind, "update", obj.name, document, _revision(request))
     try:
-        return service(actor=request.user, **kwargs)
+        change_set = _propose(request, project, change, change_edit)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+    except ApplicationError as exc:
+        _map_error(exc, form=form, editor=editor)
+        return None
+    if not is_applied(change_set):
+        return page_pending(request, change_set)
+    saved = change_set.results[0]
+    messages.success(request, f"{label} {saved.name} {'created' if obj is None else 'saved'}.")
+    return redirect(detail, project.slug, saved.pk)
+
+
+def _step(request, project, change: ChangeInput) -> ChangeSet | None:
+    """A lifecycle or archive step as a change set, or None with the refusal as a message."""
+    try:
+        return _propose(request, project, change)
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return None
-
-
-def _revision(request) -> int | None:
-    revision = request.POST.get("revision", "")
-    return int(revision) if revision.isdigit() else None
 
 
 def _values_text(values: dict[str, Any]) -> str:
@@ -376,20 +492,34 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
     return context
 
 
+def _change_document(change_edit: ChangeEdit) -> dict[str, Any]:
+    """The document a change proposes, as the editor shows it (its dry run fills in the keys
+    a partial document left out)."""
+    return {**(change_edit.change.after or {}), **change_edit.change.payload}
+
+
 def _experiment_page(request, slug, pk: int | None = None):
     is_post = request.method == "POST"
     project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _experiment(project, pk) if pk is not None else None
+    change_edit = _editing(request, project, "experiment", obj)
     choices = Choices.load(project)
     editing = obj is not None
     locked = editing and obj.status != ExperimentStatus.DRAFT
+    shown = _change_document(change_edit) if change_edit else None
+    extra = {"change_edit": change_edit}
 
     if not is_post:
-        doc = experiment_to_document(obj) if obj else None
+        doc = shown or (experiment_to_document(obj) if obj else None)
         initial = ExperimentForm.initial_from(doc) if doc else {}
+        if doc is not None and obj is None:
+            initial["name"] = doc.get("name") or ""
         if doc is None and request.user.email in choices.members:
             initial["owner"] = request.user.email
-        layer = obj.layer if obj else choices.layer_named(request.GET.get("layer"))
+        if obj is not None and shown is None:
+            layer = obj.layer
+        else:
+            layer = choices.layer_named((doc or {}).get("layerID") or request.GET.get("layer"))
         if doc is None and layer is not None:
             # "New experiment" from a layer's page: in that layer, with its parameters.
             initial.update(layer=layer.name, id_type=layer.id_type)
@@ -399,7 +529,7 @@ def _experiment_page(request, slug, pk: int | None = None):
         if doc is None:
             editor.adopt_layer_parameters()
         context = _experiment_context(
-            request, project, obj, choices=choices, form=form, editor=editor
+            request, project, obj, choices=choices, form=form, editor=editor, **extra
         )
         return render(request, "experiments/experiment_form.html", context)
 
@@ -408,7 +538,9 @@ def _experiment_page(request, slug, pk: int | None = None):
     editor = DesignEditor.from_data(request.POST)
     layer_name = initial["layer"] if locked else request.POST.get("layer")
     editor.set_layer(choices.layer_named(layer_name))
-    context = _experiment_context(request, project, obj, choices=choices, form=form, editor=editor)
+    context = _experiment_context(
+        request, project, obj, choices=choices, form=form, editor=editor, **extra
+    )
 
     action = request.POST.get("editor_action")
     if action:
@@ -424,41 +556,30 @@ def _experiment_page(request, slug, pk: int | None = None):
 
     if obj is not None and obj.is_archived:
         raise PermissionDenied("This experiment is archived and cannot change.")
-    saved = _save_experiment(request, project, obj, form, editor)
-    if saved is not None:
-        return redirect("experiment-detail", project.slug, saved.pk)
+    response = _save_experiment(request, project, obj, form, editor, change_edit)
+    if response is not None:
+        return response
     context["problems"] = _problems(form, editor)
     return render(request, "experiments/experiment_form.html", context, status=400)
 
 
-def _save_experiment(request, project, obj, form, editor: DesignEditor):
-    form_ok = form.is_valid()
-    if not form_ok:
+def _save_experiment(request, project, obj, form, editor: DesignEditor, change_edit):
+    if not form.is_valid():
         return None
     status = obj.status if obj is not None else ExperimentStatus.DRAFT
     document = form.document(editor, status=status)
     if editor.has_errors:
         return None
-    try:
-        if obj is None:
-            saved = services.experiment_create(
-                actor=request.user, project=project, document=document
-            )
-        else:
-            saved = services.experiment_update(
-                actor=request.user,
-                experiment=obj,
-                document=document,
-                expected_revision=_revision(request),
-            )
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
-    except ApplicationError as exc:
-        _map_error(exc, form=form, editor=editor)
-        return None
-    verb = "created" if obj is None else "saved"
-    messages.success(request, f"Experiment {saved.name} {verb}.")
-    return saved
+    return _save(
+        request,
+        project,
+        "experiment",
+        obj,
+        document,
+        form=form,
+        editor=editor,
+        change_edit=change_edit,
+    )
 
 
 @login_required
@@ -476,25 +597,32 @@ def experiment_detail(request, slug, pk):
 # ---------------------------------------------------------------- experiments: lifecycle
 
 
-def _step(request, slug, pk, service, done: str, **kwargs):
+def _lifecycle_step(request, slug, pk, action: str, done: str, **payload):
+    """Propose one lifecycle step of the experiment; `done` says what happened when it is
+    applied at once."""
     project = _project(request, slug, Role.MEMBER)
     experiment = _experiment(project, pk)
-    result = _call(request, service, experiment=experiment, **kwargs)
-    if result is not None:
-        messages.success(request, done.format(name=experiment.name, **kwargs))
-        if result.status == ExperimentStatus.ARCHIVED:
-            return redirect("experiment-list", project.slug)
+    change_set = _step(
+        request, project, ChangeInput("experiment", action, experiment.name, payload)
+    )
+    if change_set is None:
+        return redirect("experiment-detail", project.slug, experiment.pk)
+    if not is_applied(change_set):
+        return page_pending(request, change_set)
+    messages.success(request, done.format(name=experiment.name, **payload))
+    if change_set.results[0].status == ExperimentStatus.ARCHIVED:
+        return redirect("experiment-list", project.slug)
     return redirect("experiment-detail", project.slug, experiment.pk)
 
 
 @login_required
 @require_POST
 def experiment_start(request, slug, pk):
-    return _step(
+    return _lifecycle_step(
         request,
         slug,
         pk,
-        services.experiment_start,
+        "start",
         "Experiment {name} started: users are being assigned to its groups.",
     )
 
@@ -504,40 +632,29 @@ def experiment_start(request, slug, pk):
 def experiment_ship(request, slug, pk):
     form = ShipForm(request.POST)
     group = form.cleaned_data["group"] if form.is_valid() else ""
-    return _step(
-        request,
-        slug,
-        pk,
-        services.experiment_ship,
-        "Shipped {group}: everyone now gets its values.",
-        group=group,
+    return _lifecycle_step(
+        request, slug, pk, "ship", "Shipped {group}: everyone now gets its values.", group=group
     )
 
 
 @login_required
 @require_POST
 def experiment_abandon(request, slug, pk):
-    return _step(
-        request, slug, pk, services.experiment_abandon, "Abandoned: everyone gets the defaults."
-    )
+    return _lifecycle_step(request, slug, pk, "abandon", "Abandoned: everyone gets the defaults.")
 
 
 @login_required
 @require_POST
 def experiment_reset(request, slug, pk):
-    return _step(
-        request,
-        slug,
-        pk,
-        services.experiment_reset,
-        "Experiment {name} reset to draft with a new salt.",
+    return _lifecycle_step(
+        request, slug, pk, "reset", "Experiment {name} reset to draft with a new salt."
     )
 
 
 @login_required
 @require_POST
 def experiment_archive(request, slug, pk):
-    return _step(request, slug, pk, services.experiment_archive, "Experiment {name} archived.")
+    return _lifecycle_step(request, slug, pk, "archive", "Experiment {name} archived.")
 
 
 # ---------------------------------------------------------------- test a user
@@ -967,13 +1084,29 @@ def _layer_page(request, slug, pk: int | None = None):
     is_post = request.method == "POST"
     project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _layer(project, pk) if pk is not None else None
+    change_edit = _editing(request, project, "layer", obj)
     if not is_post:
-        return render(request, "experiments/layer_form.html", _layer_context(request, project, obj))
+        form = editor = None
+        if change_edit is not None:
+            doc = _change_document(change_edit)
+            initial = {**LayerForm.initial_from(doc), "name": doc.get("name") or ""}
+            form = LayerForm(
+                initial=initial,
+                unit_types=unit_type_names(project=project),
+                editing=obj is not None,
+            )
+            editor = DesignEditor.from_document(doc, with_groups=False)
+        context = _layer_context(
+            request, project, obj, form=form, editor=editor, change_edit=change_edit
+        )
+        return render(request, "experiments/layer_form.html", context)
     form = LayerForm(
         request.POST, unit_types=unit_type_names(project=project), editing=obj is not None
     )
     editor = DesignEditor.from_data(request.POST, with_groups=False)
-    context = _layer_context(request, project, obj, form=form, editor=editor)
+    context = _layer_context(
+        request, project, obj, form=form, editor=editor, change_edit=change_edit
+    )
     action = request.POST.get("editor_action")
     if action:
         editor.apply(action)
@@ -986,26 +1119,18 @@ def _layer_page(request, slug, pk: int | None = None):
     if form.is_valid():
         document = form.document(editor)
         if not editor.has_errors:
-            try:
-                if obj is None:
-                    saved = services.layer_create(
-                        actor=request.user, project=project, document=document
-                    )
-                else:
-                    saved = services.layer_update(
-                        actor=request.user,
-                        layer=obj,
-                        document=document,
-                        expected_revision=_revision(request),
-                    )
-            except NotAllowed as exc:
-                raise PermissionDenied(exc.message) from exc
-            except ApplicationError as exc:
-                _map_error(exc, form=form, editor=editor)
-            else:
-                verb = "created" if obj is None else "saved"
-                messages.success(request, f"Layer {saved.name} {verb}.")
-                return redirect("layer-detail", project.slug, saved.pk)
+            response = _save(
+                request,
+                project,
+                "layer",
+                obj,
+                document,
+                form=form,
+                editor=editor,
+                change_edit=change_edit,
+            )
+            if response is not None:
+                return response
     context["problems"] = _problems(form, editor)
     return render(request, "experiments/layer_form.html", context, status=400)
 
@@ -1022,15 +1147,24 @@ def layer_detail(request, slug, pk):
     return _layer_page(request, slug, pk)
 
 
+def _archive(request, project, kind: str, obj, *, label: str, done: str):
+    """Propose archiving `obj`: the list when applied, the change set when waiting for
+    review, the entity again with the refusal."""
+    change_set = _step(request, project, ChangeInput(kind, "archive", obj.name))
+    if change_set is None:
+        return redirect(f"{kind}-detail", project.slug, obj.pk)
+    if not is_applied(change_set):
+        return page_pending(request, change_set)
+    messages.success(request, f"{label} {obj.name} archived.")
+    return redirect(done, project.slug)
+
+
 @login_required
 @require_POST
 def layer_archive(request, slug, pk):
     project = _project(request, slug, Role.MEMBER)
     layer = _layer(project, pk)
-    if _call(request, services.layer_archive, layer=layer) is None:
-        return redirect("layer-detail", project.slug, layer.pk)
-    messages.success(request, f"Layer {layer.name} archived.")
-    return redirect("layer-list", project.slug)
+    return _archive(request, project, "layer", layer, label="Layer", done="layer-list")
 
 
 # ---------------------------------------------------------------- holdouts
@@ -1057,6 +1191,7 @@ def _holdout_page(request, slug, pk: int | None = None):
     is_post = request.method == "POST"
     project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _holdout(project, pk) if pk is not None else None
+    change_edit = _editing(request, project, "holdout", obj)
     kwargs = {
         "unit_types": unit_type_names(project=project),
         "experiments": sorted(
@@ -1070,26 +1205,21 @@ def _holdout_page(request, slug, pk: int | None = None):
             raise PermissionDenied("This holdout is archived and cannot change.")
         form = HoldoutForm(request.POST, **kwargs)
         if form.is_valid():
-            try:
-                if obj is None:
-                    saved = services.holdout_create(
-                        actor=request.user, project=project, document=form.document()
-                    )
-                else:
-                    saved = services.holdout_update(
-                        actor=request.user,
-                        holdout=obj,
-                        document=form.document(),
-                        expected_revision=_revision(request),
-                    )
-            except NotAllowed as exc:
-                raise PermissionDenied(exc.message) from exc
-            except ApplicationError as exc:
-                _map_error(exc, form=form)
-            else:
-                verb = "created" if obj is None else "saved"
-                messages.success(request, f"Holdout {saved.name} {verb}.")
-                return redirect("holdout-detail", project.slug, saved.pk)
+            response = _save(
+                request,
+                project,
+                "holdout",
+                obj,
+                form.document(),
+                form=form,
+                change_edit=change_edit,
+            )
+            if response is not None:
+                return response
+    elif change_edit is not None:
+        doc = _change_document(change_edit)
+        initial = {**HoldoutForm.initial_from(doc), "name": doc.get("name") or ""}
+        form = HoldoutForm(initial=initial, **kwargs)
     else:
         doc = holdout_to_document(obj) if obj else None
         form = HoldoutForm(initial=HoldoutForm.initial_from(doc) if doc else {}, **kwargs)
@@ -1100,6 +1230,7 @@ def _holdout_page(request, slug, pk: int | None = None):
         "kind": {"key": "holdout", "label": "holdout"},
         "obj": obj,
         "form": form,
+        "change_edit": change_edit,
         "can_write": _can_write(request, project) and (obj is None or not obj.is_archived),
         "problems": _problems(form, None) if is_post else [],
     }
@@ -1123,7 +1254,4 @@ def holdout_detail(request, slug, pk):
 def holdout_archive(request, slug, pk):
     project = _project(request, slug, Role.MEMBER)
     holdout = _holdout(project, pk)
-    if _call(request, services.holdout_archive, holdout=holdout) is None:
-        return redirect("holdout-detail", project.slug, holdout.pk)
-    messages.success(request, f"Holdout {holdout.name} archived.")
-    return redirect("holdout-list", project.slug)
+    return _archive(request, project, "holdout", holdout, label="Holdout", done="holdout-list")

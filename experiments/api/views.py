@@ -2,22 +2,28 @@
 mounted at /console/v1/. The URL names an entity by its name, as Statsig does.
 
 Each view resolves the project and the caller's role (console.api.permissions), checks the
-body's shape, makes one service call and renders the entity's document. The services hold
-every rule and re-check the role; their DomainError/Conflict (with a field path such as
-"groups[1].parameterValues.color") become {"message", "code", "field"} responses in
+body's shape and proposes one change as a change set (reviews.services.changeset_submit).
+Applied at once (no touched environment requires review), it answers as the service did:
+the entity's document. Waiting for review, it answers 202 with the change set
+(reviews.shortcuts.api_pending). The services hold every rule and re-check the role; the
+change set's dry run raises their DomainError/Conflict (with a field path such as
+"groups[1].parameterValues.color"), which become {"message", "code", "field"} responses in
 console.api.exceptions. A lifecycle step the experiment's status does not allow is a 409.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from rest_framework import status
+from rest_framework.response import Response
 
 from console.api.documents import (
     DocumentAPIView,
     DocumentDetailView,
     DocumentInput,
+    merged,
     ok,
     valid,
 )
@@ -25,7 +31,7 @@ from console.api.permissions import resolve_project
 from console.api.views import ConsoleAPIView
 from console.exceptions import Conflict, DomainError, NotFound
 from console.models import Project, Role
-from experiments import selectors, services
+from experiments import selectors
 from experiments.api import serializers as s
 from experiments.documents import (
     experiment_to_document,
@@ -34,10 +40,13 @@ from experiments.documents import (
 )
 from experiments.models import Experiment, Holdout, Layer
 from experiments.selectors import LayerShare
+from reviews.models import ChangeSet, ChangeSetSource
+from reviews.services import ChangeInput, changeset_submit
+from reviews.shortcuts import api_pending, is_applied
 
 
-def _lifecycle(step: Callable[[], Experiment]) -> Experiment:
-    """Run a lifecycle service; a step the status does not allow collides with the
+def _lifecycle(step: Callable[[], ChangeSet]) -> ChangeSet:
+    """Propose a lifecycle step; a step the status does not allow collides with the
     experiment's state, so it is a Conflict (409), not a bad input."""
     try:
         return step()
@@ -45,6 +54,72 @@ def _lifecycle(step: Callable[[], Experiment]) -> Experiment:
         if exc.code == "illegal_transition":
             raise Conflict(exc.message, code=exc.code, field=exc.field) from exc
         raise
+
+
+def _submit(request, project: Project, change: ChangeInput) -> ChangeSet:
+    """One change, proposed through the API: applied at once or waiting for review."""
+    return changeset_submit(
+        actor=request.user, project=project, changes=[change], source=ChangeSetSource.API
+    )
+
+
+def _answer(change_set: ChangeSet, message: str, render, code: int = status.HTTP_200_OK):
+    """The applied change's entity as its document, or 202 with the change set."""
+    if not is_applied(change_set):
+        return api_pending(change_set)
+    return ok(message, render(change_set.results[0]), code)
+
+
+class ListCreateView(DocumentAPIView):
+    """GET lists the kind's entities; POST proposes creating one from a whole document."""
+
+    kind = ""
+    noun = ""
+
+    def render(self, entity) -> dict:
+        raise NotImplementedError
+
+    def post(self, request):
+        project, _ = resolve_project(request, Role.MEMBER)
+        document = valid(DocumentInput, request.data)
+        change_set = _submit(request, project, ChangeInput(self.kind, "create", "", document))
+        return _answer(change_set, f"{self.noun} created.", self.render, status.HTTP_201_CREATED)
+
+
+class ChangeSetDetailView(DocumentDetailView):
+    """GET, POST (replace), PATCH (merge, from the revision read) and DELETE (archive) one
+    entity by name, each write proposed as a change set of one change (so the base's
+    update/archive service hooks are not used)."""
+
+    kind = ""
+
+    def archive_step(self, request, project: Project, entity) -> ChangeSet:
+        return _submit(request, project, ChangeInput(self.kind, "archive", entity.name))
+
+    def _update(self, request, project, entity, document: dict[str, Any], base_revision=None):
+        if self.render(entity) == document:
+            # A fetched document posted back: nothing to propose, nothing to review.
+            return ok(f"{self.noun} unchanged.", document)
+        change = ChangeInput(self.kind, "update", entity.name, document, base_revision)
+        return _answer(_submit(request, project, change), f"{self.noun} updated.", self.render)
+
+    def post(self, request, name: str) -> Response:
+        project, _ = resolve_project(request, Role.MEMBER)
+        entity = self.lookup(project, name)
+        return self._update(request, project, entity, valid(DocumentInput, request.data))
+
+    def patch(self, request, name: str) -> Response:
+        project, _ = resolve_project(request, Role.MEMBER)
+        entity = self.lookup(project, name)
+        changes = valid(DocumentInput, request.data)
+        # Based on the revision read: a write in between is a 409 stale_revision.
+        document = merged(self.render(entity), changes)
+        return self._update(request, project, entity, document, entity.revision)
+
+    def delete(self, request, name: str) -> Response:
+        project, _ = resolve_project(request, Role.MEMBER)
+        change_set = self.archive_step(request, project, self.lookup(project, name))
+        return _answer(change_set, f"{self.noun} archived.", self.render)
 
 
 # ---------------------------------------------------------------- experiments
@@ -68,7 +143,13 @@ def _layer_filter(project: Project, name: str) -> Layer | None:
     return layer
 
 
-class ExperimentListView(DocumentAPIView):
+class ExperimentListView(ListCreateView):
+    kind = "experiment"
+    noun = "Experiment"
+
+    def render(self, entity) -> dict:
+        return experiment_to_document(entity)
+
     def get(self, request):
         project, _ = resolve_project(request)
         query = valid(s.ExperimentListQuery, request.query_params)
@@ -81,18 +162,9 @@ class ExperimentListView(DocumentAPIView):
         )
         return self.documents(experiments, experiment_to_document)
 
-    def post(self, request):
-        project, _ = resolve_project(request, Role.MEMBER)
-        document = valid(DocumentInput, request.data)
-        experiment = services.experiment_create(
-            actor=request.user, project=project, document=document
-        )
-        return ok(
-            "Experiment created.", experiment_to_document(experiment), status.HTTP_201_CREATED
-        )
 
-
-class ExperimentDetailView(DocumentDetailView):
+class ExperimentDetailView(ChangeSetDetailView):
+    kind = "experiment"
     noun = "Experiment"
 
     def lookup(self, project, name):
@@ -101,71 +173,60 @@ class ExperimentDetailView(DocumentDetailView):
     def render(self, entity):
         return experiment_to_document(entity)
 
-    def update(self, request, entity, document, expected_revision=None):
-        return services.experiment_update(
-            actor=request.user,
-            experiment=entity,
-            document=document,
-            expected_revision=expected_revision,
-        )
-
-    def archive(self, request, entity):
-        return _lifecycle(
-            lambda: services.experiment_archive(actor=request.user, experiment=entity)
-        )
+    def archive_step(self, request, project, entity):
+        archive = super().archive_step
+        return _lifecycle(lambda: archive(request, project, entity))
 
 
 class ExperimentActionView(DocumentAPIView):
     """PUT or POST .../<step>: one lifecycle step, nothing else."""
 
+    action = ""
     message = ""
 
-    def act(self, request, experiment: Experiment) -> Experiment:
-        raise NotImplementedError
+    def payload(self, request) -> dict[str, Any]:
+        """The step's arguments, from the checked body."""
+        return {}
 
     def put(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
         experiment = _experiment(project, name)
-        experiment = _lifecycle(lambda: self.act(request, experiment))
-        return ok(self.message, experiment_to_document(experiment))
+        change = ChangeInput("experiment", self.action, experiment.name, self.payload(request))
+        change_set = _lifecycle(lambda: _submit(request, project, change))
+        return _answer(change_set, self.message, experiment_to_document)
 
     post = put
 
 
 class ExperimentStartView(ExperimentActionView):
+    action = "start"
     message = "Experiment started."
-
-    def act(self, request, experiment: Experiment) -> Experiment:
-        return services.experiment_start(actor=request.user, experiment=experiment)
 
 
 class ExperimentShipView(ExperimentActionView):
     """Statsig's "make decision": {"group": <name or id>} (or {"id": ...}) ships a group."""
 
+    action = "ship"
     message = "Experiment shipped."
 
-    def act(self, request, experiment: Experiment) -> Experiment:
-        data = valid(s.ExperimentShipInput, request.data)
-        return services.experiment_ship(
-            actor=request.user, experiment=experiment, group=data["group"]
-        )
+    def payload(self, request) -> dict[str, Any]:
+        return {"group": valid(s.ExperimentShipInput, request.data)["group"]}
 
 
 class ExperimentAbandonView(ExperimentActionView):
+    action = "abandon"
     message = "Experiment abandoned."
-
-    def act(self, request, experiment: Experiment) -> Experiment:
-        return services.experiment_abandon(actor=request.user, experiment=experiment)
 
 
 class ExperimentResetView(ExperimentActionView):
     """Back to draft with new salts: every unit is re-randomised, so {"confirm": true}."""
 
+    action = "reset"
     message = "Experiment reset: it is a draft again, and every unit will be re-randomised."
 
-    def act(self, request, experiment: Experiment) -> Experiment:
+    def payload(self, request) -> dict[str, Any]:
         valid(s.ExperimentResetInput, request.data)
-        return services.experiment_reset(actor=request.user, experiment=experiment)
+        return {}
 
 
 # ---------------------------------------------------------------- layers
@@ -178,19 +239,20 @@ def _layer(project: Project, name: str) -> Layer:
     return layer
 
 
-class LayerListView(DocumentAPIView):
+class LayerListView(ListCreateView):
+    kind = "layer"
+    noun = "Layer"
+
+    def render(self, entity) -> dict:
+        return layer_to_document(entity)
+
     def get(self, request):
         project, _ = resolve_project(request)
         return self.documents(selectors.layer_list(project=project), layer_to_document)
 
-    def post(self, request):
-        project, _ = resolve_project(request, Role.MEMBER)
-        document = valid(DocumentInput, request.data)
-        layer = services.layer_create(actor=request.user, project=project, document=document)
-        return ok("Layer created.", layer_to_document(layer), status.HTTP_201_CREATED)
 
-
-class LayerDetailView(DocumentDetailView):
+class LayerDetailView(ChangeSetDetailView):
+    kind = "layer"
     noun = "Layer"
 
     def lookup(self, project, name):
@@ -198,17 +260,6 @@ class LayerDetailView(DocumentDetailView):
 
     def render(self, entity):
         return layer_to_document(entity)
-
-    def update(self, request, entity, document, expected_revision=None):
-        return services.layer_update(
-            actor=request.user,
-            layer=entity,
-            document=document,
-            expected_revision=expected_revision,
-        )
-
-    def archive(self, request, entity):
-        return services.layer_archive(actor=request.user, layer=entity)
 
 
 def _share(share: LayerShare) -> dict:
@@ -250,19 +301,20 @@ def _holdout(project: Project, name: str) -> Holdout:
     return holdout
 
 
-class HoldoutListView(DocumentAPIView):
+class HoldoutListView(ListCreateView):
+    kind = "holdout"
+    noun = "Holdout"
+
+    def render(self, entity) -> dict:
+        return holdout_to_document(entity)
+
     def get(self, request):
         project, _ = resolve_project(request)
         return self.documents(selectors.holdout_list(project=project), holdout_to_document)
 
-    def post(self, request):
-        project, _ = resolve_project(request, Role.MEMBER)
-        document = valid(DocumentInput, request.data)
-        holdout = services.holdout_create(actor=request.user, project=project, document=document)
-        return ok("Holdout created.", holdout_to_document(holdout), status.HTTP_201_CREATED)
 
-
-class HoldoutDetailView(DocumentDetailView):
+class HoldoutDetailView(ChangeSetDetailView):
+    kind = "holdout"
     noun = "Holdout"
 
     def lookup(self, project, name):
@@ -270,14 +322,3 @@ class HoldoutDetailView(DocumentDetailView):
 
     def render(self, entity):
         return holdout_to_document(entity)
-
-    def update(self, request, entity, document, expected_revision=None):
-        return services.holdout_update(
-            actor=request.user,
-            holdout=entity,
-            document=document,
-            expected_revision=expected_revision,
-        )
-
-    def archive(self, request, entity):
-        return services.holdout_archive(actor=request.user, holdout=entity)

@@ -24,10 +24,13 @@ from experiments.models import (
 )
 from gates import services as gate_services
 from gates.models import FeatureGate
+from reviews.models import ChangeSet, ChangeSetState
+from tests import api_support
 from tests.api_support import (
     Endpoint,
     api_url_for,
     assert_error,
+    assert_outcome,
     check_key_call,
     check_session_call,
     console_key,
@@ -46,6 +49,10 @@ from tests.experiments.factories import (
 )
 from tests.gates.factories import gate_document
 
+# Editing itself: every change set applies at once (tests/experiments/test_review_paths.py
+# covers the default policy, where production changes wait for review).
+pytestmark = pytest.mark.usefixtures("no_review")
+
 api_url = api_url_for("experiments-api")
 
 
@@ -59,7 +66,29 @@ def db_state() -> dict:
         "experiment_tags": list(Experiment.tags.through.objects.order_by("pk").values()),
         "holdout_experiments": list(Holdout.experiments.through.objects.order_by("pk").values()),
         "audit_events": AuditEvent.objects.count(),
+        "entity_events": entity_events(),
+        "change_sets": ChangeSet.objects.count(),
     }
+
+
+def entity_events() -> int:
+    """Audit events of the entities themselves (a change set adds its own, and the ruleset
+    version's)."""
+    return AuditEvent.objects.filter(action__regex=r"^(experiment|layer|holdout)\.").count()
+
+
+def assert_outcome_through_change_set(response, endpoint, expected, before, db_state) -> None:
+    """api_support.assert_outcome, where a permitted write is one change set applied at once:
+    it records one audit event of the entity (besides the change set's and the version's)."""
+    if expected != endpoint.ok or not endpoint.writes:
+        assert_outcome(response, endpoint, expected, before, db_state)
+        return
+    assert response.status_code == expected, response.content
+    assert response.json()["message"]
+    assert response.json()["data"] is not None
+    assert entity_events() == before["entity_events"] + 1
+    applied = ChangeSet.objects.filter(state=ChangeSetState.APPLIED)
+    assert applied.count() == before["change_sets"] + 1
 
 
 def layered(name: str, allocation: float, **fields) -> dict:
@@ -228,13 +257,15 @@ ENDPOINTS = [
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 @pytest.mark.parametrize("caller", ["anonymous", "outsider", "viewer", "member", "admin"])
-def test_endpoint__session_caller__answers_by_role(world, endpoint, caller):
+def test_endpoint__session_caller__answers_by_role(world, endpoint, caller, monkeypatch):
+    monkeypatch.setattr(api_support, "assert_outcome", assert_outcome_through_change_set)
     check_session_call(world, endpoint, caller, api_url, db_state)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 @pytest.mark.parametrize("caller", ["unknown", "removed_creator", "viewer", "member", "admin"])
-def test_endpoint__console_key__answers_by_key_role(world, endpoint, caller):
+def test_endpoint__console_key__answers_by_key_role(world, endpoint, caller, monkeypatch):
+    monkeypatch.setattr(api_support, "assert_outcome", assert_outcome_through_change_set)
     check_key_call(world, endpoint, caller, api_url, db_state)
 
 
@@ -402,7 +433,7 @@ def test_experiment_patch__experiment_changed_after_the_read__conflict(world, mo
         experiment=world.draft,
         document={**experiment_to_document(world.draft), "tags": ["core"]},
     )
-    monkeypatch.setattr("experiments.api.views.selectors.experiment_get", lambda **kwargs: stale)
+    monkeypatch.setattr("experiments.api.views._experiment", lambda project, name: stale)
     before = db_state()
 
     # When

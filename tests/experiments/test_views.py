@@ -19,94 +19,24 @@ from console.specs.evaluator import Evaluator
 from experiments import services
 from experiments.documents import experiment_to_document
 from experiments.models import Experiment, ExperimentStatus, Holdout, Layer, LayerBucket
+from reviews.models import ChangeSet, ChangeSetState
 from tests.experiments.factories import (
+    experiment_data,
     experiment_document,
+    holdout_data,
     holdout_document,
+    layer_data,
     layer_document,
     parameter,
+    running_data,
 )
+
+# Editing itself: every change set applies at once (tests/experiments/test_review_paths.py
+# covers the default policy, where production changes wait for review).
+pytestmark = pytest.mark.usefixtures("no_review")
 
 ROLE_RANK = {None: 0, Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3}
 XSS = "<script>alert(1)</script>"
-
-
-# ---------------------------------------------------------------- form data builders
-
-
-def experiment_data(
-    name: str | None = "checkout_button",
-    params=(("color", "string", "grey"),),
-    groups=(("Control", 50, {"color": "grey"}), ("Test", 50, {"color": "blue"})),
-    **fields,
-) -> dict[str, Any]:
-    """The experiment page's POST fields: parameters as (name, type, default) and groups
-    as (name, size, {parameter: value text}) or (id, name, size, values)."""
-    data: dict[str, Any] = {
-        "hypothesis": "Blue sells more",
-        "description": "",
-        "owner": "",
-        "id_type": "userID",
-        "layer": "",
-        "allocation": "100",
-        "targeting_gate": "",
-        "targeting_conditions": "",
-    }
-    names = []
-    for i, (pname, ptype, default) in enumerate(params):
-        data[f"param-{i}-name"] = pname
-        data[f"param-{i}-type"] = ptype
-        data[f"param-{i}-default"] = "" if default is None else str(default)
-        data[f"param-{i}-description"] = ""
-        names.append(pname)
-    for i, g in enumerate(groups):
-        gid, gname, size, values = g if len(g) == 4 else ("", *g)
-        data[f"group-{i}-id"] = gid
-        data[f"group-{i}-name"] = gname
-        data[f"group-{i}-size"] = str(size)
-        data[f"group-{i}-description"] = ""
-        for j, pname in enumerate(names):
-            data[f"group-{i}-value-{j}"] = str(values.get(pname, ""))
-    data.update(fields)
-    if name is not None:
-        data["name"] = name
-    return data
-
-
-def running_data(experiment: Experiment, **fields) -> dict[str, Any]:
-    """The page's fields for a saved experiment, exactly as stored (group ids kept)."""
-    groups = [(g["id"], g["name"], g["size"], g["parameterValues"]) for g in experiment.groups]
-    params = [(p["name"], p["type"], p["defaultValue"]) for p in experiment.parameters]
-    return experiment_data(None, params, groups, **fields)
-
-
-def layer_data(name: str | None = "checkout_page", params=(("color", "string", "grey"),), **f):
-    data: dict[str, Any] = {"description": "", "id_type": "userID", **f}
-    for i, (pname, ptype, default) in enumerate(params):
-        data.update(
-            {
-                f"param-{i}-name": pname,
-                f"param-{i}-type": ptype,
-                f"param-{i}-default": str(default),
-                f"param-{i}-description": "",
-            }
-        )
-    if name is not None:
-        data["name"] = name
-    return data
-
-
-def holdout_data(name: str | None = "q4_holdout", **fields) -> dict[str, Any]:
-    data = {
-        "description": "",
-        "id_type": "userID",
-        "percentage": "5",
-        "is_global": "false",
-        "experiments": [],
-        **fields,
-    }
-    if name is not None:
-        data["name"] = name
-    return data
 
 
 # ---------------------------------------------------------------- shared set-up
@@ -150,10 +80,18 @@ def world(project, project_admin, project_member, project_viewer, outsider) -> W
     return World(project, layer, empty_layer, experiment, running, holdout)
 
 
+def _entity_events() -> int:
+    """Audit events of the entities themselves (a change set adds its own, and the ruleset
+    version's)."""
+    return AuditEvent.objects.filter(action__regex=r"^(experiment|layer|holdout)\.").count()
+
+
 def _db_state(project: Project) -> tuple:
     """Everything an experiments write could change, to compare before and after."""
     return (
+        _entity_events(),
         AuditEvent.objects.count(),
+        ChangeSet.objects.filter(project=project).count(),
         list(Experiment.objects.filter(project=project).values_list("pk", "revision", "status")),
         list(Layer.objects.filter(project=project).values_list("pk", "revision")),
         list(Holdout.objects.filter(project=project).values_list("pk", "revision")),
@@ -253,7 +191,9 @@ def test_experiments_pages__each_role__get_the_expected_status(
     ):
         assert _db_state(world.project) == before
     elif method == "post":
-        assert AuditEvent.objects.count() == before[0] + 1
+        # One change set, applied at once, whose service recorded the entity's event
+        assert _entity_events() == before[0] + 1
+        assert ChangeSet.objects.get(project=world.project).state == ChangeSetState.APPLIED
 
 
 def test_experiment_detail__viewer__read_only_without_lifecycle_buttons(
