@@ -1,4 +1,4 @@
-"""What the evaluation benches share: the real Statsig SDKs loaded offline with one spec,
+"""What the benches share: the real Statsig SDKs loaded offline with one spec,
 interleaved timing of ours against them, the printed table and the results file."""
 
 from __future__ import annotations
@@ -112,6 +112,16 @@ def main(doc: str, run: Callable[[int, int], dict], key: str, title: str, rows: 
     figures = run(args.users, args.repeat)
     print(render(title, figures, rows))  # noqa: T201
     if args.out:
-        existing = json.loads(args.out.read_text()) if args.out.exists() else {}
-        existing[key] = figures
-        args.out.write_text(json.dumps(existing, indent=2) + "\n")
+        merge_results(args.out, key, figures)
+
+
+def merge_results(out: Path, key: str, figures: dict) -> None:
+    """Put `figures` under `key` in the results file, keeping the other benches' keys."""
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    existing[key] = figures
+    out.write_text(json.dumps(existing, indent=2) + "\n")
+
+
+def percentile(values: list[float], pct: int) -> float:
+    """The `pct`th percentile (1-99) of `values`, interpolated between the nearest ones."""
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]

@@ -45,6 +45,61 @@ def _groups(n: int) -> list[dict]:
     ]
 
 
+def bench_experiments_create(project, count: int, layer_count: int) -> int:
+    """`count` experiments (two or three groups, an override; running ones fill layers of
+    LAYER_SHARE% each, the rest is unlayered in mixed states) over `layer_count` layers, a
+    global and a chosen holdout, bulk-inserted: the bench projects' data (also used by
+    bench/publishing.py). Returns the number of layer buckets."""
+    layers = Layer.objects.bulk_create(
+        Layer(project=project, name=f"layer_{n:04d}", parameters=PARAMETERS)
+        for n in range(layer_count)
+    )
+    per_layer = 100 // LAYER_SHARE
+    statuses = [ExperimentStatus.RUNNING] * 6 + [
+        ExperimentStatus.DRAFT,
+        ExperimentStatus.SHIPPED,
+        ExperimentStatus.ABANDONED,
+    ]
+    experiments = []
+    for n in range(count):
+        layer = layers[n // per_layer] if n < layer_count * per_layer else None
+        status = ExperimentStatus.RUNNING if layer else statuses[n % len(statuses)]
+        groups = _groups(2 + n % 2)
+        experiments.append(
+            Experiment(
+                project=project,
+                name=f"experiment_{n:06d}",
+                layer=layer,
+                status=status,
+                allocation=Decimal(LAYER_SHARE if layer else 50),
+                parameters=(
+                    [{**p, "defaultValue": None} for p in PARAMETERS] if layer else PARAMETERS
+                ),
+                groups=groups,
+                overrides=[{"groupId": groups[1]["id"], "unitIDs": [f"qa-{n}"], "segments": []}],
+                launched_group_id=(groups[1]["id"] if status == ExperimentStatus.SHIPPED else ""),
+            )
+        )
+    experiments = Experiment.objects.bulk_create(experiments)
+    buckets = []
+    slot: dict[int, int] = {}
+    for experiment in experiments:
+        if experiment.layer_id is None:
+            continue
+        first = slot.get(experiment.layer_id, 0)
+        width = LAYER_SHARE * LAYER_BUCKETS // 100
+        slot[experiment.layer_id] = first + width
+        buckets += [
+            LayerBucket(layer_id=experiment.layer_id, experiment=experiment, bucket=b)
+            for b in range(first, first + width)
+        ]
+    LayerBucket.objects.bulk_create(buckets, batch_size=10_000)
+    Holdout.objects.create(project=project, name="global_holdout", percentage=2, is_global=True)
+    chosen = Holdout.objects.create(project=project, name="some_holdout", percentage=10)
+    chosen.experiments.set(experiments[::10])
+    return len(buckets)
+
+
 class _Rollback(Exception):
     pass
 
@@ -87,59 +142,9 @@ class Command(BaseCommand):
         )
         environment = project.environments.get(name="production")
         started = time.perf_counter()
-        layers = Layer.objects.bulk_create(
-            Layer(project=project, name=f"layer_{n:04d}", parameters=PARAMETERS)
-            for n in range(layer_count)
-        )
-        per_layer = 100 // LAYER_SHARE
-        statuses = [ExperimentStatus.RUNNING] * 6 + [
-            ExperimentStatus.DRAFT,
-            ExperimentStatus.SHIPPED,
-            ExperimentStatus.ABANDONED,
-        ]
-        experiments = []
-        for n in range(count):
-            layer = layers[n // per_layer] if n < layer_count * per_layer else None
-            status = ExperimentStatus.RUNNING if layer else statuses[n % len(statuses)]
-            groups = _groups(2 + n % 2)
-            experiments.append(
-                Experiment(
-                    project=project,
-                    name=f"experiment_{n:06d}",
-                    layer=layer,
-                    status=status,
-                    allocation=Decimal(LAYER_SHARE if layer else 50),
-                    parameters=(
-                        [{**p, "defaultValue": None} for p in PARAMETERS] if layer else PARAMETERS
-                    ),
-                    groups=groups,
-                    overrides=[
-                        {"groupId": groups[1]["id"], "unitIDs": [f"qa-{n}"], "segments": []}
-                    ],
-                    launched_group_id=(
-                        groups[1]["id"] if status == ExperimentStatus.SHIPPED else ""
-                    ),
-                )
-            )
-        experiments = Experiment.objects.bulk_create(experiments)
-        buckets = []
-        slot: dict[int, int] = {}
-        for experiment in experiments:
-            if experiment.layer_id is None:
-                continue
-            first = slot.get(experiment.layer_id, 0)
-            width = LAYER_SHARE * LAYER_BUCKETS // 100
-            slot[experiment.layer_id] = first + width
-            buckets += [
-                LayerBucket(layer_id=experiment.layer_id, experiment=experiment, bucket=b)
-                for b in range(first, first + width)
-            ]
-        LayerBucket.objects.bulk_create(buckets, batch_size=10_000)
-        Holdout.objects.create(project=project, name="global_holdout", percentage=2, is_global=True)
-        chosen = Holdout.objects.create(project=project, name="some_holdout", percentage=10)
-        chosen.experiments.set(experiments[::10])
+        buckets = bench_experiments_create(project, count, layer_count)
         self.stdout.write(
-            f"created {count:,} experiments, {layer_count} layers, {len(buckets):,} layer "
+            f"created {count:,} experiments, {layer_count} layers, {buckets:,} layer "
             f"buckets in {time.perf_counter() - started:.2f} s"
         )
         timings: dict[str, list[float]] = {
@@ -166,7 +171,7 @@ class Command(BaseCommand):
         figures = {
             "experiments": count,
             "layers": layer_count,
-            "layer_buckets": len(buckets),
+            "layer_buckets": buckets,
             "specs": {
                 "dynamic_configs": len(v1["dynamic_configs"]),
                 "layer_configs": len(v1["layer_configs"]),

@@ -35,6 +35,23 @@ def _condition(type_, operator, target, field=None):
     }
 
 
+def bench_gates_create(project, count: int) -> list[FeatureGate]:
+    """`count` gates of three rules each (country, app version, 30% public), bulk-inserted:
+    the bench projects' data (also used by bench/publishing.py)."""
+    return FeatureGate.objects.bulk_create(
+        FeatureGate(
+            project=project,
+            name=f"gate_{n:06d}",
+            rules=[
+                _rule([_condition("country", "any", ["NZ", "AU"])]),
+                _rule([_condition("app_version", "version_gte", "9.0.0")]),
+                _rule([_condition("public", None, None)], 30),
+            ],
+        )
+        for n in range(count)
+    )
+
+
 class _Rollback(Exception):
     pass
 
@@ -69,18 +86,7 @@ class Command(BaseCommand):
         project = console_services.project_create(actor=user, name="Bench", slug="bench-spec")
         environment = project.environments.get(name="production")
         started = time.perf_counter()
-        FeatureGate.objects.bulk_create(
-            FeatureGate(
-                project=project,
-                name=f"gate_{n:06d}",
-                rules=[
-                    _rule([_condition("country", "any", ["NZ", "AU"])]),
-                    _rule([_condition("app_version", "version_gte", "9.0.0")]),
-                    _rule([_condition("public", None, None)], 30),
-                ],
-            )
-            for n in range(count)
-        )
+        bench_gates_create(project, count)
         self.stdout.write(f"created {count:,} gates in {time.perf_counter() - started:.2f} s")
         timings = {"build_spec (v1)": [], "to_v2": [], "spec_json v1+v2": []}
         for _ in range(runs):
