@@ -16,6 +16,8 @@ import base64
 import gzip
 import json
 import re
+import threading
+from collections import OrderedDict
 
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -32,6 +34,7 @@ ID_LIST_SALT = "gatehouse.sdk.id_list_file"
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 # Gzip only what is worth it.
 GZIP_MIN_BYTES = 512
+NO_UPDATES = b'{"has_updates":false}'
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -50,13 +53,37 @@ def _authenticate(request: HttpRequest, key: str | None, kind: str) -> ApiKey | 
     return found
 
 
-def _json_bytes(request: HttpRequest, body: bytes, status: int = 200) -> HttpResponse:
+# Compressed spec bodies by (version, environment, time): a published spec never changes,
+# and compressing megabytes on every SDK poll would cost more than serving them.
+_GZIPPED: OrderedDict[tuple, bytes] = OrderedDict()
+_GZIPPED_MAX = 8
+_gzip_lock = threading.Lock()
+
+
+def _gzipped(body: bytes, key: tuple | None) -> bytes:
+    if key is None:
+        return gzip.compress(body, compresslevel=5)
+    with _gzip_lock:
+        if key in _GZIPPED:
+            _GZIPPED.move_to_end(key)
+            return _GZIPPED[key]
+    compressed = gzip.compress(body, compresslevel=5)
+    with _gzip_lock:
+        _GZIPPED[key] = compressed
+        while len(_GZIPPED) > _GZIPPED_MAX:
+            _GZIPPED.popitem(last=False)
+    return compressed
+
+
+def _json_bytes(
+    request: HttpRequest, body: bytes, status: int = 200, gzip_key: tuple | None = None
+) -> HttpResponse:
     response = HttpResponse(body, status=status, content_type="application/json")
     response["Vary"] = "Accept-Encoding"
     response["Cache-Control"] = "no-store"
     accepted = request.headers.get("Accept-Encoding", "")
     if len(body) >= GZIP_MIN_BYTES and "gzip" in accepted:
-        response.content = gzip.compress(body, compresslevel=5)
+        response.content = _gzipped(body, gzip_key)
         response["Content-Encoding"] = "gzip"
     response["Content-Length"] = str(len(response.content))
     return response
@@ -73,13 +100,18 @@ def download_config_specs(request: HttpRequest, version: str, key: str | None = 
     found = _authenticate(request, key, KeyKind.SERVER)
     if isinstance(found, HttpResponse):
         return found
+    since = _since(request)
+    if since:
+        current = selectors.current_time(found.environment_id)
+        if current is not None and since >= current:
+            return _json_bytes(request, NO_UPDATES)
     spec = selectors.dcs_for_key(version, found.key_hash, found.environment_id)
     if spec is None:
         return _error(404, "Nothing has been published for this environment yet.")
     time_ms, body = spec
-    if _since(request) >= time_ms:
-        return _json_bytes(request, b'{"has_updates":false}')
-    return _json_bytes(request, body)
+    if since >= time_ms:
+        return _json_bytes(request, NO_UPDATES)
+    return _json_bytes(request, body, gzip_key=(version, found.environment_id, time_ms))
 
 
 def _file_url(request: HttpRequest, project_id: int, file_id: str) -> str:

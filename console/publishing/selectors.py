@@ -41,6 +41,24 @@ def dcs_for_key(version: str, key_hash: str, environment_id: int) -> tuple[int, 
     return found or _latest_db(environment_id, version)
 
 
+def current_time(environment_id: int) -> int | None:
+    """The `time` of the environment's newest spec (Redis pointer, else the database):
+    enough to answer a client that is current without reading a body."""
+    try:
+        found = store.read_current_time(environment_id)
+    except redis.RedisError as exc:
+        logger.warning("spec.redis_unavailable env=%s error=%s", environment_id, exc)
+        found = None
+    if found is not None:
+        return found
+    return (
+        ConfigSpec.objects.filter(environment_id=environment_id)
+        .order_by("-time_ms")
+        .values_list("time_ms", flat=True)
+        .first()
+    )
+
+
 # Compiled evaluators for /v1/initialize, per (environment, time): compiling a spec is far
 # slower than evaluating it, and a (environment, time) pair never changes content.
 _EVALUATORS: OrderedDict[tuple[int, int], tuple[dict, Evaluator]] = OrderedDict()

@@ -55,6 +55,19 @@ def test_dcs__since_time_current__has_updates_false(client, published, server_ke
     assert older.json()["time"] == published.time_ms
 
 
+def test_dcs__since_time_current__answered_without_reading_a_body(
+    client, published, server_key, django_assert_max_num_queries
+):
+    from console.publishing import store
+
+    config_spec_push(spec_id=published.pk)
+    store.client().delete(store.dcs_key("v1", server_key.key.key_hash))
+    # No body is read: with the body gone from Redis, reading one would query the database.
+    with django_assert_max_num_queries(2):  # the key's lookup and its last-use stamp
+        current = _dcs(client, "v1", server_key.secret, sinceTime=published.time_ms)
+    assert current.json() == {"has_updates": False}
+
+
 def test_dcs__gzip_accepted__gzipped(client, published, server_key):
     url = reverse("sdk-dcs-v1", args=[server_key.secret])
     response = client.get(url, headers={"accept-encoding": "gzip, deflate"})
