@@ -134,6 +134,10 @@ def _url(name: str):
     return lambda entity: reverse(name, args=[entity.project.slug, entity.pk])
 
 
+def _create_url(name: str):
+    return lambda project: reverse(name, args=[project.slug])
+
+
 def _lifecycle(label: str, service) -> Action:
     return Action(label, lambda actor, _p, experiment, _payload: service(actor, experiment))
 
@@ -148,6 +152,7 @@ def register_kinds() -> None:
             to_document=experiment_to_document,
             describe=describe_experiment,
             url=_url("experiment-detail"),
+            create_url=_create_url("experiment-create"),
             actions={
                 **document_actions(
                     create=lambda a, p, doc: services.experiment_create(
@@ -185,6 +190,7 @@ def register_kinds() -> None:
             to_document=layer_to_document,
             describe=describe_layer,
             url=_url("layer-detail"),
+            create_url=_create_url("layer-create"),
             actions=document_actions(
                 create=lambda a, p, doc: services.layer_create(actor=a, project=p, document=doc),
                 update=lambda a, e, doc: services.layer_update(actor=a, layer=e, document=doc),
@@ -201,6 +207,7 @@ def register_kinds() -> None:
             to_document=holdout_to_document,
             describe=describe_holdout,
             url=_url("holdout-detail"),
+            create_url=_create_url("holdout-create"),
             actions=document_actions(
                 create=lambda a, p, doc: services.holdout_create(actor=a, project=p, document=doc),
                 update=lambda a, e, doc: services.holdout_update(actor=a, holdout=e, document=doc),

@@ -237,6 +237,10 @@ def _url(name: str):
     return lambda entity: reverse(name, args=[entity.project.slug, entity.pk])
 
 
+def _create_url(name: str):
+    return lambda project: reverse(name, args=[project.slug])
+
+
 def _ids(payload: dict) -> list:
     ids = payload.get("ids")
     return ids if isinstance(ids, list) else []
@@ -252,6 +256,7 @@ def register_kinds() -> None:
             to_document=gate_to_document,
             describe=describe_gate,
             url=_url("gate-detail"),
+            create_url=_create_url("gate-create"),
             actions=document_actions(
                 create=lambda a, p, doc: services.gate_create(actor=a, project=p, document=doc),
                 update=lambda a, e, doc: services.gate_update(actor=a, gate=e, document=doc),
@@ -268,6 +273,7 @@ def register_kinds() -> None:
             to_document=segment_to_document,
             describe=describe_segment,
             url=_url("segment-detail"),
+            create_url=_create_url("segment-create"),
             actions={
                 **document_actions(
                     create=lambda a, p, doc: services.segment_create(
@@ -308,6 +314,7 @@ def register_kinds() -> None:
             to_document=dynamic_config_to_document,
             describe=describe_dynamic_config,
             url=_url("config-detail"),
+            create_url=_create_url("config-create"),
             actions=document_actions(
                 create=lambda a, p, doc: services.dynamic_config_create(
                     actor=a, project=p, document=doc

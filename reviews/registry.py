@@ -75,6 +75,8 @@ class EntityKind:
     actions: Mapping[str, Action]
     describe: DescribeFn = describe_plainly
     url: Callable[[Any], str] | None = None
+    # The editor that creates one (its ?change_set=N&change=P edits a proposed create).
+    create_url: Callable[[Project], str] | None = None
 
     def load(self, project: Project, entity_id: int, *, lock: bool = False):
         rows = self.model._default_manager.filter(project=project, pk=entity_id)

@@ -37,7 +37,16 @@ from reviews.forms import (
     ReviewGroupForm,
     ReviewPolicyForm,
 )
-from reviews.models import Approval, Change, ChangeSet, ChangeSetSource, ChangeSetState, ReviewGroup
+from reviews.impact import impact_preview
+from reviews.models import (
+    OPEN_STATES,
+    Approval,
+    Change,
+    ChangeSet,
+    ChangeSetSource,
+    ChangeSetState,
+    ReviewGroup,
+)
 from reviews.policy import project_policy
 from reviews.shortcuts import pending_message
 from reviews.templatetags import reviews_tags
@@ -263,6 +272,7 @@ class ChangeView:
     note: str = ""  # the payload of actions that are not documents (IDs, ship group)
     changed_count: int = 0
     stale: bool = False
+    edit_url: str | None = None  # the author's editor for this proposed document
 
 
 def _ids_note(change: Change) -> str:
@@ -280,7 +290,20 @@ def _ids_note(change: Change) -> str:
     return f"{what} {len(ids):,} {noun}: {shown}{more}" if ids else f"{what} no IDs."
 
 
-def change_view(project: Project, change: Change, *, stale_ids: set[int]) -> ChangeView:
+def _edit_url(handler, project: Project, change: Change, url: str | None, number: int):
+    if handler is None or change.action not in ("create", "update"):
+        return None
+    if change.action == "update" and url:
+        return f"{url}?change_set={number}"
+    if change.action == "create" and handler.create_url is not None:
+        return f"{handler.create_url(project)}?change_set={number}&change={change.position}"
+    return None
+
+
+def change_view(
+    project: Project, change: Change, *, stale_ids: set[int], edit_number: int | None = None
+) -> ChangeView:
+    """`edit_number`: the change set's number when the viewer may edit it (its author)."""
     try:
         handler = registry.get(change.kind)
     except ApplicationError:
@@ -291,6 +314,8 @@ def change_view(project: Project, change: Change, *, stale_ids: set[int]) -> Cha
         # An unsaved instance carries what the URL needs (project slug, pk): no query.
         url = handler.url(handler.model(pk=change.entity_id, project=project))
     view = ChangeView(change, label, verb, url, "none", stale=change.pk in stale_ids)
+    if edit_number is not None:
+        view.edit_url = _edit_url(handler, project, change, url, edit_number)
     if change.action.startswith("ids_"):
         view.note = _ids_note(change)
     elif change.action == "ship" and isinstance(change.payload, dict):
@@ -429,7 +454,19 @@ def _detail_context(request, project: Project, change_set: ChangeSet) -> dict[st
             "the fact."
         ),
         "follow_up": getattr(change_set, "follow_up", None),
-        "changes": [change_view(project, c, stale_ids=stale_ids) for c in changes],
+        "changes": [
+            change_view(
+                project,
+                c,
+                stale_ids=stale_ids,
+                edit_number=(
+                    change_set.number
+                    if is_author and member and change_set.state in OPEN_STATES
+                    else None
+                ),
+            )
+            for c in changes
+        ],
         "needs": needs,
         "approvals": approval_views,
         "comments": comments,
@@ -467,19 +504,14 @@ def changeset_impact(request, slug, number):
     change_set = _get_change_set(project, number)
     preview, error = None, None
     try:
-        from reviews.impact import impact_preview
-    except ImportError:
-        error = "The impact preview is not available on this server yet."
+        preview = impact_preview(change_set)
+    except ApplicationError as exc:
+        error = exc.message
+    except Exception:  # the panel is an aid: a failure there must not break the page
+        logger.exception("changeset.impact_failed id=%s", change_set.pk)
+        error = "The impact could not be computed; the change set itself is fine."
     else:
-        try:
-            preview = impact_preview(change_set)
-        except ApplicationError as exc:
-            error = exc.message
-        except Exception:  # the panel is an aid: a failure there must not break the page
-            logger.exception("changeset.impact_failed id=%s", change_set.pk)
-            error = "The impact could not be computed; the change set itself is fine."
-        else:
-            error = getattr(preview, "error", None)
+        error = preview.error
     context = {
         "project": project,
         "section": "reviews",

@@ -18,8 +18,8 @@ from experiments.reviews import describe_experiment
 from gates.documents import gate_to_document
 from gates.models import FeatureGate
 from gates.reviews import describe_dynamic_config, describe_gate
-from reviews import impact as impact_module
 from reviews import selectors
+from reviews import views as review_views
 from reviews.models import (
     Approval,
     ChangeSet,
@@ -188,6 +188,21 @@ def test_detail__author__sees_no_approve_but_can_cancel(client, project, in_revi
     html = client.get(_url("changeset-detail", project, in_review.number)).content.decode()
     assert ">Approve<" not in html
     assert ">Cancel<" in html
+
+
+def test_detail__only_the_author_gets_an_edit_link_to_the_editor(
+    client, project, in_review, reviewer, project_admin
+):
+    wanted = f'href="/p/payments/gates/new/?change_set={in_review.number}&amp;change=0"'
+    client.force_login(reviewer)
+    assert (
+        wanted in client.get(_url("changeset-detail", project, in_review.number)).content.decode()
+    )
+    client.force_login(project_admin)
+    assert (
+        wanted
+        not in client.get(_url("changeset-detail", project, in_review.number)).content.decode()
+    )
 
 
 def test_approve__author_of_the_change_set__refused_with_a_message(
@@ -540,7 +555,7 @@ def test_impact__preview__rendered_with_counts_and_examples(
         examples=[{"user": {"userID": "u-42"}, "before": False, "after": True}],
     )
     preview = SimpleNamespace(sample_size=1000, error=None, entities=[item])
-    monkeypatch.setattr(impact_module, "impact_preview", lambda cs: preview, raising=False)
+    monkeypatch.setattr(review_views, "impact_preview", lambda cs: preview)
     client.force_login(project_member)
 
     # When the page loads the panel
@@ -559,7 +574,7 @@ def test_impact__preview_error__shown_in_the_panel(
     client, project, in_review, project_member, monkeypatch
 ):
     preview = SimpleNamespace(sample_size=0, error="No users to sample yet.", entities=[])
-    monkeypatch.setattr(impact_module, "impact_preview", lambda cs: preview, raising=False)
+    monkeypatch.setattr(review_views, "impact_preview", lambda cs: preview)
     client.force_login(project_member)
     html = client.get(
         _url("changeset-impact", project, in_review.number), HTTP_HX_REQUEST="true"
