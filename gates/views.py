@@ -1,10 +1,13 @@
 """HTML pages of feature gates, segments and dynamic configs.
 
 Views are adapters: check access, bind the form and the rules editor, build the document,
-call one service, render. The rules editor's buttons post the whole form back to the page
-with an `editor_action`; the same view then answers with the editor partial (htmx) or
-the whole page (no JavaScript), and saves nothing. "Test a user" builds the environment's
-spec and asks the evaluator to explain every rule and condition.
+propose it as a change set (gates.changes.propose), render. A change set that needs no
+review is applied at once and the page says what was saved; one waiting for review sends
+the user to it. With `?change_set=<number>` the editors change the proposal in the author's
+own open change set instead (changeset_edit). The rules editor's buttons post the whole
+form back to the page with an `editor_action`; the same view then answers with the editor
+partial (htmx) or the whole page (no JavaScript), and saves nothing. "Test a user" builds
+the environment's spec and asks the evaluator to explain every rule and condition.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -32,6 +36,7 @@ from console.specs.hashing import id_list_hash
 from console.specs.operators import show
 from console.views import _partial, _project
 from gates import idlists, selectors, services
+from gates.changes import propose, unchanged
 from gates.conditions import CONDITION_TYPES, OPERATORS, SEGMENT_PREFIX, ValueKind
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
 from gates.forms import (
@@ -55,6 +60,9 @@ from gates.forms import (
     show_time,
 )
 from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentID, SegmentKind
+from reviews.models import OPEN_STATES, Change, ChangeSet, ChangeSetSource
+from reviews.services import ChangeInput, changeset_edit
+from reviews.shortcuts import is_applied, page_pending
 
 GET_POST = require_http_methods(["GET", "POST"])
 ID_PAGE_SIZE = 60
@@ -87,9 +95,7 @@ class Kind:
     model: Any
     form_class: Any
     to_document: Any
-    create: Any
-    update: Any
-    archive: Any
+    change_kind: str  # the change sets' kind (gates/reviews.py)
     section: str
     explain_kind: str  # evaluator kind
     template: str
@@ -98,10 +104,6 @@ class Kind:
     def spec_name(self, obj) -> str:
         return SEGMENT_PREFIX + obj.name if self.key == "segment" else obj.name
 
-    def service_kwargs(self, obj) -> dict[str, Any]:
-        """The services name their entity argument like the kind: gate=, segment=, config=."""
-        return {self.key: obj}
-
 
 GATE = Kind(
     key="gate",
@@ -109,9 +111,7 @@ GATE = Kind(
     model=FeatureGate,
     form_class=GateForm,
     to_document=gate_to_document,
-    create=services.gate_create,
-    update=services.gate_update,
-    archive=services.gate_archive,
+    change_kind="gate",
     section="gates",
     explain_kind="gate",
     template="gates/gate_form.html",
@@ -122,9 +122,7 @@ SEGMENT = Kind(
     model=Segment,
     form_class=SegmentForm,
     to_document=segment_to_document,
-    create=services.segment_create,
-    update=services.segment_update,
-    archive=services.segment_archive,
+    change_kind="segment",
     section="segments",
     explain_kind="gate",
     template="gates/segment_form.html",
@@ -135,9 +133,7 @@ CONFIG = Kind(
     model=DynamicConfig,
     form_class=DynamicConfigForm,
     to_document=dynamic_config_to_document,
-    create=services.dynamic_config_create,
-    update=services.dynamic_config_update,
-    archive=services.dynamic_config_archive,
+    change_kind="dynamic_config",
     section="gates",
     explain_kind="config",
     template="gates/config_form.html",
@@ -367,6 +363,18 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
     }
     if obj is not None and not obj.is_archived and "test_form" not in context:
         context["test_form"] = _test_form(choices.environments)
+    if obj is not None and not obj.is_archived and context.get("proposal") is None:
+        # Open change sets that would change it: their authors can edit them from here.
+        context["open_changes"] = list(
+            Change.objects.filter(
+                change_set__project=project,
+                change_set__state__in=OPEN_STATES,
+                kind=kind.change_kind,
+                entity_id=obj.pk,
+            )
+            .select_related("change_set")
+            .order_by("change_set__number")
+        )
     if obj is not None and kind is SEGMENT and obj.kind == SegmentKind.ID_LIST:
         context.update(_id_browser_context(request, obj))
         context.setdefault("ids_form", SegmentIdsForm())
@@ -388,6 +396,52 @@ def _set_overrides(context, rows) -> None:
         context["overrides_open"] = bool(count) or any(r.errors for r in rows)
 
 
+@dataclass
+class Proposal:
+    """The change of an open change set, of its author, that the editor works on instead of
+    the saved entity (`?change_set=<number>`, and `change=<position>` when several)."""
+
+    change_set: ChangeSet
+    change: Change
+    changes: list[Change]
+
+    @property
+    def document(self) -> dict[str, Any]:
+        # `after` is the dry run's rendering of the payload: the canonical document shape.
+        return self.change.after or self.change.payload
+
+
+def _proposal(request, kind: Kind, project: Project, obj) -> Proposal | None:
+    number = request.POST.get("change_set") or request.GET.get("change_set") or ""
+    if not number:
+        return None
+    if not number.isdigit():
+        raise Http404("No such change set.")
+    change_set = get_object_or_404(ChangeSet, project=project, number=int(number))
+    if change_set.author_id != request.user.pk:
+        raise PermissionDenied("Only the author can edit this change set.")
+    if change_set.state not in OPEN_STATES:
+        raise PermissionDenied(
+            f"Change set #{change_set.number} is {change_set.get_state_display().lower()}: "
+            "it can no longer change."
+        )
+    changes = list(change_set.changes.order_by("position"))
+    if obj is None:
+        matches = [c for c in changes if c.kind == kind.change_kind and c.action == "create"]
+    else:
+        matches = [
+            c
+            for c in changes
+            if c.kind == kind.change_kind and c.action == "update" and c.entity_id == obj.pk
+        ]
+    position = request.POST.get("change") or request.GET.get("change") or ""
+    if position.isdigit():
+        matches = [c for c in matches if c.position == int(position)]
+    if not matches:
+        raise Http404(f"Change set #{change_set.number} does not edit this {kind.label}.")
+    return Proposal(change_set, matches[0], changes)
+
+
 def _entity_page(request, slug, kind: Kind, pk: int | None = None):
     """The create (pk None) and edit page of a gate, segment or config."""
     is_post = request.method == "POST"
@@ -398,6 +452,7 @@ def _entity_page(request, slug, kind: Kind, pk: int | None = None):
         context = {"project": project, "obj": obj, "can_write": _can_write(request, project)}
         context.update(_id_browser_context(request, obj))
         return render(request, "gates/partials/_segment_id_browser.html", context)
+    proposal = _proposal(request, kind, project, obj)
     choices = Choices.load(project, exclude=obj)
     editing = obj is not None
     form_kwargs = {"editing": editing, **choices.form_kwargs()}
@@ -405,15 +460,29 @@ def _entity_page(request, slug, kind: Kind, pk: int | None = None):
 
     if not is_post:
         doc = kind.to_document(obj) if obj else None
+        if proposal is not None:
+            doc = proposal.document
         initial = kind.form_class.initial_from(doc) if doc else {}
         if doc is None and request.user.email in choices.members:
             initial["owner"] = request.user.email
+        if proposal is not None and obj is None:
+            # A proposed create: the fields only the new-entity form has.
+            initial["name"] = doc["name"]
+            if kind is SEGMENT:
+                initial["kind"] = doc["type"]
         form = kind.form_class(initial=initial, **form_kwargs)
         editor = _initial_editor(kind, doc)
         if kind is GATE:
             overrides = override_rows(choices.environments, doc["overrides"] if doc else [])
         context = _page_context(
-            request, kind, project, obj, choices=choices, form=form, editor=editor
+            request,
+            kind,
+            project,
+            obj,
+            choices=choices,
+            form=form,
+            editor=editor,
+            proposal=proposal,
         )
         _set_overrides(context, overrides)
         return render(request, kind.template, context)
@@ -422,7 +491,9 @@ def _entity_page(request, slug, kind: Kind, pk: int | None = None):
     editor = RulesEditor.from_data(request.POST, config=kind.config)
     if kind is GATE:
         overrides = override_rows(choices.environments, data=request.POST)
-    context = _page_context(request, kind, project, obj, choices=choices, form=form, editor=editor)
+    context = _page_context(
+        request, kind, project, obj, choices=choices, form=form, editor=editor, proposal=proposal
+    )
     _set_overrides(context, overrides)
 
     action = request.POST.get("editor_action")
@@ -436,48 +507,96 @@ def _entity_page(request, slug, kind: Kind, pk: int | None = None):
 
     if obj is not None and obj.is_archived:
         raise PermissionDenied(f"This {kind.label} is archived and cannot change.")
-    saved = _save(request, kind, project, obj, form, editor, overrides)
-    if saved is not None:
-        return redirect(f"{kind.key}-detail", project.slug, saved.pk)
+    response = _save(request, kind, project, obj, form, editor, overrides, proposal)
+    if response is not None:
+        return response
     _set_overrides(context, overrides)
     context["problems"] = _problems(form, editor, overrides)
     return render(request, kind.template, context, status=400)
 
 
-def _save(request, kind: Kind, project, obj, form, editor, overrides):
-    """Build the document and call the service; a refusal lands on its field or row."""
+def _document(kind: Kind, obj, form, editor, overrides):
+    """The entity's document from the form and the editor: (document, override order), or
+    (None, None) when either has errors of its own."""
     form_ok = form.is_valid()
     rules = editor.to_document()
     if not form_ok or editor.has_errors:
-        return None
-    override_order = None
+        return None, None
     if kind is GATE:
         override_doc, override_order = overrides_document(overrides)
-        document = form.document(rules, override_doc)
-    elif kind is SEGMENT:
+        return form.document(rules, override_doc), override_order
+    if kind is SEGMENT:
         seg_kind = obj.kind if obj is not None else form.cleaned_data["kind"]
-        document = form.document(rules, kind=seg_kind)
-    else:
-        document = form.document(rules)
+        return form.document(rules, kind=seg_kind), None
+    return form.document(rules), None
+
+
+def _save(request, kind: Kind, project, obj, form, editor, overrides, proposal):
+    """Propose the document (or put it in the author's change set); a refusal lands on its
+    field or row and returns None, nothing saved. Otherwise the response: the entity's page
+    when applied at once, else the change set's."""
+    document, override_order = _document(kind, obj, form, editor, overrides)
+    if document is None:
+        return None
     try:
-        if obj is None:
-            saved = kind.create(actor=request.user, project=project, document=document)
+        if proposal is not None:
+            change_set = _edit_proposal(request, proposal, document)
+        elif obj is None:
+            change_set = _propose(request, project, kind.change_kind, "create", "", document)
+        elif unchanged(obj, document):
+            messages.info(request, f"Nothing to save: the {kind.label} is unchanged.")
+            return redirect(f"{kind.key}-detail", project.slug, obj.pk)
         else:
             revision = request.POST.get("revision", "")
-            saved = kind.update(
-                actor=request.user,
-                document=document,
-                expected_revision=int(revision) if revision.isdigit() else None,
-                **kind.service_kwargs(obj),
+            change_set = _propose(
+                request,
+                project,
+                kind.change_kind,
+                "update",
+                obj.name,
+                document,
+                base_revision=int(revision) if revision.isdigit() else None,
             )
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
     except ApplicationError as exc:
         _map_error(exc, form=form, editor=editor, override_order=override_order)
         return None
+    if proposal is not None:
+        messages.success(request, f"Change set #{change_set.number} updated.")
+        return redirect("changeset-detail", project.slug, change_set.number)
+    if not is_applied(change_set):
+        return page_pending(request, change_set)
+    saved = change_set.results[0]
     verb = "created" if obj is None else "saved"
     messages.success(request, f"{kind.label.capitalize()} {saved.name} {verb}.")
-    return saved
+    return redirect(f"{kind.key}-detail", project.slug, saved.pk)
+
+
+def _propose(request, project, kind: str, action: str, name: str, payload=None, **kwargs):
+    return propose(
+        actor=request.user,
+        project=project,
+        kind=kind,
+        action=action,
+        name=name,
+        payload=payload,
+        source=ChangeSetSource.BROWSER,
+        **kwargs,
+    )
+
+
+def _edit_proposal(request, proposal: Proposal, document: dict[str, Any]) -> ChangeSet:
+    """The change set's changes as they are, with the edited one's document replaced."""
+    changes = []
+    for change in proposal.changes:
+        if change.pk == proposal.change.pk:
+            name = document.get("name") or change.entity_name
+            payload = document
+        else:
+            name, payload = change.entity_name, change.payload
+        changes.append(ChangeInput(change.kind, change.action, name, payload, change.base_revision))
+    return changeset_edit(actor=request.user, change_set=proposal.change_set, changes=changes)
 
 
 @login_required
@@ -523,12 +642,14 @@ def _archive(request, slug, kind: Kind, pk: int):
     project = _project(request, slug, Role.MEMBER)
     obj = _entity(kind, project, pk)
     try:
-        kind.archive(actor=request.user, **kind.service_kwargs(obj))
+        change_set = _propose(request, project, kind.change_kind, "archive", obj.name)
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect(f"{kind.key}-detail", project.slug, obj.pk)
+    if not is_applied(change_set):
+        return page_pending(request, change_set)
     messages.success(request, f"{kind.label.capitalize()} {obj.name} archived.")
     return redirect(f"{kind.key}-list", project.slug)
 
@@ -904,58 +1025,62 @@ def _id_change_message(change) -> str:
     return f"IDs: {', '.join(parts)}. The list now holds {change.segment.id_count:,}."
 
 
-def _id_edit(request, slug, pk, service):
+def _ids_done(request, project, segment, change_set):
+    """The answer to an applied or pending ID-list change set."""
+    if not is_applied(change_set):
+        return page_pending(request, change_set)
+    messages.success(request, _id_change_message(change_set.results[0]))
+    return redirect(reverse("segment-detail", args=[project.slug, segment.pk]) + "#ids")
+
+
+def _id_edit(request, slug, pk, action: str):
     project = _project(request, slug, Role.MEMBER)
     segment = _entity(SEGMENT, project, pk)
     form = SegmentIdsForm(request.POST)
     if form.is_valid():
         try:
-            change = service(actor=request.user, segment=segment, ids=form.cleaned_data["ids"])
+            change_set = _propose(
+                request, project, "segment", action, segment.name, {"ids": form.cleaned_data["ids"]}
+            )
         except NotAllowed as exc:
             raise PermissionDenied(exc.message) from exc
         except ApplicationError as exc:
             form.add_error("ids", exc.message)
         else:
-            messages.success(request, _id_change_message(change))
-            return redirect(reverse("segment-detail", args=[project.slug, segment.pk]) + "#ids")
+            return _ids_done(request, project, segment, change_set)
     return _segment_ids_page(request, project, segment, ids_form=form)
 
 
 @login_required
 @require_POST
 def segment_ids_add(request, slug, pk):
-    return _id_edit(request, slug, pk, services.segment_ids_add)
+    return _id_edit(request, slug, pk, "ids_add")
 
 
 @login_required
 @require_POST
 def segment_ids_remove(request, slug, pk):
-    return _id_edit(request, slug, pk, services.segment_ids_remove)
+    return _id_edit(request, slug, pk, "ids_remove")
 
 
 @login_required
 @require_POST
 def segment_ids_upload(request, slug, pk):
+    """A CSV of IDs, parsed here, added to the list or replacing it."""
     project = _project(request, slug, Role.MEMBER)
     segment = _entity(SEGMENT, project, pk)
     form = SegmentUploadForm(request.POST, request.FILES)
     if form.is_valid():
-        upload = form.cleaned_data["file"]
+        action = "ids_replace" if form.cleaned_data["mode"] == "replace" else "ids_add"
         try:
-            if form.cleaned_data["mode"] == "replace":
-                change = services.segment_ids_replace_from_csv(
-                    actor=request.user, segment=segment, file=upload
-                )
-            else:
-                ids = idlists.parse_id_csv(upload, id_type=segment.id_type)
-                change = services.segment_ids_add(actor=request.user, segment=segment, ids=ids)
+            ids = idlists.parse_id_csv(form.cleaned_data["file"], id_type=segment.id_type)
+            change_set = _propose(request, project, "segment", action, segment.name, {"ids": ids})
         except NotAllowed as exc:
             raise PermissionDenied(exc.message) from exc
         except ApplicationError as exc:
             form.add_error("file", exc.message)
         else:
-            messages.success(request, _id_change_message(change))
-            return redirect(reverse("segment-detail", args=[project.slug, segment.pk]) + "#ids")
+            return _ids_done(request, project, segment, change_set)
     return _segment_ids_page(request, project, segment, upload_form=form)
 
 

@@ -2,10 +2,12 @@
 shape, mounted at /console/v1/. The URL names an entity by its name, as Statsig does.
 
 Each view resolves the project and the caller's role (console.api.permissions), checks the
-body's shape, makes one service call and renders the entity's document. The services hold
-every rule and re-check the role; their DomainError/Conflict (with a field path such as
-"rules[1].conditions[0].targetValue") become {"message", "code", "field"} responses in
-console.api.exceptions.
+body's shape and proposes the write as a change set (gates.changes.propose). Applied at
+once, it answers as Statsig does with the entity's document; waiting for review, it answers
+202 with the change set (reviews.shortcuts.api_pending). The change set's dry run runs the
+services, which hold every rule and re-check the role; their DomainError/Conflict (with a
+field path such as "rules[1].conditions[0].targetValue") become {"message", "code",
+"field"} responses in console.api.exceptions.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from console.api.permissions import resolve_project
 from console.api.views import ConsoleAPIView
 from console.exceptions import DomainError, NotFound
 from console.models import Project, Role
-from gates import selectors, services
+from gates import idlists, selectors
 from gates.api import serializers as s
+from gates.changes import propose, unchanged
 from gates.documents import (
     dynamic_config_to_document,
     environment_names,
@@ -36,10 +39,90 @@ from gates.documents import (
     segment_to_document,
 )
 from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
+from gates.services import SegmentIdsChange
+from reviews.models import ChangeSet, ChangeSetSource
+from reviews.shortcuts import api_pending, is_applied
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def _propose(request, project: Project, kind: str, action: str, name: str, payload=None, **kw):
+    return propose(
+        actor=request.user,
+        project=project,
+        kind=kind,
+        action=action,
+        name=name,
+        payload=payload,
+        source=ChangeSetSource.API,
+        **kw,
+    )
+
+
+def _answer(change_set: ChangeSet, message: str, render, code: int = status.HTTP_200_OK):
+    """Applied: `message` and `render(what the service returned)`; else 202 pending."""
+    if not is_applied(change_set):
+        return api_pending(change_set)
+    return ok(message, render(change_set.results[0]), code)
+
+
+class ChangeSetListView(DocumentAPIView):
+    """GET lists the kind's live entities; POST proposes creating one from a document."""
+
+    kind = ""  # the change sets' kind
+    noun = "Entity"
+
+    def to_document(self, entity) -> dict:
+        raise NotImplementedError
+
+    def post(self, request):
+        project, _ = resolve_project(request, Role.MEMBER)
+        document = valid(DocumentInput, request.data)
+        change_set = _propose(request, project, self.kind, "create", "", document)
+        return _answer(
+            change_set, f"{self.noun} created.", self.to_document, status.HTTP_201_CREATED
+        )
+
+
+class ChangeSetDetailView(DocumentDetailView):
+    """POST (replace), PATCH (merge, refused as stale if the entity changed since this
+    request read it) and DELETE (archive) proposed as change sets; a document equal to the
+    entity's own proposes nothing."""
+
+    kind = ""  # the change sets' kind
+
+    def _update(self, request, entity, document: dict, base_revision: int | None):
+        if unchanged(entity, document):
+            return ok(f"{self.noun} updated.", document)
+        change_set = _propose(
+            request,
+            entity.project,
+            self.kind,
+            "update",
+            entity.name,
+            document,
+            base_revision=base_revision,
+        )
+        return _answer(change_set, f"{self.noun} updated.", self.render)
+
+    def post(self, request, name: str):
+        project, _ = resolve_project(request, Role.MEMBER)
+        entity = self.lookup(project, name)
+        return self._update(request, entity, valid(DocumentInput, request.data), None)
+
+    def patch(self, request, name: str):
+        project, _ = resolve_project(request, Role.MEMBER)
+        entity = self.lookup(project, name)
+        changes = valid(DocumentInput, request.data)
+        return self._update(request, entity, merged(self.render(entity), changes), entity.revision)
+
+    def delete(self, request, name: str):
+        project, _ = resolve_project(request, Role.MEMBER)
+        entity = self.lookup(project, name)
+        change_set = _propose(request, project, self.kind, "archive", entity.name)
+        return _answer(change_set, f"{self.noun} archived.", self.render)
 
 
 # ---------------------------------------------------------------- feature gates
@@ -52,21 +135,22 @@ def _gate(project: Project, name: str) -> FeatureGate:
     return gate
 
 
-class GateListView(DocumentAPIView):
+class GateListView(ChangeSetListView):
+    kind = "gate"
+    noun = "Gate"
+
+    def to_document(self, entity) -> dict:
+        return gate_to_document(entity)
+
     def get(self, request):
         project, _ = resolve_project(request)
         query = valid(s.GateListQuery, request.query_params)
         gates = selectors.gate_list(project=project, filters=selectors.GateFilters(**query))
         return self.documents(gates, gate_to_document, env_names=environment_names(project))
 
-    def post(self, request):
-        project, _ = resolve_project(request, Role.MEMBER)
-        document = valid(DocumentInput, request.data)
-        gate = services.gate_create(actor=request.user, project=project, document=document)
-        return ok("Gate created.", gate_to_document(gate), status.HTTP_201_CREATED)
 
-
-class GateDetailView(DocumentDetailView):
+class GateDetailView(ChangeSetDetailView):
+    kind = "gate"
     noun = "Gate"
 
     def lookup(self, project, name):
@@ -74,17 +158,6 @@ class GateDetailView(DocumentDetailView):
 
     def render(self, entity):
         return gate_to_document(entity)
-
-    def update(self, request, entity, document, expected_revision=None):
-        return services.gate_update(
-            actor=request.user,
-            gate=entity,
-            document=document,
-            expected_revision=expected_revision,
-        )
-
-    def archive(self, request, entity):
-        return services.gate_archive(actor=request.user, gate=entity)
 
 
 class GateSwitchView(DocumentAPIView):
@@ -95,14 +168,14 @@ class GateSwitchView(DocumentAPIView):
     def put(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
         gate = _gate(project, name)
-        gate = services.gate_update(
-            actor=request.user,
-            gate=gate,
-            document=merged(gate_to_document(gate), {"isEnabled": self.is_enabled}),
-            expected_revision=gate.revision,
-        )
+        document = merged(gate_to_document(gate), {"isEnabled": self.is_enabled})
         message = "Gate enabled." if self.is_enabled else "Gate disabled."
-        return ok(message, gate_to_document(gate))
+        if unchanged(gate, document):
+            return ok(message, document)
+        change_set = _propose(
+            request, project, "gate", "update", gate.name, document, base_revision=gate.revision
+        )
+        return _answer(change_set, message, gate_to_document)
 
     post = put
 
@@ -117,21 +190,22 @@ def _segment(project: Project, name: str) -> Segment:
     return segment
 
 
-class SegmentListView(DocumentAPIView):
+class SegmentListView(ChangeSetListView):
+    kind = "segment"
+    noun = "Segment"
+
+    def to_document(self, entity) -> dict:
+        return segment_to_document(entity)
+
     def get(self, request):
         project, _ = resolve_project(request)
         query = valid(s.SegmentListQuery, request.query_params)
         segments = selectors.segment_list(project=project, **query)
         return self.documents(segments, segment_to_document, env_names=environment_names(project))
 
-    def post(self, request):
-        project, _ = resolve_project(request, Role.MEMBER)
-        document = valid(DocumentInput, request.data)
-        segment = services.segment_create(actor=request.user, project=project, document=document)
-        return ok("Segment created.", segment_to_document(segment), status.HTTP_201_CREATED)
 
-
-class SegmentDetailView(DocumentDetailView):
+class SegmentDetailView(ChangeSetDetailView):
+    kind = "segment"
     noun = "Segment"
 
     def lookup(self, project, name):
@@ -140,19 +214,8 @@ class SegmentDetailView(DocumentDetailView):
     def render(self, entity):
         return segment_to_document(entity)
 
-    def update(self, request, entity, document, expected_revision=None):
-        return services.segment_update(
-            actor=request.user,
-            segment=entity,
-            document=document,
-            expected_revision=expected_revision,
-        )
 
-    def archive(self, request, entity):
-        return services.segment_archive(actor=request.user, segment=entity)
-
-
-def _ids_change(change: services.SegmentIdsChange) -> dict:
+def _ids_change(change: SegmentIdsChange) -> dict:
     segment = change.segment
     return {
         "name": segment.name,
@@ -201,32 +264,41 @@ class SegmentIdListView(ConsoleAPIView):
             }
         )
 
-    def post(self, request, name: str):
+    def _propose_ids(self, request, name: str, action: str, message):
+        """Propose the ID change; applied, answer `message(change)` and the counts."""
         project, _ = resolve_project(request, Role.MEMBER)
         segment = _segment(project, name)
-        data = valid(s.SegmentIdsInput, request.data)
-        change = services.segment_ids_add(actor=request.user, segment=segment, ids=data["ids"])
-        return ok(f"Added {_plural(change.added, 'ID')}.", _ids_change(change))
+        if action == "ids_replace":  # a CSV upload, parsed here (its errors name the file)
+            data = valid(s.SegmentCsvInput, request.data)
+            ids = idlists.parse_id_csv(data["file"], id_type=segment.id_type)
+        else:
+            ids = valid(s.SegmentIdsInput, request.data)["ids"]
+        change_set = _propose(request, project, "segment", action, segment.name, {"ids": ids})
+        if not is_applied(change_set):
+            return api_pending(change_set)
+        change = change_set.results[0]
+        return ok(message(change), _ids_change(change))
+
+    def post(self, request, name: str):
+        return self._propose_ids(
+            request, name, "ids_add", lambda c: f"Added {_plural(c.added, 'ID')}."
+        )
 
     def delete(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        segment = _segment(project, name)
-        data = valid(s.SegmentIdsInput, request.data)
-        change = services.segment_ids_remove(actor=request.user, segment=segment, ids=data["ids"])
-        return ok(f"Removed {_plural(change.removed, 'ID')}.", _ids_change(change))
+        return self._propose_ids(
+            request, name, "ids_remove", lambda c: f"Removed {_plural(c.removed, 'ID')}."
+        )
 
     def put(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        segment = _segment(project, name)
-        data = valid(s.SegmentCsvInput, request.data)
-        change = services.segment_ids_replace_from_csv(
-            actor=request.user, segment=segment, file=data["file"]
+        return self._propose_ids(
+            request,
+            name,
+            "ids_replace",
+            lambda c: (
+                f"Replaced the IDs: {_plural(c.added, 'ID')} added, "
+                f"{_plural(c.removed, 'ID')} removed."
+            ),
         )
-        message = (
-            f"Replaced the IDs: {_plural(change.added, 'ID')} added, "
-            f"{_plural(change.removed, 'ID')} removed."
-        )
-        return ok(message, _ids_change(change))
 
 
 # ---------------------------------------------------------------- dynamic configs
@@ -239,7 +311,13 @@ def _config(project: Project, name: str) -> DynamicConfig:
     return config
 
 
-class DynamicConfigListView(DocumentAPIView):
+class DynamicConfigListView(ChangeSetListView):
+    kind = "dynamic_config"
+    noun = "Dynamic config"
+
+    def to_document(self, entity) -> dict:
+        return dynamic_config_to_document(entity)
+
     def get(self, request):
         project, _ = resolve_project(request)
         query = valid(s.DynamicConfigListQuery, request.query_params)
@@ -248,18 +326,9 @@ class DynamicConfigListView(DocumentAPIView):
             configs, dynamic_config_to_document, env_names=environment_names(project)
         )
 
-    def post(self, request):
-        project, _ = resolve_project(request, Role.MEMBER)
-        document = valid(DocumentInput, request.data)
-        config = services.dynamic_config_create(
-            actor=request.user, project=project, document=document
-        )
-        return ok(
-            "Dynamic config created.", dynamic_config_to_document(config), status.HTTP_201_CREATED
-        )
 
-
-class DynamicConfigDetailView(DocumentDetailView):
+class DynamicConfigDetailView(ChangeSetDetailView):
+    kind = "dynamic_config"
     noun = "Dynamic config"
 
     def lookup(self, project, name):
@@ -267,14 +336,3 @@ class DynamicConfigDetailView(DocumentDetailView):
 
     def render(self, entity):
         return dynamic_config_to_document(entity)
-
-    def update(self, request, entity, document, expected_revision=None):
-        return services.dynamic_config_update(
-            actor=request.user,
-            config=entity,
-            document=document,
-            expected_revision=expected_revision,
-        )
-
-    def archive(self, request, entity):
-        return services.dynamic_config_archive(actor=request.user, config=entity)

@@ -2,9 +2,11 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from console.models import Project
+from console.models import Membership, Project, Role, User
 from console.specs.builder import build_spec
 from console.specs.evaluator import Evaluator
+from gates.models import FeatureGate
+from reviews.models import ChangeSet, ChangeSetSource, ChangeSetState
 
 
 def test_demo_load__checkout_project__demo_gate_passes_employees(db):
@@ -21,3 +23,40 @@ def test_demo_load__checkout_project__demo_gate_passes_employees(db):
     )
     assert config.value["express_pay"] is True
     assert not evaluator.get_config({"userID": "u2"}, "checkout_settings").value["express_pay"]
+
+
+def test_demo_load__checkout__gates_entities_applied_by_an_approved_change_set(db):
+    # When
+    call_command("demo_load", stdout=StringIO())
+
+    # Then: proposed by the demo user, approved by a second admin, applied and published
+    project = Project.objects.get(slug="checkout")
+    change_set = ChangeSet.objects.get(project=project, changes__kind="gate")
+    changes = list(change_set.changes.values_list("kind", "action", "entity_name"))
+    assert changes == [
+        ("segment", "create", "employees"),
+        ("gate", "create", "new_checkout"),
+        ("dynamic_config", "create", "checkout_settings"),
+    ]
+    assert change_set.state == ChangeSetState.APPLIED
+    assert change_set.source == ChangeSetSource.COMMAND
+    assert change_set.author.email == "demo@gatehouse.local"
+    approver = change_set.approvals.get().user
+    assert approver != change_set.author
+    assert Membership.objects.get(project=project, user=approver).role == Role.ADMIN
+    assert change_set.ruleset_version is not None
+    assert change_set.changes.get(kind="gate").entity_id == (
+        FeatureGate.objects.get(project=project, name="new_checkout").pk
+    )
+
+
+def test_demo_load__twice__no_new_change_sets_or_users(db):
+    # Given
+    call_command("demo_load", stdout=StringIO())
+    counts = (ChangeSet.objects.count(), User.objects.count(), FeatureGate.objects.count())
+
+    # When
+    call_command("demo_load", stdout=StringIO())
+
+    # Then
+    assert (ChangeSet.objects.count(), User.objects.count(), FeatureGate.objects.count()) == counts
