@@ -2,7 +2,7 @@
 mounted at /console/v1/. The URL names an entity by its name, as Statsig does.
 
 Each view resolves the project and the caller's role (console.api.permissions), checks the
-body's shape and proposes one change as a change set (reviews.services.changeset_submit).
+body's shape and proposes one change as a change set (reviews.api.documents).
 Applied at once (no touched environment requires review), it answers as the service did:
 the entity's document. Waiting for review, it answers 202 with the change set
 (reviews.shortcuts.api_pending). The services hold every rule and re-check the role; the
@@ -16,14 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rest_framework import status
-from rest_framework.response import Response
-
 from console.api.documents import (
     DocumentAPIView,
-    DocumentDetailView,
-    DocumentInput,
-    merged,
     ok,
     valid,
 )
@@ -40,9 +34,14 @@ from experiments.documents import (
 )
 from experiments.models import Experiment, Holdout, Layer
 from experiments.selectors import LayerShare
-from reviews.models import ChangeSet, ChangeSetSource
-from reviews.services import ChangeInput, changeset_submit
-from reviews.shortcuts import api_pending, is_applied
+from reviews.api.documents import (
+    ProposedDetailView,
+    ProposedListView,
+    applied_or_pending,
+    propose,
+)
+from reviews.models import ChangeSet
+from reviews.services import ChangeInput
 
 
 def _lifecycle(step: Callable[[], ChangeSet]) -> ChangeSet:
@@ -54,72 +53,6 @@ def _lifecycle(step: Callable[[], ChangeSet]) -> ChangeSet:
         if exc.code == "illegal_transition":
             raise Conflict(exc.message, code=exc.code, field=exc.field) from exc
         raise
-
-
-def _submit(request, project: Project, change: ChangeInput) -> ChangeSet:
-    """One change, proposed through the API: applied at once or waiting for review."""
-    return changeset_submit(
-        actor=request.user, project=project, changes=[change], source=ChangeSetSource.API
-    )
-
-
-def _answer(change_set: ChangeSet, message: str, render, code: int = status.HTTP_200_OK):
-    """The applied change's entity as its document, or 202 with the change set."""
-    if not is_applied(change_set):
-        return api_pending(change_set)
-    return ok(message, render(change_set.results[0]), code)
-
-
-class ListCreateView(DocumentAPIView):
-    """GET lists the kind's entities; POST proposes creating one from a whole document."""
-
-    kind = ""
-    noun = ""
-
-    def render(self, entity) -> dict:
-        raise NotImplementedError
-
-    def post(self, request):
-        project, _ = resolve_project(request, Role.MEMBER)
-        document = valid(DocumentInput, request.data)
-        change_set = _submit(request, project, ChangeInput(self.kind, "create", "", document))
-        return _answer(change_set, f"{self.noun} created.", self.render, status.HTTP_201_CREATED)
-
-
-class ChangeSetDetailView(DocumentDetailView):
-    """GET, POST (replace), PATCH (merge, from the revision read) and DELETE (archive) one
-    entity by name, each write proposed as a change set of one change (so the base's
-    update/archive service hooks are not used)."""
-
-    kind = ""
-
-    def archive_step(self, request, project: Project, entity) -> ChangeSet:
-        return _submit(request, project, ChangeInput(self.kind, "archive", entity.name))
-
-    def _update(self, request, project, entity, document: dict[str, Any], base_revision=None):
-        if self.render(entity) == document:
-            # A fetched document posted back: nothing to propose, nothing to review.
-            return ok(f"{self.noun} unchanged.", document)
-        change = ChangeInput(self.kind, "update", entity.name, document, base_revision)
-        return _answer(_submit(request, project, change), f"{self.noun} updated.", self.render)
-
-    def post(self, request, name: str) -> Response:
-        project, _ = resolve_project(request, Role.MEMBER)
-        entity = self.lookup(project, name)
-        return self._update(request, project, entity, valid(DocumentInput, request.data))
-
-    def patch(self, request, name: str) -> Response:
-        project, _ = resolve_project(request, Role.MEMBER)
-        entity = self.lookup(project, name)
-        changes = valid(DocumentInput, request.data)
-        # Based on the revision read: a write in between is a 409 stale_revision.
-        document = merged(self.render(entity), changes)
-        return self._update(request, project, entity, document, entity.revision)
-
-    def delete(self, request, name: str) -> Response:
-        project, _ = resolve_project(request, Role.MEMBER)
-        change_set = self.archive_step(request, project, self.lookup(project, name))
-        return _answer(change_set, f"{self.noun} archived.", self.render)
 
 
 # ---------------------------------------------------------------- experiments
@@ -143,7 +76,7 @@ def _layer_filter(project: Project, name: str) -> Layer | None:
     return layer
 
 
-class ExperimentListView(ListCreateView):
+class ExperimentListView(ProposedListView):
     kind = "experiment"
     noun = "Experiment"
 
@@ -163,7 +96,7 @@ class ExperimentListView(ListCreateView):
         return self.documents(experiments, experiment_to_document)
 
 
-class ExperimentDetailView(ChangeSetDetailView):
+class ExperimentDetailView(ProposedDetailView):
     kind = "experiment"
     noun = "Experiment"
 
@@ -173,9 +106,8 @@ class ExperimentDetailView(ChangeSetDetailView):
     def render(self, entity):
         return experiment_to_document(entity)
 
-    def archive_step(self, request, project, entity):
-        archive = super().archive_step
-        return _lifecycle(lambda: archive(request, project, entity))
+    def propose(self, request, project, change):
+        return _lifecycle(lambda: propose(request, project, change))
 
 
 class ExperimentActionView(DocumentAPIView):
@@ -192,8 +124,8 @@ class ExperimentActionView(DocumentAPIView):
         project, _ = resolve_project(request, Role.MEMBER)
         experiment = _experiment(project, name)
         change = ChangeInput("experiment", self.action, experiment.name, self.payload(request))
-        change_set = _lifecycle(lambda: _submit(request, project, change))
-        return _answer(change_set, self.message, experiment_to_document)
+        change_set = _lifecycle(lambda: propose(request, project, change))
+        return applied_or_pending(change_set, self.message, experiment_to_document)
 
     post = put
 
@@ -239,7 +171,7 @@ def _layer(project: Project, name: str) -> Layer:
     return layer
 
 
-class LayerListView(ListCreateView):
+class LayerListView(ProposedListView):
     kind = "layer"
     noun = "Layer"
 
@@ -251,7 +183,7 @@ class LayerListView(ListCreateView):
         return self.documents(selectors.layer_list(project=project), layer_to_document)
 
 
-class LayerDetailView(ChangeSetDetailView):
+class LayerDetailView(ProposedDetailView):
     kind = "layer"
     noun = "Layer"
 
@@ -301,7 +233,7 @@ def _holdout(project: Project, name: str) -> Holdout:
     return holdout
 
 
-class HoldoutListView(ListCreateView):
+class HoldoutListView(ProposedListView):
     kind = "holdout"
     noun = "Holdout"
 
@@ -313,7 +245,7 @@ class HoldoutListView(ListCreateView):
         return self.documents(selectors.holdout_list(project=project), holdout_to_document)
 
 
-class HoldoutDetailView(ChangeSetDetailView):
+class HoldoutDetailView(ProposedDetailView):
     kind = "holdout"
     noun = "Holdout"
 

@@ -2,7 +2,7 @@
 shape, mounted at /console/v1/. The URL names an entity by its name, as Statsig does.
 
 Each view resolves the project and the caller's role (console.api.permissions), checks the
-body's shape and proposes the write as a change set (gates.changes.propose). Applied at
+body's shape and proposes the write as a change set (reviews.api.documents). Applied at
 once, it answers as Statsig does with the entity's document; waiting for review, it answers
 202 with the change set (reviews.shortcuts.api_pending). The change set's dry run runs the
 services, which hold every rule and re-check the role; their DomainError/Conflict (with a
@@ -12,15 +12,12 @@ field path such as "rules[1].conditions[0].targetValue") become {"message", "cod
 
 from __future__ import annotations
 
-from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from console.api.documents import (
     DocumentAPIView,
-    DocumentDetailView,
-    DocumentInput,
     merged,
     ok,
     valid,
@@ -31,7 +28,6 @@ from console.exceptions import DomainError, NotFound
 from console.models import Project, Role
 from gates import idlists, selectors
 from gates.api import serializers as s
-from gates.changes import propose, unchanged
 from gates.documents import (
     dynamic_config_to_document,
     environment_names,
@@ -40,89 +36,18 @@ from gates.documents import (
 )
 from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
 from gates.services import SegmentIdsChange
-from reviews.models import ChangeSet, ChangeSetSource
+from reviews.api.documents import (
+    ProposedDetailView,
+    ProposedListView,
+    applied_or_pending,
+    propose,
+)
+from reviews.services import ChangeInput
 from reviews.shortcuts import api_pending, is_applied
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
-
-
-def _propose(request, project: Project, kind: str, action: str, name: str, payload=None, **kw):
-    return propose(
-        actor=request.user,
-        project=project,
-        kind=kind,
-        action=action,
-        name=name,
-        payload=payload,
-        source=ChangeSetSource.API,
-        **kw,
-    )
-
-
-def _answer(change_set: ChangeSet, message: str, render, code: int = status.HTTP_200_OK):
-    """Applied: `message` and `render(what the service returned)`; else 202 pending."""
-    if not is_applied(change_set):
-        return api_pending(change_set)
-    return ok(message, render(change_set.results[0]), code)
-
-
-class ChangeSetListView(DocumentAPIView):
-    """GET lists the kind's live entities; POST proposes creating one from a document."""
-
-    kind = ""  # the change sets' kind
-    noun = "Entity"
-
-    def to_document(self, entity) -> dict:
-        raise NotImplementedError
-
-    def post(self, request):
-        project, _ = resolve_project(request, Role.MEMBER)
-        document = valid(DocumentInput, request.data)
-        change_set = _propose(request, project, self.kind, "create", "", document)
-        return _answer(
-            change_set, f"{self.noun} created.", self.to_document, status.HTTP_201_CREATED
-        )
-
-
-class ChangeSetDetailView(DocumentDetailView):
-    """POST (replace), PATCH (merge, refused as stale if the entity changed since this
-    request read it) and DELETE (archive) proposed as change sets; a document equal to the
-    entity's own proposes nothing."""
-
-    kind = ""  # the change sets' kind
-
-    def _update(self, request, entity, document: dict, base_revision: int | None):
-        if unchanged(entity, document):
-            return ok(f"{self.noun} updated.", document)
-        change_set = _propose(
-            request,
-            entity.project,
-            self.kind,
-            "update",
-            entity.name,
-            document,
-            base_revision=base_revision,
-        )
-        return _answer(change_set, f"{self.noun} updated.", self.render)
-
-    def post(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        entity = self.lookup(project, name)
-        return self._update(request, entity, valid(DocumentInput, request.data), None)
-
-    def patch(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        entity = self.lookup(project, name)
-        changes = valid(DocumentInput, request.data)
-        return self._update(request, entity, merged(self.render(entity), changes), entity.revision)
-
-    def delete(self, request, name: str):
-        project, _ = resolve_project(request, Role.MEMBER)
-        entity = self.lookup(project, name)
-        change_set = _propose(request, project, self.kind, "archive", entity.name)
-        return _answer(change_set, f"{self.noun} archived.", self.render)
 
 
 # ---------------------------------------------------------------- feature gates
@@ -135,11 +60,11 @@ def _gate(project: Project, name: str) -> FeatureGate:
     return gate
 
 
-class GateListView(ChangeSetListView):
+class GateListView(ProposedListView):
     kind = "gate"
     noun = "Gate"
 
-    def to_document(self, entity) -> dict:
+    def render(self, entity) -> dict:
         return gate_to_document(entity)
 
     def get(self, request):
@@ -149,7 +74,7 @@ class GateListView(ChangeSetListView):
         return self.documents(gates, gate_to_document, env_names=environment_names(project))
 
 
-class GateDetailView(ChangeSetDetailView):
+class GateDetailView(ProposedDetailView):
     kind = "gate"
     noun = "Gate"
 
@@ -170,12 +95,10 @@ class GateSwitchView(DocumentAPIView):
         gate = _gate(project, name)
         document = merged(gate_to_document(gate), {"isEnabled": self.is_enabled})
         message = "Gate enabled." if self.is_enabled else "Gate disabled."
-        if unchanged(gate, document):
+        if gate_to_document(gate) == document:
             return ok(message, document)
-        change_set = _propose(
-            request, project, "gate", "update", gate.name, document, base_revision=gate.revision
-        )
-        return _answer(change_set, message, gate_to_document)
+        change = ChangeInput("gate", "update", gate.name, document, gate.revision)
+        return applied_or_pending(propose(request, project, change), message, gate_to_document)
 
     post = put
 
@@ -190,11 +113,11 @@ def _segment(project: Project, name: str) -> Segment:
     return segment
 
 
-class SegmentListView(ChangeSetListView):
+class SegmentListView(ProposedListView):
     kind = "segment"
     noun = "Segment"
 
-    def to_document(self, entity) -> dict:
+    def render(self, entity) -> dict:
         return segment_to_document(entity)
 
     def get(self, request):
@@ -204,7 +127,7 @@ class SegmentListView(ChangeSetListView):
         return self.documents(segments, segment_to_document, env_names=environment_names(project))
 
 
-class SegmentDetailView(ChangeSetDetailView):
+class SegmentDetailView(ProposedDetailView):
     kind = "segment"
     noun = "Segment"
 
@@ -273,7 +196,8 @@ class SegmentIdListView(ConsoleAPIView):
             ids = idlists.parse_id_csv(data["file"], id_type=segment.id_type)
         else:
             ids = valid(s.SegmentIdsInput, request.data)["ids"]
-        change_set = _propose(request, project, "segment", action, segment.name, {"ids": ids})
+        change = ChangeInput("segment", action, segment.name, {"ids": ids})
+        change_set = propose(request, project, change)
         if not is_applied(change_set):
             return api_pending(change_set)
         change = change_set.results[0]
@@ -311,11 +235,11 @@ def _config(project: Project, name: str) -> DynamicConfig:
     return config
 
 
-class DynamicConfigListView(ChangeSetListView):
+class DynamicConfigListView(ProposedListView):
     kind = "dynamic_config"
     noun = "Dynamic config"
 
-    def to_document(self, entity) -> dict:
+    def render(self, entity) -> dict:
         return dynamic_config_to_document(entity)
 
     def get(self, request):
@@ -327,7 +251,7 @@ class DynamicConfigListView(ChangeSetListView):
         )
 
 
-class DynamicConfigDetailView(ChangeSetDetailView):
+class DynamicConfigDetailView(ProposedDetailView):
     kind = "dynamic_config"
     noun = "Dynamic config"
 
