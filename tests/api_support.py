@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from console import services as console_services
 from console.models import AuditEvent, Membership, Project, Role, User, role_at_least
+from reviews.models import ChangeSet, ChangeSetSource, ChangeSetState
 from tests.console.factories import MembershipFactory
 
 SLUG = "payments"  # the `project` fixture's slug
@@ -97,15 +98,33 @@ def expected_status(endpoint: Endpoint, role: str | None) -> int:
     return endpoint.ok if role_at_least(role, endpoint.needed) else 403
 
 
+def write_counts() -> dict[str, int]:
+    """What a permitted configuration write adds, for an app's db_state(): the entity's own
+    audit event (its change set records its events, and its ruleset version's, besides) and
+    one change set from the API, applied at once under the `no_review` policy."""
+    return {
+        "entity_events": AuditEvent.objects.exclude(action__startswith="changeset.")
+        .exclude(action__startswith="ruleset.")
+        .count(),
+        "change_sets": ChangeSet.objects.count(),
+        "applied_api_change_sets": ChangeSet.objects.filter(
+            state=ChangeSetState.APPLIED, source=ChangeSetSource.API
+        ).count(),
+    }
+
+
 def assert_outcome(response, endpoint: Endpoint, expected: int, before: dict, db_state) -> None:
-    """A permitted call answers and records one audit event per write (reads change nothing);
-    a refused one answers with its error and changes nothing."""
+    """A permitted call answers, and a write is one change set applied at once with one audit
+    event of the entity (reads change nothing); a refused one answers with its error and
+    changes nothing. `db_state()` includes write_counts()."""
     if expected == endpoint.ok:
         assert response.status_code == expected, response.content
         assert response.json()["message"]
         assert response.json()["data"] is not None
         if endpoint.writes:
-            assert AuditEvent.objects.count() == before["audit_events"] + 1
+            after = write_counts()
+            for counted in ("entity_events", "change_sets", "applied_api_change_sets"):
+                assert after[counted] == before[counted] + 1, counted
         else:
             assert db_state() == before
         return

@@ -26,8 +26,6 @@ from gates.models import (
     SegmentID,
     SegmentKind,
 )
-from reviews.models import ChangeSet, ChangeSetSource, ChangeSetState
-from tests import api_support
 from tests.api_support import (
     Endpoint,
     api_url_for,
@@ -38,6 +36,7 @@ from tests.api_support import (
     detail,
     key_client,
     session_client,
+    write_counts,
 )
 from tests.gates.factories import (
     DynamicConfigFactory,
@@ -57,16 +56,6 @@ api_url = api_url_for("gates-api")
 pytestmark = pytest.mark.usefixtures("no_review")
 
 
-def entity_events() -> int:
-    """Audit events of the entities themselves (a write applied through a change set also
-    records the change set's own events and the ruleset version it published)."""
-    return (
-        AuditEvent.objects.exclude(action__startswith="changeset.")
-        .exclude(action__startswith="ruleset.")
-        .count()
-    )
-
-
 def db_state() -> dict:
     """Every row the gates API can change."""
     return {
@@ -78,7 +67,7 @@ def db_state() -> dict:
         "gate_tags": list(FeatureGate.tags.through.objects.order_by("pk").values()),
         "segment_tags": list(Segment.tags.through.objects.order_by("pk").values()),
         "config_tags": list(DynamicConfig.tags.through.objects.order_by("pk").values()),
-        "audit_events": entity_events(),
+        **write_counts(),
     }
 
 
@@ -250,36 +239,12 @@ ENDPOINTS = [
 # ---------------------------------------------------------------- permission matrix
 
 
-@pytest.fixture
-def writes_through_change_sets(monkeypatch):
-    """The matrix's check of a permitted write, counting the entity's own audit event (its
-    change set also records its own events and the ruleset version it published) and
-    checking that the write was one change set, applied at once."""
-    shared = api_support.assert_outcome
-
-    def assert_outcome(response, endpoint, expected, before, db_state):
-        if expected != endpoint.ok or not endpoint.writes:
-            shared(response, endpoint, expected, before, db_state)
-            return
-        assert response.status_code == expected, response.content
-        assert response.json()["message"]
-        assert response.json()["data"] is not None
-        assert entity_events() == before["audit_events"] + 1
-        change_set = ChangeSet.objects.get()
-        assert change_set.state == ChangeSetState.APPLIED
-        assert change_set.source == ChangeSetSource.API
-
-    monkeypatch.setattr(api_support, "assert_outcome", assert_outcome)
-
-
-@pytest.mark.usefixtures("writes_through_change_sets")
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 @pytest.mark.parametrize("caller", ["anonymous", "outsider", "viewer", "member", "admin"])
 def test_endpoint__session_caller__answers_by_role(world, endpoint, caller):
     check_session_call(world, endpoint, caller, api_url, db_state)
 
 
-@pytest.mark.usefixtures("writes_through_change_sets")
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 @pytest.mark.parametrize("caller", ["unknown", "removed_creator", "viewer", "member", "admin"])
 def test_endpoint__console_key__answers_by_key_role(world, endpoint, caller):
