@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.models import Environment, Project
+from console.publishing.idlists import id_list_files
 from console.specs.builder import build_spec
 from console.specs.evaluator import Evaluator
 
@@ -35,6 +36,10 @@ def environment_fingerprints(project: Project) -> dict[str, str]:
     fingerprints = {}
     for environment in Environment.objects.filter(project=project).order_by("pk"):
         spec = _behaviour(build_spec(project, environment, time_ms=1))
+        # Large ID lists are files beside the spec: their content counts too.
+        spec["id_list_files"] = sorted(
+            (f.name, f.file_id, f.size) for f in id_list_files(project, environment)
+        )
         text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
         fingerprints[environment.name] = hashlib.sha256(text.encode()).hexdigest()
     return fingerprints

@@ -167,3 +167,21 @@ def test_rollback_restores_the_versions_content_through_review(
         }
 
     assert gates(new) == gates(old)
+
+
+def test_a_large_id_list_change_needs_review_like_any_other(project, project_admin, reviewer):
+    from gates import services as gate_services
+    from gates.specs import INLINE_ID_LIMIT
+    from tests.gates.factories import segment_document
+
+    segment = gate_services.segment_create(
+        actor=project_admin, project=project, document=segment_document("vips", type="id_list")
+    )
+    gate_services.segment_ids_add(
+        actor=project_admin, segment=segment, ids=[f"u{i}" for i in range(INLINE_ID_LIMIT + 1)]
+    )
+    change_set = submit(
+        reviewer, project, ChangeInput("segment", "ids_add", "vips", {"ids": ["x"]})
+    )
+    assert change_set.state == S.IN_REVIEW
+    assert "production" in change_set.environments
