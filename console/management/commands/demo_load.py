@@ -63,7 +63,8 @@ class Command(BaseCommand):
                             actor=demo_user, project=project, email=user.email, role=role
                         )
             demo.load(project=project, actor=demo_user)
-            # A first ruleset version, so SDKs pointed at the demo have specs to read.
+            # The demo's applied change sets published; a project without any gets its
+            # first ruleset version here, so SDKs pointed at the demo have specs to read.
             spec_publish(actor=demo_user, project=project, reason="Demo data")
             created.append(name)
         if created:
