@@ -143,9 +143,16 @@ def load(*, project, actor) -> None:
         "Start the blue button test",
         ChangeInput("experiment", "start", BUTTON_COLOR["name"]),
     )
-    # Left for a reviewer: the review queue's first entry.
+    # Left for a reviewer: the review queue's first entry, proposed by a member when the
+    # project has one (so the demo admin finds it under "To review").
+    member = (
+        Membership.objects.filter(project=project, role=Role.MEMBER)
+        .select_related("user")
+        .order_by("pk")
+        .first()
+    )
     _submit(
-        actor,
+        member.user if member else actor,
         project,
         "Start the trust badges test",
         ChangeInput("experiment", "start", TRUST_BADGES["name"]),

@@ -62,11 +62,11 @@ _SPEC_PLACE = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class EntityImpact:
     kind: str
     name: str
-    environment: str
+    environments: list[str]  # those where the sample changed alike
     changed: int
     sample: int
     examples: list[dict[str, Any]]
@@ -157,8 +157,9 @@ def compare_specs(
     seed: int = 0,
 ) -> list[EntityImpact]:
     """For each environment (name → spec before and after) and changed entity (kind, name):
-    how many of `sample_size` synthetic users get another result, with a few examples."""
-    impacts = []
+    how many of `sample_size` synthetic users get another result, with a few examples.
+    Environments where an entity's results changed alike share one item."""
+    impacts: list[EntityImpact] = []
     for env_name in after:
         old, new = Evaluator(before.get(env_name) or {}), Evaluator(after[env_name])
         for kind, name in entities:
@@ -174,8 +175,19 @@ def compare_specs(
                     changed += 1
                     if len(examples) < 5:
                         examples.append({"user": user, "before": was, "after": now})
-            impacts.append(EntityImpact(kind, name, env_name, changed, sample_size, examples))
-    return impacts
+            same = next(
+                (
+                    i
+                    for i in impacts
+                    if (i.kind, i.name, i.changed, i.examples) == (kind, name, changed, examples)
+                ),
+                None,
+            )
+            if same is not None:
+                same.environments.append(env_name)
+            else:
+                impacts.append(EntityImpact(kind, name, [env_name], changed, sample_size, examples))
+    return sorted(impacts, key=lambda i: entities.index((i.kind, i.name)))
 
 
 def impact_preview(change_set, *, sample_size: int = SAMPLE_SIZE) -> Impact:

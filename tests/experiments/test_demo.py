@@ -42,6 +42,7 @@ def test_demo_load__experiments__applied_change_sets_approved_by_a_second_admin(
         assert change_set.ruleset_version is not None
         assert [a.user.email for a in change_set.approvals.all()] == [REVIEWER_EMAIL]
     waiting = experiment_sets.get(state=ChangeSetState.IN_REVIEW)
+    assert waiting.author.email == "maya@gatehouse.local"  # for the demo admin to review
     change = waiting.changes.get()
     assert (change.kind, change.action, change.entity_name) == (
         "experiment",

@@ -549,7 +549,7 @@ def test_impact__preview__rendered_with_counts_and_examples(
     item = SimpleNamespace(
         kind="gate",
         name="new_checkout",
-        environment="production",
+        environments=["staging", "production"],
         changed=120,
         sample=1000,
         examples=[{"user": {"userID": "u-42"}, "before": False, "after": True}],
