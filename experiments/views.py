@@ -22,7 +22,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -56,9 +55,9 @@ from experiments.models import Experiment, ExperimentStatus, Holdout, Layer
 from gates.forms import TestUserForm
 from gates.models import FeatureGate, Segment, SegmentID
 from gates.selectors import unit_type_names
-from reviews.models import OPEN_STATES, Change, ChangeSet, ChangeSetSource
-from reviews.services import ChangeInput, changeset_edit, changeset_submit
-from reviews.shortcuts import is_applied, page_pending
+from reviews.models import ChangeSet, ChangeSetSource
+from reviews.services import ChangeInput, changeset_submit
+from reviews.shortcuts import ProposalEdit, is_applied, page_pending, proposal_edit
 
 GET_POST = require_http_methods(["GET", "POST"])
 
@@ -169,73 +168,13 @@ def _revision(request) -> int | None:
 # ---------------------------------------------------------------- change sets
 
 
-@dataclass
-class ChangeEdit:
-    """The change an editor edits in its author's own open change set (?change_set=<number>,
-    and &change=<position> when the set creates several entities of the kind)."""
-
-    change_set: ChangeSet
-    change: Change
-    changes: list[Change]  # all of the change set's, in order
-
-    def inputs(self, document: dict[str, Any]) -> list[ChangeInput]:
-        """The change set's changes with this one's document replaced."""
-        inputs = []
-        for c in self.changes:
-            if c.pk != self.change.pk:
-                inputs.append(
-                    ChangeInput(c.kind, c.action, c.entity_name, c.payload, c.base_revision)
-                )
-            elif c.action == "create":
-                inputs.append(ChangeInput(c.kind, c.action, "", document))  # named by the document
-            else:
-                inputs.append(
-                    ChangeInput(c.kind, c.action, c.entity_name, document, c.base_revision)
-                )
-        return inputs
-
-
-def _editing(request, project: Project, kind: str, obj) -> ChangeEdit | None:
-    """The author's open change set named by the request, and its change of `obj` (or, on a
-    create page, its create of `kind`): 404 when there is none, 403 for someone else's or a
-    closed one."""
-    number = request.POST.get("change_set") or request.GET.get("change_set") or ""
-    if not number:
-        return None
-    if not number.isdigit():
-        raise Http404("No such change set.")
-    change_set = get_object_or_404(ChangeSet, project=project, number=int(number))
-    if change_set.author_id != request.user.pk:
-        raise PermissionDenied("Only the author can edit this change set.")
-    if change_set.state not in OPEN_STATES:
-        raise PermissionDenied(
-            f"Change set #{change_set.number} is {change_set.get_state_display().lower()}: "
-            "it can no longer change."
-        )
-    changes = list(change_set.changes.order_by("position"))
-    wanted = "create" if obj is None else "update"
-    found = [
-        c
-        for c in changes
-        if c.kind == kind and c.action == wanted and (obj is None or c.entity_id == obj.pk)
-    ]
-    position = request.POST.get("change") or request.GET.get("change") or ""
-    if position.isdigit():
-        found = [c for c in found if c.position == int(position)]
-    if not found:
-        raise Http404(f"Change set #{change_set.number} does not edit this {kind}.")
-    return ChangeEdit(change_set, found[0], changes)
-
-
-def _propose(request, project: Project, change: ChangeInput, change_edit: ChangeEdit | None = None):
+def _propose(
+    request, project: Project, change: ChangeInput, change_edit: ProposalEdit | None = None
+):
     """Propose one change from the browser as a change set (or, editing, replace that change
     of the author's change set). Raises the services' refusals, nothing saved."""
     if change_edit is not None:
-        return changeset_edit(
-            actor=request.user,
-            change_set=change_edit.change_set,
-            changes=change_edit.inputs(change.payload),
-        )
+        return change_edit.save(request, change.payload)
     return changeset_submit(
         actor=request.user, project=project, changes=[change], source=ChangeSetSource.BROWSER
     )
@@ -492,21 +431,15 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
     return context
 
 
-def _change_document(change_edit: ChangeEdit) -> dict[str, Any]:
-    """The document a change proposes, as the editor shows it (its dry run fills in the keys
-    a partial document left out)."""
-    return {**(change_edit.change.after or {}), **change_edit.change.payload}
-
-
 def _experiment_page(request, slug, pk: int | None = None):
     is_post = request.method == "POST"
     project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _experiment(project, pk) if pk is not None else None
-    change_edit = _editing(request, project, "experiment", obj)
+    change_edit = proposal_edit(request, project, "experiment", obj)
     choices = Choices.load(project)
     editing = obj is not None
     locked = editing and obj.status != ExperimentStatus.DRAFT
-    shown = _change_document(change_edit) if change_edit else None
+    shown = change_edit.document if change_edit else None
     extra = {"change_edit": change_edit}
 
     if not is_post:
@@ -1084,11 +1017,11 @@ def _layer_page(request, slug, pk: int | None = None):
     is_post = request.method == "POST"
     project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _layer(project, pk) if pk is not None else None
-    change_edit = _editing(request, project, "layer", obj)
+    change_edit = proposal_edit(request, project, "layer", obj)
     if not is_post:
         form = editor = None
         if change_edit is not None:
-            doc = _change_document(change_edit)
+            doc = change_edit.document
             initial = {**LayerForm.initial_from(doc), "name": doc.get("name") or ""}
             form = LayerForm(
                 initial=initial,
@@ -1191,7 +1124,7 @@ def _holdout_page(request, slug, pk: int | None = None):
     is_post = request.method == "POST"
     project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _holdout(project, pk) if pk is not None else None
-    change_edit = _editing(request, project, "holdout", obj)
+    change_edit = proposal_edit(request, project, "holdout", obj)
     kwargs = {
         "unit_types": unit_type_names(project=project),
         "experiments": sorted(
@@ -1217,7 +1150,7 @@ def _holdout_page(request, slug, pk: int | None = None):
             if response is not None:
                 return response
     elif change_edit is not None:
-        doc = _change_document(change_edit)
+        doc = change_edit.document
         initial = {**HoldoutForm.initial_from(doc), "name": doc.get("name") or ""}
         form = HoldoutForm(initial=initial, **kwargs)
     else:

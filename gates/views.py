@@ -20,7 +20,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -60,9 +59,8 @@ from gates.forms import (
     show_time,
 )
 from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentID, SegmentKind
-from reviews.models import OPEN_STATES, Change, ChangeSet, ChangeSetSource
-from reviews.services import ChangeInput, changeset_edit
-from reviews.shortcuts import is_applied, page_pending
+from reviews.models import OPEN_STATES, Change, ChangeSetSource
+from reviews.shortcuts import is_applied, page_pending, proposal_edit
 
 GET_POST = require_http_methods(["GET", "POST"])
 ID_PAGE_SIZE = 60
@@ -396,52 +394,6 @@ def _set_overrides(context, rows) -> None:
         context["overrides_open"] = bool(count) or any(r.errors for r in rows)
 
 
-@dataclass
-class Proposal:
-    """The change of an open change set, of its author, that the editor works on instead of
-    the saved entity (`?change_set=<number>`, and `change=<position>` when several)."""
-
-    change_set: ChangeSet
-    change: Change
-    changes: list[Change]
-
-    @property
-    def document(self) -> dict[str, Any]:
-        # `after` is the dry run's rendering of the payload: the canonical document shape.
-        return self.change.after or self.change.payload
-
-
-def _proposal(request, kind: Kind, project: Project, obj) -> Proposal | None:
-    number = request.POST.get("change_set") or request.GET.get("change_set") or ""
-    if not number:
-        return None
-    if not number.isdigit():
-        raise Http404("No such change set.")
-    change_set = get_object_or_404(ChangeSet, project=project, number=int(number))
-    if change_set.author_id != request.user.pk:
-        raise PermissionDenied("Only the author can edit this change set.")
-    if change_set.state not in OPEN_STATES:
-        raise PermissionDenied(
-            f"Change set #{change_set.number} is {change_set.get_state_display().lower()}: "
-            "it can no longer change."
-        )
-    changes = list(change_set.changes.order_by("position"))
-    if obj is None:
-        matches = [c for c in changes if c.kind == kind.change_kind and c.action == "create"]
-    else:
-        matches = [
-            c
-            for c in changes
-            if c.kind == kind.change_kind and c.action == "update" and c.entity_id == obj.pk
-        ]
-    position = request.POST.get("change") or request.GET.get("change") or ""
-    if position.isdigit():
-        matches = [c for c in matches if c.position == int(position)]
-    if not matches:
-        raise Http404(f"Change set #{change_set.number} does not edit this {kind.label}.")
-    return Proposal(change_set, matches[0], changes)
-
-
 def _entity_page(request, slug, kind: Kind, pk: int | None = None):
     """The create (pk None) and edit page of a gate, segment or config."""
     is_post = request.method == "POST"
@@ -452,7 +404,7 @@ def _entity_page(request, slug, kind: Kind, pk: int | None = None):
         context = {"project": project, "obj": obj, "can_write": _can_write(request, project)}
         context.update(_id_browser_context(request, obj))
         return render(request, "gates/partials/_segment_id_browser.html", context)
-    proposal = _proposal(request, kind, project, obj)
+    proposal = proposal_edit(request, project, kind.change_kind, obj)
     choices = Choices.load(project, exclude=obj)
     editing = obj is not None
     form_kwargs = {"editing": editing, **choices.form_kwargs()}
@@ -540,7 +492,7 @@ def _save(request, kind: Kind, project, obj, form, editor, overrides, proposal):
         return None
     try:
         if proposal is not None:
-            change_set = _edit_proposal(request, proposal, document)
+            change_set = proposal.save(request, document)
         elif obj is None:
             change_set = _propose(request, project, kind.change_kind, "create", "", document)
         elif unchanged(obj, document):
@@ -584,19 +536,6 @@ def _propose(request, project, kind: str, action: str, name: str, payload=None, 
         source=ChangeSetSource.BROWSER,
         **kwargs,
     )
-
-
-def _edit_proposal(request, proposal: Proposal, document: dict[str, Any]) -> ChangeSet:
-    """The change set's changes as they are, with the edited one's document replaced."""
-    changes = []
-    for change in proposal.changes:
-        if change.pk == proposal.change.pk:
-            name = document.get("name") or change.entity_name
-            payload = document
-        else:
-            name, payload = change.entity_name, change.payload
-        changes.append(ChangeInput(change.kind, change.action, name, payload, change.base_revision))
-    return changeset_edit(actor=request.user, change_set=proposal.change_set, changes=changes)
 
 
 @login_required

@@ -3,12 +3,15 @@ the environments the change set touches and the entities it changes."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from console.models import Environment, EnvironmentTier, Project
 from reviews.models import (
     Approval,
+    Change,
     ChangeSet,
+    ChangeSetSource,
     EntityOwner,
     EnvironmentReviewRule,
     ReviewGroup,
@@ -95,44 +98,67 @@ class Requirements:
         return "; ".join(parts)
 
 
-def requirements(change_set: ChangeSet, *, entity_keys: list[tuple[str, int]]) -> Requirements:
-    """The policy read for `change_set` (its stored environments and the given entities),
-    with the approvals that count: of the current content, not dismissed, not the author's."""
-    rules = [r for r in environment_rules(change_set.project) if r.requires_review]
-    touched = set(change_set.environments)
-    needed = [r for r in rules if r.environment.name in touched]
-    if not needed:
-        return Requirements([], 0, [])
-    groups: dict[int, ReviewGroup] = {}
-    for rule in needed:
-        for group in rule.groups:
-            groups[group.pk] = group
-    owners = EntityOwner.objects.filter(project=change_set.project).select_related("group")
-    for owner in owners:
-        if (owner.kind, owner.entity_id) in entity_keys:
-            groups[owner.group.pk] = owner.group
-    result = Requirements(
-        environments=[r.environment.name for r in needed],
-        approvals_required=max(r.approvals_required for r in needed),
-        groups=sorted(groups.values(), key=lambda g: g.name),
-    )
-    if change_set.pk is None:
+def requirements_for(project: Project, change_sets: list[ChangeSet]) -> dict[int, Requirements]:
+    """What the policy asks of each change set of `project` (by pk), in a fixed number of
+    queries: the touched environments that require review (the most approvals any of them
+    asks, the union of their groups), the changed entities' owning groups, and the
+    approvals that count (of the current content, not dismissed, not the author's). A
+    break-glass follow-up needs one approval by someone else, after the fact."""
+    result: dict[int, Requirements] = {}
+    if not change_sets:
         return result
-    result.approvals = list(
-        Approval.objects.filter(
-            change_set=change_set, content_hash=change_set.content_hash, dismissed_at=None
-        )
-        .exclude(user_id=change_set.author_id)
+    ids = [cs.pk for cs in change_sets]
+    rules = [r for r in environment_rules(project) if r.requires_review]
+    owners: dict[tuple[str, int], ReviewGroup] = {
+        (o.kind, o.entity_id): o.group
+        for o in EntityOwner.objects.filter(project=project).select_related("group")
+    }
+    keys: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    for cs_id, kind, entity_id in Change.objects.filter(
+        change_set_id__in=ids, entity_id__isnull=False
+    ).values_list("change_set_id", "kind", "entity_id"):
+        keys[cs_id].add((kind, entity_id))
+    approvals: dict[int, list[Approval]] = defaultdict(list)
+    for approval in (
+        Approval.objects.filter(change_set_id__in=ids, dismissed_at=None)
         .select_related("user")
-    )
-    approvers = {a.user_id for a in result.approvals}
-    if result.groups:
-        member_ids: dict[int, set[int]] = {}
-        for through in ReviewGroup.members.through.objects.filter(
-            reviewgroup_id__in=[g.pk for g in result.groups]
-        ):
-            member_ids.setdefault(through.reviewgroup_id, set()).add(through.user_id)
-        result.groups_missing = [
-            g for g in result.groups if not (member_ids.get(g.pk, set()) & approvers)
-        ]
+        .order_by("created_at", "pk")
+    ):
+        approvals[approval.change_set_id].append(approval)
+
+    for cs in change_sets:
+        given = [a for a in approvals[cs.pk] if a.user_id != cs.author_id]
+        if cs.source == ChangeSetSource.FOLLOW_UP:
+            result[cs.pk] = Requirements(["(after the fact)"], 1, [], approvals=given)
+            continue
+        touched = set(cs.environments or [])
+        needed = [r for r in rules if r.environment.name in touched]
+        if not needed:
+            result[cs.pk] = Requirements([], 0, [])
+            continue
+        groups = {g.pk: g for rule in needed for g in rule.groups}
+        for key in keys[cs.pk]:
+            if key in owners:
+                groups[owners[key].pk] = owners[key]
+        result[cs.pk] = Requirements(
+            environments=[r.environment.name for r in needed],
+            approvals_required=max(r.approvals_required for r in needed),
+            groups=sorted(groups.values(), key=lambda g: g.name),
+            approvals=[a for a in given if a.content_hash == cs.content_hash],
+        )
+
+    members = group_member_ids([g for needs in result.values() for g in needs.groups])
+    for needs in result.values():
+        approvers = {a.user_id for a in needs.approvals}
+        needs.groups_missing = [g for g in needs.groups if not members[g.pk] & approvers]
     return result
+
+
+def group_member_ids(groups: list[ReviewGroup]) -> dict[int, set[int]]:
+    """{group id: its members' user ids}."""
+    members: dict[int, set[int]] = defaultdict(set)
+    for group_id, user_id in ReviewGroup.members.through.objects.filter(
+        reviewgroup_id__in={g.pk for g in groups}
+    ).values_list("reviewgroup_id", "user_id"):
+        members[group_id].add(user_id)
+    return members

@@ -22,13 +22,12 @@ from reviews.models import (
     Approval,
     Change,
     ChangeSet,
-    ChangeSetSource,
     ChangeSetState,
     Comment,
     EntityOwner,
     ReviewGroup,
 )
-from reviews.policy import EnvironmentRule, Requirements, environment_rules
+from reviews.policy import EnvironmentRule, Requirements, environment_rules, requirements_for
 
 S = ChangeSetState
 QUEUE_LIMIT = 100
@@ -36,79 +35,6 @@ HISTORY_LIMIT = 20
 
 
 # ---------------------------------------------------------------- requirements, in bulk
-
-
-def requirements_by_change_set(
-    project: Project, change_sets: list[ChangeSet]
-) -> dict[int, Requirements]:
-    """reviews.policy.requirements for many change sets of one project in six queries.
-
-    The same reading of the policy (kept equal by a test): the touched environments that
-    require review, the entities' owning groups, and the approvals that count (of the
-    current content, not dismissed, not the author's). Follow-ups need one approval by
-    someone else, after the fact."""
-    result: dict[int, Requirements] = {}
-    if not change_sets:
-        return result
-    ids = [cs.pk for cs in change_sets]
-    rules = [r for r in environment_rules(project) if r.requires_review]
-    owners: dict[tuple[str, int], ReviewGroup] = {
-        (o.kind, o.entity_id): o.group
-        for o in EntityOwner.objects.filter(project=project).select_related("group")
-    }
-    keys: dict[int, set[tuple[str, int]]] = defaultdict(set)
-    for cs_id, kind, entity_id in Change.objects.filter(
-        change_set_id__in=ids, entity_id__isnull=False
-    ).values_list("change_set_id", "kind", "entity_id"):
-        keys[cs_id].add((kind, entity_id))
-    approvals: dict[int, list[Approval]] = defaultdict(list)
-    for approval in (
-        Approval.objects.filter(change_set_id__in=ids, dismissed_at=None)
-        .select_related("user")
-        .order_by("created_at", "pk")
-    ):
-        approvals[approval.change_set_id].append(approval)
-
-    for cs in change_sets:
-        given = [a for a in approvals[cs.pk] if a.user_id != cs.author_id]
-        if cs.source == ChangeSetSource.FOLLOW_UP:
-            result[cs.pk] = Requirements(["(after the fact)"], 1, [], approvals=given)
-            continue
-        touched = set(cs.environments or [])
-        needed = [r for r in rules if r.environment.name in touched]
-        if not needed:
-            result[cs.pk] = Requirements([], 0, [])
-            continue
-        groups = {g.pk: g for rule in needed for g in rule.groups}
-        for key in keys[cs.pk]:
-            if key in owners:
-                groups[owners[key].pk] = owners[key]
-        result[cs.pk] = Requirements(
-            environments=[r.environment.name for r in needed],
-            approvals_required=max(r.approvals_required for r in needed),
-            groups=sorted(groups.values(), key=lambda g: g.name),
-            approvals=[a for a in given if a.content_hash == cs.content_hash],
-        )
-
-    wanted = {g.pk for needs in result.values() for g in needs.groups}
-    members: dict[int, set[int]] = defaultdict(set)
-    for group_id, user_id in ReviewGroup.members.through.objects.filter(
-        reviewgroup_id__in=wanted
-    ).values_list("reviewgroup_id", "user_id"):
-        members[group_id].add(user_id)
-    for needs in result.values():
-        approvers = {a.user_id for a in needs.approvals}
-        needs.groups_missing = [g for g in needs.groups if not members[g.pk] & approvers]
-    return result
-
-
-def group_member_ids(groups: list[ReviewGroup]) -> dict[int, set[int]]:
-    members: dict[int, set[int]] = defaultdict(set)
-    for group_id, user_id in ReviewGroup.members.through.objects.filter(
-        reviewgroup_id__in=[g.pk for g in groups]
-    ).values_list("reviewgroup_id", "user_id"):
-        members[group_id].add(user_id)
-    return members
 
 
 # ---------------------------------------------------------------- the queue
@@ -167,7 +93,7 @@ def _rows(project: Project, change_sets: list[ChangeSet], user) -> list[QueueRow
         ),
     )
     in_review = [cs for cs in change_sets if cs.state in (S.IN_REVIEW, S.APPROVED)]
-    needs = requirements_by_change_set(project, in_review)
+    needs = requirements_for(project, in_review)
     my_groups = set(user.review_groups.filter(project=project).values_list("pk", flat=True))
     rows = []
     for cs in change_sets:

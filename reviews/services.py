@@ -45,7 +45,7 @@ from reviews.models import (
     ReviewGroup,
     ReviewPolicy,
 )
-from reviews.policy import Requirements, project_policy, requirements
+from reviews.policy import Requirements, project_policy, requirements_for
 
 logger = logging.getLogger(__name__)
 
@@ -100,20 +100,7 @@ def _entity_keys(changes: Iterable[Change]) -> list[tuple[str, int]]:
 
 
 def change_set_requirements(change_set: ChangeSet) -> Requirements:
-    if change_set.source == ChangeSetSource.FOLLOW_UP:
-        return _follow_up_requirements(change_set)
-    return requirements(change_set, entity_keys=_entity_keys(_changes(change_set)))
-
-
-def _follow_up_requirements(change_set: ChangeSet) -> Requirements:
-    """A break-glass follow-up needs one approval by someone else, after the fact."""
-    result = Requirements(["(after the fact)"], 1, [])
-    result.approvals = list(
-        Approval.objects.filter(change_set=change_set, dismissed_at=None)
-        .exclude(user_id=change_set.author_id)
-        .select_related("user")
-    )
-    return result
+    return requirements_for(change_set.project, [change_set])[change_set.pk]
 
 
 def _record(actor, action: str, change_set: ChangeSet, **after) -> None:

@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.response import Response
 
-from reviews.models import ChangeSet, ChangeSetState
+from console.models import Project
+from reviews.models import OPEN_STATES, Change, ChangeSet, ChangeSetState
+from reviews.services import ChangeInput, changeset_edit
 
 
 def is_applied(change_set: ChangeSet) -> bool:
@@ -51,3 +57,77 @@ def page_pending(request: HttpRequest, change_set: ChangeSet) -> HttpResponse:
     """Tell the browser user their change waits for review and show them the change set."""
     messages.info(request, pending_message(change_set))
     return redirect("changeset-detail", change_set.project.slug, change_set.number)
+
+
+# ---------------------------------------------------------------- editing a proposal
+
+
+@dataclass(frozen=True)
+class ProposalEdit:
+    """The change of its author's own open change set that an entity editor works on instead
+    of the saved entity (?change_set=<number>, and &change=<position> when the set creates
+    several entities of the kind)."""
+
+    change_set: ChangeSet
+    change: Change
+    changes: list[Change]  # all of the change set's, in order
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The proposed document as the editor shows it: the dry run's rendering of the
+        payload (`after`, every key filled in), else the payload."""
+        return self.change.after or self.change.payload
+
+    def save(self, request: HttpRequest, document: dict[str, Any]) -> ChangeSet:
+        """Replace this change's document, the others kept (changeset_edit: re-validated,
+        approvals dropped when the content changes)."""
+        inputs = []
+        for change in self.changes:
+            if change.pk == self.change.pk:
+                name = "" if change.action == "create" else change.entity_name
+                inputs.append(
+                    ChangeInput(change.kind, change.action, name, document, change.base_revision)
+                )
+            else:
+                inputs.append(
+                    ChangeInput(
+                        change.kind,
+                        change.action,
+                        change.entity_name,
+                        change.payload,
+                        change.base_revision,
+                    )
+                )
+        return changeset_edit(actor=request.user, change_set=self.change_set, changes=inputs)
+
+
+def proposal_edit(request: HttpRequest, project: Project, kind: str, entity) -> ProposalEdit | None:
+    """The proposal the request names (None when it names none): the author's open change
+    set's update of `entity` or, on a create page (`entity` None), its create of `kind`.
+    404 when there is no such change, 403 for someone else's or a closed change set."""
+    number = request.POST.get("change_set") or request.GET.get("change_set") or ""
+    if not number:
+        return None
+    if not number.isdigit():
+        raise Http404("No such change set.")
+    change_set = get_object_or_404(ChangeSet, project=project, number=int(number))
+    if change_set.author_id != request.user.pk:
+        raise PermissionDenied("Only the author can edit this change set.")
+    if change_set.state not in OPEN_STATES:
+        raise PermissionDenied(
+            f"Change set #{change_set.number} is {change_set.get_state_display().lower()}: "
+            "it can no longer change."
+        )
+    changes = list(change_set.changes.order_by("position"))
+    wanted = "create" if entity is None else "update"
+    found = [
+        c
+        for c in changes
+        if c.kind == kind and c.action == wanted and (entity is None or c.entity_id == entity.pk)
+    ]
+    position = request.POST.get("change") or request.GET.get("change") or ""
+    if position.isdigit():
+        found = [c for c in found if c.position == int(position)]
+    if not found:
+        raise Http404(f"Change set #{change_set.number} does not edit this {kind}.")
+    return ProposalEdit(change_set, found[0], changes)

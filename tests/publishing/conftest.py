@@ -147,6 +147,8 @@ def _spawn_worker(overrides):
         "CELERY_BROKER_URL": settings.TEST_REDIS_URL,
         "GATEHOUSE_SPEC_REDIS_URL": settings.TEST_REDIS_URL,
         "LOG_LEVEL": "INFO",
+        # Change sets notify by email: the worker keeps them in memory, no SMTP round trips.
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         **overrides,
     }
     log = tempfile.NamedTemporaryFile(prefix="celery-", suffix=".log", delete=False)  # noqa: SIM115

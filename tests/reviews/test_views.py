@@ -18,7 +18,6 @@ from experiments.reviews import describe_experiment
 from gates.documents import gate_to_document
 from gates.models import FeatureGate
 from gates.reviews import describe_dynamic_config, describe_gate
-from reviews import selectors
 from reviews import views as review_views
 from reviews.models import (
     Approval,
@@ -33,7 +32,6 @@ from reviews.models import (
 from reviews.services import (
     ChangeInput,
     EnvironmentRuleInput,
-    change_set_requirements,
     changeset_approve,
     changeset_comment,
     changeset_edit,
@@ -697,43 +695,6 @@ def test_queue__one_or_twenty_change_sets__same_number_of_queries(
 
     # Then the queue costs the same
     assert many == one
-
-
-def test_requirements_in_bulk__equal_to_the_services(
-    project, project_admin, second_admin, project_member, reviewer, live_gate
-):
-    # Given groups, an owner, and change sets in several situations
-    review_group_save(actor=project_admin, project=project, name="Owners", members=[second_admin])
-    review_policy_update(
-        actor=project_admin,
-        project=project,
-        environments=[EnvironmentRuleInput("staging", True, 2, ())],
-    )
-    from reviews.services import entity_owner_set
-
-    group = ReviewGroup.objects.get(project=project, name="Owners")
-    entity_owner_set(
-        actor=project_admin, project=project, kind="gate", name="new_checkout", group=group
-    )
-    sets = [
-        submit(reviewer, project, update_gate("new_checkout", description="x")),
-        submit(reviewer, project, create_gate("another")),
-    ]
-    changeset_approve(actor=project_member, change_set=sets[1])
-
-    # When the queue reads their requirements in bulk
-    bulk = selectors.requirements_by_change_set(
-        project, [ChangeSet.objects.get(pk=cs.pk) for cs in sets]
-    )
-
-    # Then they are what the services say
-    for cs in sets:
-        cs = ChangeSet.objects.get(pk=cs.pk)
-        one = change_set_requirements(cs)
-        got = bulk[cs.pk]
-        assert got.summary() == one.summary()
-        assert [a.pk for a in got.approvals] == [a.pk for a in one.approvals]
-        assert [g.pk for g in got.groups_missing] == [g.pk for g in one.groups_missing]
 
 
 # ---------------------------------------------------------------- the change set page's queries
