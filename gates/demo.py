@@ -2,65 +2,12 @@
 the demo user and approved by a second demo admin, so they are applied and published the
 way every configuration change is."""
 
-import os
-
-from django.contrib.auth import get_user_model
-
-from console import services as console_services
-from console.models import Membership, Role
-from reviews.models import ChangeSetSource, ChangeSetState
-from reviews.services import ChangeInput, changeset_approve, changeset_submit
-
-APPROVER_EMAIL = "ada@gatehouse.local"
+from reviews.demo import demo_apply
+from reviews.services import ChangeInput
 
 
 def _condition(type_, operator=None, target=None, field=None):
     return {"type": type_, "operator": operator, "targetValue": target, "field": field}
-
-
-def demo_approver(*, project, actor):
-    """A project admin other than `actor` to approve the demo's change sets: an existing
-    one, else Ada (made once, with the demo password, and added as an admin)."""
-    other = (
-        Membership.objects.filter(project=project, role=Role.ADMIN)
-        .exclude(user=actor)
-        .select_related("user")
-        .order_by("pk")
-        .first()
-    )
-    if other is not None:
-        return other.user
-    User = get_user_model()
-    user = User.objects.filter(email__iexact=APPROVER_EMAIL).first()
-    if user is None:
-        taken = User.objects.filter(username="ada").exists()
-        user = User.objects.create_user(
-            username=APPROVER_EMAIL if taken else "ada",
-            email=APPROVER_EMAIL,
-            password=os.environ.get("DEMO_PASSWORD", "demo-password"),
-            first_name="Ada Admin",
-        )
-    console_services.membership_invite(
-        actor=actor, project=project, email=user.email, role=Role.ADMIN
-    )
-    return user
-
-
-def apply_demo_changes(*, project, actor, changes: list[ChangeInput], title: str):
-    """Submit `changes` as one change set by `actor`; approve it as the demo approver when
-    it waits for review (the default policy asks one approval for production)."""
-    change_set = changeset_submit(
-        actor=actor, project=project, changes=changes, title=title, source=ChangeSetSource.COMMAND
-    )
-    if change_set.state != ChangeSetState.APPLIED:
-        approver = demo_approver(project=project, actor=actor)
-        change_set = changeset_approve(actor=approver, change_set=change_set)
-    if change_set.state != ChangeSetState.APPLIED:
-        # The approval stands but applying was refused: say why (`apply_error`).
-        raise getattr(change_set, "apply_error", None) or RuntimeError(
-            f"The demo change set #{change_set.number} was not applied."
-        )
-    return change_set
 
 
 def load(*, project, actor) -> None:
@@ -134,7 +81,7 @@ def load(*, project, actor) -> None:
             ],
         },
     )
-    apply_demo_changes(
+    demo_apply(
         project=project,
         actor=actor,
         changes=[segment, gate, config],

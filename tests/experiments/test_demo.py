@@ -5,8 +5,8 @@ from django.core.management import call_command
 from console.models import Membership, Project, Role
 from console.specs.builder import build_spec
 from console.specs.evaluator import Evaluator
-from experiments.demo import REVIEWER_EMAIL
 from experiments.models import Experiment, Layer
+from reviews.demo import REVIEWER_EMAIL
 from reviews.models import ChangeSet, ChangeSetState
 
 
