@@ -37,21 +37,25 @@ def project(site_admin):
     return services.project_create(actor=site_admin, name="Payments", slug="payments")
 
 
-@pytest.fixture
-def no_review(project, site_admin):
-    """The project's policy requires review nowhere: every change set applies at once.
-    For tests of editing itself; tests of reviews use the default policy (production
-    needs one approval)."""
+def review_nowhere(project, admin) -> None:
+    """Set the project's policy to require review nowhere: every change set applies at once.
+    For tests of editing itself; tests of reviews use the default policy (production needs
+    one approval)."""
     from reviews.services import EnvironmentRuleInput, review_policy_update
 
     review_policy_update(
-        actor=site_admin,
+        actor=admin,
         project=project,
         environments=[
             EnvironmentRuleInput(env.name, requires_review=False)
             for env in project.environments.all()
         ],
     )
+
+
+@pytest.fixture
+def no_review(project, site_admin):
+    review_nowhere(project, site_admin)
     return project
 
 

@@ -14,8 +14,7 @@ from console.models import Membership, Role
 from console.specs.builder import build_spec
 from console.specs.evaluator import Evaluator
 from experiments.models import Experiment, ExperimentStatus, Layer
-from reviews.services import EnvironmentRuleInput, review_policy_update
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, review_nowhere
 from tests.console.factories import UserFactory
 
 
@@ -25,14 +24,7 @@ def test_experiments__pm_runs_and_ships_an_experiment__spec_follows(page: Page, 
     admin = UserFactory(username="root", email="root@corp.example", is_superuser=True)
     project = console_services.project_create(actor=admin, name="Shop", slug="shop")
     # Editing itself: no environment requires review, so each change set applies at once
-    review_policy_update(
-        actor=admin,
-        project=project,
-        environments=[
-            EnvironmentRuleInput(env.name, requires_review=False)
-            for env in project.environments.all()
-        ],
-    )
+    review_nowhere(project, admin)
     pm = UserFactory(username="pam", email="pam@corp.example")
     Membership.objects.create(project=project, user=pm, role=Role.MEMBER)
     page.set_default_timeout(5000)

@@ -10,8 +10,7 @@ from playwright.sync_api import Page, expect
 from console import services as console_services
 from console.models import Membership, Role
 from gates.models import FeatureGate
-from reviews.services import EnvironmentRuleInput, review_policy_update
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, review_nowhere
 from tests.console.factories import UserFactory
 
 
@@ -21,14 +20,7 @@ def test_gates__pm_builds_tests_and_edits_a_gate__finds_it_by_tag(page: Page, li
     admin = UserFactory(username="root", email="root@corp.example", is_superuser=True)
     project = console_services.project_create(actor=admin, name="Shop", slug="shop")
     # Editing itself: no environment requires review, so each save applies at once.
-    review_policy_update(
-        actor=admin,
-        project=project,
-        environments=[
-            EnvironmentRuleInput(env.name, requires_review=False)
-            for env in project.environments.all()
-        ],
-    )
+    review_nowhere(project, admin)
     pm = UserFactory(username="pam", email="pam@corp.example")
     Membership.objects.create(project=project, user=pm, role=Role.MEMBER)
     page.set_default_timeout(5000)

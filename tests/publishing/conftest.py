@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import signal
@@ -232,3 +234,38 @@ def _pings(conn) -> bool:
         return bool(conn.ping())
     except redis.RedisError:
         return False
+
+
+CLOSED = "http://127.0.0.1:9"  # nothing listens: SDK calls that must not happen fail fast
+
+
+@contextlib.contextmanager
+def legacy_sdk_on_redis(server_key):
+    """The legacy `statsig` SDK reading the spec from Redis through the README adapter,
+    polling every second (the README's recommended options), shut down on exit."""
+    from statsig.evaluation_details import DataSource
+    from statsig.statsig_options import StatsigOptions
+    from statsig.statsig_server import StatsigServer
+
+    logging.getLogger("statsig.sdk").setLevel(logging.ERROR)
+    store_class = readme_adapter("legacy", "GatehouseLegacyStore")
+    legacy = StatsigServer()
+    legacy.initialize(
+        server_key.secret,
+        StatsigOptions(
+            data_store=store_class(
+                redis.Redis.from_url(settings.TEST_REDIS_URL), server_key.secret
+            ),
+            initialize_sources=[DataSource.DATASTORE],
+            config_sync_sources=[DataSource.DATASTORE],
+            rulesets_sync_interval=1,
+            idlists_sync_interval=3600,
+            api=f"{CLOSED}/v1",
+            disable_all_logging=True,
+            disable_diagnostics=True,
+        ),
+    )
+    try:
+        yield legacy
+    finally:
+        legacy.shutdown()

@@ -5,12 +5,9 @@ within 5 seconds, statsig-python-core through our /v2/ endpoint."""
 
 from __future__ import annotations
 
-import logging
 import time
 
 import pytest
-import redis
-from django.conf import settings
 from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect
 
@@ -21,9 +18,7 @@ from reviews.services import ChangeInput, changeset_approve, changeset_submit
 from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
 from tests.gates.factories import condition, gate_document, rule
-from tests.publishing.conftest import readme_adapter, wait_for
-
-CLOSED = "http://127.0.0.1:9"
+from tests.publishing.conftest import CLOSED, legacy_sdk_on_redis, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,9 +48,6 @@ def test_member_edits_admin_approves_sdks_see_it(
     site_admin,
     server_key,
 ):
-    from statsig.evaluation_details import DataSource
-    from statsig.statsig_options import StatsigOptions
-    from statsig.statsig_server import StatsigServer
     from statsig.statsig_user import StatsigUser
 
     # Given a live gate for staff emails, reviewed and pushed by the worker
@@ -74,24 +66,8 @@ def test_member_edits_admin_approves_sdks_see_it(
     first = changeset_approve(actor=ada, change_set=first)
     wait_for(lambda: _pushed(first), timeout=20)
 
-    logging.getLogger("statsig.sdk").setLevel(logging.ERROR)
-    Store = readme_adapter("legacy", "GatehouseLegacyStore")
-    legacy = StatsigServer()
-    legacy.initialize(
-        server_key.secret,
-        StatsigOptions(
-            data_store=Store(redis.Redis.from_url(settings.TEST_REDIS_URL), server_key.secret),
-            initialize_sources=[DataSource.DATASTORE],
-            config_sync_sources=[DataSource.DATASTORE],
-            rulesets_sync_interval=1,
-            idlists_sync_interval=3600,
-            api=f"{CLOSED}/v1",
-            disable_all_logging=True,
-            disable_diagnostics=True,
-        ),
-    )
     bob = StatsigUser(user_id="bob", email="bob@corp.example")
-    try:
+    with legacy_sdk_on_redis(server_key) as legacy:
         assert legacy.check_gate(bob, "new_checkout") is False
 
         # When the member adds bob in the gate's editor and saves
@@ -125,8 +101,6 @@ def test_member_edits_admin_approves_sdks_see_it(
         wait_for(lambda: legacy.check_gate(bob, "new_checkout"), timeout=5, interval=0.05)
         assert time.monotonic() - started < 5
         admin_context.close()
-    finally:
-        legacy.shutdown()
 
     change_set.refresh_from_db()
     assert change_set.state == ChangeSetState.APPLIED

@@ -4,7 +4,6 @@ python-core through our /v2/ HTTP endpoint)."""
 
 from __future__ import annotations
 
-import logging
 import time
 
 import pytest
@@ -14,9 +13,13 @@ from django.conf import settings
 from console.models import ConfigSpec, ConfigSpecState
 from console.publishing import store
 from console.publishing.services import spec_publish
-from tests.publishing.conftest import readme_adapter, set_gate_emails, wait_for
-
-CLOSED = "http://127.0.0.1:9"
+from tests.publishing.conftest import (
+    CLOSED,
+    legacy_sdk_on_redis,
+    readme_adapter,
+    set_gate_emails,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,9 +35,6 @@ def _all_pushed(version) -> bool:
 def test_worker__publish__legacy_and_core_sdks_see_updates(
     celery_worker_process, project, site_admin, server_key, make_gate, live_server
 ):
-    from statsig.evaluation_details import DataSource
-    from statsig.statsig_options import StatsigOptions
-    from statsig.statsig_server import StatsigServer
     from statsig.statsig_user import StatsigUser
 
     # Given: a first publish pushed by the worker
@@ -46,24 +46,8 @@ def test_worker__publish__legacy_and_core_sdks_see_updates(
     assert conn.get(store.dcs_key("v1", server_key.key.key_hash)).decode() == production.v1_json
 
     # The legacy SDK through the README adapter, polling Redis every second.
-    logging.getLogger("statsig.sdk").setLevel(logging.ERROR)
-    Store = readme_adapter("legacy", "GatehouseLegacyStore")
-    legacy = StatsigServer()
-    legacy.initialize(
-        server_key.secret,
-        StatsigOptions(
-            data_store=Store(redis.Redis.from_url(settings.TEST_REDIS_URL), server_key.secret),
-            initialize_sources=[DataSource.DATASTORE],
-            config_sync_sources=[DataSource.DATASTORE],
-            rulesets_sync_interval=1,
-            idlists_sync_interval=3600,
-            api=f"{CLOSED}/v1",
-            disable_all_logging=True,
-            disable_diagnostics=True,
-        ),
-    )
     bob = StatsigUser(user_id="bob", email="bob@corp.example")
-    try:
+    with legacy_sdk_on_redis(server_key) as legacy:
         assert legacy.check_gate(bob, "new_checkout") is False
 
         # When: bob is added and published again
@@ -73,8 +57,6 @@ def test_worker__publish__legacy_and_core_sdks_see_updates(
         # Then: the legacy SDK sees it within 5 seconds
         wait_for(lambda: legacy.check_gate(bob, "new_checkout"), timeout=5, interval=0.05)
         assert time.monotonic() - started < 5
-    finally:
-        legacy.shutdown()
     wait_for(lambda: _all_pushed(second), timeout=10)
 
     # statsig-python-core through our /v2/ endpoint (live server) and through Redis.
