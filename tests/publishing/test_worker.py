@@ -95,16 +95,24 @@ def test_worker__publish__legacy_and_core_sdks_see_updates(
             client.shutdown().wait()
 
 
-def test_worker__spec_redis_down__pending_then_pushed_when_it_is_back(
-    start_celery_worker, private_redis, project, server_key, make_gate
+def test_worker__spec_redis_down_while_a_change_is_applied__pending_then_pushed(
+    start_celery_worker, private_redis, project, site_admin, project_member, server_key
 ):
     # Given: the worker writes specs to a private Redis, which then stops
+    from reviews.services import ChangeInput, changeset_approve, changeset_submit
+    from tests.gates.factories import gate_document
+
     private_redis.start()
     start_celery_worker(GATEHOUSE_SPEC_REDIS_URL=private_redis.url)
     private_redis.stop()
-    make_gate()
-    # When
-    version = spec_publish(actor=None, project=project, reason="during the outage")
+    # When a member's change set is approved (and so applied) during the outage
+    change_set = changeset_submit(
+        actor=project_member,
+        project=project,
+        changes=[ChangeInput("gate", "create", payload=gate_document())],
+    )
+    change_set = changeset_approve(actor=site_admin, change_set=change_set)
+    version = change_set.ruleset_version
     spec = version.config_specs.get(environment__name="production")
     # Then: recorded, pending, with the error; nothing lost
     wait_for(lambda: ConfigSpec.objects.filter(pk=spec.pk, attempts__gte=1).exists(), timeout=15)
