@@ -53,37 +53,48 @@ def _authenticate(request: HttpRequest, key: str | None, kind: str) -> ApiKey | 
     return found
 
 
-# Compressed spec bodies by (version, environment, time): a published spec never changes,
-# and compressing megabytes on every SDK poll would cost more than serving them.
-_GZIPPED: OrderedDict[tuple, bytes] = OrderedDict()
-_GZIPPED_MAX = 8
-_gzip_lock = threading.Lock()
+class _RecentSpecs:
+    """The last few spec bodies served, by (version, environment, time, encoding): a
+    published spec never changes, and fetching megabytes from Redis or compressing them on
+    every SDK poll costs far more than serving them. Per process, bounded."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key: tuple, body: bytes) -> bytes:
+        with self.lock:
+            self.items[key] = body
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return body
 
 
-def _gzipped(body: bytes, key: tuple | None) -> bytes:
-    if key is None:
-        return gzip.compress(body, compresslevel=5)
-    with _gzip_lock:
-        if key in _GZIPPED:
-            _GZIPPED.move_to_end(key)
-            return _GZIPPED[key]
-    compressed = gzip.compress(body, compresslevel=5)
-    with _gzip_lock:
-        _GZIPPED[key] = compressed
-        while len(_GZIPPED) > _GZIPPED_MAX:
-            _GZIPPED.popitem(last=False)
-    return compressed
+_RECENT = _RecentSpecs(size=6)
 
 
 def _json_bytes(
-    request: HttpRequest, body: bytes, status: int = 200, gzip_key: tuple | None = None
+    request: HttpRequest, body: bytes, status: int = 200, spec_key: tuple | None = None
 ) -> HttpResponse:
     response = HttpResponse(body, status=status, content_type="application/json")
     response["Vary"] = "Accept-Encoding"
     response["Cache-Control"] = "no-store"
     accepted = request.headers.get("Accept-Encoding", "")
     if len(body) >= GZIP_MIN_BYTES and "gzip" in accepted:
-        response.content = _gzipped(body, gzip_key)
+        compressed = _RECENT.get((*spec_key, "gzip")) if spec_key else None
+        if compressed is None:
+            compressed = gzip.compress(body, compresslevel=5)
+            if spec_key:
+                _RECENT.put((*spec_key, "gzip"), compressed)
+        response.content = compressed
         response["Content-Encoding"] = "gzip"
     response["Content-Length"] = str(len(response.content))
     return response
@@ -101,17 +112,22 @@ def download_config_specs(request: HttpRequest, version: str, key: str | None = 
     if isinstance(found, HttpResponse):
         return found
     since = _since(request)
-    if since:
-        current = selectors.current_time(found.environment_id)
-        if current is not None and since >= current:
-            return _json_bytes(request, NO_UPDATES)
-    spec = selectors.dcs_for_key(version, found.key_hash, found.environment_id)
+    environment_id = found.environment_id
+    current = selectors.current_time(environment_id)
+    if current is not None and since >= current:
+        return _json_bytes(request, NO_UPDATES)
+    body = _RECENT.get((version, environment_id, current)) if current is not None else None
+    if body is not None:
+        return _json_bytes(request, body, spec_key=(version, environment_id, current))
+    spec = selectors.dcs_for_key(version, found.key_hash, environment_id)
     if spec is None:
         return _error(404, "Nothing has been published for this environment yet.")
     time_ms, body = spec
     if since >= time_ms:
         return _json_bytes(request, NO_UPDATES)
-    return _json_bytes(request, body, gzip_key=(version, found.environment_id, time_ms))
+    if time_ms == current:  # never remember a body under another spec's time
+        _RECENT.put((version, environment_id, time_ms), body)
+    return _json_bytes(request, body, spec_key=(version, environment_id, time_ms))
 
 
 def _file_url(request: HttpRequest, project_id: int, file_id: str) -> str:

@@ -68,6 +68,26 @@ def test_dcs__since_time_current__answered_without_reading_a_body(
     assert current.json() == {"has_updates": False}
 
 
+def test_dcs__repeated_polls__served_from_memory_until_a_new_spec(
+    client, project, published, server_key, make_gate
+):
+    from console.publishing import store
+
+    # Given a pushed spec, fetched once
+    config_spec_push(spec_id=published.pk)
+    assert _dcs(client, "v1", server_key.secret).content == published.v1_json.encode()
+    # When Redis loses the body, the same spec is still served (from this process's memory)
+    store.client().delete(store.dcs_key("v1", server_key.key.key_hash))
+    assert _dcs(client, "v1", server_key.secret).content == published.v1_json.encode()
+    # And a newer spec (the pointer moves) is served, not the remembered one
+    make_gate("another_gate")
+    newer = spec_publish(actor=None, project=project).config_specs.get(
+        environment__name="production"
+    )
+    config_spec_push(spec_id=newer.pk)
+    assert _dcs(client, "v1", server_key.secret).content == newer.v1_json.encode()
+
+
 def test_dcs__gzip_accepted__gzipped(client, published, server_key):
     url = reverse("sdk-dcs-v1", args=[server_key.secret])
     response = client.get(url, headers={"accept-encoding": "gzip, deflate"})
