@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.models import Environment, Project
+from console.models import ConfigSpec, Environment, Project
 from console.publishing.idlists import id_list_files
 from console.specs.builder import build_spec
 from console.specs.evaluator import Evaluator
@@ -30,18 +30,44 @@ def _behaviour(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _fingerprint(spec: dict[str, Any], project: Project, environment: Environment) -> str:
+    spec = _behaviour(spec)
+    # Large ID lists are files beside the spec: their content counts too.
+    spec["id_list_files"] = sorted(
+        (f.name, f.file_id, f.size) for f in id_list_files(project, environment)
+    )
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def environment_fingerprints(project: Project) -> dict[str, str]:
     """A checksum per environment of what its spec makes SDKs answer, as the configuration
-    stands in the current transaction (a change set's dry run compares before and after)."""
-    fingerprints = {}
-    for environment in Environment.objects.filter(project=project).order_by("pk"):
-        spec = _behaviour(build_spec(project, environment, time_ms=1))
-        # Large ID lists are files beside the spec: their content counts too.
-        spec["id_list_files"] = sorted(
-            (f.name, f.file_id, f.size) for f in id_list_files(project, environment)
+    stands in the current transaction (after a change set's dry run)."""
+    return {
+        environment.name: _fingerprint(
+            build_spec(project, environment, time_ms=1), project, environment
         )
-        text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
-        fingerprints[environment.name] = hashlib.sha256(text.encode()).hexdigest()
+        for environment in Environment.objects.filter(project=project).order_by("pk")
+    }
+
+
+def published_fingerprints(project: Project) -> dict[str, str]:
+    """The same checksums of what SDKs get now: each environment's newest published spec
+    (read, not rebuilt: a dry run's "before" costs a JSON parse instead of a build), or the
+    configuration as it stands for an environment never published."""
+    environments = list(Environment.objects.filter(project=project).order_by("pk"))
+    newest = {
+        spec.environment_id: spec
+        for spec in ConfigSpec.objects.filter(environment__in=environments)
+        .order_by("environment_id", "-time_ms")
+        .distinct("environment_id")
+        .only("environment_id", "v1_json")
+    }
+    fingerprints = {}
+    for environment in environments:
+        spec = newest.get(environment.pk)
+        body = json.loads(spec.v1_json) if spec else build_spec(project, environment, time_ms=1)
+        fingerprints[environment.name] = _fingerprint(body, project, environment)
     return fingerprints
 
 

@@ -31,7 +31,7 @@ from console.permissions import ensure_role, project_role
 from console.publishing.services import ruleset_version_create
 from console.specs.builder import build_spec
 from reviews import notifications, registry
-from reviews.impact import environment_fingerprints
+from reviews.impact import environment_fingerprints, published_fingerprints
 from reviews.models import (
     CLOSED_STATES,
     Approval,
@@ -204,8 +204,9 @@ def _run(actor, project: Project, changes: list[Change]) -> list[Any]:
 
 def _dry_run(actor, project: Project, changes: list[Change]) -> list[str]:
     """Validate `changes` by applying them in a savepoint that is rolled back; fill in the
-    `after` documents; return the names of the environments whose spec they change."""
-    before = environment_fingerprints(project)
+    `after` documents; return the names of the environments whose SDK answers they change
+    (against what is published now)."""
+    before = published_fingerprints(project)
     touched: list[str] = []
     try:
         with transaction.atomic():
