@@ -56,8 +56,8 @@ from gates.forms import TestUserForm
 from gates.models import FeatureGate, Segment, SegmentID
 from gates.selectors import unit_type_names
 from reviews.models import ChangeSet, ChangeSetSource
-from reviews.services import ChangeInput, changeset_submit
-from reviews.shortcuts import ProposalEdit, is_applied, page_pending, proposal_edit
+from reviews.services import ChangeInput
+from reviews.shortcuts import ProposalEdit, is_applied, page_pending, proposal_edit, propose
 
 GET_POST = require_http_methods(["GET", "POST"])
 
@@ -175,9 +175,7 @@ def _propose(
     of the author's change set). Raises the services' refusals, nothing saved."""
     if change_edit is not None:
         return change_edit.save(request, change.payload)
-    return changeset_submit(
-        actor=request.user, project=project, changes=[change], source=ChangeSetSource.BROWSER
-    )
+    return propose(request, project, change, source=ChangeSetSource.BROWSER)
 
 
 # kind → (label, detail page, document of a saved entity)

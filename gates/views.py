@@ -1,7 +1,7 @@
 """HTML pages of feature gates, segments and dynamic configs.
 
 Views are adapters: check access, bind the form and the rules editor, build the document,
-propose it as a change set (gates.changes.propose), render. A change set that needs no
+propose it as a change set (reviews.shortcuts.propose), render. A change set that needs no
 review is applied at once and the page says what was saved; one waiting for review sends
 the user to it. With `?change_set=<number>` the editors change the proposal in the author's
 own open change set instead (changeset_edit). The rules editor's buttons post the whole
@@ -35,7 +35,6 @@ from console.specs.hashing import id_list_hash
 from console.specs.operators import show
 from console.views import _partial, _project
 from gates import idlists, selectors, services
-from gates.changes import propose, unchanged
 from gates.conditions import CONDITION_TYPES, OPERATORS, SEGMENT_PREFIX, ValueKind
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
 from gates.forms import (
@@ -59,8 +58,10 @@ from gates.forms import (
     show_time,
 )
 from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentID, SegmentKind
+from reviews import registry
 from reviews.models import OPEN_STATES, Change, ChangeSetSource
-from reviews.shortcuts import is_applied, page_pending, proposal_edit
+from reviews.services import ChangeInput
+from reviews.shortcuts import is_applied, page_pending, proposal_edit, propose
 
 GET_POST = require_http_methods(["GET", "POST"])
 ID_PAGE_SIZE = 60
@@ -495,7 +496,7 @@ def _save(request, kind: Kind, project, obj, form, editor, overrides, proposal):
             change_set = proposal.save(request, document)
         elif obj is None:
             change_set = _propose(request, project, kind.change_kind, "create", "", document)
-        elif unchanged(obj, document):
+        elif registry.get(kind.change_kind).to_document(obj) == document:
             messages.info(request, f"Nothing to save: the {kind.label} is unchanged.")
             return redirect(f"{kind.key}-detail", project.slug, obj.pk)
         else:
@@ -525,17 +526,9 @@ def _save(request, kind: Kind, project, obj, form, editor, overrides, proposal):
     return redirect(f"{kind.key}-detail", project.slug, saved.pk)
 
 
-def _propose(request, project, kind: str, action: str, name: str, payload=None, **kwargs):
-    return propose(
-        actor=request.user,
-        project=project,
-        kind=kind,
-        action=action,
-        name=name,
-        payload=payload,
-        source=ChangeSetSource.BROWSER,
-        **kwargs,
-    )
+def _propose(request, project, kind: str, action: str, name: str, payload=None, base_revision=None):
+    change = ChangeInput(kind, action, name, payload or {}, base_revision)
+    return propose(request, project, change, source=ChangeSetSource.BROWSER)
 
 
 @login_required

@@ -84,6 +84,11 @@ class EntityKind:
             rows = rows.select_for_update(of=("self",))
         return rows.first()
 
+    def revisions(self, project: Project, entity_ids: list[int]) -> dict[int, int]:
+        """{entity id: its current revision} of those that still exist (one query)."""
+        rows = self.model._default_manager.filter(project=project, pk__in=entity_ids)
+        return dict(rows.values_list("pk", "revision"))
+
     def action(self, name: str) -> Action:
         try:
             return self.actions[name]

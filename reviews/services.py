@@ -386,15 +386,12 @@ def _dismiss_approvals(change_set: ChangeSet) -> int:
 def stale_changes(change_set: ChangeSet, changes: list[Change] | None = None) -> list[Change]:
     """The changes whose entity moved on (another change, or archived) since their base."""
     changes = _changes(change_set) if changes is None else changes
-    moved = []
-    for change in changes:
-        if change.entity_id is None:
-            continue
-        handler = registry.get(change.kind)
-        entity = handler.load(change_set.project, change.entity_id)
-        if entity is None or entity.revision != change.base_revision:
-            moved.append(change)
-    return moved
+    existing = [c for c in changes if c.entity_id is not None]
+    current: dict[str, dict[int, int]] = {}
+    for kind in {c.kind for c in existing}:  # one query per kind
+        ids = [c.entity_id for c in existing if c.kind == kind]
+        current[kind] = registry.get(kind).revisions(change_set.project, ids)
+    return [c for c in existing if current[c.kind].get(c.entity_id) != c.base_revision]
 
 
 def _mark_stale(change_set: ChangeSet, reason: str) -> None:
@@ -740,25 +737,26 @@ def _stale_others(change_set: ChangeSet, rows: list[Change]) -> None:
     keys = set(_entity_keys(rows))
     if not keys:
         return
-    other_ids = set(
+    touched: dict[int, set[tuple[str, int]]] = {}
+    for other_id, kind, entity_id in (
         Change.objects.filter(
             change_set__project=change_set.project,
             change_set__state__in=(S.IN_REVIEW, S.APPROVED),
             entity_id__in=[entity_id for _kind, entity_id in keys],
         )
         .exclude(change_set=change_set)
-        .values_list("change_set_id", flat=True)
-    )
-    for other_id in sorted(other_ids):
+        .values_list("change_set_id", "kind", "entity_id")
+    ):
+        if (kind, entity_id) in keys:
+            touched.setdefault(other_id, set()).add((kind, entity_id))
+    for other_id in sorted(touched):
         other = _lock(ChangeSet(pk=other_id))
         if other.state not in (S.IN_REVIEW, S.APPROVED):
-            continue
-        touched = {(c.kind, c.entity_id) for c in _changes(other)} & keys
-        if touched:
-            names = ", ".join(
-                f"{c.kind} {c.entity_name}" for c in rows if (c.kind, c.entity_id) in touched
-            )
-            _mark_stale(other, f"Change set #{change_set.number} changed {names} first.")
+            continue  # decided meanwhile
+        names = ", ".join(
+            f"{c.kind} {c.entity_name}" for c in rows if (c.kind, c.entity_id) in touched[other_id]
+        )
+        _mark_stale(other, f"Change set #{change_set.number} changed {names} first.")
 
 
 def _open_follow_up(change_set: ChangeSet) -> ChangeSet:

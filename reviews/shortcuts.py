@@ -16,7 +16,16 @@ from rest_framework.response import Response
 
 from console.models import Project
 from reviews.models import OPEN_STATES, Change, ChangeSet, ChangeSetState
-from reviews.services import ChangeInput, changeset_edit
+from reviews.services import ChangeInput, changeset_edit, changeset_submit
+
+
+def propose(
+    request: HttpRequest, project: Project, change: ChangeInput, *, source: str
+) -> ChangeSet:
+    """One change from a page or the API, by the signed-in member, as its own change set:
+    applied at once (`results[0]` is what the service returned) or waiting for review.
+    Raises the services' refusals, nothing saved."""
+    return changeset_submit(actor=request.user, project=project, changes=[change], source=source)
 
 
 def is_applied(change_set: ChangeSet) -> bool:

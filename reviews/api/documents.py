@@ -18,16 +18,15 @@ from rest_framework.response import Response
 from console.api.documents import DocumentAPIView, DocumentInput, merged, ok, valid
 from console.api.permissions import resolve_project
 from console.models import Project, Role
+from reviews import shortcuts
 from reviews.models import ChangeSet, ChangeSetSource
-from reviews.services import ChangeInput, changeset_submit
+from reviews.services import ChangeInput
 from reviews.shortcuts import api_pending, is_applied
 
 
 def propose(request, project: Project, change: ChangeInput) -> ChangeSet:
     """One change from the API as its own change set: applied at once or waiting."""
-    return changeset_submit(
-        actor=request.user, project=project, changes=[change], source=ChangeSetSource.API
-    )
+    return shortcuts.propose(request, project, change, source=ChangeSetSource.API)
 
 
 def applied_or_pending(
