@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import Http404
 
+from console.context import current_api_key
 from console.exceptions import NotAllowed
-from console.models import Membership, Project, Role, role_at_least
+from console.models import ROLE_RANK, Membership, Project, Role, role_at_least
 
 ROLE_NEEDED_MESSAGE = {
     Role.VIEWER: "You need to be a member of this project.",
@@ -15,8 +16,21 @@ ROLE_NEEDED_MESSAGE = {
 }
 
 
+def capped_role(role: str | None, key) -> str | None:
+    """A console key never acts with more than its own role, nor more than its creator's."""
+    if role is None or key is None:
+        return role
+    return min(role, key.role, key=lambda r: ROLE_RANK[Role(r)])
+
+
 def project_role(user, project: Project) -> str | None:
-    """The user's role in the project, or None for non-members (and anonymous users)."""
+    """The role the caller acts with in the project, or None for non-members (and anonymous
+    users): the one answer every permission check reads.
+
+    It is the user's membership role, capped by the console key the request authenticated
+    with (console.context): a key acts as its creator, in its own project only, and with no
+    more than the key's role, whatever the creator could do signed in.
+    """
     if not getattr(user, "is_authenticated", False):
         return None
     cache = getattr(user, "_project_roles", None)
@@ -28,7 +42,12 @@ def project_role(user, project: Project) -> str | None:
             .values_list("role", flat=True)
             .first()
         )
-    return cache[project.pk]
+    key = current_api_key()
+    if key is None or key.created_by_id != user.pk:
+        return cache[project.pk]
+    if key.project_id != project.pk:
+        return None
+    return capped_role(cache[project.pk], key)
 
 
 def forget_roles(user) -> None:

@@ -2,8 +2,8 @@
 
 A session acts with the user's membership role in the project named by `?project=<slug>`.
 A console key works on its own project only, with the lower of its role and its creator's
-current role there. Non-members get 404 (the project's existence is not revealed), members
-whose role is too low get 403.
+current role there (console.permissions.project_role decides both). Non-members get 404
+(the project's existence is not revealed), members whose role is too low get 403.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db.models import Model, QuerySet
 
 from console.exceptions import DomainError, NotAllowed, NotFound
-from console.models import ROLE_RANK, ApiKey, Project, Role, role_at_least
+from console.models import ApiKey, Project, Role, role_at_least
 from console.permissions import ROLE_NEEDED_MESSAGE, get_project_for_user, project_role
 
 PROJECT_PARAM = "project"
@@ -20,13 +20,6 @@ PROJECT_PARAM = "project"
 def request_key(request) -> ApiKey | None:
     """The console key the request authenticated with, or None for a session."""
     return request.auth if isinstance(request.auth, ApiKey) else None
-
-
-def capped_role(role: str | None, key: ApiKey | None) -> str | None:
-    """A key never acts with more than its own role, nor more than its creator's role."""
-    if role is None or key is None:
-        return role
-    return min(role, key.role, key=lambda r: ROLE_RANK[Role(r)])
 
 
 def require_role(role: str | None, needed: str) -> None:
@@ -55,7 +48,7 @@ def resolve_project(request, needed: str = Role.VIEWER) -> tuple[Project, str]:
     project = key.project
     if slug and slug != project.slug:
         raise NotFound("No such project.")
-    role = capped_role(project_role(request.user, project), key)
+    role = project_role(request.user, project)
     if role is None:
         # The key's creator left the project: the key is as good as an outsider's.
         raise NotFound("No such project.")

@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from console import selectors, services
 from console.api import serializers as s
 from console.api.permissions import (
-    capped_role,
     get_in_project,
     request_key,
     require_role,
@@ -28,6 +27,7 @@ from console.models import (
     Role,
     Tag,
 )
+from console.permissions import capped_role
 
 
 def _ok(message: str, data, code: int = status.HTTP_200_OK) -> Response:

@@ -205,3 +205,81 @@ def test_break_glass_by_api_applies_flags_and_opens_a_follow_up(project, project
     from console.models import AuditEvent
 
     assert AuditEvent.objects.filter(action="changeset.break_glass_applied").count() == 1
+
+
+# ------------------------------------------------ a console key acts with no more than its role
+# The author-or-admin checks (cancel, apply someone else's approved change set, break glass)
+# read the role a caller acts with: an admin's member-role key is a member there.
+
+
+def _in_review_by(author, project) -> int:
+    response = session_client(author).post(
+        api_url("api-review-list"), _create_body(), format="json"
+    )
+    assert response.status_code == 202, response.json()
+    return response.json()["data"]["id"]
+
+
+@pytest.mark.parametrize(
+    ("key_role", "allowed"),
+    [(Role.ADMIN, True), (Role.MEMBER, False), (Role.VIEWER, False)],
+)
+def test_cancelling_another_members_change_set_by_an_admins_key_needs_the_admin_role(
+    project, project_member, second_admin, key_role, allowed
+):
+    # Given a member's change set in review, and a key of the admin's with `key_role`
+    number = _in_review_by(project_member, project)
+    client = key_client(console_key(second_admin, project, key_role))
+    # When the key cancels it
+    response = client.post(api_url("api-review-cancel", number, project=None))
+    # Then only the admin-role key may
+    state = ChangeSet.objects.get(project=project, number=number).state
+    if allowed:
+        assert response.status_code == 200, response.json()
+        assert state == ChangeSetState.CANCELLED
+    else:
+        assert_error(response, 403, "permission_denied")
+        assert state == ChangeSetState.IN_REVIEW
+
+
+@pytest.mark.parametrize(
+    ("key_role", "allowed"),
+    [(Role.ADMIN, True), (Role.MEMBER, False), (Role.VIEWER, False)],
+)
+def test_applying_another_members_approved_change_set_by_an_admins_key_needs_the_admin_role(
+    project, project_member, project_admin, second_admin, key_role, allowed
+):
+    from reviews.services import changeset_approve, review_policy_update
+
+    # Given a member's change set approved (not yet applied), and a key of an admin's
+    review_policy_update(actor=project_admin, project=project, apply_on_approval=False)
+    number = _in_review_by(project_member, project)
+    changeset_approve(
+        actor=second_admin, change_set=ChangeSet.objects.get(project=project, number=number)
+    )
+    client = key_client(console_key(project_admin, project, key_role))
+    # When the key applies it
+    response = client.post(api_url("api-review-apply", number, project=None))
+    # Then only the admin-role key may; nothing reaches the gates otherwise
+    applied = FeatureGate.objects.filter(project=project, name="new_checkout").exists()
+    if allowed:
+        assert response.status_code == 200, response.json()
+        assert applied
+    else:
+        assert_error(response, 403, "permission_denied")
+        assert not applied
+        assert ChangeSet.objects.get(number=number).state == ChangeSetState.APPROVED
+
+
+def test_break_glass_by_an_admins_member_key_is_refused(project, project_admin):
+    from reviews.services import review_policy_update
+
+    review_policy_update(actor=project_admin, project=project, allow_break_glass=True)
+    number = _in_review_by(project_admin, project)
+    member_key = key_client(console_key(project_admin, project, Role.MEMBER))
+    refused = member_key.post(
+        api_url("api-review-apply", number, project=None), {"breakGlass": True}, format="json"
+    )
+    assert_error(refused, 403, "permission_denied")
+    assert not FeatureGate.objects.filter(project=project).exists()
+
