@@ -68,8 +68,10 @@ def sdk_key(secret: str, kinds: tuple[str, ...]) -> SdkKey | None:
         record = None
     if record is not None:
         expires = record.get("expires")
-        if record["kind"] not in kinds or (
-            expires and expires <= timezone.now().timestamp() * 1000
+        if (
+            record.get("revoked")
+            or record["kind"] not in kinds
+            or (expires and expires <= timezone.now().timestamp() * 1000)
         ):
             return None
         _touch(key_hash)

@@ -159,11 +159,14 @@ def read_versioned(environment_id: int, version: str = "v1") -> tuple[int, bytes
 # So that the SDK endpoints serve from Redis alone (the database may be down), the worker
 # also writes, per environment:
 # * ``gatehouse:sdkkey:<sha256 hex>``: JSON {kind, environment, project, expires (epoch ms
-#   or null)} for each usable server and client key (never the key itself), expiring with
-#   the key; revoked or expired keys' entries are deleted;
+#   or null)} for each usable server and client key (never the key itself); for a revoked
+#   key (or any key of an archived project) the tombstone {"revoked": true};
 # * ``gatehouse:idlists:<env id>:<time>``: the ID-list manifest of that spec (JSON list);
 # * ``gatehouse:idlist:<env id>:<file id>:<size>``: the file's bytes. A file only grows
 #   while its id stays, so (id, size) names its content and each is built once.
+
+
+REVOKED = json.dumps({"revoked": True})
 
 
 def key_record_key(key_hash_hex: str) -> str:
@@ -181,19 +184,23 @@ def id_list_file_key(environment_id: int, file_id: str, size: int) -> str:
 def write_key_records(
     live: list[dict], dead_hashes: Iterable[str], conn: redis.Redis | None = None
 ) -> None:
-    """Write `live` key records ({hash, kind, environment, project, expires}) and delete
-    the records and spec entries of `dead_hashes`. Raises redis.RedisError."""
+    """Write `live` key records ({hash, kind, environment, project, expires}), kept until a
+    while after the key expires, so an expired key is refused from Redis too; replace the
+    records of `dead_hashes` (revoked keys, archived projects) with a tombstone that
+    refuses them even while the database is down, and delete their spec entries. Raises
+    redis.RedisError."""
     conn = conn or client()
     pipe = conn.pipeline(transaction=True)
     for record in live:
         body = json.dumps({k: v for k, v in record.items() if k != "hash"})
         key = key_record_key(record["hash"])
         if record.get("expires"):
-            pipe.set(key, body, pxat=record["expires"])
+            pipe.set(key, body, pxat=record["expires"] + VERSIONED_TTL * 1000)
         else:
             pipe.set(key, body)
     for key_hash in dead_hashes:
-        pipe.delete(key_record_key(key_hash), dcs_key("v1", key_hash), dcs_key("v2", key_hash))
+        pipe.set(key_record_key(key_hash), REVOKED, ex=VERSIONED_TTL)
+        pipe.delete(dcs_key("v1", key_hash), dcs_key("v2", key_hash))
     pipe.execute()
 
 
