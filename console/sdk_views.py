@@ -13,14 +13,17 @@ environment's server or client key. They only read: Redis first, then the databa
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
+import logging
 import re
 import threading
 from collections import OrderedDict
 
 from django.conf import settings
 from django.core import signing
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -30,6 +33,7 @@ from console.models import KeyKind
 from console.publishing import selectors
 from console.publishing.client_init import client_initialize, client_is_current
 
+logger = logging.getLogger(__name__)
 ID_LIST_SALT = "gatehouse.sdk.id_list_file"
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 # Gzip only what is worth it.
@@ -57,6 +61,21 @@ def _authenticate(
     if found.kind != kind:
         return _error(403, f"This endpoint needs a {KeyKind(kind).label.lower()}.")
     return found
+
+
+def _database_optional(view):
+    """Serving comes from Redis; when Redis lacks what a request needs and the database is
+    down too, answer 503 (JSON) rather than crash."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except (OperationalError, InterfaceError):
+            logger.warning("sdk.database_unavailable path=%s", request.path)
+            return _error(503, "This is not available right now; try again shortly.")
+
+    return wrapped
 
 
 class _RecentSpecs:
@@ -113,6 +132,7 @@ def _since(request: HttpRequest) -> int:
 
 @csrf_exempt
 @require_GET
+@_database_optional
 def download_config_specs(request: HttpRequest, version: str, key: str | None = None):
     found = _authenticate(request, key, KeyKind.SERVER)
     if isinstance(found, HttpResponse):
@@ -145,6 +165,7 @@ def _file_url(request: HttpRequest, entry: selectors.IdListEntry, environment_id
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@_database_optional
 def get_id_lists(request: HttpRequest, key: str | None = None):
     found = _authenticate(request, key, KeyKind.SERVER)
     if isinstance(found, HttpResponse):
@@ -163,6 +184,7 @@ def get_id_lists(request: HttpRequest, key: str | None = None):
 
 
 @require_GET
+@_database_optional
 def download_id_list_file(request: HttpRequest, token: str):
     try:
         environment_id, file_id, size = signing.loads(
@@ -215,6 +237,7 @@ def _request_json(request: HttpRequest) -> dict:
 
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
+@_database_optional
 def initialize(request: HttpRequest):
     if request.method == "OPTIONS":
         return _cors(HttpResponse(status=204))
