@@ -13,23 +13,27 @@ environment's server or client key. They only read: Redis first, then the databa
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
+import logging
 import re
 import threading
 from collections import OrderedDict
 
+from django.conf import settings
 from django.core import signing
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from console.models import ApiKey, KeyKind, Project
-from console.publishing import idlists, selectors
+from console.models import KeyKind
+from console.publishing import selectors
 from console.publishing.client_init import client_initialize, client_is_current
-from console.services import key_authenticate
 
+logger = logging.getLogger(__name__)
 ID_LIST_SALT = "gatehouse.sdk.id_list_file"
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 # Gzip only what is worth it.
@@ -41,16 +45,37 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def _authenticate(request: HttpRequest, key: str | None, kind: str) -> ApiKey | JsonResponse:
-    """The usable key of `kind` from the path, the STATSIG-API-KEY header or `?k=`.
-    401 for unknown, revoked or expired keys; 403 for a key of the other kind."""
+def _authenticate(
+    request: HttpRequest, key: str | None, kind: str
+) -> selectors.SdkKey | JsonResponse:
+    """The usable key of `kind` from the path, the STATSIG-API-KEY header or `?k=`, checked
+    in Redis first (selectors.sdk_key). 401 for unknown, revoked or expired keys; 403 for
+    a key of the other kind; 503 when the key is not in Redis and the database is down."""
     secret = key or request.headers.get("STATSIG-API-KEY") or request.GET.get("k") or ""
-    found = key_authenticate(secret, kinds=(KeyKind.SERVER, KeyKind.CLIENT))
+    try:
+        found = selectors.sdk_key(secret, kinds=(KeyKind.SERVER, KeyKind.CLIENT))
+    except selectors.DatabaseUnavailable:
+        return _error(503, "SDK keys cannot be checked right now; try again shortly.")
     if found is None:
         return _error(401, "Unknown, revoked or expired SDK key.")
     if found.kind != kind:
         return _error(403, f"This endpoint needs a {KeyKind(kind).label.lower()}.")
     return found
+
+
+def _database_optional(view):
+    """Serving comes from Redis; when Redis lacks what a request needs and the database is
+    down too, answer 503 (JSON) rather than crash."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except (OperationalError, InterfaceError):
+            logger.warning("sdk.database_unavailable path=%s", request.path)
+            return _error(503, "This is not available right now; try again shortly.")
+
+    return wrapped
 
 
 class _RecentSpecs:
@@ -107,6 +132,7 @@ def _since(request: HttpRequest) -> int:
 
 @csrf_exempt
 @require_GET
+@_database_optional
 def download_config_specs(request: HttpRequest, version: str, key: str | None = None):
     found = _authenticate(request, key, KeyKind.SERVER)
     if isinstance(found, HttpResponse):
@@ -130,13 +156,16 @@ def download_config_specs(request: HttpRequest, version: str, key: str | None = 
     return _json_bytes(request, body, spec_key=(version, environment_id, time_ms))
 
 
-def _file_url(request: HttpRequest, project_id: int, file_id: str) -> str:
-    token = signing.dumps([project_id, file_id], salt=ID_LIST_SALT)
+def _file_url(request: HttpRequest, entry: selectors.IdListEntry, environment_id: int) -> str:
+    # The size names the file's bytes in Redis (a file only grows while its id stays).
+    size = entry.size if entry.time_ms is not None else None
+    token = signing.dumps([environment_id, entry.file_id, size], salt=ID_LIST_SALT)
     return request.build_absolute_uri(reverse("sdk-id-list-file", args=[token]))
 
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@_database_optional
 def get_id_lists(request: HttpRequest, key: str | None = None):
     found = _authenticate(request, key, KeyKind.SERVER)
     if isinstance(found, HttpResponse):
@@ -145,23 +174,27 @@ def get_id_lists(request: HttpRequest, key: str | None = None):
         f.name: {
             "name": f.name,
             "size": f.size,
-            "url": _file_url(request, found.project_id, f.file_id),
+            "url": _file_url(request, f, found.environment_id),
             "creationTime": f.creation_time,
             "fileID": f.file_id,
         }
-        for f in idlists.id_list_files(found.project, found.environment)
+        for f in selectors.id_list_manifest(found.environment_id)
     }
     return _json_bytes(request, json.dumps(manifest).encode())
 
 
 @require_GET
+@_database_optional
 def download_id_list_file(request: HttpRequest, token: str):
     try:
-        project_id, file_id = signing.loads(token, salt=ID_LIST_SALT)
-    except signing.BadSignature:
+        environment_id, file_id, size = signing.loads(
+            token, salt=ID_LIST_SALT, max_age=settings.GATEHOUSE_ID_LIST_URL_MAX_AGE
+        )
+    except signing.SignatureExpired:
+        return _error(410, "This ID-list file link has expired; fetch get_id_lists again.")
+    except (signing.BadSignature, ValueError, TypeError):
         return _error(404, "No such ID-list file.")
-    project = Project.objects.active().filter(pk=project_id).first()
-    body = idlists.id_list_body(project, file_id) if project else None
+    body = selectors.id_list_file(environment_id, file_id, size)
     if body is None:
         return _error(404, "No such ID-list file.")
     ranged = _RANGE.match(request.headers.get("Range", "").strip())
@@ -204,6 +237,7 @@ def _request_json(request: HttpRequest) -> dict:
 
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
+@_database_optional
 def initialize(request: HttpRequest):
     if request.method == "OPTIONS":
         return _cors(HttpResponse(status=204))
@@ -216,7 +250,7 @@ def initialize(request: HttpRequest):
         return _cors(_error(400, "The body is not JSON."))
     user = data.get("user") if isinstance(data.get("user"), dict) else {}
     metadata = data.get("statsigMetadata") if isinstance(data.get("statsigMetadata"), dict) else {}
-    source = selectors.initialize_source(found.environment)
+    source = selectors.initialize_source(found.environment_id)
     if source is None:
         return _cors(_error(404, "Nothing has been published for this environment yet."))
     spec, evaluator = source

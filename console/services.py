@@ -718,6 +718,8 @@ def key_create(
         name=name,
         role=role,
     )
+    if issued.key.environment_id:
+        _sdk_keys_sync(issued.key.environment_id)
     audit_record(
         actor=actor,
         action="key.created",
@@ -755,6 +757,8 @@ def key_rotate(*, actor, key: ApiKey, overlap_hours: int | None = None) -> Issue
         role=key.role,
         rotated_from=key,
     )
+    if key.environment_id:
+        _sdk_keys_sync(key.environment_id)
     audit_record(
         actor=actor,
         action="key.rotated",
@@ -775,6 +779,8 @@ def key_revoke(*, actor, key: ApiKey) -> ApiKey:
     before = snapshot(key, KEY_FIELDS)
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at", "updated_at"])
+    if key.environment_id:
+        _sdk_keys_sync(key.environment_id, revoked_hash=key.key_hash)
     audit_record(
         actor=actor,
         action="key.revoked",
@@ -784,6 +790,13 @@ def key_revoke(*, actor, key: ApiKey) -> ApiKey:
         after=snapshot(key, KEY_FIELDS),
     )
     return key
+
+
+def _sdk_keys_sync(environment_id: int, revoked_hash: str | None = None) -> None:
+    # SDK endpoints authenticate from Redis (they must work with the database down).
+    from console.publishing.services import sdk_keys_sync_on_commit
+
+    sdk_keys_sync_on_commit(environment_id=environment_id, revoked_hash=revoked_hash)
 
 
 # last_used_at is a hint, not a ledger: write it at most once a minute per key.

@@ -276,3 +276,5 @@ GATEHOUSE_BASE_URL = env("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000")
 # Where the publish task writes specs for the SDKs' data stores (and the SDK endpoints read
 # them first). Only Celery workers write there; web processes only read.
 GATEHOUSE_SPEC_REDIS_URL = env("GATEHOUSE_SPEC_REDIS_URL", default=REDIS_URL)
+# How long a signed ID-list file link from /v1/get_id_lists works (seconds).
+GATEHOUSE_ID_LIST_URL_MAX_AGE = env.int("GATEHOUSE_ID_LIST_URL_MAX_AGE", default=3600)

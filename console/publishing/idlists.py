@@ -54,17 +54,3 @@ def id_list_body(project, file_id: str) -> bytes | None:
         if lines is not None:
             return "".join(lines).encode()
     return None
-
-
-def id_list_sets(project, environment) -> dict[str, set[str]]:
-    """{list name: its current 8-character hashes}, for server-side evaluation."""
-    out: dict[str, set[str]] = {}
-    for file in id_list_files(project, environment):
-        entries: set[str] = set()
-        for line in (id_list_body(project, file.file_id) or b"").decode().splitlines():
-            if line.startswith("+"):
-                entries.add(line[1:])
-            elif line.startswith("-"):
-                entries.discard(line[1:])
-        out[file.name] = entries
-    return out

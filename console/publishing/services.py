@@ -25,7 +25,7 @@ from console.models import (
     RulesetVersion,
 )
 from console.permissions import ensure_role
-from console.publishing import store
+from console.publishing import idlists, store
 from console.specs.builder import build_spec, spec_json, to_v2
 
 logger = logging.getLogger(__name__)
@@ -167,9 +167,77 @@ def config_spec_retry(*, actor, spec: ConfigSpec) -> ConfigSpec:
 
 def _server_key_hashes(environment_id: int) -> tuple[list[str], list[str]]:
     keys = ApiKey.objects.filter(environment_id=environment_id, kind=KeyKind.SERVER)
+    if Project.objects.filter(environments__pk=environment_id, archived_at__isnull=False).exists():
+        return [], sorted(set(keys.values_list("key_hash", flat=True)))
     live = set(keys.usable().values_list("key_hash", flat=True))
     every = set(keys.values_list("key_hash", flat=True))
     return sorted(live), sorted(every - live)
+
+
+def _epoch_ms(value: datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value else None
+
+
+def sdk_keys_sync(*, environment_id: int) -> None:
+    """Write the Redis records of the environment's usable server and client keys (hash,
+    kind, environment, project, expiry) and delete those of revoked or expired keys, or of
+    every key when the project is archived, so the SDK endpoints authenticate from Redis
+    alone. Raises redis.RedisError."""
+    keys = ApiKey.objects.filter(
+        environment_id=environment_id, kind__in=(KeyKind.SERVER, KeyKind.CLIENT)
+    )
+    archived = Project.objects.filter(
+        environments__pk=environment_id, archived_at__isnull=False
+    ).exists()
+    usable = set() if archived else set(keys.usable().values_list("pk", flat=True))
+    live, dead = [], []
+    for key in keys.only("pk", "key_hash", "kind", "project_id", "expires_at"):
+        if key.pk in usable:
+            live.append(
+                {
+                    "hash": key.key_hash,
+                    "kind": key.kind,
+                    "environment": environment_id,
+                    "project": key.project_id,
+                    "expires": _epoch_ms(key.expires_at),
+                }
+            )
+        else:
+            dead.append(key.key_hash)
+    store.write_key_records(live, dead)
+
+
+def sdk_keys_sync_on_commit(*, environment_id: int, revoked_hash: str | None = None) -> None:
+    """After the key service's commit: re-sync the environment's key records (best effort;
+    the worker's push re-syncs them too). A revoked key's record goes first and alone, so
+    it stops working at once even when the rest of the sync fails."""
+
+    def sync() -> None:
+        try:
+            if revoked_hash:
+                store.write_key_records([], [revoked_hash])
+            sdk_keys_sync(environment_id=environment_id)
+        except redis.RedisError as exc:
+            logger.warning("sdk_keys.sync_failed env=%s error=%s", environment_id, exc)
+
+    transaction.on_commit(sync)
+
+
+def _id_lists_push(spec: ConfigSpec) -> None:
+    """Build the spec's ID-list files once (by file id and size) and store them and the
+    manifest in Redis, so get_id_lists and the files are served without the database."""
+    environment = Environment.objects.select_related("project").get(pk=spec.environment_id)
+    files = idlists.id_list_files(environment.project, environment)
+    manifest = [
+        {"name": f.name, "file_id": f.file_id, "size": f.size, "creation_time": f.creation_time}
+        for f in files
+    ]
+    store.write_id_lists(
+        spec.environment_id,
+        spec.time_ms,
+        manifest,
+        lambda file_id: idlists.id_list_body(environment.project, file_id),
+    )
 
 
 def _record_attempt(spec_id: int, **fields) -> ConfigSpec | None:
@@ -203,6 +271,8 @@ def config_spec_push(*, spec_id: int, final: bool = False) -> ConfigSpec | None:
         return None
     live, dead = _server_key_hashes(spec.environment_id)
     try:
+        sdk_keys_sync(environment_id=spec.environment_id)
+        _id_lists_push(spec)
         written = store.push_spec(
             environment_id=spec.environment_id,
             time_ms=spec.time_ms,
@@ -278,6 +348,11 @@ def config_spec_repush(*, now: datetime | None = None) -> RepushReport:
     conn = store.client()
     times = store.pointer_times([s.environment_id for s in pushed], conn)
     for spec, held in zip(pushed, times, strict=True):
+        try:  # expiries, revocations whose on-commit sync failed, archived projects
+            sdk_keys_sync(environment_id=spec.environment_id)
+        except redis.RedisError:
+            report.failed.append(spec.pk)
+            continue
         lost = held is None or held < spec.time_ms
         if not lost and held == spec.time_ms:
             live, _dead = _server_key_hashes(spec.environment_id)

@@ -153,3 +153,88 @@ def read_versioned(environment_id: int, version: str = "v1") -> tuple[int, bytes
         return None
     body = conn.hget(versioned_key(environment_id, int(raw)), version)
     return (int(raw), body) if body is not None else None
+
+
+# ---------------------------------------------------------------- SDK keys and ID lists
+# So that the SDK endpoints serve from Redis alone (the database may be down), the worker
+# also writes, per environment:
+# * ``gatehouse:sdkkey:<sha256 hex>``: JSON {kind, environment, project, expires (epoch ms
+#   or null)} for each usable server and client key (never the key itself); for a revoked
+#   key (or any key of an archived project) the tombstone {"revoked": true};
+# * ``gatehouse:idlists:<env id>:<time>``: the ID-list manifest of that spec (JSON list);
+# * ``gatehouse:idlist:<env id>:<file id>:<size>``: the file's bytes. A file only grows
+#   while its id stays, so (id, size) names its content and each is built once.
+
+
+REVOKED = json.dumps({"revoked": True})
+
+
+def key_record_key(key_hash_hex: str) -> str:
+    return f"gatehouse:sdkkey:{key_hash_hex}"
+
+
+def id_list_manifest_key(environment_id: int, time_ms: int) -> str:
+    return f"gatehouse:idlists:{environment_id}:{time_ms}"
+
+
+def id_list_file_key(environment_id: int, file_id: str, size: int) -> str:
+    return f"gatehouse:idlist:{environment_id}:{file_id}:{size}"
+
+
+def write_key_records(
+    live: list[dict], dead_hashes: Iterable[str], conn: redis.Redis | None = None
+) -> None:
+    """Write `live` key records ({hash, kind, environment, project, expires}), kept until a
+    while after the key expires, so an expired key is refused from Redis too; replace the
+    records of `dead_hashes` (revoked keys, archived projects) with a tombstone that
+    refuses them even while the database is down, and delete their spec entries. Raises
+    redis.RedisError."""
+    conn = conn or client()
+    pipe = conn.pipeline(transaction=True)
+    for record in live:
+        body = json.dumps({k: v for k, v in record.items() if k != "hash"})
+        key = key_record_key(record["hash"])
+        if record.get("expires"):
+            pipe.set(key, body, pxat=record["expires"] + VERSIONED_TTL * 1000)
+        else:
+            pipe.set(key, body)
+    for key_hash in dead_hashes:
+        pipe.set(key_record_key(key_hash), REVOKED, ex=VERSIONED_TTL)
+        pipe.delete(dcs_key("v1", key_hash), dcs_key("v2", key_hash))
+    pipe.execute()
+
+
+def read_key_record(key_hash_hex: str) -> dict | None:
+    """The key's record, or None when Redis holds none. Raises redis.RedisError."""
+    raw = client().get(key_record_key(key_hash_hex))
+    return json.loads(raw) if raw is not None else None
+
+
+def write_id_lists(
+    environment_id: int,
+    time_ms: int,
+    manifest: list[dict],
+    body_of,
+    conn: redis.Redis | None = None,
+) -> None:
+    """Store the manifest of spec `time_ms` and each file's bytes not stored yet
+    (`body_of(file_id)` builds them). Raises redis.RedisError."""
+    conn = conn or client()
+    keys = [id_list_file_key(environment_id, f["file_id"], f["size"]) for f in manifest]
+    for file, key in zip(manifest, keys, strict=True):
+        if conn.exists(key):
+            conn.expire(key, VERSIONED_TTL)
+            continue
+        body = body_of(file["file_id"])
+        if body is not None:
+            conn.set(key, body, ex=VERSIONED_TTL)
+    conn.set(id_list_manifest_key(environment_id, time_ms), json.dumps(manifest), ex=VERSIONED_TTL)
+
+
+def read_id_list_manifest(environment_id: int, time_ms: int) -> list[dict] | None:
+    raw = client().get(id_list_manifest_key(environment_id, time_ms))
+    return json.loads(raw) if raw is not None else None
+
+
+def read_id_list_file(environment_id: int, file_id: str, size: int) -> bytes | None:
+    return client().get(id_list_file_key(environment_id, file_id, size))
