@@ -7,7 +7,6 @@ from django.urls import reverse
 from console.models import User
 from tests.console.factories import UserFactory
 
-
 SIGNUP = {"password1": "a-long-passphrase", "password2": "a-long-passphrase"}
 
 
