@@ -56,8 +56,10 @@ def _get(url: str) -> int:
 @pytest.fixture(scope="module")
 def web(django_db_setup, tmp_path_factory):
     """The web process against the test database, as `make run` starts it (DEBUG as there)."""
-    # The test database's name (connection.settings_dict only names it inside db tests).
-    database = connection.creation._get_test_db_name()
+    # The test database: settings_dict names it once a db test has run in this session,
+    # before that it still names the configured database.
+    name = connection.settings_dict["NAME"]
+    database = name if name.startswith("test_") else connection.creation._get_test_db_name()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "PORT")}
     env.update(
