@@ -11,10 +11,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: help install services migrate demo run test lint format bench browser
+.PHONY: help install services migrate demo run dev test lint format bench browser
 
 help:
 	@echo "make run      install, migrate, load the demo project, start web + worker + beat on 127.0.0.1:8000"
+	@echo "make dev      like run, but Django's reloading dev server instead of gunicorn"
 	@echo "make test     install, then run the whole suite (unit, integration, browser)"
 	@echo "make install  create .venv with the locked dependencies and the front-end assets"
 	@echo "make lint     ruff check + format check"
@@ -44,6 +45,11 @@ run: demo
 	@echo "Gatehouse is starting on http://127.0.0.1:8000/  (demo login: demo@gatehouse.local / demo-password)"
 	@echo
 	$(VENV)/bin/honcho start -f Procfile
+
+# The reloading dev server (threaded: one PostgreSQL connection per request thread, so keep
+# CONN_MAX_AGE=0 here); `make run` is what production runs.
+dev: demo
+	CONN_MAX_AGE=0 $(VENV)/bin/honcho start -f Procfile.dev
 
 browser:
 	@scripts/browser.sh

@@ -1,4 +1,6 @@
+from allauth.account import stages
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
@@ -6,7 +8,31 @@ from django.shortcuts import redirect
 from console.sso import conf
 
 
+class EmailVerificationStage(stages.EmailVerificationStage):
+    """allauth's verification step (ACCOUNT_EMAIL_VERIFICATION=mandatory), for the accounts
+    people made themselves by signing up: those have an allauth EmailAddress. Accounts the
+    console made (invites, commands, SSO, the demo) have none: an admin typed the address or
+    the provider vouched for it, and their holders set a password through an emailed link.
+
+    Mandatory verification is what keeps sign-up from telling whether an email has an
+    account: a new address and a taken one both get "check your inbox" (the taken one an
+    "account already exists" email), and a new account cannot sign in before verifying."""
+
+    def handle(self):
+        user = self.login.user
+        if user is not None and not EmailAddress.objects.filter(user=user).exists():
+            return None, True
+        return super().handle()
+
+
 class AccountAdapter(DefaultAccountAdapter):
+    def get_login_stages(self) -> list[str]:
+        ours = f"{EmailVerificationStage.__module__}.{EmailVerificationStage.__qualname__}"
+        return [
+            ours if path == "allauth.account.stages.EmailVerificationStage" else path
+            for path in super().get_login_stages()
+        ]
+
     def is_open_for_signup(self, request) -> bool:
         # With SSO enforced, accounts are made by the first SSO sign-in only.
         return settings.ACCOUNT_ALLOW_SIGNUP and not conf.sso_enforced()

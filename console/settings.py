@@ -49,7 +49,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files are served by the app itself, under gunicorn in `make run` as in production.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "console.middleware.RequestIdMiddleware",
+    "console.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,12 +91,19 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Redis, falling back to a per-process memory cache while Redis is down (console/cache.py):
+# sign-in's rate limits use it and must not stop people signing in.
+CACHE_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "console.cache.FailoverRedisCache",
         "LOCATION": REDIS_URL,
+        "OPTIONS": CACHE_OPTIONS,
     }
 }
+# Sessions are rows in PostgreSQL (Django's default, stated here): never in Redis, so a Redis
+# outage signs nobody out and does not stop sign-in.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_USER_MODEL = "console.User"
 AUTHENTICATION_BACKENDS = [
@@ -114,7 +124,11 @@ LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="none")
+# Sign-up, sign-in and password reset never tell whether an email has an account. For sign-up
+# that takes mandatory verification of self-made accounts (console.adapters); with "none" or
+# "optional", sign-up says "already registered".
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=True)
 ACCOUNT_ADAPTER = "console.adapters.AccountAdapter"
@@ -239,9 +253,10 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-if not DEBUG:
-    # Production serves the collected static files itself (manage.py collectstatic).
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# Production serves the files collected by `manage.py collectstatic` (hashed names, compressed);
+# with DEBUG on, WhiteNoise finds them where they are and picks up edits without a restart.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -256,7 +271,11 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "console.context.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "console.context.RequestIdLogFilter"},
+        # SDK and console keys travel in URLs: no log line we write holds a whole key.
+        "redact_keys": {"()": "console.redaction.RedactKeysFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
@@ -264,10 +283,16 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact_keys"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Django's own loggers get our handler instead of its defaults (which print "Not Found:
+    # /v1/download_config_specs/<key>.json" without the filters above).
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # Absolute links in emails.

@@ -3,7 +3,7 @@
 import os
 
 from .settings import *  # noqa: F403
-from .settings import REDIS_URL
+from .settings import CACHES, REDIS_URL
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -14,11 +14,6 @@ _base = int(os.environ.get("TEST_REDIS_DB_BASE", "1"))
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw-1").removeprefix("gw")
 _redis_db = _base + int(_worker) + 1 if _worker.lstrip("-").isdigit() else _base
 TEST_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{_redis_db}"
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": TEST_REDIS_URL,
-    }
-}
+CACHES = {"default": {**CACHES["default"], "LOCATION": TEST_REDIS_URL}}
 CELERY_BROKER_URL = TEST_REDIS_URL
 GATEHOUSE_SPEC_REDIS_URL = TEST_REDIS_URL

@@ -585,7 +585,7 @@ def test_layer_detail__allocation_bar__running_share_drafts_and_free(client, wor
         reverse("layer-detail", args=[world.project.slug, world.layer.pk])
     ).content.decode()
 
-    assert 'style="width: 40.0%"' in html
+    assert 'data-width="40.0"' in html
     assert "checkout_copy · 40%" in html
     assert "Free · 60%" in html
     assert "draft, will ask for 25%" in html

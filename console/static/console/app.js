@@ -53,3 +53,20 @@ document.addEventListener("change", function (event) {
   var option = select.options[select.selectedIndex];
   if (input && option) input.placeholder = option.getAttribute("data-placeholder") || "";
 });
+
+// Bars (allocation, approvals, impact): their width comes as data-width="<percent>", because
+// the Content-Security-Policy allows no style="" attributes. Runs on load and on htmx swaps.
+function applyWidths(root) {
+  root.querySelectorAll("[data-width]").forEach(function (bar) {
+    bar.style.width = parseFloat(bar.getAttribute("data-width")) + "%";
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { applyWidths(document); });
+document.addEventListener("htmx:load", function (event) { applyWidths(event.target); });
+
+// Read-only checkboxes (locked overrides): submitted as they are, but not changeable.
+document.addEventListener("click", function (event) {
+  if (event.target.matches && event.target.matches("input[type=checkbox][data-readonly]")) {
+    event.preventDefault();
+  }
+});
