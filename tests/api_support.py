@@ -162,6 +162,16 @@ def check_key_call(world, endpoint: Endpoint, caller: str, api_url, db_state) ->
         console_services.membership_remove(
             actor=world.admin, membership=Membership.objects.get(user=ada, project=world.project)
         )
+    elif caller == "member_admin_key":
+        # An admin-role key credited to a member acts as a member (the lower of the two).
+        secret = console_services.key_create(
+            actor=None,
+            owner=world.member,
+            project=world.project,
+            kind="console",
+            role=Role.ADMIN,
+            name="member's admin key",
+        ).secret
     else:
         secret = console_key(world.admin, world.project, caller)
     before = db_state()
@@ -173,5 +183,5 @@ def check_key_call(world, endpoint: Endpoint, caller: str, api_url, db_state) ->
         assert_error(response, 401, "invalid_api_key")
         assert db_state() == before
         return
-    role = None if caller == "removed_creator" else caller
+    role = {"removed_creator": None, "member_admin_key": Role.MEMBER}.get(caller, caller)
     assert_outcome(response, endpoint, expected_status(endpoint, role), before, db_state)

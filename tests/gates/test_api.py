@@ -246,7 +246,9 @@ def test_endpoint__session_caller__answers_by_role(world, endpoint, caller):
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
-@pytest.mark.parametrize("caller", ["unknown", "removed_creator", "viewer", "member", "admin"])
+@pytest.mark.parametrize(
+    "caller", ["unknown", "removed_creator", "viewer", "member", "admin", "member_admin_key"]
+)
 def test_endpoint__console_key__answers_by_key_role(world, endpoint, caller):
     check_key_call(world, endpoint, caller, api_url, db_state)
 
