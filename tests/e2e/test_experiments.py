@@ -36,7 +36,7 @@ def test_experiments__pm_runs_and_ships_an_experiment__spec_follows(page: Page, 
         """An editor control that re-renders the design: wait for htmx to settle."""
         with page.expect_response(lambda r: r.request.method == "POST"):
             action()
-        page.wait_for_function("!document.querySelector('.htmx-request, .htmx-settling')")
+        expect(page.locator(".htmx-request, .htmx-settling")).to_have_count(0)
 
     page.goto(url("account_login"))
     page.get_by_label("Email").fill("pam@corp.example")

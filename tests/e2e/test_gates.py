@@ -33,7 +33,7 @@ def test_gates__pm_builds_tests_and_edits_a_gate__finds_it_by_tag(page: Page, li
         settled the new rows (a person is never faster than that)."""
         with page.expect_response(lambda r: r.request.method == "POST"):
             action()
-        page.wait_for_function("!document.querySelector('.htmx-request, .htmx-settling')")
+        expect(page.locator(".htmx-request, .htmx-settling")).to_have_count(0)
 
     page.goto(url("account_login"))
     page.get_by_label("Email").fill("pam@corp.example")
