@@ -200,6 +200,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="gatehouse@localhost")
 GATEHOUSE_PROJECT_CREATORS = env("GATEHOUSE_PROJECT_CREATORS", default="admins")
 # How long a rotated key keeps working unless revoked earlier.
 GATEHOUSE_KEY_ROTATION_OVERLAP_HOURS = env.int("GATEHOUSE_KEY_ROTATION_OVERLAP_HOURS", default=24)
+# The most a compressed request body may inflate to (console.http_input): a decompression
+# bomb is refused with 413 before it fills the web process.
+GATEHOUSE_MAX_INFLATED_BYTES = env.int("GATEHOUSE_MAX_INFLATED_BYTES", default=4 * 1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
