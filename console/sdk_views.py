@@ -26,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from console.exceptions import ApplicationError
-from console.http_input import inflate
+from console.http_input import inflate, load_json
 from console.models import ApiKey, KeyKind, Project
 from console.publishing import idlists, selectors
 from console.publishing.client_init import client_initialize, client_is_current
@@ -201,7 +201,7 @@ def _request_json(request: HttpRequest) -> dict:
         raw = inflate(raw)
     if request.GET.get("se") == "1":
         raw = base64.b64decode(raw.decode("ascii")[::-1], validate=True).decode("latin-1")
-    data = json.loads(raw or b"{}")
+    data = load_json(raw or b"{}")
     return data if isinstance(data, dict) else {}
 
 
