@@ -29,6 +29,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from console.exceptions import ApplicationError
+from console.http_input import inflate, load_json
 from console.models import KeyKind
 from console.publishing import selectors
 from console.publishing.client_init import client_initialize, client_is_current
@@ -127,7 +129,8 @@ def _json_bytes(
 
 def _since(request: HttpRequest) -> int:
     raw = request.GET.get("sinceTime", "")
-    return int(raw) if raw.isdigit() else 0
+    # ASCII digits only: str.isdigit() accepts "²", which int() refuses (a 500).
+    return int(raw) if raw.isascii() and raw.isdigit() else 0
 
 
 @csrf_exempt
@@ -228,10 +231,10 @@ def _request_json(request: HttpRequest) -> dict:
     per character (it refuses anything past U+00FF), so the bytes are Latin-1."""
     raw: bytes | str = request.body
     if request.headers.get("Content-Encoding") == "gzip" or request.GET.get("gz") == "1":
-        raw = gzip.decompress(raw)
+        raw = inflate(raw)
     if request.GET.get("se") == "1":
         raw = base64.b64decode(raw.decode("ascii")[::-1], validate=True).decode("latin-1")
-    data = json.loads(raw or b"{}")
+    data = load_json(raw or b"{}")
     return data if isinstance(data, dict) else {}
 
 
@@ -246,7 +249,9 @@ def initialize(request: HttpRequest):
         return _cors(found)
     try:
         data = _request_json(request)
-    except (ValueError, OSError, EOFError):
+    except ApplicationError as exc:
+        return _cors(JsonResponse({"message": exc.message, "code": exc.code}, status=exc.status))
+    except (ValueError, RecursionError):
         return _cors(_error(400, "The body is not JSON."))
     user = data.get("user") if isinstance(data.get("user"), dict) else {}
     metadata = data.get("statsigMetadata") if isinstance(data.get("statsigMetadata"), dict) else {}

@@ -214,6 +214,12 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="gatehouse@localhost")
 GATEHOUSE_PROJECT_CREATORS = env("GATEHOUSE_PROJECT_CREATORS", default="admins")
 # How long a rotated key keeps working unless revoked earlier.
 GATEHOUSE_KEY_ROTATION_OVERLAP_HOURS = env.int("GATEHOUSE_KEY_ROTATION_OVERLAP_HOURS", default=24)
+# The most a compressed request body may inflate to (console.http_input): a decompression
+# bomb is refused with 413 before it fills the web process.
+GATEHOUSE_MAX_INFLATED_BYTES = env.int("GATEHOUSE_MAX_INFLATED_BYTES", default=4 * 1024 * 1024)
+# The deepest JSON nesting a request may carry (console.http_input.load_json, the API's
+# JSON parser): deeper is 400 too_deep, before a recursive parser or validator sees it.
+GATEHOUSE_MAX_JSON_DEPTH = env.int("GATEHOUSE_MAX_JSON_DEPTH", default=64)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -225,6 +231,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "console.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "console.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from console.api.parsers import SafeJSONParser
 from console.api.views import ConsoleAPIView
 
 
@@ -44,7 +44,7 @@ def merged(current: dict, changes: dict) -> dict:
 class DocumentAPIView(ConsoleAPIView):
     """Bodies are JSON documents (a form post is 415, not a half-parsed document)."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
     def documents(self, queryset, to_document, **render: Any) -> Response:
         """One page of `queryset` as documents, with a constant number of queries (the

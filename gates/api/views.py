@@ -12,7 +12,7 @@ field path such as "rules[1].conditions[0].targetValue") become {"message", "cod
 
 from __future__ import annotations
 
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
@@ -22,6 +22,7 @@ from console.api.documents import (
     ok,
     valid,
 )
+from console.api.parsers import SafeJSONParser
 from console.api.permissions import resolve_project
 from console.api.views import ConsoleAPIView
 from console.exceptions import DomainError, NotFound
@@ -153,7 +154,7 @@ class SegmentIdListView(ConsoleAPIView):
     ?after=<last id>&limit=), POST {"ids": [...]} adds, DELETE {"ids": [...]} removes,
     PUT a multipart CSV `file` replaces them all."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [SafeJSONParser, MultiPartParser]
 
     def get(self, request, name: str):
         project, _ = resolve_project(request)

@@ -11,10 +11,10 @@ from typing import Any
 
 from django.db.models import Prefetch
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from console.api.documents import ok, valid
+from console.api.parsers import SafeJSONParser
 from console.api.permissions import resolve_project
 from console.api.views import ConsoleAPIView
 from console.exceptions import NotFound
@@ -193,7 +193,7 @@ class PolicyInput(serializers.Serializer):
 
 
 class ReviewsView(ConsoleAPIView):
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
 
 
 class ChangeSetListView(ReviewsView):

@@ -1,0 +1,113 @@
+"""Reading request bodies that arrive compressed, safely: every endpoint that inflates a
+body (SDK initialize now, event intake next) goes through `inflate`, so a few kilobytes of
+gzip can never become hundreds of megabytes in the web process (a decompression bomb)."""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+
+from django.conf import settings
+
+from console.exceptions import ApplicationError
+
+# zlib's wbits: 31 = gzip only, 47 = gzip or zlib (auto-detected from the header).
+GZIP_WBITS = 31
+GZIP_OR_ZLIB_WBITS = 47
+_CHUNK = 64 * 1024
+
+
+class BodyTooLarge(ApplicationError):
+    status = 413
+    default_code = "body_too_large"
+
+
+class BodyMalformed(ApplicationError):
+    default_code = "bad_compression"
+
+
+def inflate(data: bytes, *, wbits: int = GZIP_WBITS, limit: int | None = None) -> bytes:
+    """`data` decompressed as a stream, refusing more than `limit` bytes of output
+    (GATEHOUSE_MAX_INFLATED_BYTES) before it is produced. Truncated or garbage input is
+    BodyMalformed (400), too much output BodyTooLarge (413)."""
+    cap = settings.GATEHOUSE_MAX_INFLATED_BYTES if limit is None else limit
+    inflater = zlib.decompressobj(wbits=wbits)
+    out = bytearray()
+    pending = data
+    try:
+        while True:
+            # One byte more than allowed is enough to know the body is too large.
+            chunk = inflater.decompress(pending, min(_CHUNK, cap + 1 - len(out)))
+            out += chunk
+            if len(out) > cap:
+                raise BodyTooLarge(f"The body inflates to more than {cap} bytes.")
+            pending = inflater.unconsumed_tail
+            if inflater.eof:
+                break
+            if not pending and not chunk:
+                raise BodyMalformed("The compressed body is truncated.")
+    except zlib.error as exc:
+        raise BodyMalformed("The body is not valid compressed data.") from exc
+    if inflater.unused_data.strip(b"\0"):
+        # Concatenated gzip members are legal but no SDK sends them; refuse the ambiguity.
+        raise BodyMalformed("The compressed body has trailing data.")
+    return bytes(out)
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+class JsonRefused(ApplicationError):
+    """A JSON body the domain code must never see: too deep, NUL or lone surrogates."""
+
+
+def load_json(raw: bytes | str, *, max_depth: int | None = None):
+    """`raw` parsed as JSON, refused (JsonRefused, 400) when it nests deeper than
+    GATEHOUSE_MAX_JSON_DEPTH (checked before parsing, in linear time, so a body nested
+    thousands deep never reaches a recursive parser or validator) or holds a NUL or a lone
+    surrogate in any string, keys included (PostgreSQL and UTF-8 encoding refuse them
+    later with a 500). Not JSON at all is ValueError, as json.loads raises."""
+    limit = settings.GATEHOUSE_MAX_JSON_DEPTH if max_depth is None else max_depth
+    text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    depth = deepest = 0
+    for char in _STRINGS.sub("", text):
+        step = _DEPTH_STEP.get(char)
+        if step:
+            depth += step
+            deepest = max(deepest, depth)
+    if deepest > limit:
+        raise JsonRefused(f"The JSON nests deeper than {limit} levels.", code="too_deep")
+    data = json.loads(text, parse_constant=_refuse_constant)
+    _check_strings(data)
+    return data
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON.")
+
+
+def _check_strings(value) -> None:
+    """Depth is already bounded, so this recursion is too."""
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key)
+            _check_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
+
+
+def check_text(value: str) -> None:
+    """Refuse a NUL (PostgreSQL cannot store it) or a lone surrogate (not encodable)."""
+    if "\x00" in value:
+        raise JsonRefused("Text may not contain NUL characters.", code="nul_character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise JsonRefused(
+            "Text may not contain lone surrogates (invalid Unicode).", code="invalid_unicode"
+        ) from exc
