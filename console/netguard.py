@@ -96,8 +96,10 @@ def _port(parts: SplitResult) -> int:
 def host_is_allowlisted(parts: SplitResult) -> bool:
     host = (parts.hostname or "").rstrip(".").lower()
     listed = allowed_hosts()
-    return host in listed or f"{host}:{_port(parts)}" in listed or (
-        ":" in host and f"[{host}]:{_port(parts)}" in listed
+    return (
+        host in listed
+        or f"{host}:{_port(parts)}" in listed
+        or (":" in host and f"[{host}]:{_port(parts)}" in listed)
     )
 
 
