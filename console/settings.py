@@ -308,6 +308,9 @@ LOGGING = {
 
 # Absolute links in emails.
 GATEHOUSE_BASE_URL = env("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000")
+# Webhook receivers on the internal network (`host` or `host:port`): reachable over http and
+# at private addresses. Everything else must be https on a public address.
+GATEHOUSE_WEBHOOK_ALLOWED_HOSTS = env.list("GATEHOUSE_WEBHOOK_ALLOWED_HOSTS", default=[])
 
 # Where the publish task writes specs for the SDKs' data stores (and the SDK endpoints read
 # them first). Only Celery workers write there; web processes only read.

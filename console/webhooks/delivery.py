@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
+from console import netguard
 from console.models import Webhook, WebhookDelivery, WebhookDeliveryState
 from console.webhooks import crypto
 from console.webhooks.events import TEST_EVENT
@@ -56,21 +58,56 @@ def _retry_after(value: str | None) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the address that was checked, not to whatever DNS says next (rebinding);
+    the Host header still names the URL's host."""
+
+    def __init__(self, host: str, port: int | None, *, address: str, **kwargs) -> None:
+        super().__init__(host, port, **kwargs)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """As _PinnedHTTPConnection, with SNI and certificate checks against the URL's host."""
+
+    def __init__(self, host: str, port: int | None, *, address: str, **kwargs) -> None:
+        super().__init__(host, port, **kwargs)
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
 def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    """One POST (http.client: header names go out as written, redirects are not followed).
-    2xx delivers; 5xx, 429 and network errors may be retried; anything else fails."""
+    """One POST (http.client: header names go out as written, redirects are not followed)
+    to an address console.netguard allows, pinned so DNS cannot change it after the check.
+    2xx delivers; 5xx, 429 and network errors may be retried; refused addresses and
+    anything else fail."""
     parts = urlsplit(url)
     try:
+        address = str(netguard.resolve(parts)[0])
+    except netguard.UnsafeURL as exc:
+        return Outcome(delivered=False, error=f"Refused: {exc.message}")
+    except OSError as exc:  # DNS failure
+        return Outcome(delivered=False, retryable=True, error=f"{type(exc).__name__}: {exc}")
+    except ValueError as exc:  # a bad port
+        return Outcome(delivered=False, error=f"Invalid URL: {exc}")
+    try:
         if parts.scheme.lower() == "https":
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            connection: http.client.HTTPConnection = _PinnedHTTPSConnection(
                 parts.hostname,
                 parts.port,
+                address=address,
                 timeout=TIMEOUT_SECONDS,
                 context=ssl.create_default_context(),
             )
         else:
-            connection = http.client.HTTPConnection(
-                parts.hostname, parts.port, timeout=TIMEOUT_SECONDS
+            connection = _PinnedHTTPConnection(
+                parts.hostname, parts.port, address=address, timeout=TIMEOUT_SECONDS
             )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from console import netguard
 from console.audit import audit_record
 from console.exceptions import Conflict, DomainError
 from console.models import (
@@ -90,6 +91,7 @@ def _clean_url(value: str) -> str:
             code="invalid_url",
             field="url",
         )
+    netguard.check_url(url)
     return url
 
 

@@ -115,6 +115,13 @@ def closed_url() -> str:
 
 
 @pytest.fixture(autouse=True)
+def local_receivers_allowed(settings):
+    """These tests' receivers listen on 127.0.0.1 over http: the operator allow-list lets
+    them through (the SSRF protections stay on everywhere else; see test_webhook_ssrf)."""
+    settings.GATEHOUSE_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
+@pytest.fixture(autouse=True)
 def demo_events(monkeypatch):
     """Two registered events, as a domain app registers them in AppConfig.ready()."""
     monkeypatch.setattr(
@@ -927,7 +934,7 @@ def test_worker__emit_and_commit__real_celery_worker_delivers(
     start_celery_worker, project, site_admin, receiver
 ):
     # Given a webhook, and a Celery worker on this database and Redis
-    start_celery_worker()
+    start_celery_worker(GATEHOUSE_WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
     issued = webhook_create(actor=site_admin, project=project, name="Worker", url=receiver.url)
     # When a change commits with an event
     with transaction.atomic():

@@ -47,8 +47,9 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 def test_a_signed_slack_compatible_webhook_for_each_step(
-    project, project_member, project_admin, second_admin
+    project, project_member, project_admin, second_admin, settings
 ):
+    settings.GATEHOUSE_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # the receiver below
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Receiver.received = []
