@@ -282,4 +282,3 @@ def test_break_glass_by_an_admins_member_key_is_refused(project, project_admin):
     )
     assert_error(refused, 403, "permission_denied")
     assert not FeatureGate.objects.filter(project=project).exists()
-
