@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from console import views
+from console.api import exceptions as api_exceptions
 
 project_urls = [
     path("", views.project_home, name="project-home"),
@@ -55,6 +56,7 @@ urlpatterns = [
     path("console/v1/", include("experiments.api.urls")),
     path("console/v1/", include("reviews.api.urls")),
     path("console/v1/", include("console.webhooks.api_urls")),
+    re_path(r"^console/v1/", api_exceptions.not_found),
     path("", include("console.sdk_urls")),
     path("p/<slug:slug>/settings/publishing/", include("console.publishing.urls")),
     path("p/<slug:slug>/settings/webhooks/", include("console.webhooks.urls")),

@@ -1,7 +1,7 @@
 """One error format for the console API: {"message": ..., "code": ...} (and "field" if any)."""
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -32,6 +32,8 @@ def exception_handler(exc, context):
         if exc.field:
             body["field"] = _camel(exc.field)
         return Response(body, status=exc.status)
+    if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        return Response({"message": str(exc), "code": "body_too_large"}, status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, PermissionDenied):
@@ -54,3 +56,10 @@ def exception_handler(exc, context):
         "code": getattr(detail, "code", None) or getattr(exc, "default_code", "error"),
     }
     return response
+
+
+def not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any /console/v1/ path no endpoint matched: the API's error shape, not an HTML page."""
+    return JsonResponse(
+        {"message": "No such console API endpoint.", "code": "not_found"}, status=404
+    )
