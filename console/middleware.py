@@ -5,7 +5,10 @@ import re
 import uuid
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from console.context import request_context
+from console.redaction import redact_keys
 from console.sso import conf as sso_conf
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -82,4 +85,28 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", content_security_policy())
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response
+
+
+class DebugPageRedactionMiddleware:
+    """With DEBUG on, Django's technical 404 and 500 pages print the request path, headers
+    and variables, and SDK keys travel in paths (`/v1/download_config_specs/secret-….json`):
+    such pages show every key cut to its hint (console.redaction)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            settings.DEBUG
+            and response.status_code >= 400
+            and not response.streaming
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            charset = response.charset or "utf-8"
+            text = response.content.decode(charset, errors="replace")
+            response.content = redact_keys(text).encode(charset)
+            if response.has_header("Content-Length"):
+                response["Content-Length"] = str(len(response.content))
         return response

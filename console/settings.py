@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "console.middleware.DebugPageRedactionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files are served by the app itself, under gunicorn in `make run` as in production.
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -1,0 +1,28 @@
+"""With DEBUG on, Django's technical pages never show an SDK key from the URL."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from console.models import KeyKind
+from console.services import key_create
+
+pytestmark = pytest.mark.django_db
+
+
+@override_settings(DEBUG=True)
+def test_debug_404_page__server_key_in_path__shown_as_its_hint_only(client, project, site_admin):
+    secret = key_create(
+        actor=site_admin,
+        project=project,
+        kind=KeyKind.SERVER,
+        environment=project.environments.first(),
+    ).secret
+    # A path no URL matches, with a real key in it: Django's technical 404 page lists it.
+    response = client.get(f"/v1/download_config_specs/{secret}/nothing/here")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "Page not found" in page  # the debug page itself
+    assert secret not in page
+    assert secret[:13] + "…" in page
