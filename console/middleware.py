@@ -6,8 +6,10 @@ import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.http import JsonResponse
 
 from console.context import request_context
+from console.http_input import JsonRefused, check_text
 from console.redaction import redact_keys
 from console.sso import conf as sso_conf
 
@@ -110,3 +112,23 @@ class DebugPageRedactionMiddleware:
             if response.has_header("Content-Length"):
                 response["Content-Length"] = str(len(response.content))
         return response
+
+
+class HostileUrlMiddleware:
+    """A NUL or a lone surrogate in the path or the query string is refused here with a 400
+    `{"message", "code"}`: PostgreSQL cannot store or compare a NUL, and no view should
+    have to remember that for every URL parameter."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            check_text(request.path)
+            for values in request.GET.lists():
+                check_text(values[0])
+                for value in values[1]:
+                    check_text(value)
+        except JsonRefused as exc:
+            return JsonResponse({"message": f"URL: {exc.message}", "code": exc.code}, status=400)
+        return self.get_response(request)

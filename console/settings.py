@@ -53,6 +53,7 @@ MIDDLEWARE = [
     # Static files are served by the app itself, under gunicorn in `make run` as in production.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "console.middleware.RequestIdMiddleware",
+    "console.middleware.HostileUrlMiddleware",
     "console.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
