@@ -18,6 +18,7 @@ from typing import Any
 
 from django import forms
 
+from console.http_input import JsonRefused, load_json
 from experiments.models import ExperimentStatus
 from gates.forms import TestUserForm, parse_json_object, pretty_json  # noqa: F401
 from gates.idlists import parse_pasted_ids
@@ -67,9 +68,11 @@ def parse_value(kind: str, text: str) -> tuple[Any, str | None]:
             return text.lower() == "true", None
         return text, None
     try:
-        value = json.loads(text)
+        value = load_json(text)
     except json.JSONDecodeError as exc:
         return None, f"This is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}."
+    except (JsonRefused, ValueError) as exc:
+        return None, getattr(exc, "message", str(exc))
     return value, None
 
 
@@ -438,11 +441,13 @@ class ExperimentForm(_Entity):
         if not text:
             return []
         try:
-            value = json.loads(text)
+            value = load_json(text)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(
                 f"This is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}."
             ) from exc
+        except (JsonRefused, ValueError) as exc:
+            raise forms.ValidationError(getattr(exc, "message", str(exc))) from exc
         if not isinstance(value, list):
             raise forms.ValidationError("A JSON list of conditions, in brackets: [ … ].")
         return value

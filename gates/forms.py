@@ -19,6 +19,7 @@ from typing import Any
 
 from django import forms
 
+from console.http_input import JsonRefused, load_json
 from gates.conditions import CONDITION_TYPES, OPERATORS, ValueKind
 from gates.idlists import parse_pasted_ids
 from gates.models import GateStatus, SegmentKind
@@ -108,9 +109,11 @@ def json_error(exc: json.JSONDecodeError) -> str:
 def parse_json_object(text: str, *, what: str) -> tuple[Any, str | None]:
     """(value, None) or (None, error message) for a JSON text box."""
     try:
-        value = json.loads(text)
+        value = load_json(text)
     except json.JSONDecodeError as exc:
         return None, json_error(exc)
+    except (JsonRefused, ValueError) as exc:
+        return None, getattr(exc, "message", str(exc))
     if not isinstance(value, dict):
         return None, f'{what} is a JSON object, in braces: {{"key": "value"}}.'
     return value, None
@@ -783,8 +786,8 @@ class TestUserForm(forms.Form):
             value: Any = raw
             if typed:
                 try:
-                    value = json.loads(raw)
-                except json.JSONDecodeError:
+                    value = load_json(raw)
+                except (JsonRefused, ValueError):
                     value = raw
             out[key.strip()] = value
         return out
