@@ -1,6 +1,6 @@
 """SDK endpoints, at the root like Statsig's API (`api="https://<console>/v1"`)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from console import sdk_views
 
@@ -37,4 +37,5 @@ urlpatterns = [
         name="sdk-id-list-file",
     ),
     path("v1/initialize", sdk_views.initialize, name="sdk-initialize"),
+    re_path(r"^v[12]/", sdk_views.not_found),
 ]

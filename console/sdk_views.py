@@ -43,8 +43,21 @@ GZIP_MIN_BYTES = 512
 NO_UPDATES = b'{"has_updates":false}'
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+# The SDK endpoints' errors: the console's {"message", "code"} shape, plus the "error" key
+# the first SDK endpoints answered with (kept for clients that read it).
+_CODES = {
+    400: "bad_request",
+    401: "invalid_sdk_key",
+    403: "wrong_key_kind",
+    404: "not_found",
+    410: "link_expired",
+    503: "unavailable",
+}
+
+
+def _error(status: int, message: str, code: str | None = None) -> JsonResponse:
+    code = code or _CODES.get(status, "error")
+    return JsonResponse({"message": message, "code": code, "error": message}, status=status)
 
 
 def _authenticate(
@@ -272,3 +285,8 @@ def initialize(request: HttpRequest):
         response["Cache-Control"] = "no-store"
         return _cors(response)
     return _cors(_json_bytes(request, json.dumps(payload).encode()))
+
+
+def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Any /v1/ or /v2/ path no SDK endpoint matched: JSON, as SDKs expect."""
+    return _error(404, "No such SDK endpoint.")

@@ -92,7 +92,8 @@ def test_initialize__bad_encoded_body__400(client, client_key, published_v1, bod
     response = client.post(url, data=body, content_type="text/plain")
     # Then
     assert response.status_code == 400
-    assert response.json() == {"error": "The body is not JSON."}
+    assert response.json()["error"] == "The body is not JSON."
+    assert response.json()["code"] == "bad_request"
     assert response["Access-Control-Allow-Origin"] == "*"
 
 
