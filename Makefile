@@ -11,12 +11,13 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: help install services migrate demo run dev test lint format bench browser
+.PHONY: help install services migrate demo run dev test test-fast lint format bench browser
 
 help:
 	@echo "make run      install, migrate, load the demo project, start web + worker + beat on 127.0.0.1:8000"
 	@echo "make dev      like run, but Django's reloading dev server instead of gunicorn"
 	@echo "make test     install, then run the whole suite (unit, integration, browser)"
+	@echo "make test-fast  the suite without the tests marked slow"
 	@echo "make install  create .venv with the locked dependencies and the front-end assets"
 	@echo "make lint     ruff check + format check"
 	@echo "make bench    run the benchmarks, figures written to bench/results.json"
@@ -61,6 +62,10 @@ test: install browser
 	DEBUG=false SECRET_KEY=$$(openssl rand -hex 32) ALLOWED_HOSTS=gatehouse.example \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 	$(VENV)/bin/pytest -n 2 --create-db
+
+# The fast loop: everything but the tests marked slow (live servers on private clusters).
+test-fast: install browser
+	$(VENV)/bin/pytest -n 2 --create-db -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .
