@@ -20,7 +20,7 @@ def test_debug_404_page__server_key_in_path__shown_as_its_hint_only(client, proj
         environment=project.environments.first(),
     ).secret
     # A path no URL matches, with a real key in it: Django's technical 404 page lists it.
-    response = client.get(f"/v1/download_config_specs/{secret}/nothing/here")
+    response = client.get(f"/download_config_specs/{secret}/nothing/here")
     assert response.status_code == 404
     page = response.content.decode()
     assert "Page not found" in page  # the debug page itself
