@@ -53,35 +53,22 @@ class FailoverRedisCache(RedisCache):
                 )
         return getattr(self._fallback, name)(*args, **kwargs)
 
-    def add(self, *args, **kwargs):
-        return self._call("add", *args, **kwargs)
 
-    def get(self, *args, **kwargs):
-        return self._call("get", *args, **kwargs)
+# The cache calls allauth and the SSO discovery make (and clear, for tests), each tried on
+# Redis first and on the per-process memory cache while Redis is down.
+FAILOVER_METHODS = (
+    "add", "get", "set", "touch", "delete", "get_many", "has_key", "incr", "set_many",
+    "delete_many", "clear",
+)  # fmt: skip
 
-    def set(self, *args, **kwargs):
-        return self._call("set", *args, **kwargs)
 
-    def touch(self, *args, **kwargs):
-        return self._call("touch", *args, **kwargs)
+def _failing_over(name: str):
+    def method(self, *args, **kwargs):
+        return self._call(name, *args, **kwargs)
 
-    def delete(self, *args, **kwargs):
-        return self._call("delete", *args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    return method
 
-    def get_many(self, *args, **kwargs):
-        return self._call("get_many", *args, **kwargs)
 
-    def has_key(self, *args, **kwargs):
-        return self._call("has_key", *args, **kwargs)
-
-    def incr(self, *args, **kwargs):
-        return self._call("incr", *args, **kwargs)
-
-    def set_many(self, *args, **kwargs):
-        return self._call("set_many", *args, **kwargs)
-
-    def delete_many(self, *args, **kwargs):
-        return self._call("delete_many", *args, **kwargs)
-
-    def clear(self):
-        return self._call("clear")
+for _name in FAILOVER_METHODS:
+    setattr(FailoverRedisCache, _name, _failing_over(_name))
