@@ -36,7 +36,7 @@ class SegmentIdLists:
         ).first()
         if segment is None:
             return None
-        return selectors.segment_id_list_lines(segment=segment)
+        return selectors.segment_id_list_text(segment)
 
 
 segment_id_lists = SegmentIdLists()

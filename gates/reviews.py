@@ -10,6 +10,7 @@ accept partial documents (a rebase conflict shows one key) and never fail on odd
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.urls import reverse
@@ -241,9 +242,11 @@ def _create_url(name: str):
     return lambda project: reverse(name, args=[project.slug])
 
 
-def _ids(payload: dict) -> list:
+def _ids(payload: dict) -> Iterable:
+    """The IDs of an ids_* change: a list, or (when a change set is applied) a stream of
+    them from the database."""
     ids = payload.get("ids")
-    return ids if isinstance(ids, list) else []
+    return ids if isinstance(ids, Iterable) and not isinstance(ids, str | bytes | dict) else []
 
 
 def register_kinds() -> None:
@@ -289,18 +292,21 @@ def register_kinds() -> None:
                     lambda a, _p, e, payload: services.segment_ids_add(
                         actor=a, segment=e, ids=_ids(payload)
                     ),
+                    bulk_key="ids",
                 ),
                 "ids_remove": Action(
                     "Removed IDs from",
                     lambda a, _p, e, payload: services.segment_ids_remove(
                         actor=a, segment=e, ids=_ids(payload)
                     ),
+                    bulk_key="ids",
                 ),
                 "ids_replace": Action(
                     "Replaced the IDs of",
                     lambda a, _p, e, payload: services.segment_ids_replace(
                         actor=a, segment=e, ids=_ids(payload)
                     ),
+                    bulk_key="ids",
                 ),
             },
         )

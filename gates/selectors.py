@@ -13,7 +13,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from console.models import Project, Tag
-from console.specs.hashing import id_list_hash
+from gates import idlists
 from gates.models import (
     BUILTIN_UNIT_TYPES,
     STALE_DECIDED_AFTER,
@@ -150,17 +150,10 @@ def segment_id_list_size(segment: Segment) -> int:
     return segment.id_count * ID_LIST_LINE_BYTES
 
 
-def segment_id_list_lines(*, segment: Segment, chunk_size: int = 10_000) -> Iterator[str]:
-    """The segment's ID-list file, line by line ("+<id_list_hash>\\n"), oldest ID first,
-    so IDs added later only append to it. Streams with a server-side cursor."""
-    ids = (
-        SegmentID.objects.filter(segment=segment)
-        .order_by("pk")
-        .values_list("unit_id", flat=True)
-        .iterator(chunk_size=chunk_size)
-    )
-    for unit_id in ids:
-        yield f"+{id_list_hash(unit_id)}\n"
+def segment_id_list_text(segment: Segment) -> Iterator[str]:
+    """The segment's ID-list file ("+<hash>\\n" per ID) in pieces of whole lines, oldest
+    ID first, so IDs added later only append to it."""
+    return idlists.id_list_file_pieces(segment.pk)
 
 
 # ---------------------------------------------------------------- dynamic configs

@@ -18,6 +18,9 @@ class ChangeSetState(models.TextChoices):
     DRAFT = "draft", "Draft"
     IN_REVIEW = "in_review", "In review"
     APPROVED = "approved", "Approved"
+    # Being applied by the worker (heavy change sets): nothing changed yet; applied or,
+    # when refused, back to approved (or stale) with `apply_error_*` saying why.
+    APPLYING = "applying", "Applying"
     APPLIED = "applied", "Applied"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
@@ -85,6 +88,19 @@ class ChangeSet(TimeStampedModel):
         related_name="change_set",
     )
     break_glass = models.BooleanField(default=False)
+    # While applying: when and by whom the worker was asked, and the state to go back to
+    # if applying is refused. After a refusal: why (shown until the next apply).
+    apply_queued_at = models.DateTimeField(null=True, blank=True)
+    apply_queued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    apply_resume_state = models.CharField(max_length=10, choices=ChangeSetState.choices, blank=True)
+    apply_error_message = models.TextField(blank=True, max_length=2000)
+    apply_error_code = models.CharField(max_length=60, blank=True)
     # The break-glass change set a follow-up review looks at after the fact.
     follow_up_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="follow_up"
@@ -125,6 +141,8 @@ class Change(models.Model):
     entity_name = models.CharField(max_length=200)
     base_revision = models.PositiveIntegerField(null=True, blank=True)
     payload = models.JSONField(default=dict)
+    # How much work applying it is: 1, or the length of its action's bulk list (IDs).
+    weight = models.PositiveIntegerField(default=1)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
 

@@ -27,6 +27,7 @@ SUBJECTS = {
     "approved": "approved",
     "rejected": "rejected by {actor}",
     "applied": "applied",
+    "apply_failed": "applying it was refused",
     "stale": "stale: rebase it",
     "commented": "new comment by {actor}",
 }
@@ -38,6 +39,7 @@ WEBHOOK_EVENTS = {
     "approved": "A change set has all the approvals it needs",
     "rejected": "A reviewer rejected a change set",
     "applied": "A change set was applied (a new ruleset version)",
+    "apply_failed": "The worker could not apply a change set (nothing changed)",
     "stale": "A change set went stale (an entity it changes moved on)",
     "commented": "Someone commented on a change set",
 }
@@ -150,6 +152,8 @@ def send(change_set_id: int, event: str, extra: dict) -> int:
         body.append(f"Reason: {change_set.reject_reason}")
     if event == "stale":
         body.append(change_set.stale_reason)
+    if event == "apply_failed":
+        body.append(f"{change_set.apply_error_message} Nothing was changed.")
     if event == "commented" and extra.get("comment_id"):
         comment = Comment.objects.filter(pk=extra["comment_id"]).first()
         if comment:

@@ -28,6 +28,14 @@ class Action:
     creates: bool = False
     # The payload is a whole document (create/update): rebase merges it key by key.
     takes_document: bool = False
+    # The payload key holding a list that may be huge (a million unit IDs): applying
+    # streams it from the database instead of loading it, and its length is the
+    # change's weight, which decides whether it is applied in the worker.
+    bulk_key: str | None = None
+
+    def weight(self, payload: dict) -> int:
+        items = payload.get(self.bulk_key) if self.bulk_key else None
+        return max(1, len(items)) if isinstance(items, list) else 1
 
 
 def document_actions(
@@ -122,3 +130,8 @@ def get(kind: str) -> EntityKind:
 
 def kinds() -> list[EntityKind]:
     return list(_kinds.values())
+
+
+def bulk_keys() -> list[str]:
+    """Every payload key some action streams (Action.bulk_key), sorted."""
+    return sorted({a.bulk_key for k in _kinds.values() for a in k.actions.values() if a.bulk_key})

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 
 from console.exceptions import DomainError
@@ -34,7 +35,24 @@ QUEUE_LIMIT = 100
 HISTORY_LIMIT = 20
 
 
-# ---------------------------------------------------------------- requirements, in bulk
+# ---------------------------------------------------------------- applying in the worker
+
+
+def apply_progress_key(change_set_id: int) -> str:
+    return f"reviews:apply-progress:{change_set_id}"
+
+
+def apply_progress(change_set: ChangeSet) -> dict[str, Any] | None:
+    """How far the worker is in applying `change_set`: {"phase", "step", "done", "total"}
+    ("Added IDs to segment vips", "IDs loaded", 300000, 1000000), a waiting phase before
+    a worker picks it up; None unless it is applying."""
+    if change_set.state != S.APPLYING:
+        return None
+    try:
+        found = cache.get(apply_progress_key(change_set.pk))
+    except Exception:  # a cache outage hides progress, not the page
+        found = None
+    return found or {"phase": "Waiting for a worker", "step": "", "done": 0, "total": 0}
 
 
 # ---------------------------------------------------------------- the queue
@@ -126,7 +144,9 @@ def changeset_queue(
         queue.filtered = _rows(project, found, user)
         return queue
     open_sets = list(
-        _base(project).filter(state__in=OPEN_STATES).order_by("-created_at", "-pk")[:QUEUE_LIMIT]
+        _base(project)
+        .filter(state__in=(*OPEN_STATES, S.APPLYING))
+        .order_by("-created_at", "-pk")[:QUEUE_LIMIT]
     )
     applied = list(
         _base(project).filter(state=S.APPLIED).order_by("-applied_at", "-pk")[:HISTORY_LIMIT]

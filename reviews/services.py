@@ -13,16 +13,23 @@ after commit.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Max
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import JSONField, Max, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from console import progress
 from console.audit import audit_record
 from console.context import current_api_key
 from console.exceptions import ApplicationError, Conflict, DomainError, NotAllowed, NotFound
@@ -46,6 +53,7 @@ from reviews.models import (
     ReviewPolicy,
 )
 from reviews.policy import Requirements, project_policy, requirements_for
+from reviews.selectors import apply_progress_key
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +95,63 @@ def _changes(change_set: ChangeSet) -> list[Change]:
     return list(Change.objects.filter(change_set=change_set).order_by("position"))
 
 
+class _StoredItems:
+    """The bulk list `key` of a stored change, read from PostgreSQL in batches by a
+    server-side cursor: iterating a million IDs holds one batch. Each pass is a new
+    cursor; it needs the caller's transaction."""
+
+    BATCH = 10_000
+
+    def __init__(self, change: Change, key: str):
+        self.change_id, self.key, self.weight = change.pk, key, change.weight
+
+    def __length_hint__(self) -> int:
+        return self.weight
+
+    def __iter__(self) -> Iterator[str]:
+        # As text: the dry run let only strings and integers into a stored bulk list.
+        connection.ensure_connection()
+        name = f"reviews_items_{self.change_id}_{next(_cursor_numbers)}"
+        with connection.connection.cursor(name=name) as cursor:
+            cursor.execute(
+                "SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(payload -> %(k)s) "
+                "= 'array' THEN payload -> %(k)s ELSE '[]'::jsonb END) "
+                "FROM reviews_change WHERE id = %(id)s",
+                {"k": self.key, "id": self.change_id},
+            )
+            while rows := cursor.fetchmany(self.BATCH):
+                for (item,) in rows:
+                    yield item
+
+
+_cursor_numbers = itertools.count()
+
+
+def _changes_streamed(change_set: ChangeSet) -> list[Change]:
+    """The change set's changes with each bulk list (registry.Action.bulk_key) left in
+    the database: the payload holds a _StoredItems in its place."""
+    keys = registry.bulk_keys()
+    if not keys:
+        return _changes(change_set)
+    rows = list(
+        Change.objects.filter(change_set=change_set)
+        .order_by("position")
+        .defer("payload")
+        .annotate(
+            light_payload=RawSQL(
+                '"reviews_change"."payload" - %s::text[]', (keys,), output_field=JSONField()
+            )
+        )
+    )
+    for change in rows:
+        payload = dict(change.light_payload or {})
+        key = registry.get(change.kind).action(change.action).bulk_key
+        if key:
+            payload[key] = _StoredItems(change, key)
+        change.payload = payload
+    return rows
+
+
 def _content_hash(changes: Iterable[Change]) -> str:
     canonical = [
         [c.kind, c.action, c.entity_id, c.entity_name, c.base_revision, c.payload] for c in changes
@@ -122,6 +187,11 @@ def _ensure_author_or_admin(actor, change_set: ChangeSet, doing: str) -> None:
 
 
 def _ensure_open(change_set: ChangeSet, doing: str) -> None:
+    if change_set.state == S.APPLYING:
+        raise Conflict(
+            f"Change set #{change_set.number} is being applied: it can no longer {doing}.",
+            code="changeset_applying",
+        )
     if change_set.state in CLOSED_STATES:
         raise Conflict(
             f"Change set #{change_set.number} is {change_set.get_state_display().lower()}: "
@@ -147,7 +217,13 @@ def _resolve(project: Project, inputs: list[ChangeInput]) -> list[Change]:
         action = handler.action(item.action)
         if not isinstance(item.payload, dict):
             raise DomainError("A change's payload is a JSON object.", code="invalid_payload")
-        change = Change(position=position, kind=item.kind, action=item.action, payload=item.payload)
+        change = Change(
+            position=position,
+            kind=item.kind,
+            action=item.action,
+            payload=item.payload,
+            weight=action.weight(item.payload),
+        )
         if action.creates:
             name = item.name or str(item.payload.get("name") or item.payload.get("id") or "")
             change.entity_name = name.strip()[:200]
@@ -184,6 +260,7 @@ def _run(actor, project: Project, changes: list[Change]) -> list[Any]:
     for change in changes:
         handler = registry.get(change.kind)
         action = handler.action(change.action)
+        progress.report(f"{action.label} {handler.label} {change.entity_name}")
         entity = None
         if not action.creates:
             entity = handler.load(project, change.entity_id, lock=True)
@@ -228,7 +305,7 @@ def changeset_specs_after(change_set: ChangeSet, environments: list[Environment]
     specs: dict[str, dict] = {}
     try:
         with transaction.atomic():
-            _run(change_set.author, change_set.project, _changes(change_set))
+            _run(change_set.author, change_set.project, _changes_streamed(change_set))
             for environment in environments:
                 specs[environment.name] = build_spec(change_set.project, environment, time_ms=1)
             raise _DryRun
@@ -310,7 +387,7 @@ def _send(actor, change_set: ChangeSet) -> ChangeSet:
     """Draft (or edited) → in review, or applied at once when the policy needs no review."""
     needs = change_set_requirements(change_set)
     if not needs.needs_review:
-        return _apply(change_set, applier=actor)
+        return _apply_or_queue(change_set, applier=actor)
     change_set.state = S.IN_REVIEW
     change_set.submitted_at = change_set.submitted_at or timezone.now()
     change_set.save(update_fields=["state", "submitted_at", "updated_at"])
@@ -385,7 +462,10 @@ def _dismiss_approvals(change_set: ChangeSet) -> int:
 
 def stale_changes(change_set: ChangeSet, changes: list[Change] | None = None) -> list[Change]:
     """The changes whose entity moved on (another change, or archived) since their base."""
-    changes = _changes(change_set) if changes is None else changes
+    if changes is None:
+        changes = list(
+            Change.objects.filter(change_set=change_set).order_by("position").defer("payload")
+        )
     existing = [c for c in changes if c.entity_id is not None]
     current: dict[str, dict[int, int]] = {}
     for kind in {c.kind for c in existing}:  # one query per kind
@@ -405,11 +485,11 @@ def _mark_stale(change_set: ChangeSet, reason: str) -> None:
 def changeset_refresh(*, change_set: ChangeSet) -> ChangeSet:
     """Mark an open change set stale when an entity it changes moved on (its own
     transaction, so the state sticks even when the caller's action is then refused)."""
-    if change_set.state in (*CLOSED_STATES, S.STALE, S.DRAFT):
+    if change_set.state in (*CLOSED_STATES, S.STALE, S.DRAFT, S.APPLYING):
         return change_set
     with transaction.atomic():
         change_set = _lock(change_set)
-        if change_set.state in (*CLOSED_STATES, S.STALE, S.DRAFT):
+        if change_set.state in (*CLOSED_STATES, S.STALE, S.DRAFT, S.APPLYING):
             return change_set
         moved = stale_changes(change_set)
         if moved:
@@ -575,7 +655,7 @@ def changeset_approve(*, actor, change_set: ChangeSet) -> ChangeSet:
             with transaction.atomic():
                 locked = _lock(change_set)
                 if locked.state == S.APPROVED:  # not applied by a concurrent approval
-                    locked = _apply(locked, applier=actor)
+                    locked = _apply_or_queue(locked, applier=actor)
             change_set = locked
         except ApplicationError as exc:
             logger.info("changeset.apply_on_approval_refused id=%s: %s", change_set.pk, exc)
@@ -668,7 +748,7 @@ def changeset_apply(*, actor, change_set: ChangeSet, break_glass: bool = False) 
                     f"Change set #{change_set.number} is not approved yet ({needs.summary()}).",
                     code="not_approved",
                 )
-        return _apply(change_set, applier=actor, break_glass=break_glass)
+        return _apply_or_queue(change_set, applier=actor, break_glass=break_glass)
 
 
 def _ensure_break_glass(actor, change_set: ChangeSet) -> None:
@@ -683,11 +763,169 @@ def _ensure_break_glass(actor, change_set: ChangeSet) -> None:
         )
 
 
+def _apply_or_queue(change_set: ChangeSet, *, applier, break_glass: bool = False) -> ChangeSet:
+    """Apply now, or, for a change set heavier than GATEHOUSE_APPLY_IN_WORKER_WEIGHT (a
+    million IDs), mark it applying and hand it to the worker once this transaction
+    commits: a web request never carries the heavy part."""
+    weight = Change.objects.filter(change_set=change_set).aggregate(w=Sum("weight"))["w"] or 0
+    if weight <= settings.GATEHOUSE_APPLY_IN_WORKER_WEIGHT:
+        return _apply(change_set, applier=applier, break_glass=break_glass)
+    # A refused apply goes back to where it could be applied from again.
+    resume = change_set.state if break_glass else S.APPROVED
+    change_set.state = S.APPLYING
+    change_set.apply_queued_at = timezone.now()
+    change_set.apply_queued_by = applier
+    change_set.apply_resume_state = resume
+    change_set.break_glass = break_glass
+    change_set.apply_error_message = change_set.apply_error_code = ""
+    change_set.save(
+        update_fields=[
+            "state",
+            "apply_queued_at",
+            "apply_queued_by",
+            "apply_resume_state",
+            "break_glass",
+            "apply_error_message",
+            "apply_error_code",
+            "updated_at",
+        ]
+    )
+    _record(applier, "changeset.apply_queued", change_set, weight=weight, break_glass=break_glass)
+    transaction.on_commit(lambda: _enqueue_apply(change_set.pk))
+    change_set.results = []
+    return change_set
+
+
+def _enqueue_apply(change_set_id: int) -> None:
+    from reviews.tasks import changeset_apply_task
+
+    try:
+        changeset_apply_task.delay(change_set_id)
+    except Exception:
+        # Committed as applying: changeset_apply_requeue (beat) sends it again.
+        logger.exception("changeset.apply_enqueue_failed id=%s", change_set_id)
+
+
+def changeset_apply_queued(*, change_set_id: int) -> ChangeSet | None:
+    """The worker's half of a heavy apply: apply the change set if it is still applying
+    (a redelivered task finds it applied and does nothing). Progress goes to the change
+    set's page as it runs. A refusal (a name taken since, an entity changed since) rolls
+    every change back and returns the change set to approved, or stale, with the reason
+    in `apply_error_message` and the author told."""
+    listener = _ProgressWriter(change_set_id)
+    try:
+        with progress.listening(listener), transaction.atomic():
+            change_set = (
+                ChangeSet.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("project", "author", "apply_queued_by")
+                .filter(pk=change_set_id, state=S.APPLYING)
+                .first()
+            )
+            if change_set is None:  # applied (or being applied) by another delivery
+                return None
+            applier = change_set.apply_queued_by or change_set.author
+            try:
+                with transaction.atomic():
+                    return _apply(change_set, applier=applier, break_glass=change_set.break_glass)
+            except ApplicationError as exc:
+                _apply_refused(change_set, applier, exc.message, exc.code)
+                return change_set
+    finally:
+        listener.clear()
+
+
+@transaction.atomic
+def changeset_apply_abandon(*, change_set_id: int, reason: str) -> None:
+    """The worker stopped applying for a reason of its own (a time limit, a lost
+    database): nothing was applied; the change set goes back so it can be applied again."""
+    change_set = (
+        ChangeSet.objects.select_for_update(of=("self",))
+        .select_related("project", "author", "apply_queued_by")
+        .filter(pk=change_set_id, state=S.APPLYING)
+        .first()
+    )
+    if change_set is not None:
+        message = f"Applying stopped before it finished ({reason}); nothing was changed."
+        _apply_refused(change_set, change_set.apply_queued_by, message, "apply_interrupted")
+
+
+def _apply_refused(change_set: ChangeSet, applier, message: str, code: str) -> None:
+    if code == "stale":
+        change_set.state = S.STALE
+        change_set.stale_reason = message
+    else:
+        change_set.state = change_set.apply_resume_state or S.APPROVED
+    change_set.apply_error_message = message[:2000]
+    change_set.apply_error_code = code[:60]
+    change_set.break_glass = False
+    change_set.save(
+        update_fields=[
+            "state",
+            "stale_reason",
+            "apply_error_message",
+            "apply_error_code",
+            "break_glass",
+            "updated_at",
+        ]
+    )
+    _record(applier, "changeset.apply_failed", change_set, reason=message, code=code)
+    notifications.notify(change_set, "apply_failed")
+
+
+def changeset_apply_requeue(*, older_than: timedelta) -> int:
+    """Send again the change sets applying for longer than `older_than` (their task was
+    lost with the broker or the worker); returns how many. A task that is in fact still
+    running holds the row: the second delivery skips it."""
+    cutoff = timezone.now() - older_than
+    ids = list(
+        ChangeSet.objects.filter(state=S.APPLYING, apply_queued_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    for change_set_id in ids:
+        _enqueue_apply(change_set_id)
+    return len(ids)
+
+
+class _ProgressWriter:
+    """Keeps the latest progress of one change set's apply in the cache (at most a few
+    writes a second) for its page and the API to read (reviews.selectors.apply_progress).
+    A report without a measure names the phase ("Added IDs to segment vips")."""
+
+    INTERVAL = 0.5
+
+    def __init__(self, change_set_id: int):
+        self.key = apply_progress_key(change_set_id)
+        self.state: dict[str, Any] = {"phase": "Starting", "step": "", "done": 0, "total": 0}
+        self.written = 0.0
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if total:
+            self.state.update(step=step, done=done, total=total)
+        else:
+            self.state.update(phase=step, step="", done=0, total=0)
+        now = time.monotonic()
+        if total and done < total and now - self.written < self.INTERVAL:
+            return
+        self.written = now
+        try:
+            cache.set(self.key, self.state, timeout=3600)
+        except Exception:  # progress is a courtesy: never the reason an apply fails
+            logger.warning("changeset.apply_progress_unwritten key=%s", self.key)
+
+    def clear(self) -> None:
+        try:
+            cache.delete(self.key)
+        except Exception:
+            logger.warning("changeset.apply_progress_uncleared key=%s", self.key)
+
+
 def _apply(change_set: ChangeSet, *, applier, break_glass: bool = False) -> ChangeSet:
     """Run the changes (as their author), record the ruleset version, mark other open change
-    sets on the same entities stale. Runs in the caller's transaction."""
+    sets on the same entities stale. Runs in the caller's transaction. Bulk lists (IDs)
+    are streamed from the stored change, never loaded whole."""
     project = change_set.project
-    rows = _changes(change_set)
+    rows = _changes_streamed(change_set)
     try:
         with transaction.atomic():
             results = _run(change_set.author, project, rows)
@@ -697,6 +935,7 @@ def _apply(change_set: ChangeSet, *, applier, break_glass: bool = False) -> Chan
         raise
     for change in rows:
         change.save(update_fields=["entity_id", "after"])
+    progress.report("Recording the new ruleset version")
     version = ruleset_version_create(
         actor=applier,
         project=project,
@@ -708,6 +947,7 @@ def _apply(change_set: ChangeSet, *, applier, break_glass: bool = False) -> Chan
     change_set.applied_by = applier
     change_set.ruleset_version = version
     change_set.break_glass = break_glass
+    change_set.apply_error_message = change_set.apply_error_code = ""
     change_set.save(
         update_fields=[
             "state",
@@ -715,6 +955,8 @@ def _apply(change_set: ChangeSet, *, applier, break_glass: bool = False) -> Chan
             "applied_by",
             "ruleset_version",
             "break_glass",
+            "apply_error_message",
+            "apply_error_code",
             "updated_at",
         ]
     )

@@ -45,6 +45,11 @@ def change_set_summary(change_set: ChangeSet) -> dict:
 def pending_message(change_set: ChangeSet) -> str:
     if change_set.state == ChangeSetState.DRAFT:
         return f"Saved as draft change set #{change_set.number}: send it for review when ready."
+    if change_set.state == ChangeSetState.APPLYING:
+        return (
+            f"Change set #{change_set.number} is large: the worker is applying it, and its "
+            "page shows how far."
+        )
     return (
         f"Change set #{change_set.number} is waiting for review: it touches "
         f"{', '.join(change_set.environments)}."

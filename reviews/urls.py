@@ -5,6 +5,7 @@ from reviews import views
 urlpatterns = [
     path("reviews/", views.changeset_list, name="changeset-list"),
     path("reviews/<int:number>/", views.changeset_detail, name="changeset-detail"),
+    path("reviews/<int:number>/progress/", views.changeset_progress, name="changeset-progress"),
     path("reviews/<int:number>/impact/", views.changeset_impact, name="changeset-impact"),
     path("reviews/<int:number>/approve/", views.changeset_approve, name="changeset-approve"),
     path("reviews/<int:number>/reject/", views.changeset_reject, name="changeset-reject"),

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -483,6 +483,7 @@ def _detail_context(request, project: Project, change_set: ChangeSet) -> dict[st
         # Open change sets against the configuration now, applied ones against the version
         # before theirs; a follow-up has nothing of its own to evaluate.
         "show_impact": (change_set.is_open or state == S.APPLIED) and not follow_up,
+        "progress": selectors.apply_progress(change_set),
     }
 
 
@@ -494,6 +495,24 @@ def changeset_detail(request, slug, number):
     return render(
         request, "reviews/changeset_detail.html", _detail_context(request, project, change_set)
     )
+
+
+@login_required
+@require_GET
+def changeset_progress(request, slug, number):
+    """The applying panel, polled by the page while the worker applies the change set.
+    Once it is applied (or refused), htmx reloads the page to show the outcome."""
+    project = _project(request, slug)
+    change_set = _get_change_set(project, number)
+    progress = selectors.apply_progress(change_set)
+    if progress is None:
+        if _partial(request):
+            response = HttpResponse(status=204)
+            response["HX-Refresh"] = "true"
+            return response
+        return _done(request, project, change_set)
+    context = {"project": project, "change_set": change_set, "progress": progress}
+    return render(request, "reviews/partials/_apply_progress.html", context)
 
 
 @login_required
@@ -549,6 +568,10 @@ def _act(request, slug, number, needed: str, run) -> Any:
     return _done(request, project, change_set)
 
 
+def _applying_message(prefix: str) -> str:
+    return f"{prefix}. It is large: the worker is applying it, and this page shows how far."
+
+
 def _applied_message(change_set: ChangeSet, prefix: str) -> str:
     version = change_set.ruleset_version
     number = f" as version {version.number}" if version else ""
@@ -560,6 +583,8 @@ def _applied_message(change_set: ChangeSet, prefix: str) -> str:
 def changeset_approve(request, slug, number):
     def run(change_set):
         result = services.changeset_approve(actor=request.user, change_set=change_set)
+        if result.state == S.APPLYING:
+            return _applying_message("Approved")
         if getattr(result, "apply_error", None) is not None:
             return (
                 messages.WARNING,
@@ -612,6 +637,8 @@ def changeset_comment(request, slug, number):
 def changeset_apply(request, slug, number):
     def run(change_set):
         result = services.changeset_apply(actor=request.user, change_set=change_set)
+        if result.state == S.APPLYING:
+            return _applying_message("Applying")
         return _applied_message(result, "Applied")
 
     return _act(request, slug, number, Role.MEMBER, run)
@@ -624,6 +651,8 @@ def changeset_break_glass(request, slug, number):
         result = services.changeset_apply(
             actor=request.user, change_set=change_set, break_glass=True
         )
+        if result.state == S.APPLYING:
+            return (messages.WARNING, _applying_message("Applying without review (break-glass)"))
         follow_up = ChangeSet.objects.filter(follow_up_of=result).first()
         text = _applied_message(result, "Applied without review (break-glass)")
         if follow_up is not None:

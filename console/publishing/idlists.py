@@ -27,7 +27,8 @@ class IdListProvider(Protocol):
     def files(self, project: Any, environment: Any) -> list[IdListFile]: ...
 
     def lines(self, project: Any, file_id: str) -> Iterator[str] | None:
-        """The file's lines ("+<hash>\\n"), or None if `file_id` is not this provider's."""
+        """The file's text ("+<hash>\\n" per ID) in pieces of whole lines, or None if
+        `file_id` is not this provider's."""
 
 
 _providers: list[IdListProvider] = []

@@ -180,17 +180,10 @@ def _record(actor, segment: Segment, *, action: str, old_count: int, added: int,
     return SegmentIdsChange(segment=segment, added=added, removed=removed)
 
 
-def _require_ids(ids: list[str]) -> list[str]:
-    if not ids:
-        raise DomainError("Give at least one ID.", code="no_ids", field="ids")
-    return ids
-
-
 @transaction.atomic
 def segment_ids_add(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentIdsChange:
     """Add unit IDs (already present ones are skipped) to an ID-list segment, in bulk."""
     segment = _lock_id_list(actor, segment)
-    ids = _require_ids(idlists.clean_ids(ids))
     added = idlists.insert_ids(segment.pk, ids)
     return _record(
         actor,
@@ -206,7 +199,6 @@ def segment_ids_add(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentId
 def segment_ids_remove(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentIdsChange:
     """Remove unit IDs (absent ones are ignored) from an ID-list segment."""
     segment = _lock_id_list(actor, segment)
-    ids = _require_ids(idlists.clean_ids(ids))
     removed = idlists.delete_ids(segment.pk, ids)
     return _record(
         actor,
@@ -232,7 +224,6 @@ def segment_ids_replace_from_csv(
 def segment_ids_replace(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentIdsChange:
     """Make the segment's IDs exactly `ids` (at least one)."""
     segment = _lock_id_list(actor, segment)
-    ids = _require_ids(idlists.clean_ids(ids))
     added, removed = idlists.replace_ids(segment.pk, ids)
     return _record(
         actor,

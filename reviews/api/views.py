@@ -19,7 +19,7 @@ from console.api.permissions import resolve_project
 from console.api.views import ConsoleAPIView
 from console.exceptions import NotFound
 from console.models import Project, Role
-from reviews import services
+from reviews import selectors, services
 from reviews.models import Change, ChangeSet, ChangeSetSource, ChangeSetState, Comment
 from reviews.services import ChangeInput, EnvironmentRuleInput
 
@@ -63,6 +63,14 @@ def change_set_document(change_set: ChangeSet, *, detail: bool = False) -> dict[
         "staleReason": change_set.stale_reason or None,
         "changes": [change_document(c) for c in change_set.changes.all()],
     }
+    if change_set.state == ChangeSetState.APPLYING:
+        # {"phase", "step", "done", "total"}: how far the worker is.
+        doc["applyProgress"] = selectors.apply_progress(change_set)
+    if change_set.apply_error_message:
+        doc["applyError"] = {
+            "message": change_set.apply_error_message,
+            "code": change_set.apply_error_code,
+        }
     if detail:
         needs = services.change_set_requirements(change_set)
         doc["review"] = {
@@ -103,9 +111,14 @@ def _get(project: Project, number: int) -> ChangeSet:
 
 
 def _answer(change_set: ChangeSet, message: str) -> Response:
+    """200 with the change set; 202 when the worker is applying it (poll its GET)."""
     fresh = _get(change_set.project, change_set.number)
     fresh.apply_error = getattr(change_set, "apply_error", None)
-    return ok(message, change_set_document(fresh, detail=True))
+    applying = fresh.state == ChangeSetState.APPLYING
+    code = status.HTTP_202_ACCEPTED if applying else status.HTTP_200_OK
+    if applying:
+        message += " It is large: the worker is applying it; GET it to follow applyProgress."
+    return ok(message, change_set_document(fresh, detail=True), code)
 
 
 # ---------------------------------------------------------------- input
@@ -262,6 +275,8 @@ class ApproveView(ChangeSetActionView):
         change_set = services.changeset_approve(actor=request.user, change_set=change_set)
         if change_set.state == ChangeSetState.APPLIED:
             return change_set, "Approved and applied."
+        if change_set.state == ChangeSetState.APPLYING:
+            return change_set, "Approved."
         return change_set, "Approval recorded."
 
 
@@ -281,11 +296,11 @@ class ApplyView(ChangeSetActionView):
         data = valid(ApplyInput, request.data)
         if data["breakGlass"]:
             resolve_project(request, Role.ADMIN)
-        return (
-            services.changeset_apply(
-                actor=request.user, change_set=change_set, break_glass=data["breakGlass"]
-            ),
-            "Applied.",
+        change_set = services.changeset_apply(
+            actor=request.user, change_set=change_set, break_glass=data["breakGlass"]
+        )
+        return change_set, (
+            "Applying." if change_set.state == ChangeSetState.APPLYING else "Applied."
         )
 
 

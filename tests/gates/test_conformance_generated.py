@@ -42,7 +42,7 @@ from console.specs.builder import build_spec, to_v2
 from gates import services
 from gates.conditions import ARRAY_OPS, CONDITION_TYPES, OPERATORS, ValueKind
 from gates.models import Segment
-from gates.selectors import segment_id_list_lines
+from gates.selectors import segment_id_list_text
 from tests.gates.factories import condition, config_document, gate_document, rule, segment_document
 from tests.specs.sdks import NodeRun, core_evaluate_all, legacy_evaluate_all, ours_evaluate_all
 
@@ -672,7 +672,7 @@ def build_project(actor, project) -> None:
 def _id_lists(project, published: dict) -> dict[str, set[str]]:
     """What the SDKs download for each published ID list: the file's hashes."""
     return {
-        segment.name: {line[1:-1] for line in segment_id_list_lines(segment=segment)}
+        segment.name: {line[1:] for line in "".join(segment_id_list_text(segment)).splitlines()}
         for segment in Segment.objects.filter(project=project, name__in=list(published))
     }
 

@@ -4,11 +4,12 @@ import pytest
 
 from console.exceptions import Conflict, DomainError, NotAllowed
 from console.models import AuditEvent
+from console.specs.hashing import id_list_hash
 from gates import services
 from gates.documents import segment_to_document
 from gates.idlists import parse_pasted_ids
 from gates.models import Segment, SegmentID, SegmentKind
-from gates.selectors import segment_id_list_lines, segment_id_list_size
+from gates.selectors import segment_id_list_size, segment_id_list_text
 from tests.gates.factories import condition, config_document, gate_document, rule, segment_document
 
 
@@ -346,19 +347,34 @@ def test_parse_pasted_ids__mixed_separators__every_id():
     assert parse_pasted_ids("a, b;c\n d\t\te ,") == ["a", "b", "c", "d", "e"]
 
 
-def test_segment_id_list_lines__ids__one_hashed_line_each_in_insert_order(
-    id_segment, project_admin
-):
+def test_segment_id_list_text__ids__one_hashed_line_each_in_insert_order(id_segment, project_admin):
     # Given
     services.segment_ids_add(actor=project_admin, segment=id_segment, ids=["beta-tester-9"])
     services.segment_ids_add(actor=project_admin, segment=id_segment, ids=["a"])
     id_segment.refresh_from_db()
     # When
-    lines = list(segment_id_list_lines(segment=id_segment))
+    lines = "".join(segment_id_list_text(id_segment)).splitlines(keepends=True)
     # Then (the hash of beta-tester-9 is the worked example of statsig-dcs.md §6)
     assert lines[0] == "+GBdxjFMo\n"
     assert len(lines) == 2
     assert segment_id_list_size(id_segment) == len("".join(lines).encode())
+
+
+def test_segment_id_list_text__any_text__postgres_hashes_as_the_evaluator_does(
+    id_segment, project_admin, monkeypatch
+):
+    # Given IDs PostgreSQL and Python could encode differently, and pieces of two lines
+    ids = ["ünïcødé", "emoji-\U0001f600", "back\\slash", "x" * 120, "quote'\"", "日本語", "7"]
+    services.segment_ids_add(actor=project_admin, segment=id_segment, ids=ids)
+    monkeypatch.setattr("gates.idlists._FILE_PIECE_LINES", 2)
+    # When
+    pieces = list(segment_id_list_text(id_segment))
+    # Then every piece holds whole lines, and the file is the Python hashes in insert order
+    assert [piece.count("\n") for piece in pieces] == [2, 2, 2, 1]
+    assert all(piece.endswith("\n") for piece in pieces)
+    inserted = SegmentID.objects.filter(segment=id_segment).order_by("pk")
+    expected = [f"+{id_list_hash(u)}\n" for u in inserted.values_list("unit_id", flat=True)]
+    assert "".join(pieces) == "".join(expected)
 
 
 def test_segment_ids_add__one_million_ids__inserted_in_seconds(id_segment, project_admin):

@@ -9,7 +9,7 @@ from console.models import Environment
 from console.specs.builder import build_spec, to_v2
 from gates import services
 from gates.models import Segment
-from gates.selectors import segment_id_list_lines
+from gates.selectors import segment_id_list_text
 from tests.gates.factories import condition, config_document, gate_document, rule, segment_document
 from tests.gates.test_specs import CASES
 from tests.specs.helpers import generate_users
@@ -99,7 +99,7 @@ def spec(project, project_admin):
 def _id_lists(project):
     """What the SDKs download for each ID-list segment: the file's hashes."""
     return {
-        segment.name: {line[1:-1] for line in segment_id_list_lines(segment=segment)}
+        segment.name: {line[1:] for line in "".join(segment_id_list_text(segment)).splitlines()}
         for segment in Segment.objects.filter(project=project, kind="id_list")
     }
 
