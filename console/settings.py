@@ -222,6 +222,9 @@ GATEHOUSE_MAX_INFLATED_BYTES = env.int("GATEHOUSE_MAX_INFLATED_BYTES", default=4
 # The deepest JSON nesting a request may carry (console.http_input.load_json, the API's
 # JSON parser): deeper is 400 too_deep, before a recursive parser or validator sees it.
 GATEHOUSE_MAX_JSON_DEPTH = env.int("GATEHOUSE_MAX_JSON_DEPTH", default=64)
+# The largest CSV of unit IDs one upload may be (bytes): parsing holds about ten times
+# its size in the web process. Larger lists arrive in several uploads.
+GATEHOUSE_MAX_ID_FILE_BYTES = env.int("GATEHOUSE_MAX_ID_FILE_BYTES", default=40 * 1024 * 1024)
 # A change set weighing more than this (one per change, one per unit ID of an ID-list
 # change) is applied by the worker, with progress on its page, not in the web request.
 GATEHOUSE_APPLY_IN_WORKER_WEIGHT = env.int("GATEHOUSE_APPLY_IN_WORKER_WEIGHT", default=50_000)

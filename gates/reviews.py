@@ -249,6 +249,12 @@ def _ids(payload: dict) -> Iterable:
     return ids if isinstance(ids, Iterable) and not isinstance(ids, str | bytes | dict) else []
 
 
+def _ids_preview(mode: str):
+    return lambda a, _p, e, payload: services.segment_ids_preview(
+        actor=a, segment=e, ids=_ids(payload), mode=mode
+    )
+
+
 def register_kinds() -> None:
     register(
         EntityKind(
@@ -293,6 +299,7 @@ def register_kinds() -> None:
                         actor=a, segment=e, ids=_ids(payload)
                     ),
                     bulk_key="ids",
+                    preview=_ids_preview("add"),
                 ),
                 "ids_remove": Action(
                     "Removed IDs from",
@@ -300,6 +307,7 @@ def register_kinds() -> None:
                         actor=a, segment=e, ids=_ids(payload)
                     ),
                     bulk_key="ids",
+                    preview=_ids_preview("remove"),
                 ),
                 "ids_replace": Action(
                     "Replaced the IDs of",
@@ -307,6 +315,7 @@ def register_kinds() -> None:
                         actor=a, segment=e, ids=_ids(payload)
                     ),
                     bulk_key="ids",
+                    preview=_ids_preview("replace"),
                 ),
             },
         )

@@ -32,6 +32,10 @@ class Action:
     # streams it from the database instead of loading it, and its length is the
     # change's weight, which decides whether it is applied in the worker.
     bulk_key: str | None = None
+    # What a dry run calls instead of `apply`, when applying for real would be needlessly
+    # heavy (writing a million IDs only to roll them back): it must leave the entity, its
+    # document and the specs as `apply` would, and raise what `apply` would raise.
+    preview: ApplyFn | None = None
 
     def weight(self, payload: dict) -> int:
         items = payload.get(self.bulk_key) if self.bulk_key else None

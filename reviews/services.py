@@ -253,9 +253,10 @@ def _resolve(project: Project, inputs: list[ChangeInput]) -> list[Change]:
     return changes
 
 
-def _run(actor, project: Project, changes: list[Change]) -> list[Any]:
+def _run(actor, project: Project, changes: list[Change], *, preview: bool = False) -> list[Any]:
     """Apply each change through its handler (in the caller's transaction); fill in each
-    change's entity id (creates) and `after` document. Returns the services' results."""
+    change's entity id (creates) and `after` document. Returns the services' results.
+    With `preview` (dry runs, rolled back), actions that have one run their preview."""
     results = []
     for change in changes:
         handler = registry.get(change.kind)
@@ -270,7 +271,8 @@ def _run(actor, project: Project, changes: list[Change]) -> list[Any]:
                     "was made: rebase it.",
                     code="stale",
                 )
-        result = action.apply(actor, project, entity, change.payload)
+        run = (action.preview or action.apply) if preview else action.apply
+        result = run(actor, project, entity, change.payload)
         if action.creates:
             change.entity_id = result.pk
         entity = handler.load(project, change.entity_id)
@@ -287,7 +289,7 @@ def _dry_run(actor, project: Project, changes: list[Change]) -> list[str]:
     touched: list[str] = []
     try:
         with transaction.atomic():
-            _run(actor, project, changes)
+            _run(actor, project, changes, preview=True)
             after = environment_fingerprints(project)
             touched = [name for name, content in after.items() if before.get(name) != content]
             raise _DryRun
@@ -305,7 +307,7 @@ def changeset_specs_after(change_set: ChangeSet, environments: list[Environment]
     specs: dict[str, dict] = {}
     try:
         with transaction.atomic():
-            _run(change_set.author, change_set.project, _changes_streamed(change_set))
+            _run(change_set.author, change_set.project, _changes_streamed(change_set), preview=True)
             for environment in environments:
                 specs[environment.name] = build_spec(change_set.project, environment, time_ms=1)
             raise _DryRun

@@ -26,6 +26,7 @@ from gates.services._common import (
     save_new,
     write_references,
 )
+from gates.specs import INLINE_ID_LIMIT
 from gates.types import SegmentDocument
 
 MAX_SEGMENT_IDS = 10_000_000
@@ -183,31 +184,23 @@ def _record(actor, segment: Segment, *, action: str, old_count: int, added: int,
 @transaction.atomic
 def segment_ids_add(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentIdsChange:
     """Add unit IDs (already present ones are skipped) to an ID-list segment, in bulk."""
-    segment = _lock_id_list(actor, segment)
-    added = idlists.insert_ids(segment.pk, ids)
-    return _record(
-        actor,
-        segment,
-        action="segment.ids_added",
-        old_count=segment.id_count,
-        added=added,
-        removed=0,
-    )
+    return _ids_change(actor, segment, ids, "add")
 
 
 @transaction.atomic
 def segment_ids_remove(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentIdsChange:
     """Remove unit IDs (absent ones are ignored) from an ID-list segment."""
-    segment = _lock_id_list(actor, segment)
-    removed = idlists.delete_ids(segment.pk, ids)
-    return _record(
-        actor,
-        segment,
-        action="segment.ids_removed",
-        old_count=segment.id_count,
-        added=0,
-        removed=removed,
-    )
+    return _ids_change(actor, segment, ids, "remove")
+
+
+@transaction.atomic
+def segment_ids_preview(*, actor, segment: Segment, ids: Iterable[str], mode: str):
+    """What segment_ids_add/remove/replace (`mode` "add", "remove", "replace") would do,
+    for a change set's dry run (inside a savepoint that is rolled back): the same checks,
+    counts, revision and audit, and the segment's row as it would be, but its IDs are
+    only counted, not written. A list small enough to be inlined in the spec afterwards
+    is written, since the spec then holds the IDs themselves."""
+    return _ids_change(actor, segment, ids, mode, preview=True)
 
 
 @transaction.atomic
@@ -223,12 +216,34 @@ def segment_ids_replace_from_csv(
 @transaction.atomic
 def segment_ids_replace(*, actor, segment: Segment, ids: Iterable[str]) -> SegmentIdsChange:
     """Make the segment's IDs exactly `ids` (at least one)."""
+    return _ids_change(actor, segment, ids, "replace")
+
+
+_AUDIT_ACTIONS = {
+    "add": "segment.ids_added",
+    "remove": "segment.ids_removed",
+    "replace": "segment.ids_replaced",
+}
+
+
+def _ids_change(actor, segment: Segment, ids: Iterable, mode: str, *, preview: bool = False):
     segment = _lock_id_list(actor, segment)
-    added, removed = idlists.replace_ids(segment.pk, ids)
+    if preview:
+        if iter(ids) is ids:  # a one-pass iterator: the small-list case reads it twice
+            ids = list(ids)
+        added, removed = idlists.count_changes(segment.pk, ids, mode)
+        if segment.id_count + added - removed <= INLINE_ID_LIMIT:
+            return _ids_change(actor, segment, ids, mode)
+    elif mode == "replace":
+        added, removed = idlists.replace_ids(segment.pk, ids)
+    elif mode == "add":
+        added, removed = idlists.insert_ids(segment.pk, ids), 0
+    else:
+        added, removed = 0, idlists.delete_ids(segment.pk, ids)
     return _record(
         actor,
         segment,
-        action="segment.ids_replaced",
+        action=_AUDIT_ACTIONS[mode],
         old_count=segment.id_count,
         added=added,
         removed=removed,

@@ -776,11 +776,13 @@ def test_segment_ids_replace__csv_upload__list_becomes_the_file(world):
         ("u1,u2\nu3\n", "malformed_csv"),
         ('u1\n"unterminated\n', "malformed_csv"),
         ("id\n", "empty_csv"),
+        ("\n".join(f"user-{n}" for n in range(200)), "file_too_large"),
     ],
-    ids=["two-columns", "bad-quote", "header-only"],
+    ids=["two-columns", "bad-quote", "header-only", "too-large"],
 )
-def test_segment_ids_replace__bad_csv__refused_and_nothing_changed(world, text, code):
+def test_segment_ids_replace__bad_csv__refused_and_nothing_changed(world, text, code, settings):
     # Given
+    settings.GATEHOUSE_MAX_ID_FILE_BYTES = 1_000
     before = db_state()
 
     # When

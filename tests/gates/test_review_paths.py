@@ -320,6 +320,20 @@ def test_segment_ids_upload__malformed_csv__error_on_the_file_and_no_change_set(
     assert not ChangeSet.objects.exists()
 
 
+def test_segment_ids_upload__file_past_the_limit__error_on_the_file_and_no_change_set(
+    client, world, settings
+):
+    settings.GATEHOUSE_MAX_ID_FILE_BYTES = 1_000
+    client.force_login(world.member)
+    response = client.post(
+        reverse("segment-ids-upload", args=[world.project.slug, world.id_list.pk]),
+        {"file": csv("".join(f"user-{n}\n" for n in range(200))), "mode": "add"},
+    )
+    assert response.status_code == 400
+    assert "one upload takes at most" in response.content.decode()
+    assert not ChangeSet.objects.exists()
+
+
 def test_entity_page__viewer__403_and_no_change_set(client, world, project_viewer):
     client.force_login(project_viewer)
     response = client.post(reverse("gate-create", args=[world.project.slug]), gate_data("g"))

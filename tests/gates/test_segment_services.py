@@ -1,11 +1,13 @@
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from console.exceptions import Conflict, DomainError, NotAllowed
 from console.models import AuditEvent
 from console.specs.hashing import id_list_hash
-from gates import services
+from gates import idlists, services
 from gates.documents import segment_to_document
 from gates.idlists import parse_pasted_ids
 from gates.models import Segment, SegmentID, SegmentKind
@@ -389,3 +391,51 @@ def test_segment_ids_add__one_million_ids__inserted_in_seconds(id_segment, proje
     assert SegmentID.objects.filter(segment=id_segment).count() == 1_000_000
     assert elapsed < 30, f"1,000,000 IDs took {elapsed:.1f} s"
     print(f"\n1,000,000 IDs inserted in {elapsed:.2f} s")  # noqa: T201
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["id", "ID", "unit_id", "", "  ", "\r", "a,b", '"q"', "\t", "x" * 257]),
+            st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+        ),
+        max_size=8,
+    )
+)
+def test_parse_id_csv__plain_reading__same_ids_as_the_csv_module(lines):
+    # Given any file, however odd its lines
+    text = "\n".join(lines)
+    headers = idlists.HEADER_NAMES
+    # When the fast reading takes it
+    plain = idlists._plain_ids(text, headers)
+    # Then the csv module reads the same IDs from it
+    if plain is not None:
+        assert plain == idlists._csv_ids(text, headers)
+
+
+def _one_by_one(chunk):
+    return "\n".join(idlists.clean_id(raw, n).replace("\\", "\\\\") for n, raw in enumerate(chunk))
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=6),
+            st.sampled_from(
+                [" a", "a ", "\u00a0b", "c\u2028", "\x85", "\\", "", "x" * 257, "a\nb", "\n"]
+            ),
+            st.integers(),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_copy_block__whole_chunk_check__same_text_or_refusal_as_one_by_one(chunk):
+    # When / Then: the block check cleans as clean_id does, ID by ID
+    try:
+        expected = _one_by_one(chunk)
+    except DomainError:
+        with pytest.raises(DomainError):
+            idlists._copy_block(chunk, 0)
+    else:
+        assert idlists._copy_block(chunk, 0) == expected

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from console.exceptions import Conflict
 from console.models import AuditEvent, RulesetVersion
+from console.specs.builder import build_spec
 from gates import services as gate_services
 from gates.models import FeatureGate, Segment, SegmentID
 from reviews import selectors
@@ -36,7 +37,7 @@ from reviews.services import (
     changeset_reject,
 )
 from reviews.tasks import changeset_apply_requeue_task, changeset_apply_task
-from tests.gates.factories import gate_document, segment_document
+from tests.gates.factories import condition, gate_document, rule, segment_document
 from tests.reviews.conftest import submit
 
 pytestmark = pytest.mark.django_db
@@ -353,3 +354,53 @@ def test_page__refused_apply__reason_shown(
     client.force_login(project_member)
     page = client.get(reverse("changeset-detail", args=[project.slug, change_set.number]))
     assert "The last apply was refused:" in page.content.decode()
+
+
+# ---------------------------------------------------------------- the dry run's preview
+
+
+@pytest.mark.parametrize(
+    ("start", "action", "ids"),
+    [
+        (1_500, "ids_add", [f"user-{i:07d}" for i in range(1_000, 3_000)]),  # file to file
+        (10, "ids_add", [f"user-{i:07d}" for i in range(1_200)]),  # inline to file
+        (1_500, "ids_remove", [f"user-{i:07d}" for i in range(1_000)]),  # file to inline
+        (1_500, "ids_remove", [f"user-{i:07d}" for i in range(200)]),  # file to file
+        (1_500, "ids_replace", [f"user-{i:07d}" for i in range(700, 2_900)]),
+        (1_500, "ids_replace", ["only-one"]),  # file to inline
+    ],
+)
+def test_dry_run__ids_counted_not_written__same_documents_environments_and_specs_as_applying(
+    project, project_member, project_admin, reviewer, vips, start, action, ids
+):
+    # Given a segment with `start` IDs used by a gate, so every environment's spec holds it
+    if start:
+        gate_services.segment_ids_add(actor=project_admin, segment=vips, ids=_ids(start))
+    gate_services.gate_create(
+        actor=project_admin,
+        project=project,
+        document=gate_document(
+            "vip_feature", rules=[rule("VIPs", [condition("passes_segment", None, "vips")])]
+        ),
+    )
+    environments = list(project.environments.order_by("pk"))
+    # When a change set is submitted (a dry run that previews the IDs) and its specs-after
+    # computed (another preview)
+    change_set = _add_ids_as(project, project_member, action, ids)
+    previewed = review_services.changeset_specs_after(change_set, environments)
+    documents = list(Change.objects.filter(change_set=change_set).values_list("after", flat=True))
+    # Then applying for real gives the same documents and specs, and touched what it said
+    change_set = changeset_approve(actor=reviewer, change_set=change_set)
+    if change_set.state == S.APPLYING:
+        changeset_apply_task(change_set.pk)
+    assert ChangeSet.objects.get(pk=change_set.pk).state == S.APPLIED
+    applied = {e.name: build_spec(project, e, time_ms=1) for e in environments}
+    assert list(Change.objects.filter(change_set=change_set).values_list("after", flat=True)) == (
+        documents
+    )
+    assert previewed == applied
+    assert change_set.environments == [e.name for e in environments]
+
+
+def _add_ids_as(project, author, action, ids):
+    return submit(author, project, ChangeInput("segment", action, "vips", {"ids": ids}))
