@@ -90,10 +90,19 @@ class SecurityHeadersMiddleware:
         return response
 
 
+# Django's technical 404 and 500 pages carry this tag (our own pages never do).
+_TECHNICAL_PAGE = '<meta name="robots" content="NONE,NOARCHIVE">'
+DEBUG_PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
 class DebugPageRedactionMiddleware:
     """With DEBUG on, Django's technical 404 and 500 pages print the request path, headers
     and variables, and SDK keys travel in paths (`/v1/download_config_specs/secret-….json`):
-    such pages show every key cut to its hint (console.redaction)."""
+    such pages show every key cut to its hint (console.redaction), styled as Django draws
+    them: their own inline styles and scripts are allowed on them alone."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -111,6 +120,9 @@ class DebugPageRedactionMiddleware:
             response.content = redact_keys(text).encode(charset)
             if response.has_header("Content-Length"):
                 response["Content-Length"] = str(len(response.content))
+            if _TECHNICAL_PAGE in text:
+                # Django's own pages style and script themselves inline; only with DEBUG.
+                response["Content-Security-Policy"] = DEBUG_PAGE_CSP
         return response
 
 

@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from console import throttle
 from console.exceptions import ApplicationError
 from console.http_input import inflate, load_json
 from console.models import KeyKind
@@ -67,11 +68,21 @@ def _authenticate(
     in Redis first (selectors.sdk_key). 401 for unknown, revoked or expired keys; 403 for
     a key of the other kind; 503 when the key is not in Redis and the database is down."""
     secret = key or request.headers.get("STATSIG-API-KEY") or request.GET.get("k") or ""
+    wait = throttle.retry_after(request)
+    if wait is not None:
+        response = _error(
+            429,
+            f"Too many unknown keys from this address: try again in {wait} s.",
+            "too_many_bad_keys",
+        )
+        response["Retry-After"] = str(wait)
+        return response
     try:
         found = selectors.sdk_key(secret, kinds=(KeyKind.SERVER, KeyKind.CLIENT))
     except selectors.DatabaseUnavailable:
         return _error(503, "SDK keys cannot be checked right now; try again shortly.")
     if found is None:
+        throttle.record_bad_key(request)
         return _error(401, "Unknown, revoked or expired SDK key.")
     if found.kind != kind:
         return _error(403, f"This endpoint needs a {KeyKind(kind).label.lower()}.")

@@ -136,6 +136,9 @@ ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=True)
 ACCOUNT_ADAPTER = "console.adapters.AccountAdapter"
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = True
+# The client address of login limits and of bad-key throttling (console.throttle): behind N
+# reverse proxies, the Nth address from the right of X-Forwarded-For.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
 # The sign-in form says so when SSO enforcement has turned passwords off.
 ACCOUNT_FORMS = {"login": "console.sso.forms.LoginForm"}
 # TOTP (allauth.mfa) for local accounts; break-glass admins must have it when SSO is enforced.
@@ -225,6 +228,9 @@ GATEHOUSE_MAX_JSON_DEPTH = env.int("GATEHOUSE_MAX_JSON_DEPTH", default=64)
 # The largest CSV of unit IDs one upload may be (bytes): parsing holds about ten times
 # its size in the web process. Larger lists arrive in several uploads.
 GATEHOUSE_MAX_ID_FILE_BYTES = env.int("GATEHOUSE_MAX_ID_FILE_BYTES", default=40 * 1024 * 1024)
+# Unknown, revoked or expired keys one address may present per minute (SDK endpoints and
+# the console API) before its keyed requests get 429 for the rest of the minute; 0: no limit.
+GATEHOUSE_BAD_KEY_LIMIT = env.int("GATEHOUSE_BAD_KEY_LIMIT", default=60)
 # A change set weighing more than this (one per change, one per unit ID of an ID-list
 # change) is applied by the worker, with progress on its page, not in the web request.
 GATEHOUSE_APPLY_IN_WORKER_WEIGHT = env.int("GATEHOUSE_APPLY_IN_WORKER_WEIGHT", default=50_000)

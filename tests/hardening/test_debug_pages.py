@@ -26,3 +26,16 @@ def test_debug_404_page__server_key_in_path__shown_as_its_hint_only(client, proj
     assert "Page not found" in page  # the debug page itself
     assert secret not in page
     assert secret[:13] + "…" in page
+
+
+@override_settings(DEBUG=True)
+def test_debug_404_page__inline_styles_allowed_there_only(client, project_admin):
+    from console.middleware import DEBUG_PAGE_CSP
+
+    client.force_login(project_admin)
+    technical = client.get("/no/such/page/")
+    assert technical.status_code == 404
+    assert technical["Content-Security-Policy"] == DEBUG_PAGE_CSP
+    ours = client.get("/p/payments/gates/")
+    assert ours.status_code == 200
+    assert "'unsafe-inline'" not in ours["Content-Security-Policy"]
