@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console import selectors, services
-from console.exceptions import ApplicationError, NotAllowed
+from console.exceptions import ApplicationError
 from console.forms import (
     AccessRequestForm,
     AuditFilterForm,
@@ -45,60 +45,21 @@ from console.models import (
     Tag,
     role_at_least,
 )
-from console.permissions import can_create_projects, get_project_for_user, project_role
+from console.permissions import can_create_projects, project_role
+from console.web import (
+    call_on_form,
+    call_with_message,
+    can_admin,
+    form_status,
+    is_partial,
+    project_for,
+)
 
 AUDIT_PAGE_SIZE = 50
 GET_POST = require_http_methods(["GET", "POST"])
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _project(request, slug: str, needed: str = Role.VIEWER) -> Project:
-    """The project of the URL for this user (404 for non-members, 403 for too low a role)."""
-    try:
-        project = get_project_for_user(request.user, slug, needed=needed)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
-    request.project = project  # the layout's switcher and navigation read it
-    return project
-
-
-def _is_admin(request, project: Project) -> bool:
-    return role_at_least(project_role(request.user, project), Role.ADMIN)
-
-
-def _partial(request) -> bool:
-    """An htmx request for a part of the page (a history restore wants the whole page)."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _apply(form, service, /, **kwargs):
-    """Call a write service: (True, result), or (False, None) with its refusal on the form."""
-    try:
-        return True, service(**kwargs)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
-    except ApplicationError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        return False, None
-
-
-def _attempt(request, service, /, **kwargs) -> bool:
-    """Call a write service that has no form: a refusal becomes an error message."""
-    try:
-        service(**kwargs)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-        return False
-    return True
-
-
-def _status(form_or_forms) -> int:
-    forms = form_or_forms if isinstance(form_or_forms, list | tuple) else [form_or_forms]
-    return 400 if any(f is not None and f.errors for f in forms) else 200
 
 
 # ---------------------------------------------------------------- projects
@@ -140,7 +101,9 @@ def project_create(request):
         raise PermissionDenied("Only site admins can create projects.")
     form = ProjectCreateForm(request.POST) if request.method == "POST" else ProjectCreateForm()
     if request.method == "POST" and form.is_valid():
-        ok, project = _apply(form, services.project_create, actor=request.user, **form.cleaned_data)
+        ok, project = call_on_form(
+            form, services.project_create, actor=request.user, **form.cleaned_data
+        )
         if ok:
             messages.success(
                 request,
@@ -148,7 +111,7 @@ def project_create(request):
                 "production environments.",
             )
             return redirect("project-home", project.slug)
-    return render(request, "console/project_form.html", {"form": form}, status=_status(form))
+    return render(request, "console/project_form.html", {"form": form}, status=form_status(form))
 
 
 @dataclass(frozen=True)
@@ -161,7 +124,7 @@ class ChecklistStep:
 
 @login_required
 def project_home(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     environments = list(selectors.environment_list_with_key_counts(project=project))
     member_count = project.memberships.count()
     has_server_key = ApiKey.objects.usable().filter(project=project, kind=KeyKind.SERVER).exists()
@@ -239,7 +202,7 @@ def project_request_access(request, slug):
         request,
         "console/project_request_access.html",
         {"target": project, "form": form},
-        status=_status(form),
+        status=form_status(form),
     )
 
 
@@ -247,11 +210,11 @@ def project_request_access(request, slug):
 @GET_POST
 def project_settings(request, slug):
     needed = Role.ADMIN if request.method == "POST" else Role.VIEWER
-    project = _project(request, slug, needed)
+    project = project_for(request, slug, needed)
     if request.method == "POST":
         form = ProjectSettingsForm(request.POST)
         if form.is_valid():
-            ok, _ = _apply(
+            ok, _ = call_on_form(
                 form,
                 services.project_update,
                 actor=request.user,
@@ -278,9 +241,9 @@ def project_settings(request, slug):
             "section": "settings",
             "tab": "general",
             "form": form,
-            "can_edit": _is_admin(request, project),
+            "can_edit": can_admin(request, project),
         },
-        status=_status(form),
+        status=form_status(form),
     )
 
 
@@ -311,27 +274,27 @@ def _environments_page(request, project, *, create_form=None, failed=None):
         "section": "settings",
         "tab": "environments",
         "rows": rows,
-        "can_edit": _is_admin(request, project),
+        "can_edit": can_admin(request, project),
         "create_form": create_form or EnvironmentForm(),
     }
-    status = _status([create_form, failed[1] if failed else None])
-    if _partial(request):
+    status = form_status([create_form, failed[1] if failed else None])
+    if is_partial(request):
         return render(request, "console/partials/_environment_table.html", context, status=status)
     return render(request, "console/environment_list.html", context, status=status)
 
 
 @login_required
 def project_environments(request, slug):
-    return _environments_page(request, _project(request, slug))
+    return _environments_page(request, project_for(request, slug))
 
 
 @login_required
 @require_POST
 def environment_create(request, slug):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     form = EnvironmentForm(request.POST)
     if form.is_valid():
-        ok, env = _apply(
+        ok, env = call_on_form(
             form,
             services.environment_create,
             actor=request.user,
@@ -347,11 +310,11 @@ def environment_create(request, slug):
 @login_required
 @require_POST
 def environment_update(request, slug, env_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     env = get_object_or_404(Environment, pk=env_id, project=project)
     form = _environment_form(env, request.POST)
     if form.is_valid():
-        ok, saved = _apply(
+        ok, saved = call_on_form(
             form,
             services.environment_update,
             actor=request.user,
@@ -367,7 +330,7 @@ def environment_update(request, slug, env_id):
 @login_required
 @require_POST
 def environment_move(request, slug, env_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     env = get_object_or_404(Environment, pk=env_id, project=project)
     form = EnvironmentMoveForm(request.POST)
     if form.is_valid():
@@ -376,14 +339,14 @@ def environment_move(request, slug, env_id):
         j = i - 1 if form.cleaned_data["direction"] == "up" else i + 1
         if 0 <= j < len(order):
             order[i], order[j] = order[j], order[i]
-            _attempt(
+            call_with_message(
                 request,
                 services.environment_reorder,
                 actor=request.user,
                 project=project,
                 environment_ids=order,
             )
-    if _partial(request):
+    if is_partial(request):
         return _environments_page(request, project)
     return redirect("project-environments", project.slug)
 
@@ -391,10 +354,10 @@ def environment_move(request, slug, env_id):
 @login_required
 @require_POST
 def environment_delete(request, slug, env_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     env = get_object_or_404(Environment, pk=env_id, project=project)
     name = env.name
-    if _attempt(request, services.environment_delete, actor=request.user, environment=env):
+    if call_with_message(request, services.environment_delete, actor=request.user, environment=env):
         messages.success(request, f"Environment {name} deleted; its keys no longer work.")
     return redirect("project-environments", project.slug)
 
@@ -404,7 +367,7 @@ def environment_delete(request, slug, env_id):
 
 def _members_page(request, project, *, invite_form=None, failed=None):
     """The members page; `failed` is (membership id, bound role form) of a refused change."""
-    is_admin = _is_admin(request, project)
+    is_admin = can_admin(request, project)
     members = list(selectors.member_list(project=project))
     rows = [
         (
@@ -431,22 +394,22 @@ def _members_page(request, project, *, invite_form=None, failed=None):
         request,
         "console/member_list.html",
         context,
-        status=_status([invite_form, failed[1] if failed else None]),
+        status=form_status([invite_form, failed[1] if failed else None]),
     )
 
 
 @login_required
 def project_members(request, slug):
-    return _members_page(request, _project(request, slug))
+    return _members_page(request, project_for(request, slug))
 
 
 @login_required
 @require_POST
 def member_invite(request, slug):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     form = MemberInviteForm(request.POST)
     if form.is_valid():
-        ok, membership = _apply(
+        ok, membership = call_on_form(
             form,
             services.membership_invite,
             actor=request.user,
@@ -466,14 +429,14 @@ def member_invite(request, slug):
 @login_required
 @require_POST
 def member_update(request, slug, membership_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     membership = get_object_or_404(
         Membership.objects.select_related("user"), pk=membership_id, project=project
     )
     form = MemberRoleForm(request.POST, auto_id=f"id_member{membership.pk}_%s")
     ok = (
         form.is_valid()
-        and _apply(
+        and call_on_form(
             form,
             services.membership_update,
             actor=request.user,
@@ -481,7 +444,7 @@ def member_update(request, slug, membership_id):
             **form.cleaned_data,
         )[0]
     )
-    if _partial(request):
+    if is_partial(request):
         membership.refresh_from_db(fields=["role"])
         if ok:
             form = MemberRoleForm(initial={"role": membership.role}, auto_id=form.auto_id)
@@ -513,12 +476,14 @@ def member_update(request, slug, membership_id):
 @require_POST
 def member_remove(request, slug, membership_id):
     # Anyone may leave; removing someone else is checked by the service (admins only).
-    project = _project(request, slug)
+    project = project_for(request, slug)
     membership = get_object_or_404(
         Membership.objects.select_related("user"), pk=membership_id, project=project
     )
     leaving = membership.user_id == request.user.pk
-    if not _attempt(request, services.membership_remove, actor=request.user, membership=membership):
+    if not call_with_message(
+        request, services.membership_remove, actor=request.user, membership=membership
+    ):
         return redirect("project-members", project.slug)
     if leaving:
         messages.success(request, f"You left {project.name}.")
@@ -539,11 +504,11 @@ def _access_request(project, request_id) -> AccessRequest:
 @login_required
 @require_POST
 def access_request_approve(request, slug, request_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     access_request = _access_request(project, request_id)
     form = MemberRoleForm(request.POST)
     role = form.cleaned_data["role"] if form.is_valid() else None
-    if _attempt(
+    if call_with_message(
         request,
         services.access_request_approve,
         actor=request.user,
@@ -557,9 +522,9 @@ def access_request_approve(request, slug, request_id):
 @login_required
 @require_POST
 def access_request_deny(request, slug, request_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     access_request = _access_request(project, request_id)
-    if _attempt(
+    if call_with_message(
         request, services.access_request_deny, actor=request.user, access_request=access_request
     ):
         messages.success(request, f"Request of {access_request.user.email} denied.")
@@ -572,7 +537,7 @@ def access_request_deny(request, slug, request_id):
 def _keys_page(request, project, *, create_form=None, issued=None, failed=None):
     """The keys page. `issued` (a services.IssuedKey) is rendered once, in this response only;
     `failed` is (key id, bound rotate form) of a refused rotation."""
-    is_admin = _is_admin(request, project)
+    is_admin = can_admin(request, project)
     if is_admin and create_form is None:
         create_form = KeyCreateForm(environments=selectors.environment_list(project=project))
     context = {
@@ -592,7 +557,7 @@ def _keys_page(request, project, *, create_form=None, issued=None, failed=None):
         request,
         "console/key_list.html",
         context,
-        status=_status([create_form, failed[1] if failed else None]),
+        status=form_status([create_form, failed[1] if failed else None]),
     )
     # The secret is in this response only: no browser or proxy may keep a copy.
     response["Cache-Control"] = "no-store"
@@ -601,16 +566,16 @@ def _keys_page(request, project, *, create_form=None, issued=None, failed=None):
 
 @login_required
 def project_keys(request, slug):
-    return _keys_page(request, _project(request, slug))
+    return _keys_page(request, project_for(request, slug))
 
 
 @login_required
 @require_POST
 def key_create(request, slug):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     form = KeyCreateForm(request.POST, environments=selectors.environment_list(project=project))
     if form.is_valid():
-        ok, issued = _apply(
+        ok, issued = call_on_form(
             form, services.key_create, actor=request.user, project=project, **form.cleaned_data
         )
         if ok:
@@ -621,11 +586,11 @@ def key_create(request, slug):
 @login_required
 @require_POST
 def key_rotate(request, slug, key_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     key = get_object_or_404(ApiKey, pk=key_id, project=project)
     form = KeyRotateForm(request.POST)
     if form.is_valid():
-        ok, issued = _apply(
+        ok, issued = call_on_form(
             form, services.key_rotate, actor=request.user, key=key, **form.cleaned_data
         )
         if ok:
@@ -636,9 +601,9 @@ def key_rotate(request, slug, key_id):
 @login_required
 @require_POST
 def key_revoke(request, slug, key_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     key = get_object_or_404(ApiKey, pk=key_id, project=project)
-    if _attempt(request, services.key_revoke, actor=request.user, key=key):
+    if call_with_message(request, services.key_revoke, actor=request.user, key=key):
         messages.success(request, f"Key {key.hint}… revoked: it stops working now.")
     return redirect("project-keys", project.slug)
 
@@ -674,22 +639,22 @@ def _tags_page(request, project, *, create_form=None, failed=None):
             "can_delete": role_at_least(role, Role.ADMIN),
             "create_form": create_form or TagForm(),
         },
-        status=_status([create_form, failed[1] if failed else None]),
+        status=form_status([create_form, failed[1] if failed else None]),
     )
 
 
 @login_required
 def project_tags(request, slug):
-    return _tags_page(request, _project(request, slug))
+    return _tags_page(request, project_for(request, slug))
 
 
 @login_required
 @require_POST
 def tag_create(request, slug):
-    project = _project(request, slug, Role.MEMBER)
+    project = project_for(request, slug, Role.MEMBER)
     form = TagForm(request.POST)
     if form.is_valid():
-        ok, tag = _apply(
+        ok, tag = call_on_form(
             form, services.tag_create, actor=request.user, project=project, **form.cleaned_data
         )
         if ok:
@@ -701,11 +666,11 @@ def tag_create(request, slug):
 @login_required
 @require_POST
 def tag_update(request, slug, tag_id):
-    project = _project(request, slug, Role.MEMBER)
+    project = project_for(request, slug, Role.MEMBER)
     tag = get_object_or_404(Tag, pk=tag_id, project=project)
     form = _tag_form(tag, request.POST)
     if form.is_valid():
-        ok, saved = _apply(
+        ok, saved = call_on_form(
             form, services.tag_update, actor=request.user, tag=tag, **form.cleaned_data
         )
         if ok:
@@ -717,10 +682,10 @@ def tag_update(request, slug, tag_id):
 @login_required
 @require_POST
 def tag_delete(request, slug, tag_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     tag = get_object_or_404(Tag, pk=tag_id, project=project)
     name = tag.name
-    if _attempt(request, services.tag_delete, actor=request.user, tag=tag):
+    if call_with_message(request, services.tag_delete, actor=request.user, tag=tag):
         messages.success(request, f"Tag {name} deleted.")
     return redirect("project-tags", project.slug)
 
@@ -730,7 +695,7 @@ def tag_delete(request, slug, tag_id):
 
 @login_required
 def project_audit(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     form = AuditFilterForm(request.GET, facets=selectors.audit_facets(project=project))
     filters = selectors.AuditFilters()
     if form.is_valid():
@@ -747,7 +712,7 @@ def project_audit(request, slug):
         "filtered": filters != selectors.AuditFilters(),
     }
     template = (
-        "console/partials/_audit_table.html" if _partial(request) else "console/audit_list.html"
+        "console/partials/_audit_table.html" if is_partial(request) else "console/audit_list.html"
     )
     response = render(request, template, context)
     response["Vary"] = "HX-Request"

@@ -28,12 +28,19 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from console import selectors as console_selectors
 from console.exceptions import ApplicationError, NotAllowed
-from console.models import Project, Role, role_at_least
-from console.permissions import project_role
+from console.models import Project, Role
 from console.specs.builder import SpecError, build_spec
 from console.specs.evaluator import Evaluator
 from console.specs.hashing import id_list_hash
-from console.views import _partial, _project
+from console.web import (
+    Problem,
+    can_write,
+    form_problems,
+    is_partial,
+    list_response,
+    project_for,
+    quiet_form,
+)
 from experiments import selectors
 from experiments.documents import (
     experiment_to_document,
@@ -82,10 +89,6 @@ FORM_FIELDS = {
 # ---------------------------------------------------------------- helpers
 
 
-def _can_write(request, project: Project) -> bool:
-    return role_at_least(project_role(request.user, project), Role.MEMBER)
-
-
 def _experiment(project: Project, pk: int) -> Experiment:
     return get_object_or_404(
         Experiment.objects.select_related(
@@ -117,19 +120,8 @@ def _map_error(exc: ApplicationError, *, form, editor: DesignEditor | None = Non
     form.add_error(key if key in form.fields else None, exc.message)
 
 
-@dataclass
-class Problem:
-    where: str
-    message: str
-    anchor: str = ""
-
-
 def _problems(form, editor: DesignEditor | None) -> list[Problem]:
-    problems = [Problem("", e) for e in form.non_field_errors()]
-    for name, errors in form.errors.items():
-        if name != "__all__":
-            label = str(form.fields[name].label or name.replace("_", " ").capitalize())
-            problems += [Problem(label, e, f"id_{name}") for e in errors]
+    problems = form_problems(form)
     if editor is None:
         return problems
     problems += [Problem("Parameters", e, "parameters") for e in editor.param_errors]
@@ -145,19 +137,6 @@ def _problems(form, editor: DesignEditor | None) -> list[Problem]:
         for errors in g.value_errors.values():
             problems += [Problem(where, e, f"group-{i}") for e in errors]
     return problems
-
-
-def _quiet(form):
-    """A bound form shown again without its errors (after an editor button)."""
-    form.is_valid()
-    form.errors.clear()
-    return form
-
-
-def _list_response(request, *, template: str, partial: str, context: dict[str, Any]):
-    response = render(request, partial if _partial(request) else template, context)
-    response["Vary"] = "HX-Request"
-    return response
 
 
 def _revision(request) -> int | None:
@@ -238,7 +217,7 @@ def _pct(value) -> str:
 
 @login_required
 def experiment_list(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     tags = list(console_selectors.tag_list(project=project).values_list("name", flat=True))
     form = ExperimentFilterForm(request.GET, tags=tags)
     search = status = tag = ""
@@ -248,7 +227,7 @@ def experiment_list(request, slug):
     experiments = list(
         selectors.experiment_list(project=project, search=search, status=status, tag=tag)
     )
-    return _list_response(
+    return list_response(
         request,
         template="experiments/experiment_list.html",
         partial="experiments/partials/_experiment_table.html",
@@ -259,7 +238,7 @@ def experiment_list(request, slug):
             "form": form,
             "experiments": experiments,
             "filtered": bool(search or status or tag),
-            "can_write": _can_write(request, project),
+            "can_write": can_write(request, project),
         },
     )
 
@@ -388,7 +367,7 @@ def _design_note(experiment: Experiment | None) -> str:
 
 
 def _experiment_context(request, project, obj, *, choices: Choices, form, editor, **extra):
-    can_write = _can_write(request, project) and (obj is None or not obj.is_archived)
+    writable = can_write(request, project) and (obj is None or not obj.is_archived)
     locked = obj is not None and obj.status != ExperimentStatus.DRAFT
     context = {
         "project": project,
@@ -399,7 +378,7 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
         "form": form,
         "editor": editor,
         "choices": choices,
-        "can_write": can_write,
+        "can_write": writable,
         "design_locked": locked,
         "overrides_locked": obj is not None
         and obj.status not in (ExperimentStatus.DRAFT, ExperimentStatus.RUNNING),
@@ -431,7 +410,7 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
 
 def _experiment_page(request, slug, pk: int | None = None):
     is_post = request.method == "POST"
-    project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
+    project = project_for(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _experiment(project, pk) if pk is not None else None
     change_edit = proposal_edit(request, project, "experiment", obj)
     choices = Choices.load(project)
@@ -480,8 +459,8 @@ def _experiment_page(request, slug, pk: int | None = None):
             editor.apply(action)
             if action == "refresh":  # the layer changed
                 editor.adopt_layer_parameters()
-        _quiet(form)
-        if _partial(request):
+        quiet_form(form)
+        if is_partial(request):
             return render(request, "experiments/partials/_design.html", context)
         return render(request, "experiments/experiment_form.html", context)
 
@@ -531,7 +510,7 @@ def experiment_detail(request, slug, pk):
 def _lifecycle_step(request, slug, pk, action: str, done: str, **payload):
     """Propose one lifecycle step of the experiment; `done` says what happened when it is
     applied at once."""
-    project = _project(request, slug, Role.MEMBER)
+    project = project_for(request, slug, Role.MEMBER)
     experiment = _experiment(project, pk)
     change_set = _step(
         request, project, ChangeInput("experiment", action, experiment.name, payload)
@@ -861,7 +840,7 @@ def explain_layer(layer: Layer, environment, user: dict[str, Any]) -> Outcome:
 
 
 def _test(request, slug, pk, *, layer: bool):
-    project = _project(request, slug)  # a read: viewers may test too
+    project = project_for(request, slug)  # a read: viewers may test too
     obj = _layer(project, pk) if layer else _experiment(project, pk)
     environments = list(console_selectors.environment_list(project=project))
     form = _test_form(environments, request.POST)
@@ -880,7 +859,7 @@ def _test(request, slug, pk, *, layer: bool):
         "outcome": outcome,
     }
     status = 200 if form.is_valid() else 400
-    if _partial(request):
+    if is_partial(request):
         return render(request, "experiments/partials/_test_panel.html", context, status=status)
     if layer:
         page = _layer_context(request, project, obj, test_form=form, outcome=outcome)
@@ -923,7 +902,7 @@ def layer_test(request, slug, pk):
 
 @login_required
 def layer_list(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     layers = list(selectors.layer_list(project=project))
     return render(
         request,
@@ -933,7 +912,7 @@ def layer_list(request, slug):
             "section": "experiments",
             "tab": "layers",
             "layers": layers,
-            "can_write": _can_write(request, project),
+            "can_write": can_write(request, project),
         },
     )
 
@@ -971,7 +950,7 @@ def _allocation_bar(project, layer: Layer):
 
 
 def _layer_context(request, project, obj, *, form=None, editor=None, **extra):
-    can_write = _can_write(request, project) and (obj is None or not obj.is_archived)
+    writable = can_write(request, project) and (obj is None or not obj.is_archived)
     unit_types = unit_type_names(project=project)
     if form is None:
         doc = layer_to_document(obj) if obj else None
@@ -989,7 +968,7 @@ def _layer_context(request, project, obj, *, form=None, editor=None, **extra):
         "obj": obj,
         "form": form,
         "editor": editor,
-        "can_write": can_write,
+        "can_write": writable,
         "editor_url": request.path,
         "param_types": PARAMETER_TYPES,
         "problems": [],
@@ -1013,7 +992,7 @@ def _layer_context(request, project, obj, *, form=None, editor=None, **extra):
 
 def _layer_page(request, slug, pk: int | None = None):
     is_post = request.method == "POST"
-    project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
+    project = project_for(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _layer(project, pk) if pk is not None else None
     change_edit = proposal_edit(request, project, "layer", obj)
     if not is_post:
@@ -1041,8 +1020,8 @@ def _layer_page(request, slug, pk: int | None = None):
     action = request.POST.get("editor_action")
     if action:
         editor.apply(action)
-        _quiet(form)
-        if _partial(request):
+        quiet_form(form)
+        if is_partial(request):
             return render(request, "experiments/partials/_design.html", context)
         return render(request, "experiments/layer_form.html", context)
     if obj is not None and obj.is_archived:
@@ -1093,7 +1072,7 @@ def _archive(request, project, kind: str, obj, *, label: str, done: str):
 @login_required
 @require_POST
 def layer_archive(request, slug, pk):
-    project = _project(request, slug, Role.MEMBER)
+    project = project_for(request, slug, Role.MEMBER)
     layer = _layer(project, pk)
     return _archive(request, project, "layer", layer, label="Layer", done="layer-list")
 
@@ -1103,7 +1082,7 @@ def layer_archive(request, slug, pk):
 
 @login_required
 def holdout_list(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     holdouts = list(selectors.holdout_list(project=project))
     return render(
         request,
@@ -1113,14 +1092,14 @@ def holdout_list(request, slug):
             "section": "experiments",
             "tab": "holdouts",
             "holdouts": holdouts,
-            "can_write": _can_write(request, project),
+            "can_write": can_write(request, project),
         },
     )
 
 
 def _holdout_page(request, slug, pk: int | None = None):
     is_post = request.method == "POST"
-    project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
+    project = project_for(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _holdout(project, pk) if pk is not None else None
     change_edit = proposal_edit(request, project, "holdout", obj)
     kwargs = {
@@ -1162,7 +1141,7 @@ def _holdout_page(request, slug, pk: int | None = None):
         "obj": obj,
         "form": form,
         "change_edit": change_edit,
-        "can_write": _can_write(request, project) and (obj is None or not obj.is_archived),
+        "can_write": can_write(request, project) and (obj is None or not obj.is_archived),
         "problems": _problems(form, None) if is_post else [],
     }
     return render(request, "experiments/holdout_form.html", context, status=400 if is_post else 200)
@@ -1183,6 +1162,6 @@ def holdout_detail(request, slug, pk):
 @login_required
 @require_POST
 def holdout_archive(request, slug, pk):
-    project = _project(request, slug, Role.MEMBER)
+    project = project_for(request, slug, Role.MEMBER)
     holdout = _holdout(project, pk)
     return _archive(request, project, "holdout", holdout, label="Holdout", done="holdout-list")

@@ -22,18 +22,26 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console import selectors as console_selectors
 from console.exceptions import ApplicationError, NotAllowed
-from console.models import Project, Role, role_at_least
-from console.permissions import project_role
+from console.models import Project, Role
 from console.specs.builder import SpecError, build_spec
 from console.specs.evaluator import Evaluator
 from console.specs.hashing import id_list_hash
 from console.specs.operators import show
-from console.views import _partial, _project
+from console.web import (
+    Problem,
+    can_admin,
+    can_write,
+    form_problems,
+    is_partial,
+    list_response,
+    project_for,
+    quiet_form,
+    safe_next,
+)
 from gates import idlists, selectors, services
 from gates.conditions import CONDITION_TYPES, OPERATORS, SEGMENT_PREFIX, ValueKind
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
@@ -143,14 +151,6 @@ CONFIG = Kind(
 # ---------------------------------------------------------------- helpers
 
 
-def _can_write(request, project: Project) -> bool:
-    return role_at_least(project_role(request.user, project), Role.MEMBER)
-
-
-def _can_admin(request, project: Project) -> bool:
-    return role_at_least(project_role(request.user, project), Role.ADMIN)
-
-
 def _entity(kind: Kind, project: Project, pk: int):
     return get_object_or_404(
         kind.model.objects.select_related("project", "owner").prefetch_related("tags"),
@@ -191,24 +191,6 @@ class Choices:
         return {"members": self.members, "tags": self.tags, "unit_types": self.unit_types}
 
 
-def _safe_next(request, fallback: str) -> str:
-    target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
-
-
-@dataclass
-class Problem:
-    """One line of the summary above a refused form, linking to the field or row."""
-
-    where: str
-    message: str
-    anchor: str = ""
-
-
 def _map_error(exc: ApplicationError, *, form, editor, override_order) -> None:
     """Put a service's refusal on the field or row its document path names."""
     path = exc.field or ""
@@ -222,11 +204,7 @@ def _map_error(exc: ApplicationError, *, form, editor, override_order) -> None:
 
 def _problems(form, editor, overrides) -> list[Problem]:
     """Every error on the page, in page order, for the summary at the top."""
-    problems = [Problem("", e) for e in form.non_field_errors()]
-    for name, errors in form.errors.items():
-        if name != "__all__":
-            label = str(form.fields[name].label or name.replace("_", " ").capitalize())
-            problems += [Problem(label, e, f"id_{name}") for e in errors]
+    problems = form_problems(form)
     if editor is not None:
         problems += [Problem("Rules", e, "rules") for e in editor.errors]
         for i, rule in enumerate(editor.rules):
@@ -242,25 +220,12 @@ def _problems(form, editor, overrides) -> list[Problem]:
     return problems
 
 
-def _quiet(form):
-    """A bound form shown again without its errors (after an editor button)."""
-    form.is_valid()
-    form.errors.clear()
-    return form
-
-
 # ---------------------------------------------------------------- lists
-
-
-def _list_response(request, *, template: str, partial: str, context: dict[str, Any]):
-    response = render(request, partial if _partial(request) else template, context)
-    response["Vary"] = "HX-Request"
-    return response
 
 
 @login_required
 def gate_list(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     tags = list(console_selectors.tag_list(project=project).values_list("name", flat=True))
     form = GateFilterForm(request.GET, tags=tags)
     filters = selectors.GateFilters()
@@ -273,7 +238,7 @@ def gate_list(request, slug):
             stale={"stale": True, "fresh": False}.get(data["stale"]),
         )
     gates = list(selectors.gate_list(project=project, filters=filters))
-    return _list_response(
+    return list_response(
         request,
         template="gates/gate_list.html",
         partial="gates/partials/_gate_table.html",
@@ -284,20 +249,20 @@ def gate_list(request, slug):
             "form": form,
             "gates": gates,
             "filtered": filters != selectors.GateFilters(),
-            "can_write": _can_write(request, project),
+            "can_write": can_write(request, project),
         },
     )
 
 
 @login_required
 def segment_list(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     form = SegmentFilterForm(request.GET)
     search = kind = ""
     if form.is_valid():
         search, kind = form.cleaned_data["q"].strip(), form.cleaned_data["kind"]
     segments = list(selectors.segment_list(project=project, search=search, kind=kind))
-    return _list_response(
+    return list_response(
         request,
         template="gates/segment_list.html",
         partial="gates/partials/_segment_table.html",
@@ -307,18 +272,18 @@ def segment_list(request, slug):
             "form": form,
             "segments": segments,
             "filtered": bool(search or kind),
-            "can_write": _can_write(request, project),
+            "can_write": can_write(request, project),
         },
     )
 
 
 @login_required
 def config_list(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     form = SearchForm(request.GET)
     search = form.cleaned_data["q"].strip() if form.is_valid() else ""
     configs = list(selectors.dynamic_config_list(project=project, search=search))
-    return _list_response(
+    return list_response(
         request,
         template="gates/config_list.html",
         partial="gates/partials/_config_table.html",
@@ -329,7 +294,7 @@ def config_list(request, slug):
             "form": form,
             "configs": configs,
             "filtered": bool(search),
-            "can_write": _can_write(request, project),
+            "can_write": can_write(request, project),
         },
     )
 
@@ -342,7 +307,7 @@ def _initial_editor(kind: Kind, doc) -> RulesEditor:
 
 
 def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, editor, **extra):
-    can_write = _can_write(request, project) and (obj is None or not obj.is_archived)
+    writable = can_write(request, project) and (obj is None or not obj.is_archived)
     context = {
         "project": project,
         "section": kind.section,
@@ -353,8 +318,8 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
         "editor": editor,
         "choices": choices,
         "condition_groups": condition_groups(),
-        "can_write": can_write,
-        "can_add_unit_type": can_write and _can_admin(request, project),
+        "can_write": writable,
+        "can_add_unit_type": writable and can_admin(request, project),
         "unit_type_form": extra.pop("unit_type_form", None) or UnitTypeForm(),
         "editor_url": request.path,
         "problems": [],
@@ -398,11 +363,11 @@ def _set_overrides(context, rows) -> None:
 def _entity_page(request, slug, kind: Kind, pk: int | None = None):
     """The create (pk None) and edit page of a gate, segment or config."""
     is_post = request.method == "POST"
-    project = _project(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
+    project = project_for(request, slug, Role.MEMBER if is_post or pk is None else Role.VIEWER)
     obj = _entity(kind, project, pk) if pk is not None else None
-    if not is_post and _partial(request) and request.htmx.target == "id-browser" and obj:
+    if not is_post and is_partial(request) and request.htmx.target == "id-browser" and obj:
         # The segment's ID browser searching or paging.
-        context = {"project": project, "obj": obj, "can_write": _can_write(request, project)}
+        context = {"project": project, "obj": obj, "can_write": can_write(request, project)}
         context.update(_id_browser_context(request, obj))
         return render(request, "gates/partials/_segment_id_browser.html", context)
     proposal = proposal_edit(request, project, kind.change_kind, obj)
@@ -453,8 +418,8 @@ def _entity_page(request, slug, kind: Kind, pk: int | None = None):
     if action:
         # An editor button: change the rows, save nothing.
         editor.apply(action)
-        _quiet(form)
-        if _partial(request):
+        quiet_form(form)
+        if is_partial(request):
             return render(request, "gates/partials/_rules_editor.html", context)
         return render(request, kind.template, context)
 
@@ -571,7 +536,7 @@ def config_detail(request, slug, pk):
 
 
 def _archive(request, slug, kind: Kind, pk: int):
-    project = _project(request, slug, Role.MEMBER)
+    project = project_for(request, slug, Role.MEMBER)
     obj = _entity(kind, project, pk)
     try:
         change_set = _propose(request, project, kind.change_kind, "archive", obj.name)
@@ -860,7 +825,7 @@ def _verdict(kind: Kind, obj, report, decided: RuleResult | None) -> tuple[str, 
 
 def _test(request, slug, kind: Kind, pk: int):
     # A read: viewers may test too.
-    project = _project(request, slug)
+    project = project_for(request, slug)
     obj = _entity(kind, project, pk)
     environments = list(console_selectors.environment_list(project=project))
     form = _test_form(environments, request.POST)
@@ -870,7 +835,7 @@ def _test(request, slug, kind: Kind, pk: int):
         outcome = explain_user(kind, obj, env, form.user())
     context = {"project": project, "kind": kind, "obj": obj, "test_form": form, "outcome": outcome}
     status = 200 if form.is_valid() else 400
-    if _partial(request):
+    if is_partial(request):
         return render(request, "gates/partials/_test_panel.html", context, status=status)
     choices = Choices.load(project, exclude=obj)
     doc = kind.to_document(obj)
@@ -966,7 +931,7 @@ def _ids_done(request, project, segment, change_set):
 
 
 def _id_edit(request, slug, pk, action: str):
-    project = _project(request, slug, Role.MEMBER)
+    project = project_for(request, slug, Role.MEMBER)
     segment = _entity(SEGMENT, project, pk)
     form = SegmentIdsForm(request.POST)
     if form.is_valid():
@@ -999,7 +964,7 @@ def segment_ids_remove(request, slug, pk):
 @require_POST
 def segment_ids_upload(request, slug, pk):
     """A CSV of IDs, parsed here, added to the list or replacing it."""
-    project = _project(request, slug, Role.MEMBER)
+    project = project_for(request, slug, Role.MEMBER)
     segment = _entity(SEGMENT, project, pk)
     form = SegmentUploadForm(request.POST, request.FILES)
     if form.is_valid():
@@ -1022,7 +987,7 @@ def segment_ids_upload(request, slug, pk):
 @login_required
 @require_POST
 def unit_type_create(request, slug):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     form = UnitTypeForm(request.POST)
     created = None
     if form.is_valid():
@@ -1034,7 +999,7 @@ def unit_type_create(request, slug):
             raise PermissionDenied(exc.message) from exc
         except ApplicationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-    if _partial(request):
+    if is_partial(request):
         context = {
             "unit_types": selectors.unit_type_names(project=project),
             "selected": created.name if created else request.POST.get("id_type", ""),
@@ -1055,4 +1020,4 @@ def unit_type_create(request, slug):
         messages.success(request, f"Unit type {created.name} added.")
     else:
         messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
-    return redirect(_safe_next(request, reverse("gate-list", args=[project.slug])))
+    return redirect(safe_next(request, reverse("gate-list", args=[project.slug])))

@@ -26,7 +26,7 @@ from console import selectors as console_selectors
 from console.exceptions import ApplicationError, DomainError, NotFound
 from console.models import Project, Role, role_at_least
 from console.permissions import project_role
-from console.views import _partial, _project
+from console.web import is_partial, project_for
 from reviews import registry, selectors, services
 from reviews.forms import (
     CommentForm,
@@ -81,7 +81,7 @@ def _get_change_set(project: Project, number: int) -> ChangeSet:
 @login_required
 @require_GET
 def changeset_list(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     can_approve = role_at_least(_role(request, project), Role.MEMBER)
     form = QueueFilterForm(request.GET)
     state = search = ""
@@ -100,7 +100,7 @@ def changeset_list(request, slug):
         "filtered": bool(state or search),
     }
     template = (
-        "reviews/partials/_queue.html" if _partial(request) else "reviews/changeset_list.html"
+        "reviews/partials/_queue.html" if is_partial(request) else "reviews/changeset_list.html"
     )
     response = render(request, template, context)
     response["Vary"] = "HX-Request"
@@ -490,7 +490,7 @@ def _detail_context(request, project: Project, change_set: ChangeSet) -> dict[st
 @login_required
 @require_GET
 def changeset_detail(request, slug, number):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     change_set = _get_change_set(project, number)
     return render(
         request, "reviews/changeset_detail.html", _detail_context(request, project, change_set)
@@ -502,11 +502,11 @@ def changeset_detail(request, slug, number):
 def changeset_progress(request, slug, number):
     """The applying panel, polled by the page while the worker applies the change set.
     Once it is applied (or refused), htmx reloads the page to show the outcome."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     change_set = _get_change_set(project, number)
     progress = selectors.apply_progress(change_set)
     if progress is None:
-        if _partial(request):
+        if is_partial(request):
             response = HttpResponse(status=204)
             response["HX-Refresh"] = "true"
             return response
@@ -519,7 +519,7 @@ def changeset_progress(request, slug, number):
 @require_GET
 def changeset_impact(request, slug, number):
     """The impact panel, loaded after the page (it evaluates thousands of users)."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     change_set = _get_change_set(project, number)
     preview, error = None, None
     try:
@@ -540,7 +540,7 @@ def changeset_impact(request, slug, number):
         "tiers": selectors.environment_tiers(project=project),
     }
     template = (
-        "reviews/partials/_impact.html" if _partial(request) else "reviews/changeset_impact.html"
+        "reviews/partials/_impact.html" if is_partial(request) else "reviews/changeset_impact.html"
     )
     return render(request, template, context)
 
@@ -555,7 +555,7 @@ def _done(request, project: Project, change_set: ChangeSet):
 def _act(request, slug, number, needed: str, run) -> Any:
     """Load the change set, call `run(change_set)` (a service call that returns the message
     to show), and go back to the change set; a refusal becomes an error message."""
-    project = _project(request, slug, needed)
+    project = project_for(request, slug, needed)
     change_set = _get_change_set(project, number)
     try:
         message = run(change_set)
@@ -762,7 +762,7 @@ def _service_error(form, exc: ApplicationError, fields: dict[str, str] | None = 
 @GET_POST
 def review_settings(request, slug):
     is_post = request.method == "POST"
-    project = _project(request, slug, Role.ADMIN if is_post else Role.VIEWER)
+    project = project_for(request, slug, Role.ADMIN if is_post else Role.VIEWER)
     if not is_post:
         return _settings_page(request, project)
     rules = selectors.review_rules(project=project)
@@ -794,7 +794,7 @@ def _members(project: Project) -> list:
 @login_required
 @require_POST
 def review_group_create(request, slug):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     form = ReviewGroupForm(request.POST, members=_members(project), prefix="new")
     if form.is_valid():
         try:
@@ -815,7 +815,7 @@ def review_group_create(request, slug):
 @login_required
 @require_POST
 def review_group_update(request, slug, group_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     group = get_object_or_404(ReviewGroup, pk=group_id, project=project)
     form = ReviewGroupForm(request.POST, members=_members(project), prefix=f"group-{group.pk}")
     if form.is_valid():
@@ -838,7 +838,7 @@ def review_group_update(request, slug, group_id):
 @login_required
 @require_POST
 def review_group_delete(request, slug, group_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     group = get_object_or_404(ReviewGroup, pk=group_id, project=project)
     name = group.name
     try:
@@ -853,7 +853,7 @@ def review_group_delete(request, slug, group_id):
 @login_required
 @require_POST
 def entity_owner_set(request, slug):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     groups = selectors.review_group_list(project=project)
     kinds = [(h.kind, h.label.capitalize()) for h in registry.kinds()]
     form = EntityOwnerForm(request.POST, kinds=kinds, groups=groups)
@@ -883,7 +883,7 @@ def entity_owner_set(request, slug):
 @login_required
 @require_POST
 def entity_owner_remove(request, slug, owner_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     row = next(
         (r for r in selectors.entity_owner_list(project=project) if r.owner.pk == owner_id), None
     )
@@ -908,7 +908,7 @@ def entity_owner_remove(request, slug, owner_id):
 def version_history(request, slug):
     """Each environment's recent ruleset versions, the change set that produced each, and
     "Roll back to this version" (members): the publishing page loads it into itself."""
-    project = _project(request, slug)
+    project = project_for(request, slug)
     context = {
         "project": project,
         "section": "settings",
@@ -918,7 +918,7 @@ def version_history(request, slug):
     }
     template = (
         "reviews/partials/_version_history.html"
-        if _partial(request)
+        if is_partial(request)
         else "reviews/version_history.html"
     )
     return render(request, template, context)
@@ -927,7 +927,7 @@ def version_history(request, slug):
 @login_required
 @require_POST
 def changeset_rollback(request, slug, environment_id, number):
-    project = _project(request, slug, Role.MEMBER)
+    project = project_for(request, slug, Role.MEMBER)
     environment, version = selectors.version_for_rollback(
         project=project, environment_id=environment_id, number=number
     )

@@ -11,24 +11,16 @@ from django.views.decorators.http import require_POST
 
 from console.exceptions import ApplicationError, NotAllowed
 from console.models import ConfigSpec, Role, role_at_least
-from console.permissions import get_project_for_user, project_role
+from console.permissions import project_role
 from console.publishing import selectors, services
 from console.publishing.forms import PublishForm
 from console.specs.builder import SpecError
-
-
-def _project(request, slug, needed=Role.VIEWER):
-    try:
-        project = get_project_for_user(request.user, slug, needed=needed)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from exc
-    request.project = project
-    return project
+from console.web import project_for
 
 
 @login_required
 def publishing_page(request, slug):
-    project = _project(request, slug)
+    project = project_for(request, slug)
     context = {
         "project": project,
         "section": "settings",
@@ -44,7 +36,7 @@ def publishing_page(request, slug):
 @login_required
 @require_POST
 def publish_now(request, slug):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     form = PublishForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The reason is too long.")
@@ -71,7 +63,7 @@ def publish_now(request, slug):
 @login_required
 @require_POST
 def spec_retry(request, slug, spec_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     spec = get_object_or_404(ConfigSpec, pk=spec_id, environment__project=project)
     services.config_spec_retry(actor=request.user, spec=spec)
     messages.success(request, f"Push of {spec.environment.name} queued again.")

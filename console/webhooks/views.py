@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.models import Role, Webhook, WebhookDelivery, WebhookDeliveryState
-from console.views import _apply, _attempt, _partial, _project, _status
+from console.web import call_on_form, call_with_message, form_status, is_partial, project_for
 from console.webhooks import selectors, services
 from console.webhooks.events import event_choices
 from console.webhooks.forms import WebhookForm, WebhookRotateForm
@@ -47,7 +47,7 @@ def _page(request, project, *, create_form=None, issued=None, failed=None):
         request,
         "console/webhook_list.html",
         context,
-        status=_status([create_form, failed[1] if failed else None]),
+        status=form_status([create_form, failed[1] if failed else None]),
     )
     # A new secret is in this response only: no browser or proxy may keep a copy.
     response["Cache-Control"] = "no-store"
@@ -56,8 +56,8 @@ def _page(request, project, *, create_form=None, issued=None, failed=None):
 
 @login_required
 def webhook_list_page(request, slug):
-    project = _project(request, slug, Role.ADMIN)
-    if _partial(request) and request.GET.get("part") == "deliveries":
+    project = project_for(request, slug, Role.ADMIN)
+    if is_partial(request) and request.GET.get("part") == "deliveries":
         context = {"project": project, **_deliveries_context(project)}
         return render(request, "console/partials/_webhook_deliveries.html", context)
     return _page(request, project)
@@ -66,10 +66,10 @@ def webhook_list_page(request, slug):
 @login_required
 @require_POST
 def webhook_create(request, slug):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     form = WebhookForm(request.POST)
     if form.is_valid():
-        ok, issued = _apply(
+        ok, issued = call_on_form(
             form,
             services.webhook_create,
             actor=request.user,
@@ -90,12 +90,12 @@ def _webhook(project, webhook_id) -> Webhook:
 @login_required
 @require_http_methods(["GET", "POST"])
 def webhook_update(request, slug, webhook_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     webhook = _webhook(project, webhook_id)
     if request.method == "POST":
         form = WebhookForm(request.POST)
         if form.is_valid():
-            ok, saved = _apply(
+            ok, saved = call_on_form(
                 form,
                 services.webhook_update,
                 actor=request.user,
@@ -123,17 +123,17 @@ def webhook_update(request, slug, webhook_id):
         "form": form,
         "has_events": bool(event_choices()),
     }
-    return render(request, "console/webhook_form.html", context, status=_status(form))
+    return render(request, "console/webhook_form.html", context, status=form_status(form))
 
 
 @login_required
 @require_POST
 def webhook_rotate(request, slug, webhook_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     webhook = _webhook(project, webhook_id)
     form = WebhookRotateForm(request.POST)
     if form.is_valid():
-        ok, issued = _apply(
+        ok, issued = call_on_form(
             form,
             services.webhook_rotate_secret,
             actor=request.user,
@@ -148,10 +148,10 @@ def webhook_rotate(request, slug, webhook_id):
 @login_required
 @require_POST
 def webhook_delete(request, slug, webhook_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     webhook = _webhook(project, webhook_id)
     name = webhook.name
-    if _attempt(request, services.webhook_delete, actor=request.user, webhook=webhook):
+    if call_with_message(request, services.webhook_delete, actor=request.user, webhook=webhook):
         messages.success(request, f"Webhook {name} deleted.")
     return redirect("project-webhooks", project.slug)
 
@@ -159,9 +159,9 @@ def webhook_delete(request, slug, webhook_id):
 @login_required
 @require_POST
 def webhook_test(request, slug, webhook_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     webhook = _webhook(project, webhook_id)
-    if _attempt(request, services.webhook_send_test, actor=request.user, webhook=webhook):
+    if call_with_message(request, services.webhook_send_test, actor=request.user, webhook=webhook):
         messages.success(request, f"Test event queued for {webhook.name}; see its delivery below.")
     return redirect("project-webhooks", project.slug)
 
@@ -169,13 +169,15 @@ def webhook_test(request, slug, webhook_id):
 @login_required
 @require_POST
 def webhook_delivery_retry(request, slug, delivery_id):
-    project = _project(request, slug, Role.ADMIN)
+    project = project_for(request, slug, Role.ADMIN)
     delivery = get_object_or_404(
         WebhookDelivery.objects.select_related("webhook"),
         pk=delivery_id,
         webhook__project=project,
     )
     delivery.webhook.project = project
-    if _attempt(request, services.webhook_delivery_retry, actor=request.user, delivery=delivery):
+    if call_with_message(
+        request, services.webhook_delivery_retry, actor=request.user, delivery=delivery
+    ):
         messages.success(request, f"{delivery.event} to {delivery.webhook.name} queued again.")
     return redirect("project-webhooks", project.slug)
