@@ -4,7 +4,7 @@
 
 One thread, 100,000 distinct users, warm spec; each figure is the median of ``--repeat`` runs.
 Three gates: ``bench_gate`` (country any / appVersion version_gte / public 30%: the
-statsig-dcs.md §8 workload), ``twenty_rules`` (19 non-matching rules, then public 30%) and
+docs/statsig-spec.md §13 workload), ``twenty_rules`` (19 non-matching rules, then public 30%) and
 ``segment_check`` (pass_gate on a two-rule segment). Legacy ``statsig`` runs ``check_gate``
 in local mode (exposure bookkeeping on, as an application would call it); statsig-python-core
 runs ``check_gate`` with ``disable_all_logging``.

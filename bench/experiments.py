@@ -7,8 +7,8 @@ The spec is made by the experiments spec contributor's own shape functions
 (``experiments.specs``), no database needed:
 
 * ``bench_exp``: a running experiment outside any layer, 80% allocated, two groups, a
-  50-ID override and a 5% global holdout: ``get_experiment`` (the statsig-dcs.md §8
-  workload);
+  50-ID override and a 5% global holdout: ``get_experiment`` (the docs/statsig-spec.md
+  §13 workload);
 * ``bench_layer``: a layer whose three running experiments own 30% each, the same global
   holdout before them: ``get_layer(...).get("color")`` (holdout + delegate).
 

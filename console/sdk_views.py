@@ -1,4 +1,4 @@
-"""The SDK-facing HTTP endpoints (statsig-dcs.md §7c, §7d, §9), authenticated by an
+"""The SDK-facing HTTP endpoints (docs/statsig-spec.md §8, §10, §11), authenticated by an
 environment's server or client key. They only read: Redis first, then the database
 (console.publishing.selectors); only Celery workers write specs to Redis.
 

@@ -4,7 +4,7 @@ Groups, parameters, overrides and inline targeting are JSON (shapes in experimen
 validated by experiments/documents.py); what is filtered or joined on is a column. Rows
 change only through experiments.services.
 
-Bucketing (statsig-dcs.md §5.1): every layer, named or implicit, has 1,000 buckets hashed
+Bucketing (docs/statsig-spec.md §6): every layer, named or implicit, has 1,000 buckets hashed
 on its salt. A running experiment owns `allocation × 10` of them: LayerBucket rows in a
 named layer (unique per layer, so two experiments can never share one), the prefix
 0..n-1 of its own implicit layer otherwise. Groups are bucket ranges hashed on the

@@ -6,7 +6,7 @@ Constant query count whatever the number of entities: experiments (with their ta
 gate), layers, layer buckets, holdouts, holdout links, and (only when some experiment
 names segments or gates in its overrides or conditions) the live ones of those.
 
-Shapes (statsig-dcs.md §5.1, §10):
+Shapes (docs/statsig-spec.md §6, §12):
 * experiment (`entity: experiment`), rules by status:
   - draft: overrides → holdouts → `prestart` (public, defaults); `isActive: false`;
   - running: overrides → holdouts → targeting (`targetingGate`: fail_gate <gate>, or

@@ -7,7 +7,7 @@ takes. Pages render their dropdowns from `condition_catalogue()`; validation
 (`clean_condition`) and the spec builder (`condition_to_spec`) read the same tables, so a
 new condition type is one entry here, not a code branch.
 
-Mapping to spec conditions (statsig-dcs.md §4):
+Mapping to spec conditions (docs/statsig-spec.md §3, §4):
 
 | document type      | spec type           | spec field      | idType of the spec condition |
 |--------------------|---------------------|-----------------|------------------------------|
@@ -261,7 +261,7 @@ _NON_PORTABLE_REGEX = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=|\(\?[a-zA-Z]+[:)-]"
 _VERSION = re.compile(r"^\d+(\.\d+)*(-[0-9A-Za-z.\-+]*)?$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$")
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
-# Epoch numbers with fewer digits are read as seconds by the SDKs (statsig-dcs.md §4.2).
+# Epoch numbers with fewer digits are read as seconds by the SDKs (docs/statsig-spec.md §4.2).
 _MIN_EPOCH_MS = 10**11
 
 

@@ -4,7 +4,7 @@ dynamic configs into `dynamic_configs`, large ID-list segments into `id_lists`.
 Four queries per build whatever the number of entities (gates, segments, configs, and
 the IDs of small ID-list segments).
 
-Shapes (statsig-dcs.md §5.1 and §10):
+Shapes (docs/statsig-spec.md §6 and §12):
 * gate: `defaultValue: false`; rules `returnValue: true`; disabled (switch off or status
   disabled) → `enabled: false, rules: []`; launched → one public 100% rule; otherwise the
   override rules (`unit_id any [ids]` with the gate's idType, pass 100 / pass 0, ids ending

@@ -1,4 +1,4 @@
-"""The client SDKs' `/v1/initialize` payload (statsig-dcs.md §9), from our evaluator.
+"""The client SDKs' `/v1/initialize` payload (docs/statsig-spec.md §11), from our evaluator.
 
 Entries are keyed by the hashed name: `djb2`, or `none` for raw names (the only two the
 current @statsig/js-client reads), or `sha256` for older clients. Segments and holdouts are

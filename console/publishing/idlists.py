@@ -1,4 +1,4 @@
-"""ID-list files for the SDKs (statsig-dcs.md §7d), supplied by the apps that own them.
+"""ID-list files for the SDKs (docs/statsig-spec.md §8), supplied by the apps that own them.
 
 console cannot import the apps above it, so an app registers an IdListProvider in its
 AppConfig.ready() (gates: large ID-list segments). The manifest of `POST /v1/get_id_lists`

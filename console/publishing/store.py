@@ -1,6 +1,6 @@
 """The Redis side of publishing: key names, the guarded write, and reads.
 
-Keys (statsig-dcs.md §7b), for each usable server key of an environment:
+Keys (docs/statsig-spec.md §9), for each usable server key of an environment:
 * ``statsig|/v1/download_config_specs|plain_text|<b64>``: v1 JSON (statsig-node, and the
   legacy Python SDK through the adapter in the README);
 * ``statsig|/v2/download_config_specs|plain_text|<b64>``: dcs-v2 JSON (statsig-python-core);

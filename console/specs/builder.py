@@ -1,11 +1,11 @@
 """Assembles a project's Statsig download_config_specs for one environment.
 
 `build_spec(project, environment, time_ms=...)` asks every registered contributor
-(console.specs.registry) for its specs and returns the v1 payload (statsig-dcs.md §1);
+(console.specs.registry) for its specs and returns the v1 payload (docs/statsig-spec.md §1);
 `to_v2(v1)` reshapes it into dcs-v2 (name-keyed specs, conditions in `condition_map`),
 the only format statsig-python-core reads. `spec_json` serialises either canonically.
 
-Publisher rules (statsig-dcs.md §10) enforced here for every contributor: `has_updates`
+Publisher rules (docs/statsig-spec.md §12) enforced here for every contributor: `has_updates`
 true, integer `time`, `diagnostics` all 0, `default_environment` = the environment's tier,
 required keys on every spec/rule/condition (`check_spec`), lowercase condition types and
 operators, no `experiment_group`, no null salts, and sorted output so that identical
@@ -22,7 +22,8 @@ from typing import Any
 from console.specs.registry import contributors
 
 SPEC_SECTIONS = ("feature_gates", "dynamic_configs", "layer_configs")
-# Sampling rates (out of 10000) of SDK diagnostics events: 0 stops them (pitfall 12).
+# Sampling rates (out of 10000) of SDK diagnostics events: 0 stops them
+# (docs/statsig-spec.md §12.9).
 DIAGNOSTICS = {
     "api_call": 0,
     "dcs": 0,

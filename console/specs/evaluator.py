@@ -7,17 +7,17 @@ pre-built outcome. ``check_gate`` is the fast path; ``get_feature_gate``/``get_c
 ``get_layer`` also collect secondary exposures; ``explain`` (``console.specs.explain``)
 reports every rule and condition for the console's "test a user" panel.
 
-The reference is the legacy Python SDK (``statsig`` 0.72.1, statsig-dcs.md §5); statsig-node
+The reference is the legacy Python SDK (``statsig`` 0.72.1, docs/statsig-spec.md §5); statsig-node
 6.5.2 and statsig-python-core 0.24.0 (Rust) agree on every shape the spec builder emits (the
 official fixtures and an every-operator spec, 1,000 users, tests/specs). Where they do not,
 the divergence is documented here, in ``operators`` and in ``user``, and each one is pinned
 by ``test_divergent_shapes__documented__...`` against the three SDKs:
 
 * Gate rule with ``returnValue: false`` and a passing rollout: legacy and node say true, Rust
-  false (pitfall 1). Builder: "serve false" is ``passPercentage: 0``.
+  false (docs/statsig-spec.md §12.3). Builder: "serve false" is ``passPercentage: 0``.
 * ``enabled: false``: legacy/node return false (gates) or the default with rule
   ``"disabled"``; Rust evaluates the rules anyway, and returns a gate's ``defaultValue``
-  (pitfall 2). Builder: disabled specs have ``rules: []``, gates ``defaultValue: false``.
+  (§12.4). Builder: disabled specs have ``rules: []``, gates ``defaultValue: false``.
 * Unsupported condition type or operator: legacy drops the whole spec (reason Unsupported,
   value false / ``{}``, rule id ``""``); so do node and Rust. A ``pass_gate`` on an
   unsupported or unknown gate is simply false in legacy (and it wipes the exposures collected

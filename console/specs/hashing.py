@@ -1,6 +1,6 @@
 """The hashes the Statsig SDKs use for bucketing, ID lists and client-init names.
 
-See statsig-dcs.md §6. Every function works on the UTF-8 bytes of its input; none of them
+See docs/statsig-spec.md §7. Every function works on the UTF-8 bytes of its input; none of them
 imports Django so the evaluator can run anywhere.
 """
 

@@ -356,7 +356,7 @@ def test_segment_id_list_text__ids__one_hashed_line_each_in_insert_order(id_segm
     id_segment.refresh_from_db()
     # When
     lines = "".join(segment_id_list_text(id_segment)).splitlines(keepends=True)
-    # Then (the hash of beta-tester-9 is the worked example of statsig-dcs.md §6)
+    # Then (the hash of beta-tester-9 is the worked example of docs/statsig-spec.md §7)
     assert lines[0] == "+GBdxjFMo\n"
     assert len(lines) == 2
     assert segment_id_list_size(id_segment) == len("".join(lines).encode())

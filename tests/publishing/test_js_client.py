@@ -155,7 +155,8 @@ def _expected(spec: dict, user: dict, stable_id: str) -> dict:
     for name in EXPERIMENTS:
         r = evaluator.get_config(unit, name)
         value = r.value
-        if configs[name].get("hasSharedParams"):  # statsig-dcs.md §9: layer defaults under it
+        # docs/statsig-spec.md §11: a layered experiment has the layer defaults under it
+        if configs[name].get("hasSharedParams"):
             value = {**layer_defaults[spec["experiment_to_layer"][name]], **r.value}
         out["experiments"][name] = {"value": value, "ruleID": r.rule_id, "groupName": r.group_name}
     for name, params in LAYERS.items():

@@ -10,9 +10,8 @@ from typing import Any
 
 from console.specs.hashing import id_list_hash
 
-# ../shared beside the repository clone (CI checks both out side by side).
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
-FIXTURES = REFERENCE / "statsig-fixtures"
+# The Statsig SDKs' own test payloads, kept in the repository (see its README.md).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "statsig"
 SECTIONS = {"gate": "feature_gates", "config": "dynamic_configs", "layer": "layer_configs"}
 
 
@@ -82,12 +81,12 @@ def payload(gates=(), configs=(), layer_configs=(), **extra) -> dict:
 
 def fixture_files() -> list[Path]:
     """The DCS payloads among the official fixtures (v1 and v2). Missing fixtures are an
-    error, not an empty (silently skipped) test: CI checks out ../shared beside the clone."""
+    error, not an empty (silently skipped) test."""
     files = sorted(
         path for path in FIXTURES.glob("*.json") if "feature_gates" in json.loads(path.read_text())
     )
     if not files:
-        raise FileNotFoundError(f"No Statsig fixtures in {FIXTURES}: check out ../shared.")
+        raise FileNotFoundError(f"No Statsig fixtures in {FIXTURES}.")
     return files
 
 

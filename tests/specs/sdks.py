@@ -110,7 +110,7 @@ def to_v2(spec: Mapping) -> dict:
 
 
 def _offline(spec: Mapping) -> dict:
-    """The payload with SDK diagnostics sampling switched off (pitfall 12)."""
+    """The payload with SDK diagnostics sampling switched off (docs/statsig-spec.md §12.9)."""
     return {**spec, "diagnostics": dict(DIAGNOSTICS_OFF), "has_updates": True}
 
 

@@ -16,12 +16,13 @@ from tests.specs.helpers import cond, entity, payload, rule
 
 USERS = helpers.generate_users(1000, specs=[helpers.load_fixture(p) for p in helpers.FIXTURES_ALL])
 ID_LISTS = helpers.id_lists_for(USERS, ["list_1", "company_id_list", "beta_list"])
+# Reasons cite the publisher rules of docs/statsig-spec.md §12.
 PITFALL_1 = (
-    "pitfall 1: a gate rule with returnValue false and passPercentage 100 (the holdout rules "
+    "§12.3: a gate rule with returnValue false and passPercentage 100 (the holdout rules "
     "here) is true in legacy and node, false in Rust"
 )
 PITFALL_3 = (
-    "pitfall 3: conditions/rules/specs without idType (and specs without entity) make "
+    "§12.5: conditions/rules/specs without idType (and specs without entity) make "
     "python-core reject the whole payload"
 )
 
@@ -62,7 +63,7 @@ EXCLUDED: dict[tuple[str, str, str], dict[str, str]] = {
         "core": PITFALL_1 + " (its targeting gate test_is_us)"
     },
     ("eval_proj_dcs", "gate", "test_holdout_default_value_gate"): {
-        "core": "pitfall 2: disabled gate with defaultValue true: Rust returns the default "
+        "core": "§12.4: disabled gate with defaultValue true: Rust returns the default "
         "(true), legacy and node return false"
     },
 }

@@ -4,7 +4,7 @@ from console.specs import hashing
 
 
 def test_statsig_hash__worked_example__first_eight_bytes_big_endian():
-    # Given the rollout input of statsig-dcs.md §6
+    # Given the rollout input of docs/statsig-spec.md §7
     text = "gate-salt-new-checkout.rule_half.user-42"
 
     # When it is hashed
