@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 
+from console.api.base import ConsoleAPIView
 from console.api.parsers import SafeJSONParser
-from console.api.views import ConsoleAPIView
 
 
 class DocumentInput(serializers.Serializer):
@@ -24,16 +24,6 @@ class DocumentInput(serializers.Serializer):
                 code="invalid_document",
             )
         return dict(data)
-
-
-def ok(message: str, data, code: int = status.HTTP_200_OK) -> Response:
-    return Response({"message": message, "data": data}, status=code)
-
-
-def valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def merged(current: dict, changes: dict) -> dict:

@@ -6,11 +6,10 @@ responses in console.api.exceptions.
 from __future__ import annotations
 
 from rest_framework import status
-from rest_framework.generics import GenericAPIView
-from rest_framework.response import Response
 
 from console import selectors, services
 from console.api import serializers as s
+from console.api.base import ConsoleAPIView, ok, valid
 from console.api.permissions import (
     get_in_project,
     request_key,
@@ -29,25 +28,6 @@ from console.models import (
 )
 from console.permissions import capped_role
 
-
-def _ok(message: str, data, code: int = status.HTTP_200_OK) -> Response:
-    return Response({"message": message, "data": data}, status=code)
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-class ConsoleAPIView(GenericAPIView):
-    """Authentication, the error format and pagination come from REST_FRAMEWORK settings."""
-
-    def paginated(self, queryset, serializer_class, **context) -> Response:
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(serializer_class(page, many=True, context=context).data)
-
-
 # ---------------------------------------------------------------- projects
 
 
@@ -65,20 +45,20 @@ class ProjectListView(ConsoleAPIView):
     def post(self, request):
         if request_key(request) is not None:
             raise NotAllowed("Projects are created by signed-in people, not with API keys.")
-        data = _valid(s.ProjectCreateInput, request.data)
+        data = valid(s.ProjectCreateInput, request.data)
         project = services.project_create(actor=request.user, **data)
         output = s.ProjectOutput(project, context={"roles": {project.pk: Role.ADMIN}})
-        return _ok("Project created.", output.data, status.HTTP_201_CREATED)
+        return ok("Project created.", output.data, status.HTTP_201_CREATED)
 
 
 class ProjectDetailView(ConsoleAPIView):
     def get(self, request):
         project, role = resolve_project(request)
-        return _ok("OK", s.ProjectOutput(project, context={"roles": {project.pk: role}}).data)
+        return ok("OK", s.ProjectOutput(project, context={"roles": {project.pk: role}}).data)
 
     def patch(self, request):
         project, role = resolve_project(request, Role.ADMIN)
-        data = _valid(s.ProjectUpdateInput, request.data)
+        data = valid(s.ProjectUpdateInput, request.data)
         project = services.project_update(
             actor=request.user,
             project=project,
@@ -88,7 +68,7 @@ class ProjectDetailView(ConsoleAPIView):
             default_role=data.get("default_role", project.default_role),
         )
         output = s.ProjectOutput(project, context={"roles": {project.pk: role}})
-        return _ok("Project updated.", output.data)
+        return ok("Project updated.", output.data)
 
 
 # ---------------------------------------------------------------- environments
@@ -101,9 +81,9 @@ class EnvironmentListView(ConsoleAPIView):
 
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
-        data = _valid(s.EnvironmentCreateInput, request.data)
+        data = valid(s.EnvironmentCreateInput, request.data)
         environment = services.environment_create(actor=request.user, project=project, **data)
-        return _ok(
+        return ok(
             "Environment created.",
             s.EnvironmentOutput(environment).data,
             status.HTTP_201_CREATED,
@@ -114,30 +94,30 @@ class EnvironmentDetailView(ConsoleAPIView):
     def patch(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         environment = get_in_project(Environment.objects, project, pk, what="environment")
-        data = _valid(s.EnvironmentUpdateInput, request.data)
+        data = valid(s.EnvironmentUpdateInput, request.data)
         environment = services.environment_update(
             actor=request.user,
             environment=environment,
             name=data.get("name", environment.name),
             tier=data.get("tier", environment.tier),
         )
-        return _ok("Environment updated.", s.EnvironmentOutput(environment).data)
+        return ok("Environment updated.", s.EnvironmentOutput(environment).data)
 
     def delete(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         environment = get_in_project(Environment.objects, project, pk, what="environment")
         services.environment_delete(actor=request.user, environment=environment)
-        return _ok("Environment deleted.", None)
+        return ok("Environment deleted.", None)
 
 
 class EnvironmentReorderView(ConsoleAPIView):
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
-        data = _valid(s.EnvironmentReorderInput, request.data)
+        data = valid(s.EnvironmentReorderInput, request.data)
         environments = services.environment_reorder(
             actor=request.user, project=project, environment_ids=data["order"]
         )
-        return _ok("Environments reordered.", s.EnvironmentOutput(environments, many=True).data)
+        return ok("Environments reordered.", s.EnvironmentOutput(environments, many=True).data)
 
 
 # ---------------------------------------------------------------- tags
@@ -150,29 +130,29 @@ class TagListView(ConsoleAPIView):
 
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
-        data = _valid(s.TagCreateInput, request.data)
+        data = valid(s.TagCreateInput, request.data)
         tag = services.tag_create(actor=request.user, project=project, **data)
-        return _ok("Tag created.", s.TagOutput(tag).data, status.HTTP_201_CREATED)
+        return ok("Tag created.", s.TagOutput(tag).data, status.HTTP_201_CREATED)
 
 
 class TagDetailView(ConsoleAPIView):
     def patch(self, request, pk: int):
         project, _ = resolve_project(request, Role.MEMBER)
         tag = get_in_project(Tag.objects, project, pk, what="tag")
-        data = _valid(s.TagUpdateInput, request.data)
+        data = valid(s.TagUpdateInput, request.data)
         tag = services.tag_update(
             actor=request.user,
             tag=tag,
             name=data.get("name", tag.name),
             description=data.get("description", tag.description),
         )
-        return _ok("Tag updated.", s.TagOutput(tag).data)
+        return ok("Tag updated.", s.TagOutput(tag).data)
 
     def delete(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         tag = get_in_project(Tag.objects, project, pk, what="tag")
         services.tag_delete(actor=request.user, tag=tag)
-        return _ok("Tag deleted.", None)
+        return ok("Tag deleted.", None)
 
 
 # ---------------------------------------------------------------- keys
@@ -190,7 +170,7 @@ class KeyListView(ConsoleAPIView):
 
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
-        data = _valid(s.KeyCreateInput, request.data)
+        data = valid(s.KeyCreateInput, request.data)
         environment_id = data.pop("environment", None)
         environment = (
             get_in_project(Environment.objects, project, environment_id, what="environment")
@@ -200,7 +180,7 @@ class KeyListView(ConsoleAPIView):
         issued = services.key_create(
             actor=request.user, project=project, environment=environment, **data
         )
-        return _ok(
+        return ok(
             "Key created. Copy the secret now: it is not shown again.",
             _issued_key_data(issued),
             status.HTTP_201_CREATED,
@@ -211,11 +191,11 @@ class KeyRotateView(ConsoleAPIView):
     def post(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         key = get_in_project(ApiKey.objects, project, pk, what="key")
-        data = _valid(s.KeyRotateInput, request.data)
+        data = valid(s.KeyRotateInput, request.data)
         issued = services.key_rotate(
             actor=request.user, key=key, overlap_hours=data.get("overlap_hours")
         )
-        return _ok(
+        return ok(
             "Key rotated. Copy the new secret now: it is not shown again.",
             {**_issued_key_data(issued), "previousKey": s.KeyOutput(issued.key.rotated_from).data},
             status.HTTP_201_CREATED,
@@ -227,7 +207,7 @@ class KeyRevokeView(ConsoleAPIView):
         project, _ = resolve_project(request, Role.ADMIN)
         key = get_in_project(ApiKey.objects, project, pk, what="key")
         key = services.key_revoke(actor=request.user, key=key)
-        return _ok("Key revoked.", s.KeyOutput(key).data)
+        return ok("Key revoked.", s.KeyOutput(key).data)
 
 
 # ---------------------------------------------------------------- members and access
@@ -240,9 +220,9 @@ class MemberListView(ConsoleAPIView):
 
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
-        data = _valid(s.MemberInviteInput, request.data)
+        data = valid(s.MemberInviteInput, request.data)
         membership = services.membership_invite(actor=request.user, project=project, **data)
-        return _ok("Member added.", s.MemberOutput(membership).data, status.HTTP_201_CREATED)
+        return ok("Member added.", s.MemberOutput(membership).data, status.HTTP_201_CREATED)
 
 
 class MemberDetailView(ConsoleAPIView):
@@ -252,11 +232,11 @@ class MemberDetailView(ConsoleAPIView):
     def patch(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         membership = self._membership(project, pk)
-        data = _valid(s.MemberUpdateInput, request.data)
+        data = valid(s.MemberUpdateInput, request.data)
         membership = services.membership_update(
             actor=request.user, membership=membership, role=data["role"]
         )
-        return _ok("Role changed.", s.MemberOutput(membership).data)
+        return ok("Role changed.", s.MemberOutput(membership).data)
 
     def delete(self, request, pk: int):
         project, role = resolve_project(request)
@@ -265,13 +245,13 @@ class MemberDetailView(ConsoleAPIView):
         if membership.user_id != request.user.pk:
             require_role(role, Role.ADMIN)
         services.membership_remove(actor=request.user, membership=membership)
-        return _ok("Member removed.", None)
+        return ok("Member removed.", None)
 
 
 class AccessRequestListView(ConsoleAPIView):
     def get(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
-        query = _valid(s.AccessRequestListQuery, request.query_params)
+        query = valid(s.AccessRequestListQuery, request.query_params)
         access_requests = selectors.access_request_list(
             project=project, status=query.get("status", AccessRequestStatus.PENDING)
         )
@@ -284,11 +264,11 @@ class AccessRequestApproveView(ConsoleAPIView):
         access_request = get_in_project(
             AccessRequest.objects.select_related("user"), project, pk, what="access request"
         )
-        data = _valid(s.AccessRequestApproveInput, request.data)
+        data = valid(s.AccessRequestApproveInput, request.data)
         access_request = services.access_request_approve(
             actor=request.user, access_request=access_request, role=data.get("role")
         )
-        return _ok("Access granted.", s.AccessRequestOutput(access_request).data)
+        return ok("Access granted.", s.AccessRequestOutput(access_request).data)
 
 
 class AccessRequestDenyView(ConsoleAPIView):
@@ -300,7 +280,7 @@ class AccessRequestDenyView(ConsoleAPIView):
         access_request = services.access_request_deny(
             actor=request.user, access_request=access_request
         )
-        return _ok("Access denied.", s.AccessRequestOutput(access_request).data)
+        return ok("Access denied.", s.AccessRequestOutput(access_request).data)
 
 
 # ---------------------------------------------------------------- audit log
@@ -309,7 +289,7 @@ class AccessRequestDenyView(ConsoleAPIView):
 class AuditLogListView(ConsoleAPIView):
     def get(self, request):
         project, _ = resolve_project(request)
-        query = _valid(s.AuditLogQuery, request.query_params)
+        query = valid(s.AuditLogQuery, request.query_params)
         events = selectors.audit_event_list(
             project=project, filters=selectors.AuditFilters(**query)
         )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers, status
 
+from console.api.base import ConsoleAPIView, ok, valid
 from console.api.permissions import get_in_project, resolve_project
-from console.api.views import ConsoleAPIView, _ok, _valid
 from console.exceptions import NotFound
 from console.models import Role, Webhook, WebhookDelivery
 from console.webhooks import selectors, services
@@ -90,9 +90,9 @@ class WebhookListView(ConsoleAPIView):
 
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
-        data = _valid(WebhookCreateInput, request.data)
+        data = valid(WebhookCreateInput, request.data)
         issued = services.webhook_create(actor=request.user, project=project, **data)
-        return _ok(
+        return ok(
             "Webhook created. Copy the signing secret now: it is not shown again.",
             _issued(issued),
             status.HTTP_201_CREATED,
@@ -103,7 +103,7 @@ class WebhookDetailView(ConsoleAPIView):
     def patch(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
-        data = _valid(WebhookUpdateInput, request.data)
+        data = valid(WebhookUpdateInput, request.data)
         if "events" in data:
             events = data["events"]
         else:
@@ -116,22 +116,22 @@ class WebhookDetailView(ConsoleAPIView):
             events=events,
             is_active=data.get("is_active", webhook.is_active),
         )
-        return _ok("Webhook updated.", WebhookOutput(webhook).data)
+        return ok("Webhook updated.", WebhookOutput(webhook).data)
 
     def delete(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
         services.webhook_delete(actor=request.user, webhook=webhook)
-        return _ok("Webhook deleted.", None)
+        return ok("Webhook deleted.", None)
 
 
 class WebhookRotateView(ConsoleAPIView):
     def post(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
-        data = _valid(WebhookRotateInput, request.data)
+        data = valid(WebhookRotateInput, request.data)
         issued = services.webhook_rotate_secret(actor=request.user, webhook=webhook, **data)
-        return _ok(
+        return ok(
             "Secret rotated. Copy the new secret now: it is not shown again.",
             _issued(issued),
             status.HTTP_201_CREATED,
@@ -143,7 +143,7 @@ class WebhookTestView(ConsoleAPIView):
         project, _ = resolve_project(request, Role.ADMIN)
         webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
         delivery = services.webhook_send_test(actor=request.user, webhook=webhook)
-        return _ok(
+        return ok(
             "Test event queued.", WebhookDeliveryOutput(delivery).data, status.HTTP_202_ACCEPTED
         )
 
@@ -168,6 +168,6 @@ class WebhookDeliveryRetryView(ConsoleAPIView):
             raise NotFound("No such webhook delivery in this project.")
         delivery.webhook.project = project
         delivery = services.webhook_delivery_retry(actor=request.user, delivery=delivery)
-        return _ok(
+        return ok(
             "Delivery queued again.", WebhookDeliveryOutput(delivery).data, status.HTTP_202_ACCEPTED
         )

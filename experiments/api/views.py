@@ -16,13 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from console.api.documents import (
-    DocumentAPIView,
-    ok,
-    valid,
-)
+from console.api.base import ConsoleAPIView, ok, valid
+from console.api.documents import DocumentAPIView
 from console.api.permissions import resolve_project
-from console.api.views import ConsoleAPIView
 from console.exceptions import Conflict, DomainError, NotFound
 from console.models import Project, Role
 from experiments import selectors

@@ -16,15 +16,10 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from console.api.documents import (
-    DocumentAPIView,
-    merged,
-    ok,
-    valid,
-)
+from console.api.base import ConsoleAPIView, ok, valid
+from console.api.documents import DocumentAPIView, merged
 from console.api.parsers import SafeJSONParser
 from console.api.permissions import resolve_project
-from console.api.views import ConsoleAPIView
 from console.exceptions import DomainError, NotFound
 from console.models import Project, Role
 from gates import idlists, selectors

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from rest_framework import status
 from rest_framework.response import Response
 
-from console.api.documents import DocumentAPIView, DocumentInput, merged, ok, valid
+from console.api.base import ok, valid
+from console.api.documents import DocumentAPIView, DocumentInput, merged
 from console.api.permissions import resolve_project
 from console.models import Project, Role
 from reviews import shortcuts

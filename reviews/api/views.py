@@ -13,10 +13,9 @@ from django.db.models import Prefetch
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from console.api.documents import ok, valid
+from console.api.base import ConsoleAPIView, ok, valid
 from console.api.parsers import SafeJSONParser
 from console.api.permissions import resolve_project
-from console.api.views import ConsoleAPIView
 from console.exceptions import NotFound
 from console.models import Project, Role
 from reviews import selectors, services
