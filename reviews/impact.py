@@ -220,8 +220,9 @@ def impact_preview(change_set, *, sample_size: int = SAMPLE_SIZE) -> Impact:
     """How many of `sample_size` synthetic users each changed entity answers differently,
     per touched environment: an open change set against the configuration now (by a dry
     run), an applied one against the version before it."""
+    from console.exceptions import ApplicationError
     from console.models import ConfigSpec
-    from reviews.services import ApplicationError, changeset_specs_after
+    from reviews.services import changeset_specs_after
 
     impact = Impact(sample_size)
     project = change_set.project

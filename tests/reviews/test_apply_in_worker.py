@@ -30,6 +30,7 @@ from reviews.models import Change, ChangeSet, ChangeSetState
 from reviews.notifications import send
 from reviews.services import (
     ChangeInput,
+    applying,
     changeset_apply,
     changeset_approve,
     changeset_cancel,
@@ -198,7 +199,7 @@ def test_task__worker_fails_unexpectedly__rolled_back_and_can_be_applied_again(
     def lost(**_kwargs):
         raise ConnectionError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(review_services, "ruleset_version_create", lost)
+    monkeypatch.setattr(applying, "ruleset_version_create", lost)
     # When
     with pytest.raises(ConnectionError):
         changeset_apply_task(change_set.pk)
@@ -235,7 +236,7 @@ def test_task__progress__reported_per_chunk_and_cleared_at_the_end(
 ):
     # Given every report is written (no throttling) and recorded as the page would read it
     seen: list[dict] = []
-    writer = review_services._ProgressWriter
+    writer = applying._ProgressWriter
     monkeypatch.setattr(writer, "INTERVAL", 0.0)
     original = writer.__call__
 
