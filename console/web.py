@@ -115,3 +115,10 @@ def form_problems(form) -> list[Problem]:
             label = str(form.fields[name].label or name.replace("_", " ").capitalize())
             problems += [Problem(label, e, f"id_{name}") for e in errors]
     return problems
+
+
+def test_panel(url: str, hint: str, result_template: str) -> dict[str, str]:
+    """The context of the "Test a user" panel every entity page shares
+    (templates/gates/partials/_test_panel.html): where it posts, its hint, and the template
+    of its result."""
+    return {"test_url": url, "test_hint": hint, "test_result_template": result_template}

@@ -43,6 +43,11 @@ def _number(text: str) -> Any:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def percent_text(value: Any) -> str:
+    """A percentage as people write it: "12.5", "50" (no trailing zeros, no float noise)."""
+    return show_value("number", float(Decimal(str(value))))
+
+
 def show_value(kind: str, value: Any) -> str:
     """A stored parameter value as the text its input shows."""
     if value is None:

@@ -14,9 +14,7 @@ explains the experiment (or layer) rule by rule, and says why the user got what 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -29,9 +27,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from console import selectors as console_selectors
 from console.exceptions import ApplicationError, NotAllowed
 from console.models import Project, Role
-from console.specs.builder import SpecError, build_spec
-from console.specs.evaluator import Evaluator
-from console.specs.hashing import id_list_hash
 from console.web import (
     Problem,
     can_write,
@@ -40,8 +35,9 @@ from console.web import (
     list_response,
     project_for,
     quiet_form,
+    test_panel,
 )
-from experiments import selectors
+from experiments import explain, selectors
 from experiments.documents import (
     experiment_to_document,
     holdout_to_document,
@@ -55,12 +51,12 @@ from experiments.forms import (
     HoldoutForm,
     LayerForm,
     ShipForm,
-    pretty_json,
+    percent_text,
     show_value,
 )
 from experiments.models import Experiment, ExperimentStatus, Holdout, Layer
 from gates.forms import TestUserForm
-from gates.models import FeatureGate, Segment, SegmentID
+from gates.models import FeatureGate, Segment
 from gates.selectors import unit_type_names
 from reviews.models import ChangeSet, ChangeSetSource
 from reviews.services import ChangeInput
@@ -208,10 +204,6 @@ def _values_text(values: dict[str, Any]) -> str:
     return ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
 
 
-def _pct(value) -> str:
-    return show_value("number", float(Decimal(str(value))))
-
-
 # ---------------------------------------------------------------- experiments: list
 
 
@@ -296,10 +288,12 @@ class Choices:
         return form
 
 
-def _test_form(environments, data=None) -> TestUserForm:
-    production = next((e for e in environments if e.tier == "production"), None)
-    initial = {"environment": str(production.pk)} if production else {}
-    return TestUserForm(data, environments=environments, initial=initial, auto_id="test_%s")
+def _test_panel(key: str, project, obj) -> dict[str, str]:
+    return test_panel(
+        reverse(f"{key}-test", args=[project.slug, obj.pk]),
+        f"Runs the saved {key} exactly as the SDKs would: which group, which values, and why.",
+        "experiments/partials/_test_result.html",
+    )
 
 
 def _lifecycle(experiment: Experiment) -> dict[str, Any]:
@@ -307,18 +301,18 @@ def _lifecycle(experiment: Experiment) -> dict[str, Any]:
     doc = experiment_to_document(experiment)
     status = experiment.status
     defaults = {p["name"]: p["defaultValue"] for p in doc["parameters"]}
-    split = ", ".join(f"{g['name']} ({_pct(g['size'])}%)" for g in doc["groups"])
+    split = ", ".join(f"{g['name']} ({percent_text(g['size'])}%)" for g in doc["groups"])
     who = "eligible users"
     if doc["targetingGateID"]:
         who = f"users passing {doc['targetingGateID']}"
     elif doc["targetingConditions"]:
         who = "users matching the targeting conditions"
     start = (
-        f"{_pct(doc['allocation'])}% of {who} will be split into {split}. "
+        f"{percent_text(doc['allocation'])}% of {who} will be split into {split}. "
         "Everyone else keeps the defaults."
     )
     if doc["layerID"]:
-        start += f" It takes {_pct(doc['allocation'])}% of the layer {doc['layerID']}."
+        start += f" It takes {percent_text(doc['allocation'])}% of the layer {doc['layerID']}."
     ships = [
         {
             "name": g["name"],
@@ -400,11 +394,11 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
             }
         )
     if obj is not None:
-        context["test_url_name"], context["test_what"] = "experiment-test", "experiment"
+        context.update(_test_panel("experiment", project, obj))
         context["lifecycle"] = _lifecycle(obj)
         context["holdouts"] = list(selectors.holdouts_for_experiment(experiment=obj))
         if not obj.is_archived:
-            context.setdefault("test_form", _test_form(choices.environments))
+            context.setdefault("test_form", TestUserForm.for_environments(choices.environments))
     return context
 
 
@@ -570,297 +564,27 @@ def experiment_archive(request, slug, pk):
 # ---------------------------------------------------------------- test a user
 
 
-@dataclass
-class CondLine:
-    reason: str
-    passed: bool
-    error: str | None = None
-
-
-@dataclass
-class RuleLine:
-    label: str
-    kind: str  # override, holdout, targeting, allocation, group, prestart, launched, layer
-    state: str  # decided, missed, skipped
-    conditions: list[CondLine]
-    matched: bool = False
-
-
-@dataclass
-class Outcome:
-    environment: Any
-    user: dict[str, Any]
-    why: str = ""  # in_experiment, held_out, not_targeted, not_allocated, override, ...
-    why_label: str = ""
-    headline: str = ""
-    detail: str = ""
-    group: str | None = None
-    value: str = ""
-    rule_id: str = ""
-    experiment: str | None = None  # layers: the experiment that decided
-    rules: list[RuleLine] = field(default_factory=list)
-    notice: str = ""
-    user_json: str = ""
-
-
-WHY_LABELS = {
-    "in_experiment": "In the experiment",
-    "held_out": "Held out",
-    "not_targeted": "Not targeted",
-    "not_allocated": "Not allocated",
-    "override": "Override",
-    "prestart": "Not started",
-    "shipped": "Shipped",
-    "abandoned": "Decided: defaults",
-    "missing": "Not in the spec",
-}
-
-
-def _id_lists(project, spec: dict[str, Any], user: dict[str, Any]) -> dict[str, set[str]]:
-    """The ID-list segments the spec names, reduced to the user's own IDs."""
-    names = list(spec.get("id_lists") or {})
-    lists: dict[str, set[str]] = {name: set() for name in names}
-    custom_ids = user.get("customIDs")
-    custom = list(custom_ids.values()) if isinstance(custom_ids, dict) else []
-    ids = {str(v) for v in [user.get("userID"), *custom] if v is not None and v != ""}
-    if names and ids:
-        rows = SegmentID.objects.filter(
-            segment__project=project,
-            segment__archived_at__isnull=True,
-            segment__name__in=names,
-            unit_id__in=ids,
-        ).values_list("segment__name", "unit_id")
-        for name, unit_id in rows:
-            lists[name].add(id_list_hash(unit_id))
-    return lists
-
-
-def _rule_kind(rule_id: str, group_ids: dict[str, str]) -> str:
-    if rule_id.endswith(":id_override") or rule_id.endswith(":segment_override"):
-        return "override"
-    if rule_id.startswith("holdout:"):
-        return "holdout"
-    if rule_id in ("targetingGate", "inlineTargetingRules"):
-        return "targeting"
-    if rule_id == "layerAssignment":
-        return "allocation"
-    if rule_id == "experimentAssignment":
-        return "layer"
-    if rule_id in ("prestart", "launchedGroup"):
-        return {"prestart": "prestart", "launchedGroup": "launched"}[rule_id]
-    return "group" if rule_id in group_ids else "other"
-
-
-def _rule_label(entry: dict[str, Any], kind: str, groups: dict[str, dict], exp) -> str:
-    rule_id = entry.get("id") or ""
-    delegate = entry.get("delegate")
-    if kind == "override":
-        group_id = rule_id.split(" ")[-1].split(":")[0]
-        name = entry.get("group_name") or groups.get(group_id, {}).get("name") or ""
-        how = (
-            "these IDs" if rule_id.endswith(":id_override") else "segment " + rule_id.split(":")[1]
-        )
-        target = f" of {delegate}" if delegate else ""
-        return f"Override{target}: {how} → {name}".rstrip(" →")
-    if kind == "holdout":
-        return f"Holdout {rule_id.removeprefix('holdout:')}"
-    if kind == "targeting":
-        if rule_id == "targetingGate" and exp is not None and exp.targeting_gate_id:
-            return f"Targeting: users failing {exp.targeting_gate.name} are not in"
-        return "Targeting: users outside the conditions are not in"
-    if kind == "allocation":
-        return f"Allocation: only {_pct(exp.allocation)}% of units enter" if exp else "Allocation"
-    if kind == "layer":
-        return f"Experiment {delegate}"
-    if kind == "group":
-        group = groups[rule_id]
-        return f"Group {group['name']} ({_pct(group['size'])}%)"
-    if kind == "prestart":
-        return "Not started: everyone gets the defaults"
-    if kind == "launched":
-        return f"Shipped group {entry.get('group_name') or ''}"
-    return entry.get("name") or rule_id
-
-
-def _bucket_reason(kind: str, c: dict[str, Any], delegate: str | None) -> str | None:
-    """Bucket conditions in words (the raw ones name salts and bucket lists)."""
-    if c.get("type") != "user_bucket" or c.get("error"):
-        return None
-    bucket, target, passed = c.get("user_value"), c.get("target"), bool(c.get("passed"))
-    count = len(target) if isinstance(target, list) else 0
-    if kind == "allocation":
-        if passed:
-            return f"Layer bucket {bucket} is not one of the experiment’s {count}: not allocated."
-        return f"Layer bucket {bucket} is one of the experiment’s {count}: allocated."
-    if kind == "layer":
-        if passed:
-            return f"Layer bucket {bucket} is one of the {count} that {delegate} owns."
-        return f"Layer bucket {bucket} is not one of the {count} that {delegate} owns."
-    if kind == "group":
-        if passed:
-            return f"Experiment bucket {bucket} is below {target} of 1000: this group."
-        return f"Experiment bucket {bucket} is not below {target} of 1000."
-    return None
-
-
-def _rules(report: dict[str, Any], groups: dict[str, dict], exp) -> list[RuleLine]:
-    lines = []
-    for entry in report["rules"]:
-        kind = _rule_kind(entry.get("id") or "", groups)
-        state = "decided" if entry["decided"] else ("missed" if entry["evaluated"] else "skipped")
-        lines.append(
-            RuleLine(
-                label=_rule_label(entry, kind, groups, exp),
-                kind=kind,
-                state=state,
-                matched=bool(entry["matched"]),
-                conditions=[
-                    CondLine(
-                        _bucket_reason(kind, c, entry.get("delegate")) or c.get("reason") or "",
-                        bool(c.get("passed")),
-                        c.get("error"),
-                    )
-                    for c in entry["conditions"]
-                ],
-            )
-        )
-    return lines
-
-
-def _why(report: dict[str, Any], exp: Experiment | None, groups: dict[str, dict]):
-    """(why, headline, detail) from the deciding rule of an experiment's explanation."""
-    result = report["result"]
-    if not report["found"]:
-        return "missing", "Not in the spec", f"Nothing to evaluate: {report['summary']}."
-    decided = next((r for r in report["rules"] if r["decided"]), None)
-    rule_id = (decided or {}).get("id") or ""
-    kind = _rule_kind(rule_id, groups) if decided else ""
-    group = result.get("group_name")
-    if kind == "override":
-        return "override", f"Forced into {group}", "An override puts this user in the group."
-    if kind == "holdout":
-        name = rule_id.removeprefix("holdout:")
-        return "held_out", "Held out", f"The holdout {name} keeps this user out: defaults."
-    if kind == "targeting":
-        return (
-            "not_targeted",
-            "Not targeted",
-            "The user is outside the experiment's targeting, so gets the defaults.",
-        )
-    if kind == "allocation":
-        pct = _pct(exp.allocation) if exp else "?"
-        return (
-            "not_allocated",
-            "Not allocated",
-            f"Targeted, but outside the {pct}% allocation: the user gets the defaults.",
-        )
-    if kind == "group":
-        return (
-            "in_experiment",
-            f"In group {group}",
-            f"The user is in the experiment and was assigned to {group}.",
-        )
-    if kind == "prestart":
-        return "prestart", "Not started", "The experiment is a draft: everyone gets the defaults."
-    if kind == "launched":
-        return "shipped", f"Gets {group}", f"{group} was shipped: everyone gets its values."
-    if exp is not None and exp.status == ExperimentStatus.ABANDONED:
-        return "abandoned", "Gets the defaults", "The experiment was abandoned."
-    return "abandoned", "Gets the defaults", "No rule decided: the defaults apply."
-
-
-def _build(project, environment, user, outcome: Outcome):
-    try:
-        spec = build_spec(project, environment, time_ms=int(time.time() * 1000))
-    except SpecError as exc:
-        outcome.headline = "Cannot evaluate"
-        outcome.notice = f"The rules of {environment.name} could not be assembled: {exc}"
-        return None
-    return Evaluator(spec, _id_lists(project, spec, user))
-
-
-def explain_experiment(experiment: Experiment, environment, user: dict[str, Any]) -> Outcome:
-    """Evaluate the saved experiment for `user` in `environment`, and say why."""
-    outcome = Outcome(environment=environment, user=user, user_json=pretty_json(user))
-    evaluator = _build(experiment.project, environment, user, outcome)
-    if evaluator is None:
-        return outcome
-    report = evaluator.explain(user, experiment.name, "config")
-    groups = {g["id"]: g for g in experiment.groups}
-    result = report["result"]
-    outcome.why, outcome.headline, outcome.detail = _why(report, experiment, groups)
-    outcome.why_label = WHY_LABELS[outcome.why]
-    outcome.group = result.get("group_name")
-    outcome.rule_id = result.get("rule_id") or ""
-    outcome.value = pretty_json(result.get("value"))
-    outcome.rules = _rules(report, groups, experiment)
-    return outcome
-
-
-def explain_layer(layer: Layer, environment, user: dict[str, Any]) -> Outcome:
-    """Evaluate the layer for `user`: which experiment (if any) and which group decide."""
-    outcome = Outcome(environment=environment, user=user, user_json=pretty_json(user))
-    evaluator = _build(layer.project, environment, user, outcome)
-    if evaluator is None:
-        return outcome
-    report = evaluator.explain(user, layer.name, "layer")
-    result = report["result"]
-    outcome.value = pretty_json(result.get("value"))
-    outcome.rule_id = result.get("rule_id") or ""
-    outcome.rules = _rules(report, {}, None)
-    delegate = report.get("delegate")
-    decided = next((r for r in report["rules"] if r["decided"]), None)
-    if delegate is not None:
-        exp = (
-            Experiment.objects.active()
-            .filter(project=layer.project, name=delegate["name"])
-            .select_related("targeting_gate")
-            .first()
-        )
-        groups = {g["id"]: g for g in exp.groups} if exp else {}
-        outcome.experiment = delegate["name"]
-        outcome.why, outcome.headline, outcome.detail = _why(delegate, exp, groups)
-        outcome.detail = f"Allocated to {delegate['name']}. {outcome.detail}"
-        outcome.group = delegate["result"].get("group_name")
-        outcome.rules += [
-            RuleLine(f"{delegate['name']} · {r.label}", r.kind, r.state, r.conditions, r.matched)
-            for r in _rules(delegate, groups, exp)
-        ]
-    elif decided is not None and (decided.get("id") or "").startswith("holdout:"):
-        outcome.why, outcome.headline = "held_out", "Held out"
-        outcome.detail = "A global holdout keeps this user out: the layer's defaults."
-    elif report["found"]:
-        outcome.why, outcome.headline = "not_allocated", "Not allocated"
-        outcome.detail = "No running experiment of the layer holds this user: the defaults."
-    else:
-        outcome.why, outcome.headline = "missing", "Not in the spec"
-        outcome.detail = report["summary"]
-    outcome.why_label = WHY_LABELS[outcome.why]
-    return outcome
-
-
 def _test(request, slug, pk, *, layer: bool):
     project = project_for(request, slug)  # a read: viewers may test too
     obj = _layer(project, pk) if layer else _experiment(project, pk)
     environments = list(console_selectors.environment_list(project=project))
-    form = _test_form(environments, request.POST)
+    form = TestUserForm.for_environments(environments, request.POST)
     outcome = None
     if form.is_valid() and not obj.is_archived:
         env = next(e for e in environments if str(e.pk) == form.cleaned_data["environment"])
-        explain = explain_layer if layer else explain_experiment
-        outcome = explain(obj, env, form.user())
+        run = explain.explain_layer if layer else explain.explain_experiment
+        outcome = run(obj, env, form.user())
     key = "layer" if layer else "experiment"
     context = {
         "project": project,
         "obj": obj,
-        "test_url_name": f"{key}-test",
-        "test_what": key,
+        **_test_panel(key, project, obj),
         "test_form": form,
         "outcome": outcome,
     }
     status = 200 if form.is_valid() else 400
     if is_partial(request):
-        return render(request, "experiments/partials/_test_panel.html", context, status=status)
+        return render(request, "gates/partials/_test_panel.html", context, status=status)
     if layer:
         page = _layer_context(request, project, obj, test_form=form, outcome=outcome)
         return render(request, "experiments/layer_form.html", page, status=status)
@@ -975,7 +699,7 @@ def _layer_context(request, project, obj, *, form=None, editor=None, **extra):
         **extra,
     }
     if obj is not None:
-        context["test_url_name"], context["test_what"] = "layer-test", "layer"
+        context.update(_test_panel("layer", project, obj))
         allocation, running, pending = _allocation_bar(project, obj)
         context.update(
             allocation=allocation,
@@ -986,7 +710,7 @@ def _layer_context(request, project, obj, *, form=None, editor=None, **extra):
         )
         if not obj.is_archived:
             environments = list(console_selectors.environment_list(project=project))
-            context.setdefault("test_form", _test_form(environments))
+            context.setdefault("test_form", TestUserForm.for_environments(environments))
     return context
 
 

@@ -767,6 +767,13 @@ class TestUserForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["environment"].choices = [(str(e.pk), e.name) for e in environments]
 
+    @classmethod
+    def for_environments(cls, environments, data=None) -> TestUserForm:
+        """The panel's form, production chosen when there is one."""
+        production = next((e for e in environments if e.tier == "production"), None)
+        initial = {"environment": str(production.pk)} if production else {}
+        return cls(data, environments=environments, initial=initial, auto_id="test_%s")
+
     @staticmethod
     def _pairs(text: str, *, what: str, typed: bool) -> dict[str, Any]:
         text = text.strip()

@@ -12,9 +12,7 @@ the environment's spec and asks the evaluator to explain every rule and conditio
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -27,10 +25,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from console import selectors as console_selectors
 from console.exceptions import ApplicationError, NotAllowed
 from console.models import Project, Role
-from console.specs.builder import SpecError, build_spec
-from console.specs.evaluator import Evaluator
-from console.specs.hashing import id_list_hash
-from console.specs.operators import show
 from console.web import (
     Problem,
     can_admin,
@@ -41,9 +35,10 @@ from console.web import (
     project_for,
     quiet_form,
     safe_next,
+    test_panel,
 )
-from gates import idlists, selectors, services
-from gates.conditions import CONDITION_TYPES, OPERATORS, SEGMENT_PREFIX, ValueKind
+from gates import explain, idlists, selectors, services
+from gates.conditions import SEGMENT_PREFIX
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
 from gates.forms import (
     DynamicConfigForm,
@@ -59,13 +54,10 @@ from gates.forms import (
     UnitTypeForm,
     attach_override_error,
     condition_groups,
-    join_values,
     override_rows,
     overrides_document,
-    pretty_json,
-    show_time,
 )
-from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentID, SegmentKind
+from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
 from reviews import registry
 from reviews.models import OPEN_STATES, Change, ChangeSetSource
 from reviews.services import ChangeInput
@@ -325,8 +317,9 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
         "problems": [],
         **extra,
     }
-    if obj is not None and not obj.is_archived and "test_form" not in context:
-        context["test_form"] = _test_form(choices.environments)
+    if obj is not None and not obj.is_archived:
+        context.setdefault("test_form", TestUserForm.for_environments(choices.environments))
+        context.update(_test_panel(kind, project, obj))
     if obj is not None and not obj.is_archived and context.get("proposal") is None:
         # Open change sets that would change it: their authors can edit them from here.
         context["open_changes"] = list(
@@ -346,10 +339,12 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
     return context
 
 
-def _test_form(environments, data=None) -> TestUserForm:
-    production = next((e for e in environments if e.tier == "production"), None)
-    initial = {"environment": str(production.pk)} if production else {}
-    return TestUserForm(data, environments=environments, initial=initial, auto_id="test_%s")
+def _test_panel(kind: Kind, project, obj) -> dict[str, str]:
+    return test_panel(
+        reverse(f"{kind.key}-test", args=[project.slug, obj.pk]),
+        f"Runs the saved {kind.label} exactly as the SDKs would.",
+        "gates/partials/_test_result.html",
+    )
 
 
 def _set_overrides(context, rows) -> None:
@@ -572,268 +567,24 @@ def config_archive(request, slug, pk):
 # ---------------------------------------------------------------- test a user
 
 
-@dataclass
-class ConditionResult:
-    label: str
-    operator: str
-    target: str
-    user_value: str
-    passed: bool
-    reason: str
-    error: str | None = None
-
-
-@dataclass
-class RuleResult:
-    number: int | None  # the rule's place in the editor (None: override, launch, ID list)
-    name: str
-    pass_percentage: Any
-    evaluated: bool
-    matched: bool
-    decided: bool
-    conditions: list[ConditionResult]
-    rollout: dict[str, Any] | None = None
-    rule_id: str = ""
-
-    @property
-    def state(self) -> str:
-        if self.decided:
-            return "decided"
-        if not self.evaluated:
-            return "skipped"
-        return "matched" if self.matched else "missed"
-
-
-@dataclass
-class TestOutcome:
-    kind: str  # "gate" or "config"
-    environment: Any
-    user: dict[str, Any]
-    passed: bool = False
-    value: str = ""  # configs: the JSON returned
-    headline: str = ""
-    detail: str = ""
-    rules: list[RuleResult] = field(default_factory=list)
-    not_here: list[str] = field(default_factory=list)  # rules limited to other environments
-    notice: str = ""
-    user_json: str = ""
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return join_values(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def _user_value(entry: dict[str, Any]) -> str:
-    value = entry.get("user_value")
-    if isinstance(value, list) and value and isinstance(value[0], dict) and "gate" in value[0]:
-        return ", ".join(
-            f"{g['gate'].removeprefix(SEGMENT_PREFIX)} {'passes' if g['value'] else 'fails'}"
-            for g in value
-        )
-    if value is None:
-        return "missing"
-    return show(value) if not isinstance(value, str) else value
-
-
-def _condition_result(entry: dict[str, Any], doc_condition: dict[str, Any] | None):
-    op = entry.get("operator")
-    target = entry.get("target")
-    if doc_condition is not None:
-        ctype = CONDITION_TYPES.get(doc_condition["type"])
-        label = ctype.label if ctype else doc_condition["type"]
-        if doc_condition.get("field"):
-            label = f"{label} “{doc_condition['field']}”"
-        if doc_condition.get("customID"):
-            label = f"{label} ({doc_condition['customID']})"
-        op_label = OPERATORS[op].label if op in OPERATORS else ""
-        target = doc_condition.get("targetValue")
-        kind = OPERATORS[op].value if op in OPERATORS else (ctype.target if ctype else "")
-        target_text = show_time(target) if kind == ValueKind.TIME else _text(target)
-    else:
-        spec_type = entry.get("type")
-        label = {"public": "Everyone", "unit_id": f"Unit ID ({entry.get('id_type')})"}.get(
-            spec_type, str(entry.get("field") or spec_type)
-        )
-        op_label = {
-            "any": "is any of",
-            "in_segment_list": "is in the ID list",
-        }.get(op or "", op or "")
-        if isinstance(target, list) and len(target) > 6:
-            op_label, target_text = "is on the list of", f"{len(target):,} IDs"
-        else:
-            target_text = _text(target)
-    if len(target_text) > 160:
-        target_text = target_text[:159] + "…"
-    return ConditionResult(
-        label=label,
-        operator=op_label,
-        target=target_text,
-        user_value=_user_value(entry),
-        passed=bool(entry.get("passed")),
-        reason=entry.get("reason") or "",
-        error=entry.get("error"),
-    )
-
-
-def _id_lists(project, spec: dict[str, Any], user: dict[str, Any]) -> dict[str, set[str]]:
-    """The big ID-list segments the spec names, reduced to the user's own IDs (the
-    evaluator only asks whether the user's ID is in; loading millions would be waste)."""
-    names = list(spec.get("id_lists") or {})
-    lists: dict[str, set[str]] = {name: set() for name in names}
-    custom_ids = user.get("customIDs")
-    custom = list(custom_ids.values()) if isinstance(custom_ids, dict) else []
-    ids = {str(v) for v in [user.get("userID"), *custom] if v is not None and v != ""}
-    if names and ids:
-        rows = SegmentID.objects.filter(
-            segment__project=project,
-            segment__archived_at__isnull=True,
-            segment__name__in=names,
-            unit_id__in=ids,
-        ).values_list("segment__name", "unit_id")
-        for name, unit_id in rows:
-            lists[name].add(id_list_hash(unit_id))
-    return lists
-
-
-def explain_user(kind: Kind, obj, environment, user: dict[str, Any]) -> TestOutcome:
-    """Evaluate the saved entity for `user` in `environment`, rule by rule."""
-    project = obj.project
-    outcome = TestOutcome(
-        kind="config" if kind is CONFIG else "gate",
-        environment=environment,
-        user=user,
-        user_json=pretty_json(user),
-    )
-    try:
-        spec = build_spec(project, environment, time_ms=int(time.time() * 1000))
-    except SpecError as exc:
-        outcome.headline = "Cannot evaluate"
-        outcome.notice = f"The rules of {environment.name} could not be assembled: {exc}"
-        return outcome
-    evaluator = Evaluator(spec, _id_lists(project, spec, user))
-    report = evaluator.explain(user, kind.spec_name(obj), kind.explain_kind)
-    result = report["result"]
-    doc_rules = {r["id"]: (i, r) for i, r in enumerate(kind.to_document(obj)["rules"])}
-    seen: set[str] = set()
-    for entry in report["rules"]:
-        place = doc_rules.get(entry["id"])
-        if place:
-            seen.add(entry["id"])
-        doc_conditions = place[1]["conditions"] if place else []
-        outcome.rules.append(
-            RuleResult(
-                number=place[0] + 1 if place else None,
-                name=entry.get("group_name") or entry.get("name") or "",
-                pass_percentage=entry.get("pass_percentage"),
-                evaluated=bool(entry["evaluated"]),
-                matched=bool(entry["matched"]),
-                decided=bool(entry["decided"]),
-                conditions=[
-                    _condition_result(
-                        c, doc_conditions[i] if place and i < len(doc_conditions) else None
-                    )
-                    for i, c in enumerate(entry["conditions"])
-                ],
-                rollout=entry.get("rollout"),
-                rule_id=entry.get("id") or "",
-            )
-        )
-    rules_live = report["enabled"] and not (kind is GATE and obj.status == GateStatus.LAUNCHED)
-    if rules_live:
-        outcome.not_here = [
-            f"Rule {i + 1} “{r['name']}”"
-            for rule_id, (i, r) in doc_rules.items()
-            if rule_id not in seen
-        ]
-    outcome.passed = (
-        bool(result["value"])
-        if kind is not CONFIG
-        else result["rule_id"]
-        not in (
-            "default",
-            "disabled",
-            "",
-        )
-    )
-    if kind is CONFIG:
-        outcome.value = pretty_json(result["value"])
-    decided = next((r for r in outcome.rules if r.decided), None)
-    outcome.headline, outcome.detail = _verdict(kind, obj, report, decided)
-    if result["reason"] not in ("Recognized",):
-        outcome.notice = (
-            f"The SDKs report “{result['reason']}” for this {kind.label}: {report['summary']}."
-        )
-    return outcome
-
-
-# Rules the spec builder adds in front of (or instead of) the entity's own rules.
-BUILT_RULES = {
-    "launched": "The gate is launched: everyone passes.",
-    "passing:id_override": "An override forces this ID to pass.",
-    "failing:id_override": "An override forces this ID to fail.",
-    "id_list": "The ID is on the segment’s list.",
-}
-
-
-def _verdict(kind: Kind, obj, report, decided: RuleResult | None) -> tuple[str, str]:
-    value = report["result"]["value"]
-    served = bool(decided and decided.rollout and decided.rollout.get("passed"))
-    if kind is CONFIG:
-        headline = f"Gets the value of rule {decided.number}" if served else "Gets the default"
-        if served and decided.number is None:
-            headline = "Gets a rule’s value"
-    elif kind is SEGMENT:
-        headline = "In the segment" if value else "Not in the segment"
-    else:
-        headline = "Passes" if value else "Fails"
-    if not report["found"]:
-        return headline, f"This {kind.label} is not in the spec: {report['summary']}."
-    if not report["enabled"]:
-        if kind is CONFIG:
-            return headline, "The config is switched off: everyone gets the default."
-        why = "switched off" if obj.is_enabled is False else "disabled"
-        return headline, f"The gate is {why}: nobody passes."
-    if decided is None:
-        if kind is CONFIG:
-            return headline, "No rule matched, so the user gets the default value."
-        return headline, "No rule matched."
-    if decided.number is None:
-        return headline, BUILT_RULES.get(decided.rule_id, f"Decided by “{decided.name}”.")
-    rule = f"rule {decided.number} “{decided.name}”"
-    rollout = decided.rollout or {}
-    if rollout.get("passed"):
-        if rollout.get("bucket") is None:
-            return headline, f"Decided by {rule}."
-        return headline, (
-            f"Decided by {rule}: the user is inside its {rollout['pass_percentage']}% rollout."
-        )
-    if rollout.get("bucket") is None:
-        return headline, f"{rule[0].upper()}{rule[1:]} matched, but it passes 0% of units."
-    return headline, (
-        f"{rule[0].upper()}{rule[1:]} matched, but the user is outside its "
-        f"{rollout.get('pass_percentage')}% rollout."
-    )
-
-
 def _test(request, slug, kind: Kind, pk: int):
     # A read: viewers may test too.
     project = project_for(request, slug)
     obj = _entity(kind, project, pk)
     environments = list(console_selectors.environment_list(project=project))
-    form = _test_form(environments, request.POST)
+    form = TestUserForm.for_environments(environments, request.POST)
     outcome = None
     if form.is_valid() and not obj.is_archived:
         env = next(e for e in environments if str(e.pk) == form.cleaned_data["environment"])
-        outcome = explain_user(kind, obj, env, form.user())
-    context = {"project": project, "kind": kind, "obj": obj, "test_form": form, "outcome": outcome}
+        outcome = explain.explain_entity(obj, env, form.user())
+    context = {
+        "project": project,
+        "kind": kind,
+        "obj": obj,
+        "test_form": form,
+        "outcome": outcome,
+        **_test_panel(kind, project, obj),
+    }
     status = 200 if form.is_valid() else 400
     if is_partial(request):
         return render(request, "gates/partials/_test_panel.html", context, status=status)

@@ -1,0 +1,265 @@
+"""Test a user: evaluate a saved experiment or layer for one user in one environment as
+the SDKs would, and explain which group (or layer default) they get and why: targeting,
+holdouts, layer allocation, group buckets. Reads only; built on gates.explain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from experiments.forms import percent_text
+from experiments.models import Experiment, ExperimentStatus, Layer
+from gates.explain import evaluator_for
+from gates.forms import pretty_json
+
+
+@dataclass
+class CondLine:
+    reason: str
+    passed: bool
+    error: str | None = None
+
+
+@dataclass
+class RuleLine:
+    label: str
+    kind: str  # override, holdout, targeting, allocation, group, prestart, launched, layer
+    state: str  # decided, missed, skipped
+    conditions: list[CondLine]
+    matched: bool = False
+
+
+@dataclass
+class Outcome:
+    environment: Any
+    user: dict[str, Any]
+    why: str = ""  # in_experiment, held_out, not_targeted, not_allocated, override, ...
+    why_label: str = ""
+    headline: str = ""
+    detail: str = ""
+    group: str | None = None
+    value: str = ""
+    rule_id: str = ""
+    experiment: str | None = None  # layers: the experiment that decided
+    rules: list[RuleLine] = field(default_factory=list)
+    notice: str = ""
+    user_json: str = ""
+
+
+WHY_LABELS = {
+    "in_experiment": "In the experiment",
+    "held_out": "Held out",
+    "not_targeted": "Not targeted",
+    "not_allocated": "Not allocated",
+    "override": "Override",
+    "prestart": "Not started",
+    "shipped": "Shipped",
+    "abandoned": "Decided: defaults",
+    "missing": "Not in the spec",
+}
+
+
+def _rule_kind(rule_id: str, group_ids: dict[str, str]) -> str:
+    if rule_id.endswith(":id_override") or rule_id.endswith(":segment_override"):
+        return "override"
+    if rule_id.startswith("holdout:"):
+        return "holdout"
+    if rule_id in ("targetingGate", "inlineTargetingRules"):
+        return "targeting"
+    if rule_id == "layerAssignment":
+        return "allocation"
+    if rule_id == "experimentAssignment":
+        return "layer"
+    if rule_id in ("prestart", "launchedGroup"):
+        return {"prestart": "prestart", "launchedGroup": "launched"}[rule_id]
+    return "group" if rule_id in group_ids else "other"
+
+
+def _rule_label(entry: dict[str, Any], kind: str, groups: dict[str, dict], exp) -> str:
+    rule_id = entry.get("id") or ""
+    delegate = entry.get("delegate")
+    if kind == "override":
+        group_id = rule_id.split(" ")[-1].split(":")[0]
+        name = entry.get("group_name") or groups.get(group_id, {}).get("name") or ""
+        how = (
+            "these IDs" if rule_id.endswith(":id_override") else "segment " + rule_id.split(":")[1]
+        )
+        target = f" of {delegate}" if delegate else ""
+        return f"Override{target}: {how} → {name}".rstrip(" →")
+    if kind == "holdout":
+        return f"Holdout {rule_id.removeprefix('holdout:')}"
+    if kind == "targeting":
+        if rule_id == "targetingGate" and exp is not None and exp.targeting_gate_id:
+            return f"Targeting: users failing {exp.targeting_gate.name} are not in"
+        return "Targeting: users outside the conditions are not in"
+    if kind == "allocation":
+        return (
+            f"Allocation: only {percent_text(exp.allocation)}% of units enter"
+            if exp
+            else "Allocation"
+        )
+    if kind == "layer":
+        return f"Experiment {delegate}"
+    if kind == "group":
+        group = groups[rule_id]
+        return f"Group {group['name']} ({percent_text(group['size'])}%)"
+    if kind == "prestart":
+        return "Not started: everyone gets the defaults"
+    if kind == "launched":
+        return f"Shipped group {entry.get('group_name') or ''}"
+    return entry.get("name") or rule_id
+
+
+def _bucket_reason(kind: str, c: dict[str, Any], delegate: str | None) -> str | None:
+    """Bucket conditions in words (the raw ones name salts and bucket lists)."""
+    if c.get("type") != "user_bucket" or c.get("error"):
+        return None
+    bucket, target, passed = c.get("user_value"), c.get("target"), bool(c.get("passed"))
+    count = len(target) if isinstance(target, list) else 0
+    if kind == "allocation":
+        if passed:
+            return f"Layer bucket {bucket} is not one of the experiment’s {count}: not allocated."
+        return f"Layer bucket {bucket} is one of the experiment’s {count}: allocated."
+    if kind == "layer":
+        if passed:
+            return f"Layer bucket {bucket} is one of the {count} that {delegate} owns."
+        return f"Layer bucket {bucket} is not one of the {count} that {delegate} owns."
+    if kind == "group":
+        if passed:
+            return f"Experiment bucket {bucket} is below {target} of 1000: this group."
+        return f"Experiment bucket {bucket} is not below {target} of 1000."
+    return None
+
+
+def _rules(report: dict[str, Any], groups: dict[str, dict], exp) -> list[RuleLine]:
+    lines = []
+    for entry in report["rules"]:
+        kind = _rule_kind(entry.get("id") or "", groups)
+        state = "decided" if entry["decided"] else ("missed" if entry["evaluated"] else "skipped")
+        lines.append(
+            RuleLine(
+                label=_rule_label(entry, kind, groups, exp),
+                kind=kind,
+                state=state,
+                matched=bool(entry["matched"]),
+                conditions=[
+                    CondLine(
+                        _bucket_reason(kind, c, entry.get("delegate")) or c.get("reason") or "",
+                        bool(c.get("passed")),
+                        c.get("error"),
+                    )
+                    for c in entry["conditions"]
+                ],
+            )
+        )
+    return lines
+
+
+def _why(report: dict[str, Any], exp: Experiment | None, groups: dict[str, dict]):
+    """(why, headline, detail) from the deciding rule of an experiment's explanation."""
+    result = report["result"]
+    if not report["found"]:
+        return "missing", "Not in the spec", f"Nothing to evaluate: {report['summary']}."
+    decided = next((r for r in report["rules"] if r["decided"]), None)
+    rule_id = (decided or {}).get("id") or ""
+    kind = _rule_kind(rule_id, groups) if decided else ""
+    group = result.get("group_name")
+    if kind == "override":
+        return "override", f"Forced into {group}", "An override puts this user in the group."
+    if kind == "holdout":
+        name = rule_id.removeprefix("holdout:")
+        return "held_out", "Held out", f"The holdout {name} keeps this user out: defaults."
+    if kind == "targeting":
+        return (
+            "not_targeted",
+            "Not targeted",
+            "The user is outside the experiment's targeting, so gets the defaults.",
+        )
+    if kind == "allocation":
+        pct = percent_text(exp.allocation) if exp else "?"
+        return (
+            "not_allocated",
+            "Not allocated",
+            f"Targeted, but outside the {pct}% allocation: the user gets the defaults.",
+        )
+    if kind == "group":
+        return (
+            "in_experiment",
+            f"In group {group}",
+            f"The user is in the experiment and was assigned to {group}.",
+        )
+    if kind == "prestart":
+        return "prestart", "Not started", "The experiment is a draft: everyone gets the defaults."
+    if kind == "launched":
+        return "shipped", f"Gets {group}", f"{group} was shipped: everyone gets its values."
+    if exp is not None and exp.status == ExperimentStatus.ABANDONED:
+        return "abandoned", "Gets the defaults", "The experiment was abandoned."
+    return "abandoned", "Gets the defaults", "No rule decided: the defaults apply."
+
+
+def _build(project, environment, user, outcome: Outcome):
+    evaluator, notice = evaluator_for(project, environment, user)
+    if evaluator is None:
+        outcome.headline = "Cannot evaluate"
+        outcome.notice = notice
+    return evaluator
+
+
+def explain_experiment(experiment: Experiment, environment, user: dict[str, Any]) -> Outcome:
+    """Evaluate the saved experiment for `user` in `environment`, and say why."""
+    outcome = Outcome(environment=environment, user=user, user_json=pretty_json(user))
+    evaluator = _build(experiment.project, environment, user, outcome)
+    if evaluator is None:
+        return outcome
+    report = evaluator.explain(user, experiment.name, "config")
+    groups = {g["id"]: g for g in experiment.groups}
+    result = report["result"]
+    outcome.why, outcome.headline, outcome.detail = _why(report, experiment, groups)
+    outcome.why_label = WHY_LABELS[outcome.why]
+    outcome.group = result.get("group_name")
+    outcome.rule_id = result.get("rule_id") or ""
+    outcome.value = pretty_json(result.get("value"))
+    outcome.rules = _rules(report, groups, experiment)
+    return outcome
+
+
+def explain_layer(layer: Layer, environment, user: dict[str, Any]) -> Outcome:
+    """Evaluate the layer for `user`: which experiment (if any) and which group decide."""
+    outcome = Outcome(environment=environment, user=user, user_json=pretty_json(user))
+    evaluator = _build(layer.project, environment, user, outcome)
+    if evaluator is None:
+        return outcome
+    report = evaluator.explain(user, layer.name, "layer")
+    result = report["result"]
+    outcome.value = pretty_json(result.get("value"))
+    outcome.rule_id = result.get("rule_id") or ""
+    outcome.rules = _rules(report, {}, None)
+    delegate = report.get("delegate")
+    decided = next((r for r in report["rules"] if r["decided"]), None)
+    if delegate is not None:
+        exp = (
+            Experiment.objects.active()
+            .filter(project=layer.project, name=delegate["name"])
+            .select_related("targeting_gate")
+            .first()
+        )
+        groups = {g["id"]: g for g in exp.groups} if exp else {}
+        outcome.experiment = delegate["name"]
+        outcome.why, outcome.headline, outcome.detail = _why(delegate, exp, groups)
+        outcome.detail = f"Allocated to {delegate['name']}. {outcome.detail}"
+        outcome.group = delegate["result"].get("group_name")
+        outcome.rules += [
+            RuleLine(f"{delegate['name']} · {r.label}", r.kind, r.state, r.conditions, r.matched)
+            for r in _rules(delegate, groups, exp)
+        ]
+    elif decided is not None and (decided.get("id") or "").startswith("holdout:"):
+        outcome.why, outcome.headline = "held_out", "Held out"
+        outcome.detail = "A global holdout keeps this user out: the layer's defaults."
+    elif report["found"]:
+        outcome.why, outcome.headline = "not_allocated", "Not allocated"
+        outcome.detail = "No running experiment of the layer holds this user: the defaults."
+    else:
+        outcome.why, outcome.headline = "missing", "Not in the spec"
+        outcome.detail = report["summary"]
+    outcome.why_label = WHY_LABELS[outcome.why]
+    return outcome
