@@ -673,13 +673,15 @@ WRITE_SERVICES = {
     for name in services.__all__
     if callable(getattr(services, name)) and name not in ("SegmentIdsChange", "unit_type_create")
 }
-ADAPTERS = ["views.py", "api/views.py", "api/serializers.py", "demo.py", "forms.py"]
+ADAPTERS = ["api/views.py", "api/serializers.py", "demo.py", "forms.py"]
 
 
 def _adapter_sources() -> list[Path]:
     root = Path(inspect.getfile(gates)).parent
     commands = sorted((root / "management" / "commands").glob("*.py"))
-    return [root / name for name in ADAPTERS] + commands
+    views = sorted((root / "views").glob("*.py"))
+    assert views, "gates/views/ holds the pages"
+    return views + [root / name for name in ADAPTERS] + commands
 
 
 def _direct_calls(source: str) -> set[str]:

@@ -1,14 +1,6 @@
-"""HTML pages of feature gates, segments and dynamic configs.
-
-Views are adapters: check access, bind the form and the rules editor, build the document,
-propose it as a change set (reviews.shortcuts.propose), render. A change set that needs no
-review is applied at once and the page says what was saved; one waiting for review sends
-the user to it. With `?change_set=<number>` the editors change the proposal in the author's
-own open change set instead (changeset_edit). The rules editor's buttons post the whole
-form back to the page with an `editor_action`; the same view then answers with the editor
-partial (htmx) or the whole page (no JavaScript), and saves nothing. "Test a user" builds
-the environment's spec and asks the evaluator to explain every rule and condition.
-"""
+"""The gate, segment and dynamic config pages: one editing flow for the three kinds (the
+form and the rules editor, proposing the document as a change set, archiving, testing a
+user)."""
 
 from __future__ import annotations
 
@@ -31,22 +23,17 @@ from console.web import (
     can_write,
     form_problems,
     is_partial,
-    list_response,
     project_for,
     quiet_form,
-    safe_next,
     test_panel,
 )
-from gates import explain, idlists, selectors, services
+from gates import explain, idlists, selectors
 from gates.conditions import SEGMENT_PREFIX
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
 from gates.forms import (
     DynamicConfigForm,
-    GateFilterForm,
     GateForm,
     RulesEditor,
-    SearchForm,
-    SegmentFilterForm,
     SegmentForm,
     SegmentIdsForm,
     SegmentUploadForm,
@@ -80,7 +67,6 @@ FORM_FIELDS = {
     "schema": "schema",
     "type": "kind",
 }
-
 
 # ---------------------------------------------------------------- the three kinds
 
@@ -210,85 +196,6 @@ def _problems(form, editor, overrides) -> list[Problem]:
         where = f"Overrides, {row.label}"
         problems += [Problem(where, e, f"override-{row.key}") for e in row.errors]
     return problems
-
-
-# ---------------------------------------------------------------- lists
-
-
-@login_required
-def gate_list(request, slug):
-    project = project_for(request, slug)
-    tags = list(console_selectors.tag_list(project=project).values_list("name", flat=True))
-    form = GateFilterForm(request.GET, tags=tags)
-    filters = selectors.GateFilters()
-    if form.is_valid():
-        data = form.cleaned_data
-        filters = selectors.GateFilters(
-            search=data["q"].strip(),
-            tag=data["tag"],
-            status=data["status"],
-            stale={"stale": True, "fresh": False}.get(data["stale"]),
-        )
-    gates = list(selectors.gate_list(project=project, filters=filters))
-    return list_response(
-        request,
-        template="gates/gate_list.html",
-        partial="gates/partials/_gate_table.html",
-        context={
-            "project": project,
-            "section": "gates",
-            "tab": "gates",
-            "form": form,
-            "gates": gates,
-            "filtered": filters != selectors.GateFilters(),
-            "can_write": can_write(request, project),
-        },
-    )
-
-
-@login_required
-def segment_list(request, slug):
-    project = project_for(request, slug)
-    form = SegmentFilterForm(request.GET)
-    search = kind = ""
-    if form.is_valid():
-        search, kind = form.cleaned_data["q"].strip(), form.cleaned_data["kind"]
-    segments = list(selectors.segment_list(project=project, search=search, kind=kind))
-    return list_response(
-        request,
-        template="gates/segment_list.html",
-        partial="gates/partials/_segment_table.html",
-        context={
-            "project": project,
-            "section": "segments",
-            "form": form,
-            "segments": segments,
-            "filtered": bool(search or kind),
-            "can_write": can_write(request, project),
-        },
-    )
-
-
-@login_required
-def config_list(request, slug):
-    project = project_for(request, slug)
-    form = SearchForm(request.GET)
-    search = form.cleaned_data["q"].strip() if form.is_valid() else ""
-    configs = list(selectors.dynamic_config_list(project=project, search=search))
-    return list_response(
-        request,
-        template="gates/config_list.html",
-        partial="gates/partials/_config_table.html",
-        context={
-            "project": project,
-            "section": "gates",
-            "tab": "configs",
-            "form": form,
-            "configs": configs,
-            "filtered": bool(search),
-            "can_write": can_write(request, project),
-        },
-    )
 
 
 # ---------------------------------------------------------------- create and edit
@@ -527,6 +434,21 @@ def config_detail(request, slug, pk):
     return _entity_page(request, slug, CONFIG, pk)
 
 
+def _id_browser_context(request, segment: Segment) -> dict[str, Any]:
+    search = (request.GET.get("ids_q") or "").strip()
+    after = request.GET.get("after") or ""
+    page = selectors.segment_ids_page(
+        segment=segment, search=search, after=after, limit=ID_PAGE_SIZE + 1
+    )
+    return {
+        "ids_page": page[:ID_PAGE_SIZE],
+        "ids_more": len(page) > ID_PAGE_SIZE,
+        "ids_next": page[ID_PAGE_SIZE - 1] if len(page) > ID_PAGE_SIZE else "",
+        "ids_search": search,
+        "ids_after": after,
+    }
+
+
 # ---------------------------------------------------------------- archive
 
 
@@ -624,151 +546,3 @@ def segment_test(request, slug, pk):
 @require_POST
 def config_test(request, slug, pk):
     return _test(request, slug, CONFIG, pk)
-
-
-# ---------------------------------------------------------------- segment IDs
-
-
-def _id_browser_context(request, segment: Segment) -> dict[str, Any]:
-    search = (request.GET.get("ids_q") or "").strip()
-    after = request.GET.get("after") or ""
-    page = selectors.segment_ids_page(
-        segment=segment, search=search, after=after, limit=ID_PAGE_SIZE + 1
-    )
-    return {
-        "ids_page": page[:ID_PAGE_SIZE],
-        "ids_more": len(page) > ID_PAGE_SIZE,
-        "ids_next": page[ID_PAGE_SIZE - 1] if len(page) > ID_PAGE_SIZE else "",
-        "ids_search": search,
-        "ids_after": after,
-    }
-
-
-def _segment_ids_page(request, project, segment, **forms):
-    choices = Choices.load(project, exclude=segment)
-    doc = segment_to_document(segment)
-    context = _page_context(
-        request,
-        SEGMENT,
-        project,
-        segment,
-        choices=choices,
-        form=SegmentForm(
-            initial=SegmentForm.initial_from(doc), editing=True, **choices.form_kwargs()
-        ),
-        editor=_initial_editor(SEGMENT, doc),
-        **forms,
-    )
-    return render(request, SEGMENT.template, context, status=400)
-
-
-def _id_change_message(change) -> str:
-    parts = []
-    if change.added:
-        parts.append(f"{change.added:,} added")
-    if change.removed:
-        parts.append(f"{change.removed:,} removed")
-    if not parts:
-        parts.append("nothing changed")
-    return f"IDs: {', '.join(parts)}. The list now holds {change.segment.id_count:,}."
-
-
-def _ids_done(request, project, segment, change_set):
-    """The answer to an applied or pending ID-list change set."""
-    if not is_applied(change_set):
-        return page_pending(request, change_set)
-    messages.success(request, _id_change_message(change_set.results[0]))
-    return redirect(reverse("segment-detail", args=[project.slug, segment.pk]) + "#ids")
-
-
-def _id_edit(request, slug, pk, action: str):
-    project = project_for(request, slug, Role.MEMBER)
-    segment = _entity(SEGMENT, project, pk)
-    form = SegmentIdsForm(request.POST)
-    if form.is_valid():
-        try:
-            change_set = _propose(
-                request, project, "segment", action, segment.name, {"ids": form.cleaned_data["ids"]}
-            )
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
-        except ApplicationError as exc:
-            form.add_error("ids", exc.message)
-        else:
-            return _ids_done(request, project, segment, change_set)
-    return _segment_ids_page(request, project, segment, ids_form=form)
-
-
-@login_required
-@require_POST
-def segment_ids_add(request, slug, pk):
-    return _id_edit(request, slug, pk, "ids_add")
-
-
-@login_required
-@require_POST
-def segment_ids_remove(request, slug, pk):
-    return _id_edit(request, slug, pk, "ids_remove")
-
-
-@login_required
-@require_POST
-def segment_ids_upload(request, slug, pk):
-    """A CSV of IDs, parsed here, added to the list or replacing it."""
-    project = project_for(request, slug, Role.MEMBER)
-    segment = _entity(SEGMENT, project, pk)
-    form = SegmentUploadForm(request.POST, request.FILES)
-    if form.is_valid():
-        action = "ids_replace" if form.cleaned_data["mode"] == "replace" else "ids_add"
-        try:
-            ids = idlists.parse_id_csv(form.cleaned_data["file"], id_type=segment.id_type)
-            change_set = _propose(request, project, "segment", action, segment.name, {"ids": ids})
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
-        except ApplicationError as exc:
-            form.add_error("file", exc.message)
-        else:
-            return _ids_done(request, project, segment, change_set)
-    return _segment_ids_page(request, project, segment, upload_form=form)
-
-
-# ---------------------------------------------------------------- unit types
-
-
-@login_required
-@require_POST
-def unit_type_create(request, slug):
-    project = project_for(request, slug, Role.ADMIN)
-    form = UnitTypeForm(request.POST)
-    created = None
-    if form.is_valid():
-        try:
-            created = services.unit_type_create(
-                actor=request.user, project=project, **form.cleaned_data
-            )
-        except NotAllowed as exc:
-            raise PermissionDenied(exc.message) from exc
-        except ApplicationError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-    if is_partial(request):
-        context = {
-            "unit_types": selectors.unit_type_names(project=project),
-            "selected": created.name if created else request.POST.get("id_type", ""),
-            "can_write": True,
-            "can_add_unit_type": True,
-            "unit_type_form": UnitTypeForm() if created else form,
-            "unit_type_added": created,
-            "project": project,
-            "editor_url": request.POST.get("next", ""),
-        }
-        return render(
-            request,
-            "gates/partials/_unit_type_field.html",
-            context,
-            status=200 if created else 400,
-        )
-    if created:
-        messages.success(request, f"Unit type {created.name} added.")
-    else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
-    return redirect(safe_next(request, reverse("gate-list", args=[project.slug])))

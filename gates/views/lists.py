@@ -1,0 +1,96 @@
+"""The lists of gates, segments and dynamic configs (search, filters, htmx partials)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+
+from console import selectors as console_selectors
+from console.web import (
+    can_write,
+    list_response,
+    project_for,
+)
+from gates import selectors
+from gates.forms import (
+    GateFilterForm,
+    SearchForm,
+    SegmentFilterForm,
+)
+
+# ---------------------------------------------------------------- lists
+
+
+@login_required
+def gate_list(request, slug):
+    project = project_for(request, slug)
+    tags = list(console_selectors.tag_list(project=project).values_list("name", flat=True))
+    form = GateFilterForm(request.GET, tags=tags)
+    filters = selectors.GateFilters()
+    if form.is_valid():
+        data = form.cleaned_data
+        filters = selectors.GateFilters(
+            search=data["q"].strip(),
+            tag=data["tag"],
+            status=data["status"],
+            stale={"stale": True, "fresh": False}.get(data["stale"]),
+        )
+    gates = list(selectors.gate_list(project=project, filters=filters))
+    return list_response(
+        request,
+        template="gates/gate_list.html",
+        partial="gates/partials/_gate_table.html",
+        context={
+            "project": project,
+            "section": "gates",
+            "tab": "gates",
+            "form": form,
+            "gates": gates,
+            "filtered": filters != selectors.GateFilters(),
+            "can_write": can_write(request, project),
+        },
+    )
+
+
+@login_required
+def segment_list(request, slug):
+    project = project_for(request, slug)
+    form = SegmentFilterForm(request.GET)
+    search = kind = ""
+    if form.is_valid():
+        search, kind = form.cleaned_data["q"].strip(), form.cleaned_data["kind"]
+    segments = list(selectors.segment_list(project=project, search=search, kind=kind))
+    return list_response(
+        request,
+        template="gates/segment_list.html",
+        partial="gates/partials/_segment_table.html",
+        context={
+            "project": project,
+            "section": "segments",
+            "form": form,
+            "segments": segments,
+            "filtered": bool(search or kind),
+            "can_write": can_write(request, project),
+        },
+    )
+
+
+@login_required
+def config_list(request, slug):
+    project = project_for(request, slug)
+    form = SearchForm(request.GET)
+    search = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    configs = list(selectors.dynamic_config_list(project=project, search=search))
+    return list_response(
+        request,
+        template="gates/config_list.html",
+        partial="gates/partials/_config_table.html",
+        context={
+            "project": project,
+            "section": "gates",
+            "tab": "configs",
+            "form": form,
+            "configs": configs,
+            "filtered": bool(search),
+            "can_write": can_write(request, project),
+        },
+    )
