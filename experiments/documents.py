@@ -26,23 +26,8 @@ from django.db.models.functions import Lower
 
 from console.exceptions import Conflict
 from console.models import Project, Tag
-from experiments.models import Experiment, ExperimentStatus, Holdout, Layer
-from experiments.types import (
-    ExperimentDocument,
-    HoldoutDocument,
-    LayerDocument,
-    StoredGroup,
-    StoredOverride,
-    StoredParameter,
-)
-from gates.conditions import CONDITION_TYPES, ValueKind, clean_condition
-from gates.documents import (
-    MAX_VALUE_BYTES,
-    NAME_PATTERN,
-    NAME_RULE,
-    new_rule_id,
-)
-from gates.fields import (
+from console.targeting.conditions import CONDITION_TYPES, ConditionDoc, ValueKind, clean_condition
+from console.targeting.fields import (
     CONTROL,
     MAX_SAFE_INTEGER,
     boolean,
@@ -57,9 +42,23 @@ from gates.fields import (
     text,
     unsafe_integer,
 )
+from experiments.models import Experiment, ExperimentStatus, Holdout, Layer
+from experiments.types import (
+    ExperimentDocument,
+    HoldoutDocument,
+    LayerDocument,
+    StoredGroup,
+    StoredOverride,
+    StoredParameter,
+)
+from gates.documents import (
+    MAX_VALUE_BYTES,
+    NAME_PATTERN,
+    NAME_RULE,
+    new_rule_id,
+)
 from gates.models import FeatureGate
 from gates.selectors import dynamic_config_get, gate_get, segment_get, unit_type_names
-from gates.types import ConditionDoc
 
 PARAMETER_TYPES = ("string", "number", "boolean", "object")
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$")

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.targeting.text import pretty_json
 from experiments.forms import percent_text
 from experiments.models import Experiment, ExperimentStatus, Layer
 from gates.explain import evaluator_for
-from gates.forms import pretty_json
 
 
 @dataclass

@@ -19,8 +19,8 @@ from typing import Any
 from django import forms
 
 from console.http_input import JsonRefused, load_json
+from console.targeting.text import pretty_json
 from experiments.models import ExperimentStatus
-from gates.forms import TestUserForm, parse_json_object, pretty_json  # noqa: F401
 from gates.idlists import parse_pasted_ids
 
 PARAMETER_TYPES = [

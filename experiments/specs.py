@@ -39,6 +39,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from console.targeting.conditions import CONDITION_TYPES, ValueKind, condition_to_spec
 from experiments.models import (
     LAYER_BUCKETS,
     Experiment,
@@ -47,7 +48,6 @@ from experiments.models import (
     Layer,
     LayerBucket,
 )
-from gates.conditions import CONDITION_TYPES, ValueKind, condition_to_spec
 from gates.models import FeatureGate, Segment
 
 SEGMENT_PREFIX = "segment:"

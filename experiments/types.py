@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-from gates.types import ConditionDoc
+from console.targeting.conditions import ConditionDoc
 
 JSON = Any
 ParameterType = Literal["string", "number", "boolean", "object"]
@@ -49,7 +49,7 @@ class ExperimentDocument(TypedDict):
     allocation: float | int  # percent of the layer's units, one decimal
     layerID: str | None  # a layer's name
     targetingGateID: str | None  # a gate's name; exclusive with targetingConditions
-    targetingConditions: list[ConditionDoc]  # AND-ed, from gates.conditions
+    targetingConditions: list[ConditionDoc]  # AND-ed, from console.targeting.conditions
     parameters: list[ParameterDoc]
     groups: list[GroupDoc]
     overrides: list[OverrideDoc]

@@ -31,8 +31,8 @@ from jsonschema.exceptions import best_match as best_schema_error
 
 from console.exceptions import Conflict
 from console.models import Environment, Project, Tag
-from gates.conditions import CONDITION_TYPES, ValueKind, clean_condition
-from gates.fields import (
+from console.targeting.conditions import CONDITION_TYPES, ValueKind, clean_condition
+from console.targeting.fields import (
     MAX_SAFE_INTEGER,
     boolean,
     clean_id_type,

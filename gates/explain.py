@@ -16,9 +16,9 @@ from console.specs.builder import SpecError, build_spec
 from console.specs.evaluator import Evaluator
 from console.specs.hashing import id_list_hash
 from console.specs.operators import show
-from gates.conditions import CONDITION_TYPES, OPERATORS, SEGMENT_PREFIX, ValueKind
+from console.targeting.conditions import CONDITION_TYPES, OPERATORS, SEGMENT_PREFIX, ValueKind
+from console.targeting.text import join_values, pretty_json, show_time
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
-from gates.forms import join_values, pretty_json, show_time
 from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentID
 
 

@@ -20,7 +20,7 @@ from django.db import connection
 
 from console import progress
 from console.exceptions import DomainError
-from gates.fields import CONTROL, MAX_UNIT_ID_LENGTH
+from console.targeting.fields import CONTROL, MAX_UNIT_ID_LENGTH
 
 _PASTE_SEPARATORS = re.compile(r"[\s,;]+")
 HEADER_NAMES = {"id", "ids", "unit_id", "unitid", "unit id"}

@@ -15,10 +15,10 @@ from typing import Any
 
 from django.urls import reverse
 
+from console.targeting.conditions import CONDITION_TYPES, OPERATORS, ValueKind
+from console.targeting.text import show_time
 from gates import selectors, services
-from gates.conditions import CONDITION_TYPES, OPERATORS, ValueKind
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
-from gates.forms import show_time
 from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentKind
 from reviews.registry import Action, EntityKind, document_actions, register
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gates.conditions import condition_to_spec
+from console.targeting.conditions import condition_to_spec
 from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentID, SegmentKind
 
 INLINE_ID_LIMIT = 1_000

@@ -11,17 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
+from console.targeting.conditions import ConditionDoc
+
 JSON = Any
-
-
-class ConditionDoc(TypedDict):
-    """One condition; `type` and `operator` come from gates.conditions.CONDITION_TYPES."""
-
-    type: str
-    operator: str | None
-    targetValue: JSON
-    field: str | None  # custom_field only: the custom attribute's name
-    customID: str | None  # unit_id only: the unit type whose ID is compared
 
 
 class RuleDoc(TypedDict):

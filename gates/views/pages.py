@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from console import selectors as console_selectors
 from console.exceptions import ApplicationError, NotAllowed
 from console.models import Project, Role
+from console.targeting.conditions import SEGMENT_PREFIX
 from console.web import (
     Problem,
     can_admin,
@@ -28,7 +29,6 @@ from console.web import (
     test_panel,
 )
 from gates import explain, idlists, selectors
-from gates.conditions import SEGMENT_PREFIX
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
 from gates.forms import (
     DynamicConfigForm,

@@ -6,8 +6,9 @@ evaluator, the legacy ``statsig`` SDK, ``statsig-python-core`` (dcs-v2) and ``st
 The project is built through the services (unit_type_create, segment_create,
 segment_ids_add, gate_create, dynamic_config_create) and published with ``build_spec``:
 
-* one gate per (type, operator) pair of ``gates.conditions.CONDITION_TYPES`` (a new type or
-  operator is covered automatically; a pair without a target recipe fails the test), with
+* one gate per (type, operator) pair of ``console.targeting.conditions.CONDITION_TYPES``
+  (a new type or operator is covered automatically; a pair without a target recipe fails
+  the test), with
   several rules of the same pair and different, edge-case targets (unicode, numeric strings,
   huge numbers, pre-release versions), rollouts, and environment-restricted rules;
 * segments: rule based (also nested, and on a custom unit type), an empty ID list, a small
@@ -39,8 +40,8 @@ import pytest
 
 from console.models import Environment
 from console.specs.builder import build_spec, to_v2
+from console.targeting.conditions import ARRAY_OPS, CONDITION_TYPES, OPERATORS, ValueKind
 from gates import services
-from gates.conditions import ARRAY_OPS, CONDITION_TYPES, OPERATORS, ValueKind
 from gates.models import Segment
 from gates.selectors import segment_id_list_text
 from tests.gates.factories import condition, config_document, gate_document, rule, segment_document
@@ -60,7 +61,7 @@ ON_DAY_MS = 978_393_600_000  # 2001-01-02
 # Shapes the project never contains, and why (nothing else is left out).
 NOT_EMITTED = {
     "str_matches with look-around or back-references": (
-        "rejected by gates.conditions._clean_regex (Rust's regex crate has neither)"
+        "rejected by console.targeting.conditions._clean_regex (Rust's regex crate has neither)"
     ),
     "time targets before 1973 (fewer than 12 digits of ms)": (
         "rejected by _clean_time: SDKs read 10-digit epochs as seconds"

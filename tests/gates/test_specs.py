@@ -16,8 +16,8 @@ from console.specs.builder import (
     to_v2,
 )
 from console.specs.registry import register_contributor, unregister_contributor
+from console.targeting.conditions import CONDITION_TYPES, OPERATORS, ValueKind
 from gates import services
-from gates.conditions import CONDITION_TYPES, OPERATORS, ValueKind
 from gates.documents import gate_to_document
 from gates.specs import INLINE_ID_LIMIT
 from tests.gates.factories import (

@@ -40,11 +40,21 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from console.exceptions import DomainError
 from console.models import EnvironmentTier
-from gates.types import ConditionDoc
+
+
+class ConditionDoc(TypedDict):
+    """One condition as documents hold it; `type` and `operator` come from CONDITION_TYPES."""
+
+    type: str
+    operator: str | None
+    targetValue: Any
+    field: str | None  # custom_field only: the custom attribute's name
+    customID: str | None  # unit_id only: the unit type whose ID is compared
+
 
 # ---------------------------------------------------------------- operators
 
