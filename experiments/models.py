@@ -21,62 +21,21 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from console.models import Project, Tag, TimeStampedModel
-from gates.models import FeatureGate, new_salt
+from console.entities import VersionedEntity, new_salt
+from console.models import Tag
+from gates.models import FeatureGate
 
 LAYER_BUCKETS = 1_000
 
 
-class EntityQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(archived_at__isnull=True)
-
-    def for_project(self, project: Project):
-        return self.filter(project=project)
-
-
-class ArchivableEntity(TimeStampedModel):
-    """What layers, experiments and holdouts share: a project, an immutable name SDKs look
-    up, a salt, a revision bumped by every write, and archival."""
-
-    # PROTECT: configuration is archived, never deleted with its project.
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True, max_length=5000)
-    id_type = models.CharField(max_length=50, default="userID")
-    salt = models.CharField(max_length=64, default=new_salt, editable=False)
-    revision = models.PositiveIntegerField(default=1)
-    # SET_NULL: the entity stays when an account is deleted.
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    archived_at = models.DateTimeField(null=True, blank=True)
-    archived_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    objects = EntityQuerySet.as_manager()
-
-    class Meta:
-        abstract = True
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def is_archived(self) -> bool:
-        return self.archived_at is not None
-
-
-class Layer(ArchivableEntity):
+class Layer(VersionedEntity):
     """A layer: parameters with defaults and 1,000 buckets that its experiments share
     without overlap (mutual exclusion)."""
 
     # list[StoredParameter] (experiments/types.py), the defaults of every layer parameter.
     parameters = models.JSONField(default=list, blank=True)
 
-    class Meta(ArchivableEntity.Meta):
+    class Meta(VersionedEntity.Meta):
         constraints = [
             models.UniqueConstraint(
                 "project",
@@ -109,7 +68,7 @@ EXPERIMENT_TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-class Experiment(ArchivableEntity):
+class Experiment(VersionedEntity):
     """An A/B/n experiment: groups of the allocated units get their group's parameter
     values, everyone else the defaults. `salt` (groups) and `layer_salt` (allocation in the
     implicit layer) change only through experiment_reset."""
@@ -154,7 +113,7 @@ class Experiment(ArchivableEntity):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    class Meta(ArchivableEntity.Meta):
+    class Meta(VersionedEntity.Meta):
         constraints = [
             models.UniqueConstraint(
                 "project",
@@ -216,7 +175,7 @@ class LayerBucket(models.Model):
         return f"{self.layer_id}:{self.bucket}"
 
 
-class Holdout(ArchivableEntity):
+class Holdout(VersionedEntity):
     """A share of units kept out of some experiments (or all: global), who get the defaults
     wherever it applies. Published as a gate with entity `holdout`."""
 
@@ -231,7 +190,7 @@ class Holdout(ArchivableEntity):
     is_global = models.BooleanField(default=False)
     experiments = models.ManyToManyField(Experiment, blank=True, related_name="holdouts")
 
-    class Meta(ArchivableEntity.Meta):
+    class Meta(VersionedEntity.Meta):
         constraints = [
             models.UniqueConstraint(
                 "project",

@@ -29,6 +29,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import best_match as best_schema_error
 
+from console.entities import new_salt
 from console.exceptions import Conflict
 from console.models import Environment, Project, Tag
 from console.targeting.conditions import CONDITION_TYPES, ValueKind, clean_condition
@@ -50,14 +51,13 @@ from gates.hooks import name_claimed_by
 from gates.models import (
     BUILTIN_UNIT_TYPES,
     DynamicConfig,
-    EntityKind,
     FeatureGate,
     GateStatus,
     Reference,
+    ReferenceKind,
     Segment,
     SegmentKind,
     UnitType,
-    new_salt,
 )
 from gates.types import (
     DynamicConfigDocument,
@@ -458,8 +458,8 @@ def _resolve_references(ctx: _Context, own_name: str) -> set[tuple[str, int]]:
     refusing unknown or archived ones and self-references."""
     refs: set[tuple[str, int]] = set()
     for value_kind, model, entity_kind, label in (
-        (ValueKind.GATE, FeatureGate, EntityKind.GATE, "gate"),
-        (ValueKind.SEGMENT, Segment, EntityKind.SEGMENT, "segment"),
+        (ValueKind.GATE, FeatureGate, ReferenceKind.GATE, "gate"),
+        (ValueKind.SEGMENT, Segment, ReferenceKind.SEGMENT, "segment"),
     ):
         names = {name: path for (k, name), path in ctx.wanted.items() if k == value_kind}
         if not names:
@@ -489,7 +489,7 @@ def _canonical_names(ctx: _Context, rules: list, stored: list, refs) -> None:
     if not refs:
         return
     spelled: dict[tuple[str, str], str] = {}
-    for kind, model in ((EntityKind.GATE, FeatureGate), (EntityKind.SEGMENT, Segment)):
+    for kind, model in ((ReferenceKind.GATE, FeatureGate), (ReferenceKind.SEGMENT, Segment)):
         ids = [pk for k, pk in refs if k == kind]
         for name in model.objects.filter(pk__in=ids).values_list("name", flat=True):
             spelled[(kind, name.lower())] = name
@@ -498,7 +498,7 @@ def _canonical_names(ctx: _Context, rules: list, stored: list, refs) -> None:
             for condition in rule["conditions"]:
                 target = CONDITION_TYPES[condition["type"]].target
                 if target in (ValueKind.GATE, ValueKind.SEGMENT):
-                    kind = EntityKind.GATE if target == ValueKind.GATE else EntityKind.SEGMENT
+                    kind = ReferenceKind.GATE if target == ValueKind.GATE else ReferenceKind.SEGMENT
                     key = (kind, condition["targetValue"].lower())
                     condition["targetValue"] = spelled.get(key, condition["targetValue"])
 
@@ -508,7 +508,7 @@ def _check_cycles(ctx: _Context, refs: set[tuple[str, int]]) -> None:
 
     The graph is every Reference of the project except the edited entity's own, plus its
     new ones; a cycle exists iff the entity is reachable from one of its new targets."""
-    if ctx.existing is None or not refs or ctx.kind == EntityKind.DYNAMIC_CONFIG:
+    if ctx.existing is None or not refs or ctx.kind == ReferenceKind.DYNAMIC_CONFIG:
         return
     me = (ctx.kind, ctx.existing.pk)
     graph: dict[tuple[str, int], list[tuple[str, int]]] = {}
@@ -558,9 +558,9 @@ def _node_labels(chain: list[tuple[str, int]]) -> list[str]:
 
 
 def _path_of(ctx: _Context, node: tuple[str, int]) -> str | None:
-    model = FeatureGate if node[0] == EntityKind.GATE else Segment
+    model = FeatureGate if node[0] == ReferenceKind.GATE else Segment
     name = model.objects.filter(pk=node[1]).values_list("name", flat=True).first() or ""
-    value_kind = ValueKind.GATE if node[0] == EntityKind.GATE else ValueKind.SEGMENT
+    value_kind = ValueKind.GATE if node[0] == ReferenceKind.GATE else ValueKind.SEGMENT
     return ctx.wanted.get((value_kind, name.lower()))
 
 
@@ -575,7 +575,7 @@ def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Clea
     """For services: validate_gate_document's work, plus what to store (salted rules,
     overrides by environment id, tag rows, owner, references)."""
     doc = require_object(doc)
-    ctx = _Context.load(project, EntityKind.GATE, existing)
+    ctx = _Context.load(project, ReferenceKind.GATE, existing)
     name = _clean_name(ctx, doc, FeatureGate)
     status = doc.get("status") or GateStatus.IN_PROGRESS
     if status not in (GateStatus.IN_PROGRESS, GateStatus.LAUNCHED, GateStatus.DISABLED):
@@ -613,7 +613,7 @@ def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Clea
 
 def clean_segment(project: Project, doc: Any, existing: Segment | None) -> Cleaned:
     doc = require_object(doc)
-    ctx = _Context.load(project, EntityKind.SEGMENT, existing)
+    ctx = _Context.load(project, ReferenceKind.SEGMENT, existing)
     name = _clean_name(ctx, doc, Segment)
     kind = doc.get("type")
     if kind not in SegmentKind.values:
@@ -646,7 +646,7 @@ def clean_segment(project: Project, doc: Any, existing: Segment | None) -> Clean
 
 def clean_dynamic_config(project: Project, doc: Any, existing: DynamicConfig | None) -> Cleaned:
     doc = require_object(doc)
-    ctx = _Context.load(project, EntityKind.DYNAMIC_CONFIG, existing)
+    ctx = _Context.load(project, ReferenceKind.DYNAMIC_CONFIG, existing)
     name = _clean_name(ctx, doc, DynamicConfig)
     schema = doc.get("schema")
     validator = None

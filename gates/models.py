@@ -8,7 +8,6 @@ Rows change only through gates.services.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from console.entities import VersionedEntity
 from console.models import Project, Tag, TimeStampedModel
 
 # Unit types every project has; custom ones (companyID, ...) are UnitType rows.
@@ -25,11 +25,6 @@ BUILTIN_UNIT_TYPES = ("userID", "stableID")
 # Stale rules (selectors.gate_list(stale=True)).
 STALE_DECIDED_AFTER = timedelta(days=30)
 STALE_TEMPORARY_AFTER = timedelta(days=90)
-
-
-def new_salt() -> str:
-    """A salt is a spec's or rule's bucketing identity: made once, never changed."""
-    return str(uuid.uuid4())
 
 
 class UnitType(TimeStampedModel):
@@ -54,52 +49,19 @@ class UnitType(TimeStampedModel):
         return self.name
 
 
-class ConfigEntityQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(archived_at__isnull=True)
+class ConfigEntity(VersionedEntity):
+    """What gates, segments and dynamic configs add to the kernel: rules and an owner (tags
+    are on each model)."""
 
-    def for_project(self, project: Project):
-        return self.filter(project=project)
-
-
-class ConfigEntity(TimeStampedModel):
-    """What gates, segments and dynamic configs share: a name SDKs look up, a salt, rules,
-    an owner and tags, a revision bumped by every write, and archival."""
-
-    # PROTECT: configuration outlives nothing silently; projects are archived, not deleted.
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
-    # Immutable after creation: SDK calls and other entities' conditions use it.
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True, max_length=5000)
-    id_type = models.CharField(max_length=50, default="userID")
-    salt = models.CharField(max_length=64, default=new_salt, editable=False)
     # SET_NULL: the entity stays when its owner's account is deleted.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # list[StoredRule] (gates/types.py): document rules plus salts and environment ids.
     rules = models.JSONField(default=list, blank=True)
-    revision = models.PositiveIntegerField(default=1)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    archived_at = models.DateTimeField(null=True, blank=True)
-    archived_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
-    objects = ConfigEntityQuerySet.as_manager()
-
-    class Meta:
+    class Meta(VersionedEntity.Meta):
         abstract = True
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def is_archived(self) -> bool:
-        return self.archived_at is not None
 
 
 class GateStatus(models.TextChoices):
@@ -223,7 +185,7 @@ class DynamicConfig(ConfigEntity):
         ]
 
 
-class EntityKind(models.TextChoices):
+class ReferenceKind(models.TextChoices):
     GATE = "gate", "Feature gate"
     SEGMENT = "segment", "Segment"
     DYNAMIC_CONFIG = "dynamic_config", "Dynamic config"
@@ -235,9 +197,9 @@ class Reference(models.Model):
     source is archived. Used for cycle detection and in-use protection."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    source_kind = models.CharField(max_length=20, choices=EntityKind.choices)
+    source_kind = models.CharField(max_length=20, choices=ReferenceKind.choices)
     source_id = models.BigIntegerField()
-    target_kind = models.CharField(max_length=20, choices=EntityKind.choices)
+    target_kind = models.CharField(max_length=20, choices=ReferenceKind.choices)
     target_id = models.BigIntegerField()
 
     class Meta:

@@ -19,10 +19,10 @@ from gates.models import (
     STALE_DECIDED_AFTER,
     STALE_TEMPORARY_AFTER,
     DynamicConfig,
-    EntityKind,
     FeatureGate,
     GateStatus,
     Reference,
+    ReferenceKind,
     Segment,
     SegmentID,
     UnitType,
@@ -208,9 +208,9 @@ def usages(*, kind: str, target_id: int) -> list[str]:
         by_kind.setdefault(source_kind, []).append(source_id)
     labels = []
     for source_kind, model, label in (
-        (EntityKind.GATE, FeatureGate, "gate"),
-        (EntityKind.SEGMENT, Segment, "segment"),
-        (EntityKind.DYNAMIC_CONFIG, DynamicConfig, "dynamic config"),
+        (ReferenceKind.GATE, FeatureGate, "gate"),
+        (ReferenceKind.SEGMENT, Segment, "segment"),
+        (ReferenceKind.DYNAMIC_CONFIG, DynamicConfig, "dynamic config"),
     ):
         ids = by_kind.get(source_kind)
         if ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 
 from console.exceptions import Conflict, DomainError
 from console.models import Project, Role
@@ -36,40 +36,12 @@ def lock_project(project: Project) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, project.pk])
 
 
-def ensure_not_archived(entity, what: str) -> None:
-    if entity.archived_at is not None:
-        raise Conflict(f"This {what} is archived and cannot change.", code="archived")
-
-
-def ensure_revision(entity, expected_revision: int | None) -> None:
-    """Optimistic concurrency: refuse a document made from an older revision."""
-    if expected_revision is not None and expected_revision != entity.revision:
-        raise Conflict(
-            f"It changed since you opened it (revision {entity.revision}, you had "
-            f"{expected_revision}); reload and apply your edit again.",
-            code="stale_revision",
-        )
-
-
 def ensure_transition(experiment: Experiment, target: str, verb: str) -> None:
     if target not in EXPERIMENT_TRANSITIONS[experiment.status]:
         raise DomainError(
             f"A {ExperimentStatus(experiment.status).label.lower()} experiment cannot be {verb}.",
             code="illegal_transition",
         )
-
-
-def save_new(obj, *, what: str) -> None:
-    """Insert; a concurrent create of the same name becomes a Conflict."""
-    try:
-        with transaction.atomic():
-            obj.save()
-    except IntegrityError as exc:
-        if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
-            raise Conflict(
-                f"A {what} named '{obj.name}' already exists.", code="duplicate", field="name"
-            ) from exc
-        raise
 
 
 # ---------------------------------------------------------------- layer buckets

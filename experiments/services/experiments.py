@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
+from console.entities import ensure_not_archived, ensure_revision, new_salt, save_new
 from console.exceptions import Conflict, DomainError
 from console.models import Project
 from experiments.documents import clean_experiment, experiment_to_document
@@ -17,16 +18,12 @@ from experiments.models import Experiment, ExperimentStatus
 from experiments.services._common import (
     allocate_buckets,
     ensure_capacity,
-    ensure_not_archived,
-    ensure_revision,
     ensure_transition,
     ensure_writer,
     lock_project,
     release_buckets,
-    save_new,
 )
 from experiments.types import ExperimentDocument
-from gates.models import new_salt
 
 # What each status lets an update change (other keys must stay as they are).
 _ALWAYS_EDITABLE = {"description", "hypothesis", "tags", "owner"}

@@ -6,15 +6,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
+from console.entities import ensure_not_archived, ensure_revision, save_new
 from console.models import Project
 from experiments.documents import clean_holdout, holdout_to_document
 from experiments.models import Holdout
 from experiments.services._common import (
-    ensure_not_archived,
-    ensure_revision,
     ensure_writer,
     lock_project,
-    save_new,
 )
 from experiments.types import HoldoutDocument
 

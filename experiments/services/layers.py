@@ -6,16 +6,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
+from console.entities import ensure_not_archived, ensure_revision, save_new
 from console.exceptions import Conflict
 from console.models import Project
 from experiments.documents import clean_layer, layer_to_document
 from experiments.models import Experiment, Layer
 from experiments.services._common import (
-    ensure_not_archived,
-    ensure_revision,
     ensure_writer,
     lock_project,
-    save_new,
 )
 from experiments.types import LayerDocument
 

@@ -3,7 +3,7 @@ tags and the duplicate-name guard."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 
 from console.exceptions import Conflict
 from console.models import Project, Role
@@ -30,34 +30,6 @@ def lock_project_graph(project: Project) -> None:
     A transaction-scoped advisory lock, so the project row itself stays unlocked."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_GRAPH_LOCK_CLASS, project.pk])
-
-
-def ensure_not_archived(entity, what: str) -> None:
-    if entity.archived_at is not None:
-        raise Conflict(f"This {what} is archived and cannot change.", code="archived")
-
-
-def ensure_revision(entity, expected_revision: int | None) -> None:
-    """Optimistic concurrency: refuse a document made from an older revision."""
-    if expected_revision is not None and expected_revision != entity.revision:
-        raise Conflict(
-            f"It changed since you opened it (revision {entity.revision}, you had "
-            f"{expected_revision}); reload and apply your edit again.",
-            code="stale_revision",
-        )
-
-
-def save_new(obj, *, what: str) -> None:
-    """Insert; a concurrent create of the same name becomes a Conflict."""
-    try:
-        with transaction.atomic():
-            obj.save()
-    except IntegrityError as exc:
-        if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
-            raise Conflict(
-                f"A {what} named '{obj.name}' already exists.", code="duplicate", field="name"
-            ) from exc
-        raise
 
 
 def write_references(project: Project, kind: str, source_id: int, cleaned: Cleaned) -> None:

@@ -6,16 +6,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
+from console.entities import ensure_not_archived, ensure_revision, save_new
 from console.models import Project
 from gates.documents import clean_dynamic_config, dynamic_config_to_document
-from gates.models import DynamicConfig, EntityKind
+from gates.models import DynamicConfig, ReferenceKind
 from gates.services._common import (
     drop_references,
-    ensure_not_archived,
-    ensure_revision,
     ensure_writer,
     lock_project_graph,
-    save_new,
     write_references,
 )
 from gates.types import DynamicConfigDocument
@@ -45,7 +43,7 @@ def dynamic_config_create(
     )
     save_new(config, what="dynamic config")
     config.tags.set(cleaned.tags)
-    write_references(project, EntityKind.DYNAMIC_CONFIG, config.pk, cleaned)
+    write_references(project, ReferenceKind.DYNAMIC_CONFIG, config.pk, cleaned)
     audit_record(
         actor=actor,
         action="dynamic_config.created",
@@ -106,7 +104,7 @@ def dynamic_config_update(
         ]
     )
     config.tags.set(cleaned.tags)
-    write_references(project, EntityKind.DYNAMIC_CONFIG, config.pk, cleaned)
+    write_references(project, ReferenceKind.DYNAMIC_CONFIG, config.pk, cleaned)
     audit_record(
         actor=actor,
         action="dynamic_config.updated",
@@ -131,7 +129,7 @@ def dynamic_config_archive(*, actor, config: DynamicConfig) -> DynamicConfig:
     config.archived_by = actor
     config.revision += 1
     config.save(update_fields=["archived_at", "archived_by", "revision", "updated_at"])
-    drop_references(EntityKind.DYNAMIC_CONFIG, config.pk)
+    drop_references(ReferenceKind.DYNAMIC_CONFIG, config.pk)
     audit_record(
         actor=actor,
         action="dynamic_config.archived",

@@ -6,17 +6,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
+from console.entities import ensure_not_archived, ensure_revision, save_new
 from console.models import Project
 from gates.documents import clean_gate, gate_to_document
-from gates.models import EntityKind, FeatureGate, GateStatus
+from gates.models import FeatureGate, GateStatus, ReferenceKind
 from gates.services._common import (
     drop_references,
-    ensure_not_archived,
-    ensure_revision,
     ensure_unused,
     ensure_writer,
     lock_project_graph,
-    save_new,
     write_references,
 )
 from gates.types import GateDocument
@@ -46,7 +44,7 @@ def gate_create(*, actor, project: Project, document: GateDocument) -> FeatureGa
     )
     save_new(gate, what="gate")
     gate.tags.set(cleaned.tags)
-    write_references(project, EntityKind.GATE, gate.pk, cleaned)
+    write_references(project, ReferenceKind.GATE, gate.pk, cleaned)
     audit_record(
         actor=actor,
         action="gate.created",
@@ -110,7 +108,7 @@ def gate_update(
         ]
     )
     gate.tags.set(cleaned.tags)
-    write_references(project, EntityKind.GATE, gate.pk, cleaned)
+    write_references(project, ReferenceKind.GATE, gate.pk, cleaned)
     audit_record(
         actor=actor,
         action="gate.updated",
@@ -135,7 +133,7 @@ def gate_archive(*, actor, gate: FeatureGate) -> FeatureGate:
         .get(pk=gate.pk)
     )
     ensure_not_archived(gate, "gate")
-    ensure_unused(EntityKind.GATE, gate, "gate")
+    ensure_unused(ReferenceKind.GATE, gate, "gate")
     before = gate_to_document(gate)
     now = timezone.now()
     gate.status = GateStatus.ARCHIVED
@@ -152,7 +150,7 @@ def gate_archive(*, actor, gate: FeatureGate) -> FeatureGate:
             "updated_at",
         ]
     )
-    drop_references(EntityKind.GATE, gate.pk)
+    drop_references(ReferenceKind.GATE, gate.pk)
     audit_record(
         actor=actor,
         action="gate.archived",

@@ -11,19 +11,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
+from console.entities import ensure_not_archived, ensure_revision, save_new
 from console.exceptions import DomainError
 from console.models import Project
 from gates import idlists
 from gates.documents import clean_segment, segment_to_document
-from gates.models import EntityKind, Segment, SegmentKind
+from gates.models import ReferenceKind, Segment, SegmentKind
 from gates.services._common import (
     drop_references,
-    ensure_not_archived,
-    ensure_revision,
     ensure_unused,
     ensure_writer,
     lock_project_graph,
-    save_new,
     write_references,
 )
 from gates.specs import INLINE_ID_LIMIT
@@ -61,7 +59,7 @@ def segment_create(*, actor, project: Project, document: SegmentDocument) -> Seg
     )
     save_new(segment, what="segment")
     segment.tags.set(cleaned.tags)
-    write_references(project, EntityKind.SEGMENT, segment.pk, cleaned)
+    write_references(project, ReferenceKind.SEGMENT, segment.pk, cleaned)
     audit_record(
         actor=actor,
         action="segment.created",
@@ -106,7 +104,7 @@ def segment_update(
         update_fields=["description", "id_type", "owner", "rules", "revision", "updated_at"]
     )
     segment.tags.set(cleaned.tags)
-    write_references(project, EntityKind.SEGMENT, segment.pk, cleaned)
+    write_references(project, ReferenceKind.SEGMENT, segment.pk, cleaned)
     audit_record(
         actor=actor,
         action="segment.updated",
@@ -127,13 +125,13 @@ def segment_archive(*, actor, segment: Segment) -> Segment:
     lock_project_graph(project)
     segment = _lock(segment)
     ensure_not_archived(segment, "segment")
-    ensure_unused(EntityKind.SEGMENT, segment, "segment")
+    ensure_unused(ReferenceKind.SEGMENT, segment, "segment")
     before = segment_to_document(segment)
     segment.archived_at = timezone.now()
     segment.archived_by = actor
     segment.revision += 1
     segment.save(update_fields=["archived_at", "archived_by", "revision", "updated_at"])
-    drop_references(EntityKind.SEGMENT, segment.pk)
+    drop_references(ReferenceKind.SEGMENT, segment.pk)
     audit_record(
         actor=actor,
         action="segment.archived",

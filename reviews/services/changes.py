@@ -17,6 +17,7 @@ from django.db.models.expressions import RawSQL
 
 from console import progress
 from console.audit import audit_record
+from console.entities import ensure_revision
 from console.exceptions import Conflict, DomainError, NotAllowed, NotFound
 from console.models import Environment, Project, Role
 from console.permissions import ensure_role, project_role
@@ -205,12 +206,7 @@ def _resolve(project: Project, inputs: list[ChangeInput]) -> list[Change]:
             entity = handler.find(project, item.name)
             if entity is None:
                 raise NotFound(f"This project has no {handler.label} named '{item.name}'.")
-            if item.base_revision is not None and item.base_revision != entity.revision:
-                raise Conflict(
-                    f"It changed since you opened it (revision {entity.revision}, you had "
-                    f"{item.base_revision}); reload and apply your edit again.",
-                    code="stale_revision",
-                )
+            ensure_revision(entity, item.base_revision)
             change.entity_id = entity.pk
             change.entity_name = entity.name
             change.base_revision = entity.revision

@@ -6,8 +6,9 @@ from typing import Any
 
 import factory
 
+from console.entities import new_salt
 from gates.documents import new_rule_id
-from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind, new_salt
+from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
 from tests.console.factories import ProjectFactory
 
 

@@ -9,9 +9,10 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from console import services as console_services
+from console.entities import new_salt
 from console.specs.builder import build_spec, spec_json, to_v2
 from gates.documents import new_rule_id
-from gates.models import FeatureGate, new_salt
+from gates.models import FeatureGate
 
 
 def _rule(conditions, percentage=100):
