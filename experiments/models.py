@@ -66,6 +66,22 @@ EXPERIMENT_TRANSITIONS: dict[str, set[str]] = {
     ExperimentStatus.ABANDONED: {ExperimentStatus.ARCHIVED, ExperimentStatus.DRAFT},
     ExperimentStatus.ARCHIVED: set(),
 }
+# The lifecycle steps and the status each leads to. EXPERIMENT_TRANSITIONS says which a
+# status allows: the services refuse the others, and the page offers exactly these.
+LIFECYCLE_STEPS: dict[str, str] = {
+    "start": ExperimentStatus.RUNNING,
+    "ship": ExperimentStatus.SHIPPED,
+    "abandon": ExperimentStatus.ABANDONED,
+    "reset": ExperimentStatus.DRAFT,
+    "archive": ExperimentStatus.ARCHIVED,
+}
+
+
+def lifecycle_steps(status: str) -> set[str]:
+    """The lifecycle steps an experiment in `status` can take."""
+    return {
+        step for step, target in LIFECYCLE_STEPS.items() if target in EXPERIMENT_TRANSITIONS[status]
+    }
 
 
 class Experiment(VersionedEntity):

@@ -35,7 +35,7 @@ from experiments.forms import (
     ShipForm,
     percent_text,
 )
-from experiments.models import Experiment, ExperimentStatus, Layer
+from experiments.models import LIFECYCLE_STEPS, Experiment, ExperimentStatus, Layer, lifecycle_steps
 from experiments.views.common import GET_POST, _experiment, _problems, _save, _step, _values_text
 from gates.forms import TestUserForm
 from gates.models import FeatureGate, Segment
@@ -138,7 +138,7 @@ def _test_panel(key: str, project, obj) -> dict[str, str]:
 def _lifecycle(experiment: Experiment) -> dict[str, Any]:
     """What each lifecycle button offers, and the sentence its confirmation asks."""
     doc = experiment_to_document(experiment)
-    status = experiment.status
+    steps = lifecycle_steps(experiment.status)
     defaults = {p["name"]: p["defaultValue"] for p in doc["parameters"]}
     split = ", ".join(f"{g['name']} ({percent_text(g['size'])}%)" for g in doc["groups"])
     who = "eligible users"
@@ -162,13 +162,7 @@ def _lifecycle(experiment: Experiment) -> dict[str, Any]:
         for g in doc["groups"]
     ]
     return {
-        "can_start": status == ExperimentStatus.DRAFT,
-        "can_ship": status == ExperimentStatus.RUNNING,
-        "can_abandon": status == ExperimentStatus.RUNNING,
-        "can_reset": status
-        in (ExperimentStatus.RUNNING, ExperimentStatus.SHIPPED, ExperimentStatus.ABANDONED),
-        "can_archive": status
-        in (ExperimentStatus.DRAFT, ExperimentStatus.SHIPPED, ExperimentStatus.ABANDONED),
+        **{f"can_{step}": step in steps for step in LIFECYCLE_STEPS},
         "start_question": f"Start {experiment.name}? {start}",
         "ships": ships,
         "abandon_question": f"Abandon {experiment.name}? Everyone gets the defaults: "

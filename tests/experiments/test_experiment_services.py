@@ -8,7 +8,7 @@ from console.exceptions import Conflict, DomainError, NotAllowed
 from console.models import AuditEvent
 from experiments import services
 from experiments.documents import experiment_to_document, validate_experiment_document
-from experiments.models import Experiment, ExperimentStatus, LayerBucket
+from experiments.models import Experiment, ExperimentStatus, LayerBucket, lifecycle_steps
 from gates import services as gate_services
 from gates.models import FeatureGate
 from tests.experiments.factories import (
@@ -700,3 +700,52 @@ def test_every_write__one_audit_event_each(project, project_admin, layer):
         experiment = step(experiment)
         assert AuditEvent.objects.count() == count + n
         assert Experiment.objects.get(pk=experiment.pk).revision == n
+
+
+# ---------------------------------------------------------------- the lifecycle, derived once
+
+
+def _in_status(project, actor, status: str, name: str) -> Experiment:
+    experiment = _create(project, actor, name=name)
+    if status == ExperimentStatus.DRAFT:
+        return experiment
+    if status == ExperimentStatus.ARCHIVED:
+        return services.experiment_archive(actor=actor, experiment=experiment)
+    experiment = services.experiment_start(actor=actor, experiment=experiment)
+    if status == ExperimentStatus.SHIPPED:
+        group_name = experiment.groups[0]["name"]
+        return services.experiment_ship(actor=actor, experiment=experiment, group=group_name)
+    if status == ExperimentStatus.ABANDONED:
+        return services.experiment_abandon(actor=actor, experiment=experiment)
+    return experiment
+
+
+STEP_SERVICES = {
+    "start": lambda actor, exp: services.experiment_start(actor=actor, experiment=exp),
+    "ship": lambda actor, exp: services.experiment_ship(
+        actor=actor, experiment=exp, group=exp.groups[0]["name"]
+    ),
+    "abandon": lambda actor, exp: services.experiment_abandon(actor=actor, experiment=exp),
+    "reset": lambda actor, exp: services.experiment_reset(actor=actor, experiment=exp),
+    "archive": lambda actor, exp: services.experiment_archive(actor=actor, experiment=exp),
+}
+
+
+@pytest.mark.parametrize("status", list(ExperimentStatus))
+def test_lifecycle_steps__what_the_page_offers__exactly_what_the_services_accept(
+    project, project_member, status
+):
+    # Given one experiment per step, in `status`
+    offered = lifecycle_steps(status)
+    accepted = set()
+    for step, run in STEP_SERVICES.items():
+        experiment = _in_status(project, project_member, status, f"exp_{status}_{step}")
+        assert experiment.status == status
+        # When each step's service is asked
+        try:
+            run(project_member, experiment)
+        except DomainError:
+            continue
+        accepted.add(step)
+    # Then the page's buttons (lifecycle_steps) are those the services accept
+    assert offered == accepted
