@@ -33,7 +33,7 @@ from console.models import (
     WebhookDeliveryState,
 )
 from console.permissions import ensure_role
-from console.services import _clean_name, _save_unique, _validate
+from console.services.common import clean_name, save_unique, validate_model
 from console.webhooks import crypto
 from console.webhooks.events import TEST_EVENT, is_registered
 
@@ -144,7 +144,7 @@ def webhook_create(
 ) -> IssuedWebhook:
     """Add a webhook (`events` None: every event) with a new signing secret, returned once."""
     ensure_role(actor, project, Role.ADMIN)
-    name = _clean_name(name, what="Webhook name", max_length=100)
+    name = clean_name(name, what="Webhook name", max_length=100)
     url = _clean_url(url)
     all_events, event_names = _clean_events(events)
     # Lock the project so concurrent creates cannot pass the limit together.
@@ -166,8 +166,8 @@ def webhook_create(
         secret_hint=crypto.secret_hint(secret),
         created_by=actor,
     )
-    _validate(webhook)
-    _save_unique(webhook, message=_name_taken(name), field="name")
+    validate_model(webhook)
+    save_unique(webhook, message=_name_taken(name), field="name")
     audit_record(
         actor=actor,
         action="webhook.created",
@@ -192,12 +192,12 @@ def webhook_update(
     ensure_role(actor, webhook.project, Role.ADMIN)
     webhook = Webhook.objects.select_for_update().select_related("project").get(pk=webhook.pk)
     before = _audit_view(webhook)
-    webhook.name = _clean_name(name, what="Webhook name", max_length=100)
+    webhook.name = clean_name(name, what="Webhook name", max_length=100)
     webhook.url = _clean_url(url)
     webhook.all_events, webhook.events = _clean_events(events)
     webhook.is_active = bool(is_active)
-    _validate(webhook)
-    _save_unique(
+    validate_model(webhook)
+    save_unique(
         webhook,
         update_fields=["name", "url", "all_events", "events", "is_active", "updated_at"],
         message=_name_taken(webhook.name),
