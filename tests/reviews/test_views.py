@@ -18,7 +18,6 @@ from experiments.reviews import describe_experiment
 from gates.documents import gate_to_document
 from gates.models import FeatureGate
 from gates.reviews import describe_dynamic_config, describe_gate
-from reviews import views as review_views
 from reviews.models import (
     Approval,
     ChangeSet,
@@ -39,6 +38,7 @@ from reviews.services import (
     review_group_save,
     review_policy_update,
 )
+from reviews.views import changeset as changeset_page
 from tests.console.factories import UserFactory
 from tests.gates.factories import condition, rule, segment_document
 from tests.reviews.conftest import create_gate, submit, update_gate
@@ -553,7 +553,7 @@ def test_impact__preview__rendered_with_counts_and_examples(
         examples=[{"user": {"userID": "u-42"}, "before": False, "after": True}],
     )
     preview = SimpleNamespace(sample_size=1000, error=None, entities=[item])
-    monkeypatch.setattr(review_views, "impact_preview", lambda cs: preview)
+    monkeypatch.setattr(changeset_page, "impact_preview", lambda cs: preview)
     client.force_login(project_member)
 
     # When the page loads the panel
@@ -572,7 +572,7 @@ def test_impact__preview_error__shown_in_the_panel(
     client, project, in_review, project_member, monkeypatch
 ):
     preview = SimpleNamespace(sample_size=0, error="No users to sample yet.", entities=[])
-    monkeypatch.setattr(review_views, "impact_preview", lambda cs: preview)
+    monkeypatch.setattr(changeset_page, "impact_preview", lambda cs: preview)
     client.force_login(project_member)
     html = client.get(
         _url("changeset-impact", project, in_review.number), HTTP_HX_REQUEST="true"
