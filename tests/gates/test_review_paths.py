@@ -673,15 +673,15 @@ WRITE_SERVICES = {
     for name in services.__all__
     if callable(getattr(services, name)) and name not in ("SegmentIdsChange", "unit_type_create")
 }
-ADAPTERS = ["api/views.py", "api/serializers.py", "demo.py", "forms.py"]
+ADAPTERS = ["api/views.py", "api/serializers.py", "demo.py"]
 
 
 def _adapter_sources() -> list[Path]:
     root = Path(inspect.getfile(gates)).parent
     commands = sorted((root / "management" / "commands").glob("*.py"))
-    views = sorted((root / "views").glob("*.py"))
-    assert views, "gates/views/ holds the pages"
-    return views + [root / name for name in ADAPTERS] + commands
+    pages = sorted((root / "views").glob("*.py")) + sorted((root / "forms").glob("*.py"))
+    assert pages, "gates/views/ and gates/forms/ hold the pages and their forms"
+    return pages + [root / name for name in ADAPTERS] + commands
 
 
 def _direct_calls(source: str) -> set[str]:

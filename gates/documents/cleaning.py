@@ -1,29 +1,13 @@
-"""Documents: the canonical JSON form of gates, segments and dynamic configs.
-
-`<entity>_to_document(obj)` renders a row; `validate_<entity>_document(project, doc,
-existing=None)` checks a proposed document against the project (names, tags, owner,
-environments, unit types, referenced gates and segments, cycles, schemas) and returns
-the cleaned document, or raises DomainError/Conflict with `code` and a `field` path such
-as "rules[1].conditions[0].targetValue". Services take documents whole; reviews will
-store and diff them.
-
-Documents follow the Statsig Console API v1 shape (gates/types.py). A document is whole:
-a missing key means its default (no tags, no rules, ...), not "unchanged". Unknown keys
-are ignored (exports carry read-only extras such as lastModifierID). Salts never appear:
-a rule keeps its salt by carrying its existing `id`; rules without an id, or with an id
-this entity does not have, are new and get a fresh id and salt.
-"""
+"""Validation of proposed documents: every field cleaned or refused with the document path
+of the fault; names resolved to references; dependency cycles refused."""
 
 from __future__ import annotations
 
 import json
-import re
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models.functions import Lower
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -43,9 +27,16 @@ from console.targeting.fields import (
     fail,
     project_tags,
     require_object,
-    tag_names,
     text,
     unsafe_integer,
+)
+from gates.documents.common import (
+    MAX_CONDITIONS,
+    MAX_RULES,
+    MAX_VALUE_BYTES,
+    NAME_PATTERN,
+    NAME_RULE,
+    new_rule_id,
 )
 from gates.hooks import name_claimed_by
 from gates.models import (
@@ -67,121 +58,6 @@ from gates.types import (
     StoredOverride,
     StoredRule,
 )
-
-User = get_user_model()
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
-NAME_RULE = (
-    "Names use letters, digits, '_' and '-' (1-100 characters, starting with a letter or "
-    "digit); they are unique per project regardless of case and cannot change later."
-)
-MAX_RULES = 100
-MAX_CONDITIONS = 50
-MAX_VALUE_BYTES = 100_000
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def new_rule_id() -> str:
-    """A 22-character random id, the shape Statsig gives rule ids."""
-    n, out = uuid.uuid4().int, []
-    while len(out) < 22:
-        n, r = divmod(n, 62)
-        out.append(_BASE62[r])
-    return "".join(out)
-
-
-# ---------------------------------------------------------------- to_document
-
-
-def environment_names(project: Project) -> dict[int, str]:
-    return dict(Environment.objects.filter(project=project).values_list("pk", "name"))
-
-
-def _rules_to_doc(rules: list[StoredRule], names: dict[int, str], *, config: bool):
-    out: list[RuleDoc] = []
-    for rule in rules:
-        ids = rule.get("environmentIds")
-        doc: RuleDoc = {
-            "id": rule["id"],
-            "name": rule["name"],
-            "passPercentage": rule["passPercentage"],
-            "conditions": [dict(c) for c in rule["conditions"]],  # type: ignore[misc]
-            "environments": None if ids is None else [names[i] for i in ids if i in names],
-        }
-        if config:
-            doc["returnValue"] = rule.get("returnValue", {})
-        out.append(doc)
-    return out
-
-
-def _owner_email(obj) -> str | None:
-    return obj.owner.email if obj.owner_id else None
-
-
-def gate_to_document(gate: FeatureGate, *, env_names: dict[int, str] | None = None):
-    """The gate as a GateDocument. Pass `env_names` (environment_names(project)) when
-    rendering many, and prefetch `tags` and select `owner`."""
-    names = environment_names(gate.project) if env_names is None else env_names
-    doc: GateDocument = {
-        # Statsig's Console API names an entity by its name, in `id` as well.
-        "id": gate.name,
-        "name": gate.name,
-        "description": gate.description,
-        "idType": gate.id_type,
-        "isEnabled": gate.is_enabled,
-        "status": gate.status,  # type: ignore[typeddict-item]
-        "isPermanent": gate.is_permanent,
-        "tags": tag_names(gate),
-        "owner": _owner_email(gate),
-        "rules": _rules_to_doc(gate.rules, names, config=False),
-        "overrides": [
-            {
-                "environment": None if o["environmentId"] is None else names[o["environmentId"]],
-                "passingIDs": list(o["passingIDs"]),
-                "failingIDs": list(o["failingIDs"]),
-            }
-            for o in gate.overrides
-            if o["environmentId"] is None or o["environmentId"] in names
-        ],
-    }
-    return doc
-
-
-def segment_to_document(segment: Segment, *, env_names: dict[int, str] | None = None):
-    names = environment_names(segment.project) if env_names is None else env_names
-    doc: SegmentDocument = {
-        # Statsig's Console API names an entity by its name, in `id` as well.
-        "id": segment.name,
-        "name": segment.name,
-        "description": segment.description,
-        "type": segment.kind,  # type: ignore[typeddict-item]
-        "idType": segment.id_type,
-        "tags": tag_names(segment),
-        "owner": _owner_email(segment),
-        "rules": _rules_to_doc(segment.rules, names, config=False),
-    }
-    if segment.kind == SegmentKind.ID_LIST:
-        doc["count"] = segment.id_count
-    return doc
-
-
-def dynamic_config_to_document(config: DynamicConfig, *, env_names: dict[int, str] | None = None):
-    names = environment_names(config.project) if env_names is None else env_names
-    doc: DynamicConfigDocument = {
-        # Statsig's Console API names an entity by its name, in `id` as well.
-        "id": config.name,
-        "name": config.name,
-        "description": config.description,
-        "idType": config.id_type,
-        "isEnabled": config.is_enabled,
-        "tags": tag_names(config),
-        "owner": _owner_email(config),
-        "defaultValue": config.default_value,
-        "schema": config.schema,
-        "rules": _rules_to_doc(config.rules, names, config=True),
-    }
-    return doc
-
 
 # ---------------------------------------------------------------- validation
 
