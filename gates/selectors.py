@@ -206,7 +206,7 @@ def usages(*, kind: str, target_id: int) -> list[str]:
         target_kind=kind, target_id=target_id
     ).values_list("source_kind", "source_id"):
         by_kind.setdefault(source_kind, []).append(source_id)
-    labels = []
+    labels: list[str] = []
     for source_kind, model, label in (
         (ReferenceKind.GATE, FeatureGate, "gate"),
         (ReferenceKind.SEGMENT, Segment, "segment"),

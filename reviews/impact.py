@@ -193,7 +193,8 @@ def compare_specs(
             spec_name = prefix + name
             targets = _targets(_entry(before.get(env_name) or {}, eval_kind, spec_name))
             targets += _targets(_entry(after[env_name], eval_kind, spec_name))
-            changed, examples = 0, []
+            changed = 0
+            examples: list[dict[str, Any]] = []
             for user in synthetic_users(sample_size, targets, seed):
                 was = _outcome(old, user, eval_kind, spec_name)
                 now = _outcome(new, user, eval_kind, spec_name)
@@ -239,7 +240,8 @@ def impact_preview(change_set, *, sample_size: int = SAMPLE_SIZE) -> Impact:
             environment__in=environments,
             ruleset_version__number__in=[version.number - 1, version.number],
         ).select_related("environment", "ruleset_version")
-        before, after = {}, {}
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
         for row in rows:
             side = after if row.ruleset_version_id == version.pk else before
             side[row.environment.name] = json.loads(row.v1_json)

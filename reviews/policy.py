@@ -117,7 +117,8 @@ def requirements_for(project: Project, change_sets: list[ChangeSet]) -> dict[int
     for cs_id, kind, entity_id in Change.objects.filter(
         change_set_id__in=ids, entity_id__isnull=False
     ).values_list("change_set_id", "kind", "entity_id"):
-        keys[cs_id].add((kind, entity_id))
+        if entity_id is not None:  # always, given the filter: narrows the nullable column
+            keys[cs_id].add((kind, entity_id))
     approvals: dict[int, list[Approval]] = defaultdict(list)
     for approval in (
         Approval.objects.filter(change_set_id__in=ids, dismissed_at=None)

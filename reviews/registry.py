@@ -10,15 +10,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from django.db.models import Model
 
 from console.exceptions import DomainError
 from console.models import Project
 
-# (actor, project, entity or None for a create, payload) -> what the service returned
-ApplyFn = Callable[[Any, Project, Any, dict], Any]
+# A document (Statsig Console API v1 shape) or a change payload: JSON objects.
+Document = Mapping[str, Any]
+Payload = dict[str, Any]
+M = TypeVar("M", bound=Model)
+
+# (actor, project, entity or None for a create, payload) -> what the service returned. The
+# entity is Any: each kind's services take their own model (a FeatureGate, a Layer, ...).
+ApplyFn = Callable[[Any, Project, Any, Payload], Any]
 # A document as labelled, readable lines: [("Rule 1: Employees", "100% pass when ...")]
-DescribeFn = Callable[[dict], list[tuple[str, str]]]
+DescribeFn = Callable[[Payload], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -37,15 +45,15 @@ class Action:
     # document and the specs as `apply` would, and raise what `apply` would raise.
     preview: ApplyFn | None = None
 
-    def weight(self, payload: dict) -> int:
+    def weight(self, payload: Payload) -> int:
         items = payload.get(self.bulk_key) if self.bulk_key else None
         return max(1, len(items)) if isinstance(items, list) else 1
 
 
 def document_actions(
     *,
-    create: Callable[[Any, Project, dict], Any],
-    update: Callable[[Any, Any, dict], Any],
+    create: Callable[[Any, Project, Payload], Any],
+    update: Callable[[Any, Any, Payload], Any],
     archive: Callable[[Any, Any], Any],
 ) -> dict[str, Action]:
     """The create / update / archive actions of an entity edited as a whole document:
@@ -68,9 +76,9 @@ def document_actions(
     }
 
 
-def describe_plainly(document: dict) -> list[tuple[str, str]]:
+def describe_plainly(document: Payload) -> list[tuple[str, str]]:
     """The fallback description: one line per top-level key."""
-    lines = []
+    lines: list[tuple[str, str]] = []
     for key, value in document.items():
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         lines.append((key, text))
@@ -78,19 +86,19 @@ def describe_plainly(document: dict) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class EntityKind:
+class EntityKind(Generic[M]):
     kind: str  # "gate": the change's `kind`, also the API's
     label: str  # "feature gate"
-    model: type  # the Django model (reviews reads rows only through `load`)
-    find: Callable[[Project, str], Any]  # live entity by name, or None
-    to_document: Callable[[Any], dict]
+    model: type[M]  # the Django model (reviews reads rows only through `load`)
+    find: Callable[[Project, str], M | None]  # live entity by name, or None
+    to_document: Callable[[M], Document]
     actions: Mapping[str, Action]
     describe: DescribeFn = describe_plainly
-    url: Callable[[Any], str] | None = None
+    url: Callable[[M], str] | None = None
     # The editor that creates one (its ?change_set=N&change=P edits a proposed create).
     create_url: Callable[[Project], str] | None = None
 
-    def load(self, project: Project, entity_id: int, *, lock: bool = False):
+    def load(self, project: Project, entity_id: int, *, lock: bool = False) -> M | None:
         rows = self.model._default_manager.filter(project=project, pk=entity_id)
         if lock:
             rows = rows.select_for_update(of=("self",))
@@ -113,14 +121,15 @@ class EntityKind:
             ) from None
 
 
-_kinds: dict[str, EntityKind] = {}
+# Any: reviews handles every kind alike, whatever its model.
+_kinds: dict[str, EntityKind[Any]] = {}
 
 
-def register(kind: EntityKind) -> None:
+def register(kind: EntityKind[Any]) -> None:
     _kinds[kind.kind] = kind
 
 
-def get(kind: str) -> EntityKind:
+def get(kind: str) -> EntityKind[Any]:
     try:
         return _kinds[kind]
     except KeyError:
@@ -132,7 +141,7 @@ def get(kind: str) -> EntityKind:
         ) from None
 
 
-def kinds() -> list[EntityKind]:
+def kinds() -> list[EntityKind[Any]]:
     return list(_kinds.values())
 
 

@@ -8,11 +8,15 @@ current role there (console.permissions.project_role decides both). Non-members 
 
 from __future__ import annotations
 
-from django.db.models import Model, QuerySet
+from typing import Any, TypeVar
+
+from django.db.models import Manager, Model, QuerySet
 
 from console.exceptions import DomainError, NotAllowed, NotFound
 from console.models import ApiKey, Project, Role, role_at_least
 from console.permissions import ROLE_NEEDED_MESSAGE, get_project_for_user, project_role
+
+_M = TypeVar("_M", bound=Model)
 
 PROJECT_PARAM = "project"
 
@@ -56,10 +60,12 @@ def resolve_project(request, needed: str = Role.VIEWER) -> tuple[Project, str]:
     return project, role
 
 
-def get_in_project(queryset: QuerySet, project: Project, pk, *, what: str) -> Model:
+def get_in_project(
+    queryset: QuerySet[_M] | Manager[_M], project: Project, pk: Any, *, what: str
+) -> _M:
     """The object `pk` of `queryset` if it belongs to `project`; NotFound otherwise."""
     obj = queryset.filter(project=project, pk=pk).first()
     if obj is None:
         raise NotFound(f"No such {what} in this project.")
-    obj.project = project  # the services read it; spare them a query
+    obj.project = project  # type: ignore[attr-defined]  # every _M has a project FK: the services read it, spare them a query
     return obj

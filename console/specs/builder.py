@@ -17,9 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.specs.registry import contributors
+
+if TYPE_CHECKING:
+    from console.models import Environment, Project
 
 SPEC_SECTIONS = ("feature_gates", "dynamic_configs", "layer_configs")
 # Sampling rates (out of 10000) of SDK diagnostics events: 0 stops them
@@ -73,8 +76,8 @@ class SpecError(ValueError):
 class SpecDraft:
     """What contributors fill for one project and environment (v1 shapes)."""
 
-    project: Any
-    environment: Any
+    project: Project
+    environment: Environment
     feature_gates: list[dict[str, Any]] = field(default_factory=list)
     dynamic_configs: list[dict[str, Any]] = field(default_factory=list)
     layer_configs: list[dict[str, Any]] = field(default_factory=list)
@@ -83,7 +86,7 @@ class SpecDraft:
     id_lists: dict[str, bool] = field(default_factory=dict)
 
 
-def build_spec(project, environment, *, time_ms: int) -> dict[str, Any]:
+def build_spec(project: Project, environment: Environment, *, time_ms: int) -> dict[str, Any]:
     """The v1 download_config_specs of `project` for `environment`.
 
     `time_ms` is the payload's lcut: an integer epoch-ms that must grow with every publish

@@ -44,10 +44,11 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from console.specs.operators import (
     SUPPORTED_OPERATORS,
+    OpFn,
     compile_operator,
     folded_targets,
     numeric_threshold,
@@ -55,6 +56,7 @@ from console.specs.operators import (
 from console.specs.user import (
     BUILTIN_FIELDS,
     Getter,
+    StatsigUser,
     make_environment_getter,
     make_field_getter,
     make_ip_getter,
@@ -105,6 +107,17 @@ _sha256 = hashlib.sha256
 _read_u64 = struct.Struct(">Q").unpack_from
 _ALWAYS, _NEVER, _HASH = 0, 1, 2
 
+SpecJson = Mapping[str, Any]
+"""One spec, rule or condition object of the DCS payload (JSON: values are unchecked)."""
+
+
+class Exposure(TypedDict):
+    """A secondary exposure, as the SDKs report it."""
+
+    gate: str
+    gateValue: str
+    ruleID: str
+
 
 @dataclass(slots=True)
 class Result:
@@ -117,8 +130,8 @@ class Result:
     id_type: str = ""
     reason: str = RECOGNIZED
     passed: bool = False
-    secondary_exposures: list[dict] = field(default_factory=list)
-    undelegated_secondary_exposures: list[dict] = field(default_factory=list)
+    secondary_exposures: list[Exposure] = field(default_factory=list)
+    undelegated_secondary_exposures: list[Exposure] = field(default_factory=list)
     allocated_experiment: str | None = None
     explicit_parameters: list[str] = field(default_factory=list)
     is_experiment_group: bool = False
@@ -129,7 +142,9 @@ class _Outcome:
 
     __slots__ = ("passed", "json", "rule_id", "group_name", "is_experiment_group", "id_type")
 
-    def __init__(self, passed: bool, json: Any, rule_id: Any, group_name: Any, is_exp, id_type):
+    def __init__(
+        self, passed: bool, json: Any, rule_id: Any, group_name: Any, is_exp: Any, id_type: Any
+    ):
         self.passed = passed
         self.json = json
         self.rule_id = rule_id
@@ -144,10 +159,10 @@ class _Ctx:
     __slots__ = ("exp", "undelegated", "allocated", "explicit")
 
     def __init__(self) -> None:
-        self.exp: list[dict] = []
-        self.undelegated: list[dict] | None = None  # None: same list as exp
+        self.exp: list[Exposure] = []
+        self.undelegated: list[Exposure] | None = None  # None: same list as exp
         self.allocated: str | None = None
-        self.explicit: list | None = None
+        self.explicit: list[str] | None = None
 
     def reset(self) -> None:
         # Legacy resets its shared result when a nested gate is unknown or unsupported.
@@ -157,14 +172,29 @@ class _Ctx:
         self.explicit = None
 
 
+# A compiled condition or rule match: (user, ctx) -> passed. ctx is None on the fast path.
+ConditionFn = Callable[[StatsigUser, "_Ctx | None"], bool]
+# A compiled spec: (user, ctx) -> its pre-built outcome.
+Run = Callable[[StatsigUser, "_Ctx | None"], _Outcome]
+
+
 class _Condition:
     __slots__ = ("raw", "type", "operator", "target", "fn", "value_of", "may_raise", "nested")
 
-    def __init__(self, raw: Mapping, ctype: str, fn, value_of, may_raise: bool, nested: bool):
+    def __init__(
+        self,
+        raw: SpecJson,
+        ctype: str,
+        fn: ConditionFn,
+        value_of: Getter | None,
+        may_raise: bool,
+        nested: bool,
+    ):
         self.raw = raw
         self.type = ctype
-        self.operator = raw.get("operator")
-        self.target = raw.get("targetValue")
+        # As the payload gives them (legacy reads them whatever their type).
+        self.operator: Any = raw.get("operator")
+        self.target: Any = raw.get("targetValue")
         self.fn = fn
         self.value_of = value_of
         self.may_raise = may_raise
@@ -186,20 +216,41 @@ class _Rule:
         "delegate",
     )
 
+    raw: SpecJson
+    index: int
+    conditions: list[_Condition]
+    match: ConditionFn
+    mode: int  # _ALWAYS, _NEVER or _HASH
+    # passPercentage * 100, or an object() that raises when compared (legacy: rule "error").
+    threshold: Any
+    prefix: str | None  # None: a non-string salt, so hashing raises (legacy: rule "error")
+    unit_of: Getter | None  # None: userID, read inline on the fast path
+    on_pass: _Outcome
+    on_fail: _Outcome
+    delegate: str | None  # configDelegate
+
 
 class _Spec:
     __slots__ = ("name", "kind", "raw", "enabled", "rules", "run", "default")
 
+    name: str
+    kind: str
+    raw: SpecJson
+    enabled: bool
+    rules: list[_Rule]
+    run: Run
+    default: _Outcome
 
-def _clean(exposures: list[dict]) -> list[dict]:
+
+def _clean(exposures: list[Exposure]) -> list[Exposure]:
     """Drop segment exposures and duplicates, keeping the first occurrence (legacy order)."""
     if not exposures:
         return []
     if len(exposures) == 1:
         exposure = exposures[0]
         return [] if exposure["gate"].startswith("segment:") else [exposure]
-    seen = set()
-    out = []
+    seen: set[str] = set()
+    out: list[Exposure] = []
     for exposure in exposures:
         if exposure["gate"].startswith("segment:"):
             continue
@@ -210,7 +261,7 @@ def _clean(exposures: list[dict]) -> list[dict]:
     return out
 
 
-def _always(user: dict, ctx: Any) -> bool:
+def _always(user: StatsigUser, ctx: _Ctx | None) -> bool:
     return True
 
 
@@ -222,16 +273,18 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def spec_entries(section: Any, condition_map: Mapping | None) -> list[tuple[Any, Mapping]]:
+def spec_entries(
+    section: Any, condition_map: Mapping[str, Any] | None
+) -> list[tuple[Any, SpecJson]]:
     """``(name, spec)`` pairs of a v1 list or a v2 name-keyed map, with v2 condition keys
     replaced by the conditions themselves (a missing key becomes ``None``)."""
     if isinstance(section, Mapping):
-        entries = list(section.items())
+        entries: list[tuple[Any, SpecJson]] = list(section.items())
     else:
         entries = [(spec.get("name"), spec) for spec in section or ()]
     if condition_map is None:
         return entries
-    inlined = []
+    inlined: list[tuple[Any, SpecJson]] = []
     for name, spec in entries:
         rules = [
             {
@@ -259,7 +312,7 @@ def v1_condition(condition: Any) -> Any:
     return condition
 
 
-def _is_supported(spec: Mapping) -> bool:
+def _is_supported(spec: SpecJson) -> bool:
     """Legacy: every condition's type and operator, lower-cased, must be known."""
     for rule in spec.get("rules", []):
         for condition in rule.get("conditions", []):
@@ -285,7 +338,7 @@ class Evaluator:
     objects: treat them as read-only.
     """
 
-    def __init__(self, spec: Mapping, id_lists: Mapping[str, Iterable[str]] | None = None):
+    def __init__(self, spec: SpecJson, id_lists: Mapping[str, Iterable[str]] | None = None):
         self.spec = spec
         self.is_v2 = "condition_map" in spec or isinstance(spec.get("feature_gates"), Mapping)
         self.id_lists: dict[str, set[str]] = {
@@ -298,7 +351,7 @@ class Evaluator:
         # experiment it delegates to, so one evaluation reuses them (bounded, distinct users).
         self._bucket_memo: dict[str, int] = {}
         self._specs: dict[str, dict[str, _Spec]] = {GATE: {}, CONFIG: {}, LAYER: {}}
-        self._runs: dict[str, dict[str, Callable]] = {GATE: {}, CONFIG: {}, LAYER: {}}
+        self._runs: dict[str, dict[str, Run]] = {GATE: {}, CONFIG: {}, LAYER: {}}
         condition_map = spec.get("condition_map") if self.is_v2 else None
         for kind, section in SECTIONS.items():
             for name, raw in spec_entries(spec.get(section), condition_map):
@@ -322,7 +375,7 @@ class Evaluator:
         """Names of the supported specs of a kind ("gate", "config", "layer" or an alias)."""
         return list(self._specs[KINDS[kind]])
 
-    def check_gate(self, user: dict, name: str) -> bool:
+    def check_gate(self, user: StatsigUser, name: str) -> bool:
         """The gate's boolean for this user (false for unknown or unsupported gates)."""
         run = self._gate_runs.get(name)
         if run is None:
@@ -330,26 +383,26 @@ class Evaluator:
         try:
             return run(user, None).passed
         except Exception:
-            return self._slow(user, name, GATE).value
+            return bool(self._slow(user, name, GATE).value)  # a gate's value is a bool
 
-    def get_feature_gate(self, user: dict, name: str) -> Result:
+    def get_feature_gate(self, user: StatsigUser, name: str) -> Result:
         return self._evaluate(user, name, GATE)
 
-    def get_config(self, user: dict, name: str) -> Result:
+    def get_config(self, user: StatsigUser, name: str) -> Result:
         """A dynamic config or experiment (both live in ``dynamic_configs``)."""
         return self._evaluate(user, name, CONFIG)
 
     get_experiment = get_config
 
-    def get_layer(self, user: dict, name: str) -> Result:
+    def get_layer(self, user: StatsigUser, name: str) -> Result:
         """A layer; a rule with ``configDelegate`` hands over to that experiment."""
         return self._evaluate(user, name, LAYER)
 
-    def evaluate(self, user: dict, name: str, kind: str) -> Result:
+    def evaluate(self, user: StatsigUser, name: str, kind: str) -> Result:
         """``get_feature_gate``/``get_config``/``get_layer`` by kind name."""
         return self._evaluate(user, name, KINDS[kind])
 
-    def explain(self, user: dict, name: str, kind: str = GATE) -> dict:
+    def explain(self, user: StatsigUser, name: str, kind: str = GATE) -> dict[str, Any]:
         """Every rule and condition of a spec for this user; see ``console.specs.explain``."""
         from console.specs.explain import explain
 
@@ -361,7 +414,7 @@ class Evaluator:
         reason = UNSUPPORTED if name in self.unsupported else UNRECOGNIZED
         return Result(name=name, value=False if kind == GATE else {}, rule_id="", reason=reason)
 
-    def _evaluate(self, user: dict, name: str, kind: str) -> Result:
+    def _evaluate(self, user: StatsigUser, name: str, kind: str) -> Result:
         spec = self._specs[kind].get(name)
         if spec is None:
             return self._missing(name, kind)
@@ -397,7 +450,7 @@ class Evaluator:
             value = memo[key] = _read_u64(_sha256(key.encode()).digest())[0]
         return value
 
-    def _compile_spec(self, name: str, kind: str, raw: Mapping) -> _Spec:
+    def _compile_spec(self, name: str, kind: str, raw: SpecJson) -> _Spec:
         spec = _Spec()
         spec.name, spec.kind, spec.raw = name, kind, raw
         spec.enabled = bool(raw.get("enabled", False))
@@ -413,7 +466,7 @@ class Evaluator:
         spec.run = self._make_run(spec)
         return spec
 
-    def _compile_rule(self, index: int, raw: Mapping, spec_raw: Mapping, kind: str) -> _Rule:
+    def _compile_rule(self, index: int, raw: SpecJson, spec_raw: SpecJson, kind: str) -> _Rule:
         rule = _Rule()
         rule.raw, rule.index = raw, index
         rule.conditions = [self._compile_condition(c) for c in raw.get("conditions", [])]
@@ -451,15 +504,15 @@ class Evaluator:
         rule.delegate = raw.get("configDelegate")
         return rule
 
-    def _make_run(self, spec: _Spec) -> Callable:
+    def _make_run(self, spec: _Spec) -> Run:
         default = spec.default
         if not spec.enabled:
             return lambda user, ctx: default
         config_specs = self._specs[CONFIG]
         config_runs = self._runs[CONFIG]
 
-        def make_delegate(target: str) -> Callable:
-            def delegate(user: dict, ctx: _Ctx | None) -> _Outcome:
+        def make_delegate(target: str) -> Run:
+            def delegate(user: StatsigUser, ctx: _Ctx | None) -> _Outcome:
                 delegate_run = config_runs[target]
                 if ctx is None:
                     return delegate_run(user, None)
@@ -471,7 +524,7 @@ class Evaluator:
 
             return delegate
 
-        def resolve(target: Any) -> Callable | None:
+        def resolve(target: str | None) -> Run | None:
             # Whether the experiment exists is checked when the rule matches (run below):
             # legacy then treats the rule as a normal one.
             return None if target is None else make_delegate(target)
@@ -494,7 +547,7 @@ class Evaluator:
         )
         sha, read = _sha256, _read_u64
 
-        def run(user: dict, ctx: _Ctx | None) -> _Outcome:
+        def run(user: StatsigUser, ctx: _Ctx | None) -> _Outcome:
             for match, tail in rules:
                 if match(user, ctx):
                     mode, threshold, prefix, unit_of, on_pass, on_fail, delegate, name = tail
@@ -507,6 +560,8 @@ class Evaluator:
                     uid = user.get("userID") if unit_of is None else unit_of(user)
                     if uid.__class__ is not str:
                         uid = "" if uid is None else str(uid)
+                    if prefix is None:  # a non-string salt (what `None + uid` raised before)
+                        raise TypeError("rule salt is not a string")
                     if read(sha((prefix + uid).encode()).digest())[0] % 10000 < threshold:
                         return on_pass
                     return on_fail
@@ -514,11 +569,11 @@ class Evaluator:
 
         return run
 
-    def _compile_condition(self, raw: Mapping) -> _Condition:
+    def _compile_condition(self, raw: SpecJson) -> _Condition:
         ctype = raw.get("type", "")
         if not isinstance(ctype, str):
 
-            def broken(user: dict, ctx: Any) -> bool:
+            def broken(user: StatsigUser, ctx: _Ctx | None) -> bool:
                 raise TypeError(f"condition type is {ctype!r}")
 
             return _Condition(raw, "", broken, lambda user: None, True, False)
@@ -549,7 +604,7 @@ class Evaluator:
             # ip_based stops at a missing value before the operator runs.
             ip_getter = getter
 
-            def ip_based(user: dict, ctx: Any) -> bool:
+            def ip_based(user: StatsigUser, ctx: _Ctx | None) -> bool:
                 value = ip_getter(user)
                 return False if value is None else op_fn(value)
 
@@ -573,7 +628,7 @@ class Evaluator:
             )
         elif kind == "current_time":
 
-            def getter(user: dict) -> int:
+            def getter(user: StatsigUser) -> int:
                 return round(time.time() * 1000)
 
         elif kind == "unit_id":
@@ -581,26 +636,28 @@ class Evaluator:
         elif kind == "target_app":
             app_id = self.app_id
 
-            def getter(user: dict) -> Any:
+            def getter(user: StatsigUser) -> Any:
                 return app_id
 
         else:  # "" (type missing): legacy compares a missing value
 
-            def getter(user: dict) -> Any:
+            def getter(user: StatsigUser) -> Any:
                 return None
 
         value_of = getter
 
-        def leaf(user: dict, ctx: Any) -> bool:
+        def leaf(user: StatsigUser, ctx: _Ctx | None) -> bool:
             return op_fn(value_of(user))
 
         return _Condition(raw, kind, leaf, getter, may_raise, False)
 
-    def _user_bucket(self, raw, op, target, op_fn, may_raise, id_type) -> _Condition:
+    def _user_bucket(
+        self, raw: SpecJson, op: Any, target: Any, op_fn: OpFn, may_raise: bool, id_type: Any
+    ) -> _Condition:
         additional = raw.get("additionalValues", {"salt": None})
         if not isinstance(additional, Mapping):
 
-            def broken(user: dict, ctx: Any) -> bool:
+            def broken(user: StatsigUser, ctx: _Ctx | None) -> bool:
                 raise TypeError("additionalValues is not an object")
 
             return _Condition(raw, "user_bucket", broken, lambda user: None, True, False)
@@ -609,13 +666,13 @@ class Evaluator:
         unit_of = make_unit_id_getter(id_type)
         hash_of = self._bucket_hash
 
-        def bucket(user: dict) -> int:
+        def bucket(user: StatsigUser) -> int:
             return hash_of(prefix + (unit_of(user) or "")) % 1000
 
         threshold = numeric_threshold(op, target)
         if op == "lt" and threshold is not None:
 
-            def bucket_lt(user: dict, ctx: Any) -> bool:
+            def bucket_lt(user: StatsigUser, ctx: _Ctx | None) -> bool:
                 return hash_of(prefix + (unit_of(user) or "")) % 1000 < threshold
 
             return _Condition(raw, "user_bucket", bucket_lt, bucket, False, False)
@@ -627,25 +684,25 @@ class Evaluator:
         ):
             # Layer and experiment assignment: a set lookup of the bucket, inlined.
             buckets = frozenset(target)
-            negate = op == "none"
+            negate: bool = op == "none"
 
-            def bucket_in(user: dict, ctx: Any) -> bool:
+            def bucket_in(user: StatsigUser, ctx: _Ctx | None) -> bool:
                 return (hash_of(prefix + (unit_of(user) or "")) % 1000 in buckets) ^ negate
 
             return _Condition(raw, "user_bucket", bucket_in, bucket, False, False)
 
-        def bucket_op(user: dict, ctx: Any) -> bool:
+        def bucket_op(user: StatsigUser, ctx: _Ctx | None) -> bool:
             return op_fn(bucket(user))
 
         # The bucket is an int, so numeric operators cannot raise on it.
         safe = op in ("any", "none") or threshold is not None
         return _Condition(raw, "user_bucket", bucket_op, bucket, may_raise and not safe, False)
 
-    def _nested_gate(self, raw: Mapping, want: bool) -> Callable:
-        target = raw.get("targetValue")
+    def _nested_gate(self, raw: SpecJson, want: bool) -> ConditionFn:
+        target: Any = raw.get("targetValue")  # a gate name, unless the payload is broken
         runs = self._runs[GATE]  # filled as specs compile; read per call
 
-        def nested_gate(user: dict, ctx: _Ctx | None) -> bool:
+        def nested_gate(user: StatsigUser, ctx: _Ctx | None) -> bool:
             run = runs.get(target)
             if run is None:
                 if ctx is not None:
@@ -665,11 +722,11 @@ class Evaluator:
 
         return nested_gate
 
-    def _multi_gate(self, raw: Mapping, want: bool) -> Callable:
+    def _multi_gate(self, raw: SpecJson, want: bool) -> ConditionFn:
         targets = raw.get("targetValue")
         runs = self._runs[GATE]  # filled as specs compile; read per call
 
-        def multi_gate(user: dict, ctx: _Ctx | None) -> bool:
+        def multi_gate(user: StatsigUser, ctx: _Ctx | None) -> bool:
             if targets is None or len(targets) == 0:
                 return False
             for gate in targets:
@@ -692,7 +749,7 @@ class Evaluator:
 
     # ------------------------------------------------------------ faithful slow path
 
-    def _slow(self, user: dict, name: str, kind: str) -> Result:
+    def _slow(self, user: StatsigUser, name: str, kind: str) -> Result:
         """Re-run an evaluation that raised, modelling legacy's shared result object: the
         value reported with rule id "error" is whatever that object held when it failed."""
         state = _Shared()
@@ -720,7 +777,9 @@ class Evaluator:
             is_experiment_group=state.is_experiment_group is True,
         )
 
-    def _legacy_eval(self, user: dict, name: Any, kind: str, state: _Shared, nested: bool):
+    def _legacy_eval(
+        self, user: StatsigUser, name: Any, kind: str, state: _Shared, nested: bool
+    ) -> None:
         spec = self._specs[kind].get(name)
         if spec is None:
             state.reset()
@@ -750,7 +809,9 @@ class Evaluator:
             return
         state.finalize(spec, False, None, nested)
 
-    def _legacy_check_gate(self, user: dict, name: Any, state: _Shared, nested: bool) -> None:
+    def _legacy_check_gate(
+        self, user: StatsigUser, name: Any, state: _Shared, nested: bool
+    ) -> None:
         hash(name)  # an unhashable gate name raises outside the nested error boundary
         try:
             self._legacy_eval(user, name, GATE, state, nested)
@@ -760,7 +821,7 @@ class Evaluator:
             state.rule_id = "error"
             state.reason = ERROR
 
-    def _legacy_condition(self, user: dict, condition: _Condition, state: _Shared) -> bool:
+    def _legacy_condition(self, user: StatsigUser, condition: _Condition, state: _Shared) -> bool:
         kind = condition.type
         if kind in ("pass_gate", "fail_gate"):
             target = condition.target
@@ -798,7 +859,7 @@ class Evaluator:
         return condition.fn(user, None)
 
 
-def _legacy_rollout(user: dict, rule: _Rule) -> bool:
+def _legacy_rollout(user: StatsigUser, rule: _Rule) -> bool:
     if rule.mode == _ALWAYS:
         return True
     if rule.mode == _NEVER:
@@ -806,8 +867,11 @@ def _legacy_rollout(user: dict, rule: _Rule) -> bool:
     uid = user.get("userID") if rule.unit_of is None else rule.unit_of(user)
     if uid.__class__ is not str:
         uid = "" if uid is None else str(uid)
+    if rule.prefix is None:  # a non-string salt (what `None + uid` raised before)
+        raise TypeError("rule salt is not a string")
     digest = _sha256((rule.prefix + uid).encode()).digest()
-    return _read_u64(digest)[0] % 10000 < rule.threshold
+    passed: bool = _read_u64(digest)[0] % 10000 < rule.threshold
+    return passed
 
 
 class _Shared:
@@ -827,21 +891,37 @@ class _Shared:
         "reason",
     )
 
+    # Values copied from the payload (JSON), as legacy holds them.
+    passed: Any
+    json: Any
+    rule_id: Any
+    group_name: Any
+    is_experiment_group: Any
+    id_type: Any
+    exp: list[Exposure]
+    undelegated: list[Exposure] | None
+    allocated: str | None
+    explicit: Any
+    reason: str
+
     def __init__(self) -> None:
-        self.passed: Any = False
-        self.json: Any = {}
-        self.rule_id: Any = ""
-        self.group_name: Any = None
-        self.is_experiment_group: Any = False
-        self.id_type: Any = ""
-        self.exp: list[dict] = []
-        self.undelegated: list[dict] | None = None
-        self.allocated: str | None = None
-        self.explicit: Any = None
+        self._clear()
+
+    def _clear(self) -> None:
+        self.passed = False
+        self.json = {}
+        self.rule_id = ""
+        self.group_name = None
+        self.is_experiment_group = False
+        self.id_type = ""
+        self.exp = []
+        self.undelegated = None
+        self.allocated = None
+        self.explicit = None
         self.reason = RECOGNIZED
 
     def reset(self) -> None:
-        self.__init__()
+        self._clear()
         self.undelegated = []
 
     def finalize(self, spec: _Spec, passed: bool, rule: _Rule | None, nested: bool) -> None:
@@ -868,13 +948,13 @@ class _Shared:
         self.undelegated = _clean(current if self.undelegated is None else self.undelegated)
 
 
-def _field_membership(field: str, items: frozenset[str], negate: bool) -> Callable:
+def _field_membership(field: str, items: frozenset[str], negate: bool) -> ConditionFn:
     """``user_field`` + ``any``/``none`` in one closure (the hottest condition). The lookup
     order is ``fallback_value``'s, inlined to save calls."""
     key = BUILTIN_FIELDS.get(field.lower())
     folded, lowered = field.casefold(), field.lower()
 
-    def fallback(user: dict, value: Any) -> Any:
+    def fallback(user: StatsigUser, value: Any) -> Any:
         custom = user.get("custom")
         if custom is not None:
             if field in custom:
@@ -893,7 +973,7 @@ def _field_membership(field: str, items: frozenset[str], negate: bool) -> Callab
     if key is None or key == "userID":
         read = user_id if key == "userID" else (lambda user: None)
 
-        def membership(user: dict, ctx: Any) -> bool:
+        def membership(user: StatsigUser, ctx: _Ctx | None) -> bool:
             value = read(user)
             if value is None or value == "":
                 value = fallback(user, value)
@@ -903,9 +983,10 @@ def _field_membership(field: str, items: frozenset[str], negate: bool) -> Callab
             return (text.casefold() in items) is not negate
 
         return membership
+    builtin_key: str = key
 
-    def builtin_membership(user: dict, ctx: Any) -> bool:
-        value = user.get(key)
+    def builtin_membership(user: StatsigUser, ctx: _Ctx | None) -> bool:
+        value = user.get(builtin_key)
         if value is None or value == "":
             if user.get("custom") is None and user.get("privateAttributes") is None:
                 if value is None:
@@ -920,12 +1001,12 @@ def _field_membership(field: str, items: frozenset[str], negate: bool) -> Callab
     return builtin_membership
 
 
-def _field_leaf(field: str, op_fn: Callable[[Any], bool]) -> Callable:
+def _field_leaf(field: str, op_fn: OpFn) -> ConditionFn:
     """``user_field`` lookup and operator in one closure (lookup as in ``fallback_value``)."""
     key = BUILTIN_FIELDS.get(field.lower())
     folded, lowered = field.casefold(), field.lower()
 
-    def leaf(user: dict, ctx: Any) -> bool:
+    def leaf(user: StatsigUser, ctx: _Ctx | None) -> bool:
         value = None if key is None else (user_id(user) if key == "userID" else user.get(key))
         if value is None or value == "":
             custom = user.get("custom")
@@ -946,7 +1027,7 @@ def _field_leaf(field: str, op_fn: Callable[[Any], bool]) -> Callable:
     return leaf
 
 
-def _make_match(conditions: list[_Condition]) -> Callable[[dict, Any], bool]:
+def _make_match(conditions: list[_Condition]) -> ConditionFn:
     """One callable for a rule's conditions. Legacy evaluates every condition (no short
     circuit): that matters for errors and for nested-gate exposures, so short-circuiting is
     used only when neither can happen."""
@@ -956,14 +1037,14 @@ def _make_match(conditions: list[_Condition]) -> Callable[[dict, Any], bool]:
     if len(fns) == 1:
         return fns[0]
 
-    def every(user: dict, ctx: Any) -> bool:
+    def every(user: StatsigUser, ctx: _Ctx | None) -> bool:
         passed = True
         for fn in fns:
             if not fn(user, ctx):
                 passed = False
         return passed
 
-    def short(user: dict, ctx: Any) -> bool:
+    def short(user: StatsigUser, ctx: _Ctx | None) -> bool:
         for fn in fns:  # noqa: SIM110 - a plain loop is faster than all() over a generator
             if not fn(user, ctx):
                 return False

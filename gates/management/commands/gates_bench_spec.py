@@ -89,7 +89,11 @@ class Command(BaseCommand):
         started = time.perf_counter()
         bench_gates_create(project, count)
         self.stdout.write(f"created {count:,} gates in {time.perf_counter() - started:.2f} s")
-        timings = {"build_spec (v1)": [], "to_v2": [], "spec_json v1+v2": []}
+        timings: dict[str, list[float]] = {
+            "build_spec (v1)": [],
+            "to_v2": [],
+            "spec_json v1+v2": [],
+        }
         for _ in range(runs):
             with CaptureQueriesContext(connection) as queries:
                 t0 = time.perf_counter()
