@@ -9,7 +9,10 @@ import contextvars
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # no model import at run time (see above)
+    from console.models import ApiKey
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 _api_key: contextvars.ContextVar[Any] = contextvars.ContextVar("api_key", default=None)
@@ -28,11 +31,12 @@ def request_context(*, request_id: str) -> Iterator[None]:
         _request_id.reset(rid_token)
 
 
-def set_api_key(api_key) -> None:
+def set_api_key(api_key: ApiKey | None) -> None:
     _api_key.set(api_key)
 
 
-def current_api_key():
+def current_api_key() -> ApiKey | None:
+    """The API key authenticating this request, if any."""
     return _api_key.get()
 
 

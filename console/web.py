@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from console.exceptions import ApplicationError, NotAllowed
-from console.models import Project, Role, role_at_least
+from console.models import Project, Role, User, role_at_least
 from console.permissions import get_project_for_user, project_role
 
 
@@ -28,6 +28,15 @@ def project_for(request, slug: str, needed: str = Role.VIEWER) -> Project:
         raise PermissionDenied(exc.message) from exc
     request.project = project  # the layout's switcher and navigation read it
     return project
+
+
+def signed_in_user(request) -> User:
+    """The user of a request that must be signed in (views behind login_required, API
+    views behind authentication): anyone else is refused."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user
 
 
 def can_write(request, project: Project) -> bool:

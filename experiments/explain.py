@@ -4,6 +4,7 @@ holdouts, layer allocation, group buckets. Reads only; built on gates.explain.""
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ WHY_LABELS = {
 }
 
 
-def _rule_kind(rule_id: str, group_ids: dict[str, str]) -> str:
+def _rule_kind(rule_id: str, group_ids: Container[str]) -> str:
     if rule_id.endswith(":id_override") or rule_id.endswith(":segment_override"):
         return "override"
     if rule_id.startswith("holdout:"):

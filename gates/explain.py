@@ -108,7 +108,7 @@ def _condition_result(entry: dict[str, Any], doc_condition: dict[str, Any] | Non
         kind = OPERATORS[op].value if op in OPERATORS else (ctype.target if ctype else "")
         target_text = show_time(target) if kind == ValueKind.TIME else _text(target)
     else:
-        spec_type = entry.get("type")
+        spec_type = str(entry.get("type") or "")
         label = {"public": "Everyone", "unit_id": f"Unit ID ({entry.get('id_type')})"}.get(
             spec_type, str(entry.get("field") or spec_type)
         )
@@ -267,11 +267,15 @@ BUILT_RULES = {
 
 def _verdict(kind: _Subject, obj, report, decided: RuleResult | None) -> tuple[str, str]:
     value = report["result"]["value"]
-    served = bool(decided and decided.rollout and decided.rollout.get("passed"))
+    served = decided is not None and bool(decided.rollout and decided.rollout.get("passed"))
     if kind.key == "config":
-        headline = f"Gets the value of rule {decided.number}" if served else "Gets the default"
-        if served and decided.number is None:
-            headline = "Gets a rule’s value"
+        headline = "Gets the default"
+        if decided is not None and served:
+            headline = (
+                f"Gets the value of rule {decided.number}"
+                if decided.number is not None
+                else "Gets a rule’s value"
+            )
     elif kind.key == "segment":
         headline = "In the segment" if value else "Not in the segment"
     else:

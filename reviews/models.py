@@ -7,10 +7,13 @@ another app's rows: each change names its entity by kind and id, and the kind's 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from console.exceptions import ApplicationError
 from console.models import Environment, Project, RulesetVersion, TimeStampedModel
 
 
@@ -116,6 +119,12 @@ class ChangeSet(TimeStampedModel):
         indexes = [
             models.Index(fields=["project", "state", "-created_at"], name="reviews_cs_queue"),
         ]
+
+    # Not stored: set by the services on the change set they return. `results` holds what
+    # each change's service returned when it was applied; `apply_error` why an apply that
+    # followed an approval was refused (the approval stands).
+    results: list[Any]
+    apply_error: ApplicationError | None
 
     def __str__(self) -> str:
         return f"#{self.number} {self.title}"

@@ -15,6 +15,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from console.models import Project
+from console.web import signed_in_user
 from reviews.models import OPEN_STATES, Change, ChangeSet, ChangeSetState
 from reviews.services import ChangeInput, changeset_edit, changeset_submit
 
@@ -25,7 +26,9 @@ def propose(
     """One change from a page or the API, by the signed-in member, as its own change set:
     applied at once (`results[0]` is what the service returned) or waiting for review.
     Raises the services' refusals, nothing saved."""
-    return changeset_submit(actor=request.user, project=project, changes=[change], source=source)
+    return changeset_submit(
+        actor=signed_in_user(request), project=project, changes=[change], source=source
+    )
 
 
 def is_applied(change_set: ChangeSet) -> bool:
@@ -112,7 +115,9 @@ class ProposalEdit:
                         change.base_revision,
                     )
                 )
-        return changeset_edit(actor=request.user, change_set=self.change_set, changes=inputs)
+        return changeset_edit(
+            actor=signed_in_user(request), change_set=self.change_set, changes=inputs
+        )
 
 
 def proposal_edit(request: HttpRequest, project: Project, kind: str, entity) -> ProposalEdit | None:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from console import progress
 from console.exceptions import ApplicationError, Conflict, NotAllowed
-from console.models import Role
+from console.models import Role, User
 from console.permissions import project_role
 from console.publishing.services import ruleset_version_create
 from reviews import notifications
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 # ---------------------------------------------------------------- apply
 
 
-def changeset_apply(*, actor, change_set: ChangeSet, break_glass: bool = False) -> ChangeSet:
+def changeset_apply(*, actor: User, change_set: ChangeSet, break_glass: bool = False) -> ChangeSet:
     """Apply an approved change set (its author or an admin), or, with `break_glass`, an
     admin's own change set without approvals when the policy allows it: flagged in the
     audit log and followed up by a review after the fact. Exactly once: concurrent
@@ -82,7 +82,7 @@ def changeset_apply(*, actor, change_set: ChangeSet, break_glass: bool = False) 
         return _apply_or_queue(change_set, applier=actor, break_glass=break_glass)
 
 
-def _ensure_break_glass(actor, change_set: ChangeSet) -> None:
+def _ensure_break_glass(actor: User, change_set: ChangeSet) -> None:
     if project_role(actor, change_set.project) != Role.ADMIN:
         raise NotAllowed("Only project admins can break the glass.")
     if actor.pk != change_set.author_id:
@@ -94,7 +94,9 @@ def _ensure_break_glass(actor, change_set: ChangeSet) -> None:
         )
 
 
-def _apply_or_queue(change_set: ChangeSet, *, applier, break_glass: bool = False) -> ChangeSet:
+def _apply_or_queue(
+    change_set: ChangeSet, *, applier: User | None, break_glass: bool = False
+) -> ChangeSet:
     """Apply now, or, for a change set heavier than GATEHOUSE_APPLY_IN_WORKER_WEIGHT (a
     million IDs), mark it applying and hand it to the worker once this transaction
     commits: a web request never carries the heavy part."""
@@ -180,7 +182,7 @@ def changeset_apply_abandon(*, change_set_id: int, reason: str) -> None:
         _apply_refused(change_set, change_set.apply_queued_by, message, "apply_interrupted")
 
 
-def _apply_refused(change_set: ChangeSet, applier, message: str, code: str) -> None:
+def _apply_refused(change_set: ChangeSet, applier: User | None, message: str, code: str) -> None:
     if code == "stale":
         change_set.state = S.STALE
         change_set.stale_reason = message
@@ -251,7 +253,7 @@ class _ProgressWriter:
             logger.warning("changeset.apply_progress_uncleared key=%s", self.key)
 
 
-def _apply(change_set: ChangeSet, *, applier, break_glass: bool = False) -> ChangeSet:
+def _apply(change_set: ChangeSet, *, applier: User | None, break_glass: bool = False) -> ChangeSet:
     """Run the changes (as their author), record the ruleset version, mark other open change
     sets on the same entities stale. Runs in the caller's transaction. Bulk lists (IDs)
     are streamed from the stored change, never loaded whole."""
@@ -320,7 +322,7 @@ def _stale_others(change_set: ChangeSet, rows: list[Change]) -> None:
         .exclude(change_set=change_set)
         .values_list("change_set_id", "kind", "entity_id")
     ):
-        if (kind, entity_id) in keys:
+        if entity_id is not None and (kind, entity_id) in keys:
             touched.setdefault(other_id, set()).add((kind, entity_id))
     for other_id in sorted(touched):
         other = _lock(ChangeSet(pk=other_id))

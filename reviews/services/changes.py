@@ -19,7 +19,7 @@ from console import progress
 from console.audit import audit_record
 from console.entities import ensure_revision
 from console.exceptions import Conflict, DomainError, NotAllowed, NotFound
-from console.models import Environment, Project, Role
+from console.models import Environment, Project, Role, User
 from console.permissions import ensure_role, project_role
 from console.specs.builder import build_spec
 from reviews import notifications, registry
@@ -108,7 +108,7 @@ def _changes_streamed(change_set: ChangeSet) -> list[Change]:
     keys = registry.bulk_keys()
     if not keys:
         return _changes(change_set)
-    rows = list(
+    rows: list[Change] = list(
         Change.objects.filter(change_set=change_set)
         .order_by("position")
         .defer("payload")
@@ -119,12 +119,19 @@ def _changes_streamed(change_set: ChangeSet) -> list[Change]:
         )
     )
     for change in rows:
-        payload = dict(change.light_payload or {})
+        payload = dict(getattr(change, "light_payload", None) or {})
         key = registry.get(change.kind).action(change.action).bulk_key
         if key:
             payload[key] = _StoredItems(change, key)
         change.payload = payload
     return rows
+
+
+def existing_id(change: Change) -> int:
+    """The id of the entity a change names (every change but an unapplied create has one)."""
+    if change.entity_id is None:
+        raise ValueError(f"Change {change.pk} ({change.action} {change.kind}) names no entity.")
+    return change.entity_id
 
 
 def _content_hash(changes: Iterable[Change]) -> str:
@@ -143,7 +150,7 @@ def change_set_requirements(change_set: ChangeSet) -> Requirements:
     return requirements_for(change_set.project, [change_set])[change_set.pk]
 
 
-def _record(actor, action: str, change_set: ChangeSet, **after) -> None:
+def _record(actor: User | None, action: str, change_set: ChangeSet, **after: Any) -> None:
     audit_record(
         actor=actor,
         action=action,
@@ -153,7 +160,7 @@ def _record(actor, action: str, change_set: ChangeSet, **after) -> None:
     )
 
 
-def _ensure_author_or_admin(actor, change_set: ChangeSet, doing: str) -> None:
+def _ensure_author_or_admin(actor: User, change_set: ChangeSet, doing: str) -> None:
     if actor.pk == change_set.author_id:
         ensure_role(actor, change_set.project, Role.MEMBER)
         return
@@ -223,7 +230,9 @@ def _resolve(project: Project, inputs: list[ChangeInput]) -> list[Change]:
     return changes
 
 
-def _run(actor, project: Project, changes: list[Change], *, preview: bool = False) -> list[Any]:
+def _run(
+    actor: User, project: Project, changes: list[Change], *, preview: bool = False
+) -> list[Any]:
     """Apply each change through its handler (in the caller's transaction); fill in each
     change's entity id (creates) and `after` document. Returns the services' results.
     With `preview` (dry runs, rolled back), actions that have one run their preview."""
@@ -234,7 +243,7 @@ def _run(actor, project: Project, changes: list[Change], *, preview: bool = Fals
         progress.report(f"{action.label} {handler.label} {change.entity_name}")
         entity = None
         if not action.creates:
-            entity = handler.load(project, change.entity_id, lock=True)
+            entity = handler.load(project, existing_id(change), lock=True)
             if entity is None or entity.revision != change.base_revision:
                 raise Conflict(
                     f"The {handler.label} '{change.entity_name}' changed since this change set "
@@ -245,13 +254,13 @@ def _run(actor, project: Project, changes: list[Change], *, preview: bool = Fals
         result = run(actor, project, entity, change.payload)
         if action.creates:
             change.entity_id = result.pk
-        entity = handler.load(project, change.entity_id)
+        entity = handler.load(project, existing_id(change))
         change.after = handler.to_document(entity)
         results.append(result)
     return results
 
 
-def _dry_run(actor, project: Project, changes: list[Change]) -> list[str]:
+def _dry_run(actor: User, project: Project, changes: list[Change]) -> list[str]:
     """Validate `changes` by applying them in a savepoint that is rolled back; fill in the
     `after` documents; return the names of the environments whose SDK answers they change
     (against what is published now)."""
@@ -271,10 +280,12 @@ def _dry_run(actor, project: Project, changes: list[Change]) -> list[str]:
     return touched
 
 
-def changeset_specs_after(change_set: ChangeSet, environments: list[Environment]) -> dict:
+def changeset_specs_after(
+    change_set: ChangeSet, environments: list[Environment]
+) -> dict[str, dict[str, Any]]:
     """The v1 spec of each environment as it would be with the change set applied (a dry
     run as its author; nothing is kept). Raises what applying would raise."""
-    specs: dict[str, dict] = {}
+    specs: dict[str, dict[str, Any]] = {}
     try:
         with transaction.atomic():
             _run(change_set.author, change_set.project, _changes_streamed(change_set), preview=True)
@@ -306,9 +317,9 @@ def stale_changes(change_set: ChangeSet, changes: list[Change] | None = None) ->
     existing = [c for c in changes if c.entity_id is not None]
     current: dict[str, dict[int, int]] = {}
     for kind in {c.kind for c in existing}:  # one query per kind
-        ids = [c.entity_id for c in existing if c.kind == kind]
+        ids = [existing_id(c) for c in existing if c.kind == kind]
         current[kind] = registry.get(kind).revisions(change_set.project, ids)
-    return [c for c in existing if current[c.kind].get(c.entity_id) != c.base_revision]
+    return [c for c in existing if current[c.kind].get(existing_id(c)) != c.base_revision]
 
 
 def _mark_stale(change_set: ChangeSet, reason: str) -> None:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from console.context import current_api_key
 from console.exceptions import ApplicationError, Conflict, DomainError, NotAllowed
-from console.models import Role
+from console.models import Role, User
 from console.permissions import ensure_role
 from reviews import notifications
 from reviews.models import (
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 # ---------------------------------------------------------------- review
 
 
-def changeset_approve(*, actor, change_set: ChangeSet) -> ChangeSet:
+def changeset_approve(*, actor: User, change_set: ChangeSet) -> ChangeSet:
     """A reviewer approves the current content. Members and admins, never the author.
     When the approvals meet the policy the change set is approved and, with the policy's
     apply_on_approval (default), applied at once. The approval stands even if that apply
@@ -96,7 +96,7 @@ def changeset_approve(*, actor, change_set: ChangeSet) -> ChangeSet:
 
 
 @transaction.atomic
-def changeset_reject(*, actor, change_set: ChangeSet, reason: str) -> ChangeSet:
+def changeset_reject(*, actor: User, change_set: ChangeSet, reason: str) -> ChangeSet:
     """A reviewer (member or admin, not the author: they cancel) rejects, with a reason."""
     change_set = _lock(change_set)
     ensure_role(actor, change_set.project, Role.MEMBER)
@@ -119,7 +119,7 @@ def changeset_reject(*, actor, change_set: ChangeSet, reason: str) -> ChangeSet:
 
 
 @transaction.atomic
-def changeset_cancel(*, actor, change_set: ChangeSet) -> ChangeSet:
+def changeset_cancel(*, actor: User, change_set: ChangeSet) -> ChangeSet:
     change_set = _lock(change_set)
     _ensure_author_or_admin(actor, change_set, "cancel")
     _ensure_open(change_set, "be cancelled")
@@ -130,7 +130,7 @@ def changeset_cancel(*, actor, change_set: ChangeSet) -> ChangeSet:
 
 
 @transaction.atomic
-def changeset_comment(*, actor, change_set: ChangeSet, body: str) -> Comment:
+def changeset_comment(*, actor: User, change_set: ChangeSet, body: str) -> Comment:
     """Anyone in the project comments (viewers too)."""
     ensure_role(actor, change_set.project, Role.VIEWER)
     body = (body or "").strip()

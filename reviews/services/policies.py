@@ -10,7 +10,7 @@ from django.db import transaction
 
 from console.audit import audit_record
 from console.exceptions import Conflict, DomainError, NotFound
-from console.models import Environment, Project, Role
+from console.models import Environment, Project, Role, User
 from console.permissions import ensure_role
 from reviews import registry
 from reviews.models import (
@@ -24,7 +24,7 @@ from reviews.policy import project_policy
 # ---------------------------------------------------------------- policy and groups
 
 
-def _ensure_admin(actor, project: Project) -> None:
+def _ensure_admin(actor: User, project: Project) -> None:
     ensure_role(actor, project, Role.ADMIN)
 
 
@@ -52,7 +52,7 @@ class EnvironmentRuleInput:
 @transaction.atomic
 def review_policy_update(
     *,
-    actor,
+    actor: User,
     project: Project,
     environments: list[EnvironmentRuleInput] | None = None,
     allow_break_glass: bool | None = None,
@@ -123,7 +123,12 @@ def review_policy_document(project: Project) -> dict[str, Any]:
 
 @transaction.atomic
 def review_group_save(
-    *, actor, project: Project, name: str, members: Iterable, group: ReviewGroup | None = None
+    *,
+    actor: User,
+    project: Project,
+    name: str,
+    members: Iterable[User],
+    group: ReviewGroup | None = None,
 ) -> ReviewGroup:
     """Create or update a review group (admins); members must belong to the project."""
     _ensure_admin(actor, project)
@@ -166,7 +171,7 @@ def review_group_save(
 
 
 @transaction.atomic
-def review_group_delete(*, actor, group: ReviewGroup) -> None:
+def review_group_delete(*, actor: User, group: ReviewGroup) -> None:
     _ensure_admin(actor, group.project)
     audit_record(
         actor=actor,
@@ -180,7 +185,7 @@ def review_group_delete(*, actor, group: ReviewGroup) -> None:
 
 @transaction.atomic
 def entity_owner_set(
-    *, actor, project: Project, kind: str, name: str, group: ReviewGroup | None
+    *, actor: User, project: Project, kind: str, name: str, group: ReviewGroup | None
 ) -> None:
     """Name (or clear, with None) the review group that owns an entity: its approval is
     then required for changes to it wherever review is required. Admins only."""

@@ -3,6 +3,7 @@ A change set that needs no review is applied at once (reviews.services.applying)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from console.exceptions import Conflict, DomainError, NotAllowed, NotFound
-from console.models import Environment, Project, Role, RulesetVersion
+from console.models import Environment, Project, Role, RulesetVersion, User
 from console.permissions import ensure_role
 from reviews import notifications, registry
 from reviews.models import (
@@ -33,6 +34,7 @@ from reviews.services.changes import (
     _resolve,
     _save_changes,
     change_set_requirements,
+    existing_id,
     stale_changes,
 )
 
@@ -42,7 +44,7 @@ from reviews.services.changes import (
 @transaction.atomic
 def changeset_submit(
     *,
-    actor,
+    actor: User,
     project: Project,
     changes: list[ChangeInput],
     title: str = "",
@@ -97,7 +99,7 @@ def _default_title(changes: list[Change]) -> str:
     return title[:200]
 
 
-def _send(actor, change_set: ChangeSet) -> ChangeSet:
+def _send(actor: User, change_set: ChangeSet) -> ChangeSet:
     """Draft (or edited) → in review, or applied at once when the policy needs no review."""
     needs = change_set_requirements(change_set)
     if not needs.needs_review:
@@ -112,7 +114,7 @@ def _send(actor, change_set: ChangeSet) -> ChangeSet:
 
 
 @transaction.atomic
-def changeset_send(*, actor, change_set: ChangeSet) -> ChangeSet:
+def changeset_send(*, actor: User, change_set: ChangeSet) -> ChangeSet:
     """The author sends a draft for review (or applies it, when none is needed)."""
     change_set = _lock(change_set)
     if actor.pk != change_set.author_id:
@@ -126,7 +128,7 @@ def changeset_send(*, actor, change_set: ChangeSet) -> ChangeSet:
 @transaction.atomic
 def changeset_edit(
     *,
-    actor,
+    actor: User,
     change_set: ChangeSet,
     changes: list[ChangeInput] | None = None,
     title: str | None = None,
@@ -180,7 +182,9 @@ class RebaseConflict:
     mine: Any
 
 
-def _merge(change: Change, current: dict, resolutions: dict[str, str]):
+def _merge(
+    change: Change, current: Mapping[str, Any], resolutions: dict[str, str]
+) -> tuple[dict[str, Any], list[RebaseConflict]]:
     """Three-way merge of a document change by top-level key: keys only one side changed
     merge by themselves; keys both changed differently are conflicts unless resolved
     ("mine" or "theirs")."""
@@ -211,7 +215,7 @@ def rebase_conflicts(change_set: ChangeSet) -> list[RebaseConflict]:
     conflicts = []
     for change in stale_changes(change_set):
         handler = registry.get(change.kind)
-        entity = handler.load(change_set.project, change.entity_id)
+        entity = handler.load(change_set.project, existing_id(change))
         if entity is None or not handler.action(change.action).takes_document:
             continue
         conflicts += _merge(change, handler.to_document(entity), {})[1]
@@ -220,7 +224,7 @@ def rebase_conflicts(change_set: ChangeSet) -> list[RebaseConflict]:
 
 @transaction.atomic
 def changeset_rebase(
-    *, actor, change_set: ChangeSet, resolutions: dict[str, str] | None = None
+    *, actor: User, change_set: ChangeSet, resolutions: dict[str, str] | None = None
 ) -> ChangeSet:
     """Bring a stale change set up to date: each moved entity's change is re-based on its
     current revision, documents merged key by key (Conflict code="rebase_conflict" lists
@@ -241,7 +245,7 @@ def changeset_rebase(
         if change.pk not in moved:
             continue
         handler = registry.get(change.kind)
-        entity = handler.load(project, change.entity_id)
+        entity = handler.load(project, existing_id(change))
         if entity is None or getattr(entity, "archived_at", None) is not None:
             raise Conflict(
                 f"The {handler.label} '{change.entity_name}' was archived since: cancel this "
@@ -279,7 +283,9 @@ def changeset_rebase(
 # ---------------------------------------------------------------- rollback
 
 
-def changeset_rollback(*, actor, environment: Environment, version: RulesetVersion) -> ChangeSet:
+def changeset_rollback(
+    *, actor: User, environment: Environment, version: RulesetVersion
+) -> ChangeSet:
     """Propose going back to ruleset version `version` as `environment` had it: every entity
     changed by a change set applied after it is restored to its document then (created
     ones archived). It is an ordinary change set: the policy decides if it needs review;
@@ -299,7 +305,7 @@ def changeset_rollback(*, actor, environment: Environment, version: RulesetVersi
     )
     first: dict[tuple[str, int], Change] = {}
     for change in later:
-        first.setdefault((change.kind, change.entity_id), change)
+        first.setdefault((change.kind, existing_id(change)), change)
     if not first:
         raise DomainError(
             f"Nothing changed through change sets since version {version.number}.",
