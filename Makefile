@@ -68,8 +68,9 @@ test: install browser
 test-fast: install browser
 	$(VENV)/bin/pytest -n 2 --create-db -m "not slow"
 
-# mypy checks the apps listed in pyproject.toml [tool.mypy] (strict on console.specs and the
-# review policy/registry); its cache (.mypy_cache) makes a warm run a few seconds.
+# mypy checks the apps listed in pyproject.toml [tool.mypy] (strict on console.specs, the
+# review policy/registry and the review services); its cache (.mypy_cache) makes a warm
+# run a few seconds.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
