@@ -16,9 +16,8 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 
 from console import progress
-from console.exceptions import ApplicationError, Conflict, NotAllowed
-from console.models import Role, User
-from console.permissions import project_role
+from console.exceptions import ApplicationError, Conflict
+from console.models import User
 from console.publishing.services import ruleset_version_create
 from reviews import notifications
 from reviews.models import (
@@ -26,20 +25,17 @@ from reviews.models import (
     ChangeSet,
     ChangeSetSource,
 )
-from reviews.policy import project_policy
 from reviews.selectors import apply_progress_key
 from reviews.services.changes import (
     S,
     _changes_streamed,
-    _ensure_author_or_admin,
-    _ensure_open,
     _entity_keys,
     _lock,
     _mark_stale,
     _record,
     _run,
-    change_set_requirements,
     changeset_refresh,
+    ensure_allowed,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,42 +52,8 @@ def changeset_apply(*, actor: User, change_set: ChangeSet, break_glass: bool = F
     change_set = changeset_refresh(change_set=change_set)
     with transaction.atomic():
         change_set = _lock(change_set)
-        _ensure_author_or_admin(actor, change_set, "apply")
-        if change_set.state == S.APPLIED:
-            raise Conflict(
-                f"Change set #{change_set.number} is already applied.", code="already_applied"
-            )
-        if change_set.state == S.STALE:
-            raise Conflict(
-                f"Change set #{change_set.number} is stale: {change_set.stale_reason} "
-                "Rebase it first.",
-                code="stale",
-            )
-        _ensure_open(change_set, "be applied")
-        if change_set.source == ChangeSetSource.FOLLOW_UP:
-            raise Conflict("A follow-up review has nothing to apply.", code="follow_up")
-        if change_set.state != S.APPROVED:
-            needs = change_set_requirements(change_set)
-            if break_glass:
-                _ensure_break_glass(actor, change_set)
-            elif needs.needs_review and not needs.met:
-                raise Conflict(
-                    f"Change set #{change_set.number} is not approved yet ({needs.summary()}).",
-                    code="not_approved",
-                )
+        ensure_allowed("break_glass" if break_glass else "apply", actor, change_set)
         return _apply_or_queue(change_set, applier=actor, break_glass=break_glass)
-
-
-def _ensure_break_glass(actor: User, change_set: ChangeSet) -> None:
-    if project_role(actor, change_set.project) != Role.ADMIN:
-        raise NotAllowed("Only project admins can break the glass.")
-    if actor.pk != change_set.author_id:
-        raise NotAllowed("Break-glass applies the admin's own change set only.")
-    if not project_policy(change_set.project).allow_break_glass:
-        raise NotAllowed(
-            "This project's review policy does not allow admins to apply their own change "
-            "without review."
-        )
 
 
 def _apply_or_queue(

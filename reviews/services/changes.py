@@ -18,11 +18,12 @@ from django.db.models.expressions import RawSQL
 from console import progress
 from console.audit import audit_record
 from console.entities import ensure_revision
-from console.exceptions import Conflict, DomainError, NotAllowed, NotFound
-from console.models import Environment, Project, Role, User
-from console.permissions import ensure_role, project_role
+from console.exceptions import Conflict, DomainError, NotFound
+from console.models import Environment, Project, User
+from console.permissions import project_role
 from console.specs.builder import build_spec
 from reviews import notifications, registry
+from reviews.actions import Actor, refusal
 from reviews.impact import environment_fingerprints, published_fingerprints
 from reviews.models import (
     CLOSED_STATES,
@@ -30,7 +31,7 @@ from reviews.models import (
     ChangeSet,
     ChangeSetState,
 )
-from reviews.policy import Requirements, requirements_for
+from reviews.policy import Requirements, project_policy, requirements_for
 
 MAX_CHANGES = 200
 S = ChangeSetState
@@ -160,26 +161,15 @@ def _record(actor: User | None, action: str, change_set: ChangeSet, **after: Any
     )
 
 
-def _ensure_author_or_admin(actor: User, change_set: ChangeSet, doing: str) -> None:
-    if actor.pk == change_set.author_id:
-        ensure_role(actor, change_set.project, Role.MEMBER)
-        return
-    if project_role(actor, change_set.project) != Role.ADMIN:
-        raise NotAllowed(f"Only the author or a project admin can {doing} this change set.")
-
-
-def _ensure_open(change_set: ChangeSet, doing: str) -> None:
-    if change_set.state == S.APPLYING:
-        raise Conflict(
-            f"Change set #{change_set.number} is being applied: it can no longer {doing}.",
-            code="changeset_applying",
-        )
-    if change_set.state in CLOSED_STATES:
-        raise Conflict(
-            f"Change set #{change_set.number} is {change_set.get_state_display().lower()}: "
-            f"it can no longer {doing}.",
-            code=f"changeset_{change_set.state}",
-        )
+def ensure_allowed(action: str, actor: User, change_set: ChangeSet) -> None:
+    """Raise why `actor` may not take `action` (reviews.actions, which the page shares)."""
+    who = Actor(project_role(actor, change_set.project), actor.pk == change_set.author_id)
+    needs = change_set_requirements(change_set)
+    refused = refusal(
+        action, change_set, who, needs=needs, policy=project_policy(change_set.project)
+    )
+    if refused is not None:
+        raise refused
 
 
 # ---------------------------------------------------------------- the dry run

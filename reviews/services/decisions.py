@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.context import current_api_key
-from console.exceptions import ApplicationError, Conflict, DomainError, NotAllowed
+from console.exceptions import ApplicationError, DomainError
 from console.models import Role, User
 from console.permissions import ensure_role
 from reviews import notifications
@@ -22,12 +22,11 @@ from reviews.policy import project_policy
 from reviews.services.applying import _apply_or_queue
 from reviews.services.changes import (
     S,
-    _ensure_author_or_admin,
-    _ensure_open,
     _lock,
     _record,
     change_set_requirements,
     changeset_refresh,
+    ensure_allowed,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,22 +43,7 @@ def changeset_approve(*, actor: User, change_set: ChangeSet) -> ChangeSet:
     change_set = changeset_refresh(change_set=change_set)
     with transaction.atomic():
         change_set = _lock(change_set)
-        ensure_role(actor, change_set.project, Role.MEMBER)
-        if actor.pk == change_set.author_id:
-            raise NotAllowed("Authors cannot approve their own change set.")
-        if change_set.state == S.STALE:
-            raise Conflict(
-                f"Change set #{change_set.number} is stale: {change_set.stale_reason} "
-                "The author rebases it first.",
-                code="stale",
-            )
-        if change_set.state not in (S.IN_REVIEW, S.APPROVED):
-            raise Conflict(
-                f"Change set #{change_set.number} is "
-                f"{change_set.get_state_display().lower()}: only a change set in review "
-                "can be approved.",
-                code=f"changeset_{change_set.state}",
-            )
+        ensure_allowed("approve", actor, change_set)
         _, created = Approval.objects.get_or_create(
             change_set=change_set,
             user=actor,
@@ -99,16 +83,12 @@ def changeset_approve(*, actor: User, change_set: ChangeSet) -> ChangeSet:
 def changeset_reject(*, actor: User, change_set: ChangeSet, reason: str) -> ChangeSet:
     """A reviewer (member or admin, not the author: they cancel) rejects, with a reason."""
     change_set = _lock(change_set)
-    ensure_role(actor, change_set.project, Role.MEMBER)
-    if actor.pk == change_set.author_id:
-        raise NotAllowed("Authors cancel their own change set rather than reject it.")
+    ensure_allowed("reject", actor, change_set)
     reason = (reason or "").strip()
     if not reason:
         raise DomainError("Say why you reject it.", code="required", field="reason")
     if len(reason) > 2000:
         raise DomainError("A reason is at most 2,000 characters.", code="too_long", field="reason")
-    if change_set.state not in (S.IN_REVIEW, S.APPROVED, S.STALE):
-        raise Conflict("Only a change set in review can be rejected.", code="not_in_review")
     change_set.state = S.REJECTED
     change_set.reject_reason = reason
     change_set.decided_at = timezone.now()
@@ -121,8 +101,7 @@ def changeset_reject(*, actor: User, change_set: ChangeSet, reason: str) -> Chan
 @transaction.atomic
 def changeset_cancel(*, actor: User, change_set: ChangeSet) -> ChangeSet:
     change_set = _lock(change_set)
-    _ensure_author_or_admin(actor, change_set, "cancel")
-    _ensure_open(change_set, "be cancelled")
+    ensure_allowed("cancel", actor, change_set)
     change_set.state = S.CANCELLED
     change_set.save(update_fields=["state", "updated_at"])
     _record(actor, "changeset.cancelled", change_set)

@@ -15,6 +15,7 @@ from console.exceptions import Conflict, DomainError, NotAllowed, NotFound
 from console.models import Environment, Project, Role, RulesetVersion, User
 from console.permissions import ensure_role
 from reviews import notifications, registry
+from reviews.actions import not_open
 from reviews.models import (
     Approval,
     Change,
@@ -28,12 +29,12 @@ from reviews.services.changes import (
     _changes,
     _content_hash,
     _dry_run,
-    _ensure_open,
     _lock,
     _record,
     _resolve,
     _save_changes,
     change_set_requirements,
+    ensure_allowed,
     existing_id,
     stale_changes,
 )
@@ -117,11 +118,7 @@ def _send(actor: User, change_set: ChangeSet) -> ChangeSet:
 def changeset_send(*, actor: User, change_set: ChangeSet) -> ChangeSet:
     """The author sends a draft for review (or applies it, when none is needed)."""
     change_set = _lock(change_set)
-    if actor.pk != change_set.author_id:
-        raise NotAllowed("Only the author can send this draft for review.")
-    ensure_role(actor, change_set.project, Role.MEMBER)
-    if change_set.state != S.DRAFT:
-        raise Conflict("Only a draft can be sent for review.", code="not_draft")
+    ensure_allowed("send", actor, change_set)
     return _send(actor, change_set)
 
 
@@ -140,7 +137,8 @@ def changeset_edit(
     if actor.pk != change_set.author_id:
         raise NotAllowed("Only the author can edit this change set.")
     ensure_role(actor, change_set.project, Role.MEMBER)
-    _ensure_open(change_set, "change")
+    if refused := not_open(change_set, "change"):
+        raise refused
     if title is not None:
         title = title.strip()
         if not title or len(title) > 200:
@@ -231,10 +229,7 @@ def changeset_rebase(
     the keys both sides changed, unless `resolutions` says "mine" or "theirs" for
     "<position>.<key>"). Approvals are dropped; it goes back to review."""
     change_set = _lock(change_set)
-    if actor.pk != change_set.author_id:
-        raise NotAllowed("Only the author can rebase this change set.")
-    ensure_role(actor, change_set.project, Role.MEMBER)
-    _ensure_open(change_set, "be rebased")
+    ensure_allowed("rebase", actor, change_set)
     project = change_set.project
     rows = _changes(change_set)
     moved = {c.pk for c in stale_changes(change_set, rows)}

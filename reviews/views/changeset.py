@@ -17,6 +17,7 @@ from console.exceptions import ApplicationError
 from console.models import Project, Role, role_at_least
 from console.web import is_partial, project_for
 from reviews import selectors, services
+from reviews.actions import ACTIONS, Actor, refusal
 from reviews.forms import (
     CommentForm,
     RebaseForm,
@@ -90,7 +91,6 @@ def _detail_context(request, project: Project, change_set: ChangeSet) -> dict[st
     user = request.user
     role = _role(request, project)
     member = role_at_least(role, Role.MEMBER)
-    admin = role == Role.ADMIN
     is_author = change_set.author_id == user.pk
     state = change_set.state
     follow_up = change_set.source == ChangeSetSource.FOLLOW_UP
@@ -118,25 +118,15 @@ def _detail_context(request, project: Project, change_set: ChangeSet) -> dict[st
         a.user_id == user.pk and not v.dismissed
         for a, v in zip(approvals, approval_views, strict=True)
     )
-    author_or_admin = (is_author and member) or admin
+    who = Actor(role, is_author)
     actions = {
-        "approve": member
-        and not is_author
-        and state in (S.IN_REVIEW, S.APPROVED)
-        and not approved_by_me,
-        "reject": member and not is_author and state in (S.IN_REVIEW, S.APPROVED, S.STALE),
-        "apply": author_or_admin and state == S.APPROVED and not follow_up,
-        "cancel": author_or_admin and change_set.is_open,
-        "send": is_author and member and state == S.DRAFT,
-        "rebase": is_author and member and state == S.STALE,
-        "break_glass": admin
-        and is_author
-        and policy.allow_break_glass
-        and state in (S.DRAFT, S.IN_REVIEW)
-        and not follow_up
-        and needs.needs_review
-        and not needs.met,
+        action: refusal(action, change_set, who, needs=needs, policy=policy) is None
+        for action in ACTIONS
     }
+    # The page's own restraint: no second approval of the same content, and Apply once
+    # approved (a draft that needs no review is applied by sending it).
+    actions["approve"] = actions["approve"] and not approved_by_me
+    actions["apply"] = actions["apply"] and state == S.APPROVED
     approve_applies = False
     if actions["approve"] and policy.apply_on_approval and not follow_up:
         my_groups = set(user.review_groups.filter(project=project).values_list("pk", flat=True))
