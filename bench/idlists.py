@@ -16,9 +16,7 @@ the steps are reported as multiples of it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -27,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import merge_results  # noqa: E402
-from bench.publishing import _database, _environment, _redis  # noqa: E402
+from bench.publishing import isolated  # noqa: E402
 
 
 def _measure(fn) -> tuple[object, float, float]:
@@ -144,23 +142,21 @@ def main() -> None:
     args = parser.parse_args()
     if "bench" not in args.database:
         parser.error("the bench drops its database: give it a name containing 'bench'")
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-idlists-") as tmp,
-        _redis(args.redis_url, Path(tmp)) as redis_url,
+    # Django's test client, in this process, asks for host "testserver".
+    # The worker applies it however few IDs the run asks for.
+    with isolated(
+        args.database,
+        args.redis_url,
+        "bench-idlists-",
+        ALLOWED_HOSTS="testserver",
+        GATEHOUSE_APPLY_IN_WORKER_WEIGHT=str(max(1, args.ids // 2)),
     ):
-        env = _environment(args.database, redis_url)
-        env["ALLOWED_HOSTS"] = "testserver"
-        os.environ.update(env)
-        _database(env["DATABASE_URL"], create=True)
-        try:
-            from django.db import connections
+        from django.db import connections
 
-            try:
-                figures = run(args.ids)
-            finally:
-                connections.close_all()
+        try:
+            figures = run(args.ids)
         finally:
-            _database(env["DATABASE_URL"], create=False)
+            connections.close_all()
     print(render(figures))  # noqa: T201
     if args.out:
         merge_results(args.out, "idlists", figures)

@@ -132,6 +132,24 @@ def _database(url: str, *, create: bool) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
+@contextmanager
+def isolated(
+    database: str, redis_url: str | None, prefix: str, *, keep_db: bool = False, **extra: str
+):
+    """A bench's own database (created now, dropped at the end unless `keep_db`) and Redis,
+    their settings (and `extra` ones) in os.environ for every process; yields (env, working
+    directory)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, _redis(redis_url, Path(tmp)) as url:
+        env = {**_environment(database, url), **extra}
+        os.environ.update(env)
+        _database(env["DATABASE_URL"], create=True)
+        try:
+            yield env, Path(tmp)
+        finally:
+            if not keep_db:
+                _database(env["DATABASE_URL"], create=False)
+
+
 def _check(condition, message: str) -> None:
     if not condition:
         raise RuntimeError(message)
@@ -604,18 +622,11 @@ def main() -> None:
     args = parser.parse_args()
     if "bench" not in args.database:
         parser.error("the bench drops its database: give it a name containing 'bench'")
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-publishing-") as tmp,
-        _redis(args.redis_url, Path(tmp)) as redis_url,
+    with isolated(args.database, args.redis_url, "bench-publishing-", keep_db=args.keep_db) as (
+        env,
+        workdir,
     ):
-        env = _environment(args.database, redis_url)
-        os.environ.update(env)
-        _database(env["DATABASE_URL"], create=True)
-        try:
-            figures = run(args, env, Path(tmp))
-        finally:
-            if not args.keep_db:
-                _database(env["DATABASE_URL"], create=False)
+        figures = run(args, env, workdir)
     print(render(figures))  # noqa: T201
     if args.out:
         merge_results(args.out, "publishing", figures)

@@ -23,6 +23,7 @@ from collections import OrderedDict
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
@@ -31,7 +32,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from console import throttle
 from console.exceptions import ApplicationError
-from console.http_input import inflate, load_json
+from console.http_input import BodyTooLarge, inflate, load_json
 from console.models import KeyKind
 from console.publishing import selectors
 from console.publishing.client_init import client_initialize, client_is_current
@@ -253,7 +254,11 @@ def _request_json(request: HttpRequest) -> dict:
     """The JSON body, gunzipped (`Content-Encoding: gzip` or js-client's `?gz=1`) and then
     decoded from js-client's `?se=1` encoding: `btoa(json)` reversed. btoa writes one byte
     per character (it refuses anything past U+00FF), so the bytes are Latin-1."""
-    raw: bytes | str = request.body
+    try:
+        raw: bytes | str = request.body
+    except RequestDataTooBig as exc:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise BodyTooLarge(f"The body is larger than {limit:,} bytes.") from exc
     if request.headers.get("Content-Encoding") == "gzip" or request.GET.get("gz") == "1":
         raw = inflate(raw)
     if request.GET.get("se") == "1":

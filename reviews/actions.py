@@ -105,7 +105,9 @@ def _reject(cs: ChangeSet, actor: Actor, needs: Requirements, policy: ReviewPoli
     return None
 
 
-def _apply(cs: ChangeSet, actor: Actor, needs: Requirements, policy: ReviewPolicy):
+def _appliable(cs: ChangeSet, actor: Actor) -> ApplicationError | None:
+    """What applying and breaking the glass share: the author or an admin, on an open
+    change set that has something to apply."""
     if refused := _author_or_admin(actor, "apply"):
         return refused
     if cs.state == S.APPLIED:
@@ -116,6 +118,12 @@ def _apply(cs: ChangeSet, actor: Actor, needs: Requirements, policy: ReviewPolic
         return refused
     if cs.source == ChangeSetSource.FOLLOW_UP:
         return Conflict("A follow-up review has nothing to apply.", code="follow_up")
+    return None
+
+
+def _apply(cs: ChangeSet, actor: Actor, needs: Requirements, policy: ReviewPolicy):
+    if refused := _appliable(cs, actor):
+        return refused
     if cs.state != S.APPROVED and needs.needs_review and not needs.met:
         return Conflict(
             f"Change set #{cs.number} is not approved yet ({needs.summary()}).",
@@ -125,16 +133,8 @@ def _apply(cs: ChangeSet, actor: Actor, needs: Requirements, policy: ReviewPolic
 
 
 def _break_glass(cs: ChangeSet, actor: Actor, needs: Requirements, policy: ReviewPolicy):
-    if refused := _author_or_admin(actor, "apply"):
+    if refused := _appliable(cs, actor):
         return refused
-    if cs.state == S.APPLIED:
-        return Conflict(f"Change set #{cs.number} is already applied.", code="already_applied")
-    if cs.state == S.STALE:
-        return _stale(cs, "Rebase it first.")
-    if refused := not_open(cs, "be applied"):
-        return refused
-    if cs.source == ChangeSetSource.FOLLOW_UP:
-        return Conflict("A follow-up review has nothing to apply.", code="follow_up")
     if cs.state == S.APPROVED or not needs.needs_review or needs.met:
         return Conflict("It needs no break-glass: apply it.", code="no_break_glass_needed")
     if actor.role != Role.ADMIN:

@@ -67,28 +67,27 @@ def _apply_or_queue(
         return _apply(change_set, applier=applier, break_glass=break_glass)
     # A refused apply goes back to where it could be applied from again.
     resume = change_set.state if break_glass else S.APPROVED
-    change_set.state = S.APPLYING
-    change_set.apply_queued_at = timezone.now()
-    change_set.apply_queued_by = applier
-    change_set.apply_resume_state = resume
-    change_set.break_glass = break_glass
-    change_set.apply_error_message = change_set.apply_error_code = ""
-    change_set.save(
-        update_fields=[
-            "state",
-            "apply_queued_at",
-            "apply_queued_by",
-            "apply_resume_state",
-            "break_glass",
-            "apply_error_message",
-            "apply_error_code",
-            "updated_at",
-        ]
+    _update(
+        change_set,
+        state=S.APPLYING,
+        apply_queued_at=timezone.now(),
+        apply_queued_by=applier,
+        apply_resume_state=resume,
+        break_glass=break_glass,
+        apply_error_message="",
+        apply_error_code="",
     )
     _record(applier, "changeset.apply_queued", change_set, weight=weight, break_glass=break_glass)
     transaction.on_commit(lambda: _enqueue_apply(change_set.pk))
     change_set.results = []
     return change_set
+
+
+def _update(change_set: ChangeSet, **fields: Any) -> None:
+    """Set and save these fields of the change set (and its updated_at)."""
+    for name, value in fields.items():
+        setattr(change_set, name, value)
+    change_set.save(update_fields=[*fields, "updated_at"])
 
 
 def _enqueue_apply(change_set_id: int) -> None:
@@ -145,23 +144,14 @@ def changeset_apply_abandon(*, change_set_id: int, reason: str) -> None:
 
 
 def _apply_refused(change_set: ChangeSet, applier: User | None, message: str, code: str) -> None:
-    if code == "stale":
-        change_set.state = S.STALE
-        change_set.stale_reason = message
-    else:
-        change_set.state = change_set.apply_resume_state or S.APPROVED
-    change_set.apply_error_message = message[:2000]
-    change_set.apply_error_code = code[:60]
-    change_set.break_glass = False
-    change_set.save(
-        update_fields=[
-            "state",
-            "stale_reason",
-            "apply_error_message",
-            "apply_error_code",
-            "break_glass",
-            "updated_at",
-        ]
+    stale = code == "stale"
+    _update(
+        change_set,
+        state=S.STALE if stale else (change_set.apply_resume_state or S.APPROVED),
+        stale_reason=message if stale else change_set.stale_reason,
+        apply_error_message=message[:2000],
+        apply_error_code=code[:60],
+        break_glass=False,
     )
     _record(applier, "changeset.apply_failed", change_set, reason=message, code=code)
     notifications.notify(change_set, "apply_failed")
@@ -237,23 +227,15 @@ def _apply(change_set: ChangeSet, *, applier: User | None, break_glass: bool = F
         reason=f"Change set #{change_set.number}: {change_set.title}",
         force=True,
     )
-    change_set.state = S.APPLIED
-    change_set.applied_at = timezone.now()
-    change_set.applied_by = applier
-    change_set.ruleset_version = version
-    change_set.break_glass = break_glass
-    change_set.apply_error_message = change_set.apply_error_code = ""
-    change_set.save(
-        update_fields=[
-            "state",
-            "applied_at",
-            "applied_by",
-            "ruleset_version",
-            "break_glass",
-            "apply_error_message",
-            "apply_error_code",
-            "updated_at",
-        ]
+    _update(
+        change_set,
+        state=S.APPLIED,
+        applied_at=timezone.now(),
+        applied_by=applier,
+        ruleset_version=version,
+        break_glass=break_glass,
+        apply_error_message="",
+        apply_error_code="",
     )
     _record(
         applier,

@@ -74,3 +74,20 @@ def test_dcs__non_ascii_digit_since__served_not_500(client, server_key, publishe
     # Then: treated as no sinceTime, the full spec
     assert response.status_code == 200
     assert "feature_gates" in response.json()
+
+
+def test_initialize__body_past_the_upload_limit__413_json(
+    client, client_key, published_v1, settings
+):
+    # Given a plain body larger than DATA_UPLOAD_MAX_MEMORY_SIZE
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    # When
+    response = client.post(
+        "/v1/initialize",
+        data=b"x" * 5_000,
+        content_type="application/json",
+        HTTP_STATSIG_API_KEY=client_key.secret,
+    )
+    # Then
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"

@@ -239,6 +239,27 @@ def _pings(conn) -> bool:
 CLOSED = "http://127.0.0.1:9"  # nothing listens: SDK calls that must not happen fail fast
 
 
+def core_sdk(secret: str, url: str):
+    """statsig-python-core reading specs and ID lists from our server at `url` (logging
+    off, never Statsig's servers); initialize and shut it down yourself."""
+    import statsig_python_core as core
+
+    return core.Statsig(
+        secret,
+        core.StatsigOptions(
+            specs_url=f"{url}/v2/download_config_specs",
+            id_lists_url=f"{url}/v1/get_id_lists",
+            enable_id_lists=True,
+            log_event_url=f"{CLOSED}/v1/log_event",
+            fallback_to_statsig_api=False,
+            disable_all_logging=True,
+            disable_country_lookup=True,
+            output_log_level="none",
+            init_timeout_ms=10000,
+        ),
+    )
+
+
 @contextlib.contextmanager
 def legacy_sdk_on_redis(server_key):
     """The legacy `statsig` SDK reading the spec from Redis through the README adapter,

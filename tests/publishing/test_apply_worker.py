@@ -17,7 +17,7 @@ from tests.api_support import api_url_for, console_key, key_client
 from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
 from tests.gates.factories import condition, gate_document, rule, segment_document
-from tests.publishing.conftest import CLOSED, wait_for
+from tests.publishing.conftest import core_sdk, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = ChangeSetState
@@ -88,20 +88,7 @@ def test_browser_approve__large_id_list__worker_applies_and_the_page_follows(
     # And the real SDK, through our endpoints, sees the IDs
     import statsig_python_core as core
 
-    sdk = core.Statsig(
-        server_key.secret,
-        core.StatsigOptions(
-            specs_url=f"{live_server.url}/v2/download_config_specs",
-            id_lists_url=f"{live_server.url}/v1/get_id_lists",
-            enable_id_lists=True,
-            log_event_url=f"{CLOSED}/v1/log_event",
-            fallback_to_statsig_api=False,
-            disable_all_logging=True,
-            disable_country_lookup=True,
-            output_log_level="none",
-            init_timeout_ms=10000,
-        ),
-    )
+    sdk = core_sdk(server_key.secret, live_server.url)
     try:
         assert sdk.initialize_with_details().result().is_config_spec_ready
         assert wait_for(

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from console.publishing.client_init import hash_name
 from console.specs.hashing import id_list_hash
-from tests.publishing.conftest import CLOSED, REPO, free_port, wait_for
+from tests.publishing.conftest import REPO, core_sdk, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -220,18 +220,7 @@ def test_database_down__sdk_endpoints_serve_from_redis(cluster, live):
     # the real statsig-python-core SDK initializes against the server, ID lists included
     import statsig_python_core as core
 
-    options = core.StatsigOptions(
-        specs_url=f"{url}/v2/download_config_specs",
-        id_lists_url=f"{url}/v1/get_id_lists",
-        enable_id_lists=True,
-        log_event_url=f"{CLOSED}/v1/log_event",
-        fallback_to_statsig_api=False,
-        disable_all_logging=True,
-        disable_country_lookup=True,
-        output_log_level="none",
-        init_timeout_ms=10000,
-    )
-    sdk = core.Statsig(server, options)
+    sdk = core_sdk(server, url)
     try:
         details = sdk.initialize_with_details().result()
         assert details.is_config_spec_ready, details.source
