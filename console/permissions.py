@@ -59,7 +59,7 @@ def forget_roles(user) -> None:
 def ensure_role(user, project: Project, needed: str) -> str:
     """Raise NotAllowed unless the user holds `needed` (or higher) in the project."""
     role = project_role(user, project)
-    if not role_at_least(role, needed):
+    if role is None or not role_at_least(role, needed):
         raise NotAllowed(ROLE_NEEDED_MESSAGE[Role(needed)])
     return role
 

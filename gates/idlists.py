@@ -67,14 +67,15 @@ def parse_id_csv(data: bytes | str | IO, *, id_type: str = "") -> list[str]:
             code="file_too_large",
             field="file",
         )
-    if hasattr(data, "read"):
-        data = data.read(limit + 1)  # type: ignore[union-attr]
-        if len(data) > limit:
+    if not isinstance(data, bytes | str):
+        read: bytes | str = data.read(limit + 1)
+        if len(read) > limit:
             raise DomainError(
                 f"The file has more than {limit / 1e6:,.0f} MB; one upload takes at most that.",
                 code="file_too_large",
                 field="file",
             )
+        data = read
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")

@@ -39,5 +39,5 @@ class DocumentAPIView(ConsoleAPIView):
     def documents(self, queryset, to_document, **render: Any) -> Response:
         """One page of `queryset` as documents, with a constant number of queries (the
         selectors join and prefetch what the documents show)."""
-        page = self.paginate_queryset(queryset)
+        page = self.paginate_queryset(queryset) or []
         return self.get_paginated_response([to_document(obj, **render) for obj in page])

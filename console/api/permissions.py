@@ -14,7 +14,7 @@ from django.db.models import Manager, Model, QuerySet
 
 from console.exceptions import DomainError, NotAllowed, NotFound
 from console.models import ApiKey, Project, Role, role_at_least
-from console.permissions import ROLE_NEEDED_MESSAGE, get_project_for_user, project_role
+from console.permissions import ROLE_NEEDED_MESSAGE, ensure_role, get_project_for_user, project_role
 
 _M = TypeVar("_M", bound=Model)
 
@@ -48,7 +48,7 @@ def resolve_project(request, needed: str = Role.VIEWER) -> tuple[Project, str]:
             )
         # get_project_for_user gives 404 to non-members and 403 to too low a role.
         project = get_project_for_user(request.user, slug, needed=needed)
-        return project, project_role(request.user, project)
+        return project, ensure_role(request.user, project, needed)
     project = key.project
     if slug and slug != project.slug:
         raise NotFound("No such project.")

@@ -25,7 +25,7 @@ def allowed_domains() -> frozenset[str]:
 
 def is_break_glass(email: str | None) -> bool:
     wanted = {e.strip().lower() for e in settings.SSO_BREAK_GLASS_EMAILS if e.strip()}
-    return bool(email) and email.strip().lower() in wanted
+    return email is not None and email.strip().lower() in wanted
 
 
 def is_sso_session(request) -> bool:

@@ -22,7 +22,8 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 def new_rule_id() -> str:
     """A 22-character random id, the shape Statsig gives rule ids."""
-    n, out = uuid.uuid4().int, []
+    n = uuid.uuid4().int
+    out: list[str] = []
     while len(out) < 22:
         n, r = divmod(n, 62)
         out.append(_BASE62[r])
