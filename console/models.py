@@ -361,6 +361,10 @@ class RulesetVersion(TimeStampedModel):
     )
     reason = models.TextField(blank=True, max_length=2000)
 
+    # Not stored: ruleset_version_create says whether it made this version or found the
+    # configuration unchanged.
+    was_created: bool
+
     class Meta:
         ordering = ["project_id", "-number"]
         constraints = [
@@ -533,6 +537,9 @@ class WebhookDelivery(TimeStampedModel):
     last_error = models.CharField(max_length=500, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+
+    # Not stored: webhook_deliver says when the worker should try again, if it should.
+    retry_in: int | None
 
     class Meta:
         ordering = ["-created_at", "-id"]

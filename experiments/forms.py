@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from dataclasses import field as _field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -384,7 +384,7 @@ class _Entity(forms.Form):
         super().__init__(*args, **kwargs)
         if editing:
             del self.fields["name"]
-        self.fields["id_type"].choices = [(u, u) for u in unit_types]
+        cast(forms.ChoiceField, self.fields["id_type"]).choices = [(u, u) for u in unit_types]
 
     def base_document(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from django import forms
 
@@ -193,8 +194,10 @@ class EntityOwnerForm(forms.Form):
     def __init__(self, data=None, *, kinds: list[tuple[str, str]], groups: list):
         super().__init__(data)
         self.groups = {str(g.pk): g for g in groups}
-        self.fields["kind"].choices = kinds
-        self.fields["group"].choices = [(str(g.pk), g.name) for g in groups]
+        cast(forms.ChoiceField, self.fields["kind"]).choices = kinds
+        cast(forms.ChoiceField, self.fields["group"]).choices = [
+            (str(g.pk), g.name) for g in groups
+        ]
 
     def chosen_group(self):
         return self.groups[self.cleaned_data["group"]]

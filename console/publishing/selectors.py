@@ -80,7 +80,7 @@ def sdk_key(secret: str, kinds: tuple[str, ...]) -> SdkKey | None:
         key = key_authenticate(secret, kinds=kinds)
     except (OperationalError, InterfaceError) as exc:
         raise DatabaseUnavailable(str(exc)) from exc
-    if key is None:
+    if key is None or key.environment_id is None:  # SDK keys always name an environment
         return None
     return SdkKey(key.key_hash, key.kind, key.environment_id, key.project_id)
 
