@@ -4,6 +4,7 @@ version; staling the other open change sets on the same entities; break-glass fo
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import timedelta
@@ -159,16 +160,19 @@ def _apply_refused(change_set: ChangeSet, applier: User | None, message: str, co
 
 def changeset_apply_requeue(*, older_than: timedelta) -> int:
     """Send again the change sets applying for longer than `older_than` (their task was
-    lost with the broker or the worker); returns how many. A task that is in fact still
-    running holds the row: the second delivery skips it."""
-    cutoff = timezone.now() - older_than
-    ids = list(
-        ChangeSet.objects.filter(state=S.APPLYING, apply_queued_at__lt=cutoff).values_list(
-            "pk", flat=True
+    lost with the broker or the worker); returns how many. Each is stamped as queued now,
+    so a worker that stays away gets one message per `older_than`, not one per beat. A
+    task that is in fact still running holds the row: the second delivery skips it."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            ChangeSet.objects.select_for_update(skip_locked=True)
+            .filter(state=S.APPLYING, apply_queued_at__lt=now - older_than)
+            .values_list("pk", flat=True)
         )
-    )
-    for change_set_id in ids:
-        _enqueue_apply(change_set_id)
+        ChangeSet.objects.filter(pk__in=ids).update(apply_queued_at=now)
+        for change_set_id in ids:
+            transaction.on_commit(functools.partial(_enqueue_apply, change_set_id))
     return len(ids)
 
 

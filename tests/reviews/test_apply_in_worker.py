@@ -291,7 +291,7 @@ def _traced_size(make) -> int:
 
 
 def test_requeue__applying_longer_than_the_limit__sent_to_the_broker_again(
-    project, project_member, reviewer, vips
+    project, project_member, reviewer, vips, django_capture_on_commit_callbacks
 ):
     # Given one change set applying for an hour (its task lost) and one just queued
     lost = changeset_approve(
@@ -303,9 +303,20 @@ def test_requeue__applying_longer_than_the_limit__sent_to_the_broker_again(
     broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
     queued = broker.llen("celery")
     # When
-    assert changeset_apply_requeue_task() == 1
-    # Then one task message more waits for a worker
+    with django_capture_on_commit_callbacks(execute=True):
+        assert changeset_apply_requeue_task() == 1
+    # Then one task message more waits for a worker, and the next beat sends none
     assert broker.llen("celery") == queued + 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert changeset_apply_requeue_task() == 0
+    assert broker.llen("celery") == queued + 1
+
+
+def test_requeue__registered_with_beat():
+    from console.celery import app
+
+    entry = app.conf.beat_schedule["changeset-apply-requeue"]
+    assert entry["task"] == changeset_apply_requeue_task.name
 
 
 def test_weight__stored_per_change(project, project_member, reviewer, vips):
