@@ -199,13 +199,13 @@ def changeset_progress(request, slug, number):
     Once it is applied (or refused), htmx reloads the page to show the outcome."""
     project = project_for(request, slug)
     change_set = _get_change_set(project, number)
+    if not is_partial(request):  # a link followed by hand: the page shows the panel
+        return _done(request, project, change_set)
     progress = selectors.apply_progress(change_set)
     if progress is None:
-        if is_partial(request):
-            response = HttpResponse(status=204)
-            response["HX-Refresh"] = "true"
-            return response
-        return _done(request, project, change_set)
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
     context = {"project": project, "change_set": change_set, "progress": progress}
     return render(request, "reviews/partials/_apply_progress.html", context)
 
