@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from console.specs.evaluator import CONFIG, GATE, LAYER, SpecJson, _Condition, _Rule, _Spec
+from console.specs.compiled import CONFIG, GATE, LAYER, Condition, Result, Rule, Spec, SpecJson
 from console.specs.hashing import ROLLOUT_BUCKETS, statsig_hash
 from console.specs.operators import describe, show
 from console.specs.user import StatsigUser
 
 if TYPE_CHECKING:
-    from console.specs.evaluator import Evaluator, Result
+    from console.specs.evaluator import Evaluator
 
 # Explanations are JSON documents for the console's "test a user" panel and its API.
 Explanation = dict[str, Any]
@@ -30,7 +30,7 @@ _LABELS = {
 }
 
 
-def _label(condition: _Condition) -> str:
+def _label(condition: Condition) -> str:
     raw = condition.raw
     kind = condition.type
     field = raw.get("field")
@@ -49,7 +49,7 @@ def _label(condition: _Condition) -> str:
     return str(field)
 
 
-def _nested(evaluator: Evaluator, user: StatsigUser, condition: _Condition) -> Explanation:
+def _nested(evaluator: Evaluator, user: StatsigUser, condition: Condition) -> Explanation:
     kind = condition.type
     want = kind in ("pass_gate", "multi_pass_gate")
     names = condition.target if kind.startswith("multi_") else [condition.target]
@@ -72,7 +72,7 @@ def _nested(evaluator: Evaluator, user: StatsigUser, condition: _Condition) -> E
 
 
 def _condition(
-    evaluator: Evaluator, user: StatsigUser, index: int, condition: _Condition
+    evaluator: Evaluator, user: StatsigUser, index: int, condition: Condition
 ) -> Explanation:
     raw = condition.raw
     entry: Explanation = {
@@ -124,7 +124,7 @@ def _short(raw: SpecJson) -> Any:
     return target
 
 
-def _rollout(user: StatsigUser, spec: _Spec, rule: _Rule) -> Explanation:
+def _rollout(user: StatsigUser, spec: Spec, rule: Rule) -> Explanation:
     percentage = rule.raw.get("passPercentage", 0)
     out: Explanation = {"pass_percentage": percentage, "unit_id": None, "bucket": None}
     if rule.mode == 0:
@@ -181,7 +181,7 @@ def explain(evaluator: Evaluator, user: StatsigUser, name: str, kind: str) -> Ex
         )
         return out
     out.update(enabled=spec.enabled, entity=spec.raw.get("entity"), id_type=spec.raw.get("idType"))
-    decided: _Rule | None = None
+    decided: Rule | None = None
     for rule in spec.rules:
         conditions = [
             _condition(evaluator, user, index, condition)
@@ -217,7 +217,7 @@ def explain(evaluator: Evaluator, user: StatsigUser, name: str, kind: str) -> Ex
     return out
 
 
-def _summary(spec: _Spec, decided: _Rule | None, out: Explanation, result: Result) -> str:
+def _summary(spec: Spec, decided: Rule | None, out: Explanation, result: Result) -> str:
     value = show(result.value)
     if result.reason == "Error":
         return f"the SDKs hit an evaluation error (rule 'error'): value {value}"

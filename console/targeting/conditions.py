@@ -422,6 +422,22 @@ def clean_condition(raw: Any, *, path: str, unit_types: dict[str, str]) -> Condi
     are only checked for shape here; the document validator resolves them in bulk."""
     if not isinstance(raw, dict):
         raise _error("Each condition is an object.", code="invalid_condition", field=path)
+    ctype = _condition_type(raw, path=path)
+    operator = _clean_operator(raw, ctype, path=path)
+    field = _clean_field(raw, ctype, path=path)
+    custom_id = _clean_custom_id(raw, ctype, path=path, unit_types=unit_types)
+    kind = OPERATORS[operator].value if operator else ctype.target
+    target = _clean_target(raw.get("targetValue"), kind, ctype, path=f"{path}.targetValue")
+    return {
+        "type": ctype.key,
+        "operator": operator,
+        "targetValue": target,
+        "field": field,
+        "customID": custom_id,
+    }
+
+
+def _condition_type(raw: dict, *, path: str) -> ConditionType:
     ctype = CONDITION_TYPES.get(str(raw.get("type") or "").strip().lower())
     if ctype is None:
         raise _error(
@@ -429,6 +445,10 @@ def clean_condition(raw: Any, *, path: str, unit_types: dict[str, str]) -> Condi
             code="invalid_condition_type",
             field=f"{path}.type",
         )
+    return ctype
+
+
+def _clean_operator(raw: dict, ctype: ConditionType, *, path: str) -> str | None:
     operator = _text_or_none(raw, "operator")
     operator = operator.lower() if isinstance(operator, str) else operator
     if ctype.operators and operator not in ctype.operators:
@@ -444,74 +464,78 @@ def clean_condition(raw: Any, *, path: str, unit_types: dict[str, str]) -> Condi
             code="operator_not_allowed",
             field=f"{path}.operator",
         )
+    return operator
 
+
+def _clean_field(raw: dict, ctype: ConditionType, *, path: str) -> str | None:
+    if not ctype.takes_field:
+        return None
     field = _text_or_none(raw, "field")
-    if ctype.takes_field:
-        if not isinstance(field, str) or not _FIELD.match(field):
-            raise _error(
-                "Name the custom field (letters, digits, '_', '.', '-'; up to 100).",
-                code="field_required",
-                field=f"{path}.field",
-            )
-    else:
-        field = None
+    if not isinstance(field, str) or not _FIELD.match(field):
+        raise _error(
+            "Name the custom field (letters, digits, '_', '.', '-'; up to 100).",
+            code="field_required",
+            field=f"{path}.field",
+        )
+    return field
 
+
+def _clean_custom_id(
+    raw: dict, ctype: ConditionType, *, path: str, unit_types: dict[str, str]
+) -> str | None:
+    if not ctype.takes_custom_id:
+        return None
     custom_id = _text_or_none(raw, "customID")
-    if ctype.takes_custom_id:
-        if not isinstance(custom_id, str) or custom_id.lower() not in unit_types:
-            raise _error(
-                f"Unknown unit type {custom_id!r}; choose one of "
-                f"{', '.join(sorted(unit_types.values()))}.",
-                code="unknown_unit_type",
-                field=f"{path}.customID",
-            )
-        custom_id = unit_types[custom_id.lower()]
-    else:
-        custom_id = None
+    if not isinstance(custom_id, str) or custom_id.lower() not in unit_types:
+        raise _error(
+            f"Unknown unit type {custom_id!r}; choose one of "
+            f"{', '.join(sorted(unit_types.values()))}.",
+            code="unknown_unit_type",
+            field=f"{path}.customID",
+        )
+    return unit_types[custom_id.lower()]
 
-    value_path = f"{path}.targetValue"
-    value = raw.get("targetValue")
-    kind = OPERATORS[operator].value if operator else ctype.target
+
+def _clean_target(value: Any, kind: str, ctype: ConditionType, *, path: str) -> Any:
+    """The condition's ``targetValue`` as the value kind of its operator (or type) wants."""
     if kind == ValueKind.NONE:
-        target: Any = None
-    elif kind == ValueKind.GATE:
-        target = _clean_name(value, path=value_path, what="gate")
-    elif kind == ValueKind.SEGMENT:
-        target = _clean_name(value, path=value_path, what="segment")
-    elif kind == ValueKind.REGEX:
-        target = _clean_regex(value, path=value_path)
-    elif kind == ValueKind.NUMBER:
-        target = _clean_number(value, path=value_path)
-    elif kind == ValueKind.VERSION:
-        target = _clean_version(value, path=value_path)
-    elif kind == ValueKind.TIME:
-        target = _clean_time(value, path=value_path)
-    else:
-        target = _clean_strings(value, path=value_path)
-        if ctype.key == "country":
-            if not all(_COUNTRY.match(c) for c in target):
-                raise _error(
-                    "Countries are two-letter codes such as US or NZ.",
-                    code="invalid_value",
-                    field=value_path,
-                )
-            target = [c.upper() for c in target]
-        if ctype.choices:
-            target = [t.lower() for t in target]
-            unknown = [t for t in target if t not in ctype.choices]
-            if unknown:
-                raise _error(
-                    f"Unknown value {unknown[0]!r}; choose from {', '.join(ctype.choices)}.",
-                    code="invalid_value",
-                    field=value_path,
-                )
-    return {
-        "type": ctype.key,
-        "operator": operator,
-        "targetValue": target,
-        "field": field,
-        "customID": custom_id,
-    }
+        return None
+    if kind == ValueKind.GATE:
+        return _clean_name(value, path=path, what="gate")
+    if kind == ValueKind.SEGMENT:
+        return _clean_name(value, path=path, what="segment")
+    if kind == ValueKind.REGEX:
+        return _clean_regex(value, path=path)
+    if kind == ValueKind.NUMBER:
+        return _clean_number(value, path=path)
+    if kind == ValueKind.VERSION:
+        return _clean_version(value, path=path)
+    if kind == ValueKind.TIME:
+        return _clean_time(value, path=path)
+    return _clean_listed(value, ctype, path=path)
+
+
+def _clean_listed(value: Any, ctype: ConditionType, *, path: str) -> list[str]:
+    """A list of strings; countries upper-cased, fixed choices lower-cased and checked."""
+    target = _clean_strings(value, path=path)
+    if ctype.key == "country":
+        if not all(_COUNTRY.match(c) for c in target):
+            raise _error(
+                "Countries are two-letter codes such as US or NZ.",
+                code="invalid_value",
+                field=path,
+            )
+        target = [c.upper() for c in target]
+    if ctype.choices:
+        target = [t.lower() for t in target]
+        unknown = [t for t in target if t not in ctype.choices]
+        if unknown:
+            raise _error(
+                f"Unknown value {unknown[0]!r}; choose from {', '.join(ctype.choices)}.",
+                code="invalid_value",
+                field=path,
+            )
+    return target
 
 
 # ---------------------------------------------------------------- spec

@@ -32,8 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from console.specs.evaluator import v1_condition
 from console.specs.hashing import djb2
+from console.specs.payload import v1_condition
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_SCRIPT = Path(__file__).resolve().parent / "node_eval.js"

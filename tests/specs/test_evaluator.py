@@ -5,6 +5,7 @@ import pytest
 
 from console.specs.evaluator import Evaluator
 from console.specs.hashing import id_list_hash, rollout_bucket, user_bucket
+from console.specs.legacy import legacy_result
 from tests.specs import helpers, sdks
 from tests.specs.helpers import cond, entity, rule
 
@@ -751,7 +752,7 @@ def test_evaluator__fast_and_faithful_paths__agree_on_every_spec():
         for name in names:
             for user in users:
                 fast = evaluator.evaluate(user, name, kind)
-                slow = evaluator._slow(user, name, kind)
+                slow = legacy_result(evaluator, user, name, kind)
 
                 # Then results, exposures included, are identical
                 assert fast == slow, (name, user)
