@@ -57,6 +57,7 @@ urlpatterns = [
     path("console/v1/", include("reviews.api.urls")),
     path("console/v1/", include("console.webhooks.api_urls")),
     re_path(r"^console/v1/", api_exceptions.not_found),
+    path("", include("metrics.sdk_urls")),
     path("", include("console.sdk_urls")),
     path("p/<slug:slug>/settings/publishing/", include("console.publishing.urls")),
     path("p/<slug:slug>/settings/webhooks/", include("console.webhooks.urls")),

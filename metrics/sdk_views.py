@@ -1,0 +1,149 @@
+"""The event intake endpoints, where Statsig's SDKs send exposures and custom events
+(docs/events.md):
+
+* POST /v1/log_event: the server SDKs (legacy `statsig`, `statsig-node`, the Rust core's
+  `log_event_url`); server key in STATSIG-API-KEY; JSON, gzip or zstd.
+* POST /v1/rgstr: `@statsig/js-client` (client key in `?k=`); the body is sent as
+  text/plain, gzipped when `?gz=1`, and by `navigator.sendBeacon` on page unload.
+
+202 `{"success": true}` means the batch is committed to the database (the Rust core reads
+an empty body as a failure). 503 means nothing was stored and the SDK should resend; 400
+and 413 are for batches no resend can fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+from ua_parser import parse as parse_user_agent
+
+from console.exceptions import ApplicationError
+from console.http_input import (
+    GZIP_OR_ZLIB_WBITS,
+    BodyTooLarge,
+    inflate,
+    inflate_zstd,
+    load_json,
+)
+from console.models import KeyKind
+from console.sdk_views import authenticate, cors, error
+from metrics.intake import Envelope, Limits, parse_batch
+from metrics.services import events_store
+
+logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_bot(user_agent: str) -> bool:
+    """Crawlers and bots, as uap-core (ua-parser) classifies them: device family Spider."""
+    device = parse_user_agent(user_agent[:1000]).device
+    return device is not None and device.family == "Spider"
+
+
+def _limits() -> Limits:
+    return Limits(
+        max_name=settings.GATEHOUSE_EVENT_MAX_NAME,
+        max_value=settings.GATEHOUSE_EVENT_MAX_VALUE,
+        max_metadata_bytes=settings.GATEHOUSE_EVENT_MAX_METADATA_BYTES,
+    )
+
+
+def _body(request: HttpRequest) -> bytes:
+    """The raw body, read up to the cap (the request's own size limit does not apply:
+    event batches are larger than forms), then inflated as its sender marked it."""
+    cap = settings.GATEHOUSE_EVENTS_MAX_BODY_BYTES
+    declared = request.headers.get("Content-Length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > cap:
+        raise BodyTooLarge(f"The body is larger than {cap:,} bytes.")
+    raw = request.read(cap + 1)
+    if len(raw) > cap:
+        raise BodyTooLarge(f"The body is larger than {cap:,} bytes.")
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("gzip", "deflate") or request.GET.get("gz") == "1":
+        return inflate(raw, wbits=GZIP_OR_ZLIB_WBITS, limit=cap)
+    if encoding == "zstd":
+        return inflate_zstd(raw, limit=cap)
+    if encoding not in ("", "identity"):
+        raise ApplicationError(
+            f"Content-Encoding {encoding!r} is not supported (gzip, deflate or zstd).",
+            code="unsupported_encoding",
+        )
+    return raw
+
+
+def _int_header(request: HttpRequest, header: str, param: str) -> int | None:
+    raw = request.headers.get(header) or request.GET.get(param) or ""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 16 else None
+
+
+def _envelope(request: HttpRequest, environment_id: int, data) -> Envelope:
+    metadata = data.get("statsigMetadata") if isinstance(data, dict) else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+
+    def said(header: str, param: str, key: str) -> str:
+        value = request.headers.get(header) or request.GET.get(param) or metadata.get(key)
+        return str(value)[:100] if value else ""
+
+    return Envelope(
+        environment_id=environment_id,
+        received_ms=int(time.time() * 1000),
+        client_sent_ms=_int_header(request, "STATSIG-CLIENT-TIME", "t"),
+        sdk_type=said("STATSIG-SDK-TYPE", "st", "sdkType"),
+        sdk_version=said("STATSIG-SDK-VERSION", "sv", "sdkVersion"),
+        user_agent=request.headers.get("User-Agent", "")[:1000],
+    )
+
+
+def _intake(request: HttpRequest, kind: str) -> HttpResponse:
+    found = authenticate(request, None, kind)
+    if isinstance(found, HttpResponse):
+        return found
+    try:
+        data = load_json(_body(request), strict=False)
+    except ApplicationError as exc:
+        return error(exc.status, exc.message, exc.code)
+    except (ValueError, RecursionError):
+        return error(400, "The body is not JSON.", "malformed_json")
+    events = data.get("events") if isinstance(data, dict) else data
+    if not isinstance(events, list):
+        return error(400, 'The body needs an "events" list.', "no_events")
+    most = settings.GATEHOUSE_EVENTS_MAX_PER_REQUEST
+    if len(events) > most:
+        return error(413, f"A request may carry {most:,} events at most.", "too_many_events")
+    envelope = _envelope(request, found.environment_id, data)
+    batch = parse_batch(data, envelope, _limits(), is_bot)
+    try:
+        stored = events_store(envelope, batch)
+    except (OperationalError, InterfaceError):
+        logger.exception("events.store_failed environment=%s", found.environment_id)
+        return error(503, "Events cannot be stored right now; send them again.", "unavailable")
+    return JsonResponse(
+        {
+            "success": True,
+            "stored": stored.stored,
+            "duplicates": stored.duplicates,
+            "setAside": stored.set_aside,
+        },
+        status=202,
+    )
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def log_event(request: HttpRequest) -> HttpResponse:
+    return _intake(request, KeyKind.SERVER)
+
+
+@csrf_exempt
+@require_http_methods(["POST", "OPTIONS"])
+def rgstr(request: HttpRequest) -> HttpResponse:
+    if request.method == "OPTIONS":
+        return cors(HttpResponse(status=204))
+    return cors(_intake(request, KeyKind.CLIENT))
