@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import IntegrityError
+from django.utils import timezone
 
 from metrics import partitions
 from metrics.assignments import SpecIndex, spec_index
 from metrics.intake import DUPLICATE, Batch, Envelope, Event, exposure_of, unit_id
+from metrics.models import EventKey, SetAsideEvent
 
 MAX_UNIT_ID = 512
+PARTITIONS_AHEAD = 7
 SET_ASIDE_BODY_CHARS = 2000
 EVENT_COLUMNS = (
     "received_at, environment_id, time, client_time, event_name, user_id, stable_id, "
@@ -48,6 +51,26 @@ def events_store(envelope: Envelope, batch: Batch) -> Stored:
             raise
     partitions.ensure_partition(_received(envelope).date())
     return _store(envelope, batch)
+
+
+def events_housekeep(now: dt.datetime | None = None) -> dict[str, int]:
+    """Partitions for the next PARTITIONS_AHEAD days, the expired ones dropped
+    (GATEHOUSE_EVENT_RETENTION_DAYS), idempotency keys past GATEHOUSE_EVENT_DEDUPE_HOURS and
+    set-aside examples past the retention deleted. Idempotent; beat runs it hourly."""
+    now = now or timezone.now()
+    today = now.astimezone(dt.UTC).date()
+    created = partitions.ensure_partitions(today, days_ahead=PARTITIONS_AHEAD)
+    dropped = partitions.drop_expired(today, settings.GATEHOUSE_EVENT_RETENTION_DAYS)
+    key_cutoff = now - dt.timedelta(hours=settings.GATEHOUSE_EVENT_DEDUPE_HOURS)
+    keys, _ = EventKey.objects.filter(seen_at__lt=key_cutoff).delete()
+    kept_cutoff = now - dt.timedelta(days=settings.GATEHOUSE_EVENT_RETENTION_DAYS)
+    examples, _ = SetAsideEvent.objects.filter(received_at__lt=kept_cutoff).delete()
+    return {
+        "partitions": len(created),
+        "dropped": len(dropped),
+        "keys_forgotten": keys,
+        "set_aside_deleted": examples,
+    }
 
 
 def _received(envelope: Envelope) -> dt.datetime:
@@ -100,7 +123,11 @@ def _copy_events(cursor, envelope: Envelope, events: list[Event], received) -> N
     if not events:
         return
     env = envelope.environment_id
-    with cursor.cursor.copy(f"COPY metrics_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
+    # The raw psycopg cursor (Django's has no COPY): its errors become Django's here.
+    with (
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY metrics_event ({EVENT_COLUMNS}) FROM STDIN") as copy,
+    ):
         for e in events:
             copy.write_row(
                 (
