@@ -26,6 +26,7 @@ from metrics.intake import DUPLICATE, Batch, Envelope, Event, exposure_of, unit_
 from metrics.models import EventKey, SetAsideEvent
 
 MAX_UNIT_ID = 512
+MAX_NAME = 200  # metrics.models.Exposure.name and rule_id
 PARTITIONS_AHEAD = 7
 SET_ASIDE_BODY_CHARS = 2000
 EVENT_COLUMNS = (
@@ -183,7 +184,7 @@ def _record_exposures(cursor, environment_id: int, events: list[Event]) -> None:
     checks: dict[tuple[str, str, str, dt.datetime], list[int]] = defaultdict(lambda: [0, 0])
     for event in events:
         exposure = exposure_of(event)
-        if exposure is None:
+        if exposure is None or not _fits(exposure.name, exposure.rule_id):
             continue
         index = index or spec_index(environment_id)
         group = index.group(exposure.kind, exposure.name, exposure.rule_id, exposure.gate_value)
@@ -209,6 +210,11 @@ def _record_exposures(cursor, environment_id: int, events: list[Event]) -> None:
         seen.last = max(seen.last, event.time_ms)
     _upsert_units(cursor, environment_id, units)
     _upsert_checks(cursor, environment_id, checks)
+
+
+def _fits(*texts: str) -> bool:
+    """Names and rule IDs come from the SDK: one longer than any of ours is no exposure."""
+    return all(len(text) <= MAX_NAME for text in texts)
 
 
 def _upsert_units(cursor, environment_id: int, units) -> None:

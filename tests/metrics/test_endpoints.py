@@ -10,7 +10,14 @@ import pytest
 import zstandard
 from django.urls import reverse
 
-from metrics.models import Event, EventCount, IntakeTally, SetAsideEvent
+from metrics.models import (
+    Event,
+    EventCount,
+    Exposure,
+    ExposureCount,
+    IntakeTally,
+    SetAsideEvent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +152,16 @@ def test_trailing_slash__accepted(client, server_key):
         HTTP_STATSIG_API_KEY=server_key.secret,
     )
     assert response.status_code == 202
+
+
+def test_exposure__names_longer_than_any_config__stored_as_event_only(client, server_key):
+    exposure = {
+        "eventName": "statsig::config_exposure",
+        "user": {"userID": "u1"},
+        "metadata": {"config": "c" * 300, "ruleID": "r" * 300},
+    }
+    response = _post(client, server_key.secret, {"events": [exposure]})
+    assert response.status_code == 202
+    assert Event.objects.count() == 1
+    assert not Exposure.objects.exists()
+    assert not ExposureCount.objects.exists()
