@@ -133,7 +133,7 @@ def _parse_event(
 ) -> Event:
     if not isinstance(raw, dict):
         raise Refused("not_an_object")
-    _check_tree(raw)
+    canonical = _checked_canonical(raw)
     name = raw.get("eventName")
     if not isinstance(name, str) or not name.strip():
         raise Refused("missing_name")
@@ -143,7 +143,13 @@ def _parse_event(
     metadata = raw.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise Refused("bad_field")
-    if metadata and len(_canonical(metadata)) > limits.max_metadata_bytes:
+    # The metadata's canonical JSON is part of the event's: only a large event can hold
+    # metadata too large.
+    if (
+        metadata
+        and len(canonical) > limits.max_metadata_bytes
+        and len(_canonical(metadata)) > limits.max_metadata_bytes
+    ):
         raise Refused("metadata_too_large")
     user = raw.get("user")
     if user is not None and not isinstance(user, dict):
@@ -167,20 +173,40 @@ def _parse_event(
         user=user,
         secondary_exposures=secondary if isinstance(secondary, list) and secondary else None,
         user_agent=_text((user or {}).get("userAgent")) or envelope.user_agent,
-        key=event_key(envelope.environment_id, raw),
+        key=event_key(envelope.environment_id, canonical),
     )
 
 
-def event_key(environment_id: int, raw: dict[str, Any]) -> bytes:
-    """The idempotency key: the same event resent (an SDK retrying a batch) has the same."""
+def event_key(environment_id: int, canonical: bytes) -> bytes:
+    """The idempotency key, from the event's canonical JSON: the same event resent (an SDK
+    retrying a batch) has the same."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(str(environment_id).encode())
-    digest.update(_canonical(raw).encode())
+    digest.update(canonical)
     return digest.digest()
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every event (json.dumps with options builds one per call).
+_canonical = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _checked_canonical(raw: dict[str, Any]) -> bytes:
+    """The event's canonical JSON (its key is hashed from it), refusing non-finite numbers
+    (the encoder does), lone surrogates (they do not encode to UTF-8) and NUL characters
+    (written as \\u0000: only then is the event walked, as that may be an escaped
+    backslash before "u0000") anywhere in it."""
+    try:
+        text = _canonical(raw)
+    except ValueError as exc:
+        raise Refused("non_finite") from exc
+    if "\\u0000" in text:
+        _check_tree(raw)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Refused("invalid_text") from exc
 
 
 def _check_tree(value: Any) -> None:

@@ -106,18 +106,23 @@ def _claim_keys(cursor, events: list[Event], received: dt.datetime) -> list[Even
         unique.setdefault(event.key, event)
     if not unique:
         return []
+    # The keys go as one text of hex (a bytea[] parameter is quoted key by key in Python).
     cursor.execute(
         "INSERT INTO metrics_eventkey (key, seen_at) "
-        "SELECT k, %s FROM unnest(%s::bytea[]) AS k ORDER BY k "
+        "SELECT decode(k, 'hex'), %s FROM unnest(string_to_array(%s, ',')) AS k ORDER BY 1 "
         "ON CONFLICT DO NOTHING RETURNING key",
-        [received, sorted(unique)],
+        [received, ",".join(key.hex() for key in unique)],
     )
     claimed = {bytes(row[0]) for row in cursor.fetchall()}
     return [event for key, event in unique.items() if key in claimed]
 
 
+# One encoder for every value (json.dumps with options builds one per call).
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _json(value) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return None if value is None else _dumps(value)
 
 
 def _copy_events(cursor, envelope: Envelope, events: list[Event], received) -> None:
@@ -139,7 +144,7 @@ def _copy_events(cursor, envelope: Envelope, events: list[Event], received) -> N
                     e.name,
                     e.user_id,
                     e.stable_id,
-                    json.dumps(e.custom_ids, ensure_ascii=False),
+                    _dumps(e.custom_ids),
                     e.value_text,
                     e.value_num,
                     _json(e.metadata),
@@ -220,18 +225,34 @@ def _fits(*texts: str) -> bool:
 def _upsert_units(cursor, environment_id: int, units) -> None:
     if not units:
         return
-    keys = sorted(units)
-    rows = [units[k] for k in keys]
+    rows = [
+        {
+            "kind": kind,
+            "name": name,
+            "unit_type": unit_type,
+            "unit_id": unit,
+            "rule_id": u.rule_id,
+            "group_name": u.group,
+            "first_ms": u.first,
+            "last_ms": u.last,
+            "n": u.count,
+            "x": u.crossover,
+            "bot": u.is_bot,
+        }
+        for (kind, name, unit_type, unit), u in sorted(units.items())
+    ]
+    # The rows go as one JSON text (array parameters are quoted item by item in Python).
     cursor.execute(
         """
         INSERT INTO metrics_exposure AS e (environment_id, kind, name, unit_type, unit_id,
             rule_id, group_name, first_at, last_at, count, crossover, is_bot)
         SELECT %s, kind, name, unit_type, unit_id, rule_id, group_name,
             to_timestamp(first_ms / 1000.0), to_timestamp(last_ms / 1000.0), n, x, bot
-        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                    %s::bigint[], %s::bigint[], %s::int[], %s::bool[], %s::bool[])
-            AS t(kind, name, unit_type, unit_id, rule_id, group_name, first_ms, last_ms, n, x,
-                 bot)
+        FROM ROWS FROM (json_to_recordset(%s::json)
+            AS (kind text, name text, unit_type text, unit_id text, rule_id text,
+                group_name text, first_ms bigint, last_ms bigint, n int, x bool, bot bool))
+            WITH ORDINALITY AS t
+        ORDER BY t.ordinality
         ON CONFLICT (environment_id, kind, name, unit_type, unit_id) DO UPDATE SET
             crossover = e.crossover OR excluded.crossover OR (
                 e.group_name <> '' AND excluded.group_name <> ''
@@ -245,20 +266,7 @@ def _upsert_units(cursor, environment_id: int, units) -> None:
             count = e.count + excluded.count,
             is_bot = e.is_bot OR excluded.is_bot
         """,
-        [
-            environment_id,
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            [k[3] for k in keys],
-            [r.rule_id for r in rows],
-            [r.group for r in rows],
-            [r.first for r in rows],
-            [r.last for r in rows],
-            [r.count for r in rows],
-            [r.crossover for r in rows],
-            [r.is_bot for r in rows],
-        ],
+        [environment_id, _dumps(rows)],
     )
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from console.http_input import JsonRefused, load_json
+from console.http_input import JsonRefused, json_depth, load_json
 from gates.models import FeatureGate
 from tests.api_support import api_url_for, assert_error, session_client
 
@@ -37,6 +37,20 @@ def test_load_json__hostile__refused_with_code(text, code):
 
 def test_load_json__brackets_inside_strings__not_depth():
     assert load_json(json.dumps({"a": "[[[[" * 100})) == {"a": "[[[[" * 100}
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("", 0),
+        ("3", 0),
+        ('{"a": [1, {"b": []}]}', 4),
+        ('["\\"[[[[", "\\\\", [["{"]]]', 3),
+        ('{"\\\\\\"]]": {}}', 2),
+    ],
+)
+def test_json_depth__escaped_quotes_and_backslashes__only_real_brackets(text, depth):
+    assert json_depth(text.encode()) == depth
 
 
 @pytest.mark.parametrize("text", ["NaN", '{"a": Infinity}', "[-Infinity]"])
