@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 GATE_EXPOSURE = "statsig::gate_exposure"
 CONFIG_EXPOSURE = "statsig::config_exposure"
 LAYER_EXPOSURE = "statsig::layer_exposure"
@@ -104,10 +106,16 @@ class Refused(ValueError):
 
 
 def parse_batch(
-    data: Any, envelope: Envelope, limits: Limits, is_bot: Callable[[str], bool]
+    data: Any,
+    envelope: Envelope,
+    limits: Limits,
+    is_bot: Callable[[str], bool],
+    *,
+    finite: bool = False,
 ) -> Batch:
     """The events of a decoded body `{"events": [...], "statsigMetadata": {...}}`. A body
-    that is a bare list is read as the events themselves."""
+    that is a bare list is read as the events themselves. `finite`: the decoder refused
+    NaN and Infinity, so no number needs checking."""
     raw_events = data.get("events") if isinstance(data, dict) else data
     batch = Batch()
     if not isinstance(raw_events, list):
@@ -119,7 +127,7 @@ def parse_batch(
         skew = envelope.received_ms - envelope.client_sent_ms
     for raw in raw_events:
         try:
-            event = _parse_event(raw, envelope, limits, skew, fallback_stable_id)
+            event = _parse_event(raw, envelope, limits, skew, fallback_stable_id, finite)
         except Refused as refused:
             batch.set_aside.append(SetAside(refused.reason, raw))
             continue
@@ -129,11 +137,11 @@ def parse_batch(
 
 
 def _parse_event(
-    raw: Any, envelope: Envelope, limits: Limits, skew: int, fallback_stable_id: str
+    raw: Any, envelope: Envelope, limits: Limits, skew: int, fallback_stable_id: str, finite: bool
 ) -> Event:
     if not isinstance(raw, dict):
         raise Refused("not_an_object")
-    canonical = _checked_canonical(raw)
+    canonical = _checked_canonical(raw, finite)
     name = raw.get("eventName")
     if not isinstance(name, str) or not name.strip():
         raise Refused("missing_name")
@@ -192,21 +200,29 @@ _canonical = json.JSONEncoder(
 ).encode
 
 
-def _checked_canonical(raw: dict[str, Any]) -> bytes:
-    """The event's canonical JSON (its key is hashed from it), refusing non-finite numbers
-    (the encoder does), lone surrogates (they do not encode to UTF-8) and NUL characters
-    (written as \\u0000: only then is the event walked, as that may be an escaped
-    backslash before "u0000") anywhere in it."""
-    try:
-        text = _canonical(raw)
-    except ValueError as exc:
-        raise Refused("non_finite") from exc
-    if "\\u0000" in text:
+def _checked_canonical(raw: dict[str, Any], finite: bool) -> bytes:
+    """The event's canonical JSON (its key is hashed from it), refusing non-finite numbers,
+    lone surrogates and NUL characters anywhere in it. orjson writes it when the numbers
+    are known finite (`finite`: the body's decoder refused NaN and Infinity; orjson would
+    write them as null) and refuses lone surrogates itself; otherwise, and for integers
+    past 64 bits, the standard encoder does, and refuses non-finite numbers. NUL is written
+    as \\u0000: only then is the event walked, as that may be an escaped backslash."""
+    text: bytes | None = None
+    if finite:
+        try:
+            text = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            text = None
+    if text is None:
+        try:
+            text = _canonical(raw).encode("utf-8")
+        except UnicodeEncodeError as exc:  # a ValueError too: first
+            raise Refused("invalid_text") from exc
+        except ValueError as exc:
+            raise Refused("non_finite") from exc
+    if b"\\u0000" in text:
         _check_tree(raw)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise Refused("invalid_text") from exc
+    return text
 
 
 def _check_tree(value: Any) -> None:
@@ -245,7 +261,10 @@ def _value(value: Any, limits: Limits) -> tuple[str | None, float | None]:
     if isinstance(value, bool):
         return ("true" if value else "false"), None
     if isinstance(value, int | float):
-        return _number_text(value), float(value)
+        try:
+            return _number_text(value), float(value)
+        except OverflowError:  # an integer past any float
+            return str(value), None
     text = str(value)
     if len(text) > limits.max_value:
         raise Refused("value_too_long")

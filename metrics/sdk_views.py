@@ -16,7 +16,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -30,6 +32,7 @@ from console.http_input import (
     BodyTooLarge,
     inflate,
     inflate_zstd,
+    json_depth,
     load_json,
 )
 from console.models import KeyKind
@@ -78,6 +81,19 @@ def _body(request: HttpRequest) -> bytes:
     return raw
 
 
+def _decode(body: bytes) -> tuple[Any, bool]:
+    """The body's JSON and whether its numbers are known finite: orjson (fast, refusing
+    NaN, Infinity and lone surrogates) once the depth is checked; what it refuses is read
+    again by the standard parser, so that such events are set aside one by one."""
+    limit = settings.GATEHOUSE_MAX_JSON_DEPTH
+    if json_depth(body) <= limit:
+        try:
+            return orjson.loads(body), True
+        except orjson.JSONDecodeError:
+            pass
+    return load_json(body, strict=False), False
+
+
 def _int_header(request: HttpRequest, header: str, param: str) -> int | None:
     raw = request.headers.get(header) or request.GET.get(param) or ""
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 16 else None
@@ -106,7 +122,7 @@ def _intake(request: HttpRequest, kind: str) -> HttpResponse:
     if isinstance(found, HttpResponse):
         return found
     try:
-        data = load_json(_body(request), strict=False)
+        data, finite = _decode(_body(request))
     except ApplicationError as exc:
         return error(exc.status, exc.message, exc.code)
     except (ValueError, RecursionError):
@@ -118,7 +134,7 @@ def _intake(request: HttpRequest, kind: str) -> HttpResponse:
     if len(events) > most:
         return error(413, f"A request may carry {most:,} events at most.", "too_many_events")
     envelope = _envelope(request, found.environment_id, data)
-    batch = parse_batch(data, envelope, _limits(), is_bot)
+    batch = parse_batch(data, envelope, _limits(), is_bot, finite=finite)
     try:
         stored = events_store(envelope, batch)
     except (OperationalError, InterfaceError):

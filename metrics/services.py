@@ -15,6 +15,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import IntegrityError
@@ -117,12 +118,17 @@ def _claim_keys(cursor, events: list[Event], received: dt.datetime) -> list[Even
     return [event for key, event in unique.items() if key in claimed]
 
 
-# One encoder for every value (json.dumps with options builds one per call).
+# The standard encoder, for what orjson refuses (integers past 64 bits).
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _json(value) -> str | None:
-    return None if value is None else _dumps(value)
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _dumps(value)
 
 
 def _copy_events(cursor, envelope: Envelope, events: list[Event], received) -> None:

@@ -61,3 +61,23 @@ def test_parse__same_event_twice__same_key__other_environment__other_key():
         json.loads(text), Envelope(environment_id=2, received_ms=1), Limits(), lambda ua: False
     ).events[0]
     assert first.key == again.key != other.key
+
+
+def test_parse__decoded_by_orjson__same_keys_and_verdicts_as_the_standard_path():
+    import orjson
+
+    text = (
+        '{"events": [{"eventName": "buy", "value": 3, "metadata": {"b": "é", "a": [1, 2.5]}},'
+        '{"eventName": "nul", "metadata": {"k": "x\\u0000"}},'
+        '{"eventName": "big", "value": 123456789012345678901234567890}]}'
+    )
+    huge = '{"events": [{"eventName": "huge", "value": 1' + "0" * 400 + "}]}"
+    slow = parse_batch(json.loads(text), ENVELOPE, Limits(), lambda ua: False)
+    fast = parse_batch(orjson.loads(text), ENVELOPE, Limits(), lambda ua: False, finite=True)
+    assert _reasons(slow) == _reasons(fast) == ["invalid_text"]
+    assert [e.name for e in fast.events] == ["buy", "big"]
+    assert fast.events[0].key == slow.events[0].key
+    assert slow.events[1].value_text == "123456789012345678901234567890"
+    # An integer past any float (only the standard parser reads it) keeps its text alone.
+    (event,) = parse_batch(json.loads(huge), ENVELOPE, Limits(), lambda ua: False).events
+    assert (event.value_text, event.value_num) == ("1" + "0" * 400, None)
