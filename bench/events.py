@@ -299,9 +299,9 @@ def in_process(environment_id: int, bodies: list[bytes], size: int, profile: boo
     import cProfile
     import pstats
 
-    from console.http_input import GZIP_OR_ZLIB_WBITS, inflate, load_json
+    from console.http_input import GZIP_OR_ZLIB_WBITS, inflate
     from metrics.intake import Envelope, parse_batch
-    from metrics.sdk_views import _limits, is_bot
+    from metrics.sdk_views import decode, intake_limits, is_bot
     from metrics.services import events_store
 
     spent = dict.fromkeys(("inflate", "json", "parse_batch", "events_store"), 0.0)
@@ -313,11 +313,11 @@ def in_process(environment_id: int, bodies: list[bytes], size: int, profile: boo
         marks = [time.perf_counter()]
         raw = inflate(body, wbits=GZIP_OR_ZLIB_WBITS)
         marks.append(time.perf_counter())
-        data = load_json(raw, strict=False)
+        data, finite = decode(raw)
         marks.append(time.perf_counter())
         now = int(time.time() * 1000)
         envelope = Envelope(environment_id, now, now, "py-server", "0.0")
-        batch = parse_batch(data, envelope, _limits(), is_bot)
+        batch = parse_batch(data, envelope, intake_limits(), is_bot, finite=finite)
         marks.append(time.perf_counter())
         stored = events_store(envelope, batch)
         marks.append(time.perf_counter())

@@ -50,7 +50,7 @@ def is_bot(user_agent: str) -> bool:
     return device is not None and device.family == "Spider"
 
 
-def _limits() -> Limits:
+def intake_limits() -> Limits:
     return Limits(
         max_name=settings.GATEHOUSE_EVENT_MAX_NAME,
         max_value=settings.GATEHOUSE_EVENT_MAX_VALUE,
@@ -81,7 +81,7 @@ def _body(request: HttpRequest) -> bytes:
     return raw
 
 
-def _decode(body: bytes) -> tuple[Any, bool]:
+def decode(body: bytes) -> tuple[Any, bool]:
     """The body's JSON and whether its numbers are known finite: orjson (fast, refusing
     NaN, Infinity and lone surrogates) once the depth is checked; what it refuses is read
     again by the standard parser, so that such events are set aside one by one."""
@@ -122,7 +122,7 @@ def _intake(request: HttpRequest, kind: str) -> HttpResponse:
     if isinstance(found, HttpResponse):
         return found
     try:
-        data, finite = _decode(_body(request))
+        data, finite = decode(_body(request))
     except ApplicationError as exc:
         return error(exc.status, exc.message, exc.code)
     except (ValueError, RecursionError):
@@ -134,7 +134,7 @@ def _intake(request: HttpRequest, kind: str) -> HttpResponse:
     if len(events) > most:
         return error(413, f"A request may carry {most:,} events at most.", "too_many_events")
     envelope = _envelope(request, found.environment_id, data)
-    batch = parse_batch(data, envelope, _limits(), is_bot, finite=finite)
+    batch = parse_batch(data, envelope, intake_limits(), is_bot, finite=finite)
     try:
         stored = events_store(envelope, batch)
     except (OperationalError, InterfaceError):
