@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from django.urls import reverse
@@ -71,11 +70,9 @@ def test_load_json__nan_infinity__not_json(text):
 def test_gate_create__hostile_json__400_and_nothing_stored(project, site_admin, body, code):
     # Given
     client = session_client(site_admin)
-    started = time.monotonic()
     # When
     response = client.post(gates_url("api-gate-list"), data=body, content_type="application/json")
     # Then
-    assert time.monotonic() - started < 2
     assert_error(response, 400, code)
     assert set(response.json()) == {"message", "code"}
     assert not FeatureGate.objects.filter(project=project).exists()
@@ -91,8 +88,6 @@ def test_gate_create__hostile_json__400_and_nothing_stored(project, site_admin, 
 )
 def test_initialize__hostile_json__400(client, client_key, published_v1, body, code):
     url = reverse("sdk-initialize") + f"?k={client_key.secret}"
-    started = time.monotonic()
     response = client.post(url, data=body.encode(), content_type="text/plain")
-    assert time.monotonic() - started < 2
     assert response.status_code == 400
     assert response.json()["code"] == code
