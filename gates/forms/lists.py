@@ -29,8 +29,8 @@ class GateFilterForm(forms.Form):
     # Only when an app records SDK checks (gates.hooks); the view drops it otherwise.
     usage = forms.ChoiceField(
         required=False,
-        choices=[("", "Any"), ("stale", "Stale by usage: no check in 30 days")],
-        label="Usage",
+        choices=[("", "Any"), ("stale", "No check in 30 days")],
+        label="Stale by usage",
     )
 
     def __init__(self, *args, tags, **kwargs):
