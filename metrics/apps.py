@@ -13,3 +13,12 @@ class MetricsConfig(AppConfig):
             "task": "metrics.tasks.event_partitions_task",
             "schedule": 3600.0,
         }
+        _register_pages()
+
+
+def _register_pages() -> None:
+    from console.navigation import register
+
+    # Metrics → Events first; the gate pages' panel and "stale by usage" are wired into
+    # gates.hooks by experiments/apps.py (the floor above both side floors).
+    register("metrics", "Metrics", "metrics-events")
