@@ -150,7 +150,7 @@ def _copy_events(cursor, envelope: Envelope, events: list[Event], received) -> N
                     e.name,
                     e.user_id,
                     e.stable_id,
-                    _dumps(e.custom_ids),
+                    orjson.dumps(e.custom_ids).decode(),
                     e.value_text,
                     e.value_num,
                     _json(e.metadata),
@@ -272,7 +272,7 @@ def _upsert_units(cursor, environment_id: int, units) -> None:
             count = e.count + excluded.count,
             is_bot = e.is_bot OR excluded.is_bot
         """,
-        [environment_id, _dumps(rows)],
+        [environment_id, orjson.dumps(rows).decode()],
     )
 
 
