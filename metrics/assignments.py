@@ -6,6 +6,10 @@ per experiment group rule (`isExperimentGroup`), its `groupName`. Rule IDs outli
 (a stopped group's exposures still arrive from SDKs holding the older spec), so the index
 merges the environment's recent specs, newest first. It is kept per process and rebuilt
 when the environment publishes a newer spec.
+
+Client SDKs name an experiment by the name /v1/initialize gave them: @statsig/js-client's
+layer exposures carry `allocatedExperiment` hashed (djb2 by default, sha256 for older
+clients), so the index also knows each config by its hashed names.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 
 from console.models import ConfigSpec
+from console.publishing.client_init import hash_name
 
 # How many of an environment's latest specs the index reads.
 SPECS_READ = 20
@@ -27,6 +32,16 @@ class SpecIndex:
     id_types: dict[tuple[str, str], str] = field(default_factory=dict)
     # (config name, rule ID) -> group name, experiment group rules only.
     groups: dict[tuple[str, str], str] = field(default_factory=dict)
+    # A config's name hashed as /v1/initialize hashes it (djb2, sha256) -> the name.
+    hashed: dict[str, str] = field(default_factory=dict)
+
+    def config_name(self, name: str) -> str:
+        """The config that `name` stands for: itself when a config has that name, else the
+        config whose hashed name it is (as js-client reports a layer's allocated experiment),
+        else `name` as it came."""
+        if ("config", name) in self.id_types:
+            return name
+        return self.hashed.get(name, name)
 
     def id_type(self, kind: str, name: str) -> str:
         return self.id_types.get((kind, name), "userID")
@@ -75,6 +90,8 @@ def _merge(index: SpecIndex, spec: dict) -> None:
             index.id_types.setdefault((kind, name), config.get("idType") or "userID")
             if kind != "config":
                 continue
+            for algorithm in ("djb2", "sha256"):
+                index.hashed.setdefault(hash_name(name, algorithm), name)
             for rule in config.get("rules") or []:
                 if rule.get("isExperimentGroup") and rule.get("groupName"):
                     index.groups.setdefault((name, rule.get("id")), rule["groupName"])

@@ -35,6 +35,9 @@ REASONS = {
     "bad_field": "A field has the wrong type (user, value, metadata or customIDs).",
 }
 DUPLICATE = "duplicate"
+# Event times are epoch milliseconds up to the last one of year 9999 (Python's datetime):
+# a time outside them is no time (the event then happened when it arrived).
+MAX_TIME_MS = 253_402_300_799_999
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,9 @@ def parse_batch(
     if not isinstance(raw_events, list):
         return batch
     metadata = data.get("statsigMetadata") if isinstance(data, dict) else None
-    fallback_stable_id = _text(metadata.get("stableID")) if isinstance(metadata, dict) else ""
+    fallback_stable_id = ""
+    if isinstance(metadata, dict):
+        fallback_stable_id = storable(_text(metadata.get("stableID")))
     skew = 0
     if envelope.client_sent_ms is not None:
         skew = envelope.received_ms - envelope.client_sent_ms
@@ -164,8 +169,10 @@ def _parse_event(
         raise Refused("bad_field")
     user = {k: v for k, v in (user or {}).items() if k != "privateAttributes"} or None
     custom_ids = _custom_ids((user or {}).get("customIDs"))
-    client_time = _int(raw.get("time"))
+    client_time = epoch_ms(raw.get("time"))
     time_ms = envelope.received_ms if client_time is None else client_time + skew
+    if time_ms < 0:
+        time_ms = envelope.received_ms  # a clock corrected to before 1970 is no clock
     secondary = raw.get("secondaryExposures")
     return Event(
         name=name,
@@ -253,6 +260,16 @@ def _check_text(text: str) -> None:
         raise Refused("invalid_text") from exc
 
 
+def storable(text: str) -> str:
+    """`text`, or "" when PostgreSQL could not store it (a NUL, a lone surrogate): for what
+    a request says beside its events (statsigMetadata, headers, query), which is optional."""
+    try:
+        _check_text(text)
+    except Refused:
+        return ""
+    return text
+
+
 def _value(value: Any, limits: Limits) -> tuple[str | None, float | None]:
     if value is None:
         return None, None
@@ -261,10 +278,13 @@ def _value(value: Any, limits: Limits) -> tuple[str | None, float | None]:
     if isinstance(value, bool):
         return ("true" if value else "false"), None
     if isinstance(value, int | float):
+        text = _number_text(value)
+        if len(text) > limits.max_value:
+            raise Refused("value_too_long")
         try:
-            return _number_text(value), float(value)
-        except OverflowError:  # an integer past any float
-            return str(value), None
+            return text, float(value)
+        except OverflowError:  # an integer beyond any float: kept as text
+            return text, None
     text = str(value)
     if len(text) > limits.max_value:
         raise Refused("value_too_long")
@@ -281,16 +301,18 @@ def _number_text(value: int | float) -> str:
     return str(value)
 
 
-def _int(value: Any) -> int | None:
+def epoch_ms(value: Any) -> int | None:
+    """Epoch milliseconds from a number or a digit string, None when it is none or out of
+    range (0 to MAX_TIME_MS)."""
     if isinstance(value, bool):
         return None
+    number: int | None = None
+    digits = isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20
     if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    return None
+        number = value
+    elif (isinstance(value, float) and math.isfinite(value)) or digits:
+        number = int(value)
+    return number if number is not None and 0 <= number <= MAX_TIME_MS else None
 
 
 def _text(value: Any) -> str:

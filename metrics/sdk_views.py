@@ -37,7 +37,7 @@ from console.http_input import (
 )
 from console.models import KeyKind
 from console.sdk_views import authenticate, cors, error
-from metrics.intake import Envelope, Limits, parse_batch
+from metrics.intake import Envelope, Limits, epoch_ms, parse_batch, storable
 from metrics.services import events_store
 
 logger = logging.getLogger(__name__)
@@ -94,26 +94,27 @@ def decode(body: bytes) -> tuple[Any, bool]:
     return load_json(body, strict=False), False
 
 
-def _int_header(request: HttpRequest, header: str, param: str) -> int | None:
-    raw = request.headers.get(header) or request.GET.get(param) or ""
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 16 else None
-
-
 def _envelope(request: HttpRequest, environment_id: int, data) -> Envelope:
+    """What the request says beside its events: headers first, then js-client's query
+    parameters, then the body's statsigMetadata. Text PostgreSQL cannot store is dropped
+    (it is optional), and so is a send time out of range."""
     metadata = data.get("statsigMetadata") if isinstance(data, dict) else None
     metadata = metadata if isinstance(metadata, dict) else {}
 
     def said(header: str, param: str, key: str) -> str:
         value = request.headers.get(header) or request.GET.get(param) or metadata.get(key)
-        return str(value)[:100] if value else ""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            return ""
+        return storable(str(value)[:100])
 
+    sent = request.headers.get("STATSIG-CLIENT-TIME") or request.GET.get("t")
     return Envelope(
         environment_id=environment_id,
         received_ms=int(time.time() * 1000),
-        client_sent_ms=_int_header(request, "STATSIG-CLIENT-TIME", "t"),
+        client_sent_ms=epoch_ms(sent),
         sdk_type=said("STATSIG-SDK-TYPE", "st", "sdkType"),
         sdk_version=said("STATSIG-SDK-VERSION", "sv", "sdkVersion"),
-        user_agent=request.headers.get("User-Agent", "")[:1000],
+        user_agent=storable(request.headers.get("User-Agent", "")[:1000]),
     )
 
 

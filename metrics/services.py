@@ -198,15 +198,18 @@ def _record_exposures(cursor, environment_id: int, events: list[Event]) -> None:
         if exposure is None or not _fits(exposure.name, exposure.rule_id):
             continue
         index = index or spec_index(environment_id)
-        group = index.group(exposure.kind, exposure.name, exposure.rule_id, exposure.gate_value)
+        kind, name = exposure.kind, exposure.name
+        if kind == "config":
+            name = index.config_name(name)
+        group = index.group(kind, name, exposure.rule_id, exposure.gate_value)
         at = dt.datetime.fromtimestamp(event.time_ms // 3_600_000 * 3600, tz=dt.UTC)
-        check = checks[(exposure.kind, exposure.name, group, at)]
+        check = checks[(kind, name, group, at)]
         check[1 if event.is_bot else 0] += 1
-        id_type = index.id_type(exposure.kind, exposure.name)
+        id_type = index.id_type(kind, name)
         unit = unit_id(event, id_type)
         if not unit or len(unit) > MAX_UNIT_ID:
             continue
-        key = (exposure.kind, exposure.name, id_type, unit)
+        key = (kind, name, id_type, unit)
         seen = units.get(key)
         if seen is None:
             units[key] = _UnitExposure(
