@@ -89,4 +89,5 @@ bench: migrate
 	$(PY) manage.py experiments_bench_spec --experiments 1000 --layers 50 --out bench/results.json
 	$(PY) bench/publishing.py --out bench/results.json
 	$(PY) bench/idlists.py --out bench/results.json
+	$(PY) bench/events.py --out bench/results.json
 	@echo "Figures written to bench/results.json"

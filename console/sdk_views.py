@@ -57,12 +57,12 @@ _CODES = {
 }
 
 
-def _error(status: int, message: str, code: str | None = None) -> JsonResponse:
+def error(status: int, message: str, code: str | None = None) -> JsonResponse:
     code = code or _CODES.get(status, "error")
     return JsonResponse({"message": message, "code": code, "error": message}, status=status)
 
 
-def _authenticate(
+def authenticate(
     request: HttpRequest, key: str | None, kind: str
 ) -> selectors.SdkKey | JsonResponse:
     """The usable key of `kind` from the path, the STATSIG-API-KEY header or `?k=`, checked
@@ -71,7 +71,7 @@ def _authenticate(
     secret = key or request.headers.get("STATSIG-API-KEY") or request.GET.get("k") or ""
     wait = throttle.retry_after(request)
     if wait is not None:
-        response = _error(
+        response = error(
             429,
             f"Too many unknown keys from this address: try again in {wait} s.",
             "too_many_bad_keys",
@@ -81,12 +81,12 @@ def _authenticate(
     try:
         found = selectors.sdk_key(secret, kinds=(KeyKind.SERVER, KeyKind.CLIENT))
     except selectors.DatabaseUnavailable:
-        return _error(503, "SDK keys cannot be checked right now; try again shortly.")
+        return error(503, "SDK keys cannot be checked right now; try again shortly.")
     if found is None:
         throttle.record_bad_key(request)
-        return _error(401, "Unknown, revoked or expired SDK key.")
+        return error(401, "Unknown, revoked or expired SDK key.")
     if found.kind != kind:
-        return _error(403, f"This endpoint needs a {KeyKind(kind).label.lower()}.")
+        return error(403, f"This endpoint needs a {KeyKind(kind).label.lower()}.")
     return found
 
 
@@ -100,7 +100,7 @@ def _database_optional(view):
             return view(request, *args, **kwargs)
         except (OperationalError, InterfaceError):
             logger.warning("sdk.database_unavailable path=%s", request.path)
-            return _error(503, "This is not available right now; try again shortly.")
+            return error(503, "This is not available right now; try again shortly.")
 
     return wrapped
 
@@ -162,7 +162,7 @@ def _since(request: HttpRequest) -> int:
 @require_GET
 @_database_optional
 def download_config_specs(request: HttpRequest, version: str, key: str | None = None):
-    found = _authenticate(request, key, KeyKind.SERVER)
+    found = authenticate(request, key, KeyKind.SERVER)
     if isinstance(found, HttpResponse):
         return found
     since = _since(request)
@@ -175,7 +175,7 @@ def download_config_specs(request: HttpRequest, version: str, key: str | None = 
         return _json_bytes(request, body, spec_key=(version, environment_id, current))
     spec = selectors.dcs_for_key(version, found.key_hash, environment_id)
     if spec is None:
-        return _error(404, "Nothing has been published for this environment yet.")
+        return error(404, "Nothing has been published for this environment yet.")
     time_ms, body = spec
     if since >= time_ms:
         return _json_bytes(request, NO_UPDATES)
@@ -195,7 +195,7 @@ def _file_url(request: HttpRequest, entry: selectors.IdListEntry, environment_id
 @require_http_methods(["GET", "POST"])
 @_database_optional
 def get_id_lists(request: HttpRequest, key: str | None = None):
-    found = _authenticate(request, key, KeyKind.SERVER)
+    found = authenticate(request, key, KeyKind.SERVER)
     if isinstance(found, HttpResponse):
         return found
     manifest = {
@@ -219,12 +219,12 @@ def download_id_list_file(request: HttpRequest, token: str):
             token, salt=ID_LIST_SALT, max_age=settings.GATEHOUSE_ID_LIST_URL_MAX_AGE
         )
     except signing.SignatureExpired:
-        return _error(410, "This ID-list file link has expired; fetch get_id_lists again.")
+        return error(410, "This ID-list file link has expired; fetch get_id_lists again.")
     except (signing.BadSignature, ValueError, TypeError):
-        return _error(404, "No such ID-list file.")
+        return error(404, "No such ID-list file.")
     body = selectors.id_list_file(environment_id, file_id, size)
     if body is None:
-        return _error(404, "No such ID-list file.")
+        return error(404, "No such ID-list file.")
     ranged = _RANGE.match(request.headers.get("Range", "").strip())
     if not ranged:
         response = HttpResponse(body, content_type="text/plain")
@@ -242,7 +242,7 @@ def download_id_list_file(request: HttpRequest, token: str):
     return response
 
 
-def _cors(response: HttpResponse) -> HttpResponse:
+def cors(response: HttpResponse) -> HttpResponse:
     # Browsers call /v1/initialize from the product's own origin.
     response["Access-Control-Allow-Origin"] = "*"
     response["Access-Control-Allow-Headers"] = "*"
@@ -272,21 +272,21 @@ def _request_json(request: HttpRequest) -> dict:
 @_database_optional
 def initialize(request: HttpRequest):
     if request.method == "OPTIONS":
-        return _cors(HttpResponse(status=204))
-    found = _authenticate(request, None, KeyKind.CLIENT)
+        return cors(HttpResponse(status=204))
+    found = authenticate(request, None, KeyKind.CLIENT)
     if isinstance(found, HttpResponse):
-        return _cors(found)
+        return cors(found)
     try:
         data = _request_json(request)
     except ApplicationError as exc:
-        return _cors(JsonResponse({"message": exc.message, "code": exc.code}, status=exc.status))
+        return cors(JsonResponse({"message": exc.message, "code": exc.code}, status=exc.status))
     except (ValueError, RecursionError):
-        return _cors(_error(400, "The body is not JSON."))
+        return cors(error(400, "The body is not JSON."))
     user = data.get("user") if isinstance(data.get("user"), dict) else {}
     metadata = data.get("statsigMetadata") if isinstance(data.get("statsigMetadata"), dict) else {}
     source = selectors.initialize_source(found.environment_id)
     if source is None:
-        return _cors(_error(404, "Nothing has been published for this environment yet."))
+        return cors(error(404, "Nothing has been published for this environment yet."))
     spec, evaluator = source
     payload = client_initialize(
         spec,
@@ -299,10 +299,10 @@ def initialize(request: HttpRequest):
         # Statsig's answer for "nothing changed"; js-client keeps the values it holds.
         response = HttpResponse(status=204)
         response["Cache-Control"] = "no-store"
-        return _cors(response)
-    return _cors(_json_bytes(request, json.dumps(payload).encode()))
+        return cors(response)
+    return cors(_json_bytes(request, json.dumps(payload).encode()))
 
 
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Any /v1/ or /v2/ path no SDK endpoint matched: JSON, as SDKs expect."""
-    return _error(404, "No such SDK endpoint.")
+    return error(404, "No such SDK endpoint.")

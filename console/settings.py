@@ -235,6 +235,21 @@ GATEHOUSE_BAD_KEY_LIMIT = env.int("GATEHOUSE_BAD_KEY_LIMIT", default=60)
 # change) is applied by the worker, with progress on its page, not in the web request.
 GATEHOUSE_APPLY_IN_WORKER_WEIGHT = env.int("GATEHOUSE_APPLY_IN_WORKER_WEIGHT", default=50_000)
 
+# Event intake (metrics): the largest request body, raw or inflated, and the most events one
+# request may carry (413 beyond); per event, the longest name and value and the largest
+# metadata (a longer event is set aside, the rest of its batch kept).
+GATEHOUSE_EVENTS_MAX_BODY_BYTES = env.int("GATEHOUSE_EVENTS_MAX_BODY_BYTES", default=16 * 1024**2)
+GATEHOUSE_EVENTS_MAX_PER_REQUEST = env.int("GATEHOUSE_EVENTS_MAX_PER_REQUEST", default=10_000)
+GATEHOUSE_EVENT_MAX_NAME = 128
+GATEHOUSE_EVENT_MAX_VALUE = env.int("GATEHOUSE_EVENT_MAX_VALUE", default=1024)
+GATEHOUSE_EVENT_MAX_METADATA_BYTES = env.int("GATEHOUSE_EVENT_MAX_METADATA_BYTES", default=16384)
+# How long raw events are kept (whole days; beat drops older daily partitions), and how
+# long an event's idempotency key is remembered (a resend within it is dropped, counted).
+GATEHOUSE_EVENT_RETENTION_DAYS = env.int("GATEHOUSE_EVENT_RETENTION_DAYS", default=90)
+GATEHOUSE_EVENT_DEDUPE_HOURS = env.int("GATEHOUSE_EVENT_DEDUPE_HOURS", default=48)
+# Set-aside events kept as received, per batch, for the events page.
+GATEHOUSE_SET_ASIDE_KEPT_PER_BATCH = 20
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "console.api.authentication.ConsoleKeyAuthentication",
@@ -269,7 +284,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Third-party assets come from node_modules (npm ci at install time), never from a CDN.
-STATICFILES_DIRS = [("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist")]
+STATICFILES_DIRS = [
+    ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+    ("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

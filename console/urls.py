@@ -56,7 +56,9 @@ urlpatterns = [
     path("console/v1/", include("experiments.api.urls")),
     path("console/v1/", include("reviews.api.urls")),
     path("console/v1/", include("console.webhooks.api_urls")),
+    path("console/v1/", include("metrics.api_urls")),
     re_path(r"^console/v1/", api_exceptions.not_found),
+    path("", include("metrics.sdk_urls")),
     path("", include("console.sdk_urls")),
     path("p/<slug:slug>/settings/publishing/", include("console.publishing.urls")),
     path("p/<slug:slug>/settings/webhooks/", include("console.webhooks.urls")),
@@ -67,4 +69,5 @@ urlpatterns = [
     path("p/<slug:slug>/", include("gates.urls")),
     path("p/<slug:slug>/", include("experiments.urls")),
     path("p/<slug:slug>/", include("reviews.urls")),
+    path("p/<slug:slug>/", include("metrics.urls")),
 ]

@@ -15,6 +15,7 @@ class ExperimentsConfig(AppConfig):
         from experiments.models import Experiment, Holdout
         from experiments.specs import contribute
         from gates import hooks
+        from metrics import panels as metrics_panels
 
         register_contributor(contribute)
         experiments_reviews.register_kinds()
@@ -30,3 +31,7 @@ class ExperimentsConfig(AppConfig):
             "feature_gates", "holdout", lambda p, n: selectors.name_taken(Holdout, p, n)
         )
         hooks.register_usage(selectors.experiments_using)
+        # Gates and metrics are side floors (neither imports the other): from the floor above
+        # both, a gate's page gets metrics' Exposures panel and its list "stale by usage".
+        hooks.register_gate_panel(metrics_panels.gate_panel)
+        hooks.register_gate_checks(metrics_panels.gates_checked)

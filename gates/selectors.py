@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import BooleanField, Case, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
@@ -41,7 +41,20 @@ class GateFilters:
     tag: str = ""  # a tag name
     owner: str = ""  # an owner's email
     stale: bool | None = None  # True: only stale gates; False: only fresh ones
+    stale_usage: bool = False  # only gates no SDK has checked for STALE_USAGE_AFTER
     include_archived: bool = False
+
+
+# A gate older than this that no SDK has checked for as long is stale by usage.
+STALE_USAGE_AFTER = timedelta(days=30)
+
+
+def stale_usage_q(checked: set[str], now: datetime | None = None) -> Q:
+    """Stale by usage: created over 30 days ago, and not among the `checked` gates (the
+    lowercased names some SDK checked in that time, gates.hooks.gates_checked_since)."""
+    now = now or timezone.now()
+    old = Q(archived_at__isnull=True, created_at__lte=now - STALE_USAGE_AFTER)
+    return old & ~Q(name_lower__in=checked)
 
 
 def stale_gate_q(now: datetime | None = None) -> Q:
@@ -61,9 +74,14 @@ def stale_gate_q(now: datetime | None = None) -> Q:
 
 
 def gate_list(
-    *, project: Project, filters: GateFilters | None = None, now: datetime | None = None
+    *,
+    project: Project,
+    filters: GateFilters | None = None,
+    checked: set[str] | None = None,
+    now: datetime | None = None,
 ) -> QuerySet[FeatureGate]:
-    """The project's gates by name, each annotated with `stale`, with owner and tags."""
+    """The project's gates by name, each annotated with `stale` and, when `checked` says
+    which gates SDKs checked lately, `stale_usage`; with owner and tags."""
     filters = filters or GateFilters()
     stale = stale_gate_q(now)
     qs = (
@@ -74,6 +92,13 @@ def gate_list(
             stale=Case(When(stale, then=Value(True)), default=False, output_field=BooleanField())
         )
     )
+    if checked is not None:
+        unused = stale_usage_q(checked, now)
+        qs = qs.annotate(name_lower=Lower("name")).annotate(
+            stale_usage=Case(When(unused, then=Value(True)), default=False)
+        )
+        if filters.stale_usage:
+            qs = qs.filter(unused)
     if not filters.include_archived and filters.status != GateStatus.ARCHIVED:
         qs = qs.filter(archived_at__isnull=True)
     if filters.status:

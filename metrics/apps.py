@@ -3,3 +3,22 @@ from django.apps import AppConfig
 
 class MetricsConfig(AppConfig):
     name = "metrics"
+
+    def ready(self) -> None:
+        from console.celery import app
+
+        # The event tables' housekeeping: partitions ahead, expired ones dropped, old
+        # idempotency keys forgotten (metrics.services.events_housekeep).
+        app.conf.beat_schedule["event-partitions"] = {
+            "task": "metrics.tasks.event_partitions_task",
+            "schedule": 3600.0,
+        }
+        _register_pages()
+
+
+def _register_pages() -> None:
+    from console.navigation import register
+
+    # Metrics → Events first; the gate pages' panel and "stale by usage" are wired into
+    # gates.hooks by experiments/apps.py (the floor above both side floors).
+    register("metrics", "Metrics", "metrics-events")

@@ -155,6 +155,9 @@ def client_initialize(
         # `previousDerivedFields`.
         "derived_fields": {},
         "sdkInfo": {"sdkType": "gatehouse", "sdkVersion": "1"},
+        # js-client gzips its event batches to a custom API only when told to (/v1/rgstr
+        # reads `?gz=1`).
+        "sdk_flags": {"enable_log_event_compression": True},
     }
     payload["full_checksum"] = _checksum(payload)
     return payload

@@ -15,6 +15,11 @@ urlpatterns = [
         name="api-experiment-detail",
     ),
     path(
+        "experiments/<str:name>/exposures",
+        views.ExperimentExposuresView.as_view(),
+        name="api-experiment-exposures",
+    ),
+    path(
         "experiments/<str:name>/start",
         views.ExperimentStartView.as_view(),
         name="api-experiment-start",

@@ -30,6 +30,9 @@ from experiments.documents import (
 )
 from experiments.models import Experiment, Holdout, Layer
 from experiments.selectors import LayerShare
+from metrics import selectors as metrics_selectors
+from metrics.api import api_environment, exposures_document
+from metrics.models import ExposureKind
 from reviews.api.documents import (
     ProposedDetailView,
     ProposedListView,
@@ -104,6 +107,22 @@ class ExperimentDetailView(ProposedDetailView):
 
     def propose(self, request, project, change):
         return _lifecycle(lambda: propose(request, project, change))
+
+
+class ExperimentExposuresView(ConsoleAPIView):
+    """GET .../exposures: the units exposed to each group in one environment (metrics)."""
+
+    def get(self, request, name: str):
+        project, _ = resolve_project(request)
+        experiment = _experiment(project, name)
+        environment = api_environment(request, project)
+        data = metrics_selectors.exposures(
+            environment=environment,
+            kind=ExposureKind.CONFIG,
+            name=experiment.name,
+            groups=[group["name"] for group in experiment.groups],
+        )
+        return ok("Exposures of the experiment.", exposures_document(environment, data))
 
 
 class ExperimentActionView(DocumentAPIView):

@@ -40,6 +40,8 @@ from experiments.views.common import GET_POST, _experiment, _problems, _save, _s
 from gates.forms import TestUserForm
 from gates.models import FeatureGate, Segment
 from gates.selectors import unit_type_names
+from metrics.models import ExposureKind
+from metrics.panels import exposure_panel
 from reviews.services import ChangeInput
 from reviews.shortcuts import is_applied, page_pending, proposal_edit
 
@@ -232,6 +234,14 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
         context["holdouts"] = list(selectors.holdouts_for_experiment(experiment=obj))
         if not obj.is_archived:
             context.setdefault("test_form", TestUserForm.for_environments(choices.environments))
+        if request.method == "GET" and obj.status != ExperimentStatus.DRAFT:
+            context["exposures_panel"] = exposure_panel(
+                request,
+                project,
+                kind=ExposureKind.CONFIG,
+                name=obj.name,
+                groups=[group["name"] for group in obj.groups],
+            )
     return context
 
 

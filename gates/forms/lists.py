@@ -26,6 +26,12 @@ class GateFilterForm(forms.Form):
         choices=[("", "Any status"), *LIVE_STATUSES, (GateStatus.ARCHIVED, "Archived")],
     )
     stale = forms.ChoiceField(required=False, choices=STALE_CHOICES, label="Stale")
+    # Only when an app records SDK checks (gates.hooks); the view drops it otherwise.
+    usage = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any"), ("stale", "No check in 30 days")],
+        label="Stale by usage",
+    )
 
     def __init__(self, *args, tags, **kwargs):
         super().__init__(*args, **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.utils import timezone
 
 from console import selectors as console_selectors
 from console.web import (
@@ -10,7 +11,7 @@ from console.web import (
     list_response,
     project_for,
 )
-from gates import selectors
+from gates import hooks, selectors
 from gates.forms import (
     GateFilterForm,
     SearchForm,
@@ -25,6 +26,9 @@ def gate_list(request, slug):
     project = project_for(request, slug)
     tags = list(console_selectors.tag_list(project=project).values_list("name", flat=True))
     form = GateFilterForm(request.GET, tags=tags)
+    checked = hooks.gates_checked_since(project, timezone.now() - selectors.STALE_USAGE_AFTER)
+    if checked is None:
+        del form.fields["usage"]
     filters = selectors.GateFilters()
     if form.is_valid():
         data = form.cleaned_data
@@ -33,8 +37,9 @@ def gate_list(request, slug):
             tag=data["tag"],
             status=data["status"],
             stale={"stale": True, "fresh": False}.get(data["stale"]),
+            stale_usage=data.get("usage") == "stale",
         )
-    gates = list(selectors.gate_list(project=project, filters=filters))
+    gates = list(selectors.gate_list(project=project, filters=filters, checked=checked))
     return list_response(
         request,
         template="gates/gate_list.html",

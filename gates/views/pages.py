@@ -28,7 +28,7 @@ from console.web import (
     quiet_form,
     test_panel,
 )
-from gates import explain, idlists, selectors
+from gates import explain, hooks, idlists, selectors
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
 from gates.forms import (
     DynamicConfigForm,
@@ -305,6 +305,8 @@ def _entity_page(request, slug, kind: Kind, pk: int | None = None):
             proposal=proposal,
         )
         _set_overrides(context, overrides)
+        if kind is GATE and obj is not None:
+            context["panels"] = hooks.gate_panels(request, project, obj)
         return render(request, kind.template, context)
 
     form = kind.form_class(request.POST, **form_kwargs)

@@ -101,7 +101,7 @@ def test_gates__pm_builds_tests_and_edits_a_gate__finds_it_by_tag(page: Page, li
     # And she finds it again from the list by filtering on its tag
     page.get_by_role("link", name="Feature gates").first.click()
     page.get_by_label("Tag").select_option("growth")
-    expect(page).to_have_url(url("gate-list", "shop") + "?q=&tag=growth&status=&stale=")
+    expect(page).to_have_url(url("gate-list", "shop") + "?q=&tag=growth&status=&stale=&usage=")
     results = page.locator("#gate-results")
     expect(results.get_by_role("link", name="new_checkout")).to_be_visible()
     page.get_by_label("Tag").select_option("mobile")

@@ -1,5 +1,3 @@
-import time
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -379,18 +377,14 @@ def test_segment_id_list_text__any_text__postgres_hashes_as_the_evaluator_does(
     assert "".join(pieces) == "".join(expected)
 
 
-def test_segment_ids_add__one_million_ids__inserted_in_seconds(id_segment, project_admin):
-    # Given
+def test_segment_ids_add__one_million_ids__all_inserted(id_segment, project_admin):
+    # Given (how fast is make bench's business: bench/idlists.py)
     ids = [f"user-{n:07d}" for n in range(1_000_000)]
     # When
-    started = time.perf_counter()
     change = services.segment_ids_add(actor=project_admin, segment=id_segment, ids=ids)
-    elapsed = time.perf_counter() - started
     # Then
     assert change.added == 1_000_000
     assert SegmentID.objects.filter(segment=id_segment).count() == 1_000_000
-    assert elapsed < 30, f"1,000,000 IDs took {elapsed:.1f} s"
-    print(f"\n1,000,000 IDs inserted in {elapsed:.2f} s")  # noqa: T201
 
 
 @given(

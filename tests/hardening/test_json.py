@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from django.urls import reverse
 
-from console.http_input import JsonRefused, load_json
+from console.http_input import JsonRefused, json_depth, load_json
 from gates.models import FeatureGate
 from tests.api_support import api_url_for, assert_error, session_client
 
@@ -39,6 +38,20 @@ def test_load_json__brackets_inside_strings__not_depth():
     assert load_json(json.dumps({"a": "[[[[" * 100})) == {"a": "[[[[" * 100}
 
 
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("", 0),
+        ("3", 0),
+        ('{"a": [1, {"b": []}]}', 4),
+        ('["\\"[[[[", "\\\\", [["{"]]]', 3),
+        ('{"\\\\\\"]]": {}}', 2),
+    ],
+)
+def test_json_depth__escaped_quotes_and_backslashes__only_real_brackets(text, depth):
+    assert json_depth(text.encode()) == depth
+
+
 @pytest.mark.parametrize("text", ["NaN", '{"a": Infinity}', "[-Infinity]"])
 def test_load_json__nan_infinity__not_json(text):
     with pytest.raises(ValueError, match="not JSON"):
@@ -57,11 +70,9 @@ def test_load_json__nan_infinity__not_json(text):
 def test_gate_create__hostile_json__400_and_nothing_stored(project, site_admin, body, code):
     # Given
     client = session_client(site_admin)
-    started = time.monotonic()
     # When
     response = client.post(gates_url("api-gate-list"), data=body, content_type="application/json")
     # Then
-    assert time.monotonic() - started < 2
     assert_error(response, 400, code)
     assert set(response.json()) == {"message", "code"}
     assert not FeatureGate.objects.filter(project=project).exists()
@@ -77,8 +88,6 @@ def test_gate_create__hostile_json__400_and_nothing_stored(project, site_admin, 
 )
 def test_initialize__hostile_json__400(client, client_key, published_v1, body, code):
     url = reverse("sdk-initialize") + f"?k={client_key.secret}"
-    started = time.monotonic()
     response = client.post(url, data=body.encode(), content_type="text/plain")
-    assert time.monotonic() - started < 2
     assert response.status_code == 400
     assert response.json()["code"] == code

@@ -1,0 +1,337 @@
+"""Storing a batch of SDK events: the one writer of the metrics tables (docs/events.md).
+
+`events_store` runs in one transaction: the batch's idempotency keys are claimed first
+(keys already claimed are resends: dropped and counted), then the new events are COPYed
+into the day's partition, and the unit exposures and hourly counts are upserted. When it
+returns, everything is committed; an exception means nothing of the batch was stored, and
+the endpoint answers 503 so that the SDK sends it again. Rows that concurrent batches
+share (exposures, counts) are always locked in sorted order, so batches never deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.utils import IntegrityError
+from django.utils import timezone
+
+from metrics import partitions
+from metrics.assignments import SpecIndex, spec_index
+from metrics.intake import DUPLICATE, Batch, Envelope, Event, exposure_of, unit_id
+from metrics.models import EventKey, SetAsideEvent
+
+MAX_UNIT_ID = 512
+MAX_NAME = 200  # metrics.models.Exposure.name and rule_id
+PARTITIONS_AHEAD = 7
+SET_ASIDE_BODY_CHARS = 2000
+EVENT_COLUMNS = (
+    "received_at, environment_id, time, client_time, event_name, user_id, stable_id, "
+    'custom_ids, value_text, value_num, metadata, "user", secondary_exposures, '
+    "sdk_type, sdk_version, is_bot"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    stored: int
+    duplicates: int
+    set_aside: int
+
+
+def events_store(envelope: Envelope, batch: Batch) -> Stored:
+    """Store `batch`; retried once if today's partition was missing (then created)."""
+    try:
+        return _store(envelope, batch)
+    except IntegrityError as exc:
+        if "no partition" not in str(exc):
+            raise
+    partitions.ensure_partition(_received(envelope).date())
+    return _store(envelope, batch)
+
+
+def events_housekeep(now: dt.datetime | None = None) -> dict[str, int]:
+    """Partitions for the next PARTITIONS_AHEAD days, the expired ones dropped
+    (GATEHOUSE_EVENT_RETENTION_DAYS), idempotency keys past GATEHOUSE_EVENT_DEDUPE_HOURS and
+    set-aside examples past the retention deleted. Idempotent; beat runs it hourly."""
+    now = now or timezone.now()
+    today = now.astimezone(dt.UTC).date()
+    created = partitions.ensure_partitions(today, days_ahead=PARTITIONS_AHEAD)
+    dropped = partitions.drop_expired(today, settings.GATEHOUSE_EVENT_RETENTION_DAYS)
+    key_cutoff = now - dt.timedelta(hours=settings.GATEHOUSE_EVENT_DEDUPE_HOURS)
+    keys, _ = EventKey.objects.filter(seen_at__lt=key_cutoff).delete()
+    kept_cutoff = now - dt.timedelta(days=settings.GATEHOUSE_EVENT_RETENTION_DAYS)
+    examples, _ = SetAsideEvent.objects.filter(received_at__lt=kept_cutoff).delete()
+    return {
+        "partitions": len(created),
+        "dropped": len(dropped),
+        "keys_forgotten": keys,
+        "set_aside_deleted": examples,
+    }
+
+
+def _received(envelope: Envelope) -> dt.datetime:
+    return dt.datetime.fromtimestamp(envelope.received_ms / 1000, tz=dt.UTC)
+
+
+def _store(envelope: Envelope, batch: Batch) -> Stored:
+    received = _received(envelope)
+    hour = received.replace(minute=0, second=0, microsecond=0)
+    with transaction.atomic(), connection.cursor() as cursor:
+        fresh = _claim_keys(cursor, batch.events, received)
+        duplicates = len(batch.events) - len(fresh)
+        _copy_events(cursor, envelope, fresh, received)
+        if fresh:
+            _count_events(cursor, envelope.environment_id, fresh, hour, received)
+            _record_exposures(cursor, envelope.environment_id, fresh)
+        tallies: dict[tuple[str, str], int] = defaultdict(int)
+        for item in batch.set_aside:
+            tallies[("set_aside", item.reason)] += 1
+        if duplicates:
+            tallies[("duplicate", DUPLICATE)] += duplicates
+        _tally(cursor, envelope.environment_id, hour, tallies)
+        _keep_set_aside(cursor, envelope.environment_id, batch, received)
+    return Stored(len(fresh), duplicates, len(batch.set_aside))
+
+
+def _claim_keys(cursor, events: list[Event], received: dt.datetime) -> list[Event]:
+    """The events whose key no earlier batch claimed, in order; a key twice in this batch
+    counts once."""
+    unique: dict[bytes, Event] = {}
+    for event in events:
+        unique.setdefault(event.key, event)
+    if not unique:
+        return []
+    # The keys go as one text of hex (a bytea[] parameter is quoted key by key in Python).
+    cursor.execute(
+        "INSERT INTO metrics_eventkey (key, seen_at) "
+        "SELECT decode(k, 'hex'), %s FROM unnest(string_to_array(%s, ',')) AS k ORDER BY 1 "
+        "ON CONFLICT DO NOTHING RETURNING key",
+        [received, ",".join(key.hex() for key in unique)],
+    )
+    claimed = {bytes(row[0]) for row in cursor.fetchall()}
+    return [event for key, event in unique.items() if key in claimed]
+
+
+# The standard encoder, for what orjson refuses (integers past 64 bits).
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _json(value) -> str | None:
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _dumps(value)
+
+
+def _copy_events(cursor, envelope: Envelope, events: list[Event], received) -> None:
+    if not events:
+        return
+    env = envelope.environment_id
+    # The raw psycopg cursor (Django's has no COPY): its errors become Django's here.
+    with (
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY metrics_event ({EVENT_COLUMNS}) FROM STDIN") as copy,
+    ):
+        for e in events:
+            copy.write_row(
+                (
+                    received,
+                    env,
+                    dt.datetime.fromtimestamp(e.time_ms / 1000, tz=dt.UTC),
+                    e.client_time_ms,
+                    e.name,
+                    e.user_id,
+                    e.stable_id,
+                    orjson.dumps(e.custom_ids).decode(),
+                    e.value_text,
+                    e.value_num,
+                    _json(e.metadata),
+                    _json(e.user),
+                    _json(e.secondary_exposures),
+                    envelope.sdk_type,
+                    envelope.sdk_version,
+                    e.is_bot,
+                )
+            )
+
+
+def _count_events(cursor, environment_id: int, events: list[Event], hour, received) -> None:
+    counts: dict[str, int] = defaultdict(int)
+    for event in events:
+        counts[event.name] += 1
+    names = sorted(counts)
+    cursor.execute(
+        "INSERT INTO metrics_eventcount (environment_id, event_name, hour, count, last_at) "
+        "SELECT %s, n, %s, c, %s FROM unnest(%s::text[], %s::bigint[]) AS t(n, c) "
+        "ON CONFLICT (environment_id, event_name, hour) DO UPDATE "
+        "SET count = metrics_eventcount.count + excluded.count, "
+        "last_at = greatest(metrics_eventcount.last_at, excluded.last_at)",
+        [environment_id, hour, received, names, [counts[n] for n in names]],
+    )
+
+
+@dataclass(slots=True)
+class _UnitExposure:
+    rule_id: str
+    group: str
+    first: int
+    last: int
+    count: int = 1
+    crossover: bool = False
+    is_bot: bool = False
+
+
+def _record_exposures(cursor, environment_id: int, events: list[Event]) -> None:
+    index: SpecIndex | None = None
+    units: dict[tuple[str, str, str, str], _UnitExposure] = {}
+    checks: dict[tuple[str, str, str, dt.datetime], list[int]] = defaultdict(lambda: [0, 0])
+    for event in events:
+        exposure = exposure_of(event)
+        if exposure is None or not _fits(exposure.name, exposure.rule_id):
+            continue
+        index = index or spec_index(environment_id)
+        kind, name = exposure.kind, exposure.name
+        if kind == "config":
+            name = index.config_name(name)
+        group = index.group(kind, name, exposure.rule_id, exposure.gate_value)
+        at = dt.datetime.fromtimestamp(event.time_ms // 3_600_000 * 3600, tz=dt.UTC)
+        check = checks[(kind, name, group, at)]
+        check[1 if event.is_bot else 0] += 1
+        id_type = index.id_type(kind, name)
+        unit = unit_id(event, id_type)
+        if not unit or len(unit) > MAX_UNIT_ID:
+            continue
+        key = (kind, name, id_type, unit)
+        seen = units.get(key)
+        if seen is None:
+            units[key] = _UnitExposure(
+                exposure.rule_id, group, event.time_ms, event.time_ms, is_bot=event.is_bot
+            )
+            continue
+        seen.count += 1
+        seen.is_bot = seen.is_bot or event.is_bot
+        seen.crossover = seen.crossover or bool(group and seen.group and group != seen.group)
+        if event.time_ms < seen.first:
+            seen.rule_id, seen.group, seen.first = exposure.rule_id, group, event.time_ms
+        seen.last = max(seen.last, event.time_ms)
+    _upsert_units(cursor, environment_id, units)
+    _upsert_checks(cursor, environment_id, checks)
+
+
+def _fits(*texts: str) -> bool:
+    """Names and rule IDs come from the SDK: one longer than any of ours is no exposure."""
+    return all(len(text) <= MAX_NAME for text in texts)
+
+
+def _upsert_units(cursor, environment_id: int, units) -> None:
+    if not units:
+        return
+    rows = [
+        {
+            "kind": kind,
+            "name": name,
+            "unit_type": unit_type,
+            "unit_id": unit,
+            "rule_id": u.rule_id,
+            "group_name": u.group,
+            "first_ms": u.first,
+            "last_ms": u.last,
+            "n": u.count,
+            "x": u.crossover,
+            "bot": u.is_bot,
+        }
+        for (kind, name, unit_type, unit), u in sorted(units.items())
+    ]
+    # The rows go as one JSON text (array parameters are quoted item by item in Python).
+    cursor.execute(
+        """
+        INSERT INTO metrics_exposure AS e (environment_id, kind, name, unit_type, unit_id,
+            rule_id, group_name, first_at, last_at, count, crossover, is_bot)
+        SELECT %s, kind, name, unit_type, unit_id, rule_id, group_name,
+            to_timestamp(first_ms / 1000.0), to_timestamp(last_ms / 1000.0), n, x, bot
+        FROM ROWS FROM (json_to_recordset(%s::json)
+            AS (kind text, name text, unit_type text, unit_id text, rule_id text,
+                group_name text, first_ms bigint, last_ms bigint, n int, x bool, bot bool))
+            WITH ORDINALITY AS t
+        ORDER BY t.ordinality
+        ON CONFLICT (environment_id, kind, name, unit_type, unit_id) DO UPDATE SET
+            crossover = e.crossover OR excluded.crossover OR (
+                e.group_name <> '' AND excluded.group_name <> ''
+                AND e.group_name <> excluded.group_name),
+            rule_id = CASE WHEN excluded.first_at < e.first_at
+                THEN excluded.rule_id ELSE e.rule_id END,
+            group_name = CASE WHEN excluded.first_at < e.first_at
+                THEN excluded.group_name ELSE e.group_name END,
+            first_at = least(e.first_at, excluded.first_at),
+            last_at = greatest(e.last_at, excluded.last_at),
+            count = e.count + excluded.count,
+            is_bot = e.is_bot OR excluded.is_bot
+        """,
+        [environment_id, orjson.dumps(rows).decode()],
+    )
+
+
+def _upsert_checks(cursor, environment_id: int, checks) -> None:
+    if not checks:
+        return
+    keys = sorted(checks)
+    cursor.execute(
+        """
+        INSERT INTO metrics_exposurecount AS c
+            (environment_id, kind, name, group_name, hour, count, bots)
+        SELECT %s, kind, name, group_name, hour, n, b
+        FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[],
+                    %s::bigint[]) AS t(kind, name, group_name, hour, n, b)
+        ON CONFLICT (environment_id, kind, name, group_name, hour) DO UPDATE
+        SET count = c.count + excluded.count, bots = c.bots + excluded.bots
+        """,
+        [
+            environment_id,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [k[3] for k in keys],
+            [checks[k][0] for k in keys],
+            [checks[k][1] for k in keys],
+        ],
+    )
+
+
+def _tally(cursor, environment_id: int, hour, tallies: dict[tuple[str, str], int]) -> None:
+    if not tallies:
+        return
+    keys = sorted(tallies)
+    cursor.execute(
+        "INSERT INTO metrics_intaketally AS t (environment_id, hour, outcome, reason, count) "
+        "SELECT %s, %s, o, r, n FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS x(o, r, n) "
+        "ON CONFLICT (environment_id, hour, outcome, reason) DO UPDATE "
+        "SET count = t.count + excluded.count",
+        [
+            environment_id,
+            hour,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [tallies[k] for k in keys],
+        ],
+    )
+
+
+def _keep_set_aside(cursor, environment_id: int, batch: Batch, received) -> None:
+    """Keep the set-aside events themselves (a few per batch, truncated) for the page."""
+    kept = batch.set_aside[: settings.GATEHOUSE_SET_ASIDE_KEPT_PER_BATCH]
+    if not kept:
+        return
+    bodies = [json.dumps(item.raw, ensure_ascii=True)[:SET_ASIDE_BODY_CHARS] for item in kept]
+    cursor.execute(
+        "INSERT INTO metrics_setasideevent (environment_id, received_at, reason, body) "
+        "SELECT %s, %s, r, b FROM unnest(%s::text[], %s::text[]) AS t(r, b)",
+        [environment_id, received, [item.reason for item in kept], bodies],
+    )

@@ -1,0 +1,64 @@
+// Gatehouse charts: <canvas data-chart='{"type", "labels", "series": [{label, data, type?, axis?}],
+// "stacked"?}'> drawn with Chart.js (npm, node_modules). The data is an attribute, never an inline
+// script (the Content-Security-Policy forbids those). Runs on load and on every htmx swap.
+(function () {
+  "use strict";
+
+  var COLORS = ["#4f46e5", "#0e9f6e", "#d97706", "#db2777", "#0891b2", "#7c3aed", "#65a30d"];
+  var NAMED = { pass: "#14804a", fail: "#d92d20" };
+
+  function dataset(series, index, spec) {
+    var color = NAMED[series.label] || COLORS[index % COLORS.length];
+    var line = (series.type || spec.type) === "line";
+    return {
+      label: series.label || "(no group)",
+      data: series.data,
+      type: series.type || spec.type,
+      yAxisID: series.axis || "y",
+      borderColor: color,
+      backgroundColor: line ? color : color + "cc",
+      borderWidth: line ? 2 : 0,
+      pointRadius: line ? 2 : 0,
+      tension: 0.25,
+      spanGaps: true,
+      order: line ? 0 : 1,
+    };
+  }
+
+  function options(spec, datasets) {
+    var scales = {
+      x: { stacked: !!spec.stacked, grid: { display: false } },
+      y: { stacked: !!spec.stacked, beginAtZero: true, ticks: { precision: 0 } },
+    };
+    if (datasets.some(function (d) { return d.yAxisID === "rate"; })) {
+      scales.rate = {
+        position: "right", min: 0, max: 100, grid: { drawOnChartArea: false },
+        ticks: { callback: function (v) { return v + "%"; } },
+      };
+    }
+    return {
+      responsive: true, maintainAspectRatio: false, animation: false,
+      interaction: { mode: "index", intersect: false },
+      plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+      scales: scales,
+    };
+  }
+
+  function draw(root) {
+    if (!window.Chart || !root.querySelectorAll) return;
+    root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      if (window.Chart.getChart(canvas)) return;
+      var spec = JSON.parse(canvas.getAttribute("data-chart"));
+      var datasets = spec.series.map(function (s, i) { return dataset(s, i, spec); });
+      new window.Chart(canvas, {
+        type: spec.type,
+        data: { labels: spec.labels, datasets: datasets },
+        options: options(spec, datasets),
+      });
+      canvas.setAttribute("data-drawn", "true");
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { draw(document); });
+  document.addEventListener("htmx:load", function (event) { draw(event.target); });
+})();

@@ -1,0 +1,23 @@
+import pytest
+
+from console.publishing.services import ruleset_version_create
+from experiments import services as experiment_services
+from tests.experiments.factories import experiment_document
+from tests.publishing.conftest import (  # noqa: F401  (fixtures shared with publishing)
+    client_key,
+    make_gate,
+    production,
+    server_key,
+    spec_redis,
+)
+
+
+@pytest.fixture
+def running_experiment(project, site_admin):
+    """checkout_button (Control / Test, 50/50 of everyone), started and published."""
+    experiment = experiment_services.experiment_create(
+        actor=site_admin, project=project, document=experiment_document("checkout_button")
+    )
+    experiment = experiment_services.experiment_start(actor=site_admin, experiment=experiment)
+    ruleset_version_create(actor=site_admin, project=project, reason="started")
+    return experiment
