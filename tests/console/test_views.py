@@ -803,8 +803,13 @@ def test_project_keys__non_admin__sees_hints_not_actions(client, world, request,
 # ---------------------------------------------------------------- navigation
 
 
-def test_layout__sections_without_page__shown_disabled(client, project, project_member):
-    # Given a member on the overview
+def test_layout__sections_without_page__shown_disabled(
+    client, project, project_member, monkeypatch
+):
+    # Given a member on the overview, and a section no installed app has given a page
+    from console import navigation
+
+    monkeypatch.setitem(navigation.SECTIONS, "later", navigation.Section("later", "Later"))
     client.force_login(project_member)
 
     # When the page renders
@@ -814,6 +819,7 @@ def test_layout__sections_without_page__shown_disabled(client, project, project_
     assert 'aria-disabled="true"' in content
     assert "soon" in content
     assert f'href="{reverse("project-audit", args=[project.slug])}"' in content
+    assert f'href="{reverse("metrics-events", args=[project.slug])}"' in content
 
 
 def test_project_audit__filters__only_matching_events(client, world, project_admin):

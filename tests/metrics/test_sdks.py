@@ -62,7 +62,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 NODE_SCRIPT = Path(__file__).resolve().parent / "node_events.js"
 BUNDLE = REPO / "node_modules/@statsig/js-client/build/statsig-js-client.min.js"
-NODE_CORE = REPO / "node_modules/@statsig/statsig-node-core"
 STAFF = "@corp.example"
 GATES = ("staff_tools", "half_rollout")
 EXPERIMENT = "blue_button"
@@ -606,40 +605,29 @@ def _node(sdk: str, secret: str, url: str, users, custom, timeout: float = 60) -
     return out
 
 
-def test_statsig_node__gzip_log_event__counted_exactly(published, recorder):
+@pytest.mark.parametrize(
+    ("package", "encoding", "sdk_type"),
+    [
+        ("statsig-node", "gzip", "statsig-node"),
+        # The Node build of Statsig's Rust core (npm @statsig/statsig-node-core) sends zstd.
+        ("statsig-node-core", "zstd", "statsig-server-core-node"),
+    ],
+)
+def test_node_sdks__log_event__counted_exactly(published, recorder, package, encoding, sdk_type):
     users = published.users(60)
     custom = _custom_events(users)
-    # When statsig-node evaluates every user, logs the app's events, flushes and shuts down
-    out = _node("statsig-node", published.server_secret, recorder.url, users, custom)
+    # When the SDK evaluates every user, logs the app's events, flushes and shuts down
+    out = _node(package, published.server_secret, recorder.url, users, custom)
     # Then its batches were stored, exactly
     posts = recorder.posts()
-    assert {(p.path, p.encoding, p.status) for p in posts} == {("/v1/log_event", "gzip", 202)}
+    assert {(p.path, p.encoding, p.status) for p in posts} == {("/v1/log_event", encoding, 202)}
     _assert_counted_exactly(
         published.environment,
         posts,
         _evaluated(users, out["rows"]),
         custom,
         users,
-        sdk_type="statsig-node",
-    )
-
-
-@pytest.mark.skipif(not NODE_CORE.exists(), reason="npm ci installs @statsig/statsig-node-core")
-def test_statsig_node_core__zstd_log_event__counted_exactly(published, recorder):
-    users = published.users(60)
-    custom = _custom_events(users)
-    # When the Node build of Statsig's Rust core evaluates, logs and flushes
-    out = _node("statsig-node-core", published.server_secret, recorder.url, users, custom)
-    # Then its zstd batches were stored, exactly
-    posts = recorder.posts()
-    assert {(p.path, p.encoding, p.status) for p in posts} == {("/v1/log_event", "zstd", 202)}
-    _assert_counted_exactly(
-        published.environment,
-        posts,
-        _evaluated(users, out["rows"]),
-        custom,
-        users,
-        sdk_type="statsig-server-core-node",
+        sdk_type=sdk_type,
     )
 
 
