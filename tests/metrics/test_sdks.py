@@ -337,6 +337,27 @@ def _evaluated(users, rows: list[dict]) -> list[Evaluated]:
     return out
 
 
+def _evaluate_all(sdk, sdk_users: list, users: list[dict]) -> list[dict[str, Any]]:
+    """What a Python SDK (legacy or core: the same method names) evaluates per user: every
+    gate, the experiment for the users who read it, and each parameter of the layer."""
+    readers = set(_experiment_users(users))
+    rows = []
+    for i, user in enumerate(sdk_users):
+        row: dict[str, Any] = {"gates": {}, "experiment": None}
+        for gate in GATES:
+            result = sdk.get_feature_gate(user, gate)
+            row["gates"][gate] = (result.value, result.rule_id)
+        if i in readers:
+            experiment = sdk.get_experiment(user, EXPERIMENT)
+            row["experiment"] = (experiment.rule_id, experiment.group_name)
+        layer = sdk.get_layer(user, LAYER)
+        for param in PARAMS:
+            layer.get(param, None)
+        row["layer"] = (layer.rule_id, layer.group_name)
+        rows.append(row)
+    return rows
+
+
 def _experiment_users(users) -> list[int]:
     """Half the users' apps read the experiment itself; the rest only the layer."""
     return [i for i in range(len(users)) if i % 2 == 0]
@@ -476,21 +497,7 @@ def _legacy_run(server, users, custom) -> list[dict]:
     from statsig.statsig_user import StatsigUser
 
     sdk_users = [StatsigUser(user_id=u["userID"], email=u["email"]) for u in users]
-    readers = set(_experiment_users(users))
-    rows = []
-    for i, user in enumerate(sdk_users):
-        row: dict[str, Any] = {"gates": {}, "experiment": None}
-        for gate in GATES:
-            result = server.get_feature_gate(user, gate)
-            row["gates"][gate] = (result.value, result.rule_id)
-        if i in readers:
-            experiment = server.get_experiment(user, EXPERIMENT)
-            row["experiment"] = (experiment.rule_id, experiment.group_name)
-        layer = server.get_layer(user, LAYER)
-        for param in PARAMS:
-            layer.get(param, None)
-        row["layer"] = (layer.rule_id, layer.group_name)
-        rows.append(row)
+    rows = _evaluate_all(server, sdk_users, users)
     for i, name, value, metadata in custom:
         server.log_event(StatsigEvent(sdk_users[i], name, value=value, metadata=metadata))
     return rows
@@ -537,22 +544,8 @@ def test_python_core__log_event_url__counted_exactly(published, recorder):
     assert details.is_config_spec_ready, details.source
     # When it evaluates every user, logs the app's events and flushes
     sdk_users = [core.StatsigUser(user_id=u["userID"], email=u["email"]) for u in users]
-    readers = set(_experiment_users(users))
-    rows = []
     try:
-        for i, user in enumerate(sdk_users):
-            row: dict[str, Any] = {"gates": {}, "experiment": None}
-            for gate in GATES:
-                result = sdk.get_feature_gate(user, gate)
-                row["gates"][gate] = (result.value, result.rule_id)
-            if i in readers:
-                experiment = sdk.get_experiment(user, EXPERIMENT)
-                row["experiment"] = (experiment.rule_id, experiment.group_name)
-            layer = sdk.get_layer(user, LAYER)
-            for param in PARAMS:
-                layer.get(param, None)
-            row["layer"] = (layer.rule_id, layer.group_name)
-            rows.append(row)
+        rows = _evaluate_all(sdk, sdk_users, users)
         for i, name, value, metadata in custom:
             sdk.log_event(sdk_users[i], name, value=value, metadata=metadata)
         sdk.flush_events().wait()
