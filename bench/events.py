@@ -15,16 +15,20 @@ with its statsigMetadata, gzipped, with its headers. Every batch is new (no rese
 
 1. ``http``: ``--connections`` client threads (http.client, one request per connection as
    gunicorn's sync workers close them) post ``--batches`` batches per round to gunicorn
-   (``--workers`` sync workers); events per second and each request's latency. Then, as
+   (``--workers`` sync workers), while a Celery worker (as the Procfile starts it) counts
+   the exposures each stored batch left pending; events per second answered 202 (stored),
+   each request's latency, and how long after the last 202 the worker had counted every
+   exposure (so events per second stored and counted). Then, as
    the ceiling of the same round, the rows that round stored are read back with COPY TO
    and written again with ``COPY metrics_event FROM STDIN`` of those bytes, one
    transaction per batch, by as many threads: events per second, and the ratio.
    Median of ``--rounds``, interleaved; the CPU used by the client (this process),
    gunicorn and the whole machine during the HTTP rounds is reported in cores.
 2. ``one_connection``: ``--latency-batches`` batches one after another: p50/p99 of one
-   batch alone.
-3. ``in_process``: decode, ``parse_batch`` and ``events_store`` in this process, no HTTP:
-   what the intake's own code costs (``--profile`` prints cProfile's top functions).
+   batch alone (the worker counting beside it).
+3. ``in_process``: decode, ``parse_batch``, ``events_store`` and the worker's
+   ``exposures_apply`` in this process, no HTTP: what the intake's own code costs
+   (``--profile`` prints cProfile's top functions).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from bench.publishing import (  # noqa: E402
     _process,
     _project,
     _wait_until,
+    _worker,
     isolated,
 )
 
@@ -295,16 +300,18 @@ def stored_rows(url: str, after_id: int, size: int) -> list[bytes]:
 
 
 def in_process(environment_id: int, bodies: list[bytes], size: int, profile: bool) -> dict:
-    """The endpoint's steps without HTTP: inflate, JSON, parse_batch, events_store."""
+    """The endpoint's steps without HTTP (inflate, JSON, parse_batch, events_store), then
+    the worker's (exposures_apply)."""
     import cProfile
     import pstats
 
     from console.http_input import GZIP_OR_ZLIB_WBITS, inflate
     from metrics.intake import Envelope, parse_batch
     from metrics.sdk_views import decode, intake_limits, is_bot
-    from metrics.services import events_store
+    from metrics.services import events_store, exposures_apply
 
-    spent = dict.fromkeys(("inflate", "json", "parse_batch", "events_store"), 0.0)
+    steps = ("inflate", "json", "parse_batch", "events_store", "exposures_apply")
+    spent = dict.fromkeys(steps, 0.0)
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
     for body in bodies:
@@ -321,9 +328,11 @@ def in_process(environment_id: int, bodies: list[bytes], size: int, profile: boo
         marks.append(time.perf_counter())
         stored = events_store(envelope, batch)
         marks.append(time.perf_counter())
+        counted = exposures_apply()
+        marks.append(time.perf_counter())
         if profiler:
             profiler.disable()
-        _check(stored.stored == size, f"in process: {stored}")
+        _check(stored.stored == size and counted == 1, f"in process: {stored}, {counted}")
         for name, begin, end in zip(spent, marks, marks[1:], strict=False):
             spent[name] += end - begin
     elapsed = time.perf_counter() - started
@@ -383,24 +392,47 @@ def _latency_ms(seconds: list[float]) -> dict:
     }
 
 
+def pending(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM metrics_pendingexposures").fetchone()[0]
+
+
 def bench_http(env: dict, data: dict, args, workdir: Path) -> dict:
-    """Interleaved rounds of HTTP load and the COPY ceiling, then one connection alone."""
+    """Interleaved rounds of HTTP load (a worker counting exposures meanwhile) and the COPY
+    ceiling, then one connection alone."""
     url = env["DATABASE_URL"]
     bodies = iter(data["bodies"])
     port = _free_port()
-    log = workdir / "gunicorn.log"
-    http_runs, copy_runs, latencies, cpu = [], [], [], []
-    with _process(_gunicorn(port, args.workers), {**os.environ, **env}, log) as server:
+    log, worker_log = workdir / "gunicorn.log", workdir / "celery.log"
+    http_runs, counted_runs, drains, copy_runs, latencies, cpu = [], [], [], [], [], []
+    with (
+        _process(_gunicorn(port, args.workers), {**os.environ, **env}, log) as server,
+        _worker(env, worker_log) as worker,
+    ):
         _wait_until(lambda: _children(server.pid)[1:], "gunicorn", server, log, timeout=180)
-        pids = [server.pid, *_children(server.pid)]
+        ready = lambda: " ready." in worker_log.read_text(errors="replace")  # noqa: E731
+        _wait_until(ready, "worker", worker, worker_log, timeout=180)
+        pids = [server.pid, *_children(server.pid), worker.pid, *_children(worker.pid)]
         os.environ["BENCH_GUNICORN_PIDS"] = " ".join(map(str, pids))
+
+        def drained(started: float) -> float:
+            _wait_until(lambda: not pending(url), "exposures counted", worker, worker_log, 600)
+            return time.perf_counter() - started
+
         warmup = [next(bodies) for _ in range(WARMUP_BATCHES)]
         load(port, data["secret"], warmup, args.size, args.connections)
+        drained(time.perf_counter())
         for _ in range(args.rounds):
             before = last_id(url)
             batch = [next(bodies) for _ in range(args.batches)]
+            started = time.perf_counter()
             result = load(port, data["secret"], batch, args.size, args.connections)
             http_runs.append(result["rate"])
+            after = time.perf_counter()
+            counted_runs.append(len(batch) * args.size / drained(started))
+            drains.append(time.perf_counter() - after)
             latencies += result["latencies"]
             cpu.append(result["cpu"])
             chunks = stored_rows(url, before, args.size)
@@ -408,16 +440,21 @@ def bench_http(env: dict, data: dict, args, workdir: Path) -> dict:
             copy_runs.append(copy_ceiling(url, chunks, args.connections))
         alone = [next(bodies) for _ in range(args.latency_batches)]
         single = load(port, data["secret"], alone, args.size, 1)
+        drained(time.perf_counter())
     http_rate, copy_rate = statistics.median(http_runs), statistics.median(copy_runs)
+    counted_rate = statistics.median(counted_runs)
     return {
         "http": {
             "events_per_s": round(http_rate),
             "runs": [round(r) for r in http_runs],
             "latency_ms": _latency_ms(latencies),
             "cpu_cores": {k: round(statistics.median(c[k] for c in cpu), 2) for k in cpu[0]},
+            "counted_events_per_s": round(counted_rate),
+            "exposures_counted_s_after_last_202": round(statistics.median(drains), 2),
         },
         "copy_ceiling": {"events_per_s": round(copy_rate), "runs": [round(r) for r in copy_runs]},
         "http_vs_copy": round(http_rate / copy_rate, 3),
+        "counted_vs_copy": round(counted_rate / copy_rate, 3),
         "one_connection": {
             "events_per_s": round(single["rate"]),
             "latency_ms": _latency_ms(single["latencies"]),
@@ -485,11 +522,14 @@ def render(f: dict) -> str:
         f"  POST /v1/log_event, gunicorn {f['gunicorn']}, {f['connections']} client threads: "
         f"{h['events_per_s']:>9,} events/s  p50 {h['latency_ms']['p50']} ms, "
         f"p99 {h['latency_ms']['p99']} ms",
-        f"    CPU in cores: client {h['cpu_cores']['client']}, gunicorn "
+        f"    exposures all counted by the worker {h['exposures_counted_s_after_last_202']} s "
+        f"after the last 202: {h['counted_events_per_s']:,} events/s stored and counted",
+        f"    CPU in cores: client {h['cpu_cores']['client']}, gunicorn + worker "
         f"{h['cpu_cores']['gunicorn']}, machine {h['cpu_cores']['machine']}",
         f"  raw COPY of the same rows, {f['connections']} threads (ceiling): "
         f"{c['events_per_s']:>9,} events/s",
-        f"  HTTP / COPY: {f['http_vs_copy']:.3f}",
+        f"  HTTP / COPY: {f['http_vs_copy']:.3f} stored, {f['counted_vs_copy']:.3f} stored and "
+        "counted",
         f"  one connection: {one['events_per_s']:,} events/s, one batch p50 "
         f"{one['latency_ms']['p50']} ms, p99 {one['latency_ms']['p99']} ms",
         f"  in process (no HTTP): {ip['events_per_s']:,} events/s; ms per batch: "

@@ -452,7 +452,8 @@ def _worker(env: dict, log: Path):
     argv = [str(BIN / "celery"), "-A", "console", "worker", "--concurrency=2"]
     argv += ["--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"]
     argv += [f"--hostname=bench-publishing-{os.getpid()}@%h"]
-    return _process(argv, {**os.environ, **env}, log)
+    # INFO: the worker logs through settings.LOGGING, and its " ready." line is INFO.
+    return _process(argv, {**os.environ, **env, "LOG_LEVEL": "INFO"}, log)
 
 
 def _next_document(gate) -> dict:

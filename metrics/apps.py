@@ -13,6 +13,12 @@ class MetricsConfig(AppConfig):
             "task": "metrics.tasks.event_partitions_task",
             "schedule": 3600.0,
         }
+        # Each stored batch asks the worker to count its exposures; this sweep counts
+        # those whose request could not reach the broker.
+        app.conf.beat_schedule["exposures-apply"] = {
+            "task": "metrics.tasks.exposures_apply_task",
+            "schedule": 60.0,
+        }
         _register_pages()
 
 

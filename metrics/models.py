@@ -2,14 +2,16 @@
 
 `Event` is the raw log: one row per event the SDKs sent, exposures included, in a table
 partitioned by the day it was received (metrics.partitions creates the partitions ahead
-and drops the expired ones); only metrics.services.intake writes it, with COPY. The other
-tables are kept current by the same transaction that stores the events: the first
-exposure of each unit (`Exposure`), hourly counts (`EventCount`, `ExposureCount`) and what
-was set aside or dropped as a duplicate (`IntakeTally`, `SetAsideEvent`).
+and drops the expired ones); only metrics.services.events_store writes it, with COPY. The
+same transaction keeps the hourly event counts (`EventCount`) and what was set aside or
+dropped as a duplicate (`IntakeTally`, `SetAsideEvent`) current, and leaves the batch's
+exposures, aggregated, in `PendingExposures`; the worker counts those into the first
+exposure of each unit (`Exposure`) and the hourly checks (`ExposureCount`) moments later.
 """
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 from console.models import Environment
@@ -53,7 +55,12 @@ class EventKey(models.Model):
     resend (GATEHOUSE_EVENT_DEDUPE_HOURS)."""
 
     key = models.BinaryField(primary_key=True, max_length=16)
-    seen_at = models.DateTimeField(db_index=True)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        # Keys arrive in time order: a block range index finds the old ones for
+        # housekeeping and costs the intake nothing per key (a B-tree costs an insert).
+        indexes = [BrinIndex(fields=["seen_at"], name="metrics_eventkey_seen_brin")]
 
     def __str__(self) -> str:
         return bytes(self.key).hex()
@@ -65,9 +72,18 @@ class ExposureKind(models.TextChoices):
 
 
 class Exposure(models.Model):
-    """A unit's exposure to a gate, config or experiment: first seen in which group."""
+    """A unit's exposure to a gate, config or experiment: first seen in which group.
+    Written only by the worker, from PendingExposures."""
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    # The unique constraint leads with the environment: no index of its own, and no
+    # database constraint checked per inserted unit.
+    environment = models.ForeignKey(
+        Environment,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     kind = models.CharField(max_length=10, choices=ExposureKind.choices)
     name = models.CharField(max_length=200)
     unit_type = models.CharField(max_length=100)
@@ -96,6 +112,27 @@ class Exposure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.unit_type} {self.unit_id} in {self.group_name or self.rule_id}"
+
+
+class PendingExposures(models.Model):
+    """The exposures of one stored batch, aggregated per unit and per hour, until the
+    worker counts them into Exposure and ExposureCount (metrics.services.exposures_apply)
+    and deletes this row in the same transaction: each batch is counted once."""
+
+    environment = models.ForeignKey(
+        Environment,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    received_at = models.DateTimeField()
+    # JSON arrays, as the worker's upserts read them (json_to_recordset).
+    units = models.TextField()
+    checks = models.TextField()
+
+    def __str__(self) -> str:
+        return f"exposures received {self.received_at:%Y-%m-%d %H:%M:%S}"
 
 
 class EventCount(models.Model):

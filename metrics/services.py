@@ -2,16 +2,20 @@
 
 `events_store` runs in one transaction: the batch's idempotency keys are claimed first
 (keys already claimed are resends: dropped and counted), then the new events are COPYed
-into the day's partition, and the unit exposures and hourly counts are upserted. When it
-returns, everything is committed; an exception means nothing of the batch was stored, and
-the endpoint answers 503 so that the SDK sends it again. Rows that concurrent batches
-share (exposures, counts) are always locked in sorted order, so batches never deadlock.
+into the day's partition, the hourly counts upserted, and the batch's exposures,
+aggregated per unit, left in metrics_pendingexposures. When it returns, everything is
+committed; an exception means nothing of the batch was stored, and the endpoint answers
+503 so that the SDK sends it again. After the commit the worker is asked to count the
+pending exposures (`exposures_apply`, also swept by beat): each pending row is counted and
+deleted in one transaction, so it counts once. Rows that concurrent transactions share
+(exposures, counts) are always locked in sorted order, so they never deadlock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -25,6 +29,8 @@ from metrics import partitions
 from metrics.assignments import SpecIndex, spec_index
 from metrics.intake import DUPLICATE, Batch, Envelope, Event, exposure_of, unit_id
 from metrics.models import EventKey, SetAsideEvent
+
+logger = logging.getLogger(__name__)
 
 MAX_UNIT_ID = 512
 MAX_NAME = 200  # metrics.models.Exposure.name and rule_id
@@ -88,7 +94,8 @@ def _store(envelope: Envelope, batch: Batch) -> Stored:
         _copy_events(cursor, envelope, fresh, received)
         if fresh:
             _count_events(cursor, envelope.environment_id, fresh, hour, received)
-            _record_exposures(cursor, envelope.environment_id, fresh)
+            if _leave_exposures(cursor, envelope.environment_id, fresh, received):
+                transaction.on_commit(_ask_worker)
         tallies: dict[tuple[str, str], int] = defaultdict(int)
         for item in batch.set_aside:
             tallies[("set_aside", item.reason)] += 1
@@ -189,7 +196,9 @@ class _UnitExposure:
     is_bot: bool = False
 
 
-def _record_exposures(cursor, environment_id: int, events: list[Event]) -> None:
+def _leave_exposures(cursor, environment_id: int, events: list[Event], received) -> bool:
+    """The batch's exposures, aggregated per unit and per hour, left for the worker;
+    False when the batch holds none."""
     index: SpecIndex | None = None
     units: dict[tuple[str, str, str, str], _UnitExposure] = {}
     checks: dict[tuple[str, str, str, dt.datetime], list[int]] = defaultdict(lambda: [0, 0])
@@ -222,8 +231,47 @@ def _record_exposures(cursor, environment_id: int, events: list[Event]) -> None:
         if event.time_ms < seen.first:
             seen.rule_id, seen.group, seen.first = exposure.rule_id, group, event.time_ms
         seen.last = max(seen.last, event.time_ms)
-    _upsert_units(cursor, environment_id, units)
-    _upsert_checks(cursor, environment_id, checks)
+    if not checks:
+        return False
+    cursor.execute(
+        "INSERT INTO metrics_pendingexposures (environment_id, received_at, units, checks) "
+        "VALUES (%s, %s, %s, %s)",
+        [environment_id, received, _units_json(units), _checks_json(checks)],
+    )
+    return True
+
+
+def _ask_worker() -> None:
+    from metrics.tasks import exposures_apply_task
+
+    try:
+        # No publish retries: a request must not wait out a broker outage.
+        exposures_apply_task.apply_async(retry=False)
+    except Exception:  # the broker is down: beat's sweep counts them later
+        logger.warning("exposures.enqueue_failed (left pending for beat's sweep)")
+
+
+def exposures_apply(*, most: int = 10_000) -> int:
+    """Count pending exposures into metrics_exposure and metrics_exposurecount, oldest
+    batch first, each in a transaction that deletes its pending row: whichever workers run
+    this at once, each batch counts once (rows taken by another are skipped). Returns how
+    many batches it counted (at most `most`)."""
+    done = 0
+    while done < most:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, environment_id, units, checks FROM metrics_pendingexposures "
+                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return done
+            pending_id, environment_id, units, checks = row
+            _upsert_units(cursor, environment_id, units)
+            _upsert_checks(cursor, environment_id, checks)
+            cursor.execute("DELETE FROM metrics_pendingexposures WHERE id = %s", [pending_id])
+        done += 1
+    return done
 
 
 def _fits(*texts: str) -> bool:
@@ -231,9 +279,8 @@ def _fits(*texts: str) -> bool:
     return all(len(text) <= MAX_NAME for text in texts)
 
 
-def _upsert_units(cursor, environment_id: int, units) -> None:
-    if not units:
-        return
+def _units_json(units: dict) -> str:
+    """The units in sorted order (the order the worker's upsert locks them in)."""
     rows = [
         {
             "kind": kind,
@@ -250,7 +297,21 @@ def _upsert_units(cursor, environment_id: int, units) -> None:
         }
         for (kind, name, unit_type, unit), u in sorted(units.items())
     ]
-    # The rows go as one JSON text (array parameters are quoted item by item in Python).
+    return orjson.dumps(rows).decode()
+
+
+def _checks_json(checks: dict) -> str:
+    """Checks per (kind, name, group, hour), in sorted order."""
+    rows = [
+        {"kind": k[0], "name": k[1], "g": k[2], "h": int(k[3].timestamp()), "n": n, "b": b}
+        for k, (n, b) in sorted(checks.items())
+    ]
+    return orjson.dumps(rows).decode()
+
+
+def _upsert_units(cursor, environment_id: int, units: str) -> None:
+    """`units`: the JSON of `_units_json` (one text parameter: array parameters are
+    quoted item by item in Python)."""
     cursor.execute(
         """
         INSERT INTO metrics_exposure AS e (environment_id, kind, name, unit_type, unit_id,
@@ -275,33 +336,25 @@ def _upsert_units(cursor, environment_id: int, units) -> None:
             count = e.count + excluded.count,
             is_bot = e.is_bot OR excluded.is_bot
         """,
-        [environment_id, orjson.dumps(rows).decode()],
+        [environment_id, units],
     )
 
 
-def _upsert_checks(cursor, environment_id: int, checks) -> None:
-    if not checks:
-        return
-    keys = sorted(checks)
+def _upsert_checks(cursor, environment_id: int, checks: str) -> None:
+    """`checks`: the JSON of `_checks_json`."""
     cursor.execute(
         """
         INSERT INTO metrics_exposurecount AS c
             (environment_id, kind, name, group_name, hour, count, bots)
-        SELECT %s, kind, name, group_name, hour, n, b
-        FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[],
-                    %s::bigint[]) AS t(kind, name, group_name, hour, n, b)
+        SELECT %s, kind, name, g, to_timestamp(h), n, b
+        FROM ROWS FROM (json_to_recordset(%s::json)
+            AS (kind text, name text, g text, h bigint, n bigint, b bigint))
+            WITH ORDINALITY AS t
+        ORDER BY t.ordinality
         ON CONFLICT (environment_id, kind, name, group_name, hour) DO UPDATE
         SET count = c.count + excluded.count, bots = c.bots + excluded.bots
         """,
-        [
-            environment_id,
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            [k[3] for k in keys],
-            [checks[k][0] for k in keys],
-            [checks[k][1] for k in keys],
-        ],
+        [environment_id, checks],
     )
 
 

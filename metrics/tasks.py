@@ -1,10 +1,18 @@
-"""Beat's housekeeping of the event tables (registered in metrics/apps.py)."""
+"""The metrics app's worker tasks: counting pending exposures (asked for after each stored
+batch, and swept by beat) and the event tables' housekeeping (registered in
+metrics/apps.py)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from metrics import services
+
+
+@shared_task
+def exposures_apply_task() -> int:
+    """Count the batches of exposures left pending by the intake; how many it counted."""
+    return services.exposures_apply()
 
 
 @shared_task

@@ -16,6 +16,7 @@ from console import services as console_services
 from console.models import Membership, Role
 from console.publishing.services import ruleset_version_create
 from experiments import services as experiment_services
+from metrics.services import exposures_apply
 from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
 from tests.experiments.factories import experiment_document
@@ -89,7 +90,8 @@ def test_metrics__events_sent__live_tail_and_exposure_chart(page: Page, live_ser
     expect(tail).to_contain_text("shopper-7")
     assert page.evaluate("window.stillTheSamePage") is True
 
-    # And the experiment's page draws its exposures per group
+    # And, once the worker has counted the exposures, the experiment's page draws them
+    assert exposures_apply() == 1
     page.goto(
         live_server.url
         + reverse("experiment-detail", args=["shop", experiment.pk])

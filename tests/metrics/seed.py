@@ -1,5 +1,6 @@
 """Stored events for the page and API tests, written the way the intake writes them
-(metrics.services.events_store), never by inserting rows into its tables."""
+(metrics.services.events_store, then the worker's exposures_apply), never by inserting
+rows into its tables."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from console.models import ConfigSpec, Environment
 from metrics.intake import Envelope, Limits, parse_batch
 from metrics.sdk_views import is_bot
-from metrics.services import Stored, events_store
+from metrics.services import Stored, events_store, exposures_apply
 
 DAY_MS = 86_400_000
 
@@ -19,9 +20,16 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def store(environment: Environment, events: list[Any], *, user_agent: str = "") -> Stored:
+def store(
+    environment: Environment, events: list[Any], *, user_agent: str = "", counted: bool = True
+) -> Stored:
+    """Store `events` as the intake does and, unless not `counted`, count their exposures
+    as the worker does moments after the intake's commit."""
     envelope = Envelope(environment_id=environment.pk, received_ms=now_ms(), user_agent=user_agent)
-    return events_store(envelope, parse_batch({"events": events}, envelope, Limits(), is_bot))
+    stored = events_store(envelope, parse_batch({"events": events}, envelope, Limits(), is_bot))
+    if counted:
+        exposures_apply()
+    return stored
 
 
 def event(name: str, user: str = "u1", *, at: int | None = None, **fields) -> dict:

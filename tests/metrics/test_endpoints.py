@@ -21,8 +21,10 @@ from metrics.models import (
     Exposure,
     ExposureCount,
     IntakeTally,
+    PendingExposures,
     SetAsideEvent,
 )
+from metrics.services import exposures_apply
 
 pytestmark = pytest.mark.django_db
 
@@ -162,7 +164,8 @@ def keys(server_key, client_key):
 
 
 def _nothing_stored() -> None:
-    for model in (Event, EventKey, EventCount, Exposure, ExposureCount, IntakeTally):
+    models = (Event, EventKey, EventCount, PendingExposures, Exposure, ExposureCount, IntakeTally)
+    for model in models:
         assert not model.objects.exists(), model.__name__
     assert not SetAsideEvent.objects.exists()
 
@@ -317,6 +320,7 @@ def test_exposure_names_longer_than_ours__stored_as_events_count_for_nothing(
     response = _send(client, endpoint, keys[endpoint].secret, raw)
     assert response.status_code == 202, response.content[:300]
     assert response.json()["stored"] == 2
+    assert exposures_apply() == 0  # nothing left for the worker
     assert not Exposure.objects.exists()
     assert not ExposureCount.objects.exists()
 
@@ -378,6 +382,7 @@ def test_layer_exposure__experiment_named_as_initialize_hashed_it__counted_for_i
         },
     )
     assert _post(client, server_key.secret, {"events": [exposure]}).status_code == 202
+    assert exposures_apply() == 1
     assert list(Exposure.objects.values_list("kind", "name", "unit_id", "group_name")) == [
         ("config", experiment.name, "u1", "Test")
     ]

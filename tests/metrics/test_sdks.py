@@ -53,12 +53,21 @@ from console.specs.evaluator import Evaluator
 from console.specs.hashing import djb2
 from experiments import services as experiment_services
 from gates import services as gate_services
-from metrics.models import Event, EventKey, Exposure, ExposureCount, IntakeTally, SetAsideEvent
+from metrics.models import (
+    Event,
+    EventKey,
+    Exposure,
+    ExposureCount,
+    IntakeTally,
+    PendingExposures,
+    SetAsideEvent,
+)
+from metrics.services import exposures_apply
 from tests.experiments.factories import experiment_document, layer_document
 from tests.gates.factories import condition, gate_document, rule
 from tests.publishing.conftest import REPO, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_event_table")]
 
 NODE_SCRIPT = Path(__file__).resolve().parent / "node_events.js"
 BUNDLE = REPO / "node_modules/@statsig/js-client/build/statsig-js-client.min.js"
@@ -104,15 +113,6 @@ def _publish_project(project, admin) -> dict:
     experiment_services.experiment_start(actor=admin, experiment=experiment)
     version = spec_publish(actor=None, project=project)
     return json.loads(version.config_specs.get(environment__name="production").v1_json)
-
-
-@pytest.fixture(autouse=True)
-def _empty_event_table(transactional_db):
-    """metrics_event is created by its migration, not by Django (unmanaged), so the flush
-    after a transactional test leaves its rows: empty it, for the tests that follow."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE metrics_event")
 
 
 @dataclass
@@ -381,8 +381,15 @@ def _assert_counted_exactly(
     *,
     sdk_type: str,
     resent: int = 0,
+    worker: bool = False,
 ) -> None:
+    """`worker`: a real Celery worker is counting the exposures (the intake asked it to
+    after each commit); else they are counted here, as it would."""
     env = environment.pk
+    if worker:
+        wait_for(lambda: not PendingExposures.objects.exists(), timeout=60)
+    else:
+        assert exposures_apply() > 0
     sent = _sent_events(posts)
     unique = {json.dumps(e, sort_keys=True) for e in sent}
     assert len(unique) == len(sent) - resent, "the SDK sent the same event twice"
@@ -503,8 +510,11 @@ def _legacy_run(server, users, custom) -> list[dict]:
     return rows
 
 
-def test_legacy_statsig__gzip_log_event__counted_exactly(published, recorder):
-    # Given the legacy SDK reading the published spec from the console (api=...)
+def test_legacy_statsig__gzip_log_event__counted_exactly(
+    published, recorder, celery_worker_process
+):
+    # Given the legacy SDK reading the published spec from the console (api=...), and a
+    # real worker counting exposures
     users = published.users(60)
     custom = _custom_events(users)
     server = _legacy_server(published.server_secret, recorder.url)
@@ -517,7 +527,13 @@ def test_legacy_statsig__gzip_log_event__counted_exactly(published, recorder):
     posts = recorder.posts()
     assert {(p.path, p.encoding, p.status) for p in posts} == {("/v1/log_event", "gzip", 202)}
     _assert_counted_exactly(
-        published.environment, posts, _evaluated(users, rows), custom, users, sdk_type="py-server"
+        published.environment,
+        posts,
+        _evaluated(users, rows),
+        custom,
+        users,
+        sdk_type="py-server",
+        worker=True,
     )
 
 
