@@ -270,6 +270,50 @@ def copy_ceiling(url: str, chunks: list[bytes], connections: int) -> float:
             conn.close()
 
 
+def decode_floor(url: str, bodies: list[bytes], chunks: list[bytes]) -> dict:
+    """On one connection, one batch after another: the ms per batch of COPYing its stored
+    rows alone, and of first inflating and decoding its body as the endpoint does (no
+    per-event work at all). Their ratio bounds what any intake that decodes the JSON can
+    reach against the ceiling on one stream."""
+    import orjson
+    import psycopg
+
+    from console.http_input import GZIP_OR_ZLIB_WBITS, inflate, json_depth
+    from metrics.services import EVENT_COLUMNS
+
+    def copy(conn, chunk: bytes) -> None:
+        with (
+            conn.transaction(),
+            conn.cursor() as cursor,
+            cursor.copy(f"COPY metrics_event ({EVENT_COLUMNS}) FROM STDIN") as out,
+        ):
+            out.write(chunk)
+
+    def decode(body: bytes) -> None:
+        raw = inflate(body, wbits=GZIP_OR_ZLIB_WBITS)
+        json_depth(raw)
+        orjson.loads(raw)
+
+    alone, decoded = [], []
+    with psycopg.connect(url) as conn:
+        for _ in range(3):
+            started = time.perf_counter()
+            for chunk in chunks:
+                copy(conn, chunk)
+            alone.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            for body, chunk in zip(bodies, chunks, strict=True):
+                decode(body)
+                copy(conn, chunk)
+            decoded.append(time.perf_counter() - started)
+    copy_ms, decode_copy_ms = (min(runs) * 1000 / len(chunks) for runs in (alone, decoded))
+    return {
+        "copy_ms": round(copy_ms, 2),
+        "decode_and_copy_ms": round(decode_copy_ms, 2),
+        "ratio": round(copy_ms / decode_copy_ms, 3),
+    }
+
+
 def last_id(url: str) -> int:
     import psycopg
 
@@ -438,6 +482,7 @@ def bench_http(env: dict, data: dict, args, workdir: Path) -> dict:
             chunks = stored_rows(url, before, args.size)
             _check(len(chunks) == args.batches, f"{len(chunks)} batches of rows stored")
             copy_runs.append(copy_ceiling(url, chunks, args.connections))
+        floor = decode_floor(url, batch, chunks)
         alone = [next(bodies) for _ in range(args.latency_batches)]
         single = load(port, data["secret"], alone, args.size, 1)
         drained(time.perf_counter())
@@ -455,6 +500,7 @@ def bench_http(env: dict, data: dict, args, workdir: Path) -> dict:
         "copy_ceiling": {"events_per_s": round(copy_rate), "runs": [round(r) for r in copy_runs]},
         "http_vs_copy": round(http_rate / copy_rate, 3),
         "counted_vs_copy": round(counted_rate / copy_rate, 3),
+        "decode_floor": floor,
         "one_connection": {
             "events_per_s": round(single["rate"]),
             "latency_ms": _latency_ms(single["latencies"]),
@@ -530,6 +576,9 @@ def render(f: dict) -> str:
         f"{c['events_per_s']:>9,} events/s",
         f"  HTTP / COPY: {f['http_vs_copy']:.3f} stored, {f['counted_vs_copy']:.3f} stored and "
         "counted",
+        f"  floor, one stream: COPY {f['decode_floor']['copy_ms']} ms a batch, inflate + "
+        f"decode + COPY {f['decode_floor']['decode_and_copy_ms']} ms: "
+        f"{f['decode_floor']['ratio']:.3f} with no per-event work",
         f"  one connection: {one['events_per_s']:,} events/s, one batch p50 "
         f"{one['latency_ms']['p50']} ms, p99 {one['latency_ms']['p99']} ms",
         f"  in process (no HTTP): {ip['events_per_s']:,} events/s; ms per batch: "
