@@ -126,13 +126,12 @@ class PendingExposures(models.Model):
         db_constraint=False,
         db_index=False,
     )
-    received_at = models.DateTimeField()
     # JSON arrays, as the worker's upserts read them (json_to_recordset).
     units = models.TextField()
     checks = models.TextField()
 
     def __str__(self) -> str:
-        return f"exposures received {self.received_at:%Y-%m-%d %H:%M:%S}"
+        return f"pending exposures #{self.pk}"
 
 
 class EventCount(models.Model):

@@ -94,7 +94,7 @@ def _store(envelope: Envelope, batch: Batch) -> Stored:
         _copy_events(cursor, envelope, fresh, received)
         if fresh:
             _count_events(cursor, envelope.environment_id, fresh, hour, received)
-            if _leave_exposures(cursor, envelope.environment_id, fresh, received):
+            if _leave_exposures(cursor, envelope.environment_id, fresh):
                 transaction.on_commit(_ask_worker)
         tallies: dict[tuple[str, str], int] = defaultdict(int)
         for item in batch.set_aside:
@@ -196,7 +196,7 @@ class _UnitExposure:
     is_bot: bool = False
 
 
-def _leave_exposures(cursor, environment_id: int, events: list[Event], received) -> bool:
+def _leave_exposures(cursor, environment_id: int, events: list[Event]) -> bool:
     """The batch's exposures, aggregated per unit and per hour, left for the worker;
     False when the batch holds none."""
     index: SpecIndex | None = None
@@ -234,9 +234,8 @@ def _leave_exposures(cursor, environment_id: int, events: list[Event], received)
     if not checks:
         return False
     cursor.execute(
-        "INSERT INTO metrics_pendingexposures (environment_id, received_at, units, checks) "
-        "VALUES (%s, %s, %s, %s)",
-        [environment_id, received, _units_json(units), _checks_json(checks)],
+        "INSERT INTO metrics_pendingexposures (environment_id, units, checks) VALUES (%s, %s, %s)",
+        [environment_id, _units_json(units), _checks_json(checks)],
     )
     return True
 

@@ -17,7 +17,6 @@ class Migration(migrations.Migration):
             name='PendingExposures',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('received_at', models.DateTimeField()),
                 ('units', models.TextField()),
                 ('checks', models.TextField()),
             ],
