@@ -1,8 +1,8 @@
 """CUPED: subtract θ times the pre-exposure estimate, θ pooled over both arms.
 
 θ = cov(post, pre) / var(pre) on both arms' units together (gbstats `compute_theta`); for a
-ratio metric, on the linearised ratios (Statsig cuped.mdx "ratio CUPED",
-gbstats `compute_theta_regression_adjusted_ratio`). Statsig's guard: use it only with more
+ratio metric, on the linearised ratios (Statsig cuped.mdx "ratio CUPED"), within arms
+(gbstats `compute_theta_regression_adjusted_ratio`). Statsig's guard: use it only with more
 than 100 units, more than 5% of them with pre-exposure data, and when it lowers the variance
 (Statsig variance-reduction.mdx).
 """
@@ -46,14 +46,21 @@ NOT_REQUESTED = Cuped(applied=False)
 
 
 def pooled_theta(kind: Kind, control: Moments, treatment: Moments) -> float | None:
-    """None when the pre-exposure data has no variance (no unit had any, or all alike)."""
-    joint = pooled(control, treatment)
-    mean, cov = joint.mean, joint.cov
-    pre = covariate_gradient(kind, mean)
-    var_pre = quadratic(pre, cov)
-    if var_pre <= 0:
+    """None when the pre-exposure data has no variance (no unit had any, or all alike).
+
+    Mean metrics: cov/var over both arms' units as one sample (gbstats `compute_theta`).
+    Ratio metrics: the arms' covariances of the linearised post and pre ratios, summed, over
+    their summed variances (gbstats `compute_theta_regression_adjusted_ratio`)."""
+    arms = [pooled(control, treatment)] if kind is Kind.MEAN else [control, treatment]
+    covariance = variance = 0.0
+    for arm in arms:
+        mean, cov = arm.mean, arm.cov
+        pre = covariate_gradient(kind, mean)
+        variance += quadratic(pre, cov)
+        covariance += quadratic(unadjusted_gradient(kind, mean), cov, pre)
+    if variance <= 0:
         return None
-    return quadratic(unadjusted_gradient(kind, mean), cov, pre) / var_pre
+    return covariance / variance
 
 
 def decide_cuped(

@@ -29,12 +29,16 @@ class Direction(StrEnum):
 
 
 class TestChoice(StrEnum):
+    __test__ = False  # not a pytest test class
+
     AUTO = "auto"  # Statsig: t when dof < 100, else z
     T = "t"  # GrowthBook: always Welch t
     Z = "z"
 
 
 class TestKind(StrEnum):
+    __test__ = False
+
     Z = "z"
     T = "t"
 
@@ -47,24 +51,23 @@ def choose_test(dof: float, choice: TestChoice) -> TestKind:
     return TestKind.Z
 
 
-def _distribution(test: TestKind, dof: float) -> sps.rv_continuous:
-    return sps.t(dof) if test is TestKind.T else sps.norm()
+def _sf(x: float, test: TestKind, dof: float) -> float:
+    return float(sps.t.sf(x, dof) if test is TestKind.T else sps.norm.sf(x))
 
 
 def critical_value(alpha: float, sided: Sided, test: TestKind, dof: float) -> float:
     tail = alpha / 2 if sided is Sided.TWO else alpha
-    return float(_distribution(test, dof).isf(tail))
+    return float(sps.t.isf(tail, dof) if test is TestKind.T else sps.norm.isf(tail))
 
 
 def p_value(
     statistic: float, sided: Sided, direction: Direction, test: TestKind, dof: float
 ) -> float:
     """Two-sided: 2·P(T > |z|); one-sided: P(T > z) when higher is better, P(T < z) else."""
-    dist = _distribution(test, dof)
     if sided is Sided.TWO:
-        return float(min(1.0, 2 * dist.sf(abs(statistic))))
+        return min(1.0, 2 * _sf(abs(statistic), test, dof))
     signed = statistic if direction is Direction.INCREASE else -statistic
-    return float(dist.sf(signed))
+    return _sf(signed, test, dof)
 
 
 def interval(estimate: float, halfwidth: float, sided: Sided, direction: Direction) -> Interval:

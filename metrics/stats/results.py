@@ -52,6 +52,9 @@ class Settings:
     prior: Prior | None = None  # None: flat
 
     def __post_init__(self) -> None:
+        # Accept the enums' string values too ("fieller"), as a form or JSON would pass them.
+        for name, enum in _ENUM_FIELDS.items():
+            object.__setattr__(self, name, enum(getattr(self, name)))
         if not 0 < self.confidence_level < 1:
             raise ValueError("confidence_level is in (0, 1)")
         if self.primary_metrics < 1 or self.sequential_tuning <= 0:
@@ -64,6 +67,16 @@ class Settings:
     @property
     def sequential_now(self) -> bool:
         return self.sequential and not self.target_date_passed
+
+
+_ENUM_FIELDS: dict[str, type[StrEnum]] = {
+    "sided": Sided,
+    "test": TestChoice,
+    "relative_interval": RelativeInterval,
+    "correction": Correction,
+    "bonferroni_over": BonferroniOver,
+    "sequential_method": SequentialMethod,
+}
 
 
 @dataclass(frozen=True)
