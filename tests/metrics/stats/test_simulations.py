@@ -64,12 +64,16 @@ def test_aa__mean_metric__false_positive_rate_is_alpha(speed):
 
 
 @pytest.mark.parametrize("speed", SPEEDS)
-def test_aa__four_units_per_arm__welch_t_keeps_alpha(speed):
-    # Small n: where the n − 1 and the t distribution matter
+def test_aa__four_units_per_arm__welch_t_as_scipy_and_at_most_alpha(speed):
+    # Small n: where the n − 1 and the t distribution matter. Welch's test is slightly
+    # conservative here (about 4.4% at 4 + 4 normal units), so: scipy's count, and ≤ α.
     rng = np.random.default_rng(202)
     runs = _runs(speed, 1500, 20_000)
     control, treatment = (rng.normal(5.0, 2.0, (runs, 4)) for _ in range(2))
-    _assert_rate(_false_positives(_mean_groups(control), _mean_groups(treatment)), runs, ALPHA)
+    scipy_p = sps.ttest_ind(treatment, control, axis=1, equal_var=False).pvalue
+    hits = _false_positives(_mean_groups(control), _mean_groups(treatment))
+    assert hits == int((scipy_p < ALPHA).sum())
+    assert hits <= _bounds(runs, ALPHA)[1]
 
 
 @pytest.mark.parametrize("speed", SPEEDS)
