@@ -141,3 +141,22 @@ def _only_non_entity_calls(i: Import) -> bool:
         and node.value.id == "services"
     }
     return used <= NOT_ENTITY_WRITES
+
+
+# Plain-Python packages: no Django, no other app (docs/architecture.md; docs/statistics.md).
+PLAIN_PACKAGES = {"metrics/stats": {"django", "rest_framework", "celery", *APPS} - {"metrics"}}
+
+
+@pytest.mark.parametrize("package", sorted(PLAIN_PACKAGES))
+def test_plain_packages__no_django_no_other_app(package):
+    found = [
+        str(i)
+        for i in IMPORTS
+        if str(i.path.relative_to(ROOT)).startswith(package + "/")
+        and (
+            _top(i.module) in PLAIN_PACKAGES[package]
+            or i.module.startswith("metrics.")
+            and not i.module.startswith("metrics.stats")
+        )
+    ]
+    assert found == []
