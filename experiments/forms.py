@@ -20,6 +20,13 @@ from django import forms
 
 from console.http_input import JsonRefused, load_json
 from console.targeting.text import pretty_json
+from experiments.documents.scorecard import (
+    CONFIDENCE_LEVELS,
+    MAX_DURATION_DAYS,
+    SCORECARD_DEFAULTS,
+    metric_id,
+    stored_scorecard,
+)
 from experiments.models import ExperimentStatus
 from gates.idlists import parse_pasted_ids
 
@@ -423,8 +430,61 @@ class ExperimentForm(_Entity):
         "Use a gate or conditions, not both.",
     )
 
-    def __init__(self, *args, members, tags, layers, gates, **kwargs):
+    # The scorecard (experiments/documents/scorecard.py): what is measured, and how.
+    primary_metrics = forms.MultipleChoiceField(
+        required=False,
+        label="Primary metrics",
+        help_text="What the change is meant to move: they decide the experiment.",
+    )
+    secondary_metrics = forms.MultipleChoiceField(
+        required=False,
+        label="Secondary metrics",
+        help_text="Guardrails and side effects to watch.",
+    )
+    primary_metric_tags = forms.MultipleChoiceField(required=False, label="Primary metric tags")
+    secondary_metric_tags = forms.MultipleChoiceField(required=False, label="Secondary metric tags")
+    # Not required: a post without them (a script, an older page) gets the defaults.
+    duration = forms.IntegerField(
+        required=False,
+        label="Target duration (days)",
+        initial=14,
+        min_value=1,
+        max_value=MAX_DURATION_DAYS,
+        help_text="Results are final from this day on; sequential testing widens them before.",
+    )
+    confidence = forms.ChoiceField(
+        required=False,
+        label="Confidence level",
+        initial="95",
+        choices=[(level, f"{level}%") for level in CONFIDENCE_LEVELS],
+    )
+    correction = forms.ChoiceField(
+        required=False,
+        label="Multiple comparisons",
+        initial="none",
+        choices=[
+            ("none", "No correction"),
+            ("bonferroni", "Bonferroni"),
+            ("benjamini_hochberg", "Benjamini-Hochberg"),
+        ],
+        help_text="Over the primary metrics and the test groups.",
+    )
+    sequential_testing = forms.BooleanField(
+        required=False,
+        label="Sequential testing: results are valid whenever you look",
+    )
+    cuped = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="CUPED: narrow the intervals with each unit's week before exposure",
+    )
+
+    def __init__(self, *args, members, tags, layers, gates, metrics=(), **kwargs):
         super().__init__(*args, **kwargs)
+        for key in ("primary_metrics", "secondary_metrics"):
+            self.fields[key].choices = [(m, m) for m in metrics]
+        for key in ("primary_metric_tags", "secondary_metric_tags"):
+            self.fields[key].choices = [(t, t) for t in tags]
         if "name" in self.fields:
             self.fields["name"].widget.attrs["placeholder"] = "e.g. checkout_button"
         self.fields["description"].widget.attrs["placeholder"] = "What it changes"
@@ -473,12 +533,48 @@ class ExperimentForm(_Entity):
             "parameters": editor.parameters_document(in_layer=layer is not None),
             "groups": editor.groups_document(),
             "overrides": editor.overrides_document(),
+            **self.scorecard_document(),
+        }
+
+    def scorecard_document(self) -> dict[str, Any]:
+        data = self.cleaned_data
+
+        def refs(ids: list[str]) -> list[dict[str, str]]:
+            return [dict(zip(("name", "type"), i.rsplit("::", 1), strict=True)) for i in ids]
+
+        return {
+            "primaryMetrics": refs(data["primary_metrics"]),
+            "secondaryMetrics": refs(data["secondary_metrics"]),
+            "primaryMetricTags": list(data["primary_metric_tags"]),
+            "secondaryMetricTags": list(data["secondary_metric_tags"]),
+            "duration": data["duration"] or SCORECARD_DEFAULTS["duration"],
+            "defaultConfidenceInterval": data["confidence"]
+            or SCORECARD_DEFAULTS["defaultConfidenceInterval"],
+            "bonferroniCorrection": data["correction"] == "bonferroni",
+            "benjaminiHochbergCorrection": data["correction"] == "benjamini_hochberg",
+            "sequentialTesting": data["sequential_testing"],
+            "cuped": data["cuped"],
         }
 
     @staticmethod
     def initial_from(doc: dict[str, Any]) -> dict[str, Any]:
         conditions = doc["targetingConditions"]
+        card = stored_scorecard(doc)
+        correction = "none"
+        if card["bonferroniCorrection"]:
+            correction = "bonferroni"
+        elif card["benjaminiHochbergCorrection"]:
+            correction = "benjamini_hochberg"
         return {
+            "primary_metrics": [metric_id(m) for m in card["primaryMetrics"]],
+            "secondary_metrics": [metric_id(m) for m in card["secondaryMetrics"]],
+            "primary_metric_tags": card["primaryMetricTags"],
+            "secondary_metric_tags": card["secondaryMetricTags"],
+            "duration": card["duration"],
+            "confidence": card["defaultConfidenceInterval"],
+            "correction": correction,
+            "sequential_testing": card["sequentialTesting"],
+            "cuped": card["cuped"],
             "description": doc["description"],
             "hypothesis": doc["hypothesis"],
             "owner": doc["owner"] or "",

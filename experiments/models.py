@@ -90,6 +90,8 @@ class Experiment(VersionedEntity):
     implicit layer) change only through experiment_reset."""
 
     hypothesis = models.TextField(blank=True, max_length=5000)
+    # ScorecardDocument (experiments/types.py): metrics and analysis settings.
+    scorecard = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="experiments")
     # SET_NULL: the experiment stays when its owner's account is deleted.
     owner = models.ForeignKey(

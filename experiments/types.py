@@ -39,7 +39,27 @@ class OverrideDoc(TypedDict):
     segments: list[str]  # segment names whose members are forced into the group
 
 
-class ExperimentDocument(TypedDict):
+class MetricRef(TypedDict):
+    name: str  # a catalog metric's name
+    type: str  # its metrics.definitions.MetricType
+
+
+class ScorecardDocument(TypedDict):
+    """What an experiment measures and how (experiments/documents/scorecard.py)."""
+
+    primaryMetrics: list[MetricRef]
+    secondaryMetrics: list[MetricRef]
+    primaryMetricTags: list[str]  # tag names: their metrics join the primary ones
+    secondaryMetricTags: list[str]
+    duration: int  # target days
+    defaultConfidenceInterval: str  # "80", "90", "95", "98" or "99"
+    bonferroniCorrection: bool
+    benjaminiHochbergCorrection: bool
+    sequentialTesting: bool
+    cuped: bool
+
+
+class ExperimentDocument(ScorecardDocument):
     name: str
     description: str
     hypothesis: str

@@ -29,6 +29,7 @@ from experiments.documents.cleaning import (
 )
 from experiments.documents.common import HUNDRED, MAX_CONDITIONS, MAX_GROUPS, _number
 from experiments.documents.rendering import _parameters_to_doc, layer_defaults
+from experiments.documents.scorecard import clean_scorecard
 from experiments.models import Experiment, ExperimentStatus, Layer
 from experiments.types import (
     ExperimentDocument,
@@ -294,7 +295,9 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
         code="invalid_allocation",
     )
     gate, conditions = _clean_targeting(project, doc, unit_types)
-    tags = clean_tags(project_tags(project), doc)
+    known_tags = project_tags(project)
+    tags = clean_tags(known_tags, doc)
+    scorecard = clean_scorecard(known_tags, doc)
     owner = clean_owner(project, doc)
     names = {g["id"]: g["name"] for g in groups}
     launched = existing.launched_group_id if existing is not None else ""
@@ -314,6 +317,7 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
         "tags": [t.name for t in tags],
         "owner": owner.email if owner else None,
         "launchedGroup": names.get(launched),
+        **scorecard,
     }
     return CleanedExperiment(
         document=document,

@@ -9,6 +9,7 @@ from console.targeting.fields import (
     tag_names,
 )
 from experiments.documents.common import _number
+from experiments.documents.scorecard import stored_scorecard
 from experiments.models import Experiment, Holdout, Layer
 from experiments.types import (
     ExperimentDocument,
@@ -79,6 +80,7 @@ def experiment_to_document(experiment: Experiment) -> ExperimentDocument:
         "tags": tag_names(experiment),
         "owner": experiment.owner.email if experiment.owner_id else None,
         "launchedGroup": names.get(experiment.launched_group_id),
+        **stored_scorecard(experiment.scorecard),
     }
     return doc
 

@@ -14,6 +14,7 @@ from console.entities import ensure_not_archived, ensure_revision, new_salt, sav
 from console.exceptions import Conflict, DomainError
 from console.models import Project
 from experiments.documents import clean_experiment, experiment_to_document
+from experiments.documents.scorecard import SCORECARD_KEYS
 from experiments.models import Experiment, ExperimentStatus
 from experiments.services._common import (
     allocate_buckets,
@@ -25,8 +26,9 @@ from experiments.services._common import (
 )
 from experiments.types import ExperimentDocument
 
-# What each status lets an update change (other keys must stay as they are).
-_ALWAYS_EDITABLE = {"description", "hypothesis", "tags", "owner"}
+# What each status lets an update change (other keys must stay as they are). The scorecard
+# changes no SDK answer: what is measured and how can change at any time.
+_ALWAYS_EDITABLE = {"description", "hypothesis", "tags", "owner", *SCORECARD_KEYS}
 _EDITABLE_WHILE_RUNNING = _ALWAYS_EDITABLE | {
     "allocation",  # up only (checked below)
     "targetingGateID",
@@ -71,8 +73,8 @@ def _ensure_editable(status: str, before: dict[str, Any], after: dict[str, Any])
     frozen = sorted(changed - _ALWAYS_EDITABLE)
     if frozen:
         raise Conflict(
-            f"The decision is made: only {', '.join(sorted(_ALWAYS_EDITABLE))} can change "
-            "(reset it to run it again).",
+            "The decision is made: only the description, hypothesis, tags, owner and "
+            "scorecard can change (reset it to run it again).",
             code="experiment_decided",
             field=frozen[0],
         )
@@ -98,6 +100,7 @@ def _apply(experiment: Experiment, cleaned) -> None:
     experiment.parameters = cleaned.parameters
     experiment.groups = cleaned.groups
     experiment.overrides = cleaned.overrides
+    experiment.scorecard = {k: doc[k] for k in SCORECARD_KEYS}
 
 
 @transaction.atomic
@@ -138,7 +141,7 @@ def experiment_update(
     A draft changes freely. A running one keeps its unit type, layer, parameters and groups
     (descriptions aside) and its allocation only grows, adding buckets without moving any
     unit (Conflict code="experiment_running"/"allocation_decrease" otherwise). A decided
-    one changes only its description, hypothesis, tags and owner. An identical document
+    one changes only its description, hypothesis, tags, owner and scorecard. An identical document
     records nothing."""
     project = experiment.project
     ensure_writer(actor, project)
@@ -173,6 +176,7 @@ def experiment_update(
             "parameters",
             "groups",
             "overrides",
+            "scorecard",
             "owner",
             "revision",
             "updated_at",

@@ -88,6 +88,8 @@ class Choices:
     layers: list[Layer]
     gates: list[str]
     segments: list[str]
+    # The catalog's metric IDs ("name::type").
+    metrics: list[str]
 
     @classmethod
     def load(cls, project: Project) -> Choices:
@@ -105,6 +107,7 @@ class Choices:
                 Segment.objects.active().filter(project=project).values_list("name", flat=True),
                 key=str.lower,
             ),
+            metrics=[],
         )
 
     def layer_named(self, name: str | None) -> Layer | None:
@@ -112,6 +115,9 @@ class Choices:
         return next((x for x in self.layers if x.name.lower() == wanted), None) if wanted else None
 
     def experiment_form(self, *args, editing: bool, locked: bool = False, **kwargs):
+        # Metrics the experiment already names stay choosable (archived ones included).
+        initial = kwargs.get("initial") or {}
+        named = [*initial.get("primary_metrics", ()), *initial.get("secondary_metrics", ())]
         form = ExperimentForm(
             *args,
             members=self.members,
@@ -119,6 +125,7 @@ class Choices:
             unit_types=self.unit_types,
             layers=[x.name for x in self.layers],
             gates=self.gates,
+            metrics=[*self.metrics, *(m for m in named if m not in self.metrics)],
             editing=editing,
             **kwargs,
         )

@@ -303,6 +303,11 @@ STATSIG_EXPERIMENT = {
     "overrides": [{"group": "Free", "unitIDs": ["u1", "u2"], "segments": []}],
     "tags": ["core"],
     "owner": None,
+    # The scorecard, as Statsig's Console API names it.
+    "primaryMetricTags": ["core"],
+    "duration": 21,
+    "defaultConfidenceInterval": "90",
+    "bonferroniCorrection": True,
 }
 
 
@@ -325,6 +330,13 @@ def test_experiment_create__statsig_document__get_returns_it_with_group_ids(worl
         **STATSIG_EXPERIMENT,
         "owner": world.member.email,  # defaults to the creator
         "launchedGroup": None,
+        # What the body left out, at Statsig's defaults (CUPED on).
+        "primaryMetrics": [],
+        "secondaryMetrics": [],
+        "secondaryMetricTags": [],
+        "benjaminiHochbergCorrection": False,
+        "sequentialTesting": False,
+        "cuped": True,
     }
     experiment = Experiment.objects.get(project=world.project, name="new_pricing")
     assert [g["id"] for g in experiment.groups] == group_ids
