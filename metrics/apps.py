@@ -19,6 +19,12 @@ class MetricsConfig(AppConfig):
             "task": "metrics.tasks.exposures_apply_task",
             "schedule": 60.0,
         }
+        # Every event name gets its auto metrics (<event>::event_count, ::event_user) within
+        # the hour; the catalog's page makes them sooner for the names it sees missing.
+        app.conf.beat_schedule["metric-autocreate"] = {
+            "task": "metrics.tasks.metric_autocreate_task",
+            "schedule": 3600.0,
+        }
         _register_pages()
 
 
