@@ -31,6 +31,7 @@ class MetricsConfig(AppConfig):
 def _register_pages() -> None:
     from console.navigation import register
 
-    # Metrics → Events first; the gate pages' panel and "stale by usage" are wired into
-    # gates.hooks by experiments/apps.py (the floor above both side floors).
-    register("metrics", "Metrics", "metrics-events")
+    # Metrics opens on the catalog, with Events in a tab beside it; the gate pages' panel
+    # and "stale by usage" are wired into gates.hooks by experiments/apps.py (the floor
+    # above both side floors).
+    register("metrics", "Metrics", "metric-list")

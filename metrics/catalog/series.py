@@ -44,6 +44,7 @@ class MetricSeries:
     values: list[float | None]
     label: str
     percent: bool = False
+    bars: bool = False  # counts and sums are bars; means, ratios and rates are lines
 
     @property
     def total(self) -> float:
@@ -54,9 +55,8 @@ class MetricSeries:
         return any(v for v in self.values)
 
     def as_chart(self) -> dict[str, Any]:
-        counts = self.label.startswith(("Events", "Units", "Distinct"))
         return {
-            "type": "bar" if counts else "line",
+            "type": "bar" if self.bars else "line",
             "labels": [f"{d:%b} {d.day}" for d in self.days],
             "series": [
                 {
@@ -64,7 +64,7 @@ class MetricSeries:
                     "data": [None if v is None else round(v, 6) for v in self.values],
                 }
             ],
-            "decimals": not counts,
+            "decimals": not self.bars,
         }
 
 
@@ -205,7 +205,7 @@ def metric_series(
             f"FROM ({den}) den LEFT JOIN ({num}) num ON num.d = den.d AND num.unit = den.unit "
             "WHERE den.v <> 0 GROUP BY den.d"
         )
-        label = f"{definition.numerator.name} / {definition.denominator.name}"
+        label = f"Σ {_id(definition.numerator)} ÷ Σ {_id(definition.denominator)}"
     elif definition.type == MetricType.FUNNEL:
         body = _funnel(sql, definition, env, since)
         label, percent = "Conversion (%)", True
@@ -224,7 +224,11 @@ def metric_series(
         cursor.execute(query, [first, today, *sql.params])
         rows = cursor.fetchall()
     values = [float(v) if v is not None else (0.0 if zero else None) for _, v in rows]
-    return MetricSeries([d for d, _ in rows], values, label, percent)
+    return MetricSeries([d for d, _ in rows], values, label, percent, bars=zero)
+
+
+def _id(definition: MetricDefinition) -> str:
+    return f"{definition.name}::{definition.type.value}"
 
 
 def _funnel(sql: _Sql, definition: MetricDefinition, env: int, since: dt.datetime) -> str:

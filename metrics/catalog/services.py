@@ -22,6 +22,8 @@ from console.permissions import ensure_role
 from console.services.common import save_unique
 from metrics.catalog.validation import (
     INTERNAL_EVENT_PREFIX,
+    SELECTOR_TYPES,
+    VALUE_TYPES,
     CleanMetric,
     MetricInput,
     clean_event_name,
@@ -53,8 +55,23 @@ AUDITED = [
 AUTO_FIXED = ["event_name", "filters", "value_field", "user_count_mode"]
 
 
+# Fields that mean nothing for some types (a sum's user count mode): left out of the audit.
+_ONLY_FOR = {
+    "event_name": SELECTOR_TYPES,
+    "filters": SELECTOR_TYPES,
+    "value_field": VALUE_TYPES,
+    "user_count_mode": {MetricType.USER_COUNT},
+    "steps": {MetricType.FUNNEL},
+    "funnel_window_hours": {MetricType.FUNNEL},
+}
+
+
 def metric_audit_values(metric: Metric, tags: list[str]) -> dict[str, Any]:
-    values = {name: getattr(metric, name) for name in AUDITED}
+    values = {
+        name: getattr(metric, name)
+        for name in AUDITED
+        if name not in _ONLY_FOR or metric.metric_type in _ONLY_FOR[name]
+    }
     values["id"] = metric.statsig_id
     values["numerator"] = metric.numerator.statsig_id if metric.numerator else None
     values["denominator"] = metric.denominator.statsig_id if metric.denominator else None
