@@ -5,13 +5,16 @@ metric's page is metrics.catalog.series."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from console.models import AuditEvent, Project, Tag
 from metrics.catalog.services import custom_event_names, split_metric_id
+from metrics.catalog.validation import INTERNAL_EVENT_PREFIX
 from metrics.definitions import (
     Direction,
     EventSelector,
@@ -176,18 +179,19 @@ def active_unit_events(*, project: Project) -> list[str]:
     return list(settings.active_events) if settings else []
 
 
-def autocreate_pending(*, project: Project) -> bool:
-    """Whether a custom event name of the project still lacks its auto event count metric
-    (one query; the catalog's page then makes them instead of waiting for beat)."""
+def autocreate_pending(*, project: Project, now: dt.datetime | None = None) -> bool:
+    """Whether a custom event name the project received in the last day still lacks its
+    auto event count metric (one query over a day of hourly counts; older names are beat's,
+    hourly). The catalog's page then makes them at once."""
+    since = (now or timezone.now()) - dt.timedelta(days=1)
     covered = Metric.objects.filter(
         project=project,
         metric_type=MetricType.EVENT_COUNT,
         name__iexact=OuterRef("event_name"),
     )
     return (
-        custom_event_names(project)
-        .order_by()
-        .annotate(covered=Exists(covered))
-        .filter(covered=False)
+        EventCount.objects.filter(environment__project=project, hour__gte=since)
+        .exclude(event_name__startswith=INTERNAL_EVENT_PREFIX)
+        .filter(~Exists(covered))
         .exists()
     )

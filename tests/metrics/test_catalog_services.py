@@ -411,6 +411,8 @@ def test_metric_autocreate__custom_events__two_metrics_each_none_for_exposures(p
     staging = project.environments.get(name="staging")
     store(production, [event("purchase"), event("page_view"), event("statsig::gate_exposure")])
     store(staging, [event("purchase"), event("signup")])
+    # (the intake itself makes no metric)
+    assert not Metric.objects.exists()
     # When the beat task runs
     from metrics.tasks import metric_autocreate_task
 
