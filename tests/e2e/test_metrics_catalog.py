@@ -78,6 +78,9 @@ def test_catalog__pm_creates_a_ratio__sees_its_page_and_chart(
         "link", name="production"
     ).click()
     daily = page.get_by_test_id("daily")
+    # htmx swaps the card for production's: wait until the new one is in and settled
+    expect(daily.get_by_role("link", name="production")).to_have_attribute("aria-current", "page")
+    expect(page.locator(".htmx-request, .htmx-settling, .htmx-swapping")).to_have_count(0)
     expect(daily.locator("canvas[data-drawn]")).to_be_visible()
     box = daily.locator("canvas").bounding_box()
     assert box is not None
