@@ -1,5 +1,7 @@
-"""Metrics in the console API (/console/v1/): the event names an environment received, and
-the exposures of a gate or experiment per group, in camelCase as the rest of the API.
+"""Metrics in the console API (/console/v1/): the event names an environment received, the
+exposures of a gate or experiment per group, in camelCase as the rest of the API, and the
+metrics catalog in Statsig's metric shape (/metrics, /metrics/<name::type>,
+docs/metrics.md).
 
 `?environment=<name>` picks the environment (any case); without it, the project's first.
 """
@@ -8,11 +10,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from console.api.base import ConsoleAPIView
+from console.api.base import ConsoleAPIView, ok
 from console.api.permissions import resolve_project
-from console.exceptions import DomainError
-from console.models import Environment, Project
+from console.exceptions import ApplicationError, DomainError, NotFound
+from console.models import Environment, Project, Role
 from metrics import selectors
+from metrics.catalog import selectors as catalog_selectors
+from metrics.catalog import services as catalog_services
+from metrics.catalog.documents import api_field, document_to_input, metric_to_document
 from metrics.panels import environments_of
 
 ENVIRONMENT_PARAM = "environment"
@@ -71,3 +76,94 @@ class EventListView(ConsoleAPIView):
         project, _ = resolve_project(request)
         environment = api_environment(request, project)
         return self.paginated(selectors.event_names(environment=environment), EventNameOutput)
+
+
+# ---------------------------------------------------------------- the metrics catalog
+
+
+class MetricOutput(serializers.BaseSerializer):
+    def to_representation(self, instance):
+        return metric_to_document(instance)
+
+
+def _catalog_call(service, /, **kwargs):
+    """Call a catalog service; a refusal names the field as the document does."""
+    try:
+        return service(**kwargs)
+    except ApplicationError as exc:
+        raise api_field(exc) from exc
+
+
+def _flag(request, name: str) -> bool:
+    return request.query_params.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def _document(project: Project, pk: int) -> dict:
+    """The document of a metric just written, read back with its relations."""
+    metric = catalog_selectors.metric_get(project=project, pk=pk)
+    assert metric is not None
+    return metric_to_document(metric)
+
+
+class MetricListView(ConsoleAPIView):
+    """GET /console/v1/metrics: the catalog (?search=, ?tag=, ?type=, ?archived=true);
+    POST: create a metric from a document (members and admins)."""
+
+    def get(self, request):
+        project, _ = resolve_project(request)
+        params = request.query_params
+        filters = catalog_selectors.MetricFilters(
+            search=params.get("search", "").strip()[:200],
+            tag=params.get("tag", "").strip()[:50],
+            metric_type=params.get("type", "").strip()[:20],
+            archived=_flag(request, "archived"),
+        )
+        metrics = catalog_selectors.metric_list(project=project, filters=filters)
+        return self.paginated(metrics.select_related("created_by"), MetricOutput)
+
+    def post(self, request):
+        project, _ = resolve_project(request, Role.MEMBER)
+        data = _catalog_call(document_to_input, doc=request.data)
+        metric = _catalog_call(
+            catalog_services.metric_create, actor=request.user, project=project, data=data
+        )
+        return ok("Metric created successfully.", _document(project, metric.pk), 201)
+
+
+class MetricDetailView(ConsoleAPIView):
+    """GET, PATCH (the fields given replace the current ones; `revision` to refuse a stale
+    edit) and DELETE (archives: the ID stays taken) /console/v1/metrics/<name::type>."""
+
+    def _metric(self, request, metric_id: str, needed: str = Role.VIEWER):
+        project, _ = resolve_project(request, needed)
+        metric = catalog_selectors.metric_get_by_id(project=project, metric_id=metric_id)
+        if metric is None:
+            raise NotFound(f"This project has no metric '{metric_id[:200]}' (IDs are name::type).")
+        return project, metric
+
+    def get(self, request, metric_id: str):
+        _, metric = self._metric(request, metric_id)
+        return ok("Metric read successfully.", metric_to_document(metric))
+
+    def patch(self, request, metric_id: str):
+        project, metric = self._metric(request, metric_id, Role.MEMBER)
+        if not isinstance(request.data, dict):
+            raise DomainError("The body must be a JSON object.", code="invalid_body")
+        revision = request.data.get("revision")
+        if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int)):
+            raise DomainError("revision is a whole number.", code="invalid_type", field="revision")
+        document = metric_to_document(metric) | dict(request.data)
+        data = _catalog_call(document_to_input, doc=document)
+        _catalog_call(
+            catalog_services.metric_update,
+            actor=request.user,
+            metric=metric,
+            data=data,
+            expected_revision=revision,
+        )
+        return ok("Metric updated successfully.", _document(project, metric.pk))
+
+    def delete(self, request, metric_id: str):
+        project, metric = self._metric(request, metric_id, Role.MEMBER)
+        _catalog_call(catalog_services.metric_archive, actor=request.user, metric=metric)
+        return ok("Metric archived successfully.", _document(project, metric.pk))

@@ -8,4 +8,7 @@ app_name = "metrics-api"
 
 urlpatterns = [
     path("events", api.EventListView.as_view(), name="api-event-list"),
+    path("metrics", api.MetricListView.as_view(), name="api-metric-list"),
+    # IDs are name::type and a name may hold "/": the rest of the path is the ID.
+    path("metrics/<path:metric_id>", api.MetricDetailView.as_view(), name="api-metric-detail"),
 ]

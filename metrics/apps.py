@@ -19,12 +19,19 @@ class MetricsConfig(AppConfig):
             "task": "metrics.tasks.exposures_apply_task",
             "schedule": 60.0,
         }
+        # Every event name gets its auto metrics (<event>::event_count, ::event_user) within
+        # the hour; the catalog's page makes them sooner for the names it sees missing.
+        app.conf.beat_schedule["metric-autocreate"] = {
+            "task": "metrics.tasks.metric_autocreate_task",
+            "schedule": 3600.0,
+        }
         _register_pages()
 
 
 def _register_pages() -> None:
     from console.navigation import register
 
-    # Metrics → Events first; the gate pages' panel and "stale by usage" are wired into
-    # gates.hooks by experiments/apps.py (the floor above both side floors).
-    register("metrics", "Metrics", "metrics-events")
+    # Metrics opens on the catalog, with Events in a tab beside it; the gate pages' panel
+    # and "stale by usage" are wired into gates.hooks by experiments/apps.py (the floor
+    # above both side floors).
+    register("metrics", "Metrics", "metric-list")

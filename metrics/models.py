@@ -11,10 +11,14 @@ exposure of each unit (`Exposure`) and the hourly checks (`ExposureCount`) momen
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
 
-from console.models import Environment
+from console.models import Environment, Project, Tag, TimeStampedModel
+from metrics.definitions import Direction, MetricType, UserCountMode
 
 
 class Event(models.Model):
@@ -213,3 +217,143 @@ class SetAsideEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+# ---------------------------------------------------------------- the metrics catalog
+
+
+class MetricMetricType(models.TextChoices):
+    """The catalog's metric types: metrics.definitions.MetricType, with labels."""
+
+    EVENT_COUNT = MetricType.EVENT_COUNT.value, "Event count"
+    USER_COUNT = MetricType.USER_COUNT.value, "User count"
+    SUM = MetricType.SUM.value, "Sum"
+    MEAN = MetricType.MEAN.value, "Mean"
+    RATIO = MetricType.RATIO.value, "Ratio"
+    FUNNEL = MetricType.FUNNEL.value, "Funnel"
+    COUNT_DISTINCT = MetricType.COUNT_DISTINCT.value, "Count distinct"
+
+
+class MetricDirection(models.TextChoices):
+    INCREASE = Direction.INCREASE.value, "Increase is good"
+    DECREASE = Direction.DECREASE.value, "Decrease is good"
+
+
+class MetricUserCountMode(models.TextChoices):
+    PARTICIPATION = UserCountMode.PARTICIPATION.value, "Daily participation rate"
+    ONE_TIME = UserCountMode.ONE_TIME.value, "One-time event"
+
+
+class MetricQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(archived_at__isnull=True)
+
+
+class Metric(TimeStampedModel):
+    """One metric of a project's catalog: what to measure per unit (docs/metrics.md), handed
+    to the query plan as a `metrics.definitions.MetricDefinition`
+    (metrics.catalog.selectors.metric_definition). Its ID is `name::type`, as Statsig's.
+    Rows change only through metrics.catalog.services."""
+
+    # PROTECT: metrics are archived, never deleted with their project.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
+    # Immutable after creation, like the type: together they are the metric's ID.
+    name = models.CharField(max_length=128)
+    metric_type = models.CharField(max_length=20, choices=MetricMetricType.choices)
+    description = models.TextField(blank=True, max_length=5000)
+    # The events counted (every type but ratio and funnel): a name and filters
+    # ([{"field", "operator", "values"}], metrics.definitions.Filter).
+    event_name = models.CharField(max_length=128, blank=True)
+    filters = models.JSONField(default=list, blank=True)
+    # Sum, mean: the number taken from each event; count distinct: the value counted.
+    value_field = models.CharField(max_length=200, default="value")
+    user_count_mode = models.CharField(
+        max_length=20,
+        choices=MetricUserCountMode.choices,
+        default=MetricUserCountMode.PARTICIPATION,
+    )
+    # Ratio: two metrics of the same project (neither a ratio nor a funnel). PROTECT: a
+    # metric a ratio stands on is archived, never deleted.
+    numerator = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    denominator = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Funnel: [{"event_name", "filters"}], two steps or more.
+    steps = models.JSONField(default=list, blank=True)
+    funnel_window_hours = models.PositiveIntegerField(null=True, blank=True)
+    direction = models.CharField(
+        max_length=10, choices=MetricDirection.choices, default=MetricDirection.INCREASE
+    )
+    winsorize_lower = models.FloatField(null=True, blank=True)
+    winsorize_upper = models.FloatField(null=True, blank=True, default=0.999)
+    cap = models.FloatField(null=True, blank=True)
+    dimensions = models.JSONField(default=list, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="metrics")
+    # Made by metric_autocreate for an event name (`<event>::event_count`, `::event_user`).
+    is_auto = models.BooleanField(default=False)
+    revision = models.PositiveIntegerField(default=1)
+    # SET_NULL: the metric stays when an account is deleted.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = MetricQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "metric_type"]
+        constraints = [
+            # Not partial: an archived metric keeps its ID (results recorded it), and the
+            # hourly auto-creation must not bring back an auto metric someone archived.
+            models.UniqueConstraint(
+                "project", Lower("name"), "metric_type", name="metrics_metric_name_type"
+            ),
+            models.CheckConstraint(
+                condition=Q(winsorize_lower__isnull=True)
+                | Q(winsorize_lower__gt=0, winsorize_lower__lt=1),
+                name="metrics_metric_winsorize_lower",
+            ),
+            models.CheckConstraint(
+                condition=Q(winsorize_upper__isnull=True)
+                | Q(winsorize_upper__gt=0, winsorize_upper__lt=1),
+                name="metrics_metric_winsorize_upper",
+            ),
+            models.CheckConstraint(
+                condition=Q(cap__isnull=True) | Q(cap__gte=0), name="metrics_metric_cap"
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "event_name"])]
+
+    def __str__(self) -> str:
+        return self.statsig_id
+
+    @property
+    def statsig_id(self) -> str:
+        """The Console API's ID of the metric: `name::type`."""
+        return f"{self.name}::{self.metric_type}"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class MetricSettings(TimeStampedModel):
+    """A project's metrics settings: which event names make a unit active on a day (its
+    DAU). No row, or an empty list, means any custom event (not statsig::* exposures)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="+")
+    active_events = models.JSONField(default=list, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"metrics settings of project {self.project_id}"

@@ -3,8 +3,15 @@
 from django.urls import path
 
 from metrics import views
+from metrics.catalog import views as catalog
 
 urlpatterns = [
+    path("metrics/", catalog.metric_list, name="metric-list"),
+    path("metrics/new/", catalog.metric_create, name="metric-create"),
+    path("metrics/settings/", catalog.metric_settings, name="metric-settings"),
+    path("metrics/<int:pk>/", catalog.metric_detail, name="metric-detail"),
+    path("metrics/<int:pk>/edit/", catalog.metric_update, name="metric-update"),
+    path("metrics/<int:pk>/archive/", catalog.metric_archive, name="metric-archive"),
     path("metrics/events/", views.events, name="metrics-events"),
     path("metrics/events/tail/", views.events_tail, name="metrics-events-tail"),
 ]

@@ -26,6 +26,7 @@ def events(request, slug):
     context = {
         "project": project,
         "section": "metrics",
+        "tab": "events",
         "environments": environments,
         "environment": environment,
         "log_event_url": log_event_url,

@@ -819,7 +819,7 @@ def test_layout__sections_without_page__shown_disabled(
     assert 'aria-disabled="true"' in content
     assert "soon" in content
     assert f'href="{reverse("project-audit", args=[project.slug])}"' in content
-    assert f'href="{reverse("metrics-events", args=[project.slug])}"' in content
+    assert f'href="{reverse("metric-list", args=[project.slug])}"' in content
 
 
 def test_project_audit__filters__only_matching_events(client, world, project_admin):

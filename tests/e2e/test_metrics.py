@@ -58,8 +58,10 @@ def test_metrics__events_sent__live_tail_and_exposure_chart(page: Page, live_ser
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
-    # When she opens Metrics → Events in production: nothing yet, and how to send events
+    # When she opens Metrics, then its Events tab, in production: nothing yet, and how to
+    # send events
     page.get_by_role("navigation", name="Project").get_by_role("link", name="Metrics").click()
+    page.get_by_role("navigation", name="Metrics").get_by_role("link", name="Events").click()
     page.get_by_role("navigation", name="Environment").get_by_role(
         "link", name="production"
     ).click()

@@ -1,5 +1,5 @@
 // Gatehouse charts: <canvas data-chart='{"type", "labels", "series": [{label, data, type?, axis?}],
-// "stacked"?}'> drawn with Chart.js (npm, node_modules). The data is an attribute, never an inline
+// "stacked"?, "decimals"?}'> drawn with Chart.js (npm, node_modules). The data is an attribute, never an inline
 // script (the Content-Security-Policy forbids those). Runs on load and on every htmx swap.
 (function () {
   "use strict";
@@ -28,7 +28,8 @@
   function options(spec, datasets) {
     var scales = {
       x: { stacked: !!spec.stacked, grid: { display: false } },
-      y: { stacked: !!spec.stacked, beginAtZero: true, ticks: { precision: 0 } },
+      // Counts tick in whole numbers; means, ratios and rates ("decimals") do not.
+      y: { stacked: !!spec.stacked, beginAtZero: true, ticks: spec.decimals ? {} : { precision: 0 } },
     };
     if (datasets.some(function (d) { return d.yAxisID === "rate"; })) {
       scales.rate = {
