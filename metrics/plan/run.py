@@ -38,8 +38,15 @@ def group_statistics(
 
     if cuped_days < 0:
         raise ValueError("cuped_days must be 0 or more")
+    now = now or timezone.now()
     end = effective_end(experiment, now)
-    if not full and rollup.rolls_up(metric):
+    if (
+        not full
+        and rollup.rolls_up(metric)
+        and rollup.rollup_refresh(
+            environment_id, experiment, metric, cuped_days=cuped_days, end=end, now=now
+        )
+    ):
         statement = rollup.rollup_statement(
             environment_id, experiment, metric, cuped_days=cuped_days, end=end
         )

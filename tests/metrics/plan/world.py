@@ -106,14 +106,22 @@ class World:
 
     # Exposures ------------------------------------------------------------------------
 
-    def expose(self, unit_id: str, group_name: str, at: dt.datetime, *, bot: bool = False):
+    def expose(
+        self,
+        unit_id: str,
+        group_name: str,
+        at: dt.datetime,
+        *,
+        bot: bool = False,
+        received: dt.datetime | None = None,
+    ):
         raw = {
             "eventName": "statsig::config_exposure",
             "user": {"userID": unit_id, **({"userAgent": BOT_UA} if bot else {})},
             "time": ms(at),
             "metadata": {"config": EXPERIMENT, "ruleID": self.rules[group_name]},
         }
-        store(self.environment, [raw])
+        store(self.environment, [raw], received=received)
         unit = self.units.get(unit_id)
         if unit is None:
             self.units[unit_id] = Unit(unit_id, group_name, at, bot=bot)
@@ -123,14 +131,22 @@ class World:
         if at < unit.first_at:
             unit.group, unit.first_at = group_name, at
 
-    def expose_many(self, count: int, *, prefix: str = "u") -> list[str]:
+    def expose_many(
+        self,
+        count: int,
+        *,
+        prefix: str = "u",
+        since: dt.datetime | None = None,
+        hours: int = 4 * 24,
+        received: dt.datetime | None = None,
+    ) -> list[str]:
         """`count` units in the groups in turn, first exposed within the first 4 days,
         stored in one batch."""
         raws, ids = [], []
         for i in range(count):
             unit_id = f"{prefix}{i}"
             group_name = GROUPS[i % len(GROUPS)]
-            at = self.start + dt.timedelta(minutes=self.rng.randrange(0, 4 * 24 * 60))
+            at = (since or self.start) + dt.timedelta(minutes=self.rng.randrange(0, hours * 60))
             at = at.replace(microsecond=self.rng.randrange(0, 1000) * 1000)
             raws.append(
                 {
@@ -142,7 +158,7 @@ class World:
             )
             self.units[unit_id] = Unit(unit_id, group_name, at)
             ids.append(unit_id)
-        store(self.environment, raws)
+        store(self.environment, raws, received=received)
         return ids
 
     # Events ---------------------------------------------------------------------------
