@@ -357,3 +357,66 @@ class MetricSettings(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"metrics settings of project {self.project_id}"
+
+
+class UnitDay(models.Model):
+    """The per-unit-per-day rollup of one experiment's units for one metric component (an
+    event selector and its value field; metrics.plan.rollup): per unit, day of the event
+    and day it was received, the matching events before (period "pre", the CUPED window)
+    and after (period "post") the unit's first exposure, their count and the sum and count
+    of their numeric values. One row per unit with period "unit" records the unit and the
+    first exposure its rows were computed from. Written only by metrics.plan.rollup."""
+
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    scope = models.TextField()  # metrics.plan.ExperimentScope.key()
+    component = models.CharField(max_length=64)
+    unit_id = models.CharField(max_length=512)
+    period = models.CharField(max_length=4)  # "unit", "pre" or "post"
+    day = models.DateField()
+    received_day = models.DateField(null=True)
+    first_at = models.DateTimeField()
+    events = models.BigIntegerField(default=0)
+    value_sum = models.FloatField(default=0)
+    value_n = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["environment", "scope", "component", "unit_id"],
+                name="metrics_unitday_unit",
+            ),
+            models.Index(
+                fields=["environment", "scope", "component", "received_day"],
+                name="metrics_unitday_received",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} {self.period} {self.day}: {self.events}"
+
+
+class RollupState(models.Model):
+    """How far the UnitDay rows of one (scope, component) are current: every event received
+    before `through_day` with a time up to `rolled_end` is in them."""
+
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    scope = models.TextField()
+    component = models.CharField(max_length=64)
+    cuped_days = models.PositiveIntegerField()
+    rolled_end = models.DateTimeField()
+    through_day = models.DateField()
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "scope", "component"], name="metrics_rollupstate_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component} through {self.through_day}"

@@ -1,0 +1,159 @@
+"""Running the plan: one statement per metric, a few rows back (docs/results-computation.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from metrics.definitions import MetricDefinition
+from metrics.plan.query import Statement, events_statement
+from metrics.plan.types import Caps, DayStatistics, ExperimentScope, GroupStatistics, PlanResult
+
+
+def effective_end(scope: ExperimentScope, now: dt.datetime | None) -> dt.datetime:
+    now = now or timezone.now()
+    return min(scope.end, now)
+
+
+def group_statistics(
+    environment_id: int,
+    experiment: ExperimentScope,
+    metric: MetricDefinition,
+    *,
+    cuped_days: int = 7,
+    now: dt.datetime | None = None,
+    full: bool = False,
+) -> PlanResult:
+    """Per-group sufficient statistics of `metric` in `experiment`, computed in PostgreSQL
+    by one statement. The additive types read the per-unit-day rollup
+    (metrics.plan.rollup), refreshed first for the days not yet rolled up; `full` computes
+    from metrics_event instead (and leaves the rollup alone). Funnel and count distinct
+    always compute from events. Raises ValueError for a definition that cannot be computed.
+    Reads only; the rollup refresh writes metrics_unitday in its own transaction."""
+    from metrics.plan import rollup  # the rollup builds on this module
+
+    if cuped_days < 0:
+        raise ValueError("cuped_days must be 0 or more")
+    now = now or timezone.now()
+    end = effective_end(experiment, now)
+    if (
+        not full
+        and rollup.rolls_up(metric)
+        and rollup.rollup_refresh(
+            environment_id, experiment, metric, cuped_days=cuped_days, end=end, now=now
+        )
+    ):
+        statement = rollup.rollup_statement(
+            environment_id, experiment, metric, cuped_days=cuped_days, end=end
+        )
+        return execute(statement, experiment, metric, source="rollup")
+    statement = events_statement(environment_id, experiment, metric, cuped_days=cuped_days, end=end)
+    return execute(statement, experiment, metric, source="events")
+
+
+def execute(
+    statement: Statement, scope: ExperimentScope, metric: MetricDefinition, *, source: str
+) -> PlanResult:
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params)
+        rows = cursor.fetchall()
+    return _result(rows, statement, scope, metric, source)
+
+
+def _result(
+    rows: list[tuple[Any, ...]],
+    statement: Statement,
+    scope: ExperimentScope,
+    metric: MetricDefinition,
+    source: str,
+) -> PlanResult:
+    shape = statement.shape
+    ratio = shape.ratio_like
+    cuped = statement.cuped_days > 0
+    days = _days(scope.start, statement.end)
+    groups = []
+    caps: dict[str, Any] = {}
+    crossovers = bots = 0
+    for row in rows:
+        name, units, n = row[0], int(row[1]), int(row[2])
+        s, ss, sd, sdd, syd, cx, cxx, cyx, with_pre = row[3:12]
+        dpre, dpre2, y_dpre, x_d, x_dpre, d_dpre = row[12:18]
+        caps = row[18] if isinstance(row[18], dict) else json.loads(row[18])
+        crossovers, bots = int(row[19]), int(row[20])
+        series = row[21]
+        steps = tuple(int(v) for v in row[22:])
+        groups.append(
+            GroupStatistics(
+                group=name,
+                units=units,
+                n=n,
+                sum=float(s),
+                sum_squares=float(ss),
+                den_sum=float(sd) if ratio else None,
+                den_sum_squares=float(sdd) if ratio else None,
+                main_den_sum_product=float(syd) if ratio else None,
+                covariate_sum=float(cx) if cuped else None,
+                covariate_sum_squares=float(cxx) if cuped else None,
+                main_covariate_sum_product=float(cyx) if cuped else None,
+                units_with_pre_data=int(with_pre) if cuped else None,
+                den_pre_sum=float(dpre) if cuped and ratio else None,
+                den_pre_sum_squares=float(dpre2) if cuped and ratio else None,
+                main_post_den_pre_sum_product=float(y_dpre) if cuped and ratio else None,
+                main_pre_den_post_sum_product=float(x_d) if cuped and ratio else None,
+                main_pre_den_pre_sum_product=float(x_dpre) if cuped and ratio else None,
+                den_post_den_pre_sum_product=float(d_dpre) if cuped and ratio else None,
+                steps=steps,
+                daily=_series(series, days, ratio) if statement.has_daily else (),
+            )
+        )
+    fixed = metric.cap
+    return PlanResult(
+        metric=metric.as_dict(),
+        start=scope.start,
+        end=statement.end,
+        cuped_days=statement.cuped_days,
+        groups=tuple(groups),
+        caps=Caps(
+            upper=caps.get("upper"),
+            lower=caps.get("lower"),
+            den_upper=caps.get("den_upper"),
+            den_lower=caps.get("den_lower"),
+            fixed=fixed,
+        ),
+        crossovers=crossovers,
+        bots=bots,
+        source=source,
+    )
+
+
+def _days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    first, last = start.astimezone(dt.UTC).date(), end.astimezone(dt.UTC).date()
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _series(raw: Any, days: list[dt.date], ratio: bool) -> tuple[DayStatistics, ...]:
+    """Every day from the start's to the end's, carrying the last change forward."""
+    points = json.loads(raw) if isinstance(raw, str) else (raw or [])
+    by_day = {dt.date.fromisoformat(p[0]): p[1:] for p in points}
+    out = []
+    last: list[float] = [0, 0, 0, 0, 0, 0]
+    for day in days:
+        if day in by_day:
+            last = [float(v) for v in by_day[day]]
+        n, s, ss, sd, sdd, syd = last
+        out.append(
+            DayStatistics(
+                day=day,
+                n=round(n),
+                sum=s,
+                sum_squares=ss,
+                den_sum=sd if ratio else None,
+                den_sum_squares=sdd if ratio else None,
+                main_den_sum_product=syd if ratio else None,
+            )
+        )
+    return tuple(out)

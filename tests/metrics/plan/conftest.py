@@ -1,0 +1,1 @@
+from tests.publishing.conftest import production  # noqa: F401  (the environment fixture)
