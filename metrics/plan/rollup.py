@@ -215,9 +215,9 @@ SELECT {env_p}, {scope_p}, {key_p}, x.unit_id,
        CASE WHEN ev.time >= x.first_at THEN 'post' ELSE 'pre' END,
        (ev.time AT TIME ZONE 'UTC')::date, (ev.received_at AT TIME ZONE 'UTC')::date,
        x.first_at, count(*), coalesce(sum(ev.v), 0), count(ev.v)
-FROM x JOIN ev ON ev.unit_id = x.unit_id
+FROM x JOIN ev ON ev.unit_id = x.unit_id LEFT JOIN fresh f ON f.unit_id = x.unit_id
 WHERE ev.time >= x.first_at - {window}
-  AND (ev.received_at >= {since_p} OR x.unit_id IN (SELECT unit_id FROM fresh))
+  AND (ev.received_at >= {since_p} OR f.unit_id IS NOT NULL)
 GROUP BY x.unit_id, x.first_at, 5, 6, 7"""
 
 
