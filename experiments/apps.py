@@ -17,6 +17,7 @@ class ExperimentsConfig(AppConfig):
         from gates import hooks
         from metrics import panels as metrics_panels
 
+        _register_beat()
         register_contributor(contribute)
         experiments_reviews.register_kinds()
         demo.register(experiments_demo.load)
@@ -35,3 +36,20 @@ class ExperimentsConfig(AppConfig):
         # both, a gate's page gets metrics' Exposures panel and its list "stale by usage".
         hooks.register_gate_panel(metrics_panels.gate_panel)
         hooks.register_gate_checks(metrics_panels.gates_checked)
+
+
+def _register_beat() -> None:
+    from celery.schedules import crontab
+
+    from console.celery import app
+
+    # Results of running experiments, daily (experiments.results.services.results_schedule),
+    # and the sweep that resends lost refreshes and fails interrupted ones.
+    app.conf.beat_schedule["experiment-results-daily"] = {
+        "task": "experiments.tasks.results_schedule_task",
+        "schedule": crontab(minute=0, hour=5),
+    }
+    app.conf.beat_schedule["experiment-results-requeue"] = {
+        "task": "experiments.tasks.results_requeue_task",
+        "schedule": 300.0,
+    }

@@ -221,3 +221,49 @@ class Holdout(VersionedEntity):
                 name="experiments_holdout_percentage_range",
             ),
         ]
+
+
+class ResultsState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Computing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ExperimentResults(models.Model):
+    """One computation of an experiment's results in one environment: the data range it
+    covers, the scorecard settings and metric definitions it used, and what came out
+    (payload: experiments/results/payload.py). Kept, newest shown: a refresh adds a row."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="results")
+    environment = models.ForeignKey(
+        "console.Environment", on_delete=models.CASCADE, related_name="+"
+    )
+    state = models.CharField(
+        max_length=10, choices=ResultsState.choices, default=ResultsState.QUEUED
+    )
+    # Full: every per-unit value recomputed from the events (not the daily rollups).
+    full = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    range_start = models.DateTimeField(null=True, blank=True)
+    range_end = models.DateTimeField(null=True, blank=True)
+    # {"step", "done", "total"} while computing: the page polls it.
+    progress = models.JSONField(default=dict, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["experiment", "environment", "-requested_at"],
+                name="experiments_results_latest",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"results of {self.experiment_id} in {self.environment_id} ({self.state})"

@@ -15,6 +15,17 @@ urlpatterns = [
     path("experiments/<int:pk>/reset/", views.experiment_reset, name="experiment-reset"),
     path("experiments/<int:pk>/archive/", views.experiment_archive, name="experiment-archive"),
     path("experiments/<int:pk>/test/", views.experiment_test, name="experiment-test"),
+    path("experiments/<int:pk>/results/", views.experiment_results, name="experiment-results"),
+    path(
+        "experiments/<int:pk>/results/refresh/",
+        views.experiment_results_refresh,
+        name="experiment-results-refresh",
+    ),
+    path(
+        "experiments/<int:pk>/results.csv",
+        views.experiment_results_csv,
+        name="experiment-results-csv",
+    ),
     path("layers/", views.layer_list, name="layer-list"),
     path("layers/new/", views.layer_create, name="layer-create"),
     path("layers/<int:pk>/", views.layer_detail, name="layer-detail"),

@@ -16,6 +16,7 @@ __all__ = [
     "ExperimentListQuery",
     "ExperimentResetInput",
     "ExperimentShipInput",
+    "ResultsRefreshInput",
 ]
 
 
@@ -51,6 +52,12 @@ class ExperimentResetInput(serializers.Serializer):
                 code="confirmation_required",
             )
         return value
+
+
+class ResultsRefreshInput(serializers.Serializer):
+    """{"full": true} recomputes every day from the events, not the daily rollups."""
+
+    full = serializers.BooleanField(required=False, default=False)
 
 
 # ---------------------------------------------------------------- list queries

@@ -20,6 +20,16 @@ urlpatterns = [
         name="api-experiment-exposures",
     ),
     path(
+        "experiments/<str:name>/results",
+        views.ExperimentResultsView.as_view(),
+        name="api-experiment-results",
+    ),
+    path(
+        "experiments/<str:name>/results/refresh",
+        views.ExperimentResultsRefreshView.as_view(),
+        name="api-experiment-results-refresh",
+    ),
+    path(
         "experiments/<str:name>/start",
         views.ExperimentStartView.as_view(),
         name="api-experiment-start",

@@ -28,7 +28,9 @@ from experiments.documents import (
     holdout_to_document,
     layer_to_document,
 )
-from experiments.models import Experiment, Holdout, Layer
+from experiments.models import Experiment, ExperimentResults, Holdout, Layer
+from experiments.results import present
+from experiments.results.services import PENDING, results_request
 from experiments.selectors import LayerShare
 from metrics import selectors as metrics_selectors
 from metrics.api import api_environment, exposures_document
@@ -123,6 +125,81 @@ class ExperimentExposuresView(ConsoleAPIView):
             groups=[group["name"] for group in experiment.groups],
         )
         return ok("Exposures of the experiment.", exposures_document(environment, data))
+
+
+def _results_document(results: ExperimentResults | None, pending) -> dict[str, Any]:
+    """The newest results in the API's shape: per metric and test group Statsig's Pulse
+    field names (metricID, percentChange, confidenceInterval, pValue, ...), with the
+    exposures, the SRM check and the refresh waiting or running."""
+    payload = results.payload if results is not None and results.state == "done" else {}
+    rows = [
+        {
+            "metricID": f"{r.metric}::{r.metric_type}",
+            "metricName": r.metric,
+            "role": r.role,
+            "group": r.group,
+            "controlMean": r.control_mean,
+            "testMean": r.treatment_mean,
+            "controlUnits": r.control_units,
+            "testUnits": r.treatment_units,
+            "absoluteChange": r.absolute,
+            "percentChange": None if r.relative is None else r.relative * 100,
+            "percentConfidenceInterval": {
+                "lower": None if r.low is None else r.low * 100,
+                "upper": None if r.high is None else r.high * 100,
+            },
+            "pValue": r.p_value,
+            "significant": r.significant,
+            "cuped": r.cuped,
+            "sequential": r.sequential,
+            "message": r.message,
+        }
+        for section in present.sections(payload)
+        for r in section.rows
+    ]
+    return {
+        "state": results.state if results is not None else None,
+        "error": results.error if results is not None and results.error else None,
+        "computedAt": payload.get("computedAt"),
+        "range": payload.get("range"),
+        "refreshing": pending.state if pending is not None else None,
+        "exposures": payload.get("exposures"),
+        "srm": payload.get("srm"),
+        "metrics": rows,
+        "raw": payload or None,
+    }
+
+
+class ExperimentResultsView(ConsoleAPIView):
+    """GET .../results?environment=: the newest computed results (docs/results.md)."""
+
+    def get(self, request, name: str):
+        project, _ = resolve_project(request)
+        experiment = _experiment(project, name)
+        environment = api_environment(request, project)
+        rows = ExperimentResults.objects.filter(experiment=experiment, environment=environment)
+        latest = rows.exclude(state__in=PENDING).order_by("-requested_at").first()
+        pending = rows.filter(state__in=PENDING).order_by("-requested_at").first()
+        return ok("Results of the experiment.", _results_document(latest, pending))
+
+
+class ExperimentResultsRefreshView(ConsoleAPIView):
+    """POST .../results/refresh?environment= ({"full": true} to recompute every day): 202,
+    the worker computes them; GET .../results shows them when done."""
+
+    def post(self, request, name: str):
+        project, _ = resolve_project(request, Role.MEMBER)
+        experiment = _experiment(project, name)
+        environment = api_environment(request, project)
+        data = valid(s.ResultsRefreshInput, request.data)
+        results = results_request(
+            actor=request.user, experiment=experiment, environment=environment, full=data["full"]
+        )
+        return ok(
+            "Results are being computed.",
+            {"state": results.state, "requestedAt": results.requested_at.isoformat()},
+            code=202,
+        )
 
 
 class ExperimentActionView(DocumentAPIView):

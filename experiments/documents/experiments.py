@@ -29,7 +29,7 @@ from experiments.documents.cleaning import (
 )
 from experiments.documents.common import HUNDRED, MAX_CONDITIONS, MAX_GROUPS, _number
 from experiments.documents.rendering import _parameters_to_doc, layer_defaults
-from experiments.documents.scorecard import clean_scorecard
+from experiments.documents.scorecard import check_metrics, clean_scorecard
 from experiments.models import Experiment, ExperimentStatus, Layer
 from experiments.types import (
     ExperimentDocument,
@@ -298,6 +298,7 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
     known_tags = project_tags(project)
     tags = clean_tags(known_tags, doc)
     scorecard = clean_scorecard(known_tags, doc)
+    check_metrics(project, scorecard)
     owner = clean_owner(project, doc)
     names = {g["id"]: g["name"] for g in groups}
     launched = existing.launched_group_id if existing is not None else ""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.models import Tag
+from console.models import Project, Tag
 from console.targeting.fields import fail
 from experiments.types import MetricRef, ScorecardDocument
+from metrics.catalog.selectors import metric_definitions
 from metrics.definitions import MetricType
 
 CONFIDENCE_LEVELS = ("80", "90", "95", "98", "99")
@@ -154,6 +155,23 @@ def clean_scorecard(known_tags: dict[str, Tag], doc: dict[str, Any]) -> Scorecar
             "benjaminiHochbergCorrection",
         )
     return scorecard
+
+
+def check_metrics(project: Project, scorecard: ScorecardDocument) -> None:
+    """Each metric the scorecard names is in the project's catalog (archived ones too: an
+    experiment keeps what it measured); names take the catalog's spelling."""
+    for key in ("primaryMetrics", "secondaryMetrics"):
+        refs = scorecard[key]  # type: ignore[literal-required]
+        found = metric_definitions(project=project, ids=[metric_id(r) for r in refs])
+        for i, ref in enumerate(refs):
+            definition = found.get(metric_id(ref))
+            if definition is None:
+                raise fail(
+                    f"This project has no metric {metric_id(ref)!r} (see Metrics → Catalog).",
+                    "unknown_metric",
+                    f"{key}[{i}]",
+                )
+            ref["name"] = definition.name
 
 
 def stored_scorecard(stored: dict[str, Any]) -> ScorecardDocument:

@@ -13,6 +13,11 @@ from experiments.views.experiment_pages import (
 )
 from experiments.views.holdouts import holdout_archive, holdout_create, holdout_detail, holdout_list
 from experiments.views.layers import layer_archive, layer_create, layer_detail, layer_list
+from experiments.views.results import (
+    experiment_results,
+    experiment_results_csv,
+    experiment_results_refresh,
+)
 from experiments.views.testing import experiment_test, layer_test
 
 __all__ = [
@@ -22,6 +27,9 @@ __all__ = [
     "experiment_detail",
     "experiment_list",
     "experiment_reset",
+    "experiment_results",
+    "experiment_results_csv",
+    "experiment_results_refresh",
     "experiment_ship",
     "experiment_start",
     "experiment_test",

@@ -40,6 +40,7 @@ from experiments.views.common import GET_POST, _experiment, _problems, _save, _s
 from gates.forms import TestUserForm
 from gates.models import FeatureGate, Segment
 from gates.selectors import unit_type_names
+from metrics.catalog.selectors import live_metric_ids
 from metrics.models import ExposureKind
 from metrics.panels import exposure_panel
 from reviews.services import ChangeInput
@@ -107,7 +108,7 @@ class Choices:
                 Segment.objects.active().filter(project=project).values_list("name", flat=True),
                 key=str.lower,
             ),
-            metrics=[],
+            metrics=live_metric_ids(project=project),
         )
 
     def layer_named(self, name: str | None) -> Layer | None:

@@ -195,3 +195,31 @@ def autocreate_pending(*, project: Project, now: dt.datetime | None = None) -> b
         .filter(~Exists(covered))
         .exists()
     )
+
+
+def live_metric_ids(*, project: Project) -> list[str]:
+    """The IDs (`name::type`) of the project's metrics not archived, by name: what an
+    experiment's scorecard can pick. One query."""
+    rows = (
+        Metric.objects.filter(project=project, archived_at__isnull=True)
+        .order_by(Lower("name"), "metric_type")
+        .values_list("name", "metric_type")
+    )
+    return [f"{name}::{metric_type}" for name, metric_type in rows]
+
+
+def tagged_metric_ids(*, project: Project, tags: list[str]) -> list[str]:
+    """The IDs of the live metrics carrying any of `tags` (names in any case), by name."""
+    if not tags:
+        return []
+    condition = Q()
+    for tag in tags:
+        condition |= Q(tags__name__iexact=tag)
+    rows = (
+        Metric.objects.filter(project=project, archived_at__isnull=True)
+        .filter(condition)
+        .distinct()
+        .order_by(Lower("name"), "metric_type")
+        .values_list("name", "metric_type")
+    )
+    return [f"{name}::{metric_type}" for name, metric_type in rows]

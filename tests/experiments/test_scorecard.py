@@ -10,6 +10,8 @@ from django.urls import reverse
 from experiments import services
 from experiments.documents import experiment_to_document
 from experiments.models import Experiment
+from metrics.catalog.services import metric_create
+from metrics.catalog.validation import MetricInput, StepInput
 from tests.api_support import api_url_for, assert_error, session_client
 from tests.experiments.factories import experiment_data, experiment_document, running_data
 
@@ -29,6 +31,27 @@ SCORECARD = {
     "sequentialTesting": True,
     "cuped": False,
 }
+
+
+@pytest.fixture(autouse=True)
+def catalog(project, project_admin):
+    """The catalog metrics the scorecards below name."""
+    for name, kind in (
+        ("purchase", "event_count"),
+        ("purchase", "event_user"),
+        ("revenue", "sum"),
+        ("purchase", "sum"),
+        ("checkout::flow", "funnel"),
+        ("a", "sum"),
+    ):
+        data = MetricInput(name=name, metric_type=kind, event_name="purchase")
+        if kind == "funnel":
+            data = MetricInput(
+                name=name,
+                metric_type=kind,
+                steps=[StepInput("cart"), StepInput("purchase")],
+            )
+        metric_create(actor=project_admin, project=project, data=data)
 
 
 @pytest.fixture
@@ -97,6 +120,16 @@ def test_api__catalog_ids_for_metrics__read_as_name_and_type(project, project_me
             "primaryMetrics",
         ),
         ({"primaryMetricTags": ["nope"]}, "unknown_tag", "primaryMetricTags[0]"),
+        (
+            {
+                "secondaryMetrics": [
+                    {"name": "revenue", "type": "sum"},
+                    {"name": "b", "type": "sum"},
+                ]
+            },
+            "unknown_metric",
+            "secondaryMetrics[1]",
+        ),
         ({"duration": 0}, "invalid_duration", "duration"),
         ({"duration": 2.5}, "invalid", "duration"),
         ({"duration": True}, "invalid", "duration"),

@@ -1,5 +1,6 @@
 // Gatehouse charts: <canvas data-chart='{"type", "labels", "series": [{label, data, type?, axis?}],
-// "stacked"?, "decimals"?}'> drawn with Chart.js (npm, node_modules). The data is an attribute, never an inline
+// "stacked"?, "decimals"?, "percent"?}'> drawn with Chart.js (npm, node_modules). The data is an
+// attribute, never an inline
 // script (the Content-Security-Policy forbids those). Runs on load and on every htmx swap.
 (function () {
   "use strict";
@@ -7,9 +8,19 @@
   var COLORS = ["#4f46e5", "#0e9f6e", "#d97706", "#db2777", "#0891b2", "#7c3aed", "#65a30d"];
   var NAMED = { pass: "#14804a", fail: "#d92d20" };
 
+  // A series may give its colour's index ("color", to match a dashed interval bound with its
+  // estimate) and be "dashed" (drawn thin and dashed, left out of the legend).
   function dataset(series, index, spec) {
-    var color = NAMED[series.label] || COLORS[index % COLORS.length];
+    var at = series.color === undefined ? index : series.color;
+    var color = NAMED[series.label] || COLORS[at % COLORS.length];
     var line = (series.type || spec.type) === "line";
+    if (series.dashed) {
+      return {
+        label: series.label, data: series.data, type: "line", yAxisID: "y",
+        borderColor: color + "99", backgroundColor: color, borderWidth: 1, borderDash: [4, 4],
+        pointRadius: 0, tension: 0.25, spanGaps: true, order: 1, dashed: true,
+      };
+    }
     return {
       label: series.label || "(no group)",
       data: series.data,
@@ -31,6 +42,9 @@
       // Counts tick in whole numbers; means, ratios and rates ("decimals") do not.
       y: { stacked: !!spec.stacked, beginAtZero: true, ticks: spec.decimals ? {} : { precision: 0 } },
     };
+    if (spec.percent) {
+      scales.y.ticks = { callback: function (v) { return v + "%"; } };
+    }
     if (datasets.some(function (d) { return d.yAxisID === "rate"; })) {
       scales.rate = {
         position: "right", min: 0, max: 100, grid: { drawOnChartArea: false },
@@ -40,7 +54,15 @@
     return {
       responsive: true, maintainAspectRatio: false, animation: false,
       interaction: { mode: "index", intersect: false },
-      plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+      plugins: {
+        legend: {
+          position: "bottom",
+          labels: {
+            boxWidth: 12,
+            filter: function (item) { return !datasets[item.datasetIndex].dashed; },
+          },
+        },
+      },
       scales: scales,
     };
   }

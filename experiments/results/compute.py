@@ -1,0 +1,301 @@
+"""An experiment's results in one environment (docs/results.md).
+
+Experiments knows which units are in which group and what the scorecard asks for; metrics
+knows how to measure. So: the scorecard's metrics are looked up in the catalog, the query
+plan computes each one's per-group sufficient statistics in the database, the statistics
+module turns those into comparisons, and everything lands in one JSON payload that the
+page, the API and the CSV export read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDay
+
+from console import progress
+from console.models import Environment
+from experiments.documents.scorecard import metric_id, stored_scorecard
+from experiments.models import Experiment
+from experiments.results.payload import plain
+from metrics import stats
+from metrics.catalog.selectors import metric_definitions, tagged_metric_ids
+from metrics.definitions import MetricDefinition, MetricType, UserCountMode
+from metrics.models import Exposure
+from metrics.plan import ExperimentScope, GroupStatistics, PlanResult, group_statistics
+
+PRIMARY, SECONDARY, GUARDRAIL = "primary", "secondary", "guardrail"
+CORE_TAG = "Core"
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ScorecardMetric:
+    id: str
+    role: str
+    # None: the scorecard names a metric the catalog no longer has.
+    definition: MetricDefinition | None
+
+
+def scorecard_metrics(experiment: Experiment) -> list[ScorecardMetric]:
+    """Primary metrics (named and by tag), then secondary ones, then the project's Core
+    metrics as guardrails; a metric counts once, in its first role."""
+    card = stored_scorecard(experiment.scorecard)
+    project = experiment.project
+    roles: dict[str, str] = {}
+    for role, refs, tags in (
+        (PRIMARY, card["primaryMetrics"], card["primaryMetricTags"]),
+        (SECONDARY, card["secondaryMetrics"], card["secondaryMetricTags"]),
+        (GUARDRAIL, [], [CORE_TAG]),
+    ):
+        for ref in refs:
+            roles.setdefault(metric_id(ref), role)
+        for found in tagged_metric_ids(project=project, tags=tags):
+            roles.setdefault(found, role)
+    definitions = metric_definitions(project=project, ids=list(roles))
+    return [ScorecardMetric(i, role, definitions.get(i)) for i, role in roles.items()]
+
+
+def scope_of(experiment: Experiment, now: dt.datetime) -> ExperimentScope | None:
+    """Whose exposures count: the experiment's groups, from its start to its decision (or
+    now). None before it started."""
+    if experiment.started_at is None:
+        return None
+    return ExperimentScope(
+        kind="config",
+        name=experiment.name,
+        unit_type=experiment.id_type,
+        groups=tuple(g["name"] for g in experiment.groups),
+        start=experiment.started_at,
+        end=min(experiment.decided_at or now, now),
+    )
+
+
+def settings_of(experiment: Experiment, scope: ExperimentScope, primaries: int) -> stats.Settings:
+    card = stored_scorecard(experiment.scorecard)
+    correction = stats.Correction.NONE
+    if card["bonferroniCorrection"]:
+        correction = stats.Correction.BONFERRONI
+    elif card["benjaminiHochbergCorrection"]:
+        correction = stats.Correction.BENJAMINI_HOCHBERG
+    target = scope.start + dt.timedelta(days=card["duration"])
+    return stats.Settings(
+        confidence_level=int(card["defaultConfidenceInterval"]) / 100,
+        correction=correction,
+        bonferroni_over=stats.BonferroniOver.BOTH,
+        primary_metrics=max(1, primaries),
+        sequential=card["sequentialTesting"],
+        target_date_passed=scope.end >= target,
+        cuped=card["cuped"],
+        bayesian=True,
+    )
+
+
+def exposure_summary(environment: Environment, scope: ExperimentScope) -> dict[str, Any]:
+    """Units per group (crossovers and bots left out, and counted), and first exposures per
+    day and group, from the exposures the worker counted."""
+    units = Exposure.objects.filter(
+        environment_id=environment.pk,
+        kind="config",
+        name=scope.name,
+        unit_type=scope.unit_type,
+        first_at__gte=scope.start,
+        first_at__lte=scope.end,
+    )
+    clean = units.filter(crossover=False, is_bot=False, group_name__in=scope.groups)
+    counts = dict(clean.values_list("group_name").annotate(n=Count("id")).order_by())
+    excluded = units.aggregate(
+        crossovers=Count("id", filter=Q(crossover=True)),
+        bots=Count("id", filter=Q(is_bot=True, crossover=False)),
+    )
+    daily: dict[str, dict[str, int]] = {}
+    rows = (
+        clean.annotate(day=TruncDay("first_at", tzinfo=dt.UTC))
+        .values_list("day", "group_name")
+        .annotate(n=Count("id"))
+        .order_by("day")
+    )
+    for day, group, n in rows:
+        daily.setdefault(day.date().isoformat(), {})[group] = n
+    return {
+        "groups": [{"name": g, "units": counts.get(g, 0)} for g in scope.groups],
+        "crossovers": excluded["crossovers"],
+        "bots": excluded["bots"],
+        "daily": [{"day": day, "groups": groups} for day, groups in daily.items()],
+    }
+
+
+def statistic(
+    definition: MetricDefinition, g: GroupStatistics, *, cuped: bool
+) -> stats.GroupStatistic:
+    """A group's sufficient statistics as the statistics module's input for the metric's
+    type: ratios (mean, ratio, funnel) by the delta method, one-time user counts as
+    proportions, the rest as sample means; with the pre-exposure covariate for CUPED."""
+    if definition.type in (MetricType.RATIO, MetricType.MEAN, MetricType.FUNNEL):
+        return stats.Ratio(
+            n=g.n,
+            sum=g.sum,
+            sum_squares=g.sum_squares,
+            den_sum=g.den_sum or 0.0,
+            den_sum_squares=g.den_sum_squares or 0.0,
+            main_den_sum_product=g.main_den_sum_product or 0.0,
+            covariate=_ratio_covariate(g) if cuped else None,
+        )
+    covariate = _covariate(g) if cuped else None
+    one_time = definition.user_count_mode is UserCountMode.ONE_TIME
+    if definition.type is MetricType.USER_COUNT and one_time:
+        return stats.Proportion(n=g.n, sum=g.sum, covariate=covariate)
+    return stats.SampleMean(n=g.n, sum=g.sum, sum_squares=g.sum_squares, covariate=covariate)
+
+
+def _covariate(g: GroupStatistics) -> stats.Covariate | None:
+    if g.covariate_sum is None:
+        return None
+    return stats.Covariate(
+        sum=g.covariate_sum,
+        sum_squares=g.covariate_sum_squares or 0.0,
+        main_sum_product=g.main_covariate_sum_product or 0.0,
+        units_with_data=g.units_with_pre_data,
+    )
+
+
+def _ratio_covariate(g: GroupStatistics) -> stats.RatioCovariate | None:
+    if g.covariate_sum is None or g.den_pre_sum is None:
+        return None
+    return stats.RatioCovariate(
+        sum=g.covariate_sum,
+        sum_squares=g.covariate_sum_squares or 0.0,
+        den_sum=g.den_pre_sum,
+        den_sum_squares=g.den_pre_sum_squares or 0.0,
+        main_sum_product=g.main_covariate_sum_product or 0.0,
+        den_sum_product=g.den_post_den_pre_sum_product or 0.0,
+        main_den_pre_sum_product=g.main_post_den_pre_sum_product or 0.0,
+        pre_den_sum_product=g.main_pre_den_post_sum_product or 0.0,
+        pre_pre_sum_product=g.main_pre_den_pre_sum_product or 0.0,
+        units_with_data=g.units_with_pre_data,
+    )
+
+
+def _direction(definition: MetricDefinition) -> stats.Direction:
+    return stats.Direction(definition.direction.value)
+
+
+def _lift_series(
+    definition: MetricDefinition, plan: PlanResult, settings: stats.Settings
+) -> list[dict[str, Any]]:
+    """The relative lift of each test group by day, from the cumulative daily statistics
+    (no CUPED, no correction: what the picture shows is the trend)."""
+    series = []
+    daily_settings = stats.Settings(
+        confidence_level=settings.confidence_level,
+        sequential=settings.sequential,
+        target_date_passed=settings.target_date_passed,
+        cuped=False,
+    )
+    for days in zip(*(g.daily for g in plan.groups), strict=False):
+        groups = [
+            statistic(definition, _as_group(plan.groups[i], day), cuped=False)
+            for i, day in enumerate(days)
+        ]
+        comparisons = stats.analyze_metric(
+            groups, daily_settings, direction=_direction(definition), primary=False
+        )
+        series.append(
+            {
+                "day": days[0].day.isoformat(),
+                "groups": [
+                    {
+                        "group": plan.groups[c.treatment].group,
+                        "estimate": c.relative.estimate if c.relative else None,
+                        "interval": list(c.relative.interval) if c.relative else None,
+                    }
+                    for c in comparisons
+                ],
+            }
+        )
+    return plain(series)
+
+
+def _as_group(group: GroupStatistics, day: Any) -> GroupStatistics:
+    return GroupStatistics(
+        group=group.group,
+        units=day.n,
+        n=day.n,
+        sum=day.sum,
+        sum_squares=day.sum_squares,
+        den_sum=day.den_sum,
+        den_sum_squares=day.den_sum_squares,
+        main_den_sum_product=day.main_den_sum_product,
+    )
+
+
+def _metric_entry(item: ScorecardMetric) -> dict[str, Any]:
+    name, _, kind = item.id.rpartition("::")
+    definition = item.definition
+    return {
+        "id": item.id,
+        "name": name,
+        "type": kind,
+        "role": item.role,
+        "direction": definition.direction.value if definition else "increase",
+        "definition": definition.as_dict() if definition else None,
+        "groups": [],
+        "comparisons": [],
+        "series": [],
+        "message": None if definition else "This metric is no longer in the catalog.",
+    }
+
+
+def compute(
+    experiment: Experiment, environment: Environment, *, now: dt.datetime, full: bool = False
+) -> dict[str, Any]:
+    """The results payload of `experiment` in `environment` as of `now`."""
+    scope = scope_of(experiment, now)
+    if scope is None:
+        return {"version": PAYLOAD_VERSION, "message": "The experiment has not started yet."}
+    metrics = scorecard_metrics(experiment)
+    primaries = sum(1 for m in metrics if m.role == PRIMARY)
+    settings = settings_of(experiment, scope, primaries)
+    exposures = exposure_summary(environment, scope)
+    weights = [float(g["size"]) for g in experiment.groups]
+    for group, weight in zip(exposures["groups"], weights, strict=True):
+        group["expectedShare"] = weight / (sum(weights) or 1)
+    srm = stats.srm_check([g["units"] for g in exposures["groups"]], weights)
+    entries = [_metric_entry(m) for m in metrics]
+    inputs: list[tuple[dict[str, Any], stats.MetricInput]] = []
+    for i, (item, entry) in enumerate(zip(metrics, entries, strict=True)):
+        progress.report("Metrics computed", i, len(metrics))
+        if item.definition is None:
+            continue
+        plan = group_statistics(environment.pk, scope, item.definition, now=now, full=full)
+        groups = [statistic(item.definition, g, cuped=settings.cuped) for g in plan.groups]
+        entry["groups"] = [
+            {"name": g.group, "units": g.units, "n": g.n, "mean": s.mean, "statistics": plain(g)}
+            for g, s in zip(plan.groups, groups, strict=True)
+        ]
+        entry["caps"] = plain(plan.caps)
+        entry["notes"] = list(plan.notes)
+        if item.role == PRIMARY:
+            entry["series"] = _lift_series(item.definition, plan, settings)
+        metric_input = stats.MetricInput(
+            groups, _direction(item.definition), primary=item.role == PRIMARY
+        )
+        inputs.append((entry, metric_input))
+    progress.report("Metrics computed", len(metrics), len(metrics))
+    analysed = stats.analyze_experiment([m for _, m in inputs], settings)
+    for (entry, _), comparisons in zip(inputs, analysed, strict=True):
+        names = [g["name"] for g in entry["groups"]]
+        entry["comparisons"] = [{"group": names[c.treatment], **plain(c)} for c in comparisons]
+    return {
+        "version": PAYLOAD_VERSION,
+        "computedAt": now.isoformat(),
+        "range": {"start": scope.start.isoformat(), "end": scope.end.isoformat()},
+        "environment": environment.name,
+        "settings": plain(settings),
+        "exposures": exposures,
+        "srm": plain(srm),
+        "metrics": entries,
+    }

@@ -1,0 +1,220 @@
+"""What the results page, the CSV export and the API show of a stored payload: one row per
+metric and test group, with its interval placed on the metric's shared scale, its colour
+from the metric's direction and the significance, and words for what the numbers mean."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLE_TITLES = {
+    "primary": "Primary metrics",
+    "secondary": "Secondary metrics",
+    "guardrail": "Core metrics (guardrails)",
+}
+
+
+@dataclass
+class Row:
+    metric: str
+    metric_type: str
+    role: str
+    group: str
+    control_mean: float | None
+    treatment_mean: float | None
+    control_units: int
+    treatment_units: int
+    relative: float | None  # 0.05 = +5%
+    low: float | None
+    high: float | None
+    absolute: float | None
+    p_value: float | None
+    significant: bool
+    # "good", "bad" or "neutral": significant and in the metric's good direction, or not.
+    tone: str
+    cuped: bool
+    sequential: bool
+    message: str | None
+    # The interval as percents of the bar's width (left edge, width) and where zero is.
+    bar_left: float = 0.0
+    bar_width: float = 0.0
+    point: float = 50.0
+    zero: float = 50.0
+
+
+@dataclass
+class Section:
+    role: str
+    title: str
+    rows: list[Row] = field(default_factory=list)
+
+
+def _tone(comparison: dict[str, Any], direction: str) -> str:
+    relative = comparison.get("relative") or comparison.get("absolute") or {}
+    estimate = relative.get("estimate")
+    if not comparison.get("significant") or estimate is None:
+        return "neutral"
+    better = estimate > 0 if direction == "increase" else estimate < 0
+    return "good" if better else "bad"
+
+
+def _row(metric: dict[str, Any], comparison: dict[str, Any]) -> Row:
+    relative = comparison.get("relative") or {}
+    absolute = comparison.get("absolute") or {}
+    interval = relative.get("interval") or [None, None]
+    method = comparison.get("method") or {}
+    return Row(
+        metric=metric["name"],
+        metric_type=metric["type"],
+        role=metric["role"],
+        group=comparison["group"],
+        control_mean=comparison.get("control_mean"),
+        treatment_mean=comparison.get("treatment_mean"),
+        control_units=comparison.get("control_n") or 0,
+        treatment_units=comparison.get("treatment_n") or 0,
+        relative=relative.get("estimate"),
+        low=interval[0],
+        high=interval[1],
+        absolute=absolute.get("estimate"),
+        p_value=comparison.get("adjusted_p_value") or comparison.get("p_value"),
+        significant=bool(comparison.get("significant")),
+        tone=_tone(comparison, metric.get("direction", "increase")),
+        cuped=bool((comparison.get("cuped") or {}).get("applied")),
+        sequential=bool(method.get("sequential")),
+        message=comparison.get("message"),
+    )
+
+
+def _place(rows: list[Row]) -> None:
+    """Each interval on one scale per section, symmetric around zero, so that bars compare."""
+    reach = max(
+        (abs(x) for r in rows for x in (r.low, r.high, r.relative) if x is not None),
+        default=0.0,
+    )
+    reach = reach * 1.1 or 0.01
+
+    def at(x: float) -> float:
+        return round(50 + 50 * x / reach, 2)
+
+    for r in rows:
+        if r.low is None or r.high is None or r.relative is None:
+            continue
+        r.bar_left, r.point = at(r.low), at(r.relative)
+        r.bar_width = round(at(r.high) - r.bar_left, 2)
+
+
+def sections(payload: dict[str, Any]) -> list[Section]:
+    """The metrics by role, each with a row per test group (or one row saying why none)."""
+    found: dict[str, Section] = {}
+    for metric in payload.get("metrics", []):
+        role = metric["role"]
+        section = found.setdefault(role, Section(role, ROLE_TITLES.get(role, role)))
+        comparisons = metric.get("comparisons") or []
+        for comparison in comparisons:
+            section.rows.append(_row(metric, comparison))
+        if not comparisons:
+            section.rows.append(_empty_row(metric))
+    ordered = [found[r] for r in ROLE_TITLES if r in found]
+    for section in ordered:
+        _place(section.rows)
+    return ordered
+
+
+def _empty_row(metric: dict[str, Any]) -> Row:
+    message = metric.get("message") or "No data for this metric yet."
+    return Row(
+        metric=metric["name"],
+        metric_type=metric["type"],
+        role=metric["role"],
+        group="",
+        control_mean=None,
+        treatment_mean=None,
+        control_units=0,
+        treatment_units=0,
+        relative=None,
+        low=None,
+        high=None,
+        absolute=None,
+        p_value=None,
+        significant=False,
+        tone="neutral",
+        cuped=False,
+        sequential=False,
+        message=message,
+    )
+
+
+def srm_banner(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """A warning or an alert when the groups' units stray from the configured split: each
+    group's share of the units against the share the split gives it."""
+    srm = payload.get("srm") or {}
+    verdict = srm.get("verdict")
+    if verdict not in ("warning", "alert"):
+        return None
+    groups = (payload.get("exposures") or {}).get("groups") or []
+    total = sum(g["units"] for g in groups) or 1
+    return {
+        "verdict": verdict,
+        "p_value": srm.get("p_value"),
+        "groups": [
+            {
+                "name": g["name"],
+                "observed": g["units"] / total,
+                "expected": g.get("expectedShare", 0.0),
+            }
+            for g in groups
+        ],
+    }
+
+
+CSV_COLUMNS = (
+    "metric",
+    "type",
+    "role",
+    "group",
+    "control_units",
+    "treatment_units",
+    "control_mean",
+    "treatment_mean",
+    "absolute_effect",
+    "relative_effect",
+    "relative_low",
+    "relative_high",
+    "p_value",
+    "significant",
+    "cuped",
+    "sequential",
+    "note",
+)
+
+
+def to_csv(payload: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for section in sections(payload):
+        for r in section.rows:
+            writer.writerow(
+                [
+                    r.metric,
+                    r.metric_type,
+                    r.role,
+                    r.group,
+                    r.control_units,
+                    r.treatment_units,
+                    r.control_mean,
+                    r.treatment_mean,
+                    r.absolute,
+                    r.relative,
+                    r.low,
+                    r.high,
+                    r.p_value,
+                    r.significant,
+                    r.cuped,
+                    r.sequential,
+                    r.message or "",
+                ]
+            )
+    return out.getvalue()

@@ -1,0 +1,195 @@
+"""Refreshing experiment results: asked for from the page, the API or beat, computed by the
+worker (docs/results.md).
+
+`results_request` records a queued computation and hands it to the worker after the commit;
+`results_compute` (the worker) computes it, reporting progress on the row, and stores the
+payload or the reason it failed. A refresh already waiting or running is reused, so
+pressing the button twice computes once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import time
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from console import progress
+from console.audit import audit_record
+from console.exceptions import DomainError
+from console.models import Environment, Role
+from console.permissions import ensure_role
+from experiments.models import Experiment, ExperimentResults, ExperimentStatus, ResultsState
+from experiments.results.compute import compute
+
+logger = logging.getLogger(__name__)
+
+PENDING = (ResultsState.QUEUED, ResultsState.RUNNING)
+
+
+def results_request(
+    *, actor, experiment: Experiment, environment: Environment, full: bool = False
+) -> ExperimentResults:
+    """Queue a refresh of the experiment's results in `environment` (members and admins;
+    viewers read results). `full` recomputes every day from the events."""
+    ensure_role(actor, experiment.project, Role.MEMBER)
+    if environment.project_id != experiment.project_id:
+        raise DomainError("That environment belongs to another project.", code="not_found")
+    if experiment.started_at is None or experiment.status == ExperimentStatus.DRAFT:
+        raise DomainError(
+            "The experiment has not started: there is nothing to measure yet.",
+            code="not_started",
+        )
+    with transaction.atomic():
+        pending = _pending(experiment, environment)
+        if pending is not None:
+            return pending
+        results = ExperimentResults.objects.create(
+            experiment=experiment, environment=environment, full=full, requested_by=actor
+        )
+        audit_record(
+            actor=actor,
+            action="experiment.results_requested",
+            target=experiment,
+            project=experiment.project,
+            after={"environment": environment.name, "full": full},
+        )
+        transaction.on_commit(functools.partial(_enqueue, results.pk))
+    return results
+
+
+def results_schedule() -> int:
+    """Beat's daily refresh: every running experiment, in each environment where it has
+    been started (results are cheap to skip: an environment without exposures computes
+    empty). Returns how many it queued."""
+    queued = 0
+    running = Experiment.objects.filter(status=ExperimentStatus.RUNNING, started_at__isnull=False)
+    for experiment in running.select_related("project"):
+        for environment in Environment.objects.filter(project=experiment.project):
+            with transaction.atomic():
+                if _pending(experiment, environment) is not None:
+                    continue
+                results = ExperimentResults.objects.create(
+                    experiment=experiment, environment=environment
+                )
+                transaction.on_commit(functools.partial(_enqueue, results.pk))
+                queued += 1
+    return queued
+
+
+def _pending(experiment: Experiment, environment: Environment) -> ExperimentResults | None:
+    return (
+        ExperimentResults.objects.select_for_update()
+        .filter(experiment=experiment, environment=environment, state__in=PENDING)
+        .first()
+    )
+
+
+def _enqueue(results_id: int) -> None:
+    from experiments.tasks import results_compute_task
+
+    try:
+        results_compute_task.apply_async((results_id,), retry=False)
+    except Exception:  # the broker is down: the row stays queued, beat's sweep sends it
+        logger.warning("results.enqueue_failed id=%s", results_id)
+
+
+def results_compute(results_id: int) -> ExperimentResults | None:
+    """Compute one queued refresh (the worker). Taken with SKIP LOCKED and marked running
+    first, so two deliveries of the task compute it once. None when there was nothing to do."""
+    with transaction.atomic():
+        results = (
+            ExperimentResults.objects.select_for_update(skip_locked=True)
+            .select_related("experiment__project", "environment")
+            .filter(pk=results_id, state=ResultsState.QUEUED)
+            .first()
+        )
+        if results is None:
+            return None
+        results.state, results.started_at = ResultsState.RUNNING, timezone.now()
+        results.save(update_fields=["state", "started_at"])
+    writer = _ProgressWriter(results)
+    try:
+        with progress.listening(writer):
+            payload = compute(
+                results.experiment, results.environment, now=timezone.now(), full=results.full
+            )
+    except Exception as exc:
+        logger.exception("results.compute_failed id=%s", results_id)
+        results.state, results.error = ResultsState.FAILED, _failure(exc)
+        results.finished_at = timezone.now()
+        results.save(update_fields=["state", "error", "finished_at"])
+        return results
+    results.state, results.payload, results.finished_at = (
+        ResultsState.DONE,
+        payload,
+        timezone.now(),
+    )
+    results.range_start = _time(payload, "start")
+    results.range_end = _time(payload, "end")
+    results.progress = {}
+    results.save(
+        update_fields=["state", "payload", "finished_at", "range_start", "range_end", "progress"]
+    )
+    return results
+
+
+# The compute task's time limit (experiments.tasks): a bigger experiment takes minutes.
+COMPUTE_TIME_LIMIT_S = 3600
+
+
+def results_requeue(*, waiting_s: int = 600) -> int:
+    """Send again what was queued `waiting_s` ago and never picked up (a lost enqueue), and
+    fail what has been running past the task's time limit (a killed worker)."""
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=waiting_s)
+    killed = now - dt.timedelta(seconds=COMPUTE_TIME_LIMIT_S + 60)
+    stuck = ExperimentResults.objects.filter(state=ResultsState.RUNNING, started_at__lt=killed)
+    stuck.update(
+        state=ResultsState.FAILED,
+        error="The computation was interrupted (the worker stopped); refresh to try again.",
+        finished_at=timezone.now(),
+    )
+    waiting = list(
+        ExperimentResults.objects.filter(
+            state=ResultsState.QUEUED, requested_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for pk in waiting:
+        _enqueue(pk)
+    return len(waiting)
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, DomainError):
+        return exc.message
+    return "The results could not be computed; the error is in the worker's log."
+
+
+def _time(payload: dict[str, Any], key: str) -> dt.datetime | None:
+    value = (payload.get("range") or {}).get(key)
+    return parse_datetime(value) if value else None
+
+
+class _ProgressWriter:
+    """Writes the latest progress on the row, at most twice a second."""
+
+    INTERVAL = 0.5
+
+    def __init__(self, results: ExperimentResults):
+        self.results = results
+        self.written = 0.0
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.written < self.INTERVAL:
+            return
+        self.written = now
+        ExperimentResults.objects.filter(pk=self.results.pk).update(
+            progress={"step": step, "done": done, "total": total}
+        )

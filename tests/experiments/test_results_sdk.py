@@ -1,0 +1,171 @@
+"""Experiment results, end to end with the real SDK (issue 13).
+
+A running experiment (Control and Test, 50/50 of everyone) with the primary metric
+`purchase::sum` is published. The legacy `statsig` SDK reads the spec from the live console,
+evaluates the experiment for thousands of users and logs each user's purchase, with a
+planted +5% in Test. It sends both to the intake. A real Celery worker counts the exposures
+and computes the results that a refresh asks for. Then the Results page shows the lift, and
+its interval covers 5%.
+
+Each purchase is the group's base value times 0.9 or 1.1, alternating within the group in
+the order the SDK assigned the users. So each group's mean is its base, up to one user, and
+the measured lift is 5% whatever the project's random salts put where. Nothing here is
+random.
+
+The app has as many users in each group (it takes the SDK's users in order until each group
+has 9,000), so the split itself adds no noise. In a second environment the app skips the
+exposure log for one Test user in 20, as a broken code path would (`log_exposure=False`).
+This drops 5% of that group's exposures (9,000 against 8,550: χ² p < 0.001), and the page
+raises the sample ratio mismatch alert.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.urls import reverse
+
+from console import services as core_services
+from console.publishing.services import spec_publish
+from experiments import services as experiment_services
+from experiments.documents import experiment_to_document
+from experiments.models import ExperimentResults, ResultsState
+from experiments.results.services import results_request
+from metrics.catalog.services import metric_create
+from metrics.catalog.validation import MetricInput
+from metrics.models import PendingExposures
+from tests.experiments.factories import experiment_document
+from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
+from tests.publishing.conftest import (  # noqa: F401 (fixtures)
+    celery_worker_process,
+    start_celery_worker,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_event_table")]
+
+EXPERIMENT = "checkout_button"
+USERS = 18_000  # enough that 5% fewer Test units is an SRM alert (p < 0.001)
+BASE = {"Control": 20.0, "Test": 21.0}  # +5%
+
+
+@pytest.fixture
+def experiment(project, site_admin):
+    metric_create(
+        actor=site_admin,
+        project=project,
+        data=MetricInput(name="purchase", metric_type="sum", event_name="purchase"),
+    )
+    created = experiment_services.experiment_create(
+        actor=site_admin,
+        project=project,
+        document=experiment_document(
+            EXPERIMENT, primaryMetrics=[{"name": "purchase", "type": "sum"}]
+        ),
+    )
+    started = experiment_services.experiment_start(actor=site_admin, experiment=created)
+    spec_publish(actor=None, project=project)
+    assert experiment_to_document(started)["primaryMetrics"] == [
+        {"name": "purchase", "type": "sum"}
+    ]
+    return started
+
+
+def _key(project, admin, environment: str) -> str:
+    env = project.environments.get(name=environment)
+    return core_services.key_create(
+        actor=admin, project=project, kind="server", environment=env, name=environment
+    ).secret
+
+
+def _sdk_run(secret: str, url: str, *, skip_test_exposures_every: int = 0) -> dict[str, int]:
+    """The legacy SDK assigns USERS users and logs their purchases; how many per group."""
+    import logging
+
+    from statsig.statsig_event import StatsigEvent
+    from statsig.statsig_options import StatsigOptions
+    from statsig.statsig_server import StatsigServer
+    from statsig.statsig_user import StatsigUser
+
+    logging.getLogger("statsig.sdk").setLevel(logging.CRITICAL)
+    server = StatsigServer()
+    options = StatsigOptions(api=f"{url}/v1", disable_diagnostics=True, rulesets_sync_interval=3600)
+    assert server.initialize(secret, options).init_success
+    seen = dict.fromkeys(BASE, 0)
+    per_group = USERS // len(BASE)
+    try:
+        i = 0
+        while sum(seen.values()) < USERS:
+            i += 1
+            user = StatsigUser(user_id=f"user-{i}")
+            group = server.get_experiment(user, EXPERIMENT, log_exposure=False).group_name
+            if seen[group] == per_group:
+                continue  # the app's users are as many in each group: no split noise
+            skip = bool(skip_test_exposures_every) and group == "Test"
+            skip = skip and seen[group] % skip_test_exposures_every == 0
+            if not skip:
+                server.get_experiment(user, EXPERIMENT)
+            value = BASE[group] * (1.1 if seen[group] % 2 else 0.9)
+            seen[group] += 1
+            server.log_event(StatsigEvent(user, "purchase", value=round(value, 6)))
+            # This app logs faster than the SDK's sender thread posts, and the SDK drops the
+            # oldest batches beyond a few waiting: it flushes (posts, waiting) as it goes.
+            if i % 400 == 399:
+                server.flush()
+    finally:
+        server.shutdown()
+    return seen
+
+
+def _computed(experiment, environment, admin) -> ExperimentResults:
+    """Ask for a refresh as a member would, and wait for the worker to compute it."""
+    wait_for(lambda: not PendingExposures.objects.exists(), timeout=60)
+    results = results_request(actor=admin, experiment=experiment, environment=environment)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        results.refresh_from_db()
+        if results.state in (ResultsState.DONE, ResultsState.FAILED):
+            break
+        time.sleep(0.2)
+    assert results.state == ResultsState.DONE, (results.state, results.error)
+    return results
+
+
+@pytest.mark.usefixtures("celery_worker_process")
+def test_legacy_statsig__planted_lift_measured__srm_alert_when_exposures_drop(
+    client, live_server, project, site_admin, experiment
+):
+    production = project.environments.get(name="production")
+    staging = project.environments.get(name="staging")
+
+    # When the SDK runs in production, every exposure logged
+    seen = _sdk_run(_key(project, site_admin, "production"), live_server.url)
+    results = _computed(experiment, production, site_admin)
+
+    # Then the lift of purchase is the planted 5%, its interval covers it, no SRM
+    (metric,) = results.payload["metrics"]
+    (comparison,) = metric["comparisons"]
+    relative = comparison["relative"]
+    assert [g["units"] for g in results.payload["exposures"]["groups"]] == [9_000, 9_000]
+    assert seen == {"Control": 9_000, "Test": 9_000}
+    assert relative["estimate"] == pytest.approx(0.05, abs=0.002)
+    low, high = relative["interval"]
+    assert low < 0.05 < high
+    assert comparison["significant"] is True
+    assert results.payload["srm"]["verdict"] == "ok"
+    client.force_login(site_admin)
+    url = reverse("experiment-results", args=[project.slug, experiment.pk])
+    page = client.get(url, {"env": "production"}).content.decode()
+    assert "+5.0%" in page
+    assert "Sample ratio mismatch" not in page
+
+    # When, in staging, one Test user in 20 is assigned without its exposure logged
+    _sdk_run(_key(project, site_admin, "staging"), live_server.url, skip_test_exposures_every=20)
+    results = _computed(experiment, staging, site_admin)
+
+    # Then the page raises the SRM alert, and names Test
+    assert results.payload["srm"]["verdict"] == "alert"
+    page = client.get(url, {"env": "staging"}).content.decode()
+    assert "Sample ratio mismatch" in page
+    assert "Test 48.7% (the split gives 50.0%)" in page  # 8,550 of 17,550
