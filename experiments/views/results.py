@@ -60,7 +60,7 @@ def _lift_charts(payload: dict[str, Any]) -> list[dict[str, str]]:
     """Per primary metric, each test group's relative lift by day with its interval."""
     charts = []
     for metric in payload.get("metrics", []):
-        days = metric.get("series") or []
+        days = _from_first_data(metric.get("series") or [])
         if metric["role"] != "primary" or len(days) < 2:
             continue
         groups = [g["group"] for g in days[-1]["groups"]]
@@ -80,6 +80,15 @@ def _lift_charts(payload: dict[str, Any]) -> list[dict[str, str]]:
             {"metric": metric["name"], "type": metric["type"], "chart": json.dumps(chart)}
         )
     return charts
+
+
+def _from_first_data(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The days from the first with a lift: an experiment started long before its first
+    exposures (or its metric's first events) would draw months of nothing."""
+    for i, day in enumerate(days):
+        if any(g.get("estimate") is not None for g in day["groups"]):
+            return days[i:]
+    return []
 
 
 def _pct(value: float | None) -> float | None:
