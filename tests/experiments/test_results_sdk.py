@@ -1,4 +1,5 @@
-"""Experiment results, end to end with the real SDK (issue 13).
+"""Experiment results, end to end with the real SDKs (issue 13): legacy `statsig` on the
+server, `@statsig/js-client` in Chromium.
 
 A running experiment (Control and Test, 50/50 of everyone) with the primary metric
 `purchase::sum` is published. The legacy `statsig` SDK reads the spec from the live console,
@@ -17,6 +18,10 @@ has 9,000), so the split itself adds no noise. In a second environment the app s
 exposure log for one Test user in 20, as a broken code path would (`log_exposure=False`).
 This drops 5% of that group's exposures (9,000 against 8,550: χ² p < 0.001), and the page
 raises the sample ratio mismatch alert.
+
+In the browser, a StatsigClient (client key, `/v1/rgstr`) is updated to 600 visitors in turn
+(300 per group, the same way), exposes each and logs its purchase; the results measure the
+same +5% from what the browser sent.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from experiments.models import ExperimentResults, ResultsState
 from experiments.results.services import results_request
 from metrics.catalog.services import metric_create
 from metrics.catalog.validation import MetricInput
-from metrics.models import PendingExposures
+from metrics.models import Exposure, PendingExposures
 from tests.experiments.factories import experiment_document
 from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
+from tests.metrics.test_sdks import App
 from tests.publishing.conftest import (  # noqa: F401 (fixtures)
     celery_worker_process,
     start_celery_worker,
@@ -169,3 +175,84 @@ def test_legacy_statsig__planted_lift_measured__srm_alert_when_exposures_drop(
     page = client.get(url, {"env": "staging"}).content.decode()
     assert "Sample ratio mismatch" in page
     assert "Test 48.7% (the split gives 50.0%)" in page  # 8,550 of 17,550
+
+
+# Runs in the page: one StatsigClient updated to each user in turn, as many users in each
+# group (the app skips a user whose group is full, before any exposure), each exposed
+# (getExperiment) and logging one purchase: 0.9 or 1.1 times the group's base, alternating.
+JS_VISIT = """
+async ({sdkKey, api, app, perGroup, base, experiment}) => {
+  const first = {userID: 'web-0'};
+  const client = new window.Statsig.StatsigClient(sdkKey, first, {
+    networkConfig: {api, sdkExceptionUrl: app + '/sdk_exception'},
+  });
+  const init = await client.initializeAsync();
+  if (!init.success) { throw new Error('initializeAsync failed: ' + String(init.error)); }
+  const seen = {Control: 0, Test: 0};
+  for (let i = 1; seen.Control < perGroup || seen.Test < perGroup; i++) {
+    const details = await client.updateUserAsync({userID: 'web-' + i});
+    if (!details.success) { throw new Error('updateUserAsync failed: ' + details.error); }
+    const group = client.getExperiment(experiment, {disableExposureLog: true}).groupName;
+    if (seen[group] >= perGroup) { continue; }
+    client.getExperiment(experiment);
+    const value = base[group] * (seen[group] % 2 ? 1.1 : 0.9);
+    seen[group] += 1;
+    client.logEvent('purchase', Math.round(value * 1e6) / 1e6);
+    if (i % 50 === 0) { await client.flush(); }
+  }
+  await client.flush();
+  return seen;
+}
+"""
+
+
+@pytest.fixture
+def web():
+    """The product's web app on a loopback origin of its own (tests/metrics/test_sdks.py)."""
+    server = App()
+    yield server
+    server.close()
+
+
+@pytest.mark.usefixtures("celery_worker_process")
+def test_js_client__planted_lift_measured_from_the_browser(
+    page, client, live_server, project, site_admin, experiment, web
+):
+    app = web
+    # Given a web app whose StatsigClient talks to the console with a client key
+    production = project.environments.get(name="production")
+    secret = core_services.key_create(
+        actor=site_admin, project=project, kind="client", environment=production, name="web"
+    ).secret
+    page.context.grant_permissions(["local-network-access"], origin=app.url)
+    page.set_default_timeout(60_000)
+    page.goto(app.url + "/")
+
+    # When 300 visitors per group are exposed and buy, Test 5% more
+    seen = page.evaluate(
+        JS_VISIT,
+        {
+            "sdkKey": secret,
+            "api": live_server.url + "/v1",
+            "app": app.url,
+            "perGroup": 300,
+            "base": BASE,
+            "experiment": EXPERIMENT,
+        },
+    )
+    # (js-client's flush resolves before its last request is answered: wait for the units)
+    exposed = Exposure.objects.filter(environment_id=production.pk, name=EXPERIMENT)
+    wait_for(lambda: exposed.count() == 600, timeout=30)
+    results = _computed(experiment, production, site_admin)
+
+    # Then the results measure the planted lift from what the browser sent
+    assert seen == {"Control": 300, "Test": 300}
+    (metric,) = results.payload["metrics"]
+    (comparison,) = metric["comparisons"]
+    assert [g["units"] for g in results.payload["exposures"]["groups"]] == [300, 300]
+    assert comparison["relative"]["estimate"] == pytest.approx(0.05, abs=1e-6)
+    low, high = comparison["relative"]["interval"]
+    assert low < 0.05 < high
+    client.force_login(site_admin)
+    url = reverse("experiment-results", args=[project.slug, experiment.pk])
+    assert "+5.0%" in client.get(url, {"env": "production"}).content.decode()
