@@ -37,6 +37,9 @@ class Row:
     cuped: bool
     sequential: bool
     message: str | None
+    # The Bayesian view (flat prior): the chance the test group beats control, in the
+    # metric's good direction.
+    chance_to_beat: float | None = None
     # The interval as percents of the bar's width (left edge, width) and where zero is.
     bar_left: float = 0.0
     bar_width: float = 0.0
@@ -84,6 +87,7 @@ def _row(metric: dict[str, Any], comparison: dict[str, Any]) -> Row:
         cuped=bool((comparison.get("cuped") or {}).get("applied")),
         sequential=bool(method.get("sequential")),
         message=comparison.get("message"),
+        chance_to_beat=(comparison.get("bayesian") or {}).get("chance_to_beat_control"),
     )
 
 
@@ -184,6 +188,7 @@ CSV_COLUMNS = (
     "relative_high",
     "p_value",
     "significant",
+    "chance_to_beat",
     "cuped",
     "sequential",
     "note",
@@ -212,6 +217,7 @@ def to_csv(payload: dict[str, Any]) -> str:
                     r.high,
                     r.p_value,
                     r.significant,
+                    r.chance_to_beat,
                     r.cuped,
                     r.sequential,
                     r.message or "",

@@ -24,6 +24,7 @@ def comparison(group, estimate, low, high, *, significant, p=0.01, treatment=1):
         "significant": significant,
         "method": {"sequential": None},
         "cuped": {"applied": True},
+        "bayesian": {"chance_to_beat_control": 0.97 if significant else 0.4},
         "message": None,
     }
 
@@ -87,6 +88,7 @@ def test_sections__by_role_in_order_with_tones_from_direction():
     assert secondary.rows[0].tone == "bad"
     assert guardrail.rows[0].message == "This metric is no longer in the catalog."
     assert primary.rows[0].cuped is True
+    assert [r.chance_to_beat for r in primary.rows] == [0.97, 0.4]
 
 
 def test_sections__intervals_share_one_scale_centred_on_zero():
