@@ -43,6 +43,10 @@ class WeekRow:
     units_needed: int | None  # per group, for the target MDE
     note: str = ""  # why there is no MDE
 
+    @property
+    def std_dev(self) -> float | None:
+        return None if self.variance is None else self.variance**0.5
+
 
 @dataclass(frozen=True, slots=True)
 class PowerTable:

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from metrics.catalog.selectors import metric_definition
 from metrics.catalog.services import metric_settings_update
+from metrics.models import Metric
 from metrics.power.analysis import PowerSettings, power_table
 from metrics.power.selectors import Population, PopulationKind, population_names, power_inputs
 from metrics.stats.frequentist import Sided
@@ -161,15 +162,12 @@ def catalog(project, project_member):
 
 
 def _definition(project, name):
-    from metrics.models import Metric
-
     return metric_definition(Metric.objects.get(project=project, name=name))
 
 
 @pytest.fixture
 def seeded(production, running_experiment, project, project_member, catalog):
-    rules = group_rules(production, EXPERIMENT)
-    return seed_power(production, rules)
+    return seed_power(production, group_rules(production, EXPERIMENT))
 
 
 POPULATIONS = [
