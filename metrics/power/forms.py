@@ -4,6 +4,8 @@ not in the lists) is a form error, never a failure."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 
 from metrics.power.analysis import PowerSettings
@@ -24,12 +26,9 @@ def population_choices(names: dict[str, list[str]]) -> list[tuple[str, object]]:
     return choices
 
 
-class PowerForm(forms.Form):
-    env = forms.ChoiceField(label="Environment")
-    metric = forms.ChoiceField(label="Metric")
-    population = forms.ChoiceField(
-        label="Population", help_text="Whose units the experiment would see."
-    )
+class PowerSettingsForm(forms.Form):
+    """The test's settings, for the page and the API (which names the MDE `targetMde`)."""
+
     groups = forms.IntegerField(
         label="Groups", min_value=2, max_value=5, initial=2, help_text="Equal split."
     )
@@ -47,24 +46,10 @@ class PowerForm(forms.Form):
         help_text="Weeks needed to detect this relative effect.",
     )
 
-    def __init__(
-        self,
-        *args,
-        environments: list[str],
-        metrics: list[str],
-        populations: dict[str, list[str]],
-        **kwargs,
-    ) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["env"].choices = [(n, n) for n in environments]
-        self.fields["metric"].choices = [("", "Pick a metric")] + [(m, m) for m in metrics]
-        self.fields["population"].choices = population_choices(populations)
-        self.fields["population"].initial = "all"
         for name in ("groups", "allocation", "confidence", "power", "target_mde"):
             self.fields[name].widget.attrs["step"] = "any" if name != "groups" else "1"
-
-    def chosen_population(self) -> Population:
-        return Population.parse(self.cleaned_data["population"])
 
     def settings(self) -> PowerSettings:
         data = self.cleaned_data
@@ -76,3 +61,29 @@ class PowerForm(forms.Form):
             sided=Sided(data["sided"]),
             target_mde=data["target_mde"],
         )
+
+
+class PowerForm(PowerSettingsForm):
+    env = forms.ChoiceField(label="Environment")
+    metric = forms.ChoiceField(label="Metric")
+    population = forms.ChoiceField(
+        label="Population", help_text="Whose units the experiment would see."
+    )
+
+    def __init__(
+        self,
+        *args,
+        environments: list[str],
+        metrics: list[str],
+        populations: dict[str, list[str]],
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        choice = lambda name: cast(forms.ChoiceField, self.fields[name])  # noqa: E731
+        choice("env").choices = [(n, n) for n in environments]
+        choice("metric").choices = [("", "Pick a metric")] + [(m, m) for m in metrics]
+        choice("population").choices = population_choices(populations)
+        self.fields["population"].initial = "all"
+
+    def chosen_population(self) -> Population:
+        return Population.parse(self.cleaned_data["population"])
