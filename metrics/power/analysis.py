@@ -83,7 +83,7 @@ def power_table(inputs: PowerInputs, settings: PowerSettings) -> PowerTable:
             if last.units_needed is not None:
                 target_note = (
                     f"More than 4 weeks: each group needs {last.units_needed:,} units in the "
-                    f"statistic; 4 weeks give {last.per_group:,.0f}."
+                    f"statistic; 4 weeks give {_units(last.per_group)}."
                 )
             else:
                 target_note = "No estimate: the population has no data for this metric."
@@ -136,3 +136,8 @@ def _row(window: WindowStatistics, settings: PowerSettings) -> WeekRow:
         needed,
         note,
     )
+
+
+def _units(value: float) -> str:
+    """1,234 or 8.5: whole numbers without a decimal."""
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"

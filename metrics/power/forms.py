@@ -17,8 +17,10 @@ SIDES = [(Sided.TWO.value, "Two-sided"), (Sided.ONE.value, "One-sided")]
 
 def population_choices(names: dict[str, list[str]]) -> list[tuple[str, object]]:
     choices: list[tuple[str, object]] = [("all", "All active units")]
-    gates = [(f"gate:{n}", n) for n in names.get(PopulationKind.GATE, [])]
-    experiments = [(f"experiment:{n}", n) for n in names.get(PopulationKind.EXPERIMENT, [])]
+    gates = [(f"gate:{n}", f"Gate {n}") for n in names.get(PopulationKind.GATE, [])]
+    experiments = [
+        (f"experiment:{n}", f"Experiment {n}") for n in names.get(PopulationKind.EXPERIMENT, [])
+    ]
     if gates:
         choices.append(("Units passing a gate", gates))
     if experiments:
@@ -43,7 +45,7 @@ class PowerSettingsForm(forms.Form):
         required=False,
         min_value=0.01,
         max_value=1000,
-        help_text="Weeks needed to detect this relative effect.",
+        help_text="The weeks it needs.",
     )
 
     def __init__(self, *args, **kwargs) -> None:

@@ -45,7 +45,7 @@ def test_power_page__no_question__form_with_defaults_and_the_tab(
     assert "Pick a metric and a population" in html
     form = response.context["form"]
     populations = dict(form.fields["population"].choices)
-    assert populations["Units passing a gate"] == [(f"gate:{GATE}", GATE)]
+    assert populations["Units passing a gate"] == [(f"gate:{GATE}", f"Gate {GATE}")]
     assert "purchases::event_count" in dict(form.fields["metric"].choices)
 
 
