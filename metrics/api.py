@@ -19,6 +19,9 @@ from metrics.catalog import selectors as catalog_selectors
 from metrics.catalog import services as catalog_services
 from metrics.catalog.documents import api_field, document_to_input, metric_to_document
 from metrics.panels import environments_of
+from metrics.power.analysis import PowerTable, power_table
+from metrics.power.forms import PowerSettingsForm
+from metrics.power.selectors import Population, PowerInputs, power_inputs
 
 ENVIRONMENT_PARAM = "environment"
 
@@ -167,3 +170,95 @@ class MetricDetailView(ConsoleAPIView):
         project, metric = self._metric(request, metric_id, Role.MEMBER)
         _catalog_call(catalog_services.metric_archive, actor=request.user, metric=metric)
         return ok("Metric archived successfully.", _document(project, metric.pk))
+
+
+# ---------------------------------------------------------------- the power calculator
+
+# Query parameter -> the settings form's field, and the default when it is not given.
+POWER_PARAMS = {
+    "groups": ("groups", "2"),
+    "allocation": ("allocation", "100"),
+    "confidence": ("confidence", "95"),
+    "power": ("power", "80"),
+    "sided": ("sided", "two_sided"),
+    "targetMde": ("target_mde", ""),
+}
+
+
+def power_document(inputs: PowerInputs, table: PowerTable, environment: Environment) -> dict:
+    """The power answer: per week of running, the population's units, the units in the
+    experiment and per group, the per-unit mean and variance, the relative MDE in %."""
+    settings = table.settings
+    return {
+        "metric": f"{inputs.metric.name}::{inputs.metric.type.value}",
+        "environment": environment.name,
+        "population": str(inputs.population),
+        "unitType": inputs.unit_type,
+        "end": inputs.end.isoformat(),
+        "settings": {
+            "groups": settings.groups,
+            "allocation": settings.allocation,
+            "confidence": settings.confidence,
+            "power": settings.power,
+            "sided": settings.sided.value,
+            "targetMde": settings.target_mde,
+        },
+        "weeks": [
+            {
+                "weeks": row.weeks,
+                "start": window.start.isoformat(),
+                "units": row.units,
+                "unitsInExperiment": row.traffic,
+                "unitsPerGroup": row.per_group,
+                "unitsInStatistic": window.n,
+                "mean": row.mean,
+                "variance": row.variance,
+                "relativeMdePercent": row.mde,
+                "unitsNeededPerGroup": row.units_needed,
+                "note": row.note or None,
+            }
+            for row, window in zip(table.rows, inputs.windows, strict=True)
+        ],
+        "weeksNeeded": table.weeks_needed,
+    }
+
+
+class MetricPowerView(ConsoleAPIView):
+    """GET /console/v1/metrics/<name::type>/power?environment=&population=all|gate:<name>|
+    experiment:<name>&groups=&allocation=&confidence=&power=&sided=&targetMde=: the MDE by
+    weeks 1 to 4 (docs/metrics.md, "Power")."""
+
+    def get(self, request, metric_id: str):
+        project, _ = resolve_project(request)
+        metric = catalog_selectors.metric_get_by_id(project=project, metric_id=metric_id)
+        if metric is None:
+            raise NotFound(f"This project has no metric '{metric_id[:200]}' (IDs are name::type).")
+        environment = api_environment(request, project)
+        params = request.query_params
+        try:
+            population = Population.parse(params.get("population", "all"))
+        except ValueError as exc:
+            raise DomainError(str(exc), code="invalid_population", field="population") from exc
+        form = PowerSettingsForm(
+            {field: params.get(name, default) for name, (field, default) in POWER_PARAMS.items()}
+        )
+        if not form.is_valid():
+            field, errors = next(iter(form.errors.items()))
+            name = next(n for n, (f, _) in POWER_PARAMS.items() if f == field)
+            raise DomainError(f"{name}: {errors[0]}", code="invalid_parameter", field=name)
+        try:
+            inputs = power_inputs(
+                definition=catalog_selectors.metric_definition(metric),
+                environment=environment,
+                population=population,
+                active_events=catalog_selectors.active_unit_events(project=project),
+            )
+        except ValueError as exc:
+            raise DomainError(str(exc), code="invalid_metric") from exc
+        table = power_table(inputs, form.settings())
+        message = (
+            "No units in this population in the last 4 weeks."
+            if inputs.empty
+            else "Power computed successfully."
+        )
+        return ok(message, power_document(inputs, table, environment))

@@ -4,6 +4,7 @@ from django.urls import path
 
 from metrics import views
 from metrics.catalog import views as catalog
+from metrics.power import views as power
 
 urlpatterns = [
     path("metrics/", catalog.metric_list, name="metric-list"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("metrics/<int:pk>/", catalog.metric_detail, name="metric-detail"),
     path("metrics/<int:pk>/edit/", catalog.metric_update, name="metric-update"),
     path("metrics/<int:pk>/archive/", catalog.metric_archive, name="metric-archive"),
+    path("metrics/power/", power.power, name="metrics-power"),
     path("metrics/events/", views.events, name="metrics-events"),
     path("metrics/events/tail/", views.events_tail, name="metrics-events-tail"),
 ]
