@@ -253,7 +253,9 @@ def _funnel_ctes(shape: Shape, cuped_days: int, has_pre: str, p: Params) -> list
     return ctes
 
 
-def _cap(column: str, upper: str, lower: str, fixed: str | None) -> str:
+def cap_sql(column: str, upper: str, lower: str, fixed: str | None) -> str:
+    """`column` capped: between the percentile caps `upper` and `lower` (SQL), then at
+    `fixed` when there is one."""
     # least/greatest ignore NULL: a cap that is NULL caps nothing. Zero stays zero (the
     # percentiles are over non-zero values, and a unit without events has no value to cap).
     capped = (
@@ -290,10 +292,10 @@ def _tail_ctes(shape: Shape, p: Params, daily: str | None) -> list[str]:
   SELECT NULL::float8 AS upper, NULL::float8 AS lower,
          NULL::float8 AS den_upper, NULL::float8 AS den_lower)"""
     fixed = p.bind(metric.cap, "float8") if metric.cap is not None else None
-    y = _cap("v.num", "c.upper", "c.lower", fixed)
-    d = _cap("v.den", "c.den_upper", "c.den_lower", None)
-    x = _cap("v.pre_num", "c.upper", "c.lower", fixed)
-    xd = _cap("v.pre_den", "c.den_upper", "c.den_lower", None)
+    y = cap_sql("v.num", "c.upper", "c.lower", fixed)
+    d = cap_sql("v.den", "c.den_upper", "c.den_lower", None)
+    x = cap_sql("v.pre_num", "c.upper", "c.lower", fixed)
+    xd = cap_sql("v.pre_den", "c.den_upper", "c.den_lower", None)
     steps = "".join(f", v.st{k}" for k in range(len(shape.selectors))) if _is_funnel(shape) else ""
     ctes = [
         caps,
@@ -388,8 +390,8 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
     else:
         ca, cb = clamp(parts[0], "ca"), "1::float8"
     counted = "(cb <> 0)" if shape.ratio_like else "true"
-    y = _cap("cv.ya", "c.upper", "c.lower", fixed)
-    d = _cap("cv.yb", "c.den_upper", "c.den_lower", None)
+    y = cap_sql("cv.ya", "c.upper", "c.lower", fixed)
+    d = cap_sql("cv.yb", "c.den_upper", "c.den_lower", None)
     return [
         f"""inc AS ({increments})""",
         """cum AS (

@@ -37,7 +37,7 @@ from django.utils import timezone
 from console.models import Environment
 from metrics.definitions import MetricDefinition, MetricType
 from metrics.plan.fields import Params, numeric_field, selector_sql, text_field, unit_expression
-from metrics.plan.query import component_value
+from metrics.plan.query import cap_sql, component_value
 from metrics.plan.shape import Shape, shape_of
 from metrics.stats.inputs import Ratio, SampleMean
 
@@ -323,15 +323,6 @@ def _funnel_ctes(shape: Shape, p: Params) -> list[str]:
     return ctes
 
 
-def _cap(column: str, upper: str, lower: str, fixed: str | None) -> str:
-    # Zero stays zero: the percentiles are over non-zero values (as in metrics.plan).
-    capped = (
-        f"(CASE WHEN {column} = 0 THEN {column} "
-        f"ELSE greatest(least({column}, {upper}), {lower}) END)"
-    )
-    return f"least({capped}, {fixed})" if fixed else capped
-
-
 def _capped_ctes(shape: Shape, p: Params) -> list[str]:
     metric = shape.metric
     counted = "den <> 0" if shape.ratio_like else "true"
@@ -348,8 +339,8 @@ def _capped_ctes(shape: Shape, p: Params) -> list[str]:
     den_up = pct(up, "den") if shape.ratio_like else "NULL::float8"
     den_low = pct(low, "den") if shape.ratio_like else "NULL::float8"
     fixed = p.bind(metric.cap, "float8") if metric.cap is not None else None
-    y = _cap("v.num", "c.upper", "c.lower", fixed)
-    d = _cap("v.den", "c.den_upper", "c.den_lower", None)
+    y = cap_sql("v.num", "c.upper", "c.lower", fixed)
+    d = cap_sql("v.den", "c.den_upper", "c.den_lower", None)
     return [
         f"""caps AS (
   SELECT k, {pct(up, "num")} AS upper, {pct(low, "num")} AS lower,

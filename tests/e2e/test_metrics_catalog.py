@@ -5,23 +5,13 @@ fields), fixes what the form refuses, and sees the ratio's page with its daily c
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from console import services as console_services
 from console.models import Membership, Role
-from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 from tests.metrics.seed import event, store
-
-
-@pytest.fixture
-def empty_event_table(transactional_db):
-    """metrics_event is not Django's (unmanaged): the flush after this test leaves its rows."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE metrics_event")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -39,10 +29,7 @@ def test_catalog__pm_creates_a_ratio__sees_its_page_and_chart(
     pm = UserFactory(username="pam", email="pam@corp.example")
     Membership.objects.create(project=project, user=pm, role=Role.MEMBER)
     page.set_default_timeout(8000)
-    page.goto(live_server.url + reverse("account_login"))
-    page.get_by_label("Email").fill("pam@corp.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, "pam@corp.example")
 
     # When she opens Metrics: each event already has its two auto metrics
     page.get_by_role("navigation", name="Project").get_by_role("link", name="Metrics").click()

@@ -4,24 +4,14 @@ a gate's passing units, and sees the MDE by weeks in a table and a chart."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from console import services as console_services
 from console.models import Membership, Role
 from metrics.catalog.services import metric_autocreate
-from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 from tests.metrics.power_seed import GATE, seed_power
-
-
-@pytest.fixture
-def empty_event_table(transactional_db):
-    """metrics_event is not Django's (unmanaged): the flush after this test leaves its rows."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE metrics_event")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -37,10 +27,7 @@ def test_power__pm_picks_metric_and_gate__sees_table_and_chart(
     pm = UserFactory(username="pam", email="pam@corp.example")
     Membership.objects.create(project=project, user=pm, role=Role.MEMBER)
     page.set_default_timeout(8000)
-    page.goto(live_server.url + reverse("account_login"))
-    page.get_by_label("Email").fill("pam@corp.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, "pam@corp.example")
 
     # When she opens Metrics → Power in production and picks purchases over the gate
     page.get_by_role("navigation", name="Project").get_by_role("link", name="Metrics").click()

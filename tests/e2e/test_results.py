@@ -18,10 +18,10 @@ from console.publishing.services import spec_publish
 from experiments import services as experiment_services
 from metrics.catalog.services import metric_create
 from metrics.catalog.validation import MetricInput
-from tests.conftest import PASSWORD, review_nowhere
+from tests.conftest import review_nowhere
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 from tests.experiments.factories import experiment_document
-from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
 from tests.metrics.seed import DAY_MS, event, exposure, group_rules, now_ms, store
 from tests.publishing.conftest import (  # noqa: F401 (fixtures)
     celery_worker_process,
@@ -29,13 +29,6 @@ from tests.publishing.conftest import (  # noqa: F401 (fixtures)
 )
 
 SHOTS = os.environ.get("GATEHOUSE_SCREENSHOTS")  # a directory: screenshots for people
-
-
-def _sign_in(page: Page, live_server, email: str) -> None:
-    page.goto(live_server.url + reverse("account_login"))
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def _shot(page: Page, name: str) -> None:
@@ -81,7 +74,7 @@ def test_results__pm_refreshes__reads_the_lift(page: Page, live_server):
     Membership.objects.create(project=project, user=viewer, role=Role.VIEWER)
     page.set_default_timeout(15_000)
     page.set_viewport_size({"width": 1360, "height": 900})
-    _sign_in(page, live_server, "pam@corp.example")
+    sign_in(page, live_server, "pam@corp.example")
 
     # When she makes purchase::sum the primary metric on the Setup tab
     page.goto(live_server.url + reverse("experiment-detail", args=["shop", experiment.pk]))
@@ -112,7 +105,7 @@ def test_results__pm_refreshes__reads_the_lift(page: Page, live_server):
 
     # And a viewer reads the same results, without Refresh
     page.context.clear_cookies()
-    _sign_in(page, live_server, "vic@corp.example")
+    sign_in(page, live_server, "vic@corp.example")
     page.goto(live_server.url + reverse("experiment-results", args=["shop", experiment.pk]))
     expect(page.get_by_test_id("results-primary")).to_contain_text(lift)
     expect(page.get_by_role("button", name="Refresh", exact=True)).to_have_count(0)
