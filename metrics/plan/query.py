@@ -90,17 +90,10 @@ def _units_ctes(
     ]
 
 
-def _event_ctes(
-    environment_id: int,
-    shape: Shape,
-    scope: ExperimentScope,
-    cuped_days: int,
-    end: dt.datetime,
-    p: Params,
-) -> list[str]:
-    scan_from = scope.start - dt.timedelta(days=cuped_days)
-    columns = [f"{unit_expression(scope.unit_type, p)} AS unit_id", "e.time"]
-    columns.append("(e.time AT TIME ZONE 'UTC')::date AS day")
+def event_columns(shape: Shape, unit: str, p: Params) -> list[str]:
+    """What the plan reads of each event: its unit (`unit`, SQL), time and UTC day, whether
+    it is each selector's (s0, s1, ...), and each component's number (v_i) or text (t_i)."""
+    columns = [f"{unit} AS unit_id", "e.time", "(e.time AT TIME ZONE 'UTC')::date AS day"]
     for i, selector in enumerate(shape.selectors):
         columns.append(f"{selector_sql(selector, p)} AS s{i}")
         component = shape.components[i]
@@ -110,6 +103,19 @@ def _event_ctes(
             columns.append(f"{numeric_field(component.value_field, p)} AS v{i}")
         if component.type == MetricType.COUNT_DISTINCT:
             columns.append(f"{text_field(component.value_field, p)} AS t{i}")
+    return columns
+
+
+def _event_ctes(
+    environment_id: int,
+    shape: Shape,
+    scope: ExperimentScope,
+    cuped_days: int,
+    end: dt.datetime,
+    p: Params,
+) -> list[str]:
+    scan_from = scope.start - dt.timedelta(days=cuped_days)
+    columns = event_columns(shape, unit_expression(scope.unit_type, p), p)
     scan = p.bind(scan_from, "timestamptz")
     pre_join = f" - {p.bind(dt.timedelta(days=cuped_days), 'interval')}" if cuped_days else ""
     flags = ", ".join(f"ev.s{i}" for i in range(len(shape.selectors)))

@@ -36,8 +36,8 @@ from django.utils import timezone
 
 from console.models import Environment
 from metrics.definitions import MetricDefinition, MetricType
-from metrics.plan.fields import Params, numeric_field, selector_sql, text_field, unit_expression
-from metrics.plan.query import cap_sql, component_value
+from metrics.plan.fields import Params, unit_expression
+from metrics.plan.query import cap_sql, component_value, event_columns
 from metrics.plan.shape import Shape, shape_of
 from metrics.stats.inputs import Ratio, SampleMean
 
@@ -238,16 +238,7 @@ def _population_cte(
 def _events_cte(
     shape: Shape, unit: str, env: int, since: dt.datetime, end: dt.datetime, p: Params
 ) -> str:
-    columns = [f"{unit} AS unit_id", "e.time", "(e.time AT TIME ZONE 'UTC')::date AS day"]
-    for i, selector in enumerate(shape.selectors):
-        columns.append(f"{selector_sql(selector, p)} AS s{i}")
-        component = shape.components[i]
-        if component is None:
-            continue
-        if component.type in (MetricType.SUM, MetricType.MEAN):
-            columns.append(f"{numeric_field(component.value_field, p)} AS v{i}")
-        if component.type == MetricType.COUNT_DISTINCT:
-            columns.append(f"{text_field(component.value_field, p)} AS t{i}")
+    columns = event_columns(shape, unit, p)
     start = p.bind(since, "timestamptz")
     return f"""ev AS (
   SELECT {", ".join(columns)} FROM metrics_event e

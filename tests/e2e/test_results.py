@@ -6,7 +6,6 @@ page without the Refresh button."""
 from __future__ import annotations
 
 import os
-import random
 
 import pytest
 from django.urls import reverse
@@ -22,7 +21,7 @@ from tests.conftest import review_nowhere
 from tests.console.factories import UserFactory
 from tests.e2e.signing import sign_in
 from tests.experiments.factories import experiment_document
-from tests.metrics.seed import DAY_MS, event, exposure, group_rules, now_ms, store
+from tests.experiments.results_seed import seed_purchases
 from tests.publishing.conftest import (  # noqa: F401 (fixtures)
     celery_worker_process,
     start_celery_worker,
@@ -57,17 +56,7 @@ def test_results__pm_refreshes__reads_the_lift(page: Page, live_server):
     experiment.save(update_fields=["started_at"])
     spec_publish(actor=None, project=project)
     production = project.environments.get(name="production")
-    rules = group_rules(production, "checkout_button")
-    rng = random.Random(7)
-    batch = []
-    for i in range(600):
-        group = "Control" if i % 2 else "Test"
-        at = now_ms() - DAY_MS * (3 - i % 3)
-        batch.append(exposure("checkout_button", rules[group], f"u{i}", at=at))
-        for _ in range(rng.randint(0, 3)):
-            value = rng.gauss(20 * (1.1 if group == "Test" else 1.0), 6)
-            batch.append(event("purchase", f"u{i}", at=at + 60_000, value=round(value, 2)))
-    store(production, batch)
+    seed_purchases(production)
     pm = UserFactory(username="pam", email="pam@corp.example")
     Membership.objects.create(project=project, user=pm, role=Role.MEMBER)
     viewer = UserFactory(username="vic", email="vic@corp.example")

@@ -4,8 +4,6 @@ last day against the overall lift, metrics the catalog lost, and experiments not
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from django.utils import timezone
 
@@ -15,8 +13,8 @@ from experiments.results.compute import compute
 from metrics.catalog.services import metric_create
 from metrics.catalog.validation import MetricInput
 from tests.experiments.factories import experiment_document
+from tests.experiments.results_seed import seed_purchases
 from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
-from tests.metrics.seed import DAY_MS, event, exposure, group_rules, now_ms, store
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_event_table")]
 
@@ -42,23 +40,9 @@ def running(project, site_admin):
     return experiment
 
 
-def _seed(environment, *, units=600, seed=7):
-    rules = group_rules(environment, "checkout_button")
-    rng = random.Random(seed)
-    batch = []
-    for i in range(units):
-        group = "Control" if i % 2 else "Test"
-        at = now_ms() - DAY_MS * (3 - i % 3)
-        batch.append(exposure("checkout_button", rules[group], f"u{i}", at=at))
-        for _ in range(rng.randint(0, 3)):
-            value = rng.gauss(20 * (1.1 if group == "Test" else 1.0), 6)
-            batch.append(event("purchase", f"u{i}", at=at + 60_000, value=round(value, 2)))
-    store(environment, batch)
-
-
 def test_cumulative_lift__its_last_day_is_the_overall_lift(project, running):
     production = project.environments.get(name="production")
-    _seed(production)
+    seed_purchases(production)
 
     payload = compute(running, production, now=timezone.now())
 
@@ -72,7 +56,7 @@ def test_cumulative_lift__its_last_day_is_the_overall_lift(project, running):
 
 def test_payload__means_and_lift_from_the_plans_own_sums(project, running):
     production = project.environments.get(name="production")
-    _seed(production)
+    seed_purchases(production)
 
     payload = compute(running, production, now=timezone.now())
 
