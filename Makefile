@@ -90,4 +90,5 @@ bench: migrate
 	$(PY) bench/publishing.py --out bench/results.json
 	$(PY) bench/idlists.py --out bench/results.json
 	$(PY) bench/events.py --out bench/results.json
+	$(PY) bench/results_refresh.py --out bench/results.json
 	@echo "Figures written to bench/results.json"
