@@ -87,7 +87,7 @@ def statement(metric: dict, groups: list[str]) -> str:
     """One statement; parameters $env, $kind, $name, $unit_type, $start, $end, $end_day,
     $scan, $cuped (days), $bots."""
     kind = metric["type"]
-    ratio_like = kind in ("ratio", "funnel", "mean")
+    ratio_like = kind in ("ratio", "funnel")
     if kind == "funnel":
         selectors = list(metric["steps"])
         values = [False] * len(selectors)
