@@ -14,6 +14,7 @@ class ExperimentsConfig(AppConfig):
         from experiments import selectors
         from experiments.models import Experiment, Holdout
         from experiments.specs import contribute
+        from experiments.views import gate_scorecard
         from gates import hooks
         from metrics import panels as metrics_panels
 
@@ -35,6 +36,8 @@ class ExperimentsConfig(AppConfig):
         # Gates and metrics are side floors (neither imports the other): from the floor above
         # both, a gate's page gets metrics' Exposures panel and its list "stale by usage".
         hooks.register_gate_panel(metrics_panels.gate_panel)
+        # And its scorecard: passing against failing units on the Core metrics.
+        hooks.register_gate_panel(gate_scorecard.gate_scorecard_panel)
         hooks.register_gate_checks(metrics_panels.gates_checked)
 
 

@@ -231,11 +231,18 @@ class ResultsState(models.TextChoices):
 
 
 class ExperimentResults(models.Model):
-    """One computation of an experiment's results in one environment: the data range it
-    covers, the scorecard settings and metric definitions it used, and what came out
-    (payload: experiments/results/payload.py). Kept, newest shown: a refresh adds a row."""
+    """One computation of results in one environment: an experiment's scorecard, or a gate's
+    (its passing units against its failing ones on the Core metrics, as Statsig does for
+    rollouts). The data range it covers, the settings and metric definitions it used, and
+    what came out (payload: experiments/results/payload.py). Kept, newest shown: a refresh
+    adds a row."""
 
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="results")
+    experiment = models.ForeignKey(
+        Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="results"
+    )
+    gate = models.ForeignKey(
+        FeatureGate, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     environment = models.ForeignKey(
         "console.Environment", on_delete=models.CASCADE, related_name="+"
     )
@@ -258,12 +265,26 @@ class ExperimentResults(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(experiment__isnull=False, gate__isnull=True)
+                | Q(experiment__isnull=True, gate__isnull=False),
+                name="experiments_results_one_subject",
+            )
+        ]
         indexes = [
             models.Index(
                 fields=["experiment", "environment", "-requested_at"],
                 name="experiments_results_latest",
-            )
+            ),
+            models.Index(
+                fields=["gate", "environment", "-requested_at"],
+                name="experiments_results_gate",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"results of {self.experiment_id} in {self.environment_id} ({self.state})"
+        subject = (
+            f"experiment {self.experiment_id}" if self.experiment_id else f"gate {self.gate_id}"
+        )
+        return f"results of {subject} in {self.environment_id} ({self.state})"

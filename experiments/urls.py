@@ -4,6 +4,7 @@ gates pages (URL names are <entity>-<action>)."""
 from django.urls import path
 
 from experiments import views
+from experiments.views import gate_scorecard
 
 urlpatterns = [
     path("experiments/", views.experiment_list, name="experiment-list"),
@@ -25,6 +26,11 @@ urlpatterns = [
         "experiments/<int:pk>/results.csv",
         views.experiment_results_csv,
         name="experiment-results-csv",
+    ),
+    path(
+        "gates/<int:pk>/scorecard/refresh/",
+        gate_scorecard.gate_scorecard_refresh,
+        name="gate-scorecard-refresh",
     ),
     path("layers/", views.layer_list, name="layer-list"),
     path("layers/new/", views.layer_create, name="layer-create"),

@@ -21,6 +21,7 @@ from console.models import Environment
 from experiments.documents.scorecard import metric_id, stored_scorecard
 from experiments.models import Experiment
 from experiments.results.payload import plain
+from gates.models import FeatureGate
 from metrics import stats
 from metrics.catalog.selectors import metric_definitions, tagged_metric_ids
 from metrics.definitions import MetricDefinition, MetricType, UserCountMode
@@ -99,7 +100,7 @@ def exposure_summary(environment: Environment, scope: ExperimentScope) -> dict[s
     day and group, from the exposures the worker counted."""
     units = Exposure.objects.filter(
         environment_id=environment.pk,
-        kind="config",
+        kind=scope.kind,
         name=scope.name,
         unit_type=scope.unit_type,
         first_at__gte=scope.start,
@@ -249,21 +250,53 @@ def _metric_entry(item: ScorecardMetric) -> dict[str, Any]:
     }
 
 
-def compute(
-    experiment: Experiment, environment: Environment, *, now: dt.datetime, full: bool = False
+# A gate's scorecard looks back this far: its passing units against its failing ones.
+GATE_WINDOW = dt.timedelta(days=28)
+GATE_GROUPS = ("fail", "pass")  # control first
+
+
+def compute_gate(
+    gate: FeatureGate, environment: Environment, *, now: dt.datetime, full: bool = False
 ) -> dict[str, Any]:
-    """The results payload of `experiment` in `environment` as of `now`."""
-    scope = scope_of(experiment, now)
-    if scope is None:
-        return {"version": PAYLOAD_VERSION, "message": "The experiment has not started yet."}
-    metrics = scorecard_metrics(experiment)
-    primaries = sum(1 for m in metrics if m.role == PRIMARY)
-    settings = settings_of(experiment, scope, primaries)
-    exposures = exposure_summary(environment, scope)
-    weights = [float(g["size"]) for g in experiment.groups]
-    for group, weight in zip(exposures["groups"], weights, strict=True):
-        group["expectedShare"] = weight / (sum(weights) or 1)
-    srm = stats.srm_check([g["units"] for g in exposures["groups"]], weights)
+    """A gate's scorecard as of `now`: units first checked in the last four weeks, those
+    that failed it as control against those that passed, on the project's Core metrics
+    (Statsig's rollout Pulse). No SRM: a gate's pass rate is whatever its rules make it."""
+    scope = ExperimentScope(
+        kind="gate",
+        name=gate.name,
+        unit_type=gate.id_type,
+        groups=GATE_GROUPS,
+        start=now - GATE_WINDOW,
+        end=now,
+    )
+    ids = tagged_metric_ids(project=gate.project, tags=[CORE_TAG])
+    definitions = metric_definitions(project=gate.project, ids=ids)
+    metrics = [ScorecardMetric(i, GUARDRAIL, definitions.get(i)) for i in ids]
+    settings = stats.Settings(bayesian=True)
+    entries = _analysed(environment, scope, metrics, settings, now=now, full=full)
+    return {
+        "version": PAYLOAD_VERSION,
+        "computedAt": now.isoformat(),
+        "range": {"start": scope.start.isoformat(), "end": scope.end.isoformat()},
+        "environment": environment.name,
+        "settings": plain(settings),
+        "exposures": exposure_summary(environment, scope),
+        "srm": None,
+        "metrics": entries,
+    }
+
+
+def _analysed(
+    environment: Environment,
+    scope: ExperimentScope,
+    metrics: list[ScorecardMetric],
+    settings: stats.Settings,
+    *,
+    now: dt.datetime,
+    full: bool,
+) -> list[dict[str, Any]]:
+    """Each metric's entry: its groups' statistics from the plan, its comparisons from the
+    statistics module (corrections pooled over the primary ones), its cumulative lift."""
     entries = [_metric_entry(m) for m in metrics]
     inputs: list[tuple[dict[str, Any], stats.MetricInput]] = []
     for i, (item, entry) in enumerate(zip(metrics, entries, strict=True)):
@@ -289,6 +322,25 @@ def compute(
     for (entry, _), comparisons in zip(inputs, analysed, strict=True):
         names = [g["name"] for g in entry["groups"]]
         entry["comparisons"] = [{"group": names[c.treatment], **plain(c)} for c in comparisons]
+    return entries
+
+
+def compute(
+    experiment: Experiment, environment: Environment, *, now: dt.datetime, full: bool = False
+) -> dict[str, Any]:
+    """The results payload of `experiment` in `environment` as of `now`."""
+    scope = scope_of(experiment, now)
+    if scope is None:
+        return {"version": PAYLOAD_VERSION, "message": "The experiment has not started yet."}
+    metrics = scorecard_metrics(experiment)
+    primaries = sum(1 for m in metrics if m.role == PRIMARY)
+    settings = settings_of(experiment, scope, primaries)
+    exposures = exposure_summary(environment, scope)
+    weights = [float(g["size"]) for g in experiment.groups]
+    for group, weight in zip(exposures["groups"], weights, strict=True):
+        group["expectedShare"] = weight / (sum(weights) or 1)
+    srm = stats.srm_check([g["units"] for g in exposures["groups"]], weights)
+    entries = _analysed(environment, scope, metrics, settings, now=now, full=full)
     return {
         "version": PAYLOAD_VERSION,
         "computedAt": now.isoformat(),

@@ -25,7 +25,8 @@ from console.exceptions import DomainError
 from console.models import Environment, Role
 from console.permissions import ensure_role
 from experiments.models import Experiment, ExperimentResults, ExperimentStatus, ResultsState
-from experiments.results.compute import compute
+from experiments.results.compute import compute, compute_gate
+from gates.models import FeatureGate
 
 logger = logging.getLogger(__name__)
 
@@ -33,30 +34,46 @@ PENDING = (ResultsState.QUEUED, ResultsState.RUNNING)
 
 
 def results_request(
-    *, actor, experiment: Experiment, environment: Environment, full: bool = False
+    *,
+    actor,
+    environment: Environment,
+    experiment: Experiment | None = None,
+    gate: FeatureGate | None = None,
+    full: bool = False,
 ) -> ExperimentResults:
-    """Queue a refresh of the experiment's results in `environment` (members and admins;
-    viewers read results). `full` recomputes every day from the events."""
-    ensure_role(actor, experiment.project, Role.MEMBER)
-    if environment.project_id != experiment.project_id:
+    """Queue a refresh of an experiment's results, or of a gate's scorecard, in
+    `environment` (members and admins; viewers read results). `full` recomputes every day
+    from the events."""
+    subject = experiment if experiment is not None else gate
+    if subject is None or (experiment is not None and gate is not None):
+        raise ValueError("results of one experiment or one gate")
+    ensure_role(actor, subject.project, Role.MEMBER)
+    if environment.project_id != subject.project_id:
         raise DomainError("That environment belongs to another project.", code="not_found")
-    if experiment.started_at is None or experiment.status == ExperimentStatus.DRAFT:
+    if experiment is not None and (
+        experiment.started_at is None or experiment.status == ExperimentStatus.DRAFT
+    ):
         raise DomainError(
             "The experiment has not started: there is nothing to measure yet.",
             code="not_started",
         )
     with transaction.atomic():
-        pending = _pending(experiment, environment)
+        pending = _pending(environment, experiment=experiment, gate=gate)
         if pending is not None:
             return pending
         results = ExperimentResults.objects.create(
-            experiment=experiment, environment=environment, full=full, requested_by=actor
+            experiment=experiment,
+            gate=gate,
+            environment=environment,
+            full=full,
+            requested_by=actor,
         )
+        kind = "experiment" if experiment is not None else "gate"
         audit_record(
             actor=actor,
-            action="experiment.results_requested",
-            target=experiment,
-            project=experiment.project,
+            action=f"{kind}.results_requested",
+            target=subject,
+            project=subject.project,
             after={"environment": environment.name, "full": full},
         )
         transaction.on_commit(functools.partial(_enqueue, results.pk))
@@ -72,7 +89,7 @@ def results_schedule() -> int:
     for experiment in running.select_related("project"):
         for environment in Environment.objects.filter(project=experiment.project):
             with transaction.atomic():
-                if _pending(experiment, environment) is not None:
+                if _pending(environment, experiment=experiment) is not None:
                     continue
                 results = ExperimentResults.objects.create(
                     experiment=experiment, environment=environment
@@ -82,10 +99,15 @@ def results_schedule() -> int:
     return queued
 
 
-def _pending(experiment: Experiment, environment: Environment) -> ExperimentResults | None:
+def _pending(
+    environment: Environment,
+    *,
+    experiment: Experiment | None = None,
+    gate: FeatureGate | None = None,
+) -> ExperimentResults | None:
     return (
         ExperimentResults.objects.select_for_update()
-        .filter(experiment=experiment, environment=environment, state__in=PENDING)
+        .filter(experiment=experiment, gate=gate, environment=environment, state__in=PENDING)
         .first()
     )
 
@@ -104,8 +126,8 @@ def results_compute(results_id: int) -> ExperimentResults | None:
     first, so two deliveries of the task compute it once. None when there was nothing to do."""
     with transaction.atomic():
         results = (
-            ExperimentResults.objects.select_for_update(skip_locked=True)
-            .select_related("experiment__project", "environment")
+            ExperimentResults.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("experiment__project", "gate__project", "environment")
             .filter(pk=results_id, state=ResultsState.QUEUED)
             .first()
         )
@@ -116,9 +138,12 @@ def results_compute(results_id: int) -> ExperimentResults | None:
     writer = _ProgressWriter(results)
     try:
         with progress.listening(writer):
-            payload = compute(
-                results.experiment, results.environment, now=timezone.now(), full=results.full
-            )
+            now, full = timezone.now(), results.full
+            if results.experiment is not None:
+                payload = compute(results.experiment, results.environment, now=now, full=full)
+            else:
+                assert results.gate is not None  # the row's check constraint
+                payload = compute_gate(results.gate, results.environment, now=now, full=full)
     except Exception as exc:
         logger.exception("results.compute_failed id=%s", results_id)
         results.state, results.error = ResultsState.FAILED, _failure(exc)
