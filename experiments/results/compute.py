@@ -273,16 +273,30 @@ def compute_gate(
     definitions = metric_definitions(project=gate.project, ids=ids)
     metrics = [ScorecardMetric(i, GUARDRAIL, definitions.get(i)) for i in ids]
     settings = stats.Settings(bayesian=True)
-    entries = _analysed(environment, scope, metrics, settings, now=now, full=full)
+    exposures = exposure_summary(environment, scope)
+    return _payload(environment, scope, metrics, settings, exposures, None, now=now, full=full)
+
+
+def _payload(
+    environment: Environment,
+    scope: ExperimentScope,
+    metrics: list[ScorecardMetric],
+    settings: stats.Settings,
+    exposures: dict[str, Any],
+    srm: stats.SrmResult | None,
+    *,
+    now: dt.datetime,
+    full: bool,
+) -> dict[str, Any]:
     return {
         "version": PAYLOAD_VERSION,
         "computedAt": now.isoformat(),
         "range": {"start": scope.start.isoformat(), "end": scope.end.isoformat()},
         "environment": environment.name,
         "settings": plain(settings),
-        "exposures": exposure_summary(environment, scope),
-        "srm": None,
-        "metrics": entries,
+        "exposures": exposures,
+        "srm": plain(srm),
+        "metrics": _analysed(environment, scope, metrics, settings, now=now, full=full),
     }
 
 
@@ -340,14 +354,4 @@ def compute(
     for group, weight in zip(exposures["groups"], weights, strict=True):
         group["expectedShare"] = weight / (sum(weights) or 1)
     srm = stats.srm_check([g["units"] for g in exposures["groups"]], weights)
-    entries = _analysed(environment, scope, metrics, settings, now=now, full=full)
-    return {
-        "version": PAYLOAD_VERSION,
-        "computedAt": now.isoformat(),
-        "range": {"start": scope.start.isoformat(), "end": scope.end.isoformat()},
-        "environment": environment.name,
-        "settings": plain(settings),
-        "exposures": exposures,
-        "srm": plain(srm),
-        "metrics": entries,
-    }
+    return _payload(environment, scope, metrics, settings, exposures, srm, now=now, full=full)
