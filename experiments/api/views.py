@@ -28,9 +28,10 @@ from experiments.documents import (
     holdout_to_document,
     layer_to_document,
 )
-from experiments.models import Experiment, ExperimentResults, Holdout, Layer
+from experiments.models import Experiment, Holdout, Layer
 from experiments.results import present
-from experiments.results.services import PENDING, results_request
+from experiments.results.selectors import Latest, latest_results
+from experiments.results.services import results_request
 from experiments.selectors import LayerShare
 from metrics import selectors as metrics_selectors
 from metrics.api import api_environment, exposures_document
@@ -127,11 +128,11 @@ class ExperimentExposuresView(ConsoleAPIView):
         return ok("Exposures of the experiment.", exposures_document(environment, data))
 
 
-def _results_document(results: ExperimentResults | None, pending) -> dict[str, Any]:
+def _results_document(latest: Latest) -> dict[str, Any]:
     """The newest results in the API's shape: per metric and test group Statsig's Pulse
     field names (metricID, percentChange, confidenceInterval, pValue, ...), with the
-    exposures, the SRM check and the refresh waiting or running."""
-    payload = results.payload if results is not None and results.state == "done" else {}
+    exposures, the SRM check, a newer refresh that failed and the one waiting or running."""
+    payload = latest.payload
     rows = [
         {
             "metricID": f"{r.metric}::{r.metric_type}",
@@ -158,11 +159,11 @@ def _results_document(results: ExperimentResults | None, pending) -> dict[str, A
         for r in section.rows
     ]
     return {
-        "state": results.state if results is not None else None,
-        "error": results.error if results is not None and results.error else None,
+        "state": latest.done.state if latest.done is not None else None,
+        "error": latest.failed.error if latest.failed is not None else None,
         "computedAt": payload.get("computedAt"),
         "range": payload.get("range"),
-        "refreshing": pending.state if pending is not None else None,
+        "refreshing": latest.pending.state if latest.pending is not None else None,
         "exposures": payload.get("exposures"),
         "srm": payload.get("srm"),
         "metrics": rows,
@@ -177,10 +178,8 @@ class ExperimentResultsView(ConsoleAPIView):
         project, _ = resolve_project(request)
         experiment = _experiment(project, name)
         environment = api_environment(request, project)
-        rows = ExperimentResults.objects.filter(experiment=experiment, environment=environment)
-        latest = rows.exclude(state__in=PENDING).order_by("-requested_at").first()
-        pending = rows.filter(state__in=PENDING).order_by("-requested_at").first()
-        return ok("Results of the experiment.", _results_document(latest, pending))
+        latest = latest_results(environment, experiment=experiment)
+        return ok("Results of the experiment.", _results_document(latest))
 
 
 class ExperimentResultsRefreshView(ConsoleAPIView):

@@ -1,11 +1,13 @@
 """What the results page, the CSV export and the API show of a stored payload: one row per
 metric and test group, with its interval placed on the metric's shared scale, its colour
-from the metric's direction and the significance, and words for what the numbers mean."""
+from the metric's direction and the significance, and words for what the numbers mean; and
+the charts' data (units over time, cumulative lift)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,3 +226,66 @@ def to_csv(payload: dict[str, Any]) -> str:
                 ]
             )
     return out.getvalue()
+
+
+def exposure_chart(payload: dict[str, Any]) -> str | None:
+    """Units exposed per group, cumulated by day, as a chart's data attribute."""
+    exposures = payload.get("exposures") or {}
+    daily = exposures.get("daily") or []
+    if not daily:
+        return None
+    names = [g["name"] for g in exposures.get("groups", [])]
+    totals = dict.fromkeys(names, 0)
+    series: dict[str, list[int]] = {n: [] for n in names}
+    for day in daily:
+        for name in names:
+            totals[name] += day["groups"].get(name, 0)
+            series[name].append(totals[name])
+    return json.dumps(
+        {
+            "type": "line",
+            "labels": [d["day"] for d in daily],
+            "series": [{"label": n, "data": series[n]} for n in names],
+        }
+    )
+
+
+def lift_charts(payload: dict[str, Any]) -> list[dict[str, str]]:
+    """Per primary metric, each test group's relative lift by day with its interval."""
+    charts = []
+    for metric in payload.get("metrics", []):
+        days = _from_first_data(metric.get("series") or [])
+        if metric["role"] != "primary" or len(days) < 2:
+            continue
+        groups = [g["group"] for g in days[-1]["groups"]]
+        series = []
+        for at, name in enumerate(groups):
+            points: list[dict[str, Any]] = [
+                next((g for g in d["groups"] if g["group"] == name), {}) for d in days
+            ]
+            estimates = [_pct(p.get("estimate")) for p in points]
+            series.append({"label": f"{name} vs control", "data": estimates, "color": at})
+            for side, label in ((0, "low"), (1, "high")):
+                bound = [_pct((p.get("interval") or [None, None])[side]) for p in points]
+                series.append(
+                    {"label": f"{name} {label}", "data": bound, "color": at, "dashed": True}
+                )
+        labels = [d["day"] for d in days]
+        chart = {"type": "line", "labels": labels, "series": series, "percent": True}
+        charts.append(
+            {"metric": metric["name"], "type": metric["type"], "chart": json.dumps(chart)}
+        )
+    return charts
+
+
+def _from_first_data(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The days from the first with a lift: an experiment started long before its first
+    exposures (or its metric's first events) would draw months of nothing."""
+    for i, day in enumerate(days):
+        if any(g.get("estimate") is not None for g in day["groups"]):
+            return days[i:]
+    return []
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 3)

@@ -27,6 +27,7 @@ from console.permissions import ensure_role
 from experiments.models import Experiment, ExperimentResults, ExperimentStatus, ResultsState
 from experiments.results.compute import compute, compute_gate
 from gates.models import FeatureGate
+from metrics.models import ExposureCount, ExposureKind
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +82,17 @@ def results_request(
 
 
 def results_schedule() -> int:
-    """Beat's daily refresh: every running experiment, in each environment where it has
-    been started (results are cheap to skip: an environment without exposures computes
-    empty). Returns how many it queued."""
+    """Beat's daily refresh: every running experiment, in each environment whose SDKs
+    exposed units to it (the others would compute nothing). Returns how many it queued."""
     queued = 0
-    running = Experiment.objects.filter(status=ExperimentStatus.RUNNING, started_at__isnull=False)
-    for experiment in running.select_related("project"):
-        for environment in Environment.objects.filter(project=experiment.project):
+    running = list(
+        Experiment.objects.filter(status=ExperimentStatus.RUNNING, started_at__isnull=False)
+    )
+    exposed = _exposed_in(running)
+    environments = Environment.objects.in_bulk({e for ids in exposed.values() for e in ids})
+    for experiment in running:
+        for environment_id in sorted(exposed.get(experiment.pk, ())):
+            environment = environments[environment_id]
             with transaction.atomic():
                 if _pending(environment, experiment=experiment) is not None:
                     continue
@@ -97,6 +102,32 @@ def results_schedule() -> int:
                 transaction.on_commit(functools.partial(_enqueue, results.pk))
                 queued += 1
     return queued
+
+
+def _exposed_in(experiments: list[Experiment]) -> dict[int, set[int]]:
+    """Experiment → the environments whose hourly exposure counts name it since it
+    started (one query over the small hourly table, not the exposures)."""
+    wanted = {(e.project_id, e.name): e for e in experiments}
+    if not wanted:
+        return {}
+    rows = (
+        ExposureCount.objects.filter(
+            kind=ExposureKind.CONFIG,
+            name__in={name for _, name in wanted},
+            environment__project_id__in={project for project, _ in wanted},
+            # Counts are per hour: the one the earliest experiment started in counts too.
+            hour__gt=min(e.started_at for e in experiments if e.started_at is not None)
+            - dt.timedelta(hours=1),
+        )
+        .values_list("environment__project_id", "name", "environment_id")
+        .distinct()
+    )
+    found: dict[int, set[int]] = {}
+    for project_id, name, environment_id in rows:
+        experiment = wanted.get((project_id, name))
+        if experiment is not None:
+            found.setdefault(experiment.pk, set()).add(environment_id)
+    return found
 
 
 def _pending(
@@ -139,11 +170,12 @@ def results_compute(results_id: int) -> ExperimentResults | None:
     try:
         with progress.listening(writer):
             now, full = timezone.now(), results.full
-            if results.experiment is not None:
-                payload = compute(results.experiment, results.environment, now=now, full=full)
-            else:
-                assert results.gate is not None  # the row's check constraint
+            if results.gate is not None:
                 payload = compute_gate(results.gate, results.environment, now=now, full=full)
+            elif results.experiment is not None:
+                payload = compute(results.experiment, results.environment, now=now, full=full)
+            else:  # the row's check constraint allows no such row
+                raise ValueError("results of neither an experiment nor a gate")
     except Exception as exc:
         logger.exception("results.compute_failed id=%s", results_id)
         results.state, results.error = ResultsState.FAILED, _failure(exc)

@@ -12,31 +12,25 @@ from django.views.decorators.http import require_POST
 
 from console.models import Project, Role
 from console.web import call_with_message, can_write, project_for
-from experiments.models import ExperimentResults, ResultsState
 from experiments.results import present
-from experiments.results.services import PENDING, results_request
+from experiments.results.selectors import latest_results, results_environment
+from experiments.results.services import results_request
 from gates.models import FeatureGate
-from metrics.panels import ENV_PARAM, environments_of
-
-DEFAULT_ENVIRONMENT = "production"
+from metrics.panels import ENV_PARAM
 
 
 def gate_scorecard_panel(request, project: Project, gate) -> SafeString:
-    environments, environment = environments_of(
-        project, request.GET.get(ENV_PARAM) or DEFAULT_ENVIRONMENT
-    )
-    rows = ExperimentResults.objects.filter(gate=gate, environment=environment)
-    latest = rows.filter(state=ResultsState.DONE).order_by("-requested_at").first()
-    payload = latest.payload if latest is not None else {}
+    _, environment = results_environment(project, request.GET.get(ENV_PARAM, ""))
+    latest = latest_results(environment, gate=gate)
     context = {
         "project": project,
         "gate": gate,
         "environment": environment,
-        "latest": latest,
-        "pending": rows.filter(state__in=PENDING).order_by("-requested_at").first(),
-        "failed": rows.filter(state=ResultsState.FAILED).order_by("-requested_at").first(),
-        "payload": payload,
-        "sections": present.sections(payload),
+        "latest": latest.done,
+        "failed": latest.failed,
+        "pending": latest.pending,
+        "payload": latest.payload,
+        "sections": present.sections(latest.payload),
         "can_write": can_write(request, project),
     }
     return render_to_string("experiments/partials/_gate_scorecard.html", context, request)
@@ -46,7 +40,7 @@ def gate_scorecard_panel(request, project: Project, gate) -> SafeString:
 def gate_scorecard_refresh(request, slug: str, pk: int):
     project = project_for(request, slug, Role.MEMBER)
     gate = get_object_or_404(FeatureGate, project=project, pk=pk)
-    _, environment = environments_of(project, request.GET.get(ENV_PARAM) or DEFAULT_ENVIRONMENT)
+    _, environment = results_environment(project, request.GET.get(ENV_PARAM, ""))
     url = reverse("gate-detail", args=[project.slug, gate.pk])
     if environment is None:
         return redirect(url)

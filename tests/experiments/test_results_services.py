@@ -5,10 +5,12 @@ failed by the sweep, and the API's results and refresh endpoints."""
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from console.exceptions import DomainError, NotAllowed
 from console.models import AuditEvent
+from console.publishing.services import spec_publish
 from experiments import services as experiment_services
 from experiments.models import ExperimentResults, ResultsState
 from experiments.results.services import (
@@ -16,9 +18,12 @@ from experiments.results.services import (
     results_compute,
     results_request,
     results_requeue,
+    results_schedule,
 )
 from tests.api_support import api_url_for, assert_error, session_client
 from tests.experiments.factories import experiment_document
+from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
+from tests.metrics.seed import exposure, group_rules, store
 
 api_url = api_url_for("experiments-api")
 
@@ -138,3 +143,57 @@ def test_api__viewer_cannot_refresh__unknown_environment_400(running, project_vi
 
     assert_error(refused, 403)
     assert_error(unknown, 400, "unknown_environment")
+
+
+def test_a_failed_refresh__keeps_the_last_results_in_sight_with_its_reason(
+    client, project, running, production, site_admin
+):
+    done = results_compute(
+        results_request(actor=site_admin, experiment=running, environment=production).pk
+    )
+    ExperimentResults.objects.create(
+        experiment=running,
+        environment=production,
+        state=ResultsState.FAILED,
+        error="The results could not be computed; the error is in the worker's log.",
+    )
+    client.force_login(site_admin)
+
+    page = client.get(
+        reverse("experiment-results", args=[project.slug, running.pk]), {"env": "production"}
+    ).content.decode()
+    data = (
+        session_client(site_admin)
+        .get(api_url("api-experiment-results", "checkout_button", environment="production"))
+        .json()["data"]
+    )
+
+    assert "The last refresh failed" in page
+    assert "Results from" in page  # the previous results stay
+    assert data["state"] == "done"
+    assert data["computedAt"] == done.payload["computedAt"]
+    assert data["error"].startswith("The results could not be computed")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("empty_event_table")
+def test_schedule__each_running_experiment_where_its_units_were_exposed__once(
+    project, running, production, site_admin
+):
+    idle = experiment_services.experiment_start(
+        actor=site_admin,
+        experiment=experiment_services.experiment_create(
+            actor=site_admin, project=project, document=experiment_document("nobody_sees_it")
+        ),
+    )
+    spec_publish(actor=None, project=project)
+    rules = group_rules(production, "checkout_button")
+    store(production, [exposure("checkout_button", rules["Test"], "u1")])
+
+    queued = results_schedule()
+    again = results_schedule()
+
+    rows = ExperimentResults.objects.all()
+    assert (queued, again) == (1, 0)
+    assert [(r.experiment_id, r.environment_id) for r in rows] == [(running.pk, production.pk)]
+    assert not rows.filter(experiment=idle).exists()
