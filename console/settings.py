@@ -249,6 +249,9 @@ GATEHOUSE_EVENT_RETENTION_DAYS = env.int("GATEHOUSE_EVENT_RETENTION_DAYS", defau
 GATEHOUSE_EVENT_DEDUPE_HOURS = env.int("GATEHOUSE_EVENT_DEDUPE_HOURS", default=48)
 # Set-aside events kept as received, per batch, for the events page.
 GATEHOUSE_SET_ASIDE_KEPT_PER_BATCH = 20
+# Experiment results (metrics.plan): PostgreSQL's work_mem for each metric's statement, whose
+# sorts and hashes hold one row per unit (the server's default, 4MB, spills them to disk).
+GATEHOUSE_RESULTS_WORK_MEM = env.str("GATEHOUSE_RESULTS_WORK_MEM", default="64MB")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -317,7 +317,15 @@ def _analysed(
         progress.report("Metrics computed", i, len(metrics))
         if item.definition is None:
             continue
-        plan = group_statistics(environment.pk, scope, item.definition, now=now, full=full)
+        # Only a primary metric's cumulative lift is drawn: the others skip the series.
+        plan = group_statistics(
+            environment.pk,
+            scope,
+            item.definition,
+            now=now,
+            full=full,
+            series=item.role == PRIMARY,
+        )
         groups = [statistic(item.definition, g, cuped=settings.cuped) for g in plan.groups]
         entry["groups"] = [
             {"name": g.group, "units": g.units, "n": g.n, "mean": s.mean, "statistics": plain(g)}

@@ -49,14 +49,16 @@ def events_statement(
     *,
     cuped_days: int,
     end: dt.datetime,
+    series: bool = True,
 ) -> Statement:
-    """The statement computing everything from metrics_event."""
+    """The statement computing everything from metrics_event (the daily series too when
+    `series`)."""
     shape = shape_of(metric)
     p = Params()
     head = _units_ctes(environment_id, scope, end, p)
     ctes = [*head, *_event_ctes(environment_id, shape, scope, cuped_days, end, p)]
     ctes += _perunit_ctes(shape, cuped_days, p)
-    daily = _daily_increments(shape)
+    daily = _daily_increments(shape) if series else None
     ctes += _tail_ctes(shape, p, daily)
     sql = "WITH " + ",\n".join(ctes) + "\n" + _final_select(shape, scope, p, daily is not None)
     return Statement(sql, p.values, shape, end, cuped_days, daily is not None)
@@ -418,7 +420,7 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
          k * d * d - coalesce(lag(k * d * d) OVER w, 0) AS ddd,
          k * y * d - coalesce(lag(k * y * d) OVER w, 0) AS dyd
   FROM cumvals WINDOW w AS (PARTITION BY unit_id ORDER BY day))""",
-        """daily AS (
+        """daily AS MATERIALIZED (
   SELECT group_name, day,
          sum(sum(dn)) OVER w AS n, sum(sum(ds)) OVER w AS s, sum(sum(dss)) OVER w AS ss,
          sum(sum(dd)) OVER w AS sd, sum(sum(ddd)) OVER w AS sdd, sum(sum(dyd)) OVER w AS syd

@@ -231,8 +231,10 @@ def rollup_statement(
     *,
     cuped_days: int,
     end: dt.datetime,
+    series: bool = True,
 ) -> query.Statement:
-    """The statement computing the metric from metrics_unitday (refreshed first)."""
+    """The statement computing the metric from metrics_unitday (refreshed first), the
+    daily series too when `series`."""
     shape = shape_of(metric)
     p = Params()
     ctes = query._units_ctes(environment_id, scope, end, p)
@@ -255,7 +257,7 @@ def rollup_statement(
   FROM units u LEFT JOIN rk ON rk.unit_id = u.unit_id)"""
     )
     ctes.append(_perunit(shape, cuped_days, p))
-    daily = _increments(shape)
+    daily = _increments(shape) if series else None
     ctes += query._tail_ctes(shape, p, daily)
     final = query._final_select(shape, scope, p, daily is not None)
     sql = "WITH " + ",\n".join(ctes) + "\n" + final

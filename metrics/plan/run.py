@@ -6,7 +6,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from metrics import partitions
@@ -29,12 +30,14 @@ def group_statistics(
     cuped_days: int = 7,
     now: dt.datetime | None = None,
     full: bool = False,
+    series: bool = True,
 ) -> PlanResult:
     """Per-group sufficient statistics of `metric` in `experiment`, computed in PostgreSQL
     by one statement. The additive types read the per-unit-day rollup
     (metrics.plan.rollup), refreshed first for the days not yet rolled up; `full` computes
     from metrics_event instead (and leaves the rollup alone). Funnel and count distinct
-    always compute from events. Raises ValueError for a definition that cannot be computed.
+    always compute from events. Without `series` the groups' `daily` is empty (the
+    series is the costliest part of the statement). Raises ValueError for a definition that cannot be computed.
     Reads only; the rollup refresh writes metrics_unitday in its own transaction."""
     from metrics.plan import rollup  # the rollup builds on this module
 
@@ -52,10 +55,12 @@ def group_statistics(
     ):
         analyze_stale(experiment.start, end)  # the rows the refresh just rolled up
         statement = rollup.rollup_statement(
-            environment_id, experiment, metric, cuped_days=cuped_days, end=end
+            environment_id, experiment, metric, cuped_days=cuped_days, end=end, series=series
         )
         return execute(statement, experiment, metric, source="rollup")
-    statement = events_statement(environment_id, experiment, metric, cuped_days=cuped_days, end=end)
+    statement = events_statement(
+        environment_id, experiment, metric, cuped_days=cuped_days, end=end, series=series
+    )
     return execute(statement, experiment, metric, source="events")
 
 
@@ -90,7 +95,12 @@ def analyze_stale(start: dt.datetime, end: dt.datetime) -> list[str]:
 def execute(
     statement: Statement, scope: ExperimentScope, metric: MetricDefinition, *, source: str
 ) -> PlanResult:
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Its sorts and hashes hold a few hundred thousand units: the default 4 MB spills
+        # them to disk (settings.GATEHOUSE_RESULTS_WORK_MEM; for this transaction only).
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true)", [settings.GATEHOUSE_RESULTS_WORK_MEM]
+        )
         cursor.execute(statement.sql, statement.params)
         rows = cursor.fetchall()
     return _result(rows, statement, scope, metric, source)
