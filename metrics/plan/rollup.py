@@ -32,7 +32,7 @@ from django.db import connection, transaction
 
 from metrics.definitions import EventSelector, MetricDefinition, MetricType, UserCountMode
 from metrics.models import RollupState
-from metrics.plan import query
+from metrics.plan import query, run
 from metrics.plan.fields import Params, numeric_field, selector_sql, unit_expression
 from metrics.plan.shape import Shape, shape_of
 from metrics.plan.types import ExperimentScope
@@ -137,6 +137,7 @@ def _refresh_component(
     )
     since = None if rebuild else dt.datetime.combine(state.through_day, dt.time(), tzinfo=dt.UTC)
     with connection.cursor() as cursor:
+        run.tune(cursor)
         if rebuild:
             cursor.execute(f"DELETE FROM metrics_unitday r WHERE {this('r')}", p.values)
         else:

@@ -96,14 +96,22 @@ def execute(
     statement: Statement, scope: ExperimentScope, metric: MetricDefinition, *, source: str
 ) -> PlanResult:
     with transaction.atomic(), connection.cursor() as cursor:
-        # Its sorts and hashes hold a few hundred thousand units: the default 4 MB spills
-        # them to disk (settings.GATEHOUSE_RESULTS_WORK_MEM; for this transaction only).
-        cursor.execute(
-            "SELECT set_config('work_mem', %s, true)", [settings.GATEHOUSE_RESULTS_WORK_MEM]
-        )
+        tune(cursor)
         cursor.execute(statement.sql, statement.params)
         rows = cursor.fetchall()
     return _result(rows, statement, scope, metric, source)
+
+
+def tune(cursor) -> None:
+    """Settings for the plan's statements, for the current transaction only: work_mem
+    (settings.GATEHOUSE_RESULTS_WORK_MEM), as their sorts and hashes hold a row per unit
+    and the default 4MB spills them to disk; and no JIT, whose compilation the planner's
+    row estimates over CTEs trigger: it took 1.3 to 3.9 s of statements that ran 0.3 to
+    4.6 s without it (bench/results_refresh.py, BENCH_EXPLAIN=1)."""
+    cursor.execute(
+        "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
+        [settings.GATEHOUSE_RESULTS_WORK_MEM],
+    )
 
 
 def _result(
