@@ -41,7 +41,7 @@ TOP_VALUES = 8
 MAX_METRICS = 20
 EXPLORATORY = (
     "Segments are exploratory: their intervals and p-values are not corrected for "
-    "multiple comparisons, and the scorecard's correction does not apply to them."
+    "multiple comparisons (the scorecard's correction does not apply to them)."
 )
 _KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 
@@ -69,8 +69,8 @@ def parse_breakdown(text: str) -> BreakdownChoice | None:
     if name in UNIT_CHOICES:
         return BreakdownChoice(name, UNIT_CHOICES[name], "unit")
     for prefix, source, title in (
-        ("custom.", "unit", "Custom field {}"),
-        ("metadata.", "event", "Metric dimension {}"),
+        ("custom.", "unit", "{}"),
+        ("metadata.", "event", "{}"),
     ):
         if name.startswith(prefix):
             key = name[len(prefix) :]
@@ -83,7 +83,7 @@ def parse_breakdown(text: str) -> BreakdownChoice | None:
                 )
             return BreakdownChoice(name, title.format(key), source)
     if name == "value":
-        return BreakdownChoice(name, "Metric dimension value", "event")
+        return BreakdownChoice(name, "Event value", "event")
     raise DomainError(
         "Unknown breakdown: use none, country, browser, os, custom.<key>, value or metadata.<key>.",
         code="invalid_breakdown",
