@@ -67,9 +67,8 @@ def experiment_results(request, slug: str, pk: int):
     project = project_for(request, slug, Role.VIEWER)
     experiment = _experiment(project, pk)
     environments, environment = _environment(project, request)
-    breakdown = _breakdown(request, experiment, environment)
-    status = 400 if breakdown["breakdown_error"] else 200
-    if request.htmx and request.htmx.target == "breakdown":
+    if is_partial(request) and request.htmx.target == "breakdown":
+        breakdown = _breakdown(request, experiment, environment)
         context = {"project": project, "obj": experiment, "environment": environment, **breakdown}
         # 200 even for a bad name: htmx swaps only successful answers, and the card says why.
         return render(request, "experiments/partials/_results_breakdown.html", context)
@@ -90,11 +89,14 @@ def experiment_results(request, slug: str, pk: int):
         "exposure_chart": present.exposure_chart(payload),
         "lift_charts": present.lift_charts(payload),
         "can_write": can_write(request, project),
-        **breakdown,
     }
-    if is_partial(request):
-        return render(request, "experiments/partials/_results_body.html", context, status=status)
-    return render(request, "experiments/experiment_results.html", context, status=status)
+    if is_partial(request):  # the body's own refresh: the Breakdown card is beside it
+        return render(request, "experiments/partials/_results_body.html", context)
+    breakdown = _breakdown(request, experiment, environment)
+    status = 400 if breakdown["breakdown_error"] else 200
+    return render(
+        request, "experiments/experiment_results.html", {**context, **breakdown}, status=status
+    )
 
 
 @require_POST
