@@ -360,3 +360,48 @@ def unit_id(event: Event, id_type: str) -> str:
         if key.lower() == wanted:
             return value
     return event.stable_id if wanted == "stableid" else ""
+
+
+# What an exposure keeps of its user for breakdowns (docs/results-computation.md): short
+# scalar texts only, so one unit's row stays small whatever the SDK sends.
+MAX_DIMENSION = 200
+MAX_CUSTOM_KEYS = 20
+MAX_CUSTOM_KEY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class UserDimensions:
+    """The user's country, browser and OS families and custom fields at an exposure."""
+
+    country: str = ""
+    browser: str = ""
+    os: str = ""
+    custom: dict[str, str] = field(default_factory=dict)
+
+
+def _dimension_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return storable(str(value))[:MAX_DIMENSION]
+    return ""
+
+
+def user_dimensions(
+    event: Event, browser_and_os: Callable[[str], tuple[str, str]]
+) -> UserDimensions:
+    """What `event`'s user says about the dimensions results break down by: `user.country`,
+    the user agent's browser and OS (`browser_and_os`), `user.custom`'s scalar fields."""
+    user = event.user or {}
+    custom: dict[str, str] = {}
+    raw = user.get("custom")
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            if len(custom) >= MAX_CUSTOM_KEYS:
+                break
+            name = storable(key) if isinstance(key, str) and len(key) <= MAX_CUSTOM_KEY else ""
+            text = _dimension_text(value)
+            if name and text:
+                custom[name] = text
+    browser, os = browser_and_os(event.user_agent)
+    return UserDimensions(_dimension_text(user.get("country")), browser, os, custom)

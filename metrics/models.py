@@ -102,6 +102,14 @@ class Exposure(models.Model):
     # The unit was later exposed in another group: its data says nothing clean of either.
     crossover = models.BooleanField(default=False)
     is_bot = models.BooleanField(default=False)
+    # The user at the first exposure, for results' breakdowns ("" unknown): the country
+    # (user.country), the user agent's browser and OS families (the request's User-Agent
+    # header when the user has no userAgent, which the stored event does not keep), and
+    # user.custom's scalar fields as texts (metrics.intake.user_dimensions bounds them).
+    country = models.CharField(max_length=200, default="", blank=True)
+    browser = models.CharField(max_length=100, default="", blank=True)
+    os = models.CharField(max_length=100, default="", blank=True)
+    custom = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -13,7 +13,6 @@ and 413 are for batches no resend can fix.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from typing import Any
@@ -24,7 +23,6 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
-from ua_parser import parse as parse_user_agent
 
 from console.exceptions import ApplicationError
 from console.http_input import (
@@ -37,17 +35,11 @@ from console.http_input import (
 )
 from console.models import KeyKind
 from console.sdk_views import authenticate, cors, error
+from metrics.agents import is_bot
 from metrics.intake import Envelope, Limits, epoch_ms, parse_batch, storable
 from metrics.services import events_store
 
 logger = logging.getLogger(__name__)
-
-
-@functools.lru_cache(maxsize=4096)
-def is_bot(user_agent: str) -> bool:
-    """Crawlers and bots, as uap-core (ua-parser) classifies them: device family Spider."""
-    device = parse_user_agent(user_agent[:1000]).device
-    return device is not None and device.family == "Spider"
 
 
 def intake_limits() -> Limits:

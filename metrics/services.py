@@ -26,8 +26,18 @@ from django.db.utils import IntegrityError
 from django.utils import timezone
 
 from metrics import partitions
+from metrics.agents import browser_and_os
 from metrics.assignments import SpecIndex, spec_index
-from metrics.intake import DUPLICATE, Batch, Envelope, Event, exposure_of, unit_id
+from metrics.intake import (
+    DUPLICATE,
+    Batch,
+    Envelope,
+    Event,
+    UserDimensions,
+    exposure_of,
+    unit_id,
+    user_dimensions,
+)
 from metrics.models import EventKey, SetAsideEvent
 
 logger = logging.getLogger(__name__)
@@ -194,6 +204,8 @@ class _UnitExposure:
     count: int = 1
     crossover: bool = False
     is_bot: bool = False
+    # The user at the first exposure, for breakdowns.
+    dimensions: UserDimensions = UserDimensions()
 
 
 def _leave_exposures(cursor, environment_id: int, events: list[Event]) -> bool:
@@ -222,7 +234,12 @@ def _leave_exposures(cursor, environment_id: int, events: list[Event]) -> bool:
         seen = units.get(key)
         if seen is None:
             units[key] = _UnitExposure(
-                exposure.rule_id, group, event.time_ms, event.time_ms, is_bot=event.is_bot
+                exposure.rule_id,
+                group,
+                event.time_ms,
+                event.time_ms,
+                is_bot=event.is_bot,
+                dimensions=user_dimensions(event, browser_and_os),
             )
             continue
         seen.count += 1
@@ -230,6 +247,7 @@ def _leave_exposures(cursor, environment_id: int, events: list[Event]) -> bool:
         seen.crossover = seen.crossover or bool(group and seen.group and group != seen.group)
         if event.time_ms < seen.first:
             seen.rule_id, seen.group, seen.first = exposure.rule_id, group, event.time_ms
+            seen.dimensions = user_dimensions(event, browser_and_os)
         seen.last = max(seen.last, event.time_ms)
     if not checks:
         return False
@@ -293,6 +311,10 @@ def _units_json(units: dict) -> str:
             "n": u.count,
             "x": u.crossover,
             "bot": u.is_bot,
+            "country": u.dimensions.country,
+            "browser": u.dimensions.browser,
+            "os": u.dimensions.os,
+            "custom": u.dimensions.custom or None,
         }
         for (kind, name, unit_type, unit), u in sorted(units.items())
     ]
@@ -314,12 +336,15 @@ def _upsert_units(cursor, environment_id: int, units: str) -> None:
     cursor.execute(
         """
         INSERT INTO metrics_exposure AS e (environment_id, kind, name, unit_type, unit_id,
-            rule_id, group_name, first_at, last_at, count, crossover, is_bot)
+            rule_id, group_name, first_at, last_at, count, crossover, is_bot,
+            country, browser, os, custom)
         SELECT %s, kind, name, unit_type, unit_id, rule_id, group_name,
-            to_timestamp(first_ms / 1000.0), to_timestamp(last_ms / 1000.0), n, x, bot
+            to_timestamp(first_ms / 1000.0), to_timestamp(last_ms / 1000.0), n, x, bot,
+            coalesce(country, ''), coalesce(browser, ''), coalesce(os, ''), custom
         FROM ROWS FROM (json_to_recordset(%s::json)
             AS (kind text, name text, unit_type text, unit_id text, rule_id text,
-                group_name text, first_ms bigint, last_ms bigint, n int, x bool, bot bool))
+                group_name text, first_ms bigint, last_ms bigint, n int, x bool, bot bool,
+                country text, browser text, os text, custom jsonb))
             WITH ORDINALITY AS t
         ORDER BY t.ordinality
         ON CONFLICT (environment_id, kind, name, unit_type, unit_id) DO UPDATE SET
@@ -330,6 +355,14 @@ def _upsert_units(cursor, environment_id: int, units: str) -> None:
                 THEN excluded.rule_id ELSE e.rule_id END,
             group_name = CASE WHEN excluded.first_at < e.first_at
                 THEN excluded.group_name ELSE e.group_name END,
+            -- breakdowns read the user at the first exposure (Statsig's rule)
+            country = CASE WHEN excluded.first_at < e.first_at
+                THEN excluded.country ELSE e.country END,
+            browser = CASE WHEN excluded.first_at < e.first_at
+                THEN excluded.browser ELSE e.browser END,
+            os = CASE WHEN excluded.first_at < e.first_at THEN excluded.os ELSE e.os END,
+            custom = CASE WHEN excluded.first_at < e.first_at
+                THEN excluded.custom ELSE e.custom END,
             first_at = least(e.first_at, excluded.first_at),
             last_at = greatest(e.last_at, excluded.last_at),
             count = e.count + excluded.count,

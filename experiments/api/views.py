@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.utils import timezone
+
 from console.api.base import ConsoleAPIView, ok, valid
 from console.api.documents import DocumentAPIView
 from console.api.permissions import resolve_project
@@ -30,6 +32,7 @@ from experiments.documents import (
 )
 from experiments.models import Experiment, Holdout, Layer
 from experiments.results import present
+from experiments.results.breakdowns import compute_breakdown, parse_breakdown
 from experiments.results.selectors import Latest, latest_results
 from experiments.results.services import results_request
 from experiments.selectors import LayerShare
@@ -128,36 +131,59 @@ class ExperimentExposuresView(ConsoleAPIView):
         return ok("Exposures of the experiment.", exposures_document(environment, data))
 
 
+def _pulse_row(r: present.Row) -> dict[str, Any]:
+    """One metric and test group in Statsig's Pulse field names."""
+    return {
+        "metricID": f"{r.metric}::{r.metric_type}",
+        "metricName": r.metric,
+        "role": r.role,
+        "group": r.group,
+        "controlMean": r.control_mean,
+        "testMean": r.treatment_mean,
+        "controlUnits": r.control_units,
+        "testUnits": r.treatment_units,
+        "absoluteChange": r.absolute,
+        "percentChange": None if r.relative is None else r.relative * 100,
+        "percentConfidenceInterval": {
+            "lower": None if r.low is None else r.low * 100,
+            "upper": None if r.high is None else r.high * 100,
+        },
+        "pValue": r.p_value,
+        "significant": r.significant,
+        "cuped": r.cuped,
+        "sequential": r.sequential,
+        "message": r.message,
+    }
+
+
+def _breakdown_document(breakdown: dict[str, Any]) -> dict[str, Any]:
+    """A breakdown in the API's shape: per metric, its rows (a Pulse row per segment and
+    test group, with the segment), or the reason it has none."""
+    return {
+        **breakdown["breakdown"],
+        "computedAt": breakdown.get("computedAt"),
+        "range": breakdown.get("range"),
+        "exploratory": breakdown["exploratory"],
+        "message": breakdown.get("message"),
+        "metrics": [
+            {
+                "metricID": f"{t.metric}::{t.metric_type}",
+                "metricName": t.metric,
+                "role": t.role,
+                "message": t.message,
+                "rows": [{"segment": r.segment, **_pulse_row(r)} for r in t.rows],
+            }
+            for t in present.breakdown_tables(breakdown)
+        ],
+    }
+
+
 def _results_document(latest: Latest) -> dict[str, Any]:
     """The newest results in the API's shape: per metric and test group Statsig's Pulse
     field names (metricID, percentChange, confidenceInterval, pValue, ...), with the
     exposures, the SRM check, a newer refresh that failed and the one waiting or running."""
     payload = latest.payload
-    rows = [
-        {
-            "metricID": f"{r.metric}::{r.metric_type}",
-            "metricName": r.metric,
-            "role": r.role,
-            "group": r.group,
-            "controlMean": r.control_mean,
-            "testMean": r.treatment_mean,
-            "controlUnits": r.control_units,
-            "testUnits": r.treatment_units,
-            "absoluteChange": r.absolute,
-            "percentChange": None if r.relative is None else r.relative * 100,
-            "percentConfidenceInterval": {
-                "lower": None if r.low is None else r.low * 100,
-                "upper": None if r.high is None else r.high * 100,
-            },
-            "pValue": r.p_value,
-            "significant": r.significant,
-            "cuped": r.cuped,
-            "sequential": r.sequential,
-            "message": r.message,
-        }
-        for section in present.sections(payload)
-        for r in section.rows
-    ]
+    rows = [_pulse_row(r) for section in present.sections(payload) for r in section.rows]
     return {
         "state": latest.done.state if latest.done is not None else None,
         "error": latest.failed.error if latest.failed is not None else None,
@@ -172,14 +198,21 @@ def _results_document(latest: Latest) -> dict[str, Any]:
 
 
 class ExperimentResultsView(ConsoleAPIView):
-    """GET .../results?environment=: the newest computed results (docs/results.md)."""
+    """GET .../results?environment=: the newest computed results (docs/results.md);
+    `&breakdown=country` (browser, os, custom.<key>, value, metadata.<key>) adds that
+    breakdown, computed now."""
 
     def get(self, request, name: str):
         project, _ = resolve_project(request)
         experiment = _experiment(project, name)
         environment = api_environment(request, project)
+        choice = parse_breakdown(request.query_params.get("breakdown", ""))
         latest = latest_results(environment, experiment=experiment)
-        return ok("Results of the experiment.", _results_document(latest))
+        document = _results_document(latest)
+        if choice is not None and environment is not None:
+            breakdown = compute_breakdown(experiment, environment, choice, now=timezone.now())
+            document["breakdown"] = _breakdown_document(breakdown)
+        return ok("Results of the experiment.", document)
 
 
 class ExperimentResultsRefreshView(ConsoleAPIView):

@@ -180,7 +180,7 @@ def _ratio_covariate(g: GroupStatistics) -> stats.RatioCovariate | None:
     )
 
 
-def _direction(definition: MetricDefinition) -> stats.Direction:
+def direction_of(definition: MetricDefinition) -> stats.Direction:
     return stats.Direction(definition.direction.value)
 
 
@@ -202,7 +202,7 @@ def _lift_series(
             for i, day in enumerate(days)
         ]
         comparisons = stats.analyze_metric(
-            groups, daily_settings, direction=_direction(definition), primary=False
+            groups, daily_settings, direction=direction_of(definition), primary=False
         )
         series.append(
             {
@@ -233,7 +233,7 @@ def _as_group(group: GroupStatistics, day: Any) -> GroupStatistics:
     )
 
 
-def _metric_entry(item: ScorecardMetric) -> dict[str, Any]:
+def metric_entry(item: ScorecardMetric) -> dict[str, Any]:
     name, _, kind = item.id.rpartition("::")
     definition = item.definition
     return {
@@ -311,7 +311,7 @@ def _analysed(
 ) -> list[dict[str, Any]]:
     """Each metric's entry: its groups' statistics from the plan, its comparisons from the
     statistics module (corrections pooled over the primary ones), its cumulative lift."""
-    entries = [_metric_entry(m) for m in metrics]
+    entries = [metric_entry(m) for m in metrics]
     inputs: list[tuple[dict[str, Any], stats.MetricInput]] = []
     for i, (item, entry) in enumerate(zip(metrics, entries, strict=True)):
         progress.report("Metrics computed", i, len(metrics))
@@ -336,7 +336,7 @@ def _analysed(
         if item.role == PRIMARY:
             entry["series"] = _lift_series(item.definition, plan, settings)
         metric_input = stats.MetricInput(
-            groups, _direction(item.definition), primary=item.role == PRIMARY
+            groups, direction_of(item.definition), primary=item.role == PRIMARY
         )
         inputs.append((entry, metric_input))
     progress.report("Metrics computed", len(metrics), len(metrics))

@@ -47,6 +47,8 @@ class Row:
     bar_width: float = 0.0
     point: float = 50.0
     zero: float = 50.0
+    # A breakdown's row: the segment's label ("Other", "Unknown" or the value).
+    segment: str = ""
 
 
 @dataclass
@@ -152,6 +154,32 @@ def _empty_row(metric: dict[str, Any]) -> Row:
     )
 
 
+@dataclass
+class BreakdownTable:
+    """One metric's breakdown: a row per segment and test group, its intervals on the
+    metric's own scale; `message` instead of rows when it has none."""
+
+    metric: str
+    metric_type: str
+    role: str
+    message: str | None
+    rows: list[Row] = field(default_factory=list)
+
+
+def breakdown_tables(breakdown: dict[str, Any]) -> list[BreakdownTable]:
+    tables = []
+    for metric in breakdown.get("metrics", []):
+        table = BreakdownTable(metric["name"], metric["type"], metric["role"], metric["message"])
+        for segment in metric.get("segments") or []:
+            for comparison in segment.get("comparisons") or []:
+                row = _row(metric, comparison)
+                row.segment = segment["label"]
+                table.rows.append(row)
+        _place(table.rows)
+        tables.append(table)
+    return tables
+
+
 def srm_banner(payload: dict[str, Any]) -> dict[str, Any] | None:
     """A warning or an alert when the groups' units stray from the configured split: each
     group's share of the units against the share the split gives it."""
@@ -203,28 +231,50 @@ def to_csv(payload: dict[str, Any]) -> str:
     writer.writerow(CSV_COLUMNS)
     for section in sections(payload):
         for r in section.rows:
-            writer.writerow(
-                [
-                    r.metric,
-                    r.metric_type,
-                    r.role,
-                    r.group,
-                    r.control_units,
-                    r.treatment_units,
-                    r.control_mean,
-                    r.treatment_mean,
-                    r.absolute,
-                    r.relative,
-                    r.low,
-                    r.high,
-                    r.p_value,
-                    r.significant,
-                    r.chance_to_beat,
-                    r.cuped,
-                    r.sequential,
-                    r.message or "",
-                ]
-            )
+            writer.writerow(_csv_cells(r))
+    return out.getvalue()
+
+
+def _csv_cells(r: Row) -> list[Any]:
+    return [
+        r.metric,
+        r.metric_type,
+        r.role,
+        r.group,
+        r.control_units,
+        r.treatment_units,
+        r.control_mean,
+        r.treatment_mean,
+        r.absolute,
+        r.relative,
+        r.low,
+        r.high,
+        r.p_value,
+        r.significant,
+        r.chance_to_beat,
+        r.cuped,
+        r.sequential,
+        r.message or "",
+    ]
+
+
+BREAKDOWN_CSV_COLUMNS = ("breakdown", "segment", *CSV_COLUMNS)
+
+
+def breakdown_csv(breakdown: dict[str, Any]) -> str:
+    """The breakdown as CSV: the results' columns, led by the breakdown and the segment."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(BREAKDOWN_CSV_COLUMNS)
+    name = (breakdown.get("breakdown") or {}).get("name", "")
+    for table in breakdown_tables(breakdown):
+        if not table.rows:
+            blanks = [""] * (len(CSV_COLUMNS) - 4)
+            note = table.message or ""
+            writer.writerow([name, "", table.metric, table.metric_type, table.role, *blanks, note])
+            continue
+        for r in table.rows:
+            writer.writerow([name, r.segment, *_csv_cells(r)])
     return out.getvalue()
 
 

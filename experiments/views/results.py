@@ -3,14 +3,26 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from console.exceptions import DomainError
 from console.models import Environment, Project, Role
 from console.web import call_with_message, can_write, is_partial, project_for
+from experiments.models import Experiment
 from experiments.results import present
+from experiments.results.breakdowns import (
+    UNIT_CHOICES,
+    compute_breakdown,
+    metric_dimensions,
+    parse_breakdown,
+)
 from experiments.results.selectors import latest_results, results_environment
 from experiments.results.services import results_request
 from experiments.views.common import _experiment
@@ -21,11 +33,45 @@ def _environment(project: Project, request) -> tuple[list[Environment], Environm
     return results_environment(project, request.GET.get(ENV_PARAM, ""))
 
 
+def _breakdown(request, experiment: Experiment, environment: Environment | None) -> dict[str, Any]:
+    """The Breakdown card's context: the choices, the one asked for (`?breakdown=`), and
+    its tables computed now, or why there are none."""
+    wanted = request.GET.get("breakdown", "")
+    if wanted == "custom":  # the page's select, with the key in its own field
+        wanted = "custom." + request.GET.get("custom_key", "").strip()
+    custom = wanted.startswith("custom.")
+    context: dict[str, Any] = {
+        "breakdown_select": "custom" if custom else wanted,
+        "custom_key": wanted[len("custom.") :][:100] if custom else "",
+        "unit_choices": UNIT_CHOICES,
+        "dimension_choices": metric_dimensions(experiment),
+        "breakdown": None,
+        "breakdown_tables": [],
+        "breakdown_error": None,
+    }
+    try:
+        choice = parse_breakdown(wanted)
+    except DomainError as exc:
+        context["breakdown_error"] = exc.message
+        return context
+    if choice is None or environment is None:
+        return context
+    breakdown = compute_breakdown(experiment, environment, choice, now=timezone.now())
+    context["breakdown"] = breakdown
+    context["breakdown_tables"] = present.breakdown_tables(breakdown)
+    return context
+
+
 @require_GET
 def experiment_results(request, slug: str, pk: int):
     project = project_for(request, slug, Role.VIEWER)
     experiment = _experiment(project, pk)
     environments, environment = _environment(project, request)
+    if is_partial(request) and request.htmx.target == "breakdown":
+        breakdown = _breakdown(request, experiment, environment)
+        context = {"project": project, "obj": experiment, "environment": environment, **breakdown}
+        # 200 even for a bad name: htmx swaps only successful answers, and the card says why.
+        return render(request, "experiments/partials/_results_breakdown.html", context)
     latest = latest_results(environment, experiment=experiment)
     payload = latest.payload
     context = {
@@ -44,9 +90,13 @@ def experiment_results(request, slug: str, pk: int):
         "lift_charts": present.lift_charts(payload),
         "can_write": can_write(request, project),
     }
-    if is_partial(request):
+    if is_partial(request):  # the body's own refresh: the Breakdown card is beside it
         return render(request, "experiments/partials/_results_body.html", context)
-    return render(request, "experiments/experiment_results.html", context)
+    breakdown = _breakdown(request, experiment, environment)
+    status = 400 if breakdown["breakdown_error"] else 200
+    return render(
+        request, "experiments/experiment_results.html", {**context, **breakdown}, status=status
+    )
 
 
 @require_POST
@@ -73,8 +123,17 @@ def experiment_results_csv(request, slug: str, pk: int):
     project = project_for(request, slug, Role.VIEWER)
     experiment = _experiment(project, pk)
     _, environment = _environment(project, request)
-    payload = latest_results(environment, experiment=experiment).payload
-    response = HttpResponse(present.to_csv(payload), content_type="text/csv; charset=utf-8")
-    name = f"{experiment.name}-{environment.name if environment else 'none'}-results.csv"
+    breakdown = _breakdown(request, experiment, environment)
+    if breakdown["breakdown_error"]:
+        return HttpResponse(breakdown["breakdown_error"], status=400, content_type="text/plain")
+    suffix = "results"
+    if breakdown["breakdown"] is not None:
+        text = present.breakdown_csv(breakdown["breakdown"])
+        name = breakdown["breakdown"]["breakdown"]["name"]
+        suffix = "breakdown-" + re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60]
+    else:
+        text = present.to_csv(latest_results(environment, experiment=experiment).payload)
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    name = f"{experiment.name}-{environment.name if environment else 'none'}-{suffix}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

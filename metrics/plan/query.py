@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from metrics.definitions import MetricDefinition, MetricType, UserCountMode
 from metrics.plan.fields import Params, numeric_field, selector_sql, text_field, unit_expression
 from metrics.plan.shape import Shape, shape_of
-from metrics.plan.types import ExperimentScope
+from metrics.plan.types import Breakdown, ExperimentScope
 
 POST = "j.post"
 PRE = "NOT j.post"
@@ -64,15 +64,100 @@ def events_statement(
     return Statement(sql, p.values, shape, end, cuped_days, daily is not None)
 
 
+def breakdown_statement(
+    environment_id: int,
+    scope: ExperimentScope,
+    metric: MetricDefinition,
+    breakdown: Breakdown,
+    *,
+    cuped_days: int,
+    end: dt.datetime,
+) -> Statement:
+    """The statement computing, from metrics_event, the groups' statistics per segment of
+    `breakdown`: one row per (segment, group), led by the segment's number and value
+    (numbers 1..top the top values by units, top + 1 the other values, top + 2 none). The
+    caps are the whole experiment's; there is no daily series."""
+    shape = shape_of(metric)
+    by_event = breakdown.source == "event"
+    if by_event and len(shape.selectors) != 1:
+        raise ValueError(
+            f"{metric.name}: a {metric.type} metric has no event dimension to break down by"
+        )
+    p = Params()
+    unit_dim = None if by_event else _unit_dimension(breakdown.field, p)
+    ctes = _units_ctes(environment_id, scope, end, p, unit_dim)
+    other, unknown = p.bind(breakdown.top + 1, "integer"), p.bind(breakdown.top + 2, "integer")
+    if not by_event:
+        ctes += [
+            """dimunits AS (SELECT dim, count(*) AS n FROM units GROUP BY dim)""",
+            *_segment_ctes(breakdown, other, unknown, p),
+            f"""unitseg AS (
+  SELECT u.unit_id, coalesce(t.seg, CASE WHEN u.dim IS NULL THEN {unknown} ELSE {other} END)
+         AS seg
+  FROM units u LEFT JOIN tops t ON t.dim = u.dim)""",
+        ]
+    event_dim = text_field(breakdown.field, p) if by_event else None
+    ctes += _event_ctes(environment_id, shape, scope, cuped_days, end, p, event_dim, other, unknown)
+    if by_event:
+        # The segments come before `joined`: _event_ctes left them to insert here.
+        joined = ctes.pop()
+        ctes += [
+            """dimunits AS (
+  SELECT ev.dim, count(DISTINCT u.unit_id) AS n
+  FROM units u JOIN ev ON ev.unit_id = u.unit_id AND ev.time >= u.first_at AND ev.s0
+  GROUP BY ev.dim)""",
+            *_segment_ctes(breakdown, other, unknown, p),
+            joined,
+        ]
+    ctes += _perunit_ctes(shape, cuped_days, p, segmented=by_event)
+    ctes += _tail_ctes(shape, p, None, segmented=by_event)
+    ctes.append(
+        "segcapped AS (SELECT * FROM capped)"
+        if by_event
+        else """segcapped AS (
+  SELECT cp.*, us.seg FROM capped cp JOIN unitseg us ON us.unit_id = cp.unit_id)"""
+    )
+    sql = "WITH " + ",\n".join(ctes) + "\n" + _final_select(shape, scope, p, False, True)
+    return Statement(sql, p.values, shape, end, cuped_days, False)
+
+
+def _unit_dimension(field: str, p: Params) -> str:
+    """A unit's dimension value at its first exposure, SQL over metrics_exposure x."""
+    if field.startswith("custom."):
+        return f"nullif(x.custom ->> {p.bind(field[len('custom.') :], 'text')}, '')"
+    column = {"country": "x.country", "browser": "x.browser", "os": "x.os"}[field]
+    return f"nullif({column}, '')"
+
+
+def _segment_ctes(breakdown: Breakdown, other: str, unknown: str, p: Params) -> list[str]:
+    """`tops`: the top values by units (from `dimunits`: dim, n), numbered from 1;
+    `segs`: those, then "other" and "unknown" when some unit or event falls there."""
+    return [
+        f"""tops AS (
+  SELECT dim, row_number() OVER (ORDER BY n DESC, dim) AS seg FROM dimunits
+  WHERE dim IS NOT NULL ORDER BY n DESC, dim LIMIT {p.bind(breakdown.top, "integer")})""",
+        f"""segs AS (
+  SELECT seg, dim FROM tops
+  UNION ALL SELECT {other}, NULL WHERE EXISTS (
+    SELECT 1 FROM dimunits d WHERE d.dim IS NOT NULL AND d.dim NOT IN (SELECT dim FROM tops))
+  UNION ALL SELECT {unknown}, NULL WHERE EXISTS (SELECT 1 FROM dimunits WHERE dim IS NULL))""",
+    ]
+
+
 def _units_ctes(
-    environment_id: int, scope: ExperimentScope, end: dt.datetime, p: Params
+    environment_id: int,
+    scope: ExperimentScope,
+    end: dt.datetime,
+    p: Params,
+    dim: str | None = None,
 ) -> list[str]:
     groups = list(dict.fromkeys(scope.groups))
     bots = p.bind(scope.exclude_bots, "boolean")
     end_day = p.bind(end.astimezone(dt.UTC).date(), "date")
+    dim_column, dim_keep = (f", {dim} AS dim", ", dim") if dim else ("", "")
     return [
         f"""scoped AS (
-  SELECT x.unit_id, x.group_name, x.first_at, x.crossover, x.is_bot
+  SELECT x.unit_id, x.group_name, x.first_at, x.crossover, x.is_bot{dim_column}
   FROM metrics_exposure x
   WHERE x.environment_id = {p.bind(environment_id, "integer")}
     AND x.kind = {p.bind(scope.kind, "text")} AND x.name = {p.bind(scope.name, "text")}
@@ -87,7 +172,7 @@ def _units_ctes(
         f"""units AS (
   SELECT unit_id, group_name, first_at,
          (first_at AT TIME ZONE 'UTC')::date AS first_day,
-         greatest(1, {end_day} - (first_at AT TIME ZONE 'UTC')::date + 1) AS days
+         greatest(1, {end_day} - (first_at AT TIME ZONE 'UTC')::date + 1) AS days{dim_keep}
   FROM scoped WHERE NOT crossover AND NOT (is_bot AND {bots}))""",
     ]
 
@@ -115,9 +200,17 @@ def _event_ctes(
     cuped_days: int,
     end: dt.datetime,
     p: Params,
+    dim: str | None = None,
+    other: str = "",
+    unknown: str = "",
 ) -> list[str]:
+    """`ev` and `joined`; with `dim` (an event breakdown) `ev` carries the event's value of
+    the dimension and `joined` is units × segments, each event in its segment's row
+    (the caller inserts the `tops` and `segs` CTEs before `joined`)."""
     scan_from = scope.start - dt.timedelta(days=cuped_days)
     columns = event_columns(shape, unit_expression(scope.unit_type, p), p)
+    if dim is not None:
+        columns.append(f"nullif({dim}, '') AS dim")
     scan = p.bind(scan_from, "timestamptz")
     pre_join = f" - {p.bind(dt.timedelta(days=cuped_days), 'interval')}" if cuped_days else ""
     flags = ", ".join(f"ev.s{i}" for i in range(len(shape.selectors)))
@@ -140,7 +233,16 @@ def _event_ctes(
         f"""joined AS (
   SELECT u.unit_id, u.group_name, u.days, u.first_day, ev.time, ev.day,
          ev.time >= u.first_at AS post, {flags}{values}
-  FROM units u LEFT JOIN ev ON ev.unit_id = u.unit_id AND ev.time >= u.first_at{pre_join})""",
+  FROM units u LEFT JOIN ev ON ev.unit_id = u.unit_id AND ev.time >= u.first_at{pre_join})"""
+        if dim is None
+        else f"""joined AS (
+  SELECT u.unit_id, u.group_name, u.days, u.first_day, s.seg, ev.time, ev.day,
+         ev.time >= u.first_at AS post, {flags}{values}
+  FROM units u CROSS JOIN segs s
+  LEFT JOIN (SELECT ev.*, coalesce(t.seg,
+                      CASE WHEN ev.dim IS NULL THEN {unknown} ELSE {other} END) AS seg
+             FROM ev LEFT JOIN tops t ON t.dim = ev.dim) AS ev
+    ON ev.unit_id = u.unit_id AND ev.seg = s.seg AND ev.time >= u.first_at{pre_join})""",
     ]
 
 
@@ -172,7 +274,11 @@ def _capped_component(component: MetricDefinition, value: str, p: Params, top: b
     return f"least({value}, {p.bind(component.cap, 'float8')})"
 
 
-def _perunit_ctes(shape: Shape, cuped_days: int, p: Params) -> list[str]:
+def _perunit_ctes(
+    shape: Shape, cuped_days: int, p: Params, *, segmented: bool = False
+) -> list[str]:
+    """`perunit`; `segmented` (an event breakdown): per unit and segment, and `perunit_all`
+    per unit over every segment, for the caps of the whole experiment."""
     metric = shape.metric
     kind = metric.type
     pre_days = p.bind(float(max(cuped_days, 1)), "float8")
@@ -200,12 +306,16 @@ def _perunit_ctes(shape: Shape, cuped_days: int, p: Params) -> list[str]:
         den = ["1::float8", "1::float8"]
     if not cuped_days:
         num[1] = den[1] = "0::float8"
-    return [
-        f"""perunit AS (
-  SELECT j.unit_id, j.group_name, {num[0]} AS num, {den[0]} AS den,
+
+    def perunit(name: str, seg: str) -> str:
+        return f"""{name} AS (
+  SELECT j.unit_id, j.group_name{seg}, {num[0]} AS num, {den[0]} AS den,
          {num[1]} AS pre_num, {den[1]} AS pre_den, {has_pre} AS has_pre
-  FROM joined j GROUP BY j.unit_id, j.group_name, j.days)"""
-    ]
+  FROM joined j GROUP BY j.unit_id, j.group_name, j.days{seg})"""
+
+    if segmented:
+        return [perunit("perunit_all", ""), perunit("perunit", ", j.seg")]
+    return [perunit("perunit", "")]
 
 
 def _funnel_ctes(shape: Shape, cuped_days: int, has_pre: str, p: Params) -> list[str]:
@@ -273,8 +383,11 @@ def cap_sql(column: str, upper: str, lower: str, fixed: str | None) -> str:
     return f"least({capped}, {fixed})" if fixed else capped
 
 
-def _tail_ctes(shape: Shape, p: Params, daily: str | None) -> list[str]:
+def _tail_ctes(shape: Shape, p: Params, daily: str | None, *, segmented: bool = False) -> list[str]:
     metric = shape.metric
+    # Caps pooled over the whole experiment: per unit, every segment together.
+    caps_from = "perunit_all" if segmented else "perunit"
+    seg = ", v.seg" if segmented else ""
     counted = "den <> 0" if shape.ratio_like else "true"
     if metric.winsorized:
         up, low = metric.winsorize_upper, metric.winsorize_lower
@@ -294,7 +407,7 @@ def _tail_ctes(shape: Shape, p: Params, daily: str | None) -> list[str]:
         )
         caps = f"""caps AS (
   SELECT {pct(up, "num")} AS upper, {pct(low, "num")} AS lower, {den_caps}
-  FROM perunit WHERE {counted})"""
+  FROM {caps_from} WHERE {counted})"""
     else:
         caps = """caps AS (
   SELECT NULL::float8 AS upper, NULL::float8 AS lower,
@@ -308,7 +421,8 @@ def _tail_ctes(shape: Shape, p: Params, daily: str | None) -> list[str]:
     ctes = [
         caps,
         f"""capped AS (
-  SELECT v.unit_id, v.group_name, ({counted.replace("den", "v.den")}) AS counted, v.has_pre,
+  SELECT v.unit_id, v.group_name{seg}, ({counted.replace("den", "v.den")}) AS counted,
+         v.has_pre,
          {y} AS y, {d} AS d, {x} AS x, {xd} AS xd{steps}
   FROM perunit v CROSS JOIN caps c)""",
     ]
@@ -429,7 +543,9 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
     ]
 
 
-def _final_select(shape: Shape, scope: ExperimentScope, p: Params, daily: bool) -> str:
+def _final_select(
+    shape: Shape, scope: ExperimentScope, p: Params, daily: bool, segmented: bool = False
+) -> str:
     groups = list(dict.fromkeys(scope.groups))
     steps = (
         "".join(f", coalesce(sum(cp.st{k}), 0)::bigint" for k in range(len(shape.selectors)))
@@ -456,6 +572,15 @@ def _final_select(shape: Shape, scope: ExperimentScope, p: Params, daily: bool) 
         + [total(*c) for c in (("xd",), ("xd", "xd"), ("y", "xd"), ("x", "d"), ("x", "xd"))]
         + [total("d", "xd")]
     )
+    if segmented:
+        return f"""SELECT s.seg, s.dim, g.name, count(cp.unit_id), count(*) FILTER (WHERE {k}),
+       {sums},
+       (SELECT row_to_json(caps) FROM caps),
+       (SELECT crossovers FROM excluded), (SELECT bots FROM excluded), NULL{steps}
+FROM segs s CROSS JOIN unnest({p.bind(groups, "text[]")}) WITH ORDINALITY AS g(name, ord)
+LEFT JOIN segcapped cp ON cp.group_name = g.name AND cp.seg = s.seg
+GROUP BY s.seg, s.dim, g.name, g.ord
+ORDER BY s.seg, g.ord"""
     return f"""SELECT g.name, count(cp.unit_id), count(*) FILTER (WHERE {k}),
        {sums},
        (SELECT row_to_json(caps) FROM caps),

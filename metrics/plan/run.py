@@ -13,8 +13,17 @@ from django.utils import timezone
 from metrics import partitions
 from metrics.definitions import MetricDefinition
 from metrics.models import Exposure, UnitDay
-from metrics.plan.query import Statement, events_statement
-from metrics.plan.types import Caps, DayStatistics, ExperimentScope, GroupStatistics, PlanResult
+from metrics.plan.query import Statement, breakdown_statement, events_statement
+from metrics.plan.types import (
+    Breakdown,
+    BreakdownResult,
+    Caps,
+    DayStatistics,
+    ExperimentScope,
+    GroupStatistics,
+    PlanResult,
+    Segment,
+)
 
 
 def effective_end(scope: ExperimentScope, now: dt.datetime | None) -> dt.datetime:
@@ -62,6 +71,48 @@ def group_statistics(
         environment_id, experiment, metric, cuped_days=cuped_days, end=end, series=series
     )
     return execute(statement, experiment, metric, source="events")
+
+
+def breakdown_statistics(
+    environment_id: int,
+    experiment: ExperimentScope,
+    metric: MetricDefinition,
+    breakdown: Breakdown,
+    *,
+    cuped_days: int = 7,
+    now: dt.datetime | None = None,
+) -> BreakdownResult:
+    """Per segment of `breakdown`, the groups' sufficient statistics of `metric`, with the
+    caps of the whole experiment; one statement over metrics_event (never the rollup),
+    without daily series. Raises ValueError for a definition that cannot be computed or
+    broken down so (an event dimension of a ratio or a funnel)."""
+    if cuped_days < 0:
+        raise ValueError("cuped_days must be 0 or more")
+    now = now or timezone.now()
+    end = effective_end(experiment, now)
+    analyze_stale(experiment.start - dt.timedelta(days=cuped_days), end)
+    statement = breakdown_statement(
+        environment_id, experiment, metric, breakdown, cuped_days=cuped_days, end=end
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params)
+        rows = cursor.fetchall()
+    by_segment: dict[tuple[int, str | None], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_segment.setdefault((int(row[0]), row[1]), []).append(row[2:])
+    segments = []
+    for (number, value), segment_rows in by_segment.items():
+        kind = "value" if number <= breakdown.top else "other"
+        if number == breakdown.top + 2:
+            kind = "unknown"
+        plan = _result(segment_rows, statement, experiment, metric, "events")
+        segments.append(Segment(kind, value, plan))
+    if segments:
+        first = segments[0].plan
+        caps, crossovers, bots = first.caps, first.crossovers, first.bots
+    else:
+        caps, crossovers, bots = Caps(fixed=metric.cap), 0, 0
+    return BreakdownResult(breakdown, tuple(segments), caps, crossovers, bots)
 
 
 # A table counts as stale for the planner once this share of its rows changed since its

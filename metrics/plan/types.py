@@ -114,3 +114,57 @@ class PlanResult:
             if group.group == name:
                 return group
         raise KeyError(name)
+
+
+# The unit dimensions a breakdown can read from a unit's first exposure (metrics_exposure),
+# besides "custom.<key>" (user.custom.<key>).
+UNIT_DIMENSIONS = ("country", "browser", "os")
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """Split a metric's results by a dimension (docs/results-computation.md).
+
+    `source` "unit": every unit falls in one segment, by its user at its first exposure
+    (`field` "country", "browser", "os" or "custom.<key>"). `source` "event": each segment
+    is the metric restricted to the events whose `field` ("value" or "metadata.<key>") has
+    that value, over all the units. `top` values by units are segments of their own; the
+    rest is "other", and units or events without a value "unknown"."""
+
+    source: str
+    field: str
+    top: int = 8
+
+    def __post_init__(self) -> None:
+        if self.source == "unit":
+            ok = self.field in UNIT_DIMENSIONS or (
+                self.field.startswith("custom.") and len(self.field) > len("custom.")
+            )
+        elif self.source == "event":
+            ok = self.field == "value" or (
+                self.field.startswith("metadata.") and len(self.field) > len("metadata.")
+            )
+        else:
+            ok = False
+        if not ok or not 1 <= self.top <= 50:
+            raise ValueError(f"no breakdown by {self.source} {self.field!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One value of a breakdown: `kind` "value" (then `value` is it), "other" (values
+    outside the top ones) or "unknown" (no value); `plan` holds its groups' statistics,
+    computed with the caps of the whole experiment."""
+
+    kind: str
+    value: str | None
+    plan: PlanResult
+
+
+@dataclass(frozen=True, slots=True)
+class BreakdownResult:
+    breakdown: Breakdown
+    segments: tuple[Segment, ...]
+    caps: Caps
+    crossovers: int
+    bots: int

@@ -122,3 +122,53 @@ def test_csv__one_line_per_row_with_the_numbers():
     assert rows[0]["significant"] == "True"
     assert rows[3]["note"] == "This metric is no longer in the catalog."
     assert present.to_csv({}).strip() == ",".join(present.CSV_COLUMNS)
+
+
+def test_breakdown_tables__rows_per_segment_on_the_metrics_scale__csv_with_the_segment():
+    # Given a breakdown by country of one metric, and a metric without the dimension
+    breakdown = {
+        "breakdown": {"name": "country", "title": "Country", "source": "unit"},
+        "metrics": [
+            {
+                "name": "purchase",
+                "type": "sum",
+                "role": "primary",
+                "direction": "increase",
+                "message": None,
+                "segments": [
+                    {
+                        "label": "US",
+                        "comparisons": [comparison("Test", 0.4, 0.2, 0.6, significant=True)],
+                    },
+                    {
+                        "label": "Other",
+                        "comparisons": [comparison("Test", 0.0, -0.1, 0.1, significant=False)],
+                    },
+                ],
+            },
+            {
+                "name": "visits",
+                "type": "event_count",
+                "role": "guardrail",
+                "direction": "increase",
+                "message": "This metric has no dimension value.",
+                "segments": [],
+            },
+        ],
+    }
+    # When
+    tables = present.breakdown_tables(breakdown)
+    rows = list(csv.DictReader(io.StringIO(present.breakdown_csv(breakdown))))
+    # Then
+    us, other = tables[0].rows
+    assert (us.segment, us.tone, other.segment, other.tone) == ("US", "good", "Other", "neutral")
+    assert us.bar_left > other.bar_left  # one scale for the metric: US lies right of zero
+    assert tables[1].rows == []
+    assert tables[1].message == "This metric has no dimension value."
+    assert [(r["segment"], r["metric"]) for r in rows] == [
+        ("US", "purchase"),
+        ("Other", "purchase"),
+        ("", "visits"),
+    ]
+    assert rows[2]["note"] == "This metric has no dimension value."
+    assert {r["breakdown"] for r in rows} == {"country"}

@@ -30,6 +30,7 @@ import time
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from console import services as core_services
 from console.publishing.services import spec_publish
@@ -256,3 +257,72 @@ def test_js_client__planted_lift_measured_from_the_browser(
     client.force_login(site_admin)
     url = reverse("experiment-results", args=[project.slug, experiment.pk])
     assert "+5.0%" in client.get(url, {"env": "production"}).content.decode()
+
+
+BREAKDOWN_USERS = 800
+CHROME_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"  # noqa: E501
+IPHONE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"  # noqa: E501
+
+
+@pytest.mark.usefixtures("celery_worker_process")
+def test_legacy_statsig__users_with_a_country__breakdown_by_country_browser_and_plan(
+    live_server, project, site_admin, experiment
+):
+    """The legacy SDK's users carry a country, a user agent and a custom plan; the lift is
+    planted in the US only (Test buys 50% more there). Breakdowns show it there only."""
+    from statsig.statsig_event import StatsigEvent
+    from statsig.statsig_options import StatsigOptions
+    from statsig.statsig_server import StatsigServer
+    from statsig.statsig_user import StatsigUser
+
+    from experiments.results.breakdowns import compute_breakdown, parse_breakdown
+
+    # When the SDK assigns users from the US and France and logs their purchases
+    production = project.environments.get(name="production")
+    server = StatsigServer()
+    options = StatsigOptions(
+        api=f"{live_server.url}/v1", disable_diagnostics=True, rulesets_sync_interval=3600
+    )
+    assert server.initialize(_key(project, site_admin, "production"), options).init_success
+    try:
+        for i in range(BREAKDOWN_USERS):
+            country = "US" if i % 2 else "FR"
+            user = StatsigUser(
+                user_id=f"buyer-{i}",
+                country=country,
+                user_agent=IPHONE_UA if i % 4 < 2 else CHROME_UA,
+                custom={"plan": "pro" if i % 3 == 0 else "free"},
+            )
+            group = server.get_experiment(user, EXPERIMENT).group_name
+            base = 30.0 if group == "Test" and country == "US" else 20.0
+            value = base * (1.1 if (i // 2) % 2 else 0.9)
+            server.log_event(StatsigEvent(user, "purchase", value=round(value, 6)))
+            if i % 400 == 399:
+                server.flush()
+    finally:
+        server.shutdown()
+    exposed = Exposure.objects.filter(environment_id=production.pk, name=EXPERIMENT)
+    wait_for(lambda: exposed.count() == BREAKDOWN_USERS, timeout=60)
+
+    def segments(name: str) -> dict:
+        breakdown = compute_breakdown(
+            experiment, production, parse_breakdown(name), now=timezone.now()
+        )
+        (metric,) = breakdown["metrics"]
+        return {s["label"]: s for s in metric["segments"]}
+
+    # Then by country: the lift in the US, none in France
+    countries = segments("country")
+    assert set(countries) == {"US", "FR"}
+    (us,) = countries["US"]["comparisons"]
+    (fr,) = countries["FR"]["comparisons"]
+    assert us["significant"] is True
+    assert us["relative"]["estimate"] == pytest.approx(0.5, abs=0.1)
+    assert fr["significant"] is False
+    assert sum(g["units"] for s in countries.values() for g in s["groups"]) == BREAKDOWN_USERS
+    # And by browser and OS (from the user agent the SDK sent) and by the custom plan
+    assert set(segments("browser")) == {"Chrome", "Mobile Safari"}
+    assert set(segments("os")) == {"Windows", "iOS"}
+    plans = segments("custom.plan")
+    assert set(plans) == {"pro", "free"}
+    assert sum(g["units"] for g in plans["pro"]["groups"]) == BREAKDOWN_USERS // 3 + 1
