@@ -12,9 +12,10 @@ spread over `--days` days (and the week before, for CUPED), generated and writte
 COPY a chunk at a time, received the minute they happened. Then, timed:
 `group_statistics(full=True)` for an event count, a ratio (revenue per session) and a
 funnel (cart, then pay), CUPED on (7 days); the rollup's first build; one more day of
-events (`--events` / `--days`); the incremental refresh (the rollup; the funnel is not
-rolled up and computes from events) and the full recompute of the same data (checked
-equal).
+events (`--events` / `--days`); the incremental refresh (the rollup where its build found
+enough events per row, settings.GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW, else from events; the
+funnel is not rolled up and computes from events) and the full recompute of the same data
+(checked equal).
 
 DuckDB: the exposures and events are exported (COPY TO STDOUT, CSV), loaded into a DuckDB
 database file and the three metrics computed by bench/results_duckdb.py's SQL, in a
@@ -302,6 +303,14 @@ def run(args, tmp: Path) -> dict:
             lambda m=metric: group_statistics(env.pk, scope, m, now=day2),
         )
     memory["postgresql_backend_incremental_mb"] = _backend_peak_mb()
+    from metrics.models import RollupState
+
+    # The rollup's verdict per component: rows standing for too few events are not read.
+    verdicts = [
+        {"component": c[:8], "direct": d, "events_per_row": round(e, 2) if e else e}
+        for c, d, e in RollupState.objects.values_list("component", "direct", "events_per_row")
+    ]
+    sys.stdout.write(f"rollup components: {verdicts}\n")
     _reconnect()
     full = {}
     for name, metric in metrics.items():
@@ -407,6 +416,7 @@ def run(args, tmp: Path) -> dict:
         "comparison": comparison,
         "duckdb": {"version": duck["duckdb"], "threads": duck["threads"], "rows": duck["rows"]},
         "memory": memory,
+        "rollup": verdicts,
         "check": "DuckDB equals PostgreSQL full=True: units and n exactly, sums to 1e-9",
     }
 
@@ -488,13 +498,15 @@ def render(figures: dict) -> str:
     lines = [
         f"{figures['units']:,} units, {figures['events']:,} events (+{figures['events_next_day']:,}"
         f" the next day), CUPED {figures['cuped_days']} days; seconds",
-        f"{'':14} {'PG full':>9} {'PG incr.':>9} {'DuckDB':>9} {'full/Duck':>10} {'incr/Duck':>10}",
+        f"{'':14} {'PG full':>9} {'PG incr.':>9} {'DuckDB':>9} {'full/Duck':>10} {'incr/Duck':>10}"
+        "  incr. read",
     ]
     for name, row in c.items():
         lines.append(
             f"{name:14} {row['postgresql_full']:>9.3f} {row['postgresql_incremental']:>9.3f} "
             f"{row['duckdb']:>9.3f} {row['full_over_duckdb']:>9.1f}x "
-            f"{row['incremental_over_duckdb']:>9.1f}x"
+            f"{row['incremental_over_duckdb']:>9.1f}x  "
+            f"{row.get('postgresql_incremental_source', '')}"
         )
     s = figures["seconds"]
     lines.append(

@@ -252,6 +252,12 @@ GATEHOUSE_SET_ASIDE_KEPT_PER_BATCH = 20
 # Experiment results (metrics.plan): PostgreSQL's work_mem for each metric's statement, whose
 # sorts and hashes hold one row per unit (the server's default, 4MB, spills them to disk).
 GATEHOUSE_RESULTS_WORK_MEM = env.str("GATEHOUSE_RESULTS_WORK_MEM", default="64MB")
+# The per-unit-day rollup pays when its rows stand for several events each:
+# bench/results_refresh.py measured the daily refresh (rollup) against the full recompute
+# (events) at 1.1 events per row 12.3 s against 7.2 s, and at 9.5 events per row 0.86 s
+# against 2.0 s (docs/results-computation.md). A metric's component with fewer events per
+# row when built is read from events instead.
+GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW = env.float("GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW", default=4.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -407,7 +407,9 @@ class UnitDay(models.Model):
 
 class RollupState(models.Model):
     """How far the UnitDay rows of one (scope, component) are current: every event received
-    before `through_day` with a time up to `rolled_end` is in them."""
+    before `through_day` with a time up to `rolled_end` is in them. `direct`: the rollup did
+    not pay for this component (too few events per row when it was built, `events_per_row`)
+    and the plan reads events instead until `refreshed_at` is a week old."""
 
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False
@@ -418,6 +420,8 @@ class RollupState(models.Model):
     rolled_end = models.DateTimeField()
     through_day = models.DateField()
     refreshed_at = models.DateTimeField()
+    direct = models.BooleanField(default=False)
+    events_per_row = models.FloatField(null=True)
 
     class Meta:
         constraints = [

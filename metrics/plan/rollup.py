@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from metrics.definitions import EventSelector, MetricDefinition, MetricType, UserCountMode
@@ -41,6 +42,9 @@ ADDITIVE = frozenset({MetricType.EVENT_COUNT, MetricType.SUM, MetricType.USER_CO
 # Rows received this long before a refresh are final: the intake's transactions commit
 # within seconds of the time they stamp.
 SETTLE = dt.timedelta(minutes=10)
+# A component built with fewer events per row than settings.GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW
+# is read from events; a week later (RECHECK) it is built again to look.
+RECHECK = dt.timedelta(days=7)
 
 
 def rolls_up(metric: MetricDefinition) -> bool:
@@ -117,7 +121,9 @@ def _refresh_component(
     state = RollupState.objects.select_for_update().get(
         environment_id=environment_id, scope=scope_key, component=key
     )
-    rebuild = state.through_day == dt.date.min or state.cuped_days != cuped_days
+    if state.direct and now - state.refreshed_at < RECHECK:
+        return False
+    rebuild = state.direct or state.through_day == dt.date.min or state.cuped_days != cuped_days
     if not rebuild and end < state.rolled_end:
         return False
     p = Params()
@@ -157,13 +163,32 @@ def _refresh_component(
             p, names, this("r"), exposures, scope, selector, value_field, cuped_days, end, since
         )
         cursor.execute(sql, p.values)
+        rows, events = cursor.fetchone()
+        # A build decides whether the rollup pays: with few events per unit-day row, reading
+        # the rows costs about what reading the events does, and the refresh comes on top.
+        least = settings.GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW
+        direct = rebuild and rows > 0 and events / rows < least
+        if direct:
+            cursor.execute(f"DELETE FROM metrics_unitday r WHERE {this('r')}", p.values)
     through = min((now - SETTLE).astimezone(dt.UTC).date(), end.astimezone(dt.UTC).date())
     state.cuped_days = cuped_days
     state.rolled_end = end
-    state.through_day = max(through, dt.date.min + dt.timedelta(days=1))
+    state.through_day = dt.date.min if direct else max(through, dt.date.min + dt.timedelta(days=1))
     state.refreshed_at = now
-    state.save(update_fields=["cuped_days", "rolled_end", "through_day", "refreshed_at"])
-    return True
+    state.direct = direct
+    if rebuild and rows:
+        state.events_per_row = events / rows
+    state.save(
+        update_fields=[
+            "cuped_days",
+            "rolled_end",
+            "through_day",
+            "refreshed_at",
+            "direct",
+            "events_per_row",
+        ]
+    )
+    return not direct
 
 
 def _insert_sql(
@@ -210,16 +235,19 @@ ev AS (
   WHERE {selector_sql(selector, p)}
     AND e.environment_id = {env_p}
     AND e.received_at >= least({since_p}, (SELECT min(first_at) FROM fresh) - {window})
-    AND e.time <= {end_p})
-INSERT INTO metrics_unitday ({columns})
-SELECT {env_p}, {scope_p}, {key_p}, x.unit_id,
-       CASE WHEN ev.time >= x.first_at THEN 'post' ELSE 'pre' END,
-       (ev.time AT TIME ZONE 'UTC')::date, (ev.received_at AT TIME ZONE 'UTC')::date,
-       x.first_at, count(*), coalesce(sum(ev.v), 0), count(ev.v)
-FROM x JOIN ev ON ev.unit_id = x.unit_id LEFT JOIN fresh f ON f.unit_id = x.unit_id
-WHERE ev.time >= x.first_at - {window}
-  AND (ev.received_at >= {since_p} OR f.unit_id IS NOT NULL)
-GROUP BY x.unit_id, x.first_at, 5, 6, 7"""
+    AND e.time <= {end_p}),
+added AS (
+  INSERT INTO metrics_unitday ({columns})
+  SELECT {env_p}, {scope_p}, {key_p}, x.unit_id,
+         CASE WHEN ev.time >= x.first_at THEN 'post' ELSE 'pre' END,
+         (ev.time AT TIME ZONE 'UTC')::date, (ev.received_at AT TIME ZONE 'UTC')::date,
+         x.first_at, count(*), coalesce(sum(ev.v), 0), count(ev.v)
+  FROM x JOIN ev ON ev.unit_id = x.unit_id LEFT JOIN fresh f ON f.unit_id = x.unit_id
+  WHERE ev.time >= x.first_at - {window}
+    AND (ev.received_at >= {since_p} OR f.unit_id IS NOT NULL)
+  GROUP BY x.unit_id, x.first_at, 5, 6, 7
+  RETURNING events)
+SELECT count(*), coalesce(sum(events), 0) FROM added"""
 
 
 # Reading ----------------------------------------------------------------------------------

@@ -46,8 +46,9 @@ def group_statistics(
     (metrics.plan.rollup), refreshed first for the days not yet rolled up; `full` computes
     from metrics_event instead (and leaves the rollup alone). Funnel and count distinct
     always compute from events. Without `series` the groups' `daily` is empty (the
-    series is the costliest part of the statement). Raises ValueError for a definition that cannot be computed.
-    Reads only; the rollup refresh writes metrics_unitday in its own transaction."""
+    series is the costliest part of the statement). Raises ValueError for a definition
+    that cannot be computed. Reads only; the rollup refresh writes metrics_unitday in its
+    own transaction."""
     from metrics.plan import rollup  # the rollup builds on this module
 
     if cuped_days < 0:

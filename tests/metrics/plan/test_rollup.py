@@ -38,6 +38,13 @@ METRICS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _rollup_always(settings):
+    # These worlds hold one or two events per unit and day, fewer than the rollup needs to
+    # pay (test_rollup__too_few_events_per_row__read_from_events checks that rule).
+    settings.GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW = 0
+
+
 def _events(w: World, unit_ids, low: dt.datetime, high: dt.datetime) -> list[Ev]:
     out = []
     for unit_id in unit_ids:
@@ -126,3 +133,36 @@ def test_rollup__asked_for_an_earlier_end__computed_from_events(production, proj
     result = group_statistics(production.pk, earlier, metric)
     assert result.source == "events"
     assert_same(result, group_statistics(production.pk, earlier, metric, full=True))
+
+
+def test_rollup__too_few_events_per_row__read_from_events_until_rechecked(
+    production, project, site_admin, settings
+):
+    # Given a sparse metric (about one purchase per unit-day row) and the default rule
+    settings.GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW = 4.0
+    w = World(production, project, site_admin, seed=7)
+    s = ExperimentScope("config", EXPERIMENT, "userID", GROUPS, w.start, w.start + 60 * D)
+    ids = w.expose_many(30)
+    w.add(_events(w, ids, w.start - 3 * D, w.start + 4 * D))
+    metric = METRICS[0]
+    now = w.start + 5 * D
+    # When its results are computed, the build finds too few events per row
+    result = group_statistics(production.pk, s, metric, now=now)
+    # Then they come from events, and the rollup keeps no rows of it, only its verdict
+    assert result.source == "events"
+    assert_same(result, group_statistics(production.pk, s, metric, now=now, full=True))
+    state = RollupState.objects.get(environment_id=production.pk)
+    assert state.direct
+    assert 0 < state.events_per_row < 4
+    assert not UnitDay.objects.exists()
+    # And within a week it does not build again; after a week it does, and a denser
+    # metric by then (rule lowered here) is rolled up
+    settings.GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW = 1.0
+    assert group_statistics(production.pk, s, metric, now=now + 6 * D).source == "events"
+    assert not UnitDay.objects.exists()
+    later = group_statistics(production.pk, s, metric, now=now + 8 * D)
+    assert later.source == "rollup"
+    assert_same(later, group_statistics(production.pk, s, metric, now=now + 8 * D, full=True))
+    state.refresh_from_db()
+    assert not state.direct
+    assert UnitDay.objects.filter(period="post").exists()
