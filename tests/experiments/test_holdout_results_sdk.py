@@ -1,4 +1,5 @@
-"""Holdout results end to end with the legacy `statsig` SDK (issue 13).
+"""Holdout results end to end with the real SDKs (issue 13): legacy `statsig` on the server,
+`@statsig/js-client` in Chromium.
 
 A 10% holdout applies to a running experiment (Control and Test, 50/50); purchase::sum is a
 Core metric. The SDK reads the published spec from the live console and evaluates the
@@ -8,6 +9,9 @@ times 20, everyone else the same times 21 (+5%), alternating within each side in
 the SDK met the users, so each side's mean is its base up to one user. The app learns whom
 the holdout kept out from the experiment's rule (`holdout:<name>`), as a product would not
 need to. A real Celery worker counts the exposures and computes the results.
+
+In the browser, js-client reports the same check with the holdout's name hashed (djb2, as
+/v1/initialize hashes it): each visitor is exposed to the holdout on the side it was on.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 
 import pytest
 
+from console import services as core_services
 from console.publishing.services import spec_publish
 from experiments import services as experiment_services
 from experiments.models import ResultsState
@@ -26,6 +31,7 @@ from metrics.models import Exposure, PendingExposures
 from tests.experiments.factories import experiment_document, holdout_document
 from tests.experiments.test_results_sdk import _key
 from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
+from tests.metrics.test_sdks import App
 from tests.publishing.conftest import (  # noqa: F401 (fixtures)
     celery_worker_process,
     start_celery_worker,
@@ -123,3 +129,69 @@ def test_legacy_statsig__holdout_checks_counted__shipped_lift_measured(
     low, high = relative["interval"]
     assert low < 0.05 < high
     assert comparison["significant"] is True
+
+
+# Runs in the page: one StatsigClient updated to each visitor in turn, each exposed to the
+# experiment (its exposure's secondary exposures hold the holdout's check, the gate's name
+# hashed as /v1/initialize hashed it); returns the visitors the holdout kept out.
+JS_VISIT = """
+async ({sdkKey, api, app, visitors, experiment, holdoutRule}) => {
+  const client = new window.Statsig.StatsigClient(sdkKey, {userID: 'web-0'}, {
+    networkConfig: {api, sdkExceptionUrl: app + '/sdk_exception'},
+  });
+  const init = await client.initializeAsync();
+  if (!init.success) { throw new Error('initializeAsync failed: ' + String(init.error)); }
+  const heldOut = [];
+  for (let i = 1; i <= visitors; i++) {
+    const details = await client.updateUserAsync({userID: 'web-' + i});
+    if (!details.success) { throw new Error('updateUserAsync failed: ' + details.error); }
+    if (client.getExperiment(experiment).ruleID === holdoutRule) { heldOut.push('web-' + i); }
+    if (i % 50 === 0) { await client.flush(); }
+  }
+  await client.flush();
+  return heldOut;
+}
+"""
+
+
+@pytest.fixture
+def web():
+    server = App()
+    yield server
+    server.close()
+
+
+@pytest.mark.usefixtures("celery_worker_process")
+def test_js_client__holdout_checks_counted_from_the_browser(
+    page, live_server, project, site_admin, holdout, web
+):
+    # Given a web app whose StatsigClient talks to the console with a client key
+    production = project.environments.get(name="production")
+    secret = core_services.key_create(
+        actor=site_admin, project=project, kind="client", environment=production, name="web"
+    ).secret
+    page.context.grant_permissions(["local-network-access"], origin=web.url)
+    page.set_default_timeout(60_000)
+    page.goto(web.url + "/")
+
+    # When 300 visitors are exposed to the experiment
+    held_out = page.evaluate(
+        JS_VISIT,
+        {
+            "sdkKey": secret,
+            "api": live_server.url + "/v1",
+            "app": web.url,
+            "visitors": 300,
+            "experiment": EXPERIMENT,
+            "holdoutRule": f"holdout:{HOLDOUT}",
+        },
+    )
+
+    # Then every visitor is exposed to the holdout, held out exactly as the browser was
+    units = Exposure.objects.filter(environment=production, kind="gate", name=HOLDOUT)
+    wait_for(lambda: units.count() == 300, timeout=30)
+    assert held_out, "a 10% holdout kept nobody out of 300"
+    assert sorted(units.filter(group_name="pass").values_list("unit_id", flat=True)) == sorted(
+        held_out
+    )
+    assert not units.filter(crossover=True).exists()
