@@ -130,7 +130,9 @@ def results_schedule() -> int:
     return queued
 
 
-def _exposed_in(kind: str, subjects: list[tuple[int, int, str, Any]]) -> dict[int, set[int]]:
+def _exposed_in(
+    kind: str, subjects: list[tuple[int, int, str, dt.datetime | None]]
+) -> dict[int, set[int]]:
     """Subject (pk, project, name, start) → the environments whose hourly exposure counts
     of `kind` name it since it started (one query over the small hourly table, not the
     exposures)."""
