@@ -231,17 +231,20 @@ class ResultsState(models.TextChoices):
 
 
 class ExperimentResults(models.Model):
-    """One computation of results in one environment: an experiment's scorecard, or a gate's
+    """One computation of results in one environment: an experiment's scorecard, a gate's
     (its passing units against its failing ones on the Core metrics, as Statsig does for
-    rollouts). The data range it covers, the settings and metric definitions it used, and
-    what came out (payload: experiments/results/payload.py). Kept, newest shown: a refresh
-    adds a row."""
+    rollouts), or a holdout's (everyone else against the held-out units). The data range it
+    covers, the settings and metric definitions it used, and what came out (payload:
+    experiments/results/payload.py). Kept, newest shown: a refresh adds a row."""
 
     experiment = models.ForeignKey(
         Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="results"
     )
     gate = models.ForeignKey(
         FeatureGate, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    holdout = models.ForeignKey(
+        Holdout, null=True, blank=True, on_delete=models.CASCADE, related_name="results"
     )
     environment = models.ForeignKey(
         "console.Environment", on_delete=models.CASCADE, related_name="+"
@@ -267,8 +270,9 @@ class ExperimentResults(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(experiment__isnull=False, gate__isnull=True)
-                | Q(experiment__isnull=True, gate__isnull=False),
+                condition=Q(experiment__isnull=False, gate__isnull=True, holdout__isnull=True)
+                | Q(experiment__isnull=True, gate__isnull=False, holdout__isnull=True)
+                | Q(experiment__isnull=True, gate__isnull=True, holdout__isnull=False),
                 name="experiments_results_one_subject",
             )
         ]
@@ -281,10 +285,17 @@ class ExperimentResults(models.Model):
                 fields=["gate", "environment", "-requested_at"],
                 name="experiments_results_gate",
             ),
+            models.Index(
+                fields=["holdout", "environment", "-requested_at"],
+                name="experiments_results_holdout",
+            ),
         ]
 
     def __str__(self) -> str:
-        subject = (
-            f"experiment {self.experiment_id}" if self.experiment_id else f"gate {self.gate_id}"
-        )
+        if self.experiment_id:
+            subject = f"experiment {self.experiment_id}"
+        elif self.gate_id:
+            subject = f"gate {self.gate_id}"
+        else:
+            subject = f"holdout {self.holdout_id}"
         return f"results of {subject} in {self.environment_id} ({self.state})"

@@ -4,7 +4,7 @@ gates pages (URL names are <entity>-<action>)."""
 from django.urls import path
 
 from experiments import views
-from experiments.views import gate_scorecard
+from experiments.views import gate_scorecard, holdout_results
 
 urlpatterns = [
     path("experiments/", views.experiment_list, name="experiment-list"),
@@ -41,4 +41,9 @@ urlpatterns = [
     path("holdouts/new/", views.holdout_create, name="holdout-create"),
     path("holdouts/<int:pk>/", views.holdout_detail, name="holdout-detail"),
     path("holdouts/<int:pk>/archive/", views.holdout_archive, name="holdout-archive"),
+    path(
+        "holdouts/<int:pk>/results/refresh/",
+        holdout_results.holdout_results_refresh,
+        name="holdout-results-refresh",
+    ),
 ]

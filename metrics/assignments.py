@@ -10,6 +10,10 @@ when the environment publishes a newer spec.
 Client SDKs name an experiment by the name /v1/initialize gave them: @statsig/js-client's
 layer exposures carry `allocatedExperiment` hashed (djb2 by default, sha256 for older
 clients), so the index also knows each config by its hashed names.
+
+Holdouts are gates with `entity: "holdout"`. The SDKs report a holdout check only among the
+secondary exposures of the experiment or layer exposure that evaluated it (pass_gate), so
+the index knows them by name and, as client SDKs report secondary exposures, hashed.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class SpecIndex:
     groups: dict[tuple[str, str], str] = field(default_factory=dict)
     # A config's name hashed as /v1/initialize hashes it (djb2, sha256) -> the name.
     hashed: dict[str, str] = field(default_factory=dict)
+    # A holdout's name, and its name hashed as /v1/initialize hashes it -> its name.
+    holdouts: dict[str, str] = field(default_factory=dict)
 
     def config_name(self, name: str) -> str:
         """The config that `name` stands for: itself when a config has that name, else the
@@ -88,6 +94,10 @@ def _merge(index: SpecIndex, spec: dict) -> None:
             if not isinstance(name, str):
                 continue
             index.id_types.setdefault((kind, name), config.get("idType") or "userID")
+            if kind == "gate" and config.get("entity") == "holdout":
+                index.holdouts.setdefault(name, name)
+                for algorithm in ("djb2", "sha256"):
+                    index.holdouts.setdefault(hash_name(name, algorithm), name)
             if kind != "config":
                 continue
             for algorithm in ("djb2", "sha256"):

@@ -30,6 +30,7 @@ from metrics.agents import browser_and_os
 from metrics.assignments import SpecIndex, spec_index
 from metrics.intake import (
     DUPLICATE,
+    EXPOSURE_EVENTS,
     Batch,
     Envelope,
     Event,
@@ -210,45 +211,29 @@ class _UnitExposure:
 
 def _leave_exposures(cursor, environment_id: int, events: list[Event]) -> bool:
     """The batch's exposures, aggregated per unit and per hour, left for the worker;
-    False when the batch holds none."""
+    False when the batch holds none. The holdout checks among an exposure's secondary
+    exposures count as exposures to the holdout's gate ("pass": held out)."""
     index: SpecIndex | None = None
     units: dict[tuple[str, str, str, str], _UnitExposure] = {}
     checks: dict[tuple[str, str, str, dt.datetime], list[int]] = defaultdict(lambda: [0, 0])
     for event in events:
         exposure = exposure_of(event)
-        if exposure is None or not _fits(exposure.name, exposure.rule_id):
+        if exposure is not None and _fits(exposure.name, exposure.rule_id):
+            index = index or spec_index(environment_id)
+            kind, name = exposure.kind, exposure.name
+            if kind == "config":
+                name = index.config_name(name)
+            group = index.group(kind, name, exposure.rule_id, exposure.gate_value)
+            _count(units, checks, index, event, kind, name, exposure.rule_id, group)
+        if event.secondary_exposures is None or event.name not in EXPOSURE_EVENTS:
             continue
         index = index or spec_index(environment_id)
-        kind, name = exposure.kind, exposure.name
-        if kind == "config":
-            name = index.config_name(name)
-        group = index.group(kind, name, exposure.rule_id, exposure.gate_value)
-        at = dt.datetime.fromtimestamp(event.time_ms // 3_600_000 * 3600, tz=dt.UTC)
-        check = checks[(kind, name, group, at)]
-        check[1 if event.is_bot else 0] += 1
-        id_type = index.id_type(kind, name)
-        unit = unit_id(event, id_type)
-        if not unit or len(unit) > MAX_UNIT_ID:
+        if not index.holdouts:
             continue
-        key = (kind, name, id_type, unit)
-        seen = units.get(key)
-        if seen is None:
-            units[key] = _UnitExposure(
-                exposure.rule_id,
-                group,
-                event.time_ms,
-                event.time_ms,
-                is_bot=event.is_bot,
-                dimensions=user_dimensions(event, browser_and_os),
-            )
-            continue
-        seen.count += 1
-        seen.is_bot = seen.is_bot or event.is_bot
-        seen.crossover = seen.crossover or bool(group and seen.group and group != seen.group)
-        if event.time_ms < seen.first:
-            seen.rule_id, seen.group, seen.first = exposure.rule_id, group, event.time_ms
-            seen.dimensions = user_dimensions(event, browser_and_os)
-        seen.last = max(seen.last, event.time_ms)
+        for secondary in event.secondary_exposures:
+            holdout = _holdout_check(index, secondary)
+            if holdout is not None:
+                _count(units, checks, index, event, "gate", *holdout)
     if not checks:
         return False
     cursor.execute(
@@ -256,6 +241,52 @@ def _leave_exposures(cursor, environment_id: int, events: list[Event]) -> bool:
         [environment_id, _units_json(units), _checks_json(checks)],
     )
     return True
+
+
+def _holdout_check(index: SpecIndex, secondary: object) -> tuple[str, str, str] | None:
+    """(holdout, rule ID, group) when a secondary exposure is the check of a holdout the
+    environment published, by its name or hashed name; the SDKs write `gateValue` as text."""
+    if not isinstance(secondary, dict):
+        return None
+    gate = secondary.get("gate")
+    name = index.holdouts.get(gate) if isinstance(gate, str) else None
+    if name is None:
+        return None
+    rule_id = secondary.get("ruleID")
+    rule_id = rule_id if isinstance(rule_id, str) and _fits(rule_id) else ""
+    value = secondary.get("gateValue")
+    return name, rule_id, "pass" if value == "true" or value is True else "fail"
+
+
+def _count(units, checks, index: SpecIndex, event: Event, kind, name, rule_id, group) -> None:
+    """One exposure of `event`'s unit: counted in its hour's checks, and kept per unit (its
+    first exposure's rule and group; a crossover when it shows up in another group)."""
+    at = dt.datetime.fromtimestamp(event.time_ms // 3_600_000 * 3600, tz=dt.UTC)
+    check = checks[(kind, name, group, at)]
+    check[1 if event.is_bot else 0] += 1
+    id_type = index.id_type(kind, name)
+    unit = unit_id(event, id_type)
+    if not unit or len(unit) > MAX_UNIT_ID:
+        return
+    key = (kind, name, id_type, unit)
+    seen = units.get(key)
+    if seen is None:
+        units[key] = _UnitExposure(
+            rule_id,
+            group,
+            event.time_ms,
+            event.time_ms,
+            is_bot=event.is_bot,
+            dimensions=user_dimensions(event, browser_and_os),
+        )
+        return
+    seen.count += 1
+    seen.is_bot = seen.is_bot or event.is_bot
+    seen.crossover = seen.crossover or bool(group and seen.group and group != seen.group)
+    if event.time_ms < seen.first:
+        seen.rule_id, seen.group, seen.first = rule_id, group, event.time_ms
+        seen.dimensions = user_dimensions(event, browser_and_os)
+    seen.last = max(seen.last, event.time_ms)
 
 
 def _ask_worker() -> None:

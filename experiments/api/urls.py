@@ -64,4 +64,14 @@ urlpatterns = [
     ),
     path("holdouts", views.HoldoutListView.as_view(), name="api-holdout-list"),
     path("holdouts/<str:name>", views.HoldoutDetailView.as_view(), name="api-holdout-detail"),
+    path(
+        "holdouts/<str:name>/results",
+        views.HoldoutResultsView.as_view(),
+        name="api-holdout-results",
+    ),
+    path(
+        "holdouts/<str:name>/results/refresh",
+        views.HoldoutResultsRefreshView.as_view(),
+        name="api-holdout-results-refresh",
+    ),
 ]

@@ -378,3 +378,34 @@ class HoldoutDetailView(ProposedDetailView):
 
     def render(self, entity):
         return holdout_to_document(entity)
+
+
+class HoldoutResultsView(ConsoleAPIView):
+    """GET .../holdouts/<name>/results?environment=: the newest computed results, everyone
+    else ("fail") against the held-out units ("pass", the control)."""
+
+    def get(self, request, name: str):
+        project, _ = resolve_project(request)
+        holdout = _holdout(project, name)
+        environment = api_environment(request, project)
+        latest = latest_results(environment, holdout=holdout)
+        return ok("Results of the holdout.", _results_document(latest))
+
+
+class HoldoutResultsRefreshView(ConsoleAPIView):
+    """POST .../holdouts/<name>/results/refresh?environment= ({"full": true} to recompute
+    every day): 202, the worker computes them."""
+
+    def post(self, request, name: str):
+        project, _ = resolve_project(request, Role.MEMBER)
+        holdout = _holdout(project, name)
+        environment = api_environment(request, project)
+        data = valid(s.ResultsRefreshInput, request.data)
+        results = results_request(
+            actor=request.user, holdout=holdout, environment=environment, full=data["full"]
+        )
+        return ok(
+            "Results are being computed.",
+            {"state": results.state, "requestedAt": results.requested_at.isoformat()},
+            code=202,
+        )

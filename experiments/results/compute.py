@@ -17,9 +17,9 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDay
 
 from console import progress
-from console.models import Environment
+from console.models import Environment, Project
 from experiments.documents.scorecard import metric_id, stored_scorecard
-from experiments.models import Experiment
+from experiments.models import Experiment, Holdout
 from experiments.results.payload import plain
 from gates.models import FeatureGate
 from metrics import stats
@@ -253,6 +253,10 @@ def metric_entry(item: ScorecardMetric) -> dict[str, Any]:
 # A gate's scorecard looks back this far: its passing units against its failing ones.
 GATE_WINDOW = dt.timedelta(days=28)
 GATE_GROUPS = ("fail", "pass")  # control first
+# A holdout's results: the held-out units ("pass") are the control, everyone else the test
+# group, as in Statsig's holdout Pulse: a positive lift is what the shipped features added.
+HOLDOUT_GROUPS = ("pass", "fail")
+HOLDOUT_LABELS = {"pass": "Held out", "fail": "Everyone else"}
 
 
 def compute_gate(
@@ -269,12 +273,75 @@ def compute_gate(
         start=now - GATE_WINDOW,
         end=now,
     )
-    ids = tagged_metric_ids(project=gate.project, tags=[CORE_TAG])
-    definitions = metric_definitions(project=gate.project, ids=ids)
-    metrics = [ScorecardMetric(i, GUARDRAIL, definitions.get(i)) for i in ids]
+    metrics = _metrics_by_role(gate.project, {})
+    return _compare_checks(environment, scope, metrics, None, now=now, full=full)
+
+
+def compute_holdout(
+    holdout: Holdout, environment: Environment, *, now: dt.datetime, full: bool = False
+) -> dict[str, Any]:
+    """A holdout's results as of `now`: the units checked since it was created, held out
+    (control) against everyone else, on the project's Core metrics and the primary and
+    secondary metrics of the experiments it names; the split is checked against its
+    percentage (SRM)."""
+    scope = ExperimentScope(
+        kind="gate",
+        name=holdout.name,
+        unit_type=holdout.id_type,
+        groups=HOLDOUT_GROUPS,
+        start=holdout.created_at,
+        end=now,
+    )
+    secondary: dict[str, str] = {}
+    for experiment in holdout.experiments.all():
+        card = stored_scorecard(experiment.scorecard)
+        for refs, tags in (
+            (card["primaryMetrics"], card["primaryMetricTags"]),
+            (card["secondaryMetrics"], card["secondaryMetricTags"]),
+        ):
+            for ref in refs:
+                secondary.setdefault(metric_id(ref), SECONDARY)
+            for found in tagged_metric_ids(project=holdout.project, tags=tags):
+                secondary.setdefault(found, SECONDARY)
+    metrics = _metrics_by_role(holdout.project, secondary)
+    held_out = float(holdout.percentage)
+    payload = _compare_checks(
+        environment, scope, metrics, [held_out, 100 - held_out], now=now, full=full
+    )
+    payload["groupLabels"] = HOLDOUT_LABELS
+    return payload
+
+
+def _metrics_by_role(project: Project, roles: dict[str, str]) -> list[ScorecardMetric]:
+    """The metrics of `roles` (id -> role), then the project's Core metrics as guardrails;
+    a metric counts once, in its first role."""
+    roles = dict(roles)
+    for found in tagged_metric_ids(project=project, tags=[CORE_TAG]):
+        roles.setdefault(found, GUARDRAIL)
+    definitions = metric_definitions(project=project, ids=list(roles))
+    return [ScorecardMetric(i, role, definitions.get(i)) for i, role in roles.items()]
+
+
+def _compare_checks(
+    environment: Environment,
+    scope: ExperimentScope,
+    metrics: list[ScorecardMetric],
+    weights: list[float] | None,
+    *,
+    now: dt.datetime,
+    full: bool,
+) -> dict[str, Any]:
+    """The payload of a gate-like comparison (a gate's or a holdout's checks, "pass" and
+    "fail"): default settings, the Bayesian view, and with `weights` (one per group) each
+    group's expected share and the SRM check against them."""
     settings = stats.Settings(bayesian=True)
     exposures = exposure_summary(environment, scope)
-    return _payload(environment, scope, metrics, settings, exposures, None, now=now, full=full)
+    srm = None
+    if weights is not None:
+        for group, weight in zip(exposures["groups"], weights, strict=True):
+            group["expectedShare"] = weight / (sum(weights) or 1)
+        srm = stats.srm_check([g["units"] for g in exposures["groups"]], weights)
+    return _payload(environment, scope, metrics, settings, exposures, srm, now=now, full=full)
 
 
 def _payload(

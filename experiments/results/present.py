@@ -113,6 +113,11 @@ def _place(rows: list[Row]) -> None:
         r.bar_width = round(at(r.high) - r.bar_left, 2)
 
 
+def group_label(payload: dict[str, Any], name: str) -> str:
+    """What the pages call a group: a holdout's "pass" is "Held out" (`groupLabels`)."""
+    return (payload.get("groupLabels") or {}).get(name, name)
+
+
 def sections(payload: dict[str, Any]) -> list[Section]:
     """The metrics by role, each with a row per test group (or one row saying why none)."""
     found: dict[str, Section] = {}
@@ -121,7 +126,9 @@ def sections(payload: dict[str, Any]) -> list[Section]:
         section = found.setdefault(role, Section(role, ROLE_TITLES.get(role, role)))
         comparisons = metric.get("comparisons") or []
         for comparison in comparisons:
-            section.rows.append(_row(metric, comparison))
+            row = _row(metric, comparison)
+            row.group = group_label(payload, row.group)
+            section.rows.append(row)
         if not comparisons:
             section.rows.append(_empty_row(metric))
     ordered = [found[r] for r in ROLE_TITLES if r in found]
@@ -194,7 +201,7 @@ def srm_banner(payload: dict[str, Any]) -> dict[str, Any] | None:
         "p_value": srm.get("p_value"),
         "groups": [
             {
-                "name": g["name"],
+                "name": group_label(payload, g["name"]),
                 "observed": g["units"] / total,
                 "expected": g.get("expectedShare", 0.0),
             }

@@ -1,4 +1,4 @@
-"""What the results pages, the gate panel and the API read of the stored refreshes."""
+"""What the results pages, the gate and holdout panels and the API read of the stored refreshes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.models import Environment, Project
-from experiments.models import Experiment, ExperimentResults, ResultsState
+from experiments.models import Experiment, ExperimentResults, Holdout, ResultsState
 from gates.models import FeatureGate
 from metrics.panels import environments_of
 
@@ -40,13 +40,16 @@ def latest_results(
     *,
     experiment: Experiment | None = None,
     gate: FeatureGate | None = None,
+    holdout: Holdout | None = None,
 ) -> Latest:
-    """One query: the newest row of each state for the experiment or gate."""
+    """One query: the newest row of each state for the experiment, gate or holdout."""
     if environment is None:
         return Latest(None, None, None)
     newest: dict[str, ExperimentResults] = {}
     rows = (
-        ExperimentResults.objects.filter(experiment=experiment, gate=gate, environment=environment)
+        ExperimentResults.objects.filter(
+            experiment=experiment, gate=gate, holdout=holdout, environment=environment
+        )
         .order_by("state", "-requested_at")
         .distinct("state")
     )

@@ -24,8 +24,14 @@ from console.audit import audit_record
 from console.exceptions import DomainError
 from console.models import Environment, Role
 from console.permissions import ensure_role
-from experiments.models import Experiment, ExperimentResults, ExperimentStatus, ResultsState
-from experiments.results.compute import compute, compute_gate
+from experiments.models import (
+    Experiment,
+    ExperimentResults,
+    ExperimentStatus,
+    Holdout,
+    ResultsState,
+)
+from experiments.results.compute import compute, compute_gate, compute_holdout
 from gates.models import FeatureGate
 from metrics.models import ExposureCount, ExposureKind
 
@@ -40,14 +46,16 @@ def results_request(
     environment: Environment,
     experiment: Experiment | None = None,
     gate: FeatureGate | None = None,
+    holdout: Holdout | None = None,
     full: bool = False,
 ) -> ExperimentResults:
-    """Queue a refresh of an experiment's results, or of a gate's scorecard, in
-    `environment` (members and admins; viewers read results). `full` recomputes every day
-    from the events."""
-    subject = experiment if experiment is not None else gate
-    if subject is None or (experiment is not None and gate is not None):
-        raise ValueError("results of one experiment or one gate")
+    """Queue a refresh of an experiment's results, a gate's scorecard or a holdout's
+    results in `environment` (members and admins; viewers read results). `full` recomputes
+    every day from the events."""
+    subjects = [s for s in (experiment, gate, holdout) if s is not None]
+    if len(subjects) != 1:
+        raise ValueError("results of one experiment, one gate or one holdout")
+    subject: Experiment | FeatureGate | Holdout = subjects[0]
     ensure_role(actor, subject.project, Role.MEMBER)
     if environment.project_id != subject.project_id:
         raise DomainError("That environment belongs to another project.", code="not_found")
@@ -59,17 +67,18 @@ def results_request(
             code="not_started",
         )
     with transaction.atomic():
-        pending = _pending(environment, experiment=experiment, gate=gate)
+        pending = _pending(environment, experiment=experiment, gate=gate, holdout=holdout)
         if pending is not None:
             return pending
         results = ExperimentResults.objects.create(
             experiment=experiment,
             gate=gate,
+            holdout=holdout,
             environment=environment,
             full=full,
             requested_by=actor,
         )
-        kind = "experiment" if experiment is not None else "gate"
+        kind = "experiment" if experiment is not None else "gate" if gate is not None else "holdout"
         audit_record(
             actor=actor,
             action=f"{kind}.results_requested",
@@ -82,51 +91,70 @@ def results_request(
 
 
 def results_schedule() -> int:
-    """Beat's daily refresh: every running experiment, in each environment whose SDKs
-    exposed units to it (the others would compute nothing). Returns how many it queued."""
-    queued = 0
+    """Beat's daily refresh: every running experiment and every live holdout, in each
+    environment whose SDKs exposed units to it (the others would compute nothing). Returns
+    how many it queued."""
     running = list(
         Experiment.objects.filter(status=ExperimentStatus.RUNNING, started_at__isnull=False)
     )
-    exposed = _exposed_in(running)
+    holdouts = list(Holdout.objects.active())
+    exposed = {
+        ("experiment", pk): ids
+        for pk, ids in _exposed_in(
+            ExposureKind.CONFIG, [(e.pk, e.project_id, e.name, e.started_at) for e in running]
+        ).items()
+    }
+    exposed |= {
+        ("holdout", pk): ids
+        for pk, ids in _exposed_in(
+            ExposureKind.GATE, [(h.pk, h.project_id, h.name, h.created_at) for h in holdouts]
+        ).items()
+    }
     environments = Environment.objects.in_bulk({e for ids in exposed.values() for e in ids})
-    for experiment in running:
-        for environment_id in sorted(exposed.get(experiment.pk, ())):
+    subjects: list[tuple[tuple[str, int], Experiment | None, Holdout | None]] = [
+        (("experiment", e.pk), e, None) for e in running
+    ]
+    subjects += [(("holdout", h.pk), None, h) for h in holdouts]
+    queued = 0
+    for key, experiment, holdout in subjects:
+        for environment_id in sorted(exposed.get(key, ())):
             environment = environments[environment_id]
             with transaction.atomic():
-                if _pending(environment, experiment=experiment) is not None:
+                if _pending(environment, experiment=experiment, holdout=holdout) is not None:
                     continue
                 results = ExperimentResults.objects.create(
-                    experiment=experiment, environment=environment
+                    experiment=experiment, holdout=holdout, environment=environment
                 )
                 transaction.on_commit(functools.partial(_enqueue, results.pk))
                 queued += 1
     return queued
 
 
-def _exposed_in(experiments: list[Experiment]) -> dict[int, set[int]]:
-    """Experiment → the environments whose hourly exposure counts name it since it
-    started (one query over the small hourly table, not the exposures)."""
-    wanted = {(e.project_id, e.name): e for e in experiments}
+def _exposed_in(
+    kind: str, subjects: list[tuple[int, int, str, dt.datetime | None]]
+) -> dict[int, set[int]]:
+    """Subject (pk, project, name, start) → the environments whose hourly exposure counts
+    of `kind` name it since it started (one query over the small hourly table, not the
+    exposures)."""
+    wanted = {(project, name): pk for pk, project, name, start in subjects if start}
     if not wanted:
         return {}
     rows = (
         ExposureCount.objects.filter(
-            kind=ExposureKind.CONFIG,
+            kind=kind,
             name__in={name for _, name in wanted},
             environment__project_id__in={project for project, _ in wanted},
-            # Counts are per hour: the one the earliest experiment started in counts too.
-            hour__gt=min(e.started_at for e in experiments if e.started_at is not None)
-            - dt.timedelta(hours=1),
+            # Counts are per hour: the one the earliest subject started in counts too.
+            hour__gt=min(start for _, _, _, start in subjects if start) - dt.timedelta(hours=1),
         )
         .values_list("environment__project_id", "name", "environment_id")
         .distinct()
     )
     found: dict[int, set[int]] = {}
     for project_id, name, environment_id in rows:
-        experiment = wanted.get((project_id, name))
-        if experiment is not None:
-            found.setdefault(experiment.pk, set()).add(environment_id)
+        pk = wanted.get((project_id, name))
+        if pk is not None:
+            found.setdefault(pk, set()).add(environment_id)
     return found
 
 
@@ -135,10 +163,17 @@ def _pending(
     *,
     experiment: Experiment | None = None,
     gate: FeatureGate | None = None,
+    holdout: Holdout | None = None,
 ) -> ExperimentResults | None:
     return (
         ExperimentResults.objects.select_for_update()
-        .filter(experiment=experiment, gate=gate, environment=environment, state__in=PENDING)
+        .filter(
+            experiment=experiment,
+            gate=gate,
+            holdout=holdout,
+            environment=environment,
+            state__in=PENDING,
+        )
         .first()
     )
 
@@ -158,7 +193,9 @@ def results_compute(results_id: int) -> ExperimentResults | None:
     with transaction.atomic():
         results = (
             ExperimentResults.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("experiment__project", "gate__project", "environment")
+            .select_related(
+                "experiment__project", "gate__project", "holdout__project", "environment"
+            )
             .filter(pk=results_id, state=ResultsState.QUEUED)
             .first()
         )
@@ -172,10 +209,12 @@ def results_compute(results_id: int) -> ExperimentResults | None:
             now, full = timezone.now(), results.full
             if results.gate is not None:
                 payload = compute_gate(results.gate, results.environment, now=now, full=full)
+            elif results.holdout is not None:
+                payload = compute_holdout(results.holdout, results.environment, now=now, full=full)
             elif results.experiment is not None:
                 payload = compute(results.experiment, results.environment, now=now, full=full)
             else:  # the row's check constraint allows no such row
-                raise ValueError("results of neither an experiment nor a gate")
+                raise ValueError("results of neither an experiment, a gate nor a holdout")
     except Exception as exc:
         logger.exception("results.compute_failed id=%s", results_id)
         results.state, results.error = ResultsState.FAILED, _failure(exc)

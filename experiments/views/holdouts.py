@@ -21,6 +21,7 @@ from experiments.forms import (
 )
 from experiments.models import Experiment
 from experiments.views.common import GET_POST, _holdout, _problems, _save
+from experiments.views.holdout_results import holdout_results_panel
 from experiments.views.layers import _archive
 from gates.selectors import unit_type_names
 from reviews.shortcuts import proposal_edit
@@ -91,6 +92,7 @@ def _holdout_page(request, slug, pk: int | None = None):
         "change_edit": change_edit,
         "can_write": can_write(request, project) and (obj is None or not obj.is_archived),
         "problems": _problems(form, None) if is_post else [],
+        "results_panel": holdout_results_panel(request, project, obj) if obj else None,
     }
     return render(request, "experiments/holdout_form.html", context, status=400 if is_post else 200)
 

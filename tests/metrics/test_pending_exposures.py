@@ -14,10 +14,14 @@ from django.db import connection
 from django.urls import reverse
 from kombu.exceptions import OperationalError as BrokerDown
 
+from console.publishing.client_init import hash_name
+from console.publishing.services import ruleset_version_create
+from experiments import services as experiment_services
 from metrics.models import Event, Exposure, ExposureCount, PendingExposures
 from metrics.services import exposures_apply
 from metrics.tasks import exposures_apply_task
-from tests.metrics.seed import exposure, gate_check, group_rules, now_ms, store
+from tests.experiments.factories import holdout_document
+from tests.metrics.seed import event, exposure, gate_check, group_rules, now_ms, store
 
 
 def _post(client, secret: str, events: list[dict]):
@@ -122,3 +126,76 @@ def test_workers_at_once__every_batch_counted_once(production, running_experimen
     assert not PendingExposures.objects.exists()
     assert _units() == [(running_experiment.name, f"u{u}", "Control", 40, False) for u in range(5)]
     assert sum(ExposureCount.objects.values_list("count", flat=True)) == 200
+
+
+@pytest.fixture
+def held_out(project, site_admin, running_experiment):
+    """q3_holdout (10% of userID) over checkout_button, published with it."""
+    holdout = experiment_services.holdout_create(
+        actor=site_admin,
+        project=project,
+        document=holdout_document("q3_holdout", experimentIDs=[running_experiment.name]),
+    )
+    ruleset_version_create(actor=site_admin, project=project, reason="holdout")
+    return holdout
+
+
+def _secondary(gate: str, value: bool, rule_id: str = "holdout:10.00") -> dict:
+    return {"gate": gate, "gateValue": "true" if value else "false", "ruleID": rule_id}
+
+
+@pytest.mark.django_db
+def test_exposure_with_holdout_check__unit_exposed_to_the_holdout__other_gates_not(
+    client, server_key, production, running_experiment, held_out
+):
+    # Given experiment exposures whose secondary exposures hold the holdout's check (held
+    # out for u1, not for u2, by name and by js-client's djb2 hash) and another gate's
+    rules = group_rules(production, running_experiment.name)
+    first = exposure(running_experiment.name, rules["Control"], "u1", at=now_ms() - 2000)
+    first["secondaryExposures"] = [_secondary("q3_holdout", True), _secondary("new_checkout", True)]
+    again = exposure(running_experiment.name, rules["Control"], "u1", at=now_ms() - 1000)
+    again["secondaryExposures"] = [_secondary("q3_holdout", True)]
+    other = exposure(running_experiment.name, rules["Test"], "u2")
+    other["secondaryExposures"] = [_secondary(hash_name("q3_holdout", "djb2"), False)]
+    custom = event("purchase", "u3", metadata={"x": "1"})
+    custom["secondaryExposures"] = [_secondary("q3_holdout", True)]  # no exposure event
+
+    # When the batch is stored and the worker counts it
+    assert _post(client, server_key.secret, [first, again, other, custom]).status_code == 202
+    exposures_apply()
+
+    # Then u1 is exposed to the holdout's gate as held out ("pass", twice), u2 as not held
+    # out; new_checkout (no holdout) and the custom event count for nothing
+    assert _units() == [
+        (running_experiment.name, "u1", "Control", 2, False),
+        (running_experiment.name, "u2", "Test", 1, False),
+        ("q3_holdout", "u1", "pass", 2, False),
+        ("q3_holdout", "u2", "fail", 1, False),
+    ]
+    holdout_rows = Exposure.objects.filter(name="q3_holdout")
+    assert set(holdout_rows.values_list("kind", "unit_type", "rule_id")) == {
+        ("gate", "userID", "holdout:10.00")
+    }
+    checks = ExposureCount.objects.filter(name="q3_holdout").values_list("group_name", "count")
+    assert sorted(checks) == [("fail", 1), ("pass", 2)]
+
+
+@pytest.mark.django_db
+def test_holdout_percentage_raised__unit_held_out_later__crossover(
+    client, server_key, production, running_experiment, held_out
+):
+    # Given u1 not held out, then (the percentage raised) held out
+    rules = group_rules(production, running_experiment.name)
+    before = exposure(running_experiment.name, rules["Control"], "u1", at=now_ms() - 5000)
+    before["secondaryExposures"] = [_secondary("q3_holdout", False)]
+    after = exposure(running_experiment.name, rules["Control"], "u1")
+    after["secondaryExposures"] = [_secondary("q3_holdout", True, "holdout:20.00")]
+
+    # When both are stored, in two batches
+    assert _post(client, server_key.secret, [before]).status_code == 202
+    assert _post(client, server_key.secret, [after]).status_code == 202
+    exposures_apply()
+
+    # Then the unit keeps its first group and is a crossover, as experiments' units are
+    row = Exposure.objects.get(name="q3_holdout")
+    assert (row.group_name, row.rule_id, row.crossover) == ("fail", "holdout:10.00", True)
