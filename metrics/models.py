@@ -106,9 +106,9 @@ class Exposure(models.Model):
     # (user.country), the user agent's browser and OS families (the request's User-Agent
     # header when the user has no userAgent, which the stored event does not keep), and
     # user.custom's scalar fields as texts (metrics.intake.user_dimensions bounds them).
-    country = models.CharField(max_length=200, default="", blank=True)
-    browser = models.CharField(max_length=100, default="", blank=True)
-    os = models.CharField(max_length=100, default="", blank=True)
+    country = models.CharField(max_length=200, default="", db_default="", blank=True)
+    browser = models.CharField(max_length=100, default="", db_default="", blank=True)
+    os = models.CharField(max_length=100, default="", db_default="", blank=True)
     custom = models.JSONField(null=True, blank=True)
 
     class Meta:
