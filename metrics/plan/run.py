@@ -95,7 +95,8 @@ def breakdown_statistics(
     statement = breakdown_statement(
         environment_id, experiment, metric, breakdown, cuped_days=cuped_days, end=end
     )
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        tune(cursor)
         cursor.execute(statement.sql, statement.params)
         rows = cursor.fetchall()
     by_segment: dict[tuple[int, str | None], list[tuple[Any, ...]]] = {}
