@@ -540,31 +540,20 @@ def test_break_glass__policy_does_not_allow__no_button(client, project, project_
     assert "Break glass" not in html
 
 
-def test_impact__preview__rendered_with_counts_and_examples(
-    client, project, in_review, project_member, monkeypatch
-):
-    # Given an impact preview (the contract of reviews.impact.impact_preview)
-    item = SimpleNamespace(
-        kind="gate",
-        name="new_checkout",
-        environments=["staging", "production"],
-        changed=120,
-        sample=1000,
-        examples=[{"user": {"userID": "u-42"}, "before": False, "after": True}],
-    )
-    preview = SimpleNamespace(sample_size=1000, error=None, entities=[item])
-    monkeypatch.setattr(changeset_page, "impact_preview", lambda cs: preview)
+def test_impact__preview__rendered_with_counts_and_examples(client, project, project_member):
+    # Given a change set creating a gate that passes everyone
+    change_set = submit(project_member, project, create_gate(rules=[rule(pass_percentage=100)]))
     client.force_login(project_member)
 
     # When the page loads the panel
     response = client.get(
-        _url("changeset-impact", project, in_review.number), HTTP_HX_REQUEST="true"
+        _url("changeset-impact", project, change_set.number), HTTP_HX_REQUEST="true"
     )
 
-    # Then the counts and an example user are shown
+    # Then the counts (one item for the three environments) and example users are shown
     html = response.content.decode()
-    assert "120</strong> of 1,000 users change (12%)" in html
-    assert "u-42" in html
+    assert "2,000</strong> of 2,000 users change (100%)" in html
+    assert "impact-0-0" in html
     assert "<html" not in html  # the panel only
 
 
