@@ -5,6 +5,7 @@ is the same open and applied, and examples are coloured by value."""
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from experiments.models import Experiment
 from gates.documents import gate_to_document
@@ -155,8 +156,6 @@ def test_impact_panel__examples__coloured_by_value_not_column(client, project, p
     client.force_login(project_member)
 
     # When the panel is rendered
-    from django.urls import reverse
-
     html = client.get(
         reverse("changeset-impact", args=[project.slug, change_set.number]),
         HTTP_HX_REQUEST="true",
@@ -166,3 +165,20 @@ def test_impact_panel__examples__coloured_by_value_not_column(client, project, p
     assert 'impact-value--fail" title="fail">fail<' in html
     assert 'impact-value--pass" title="pass">pass<' in html
     assert "impact-before" not in html
+
+
+def test_change_card__archive__says_what_users_get_not_no_difference(
+    client, project, project_member, live_gate
+):
+    # Given a change set archiving a live gate
+    change_set = submit(project_member, project, ChangeInput("gate", "archive", live_gate.name, {}))
+    client.force_login(project_member)
+
+    # When its page is shown
+    html = client.get(
+        reverse("changeset-detail", args=[project.slug, change_set.number])
+    ).content.decode()
+
+    # Then the card says the SDKs stop receiving it, never "no visible difference"
+    assert "no visible difference" not in html
+    assert "the SDKs stop receiving it" in html
