@@ -5,7 +5,7 @@ holdouts, layer allocation, group buckets. Reads only; built on gates.explain.""
 from __future__ import annotations
 
 from collections.abc import Container
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from console.targeting.text import pretty_json
@@ -28,6 +28,9 @@ class RuleLine:
     state: str  # decided, missed, skipped
     conditions: list[CondLine]
     matched: bool = False
+    badge: str = ""  # what the step did for this user, in words
+    tone: str = "muted"  # pass, fail, muted: the badge's colour, agreeing with its words
+    rule_id: str = ""  # the raw spec rule ID: secondary detail only
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Outcome:
     group: str | None = None
     value: str = ""
     rule_id: str = ""
+    rule_label: str = ""  # the deciding rule by name (the raw rule_id is secondary)
     experiment: str | None = None  # layers: the experiment that decided
     rules: list[RuleLine] = field(default_factory=list)
     notice: str = ""
@@ -111,32 +115,85 @@ def _rule_label(entry: dict[str, Any], kind: str, groups: dict[str, dict], exp) 
     return entry.get("name") or rule_id
 
 
-def _bucket_reason(kind: str, c: dict[str, Any], delegate: str | None) -> str | None:
-    """Bucket conditions in words (the raw ones name salts and bucket lists)."""
-    if c.get("type") != "user_bucket" or c.get("error"):
-        return None
-    bucket, target, passed = c.get("user_value"), c.get("target"), bool(c.get("passed"))
+# Steps that keep a user out when they match: their words and marks say what happened to
+# the user (held out, not targeted, not allocated), not whether the spec's condition held.
+KEEPERS = {
+    # kind: (badge when the step decided, badge when the user went through)
+    "holdout": ("held out", "not held out"),
+    "targeting": ("not targeted", "targeted"),
+    "allocation": ("not allocated", "allocated"),
+}
+# Steps whose deciding gives the user a group or the experiment's values.
+GIVERS = {"group", "launched", "override", "layer"}
+
+
+def _condition_line(kind: str, c: dict[str, Any], delegate: str | None, exp) -> CondLine:
+    """One condition in words, its mark agreeing with the words: for keepers the mark says
+    whether the user went through, elsewhere whether the condition held."""
+    if c.get("error"):
+        return CondLine(c.get("reason") or "", False, c.get("error"))
+    held = bool(c.get("passed"))
+    bucket, target = c.get("user_value"), c.get("target")
     count = len(target) if isinstance(target, list) else 0
-    if kind == "allocation":
-        if passed:
-            return f"Layer bucket {bucket} is not one of the experiment’s {count}: not allocated."
-        return f"Layer bucket {bucket} is one of the experiment’s {count}: allocated."
-    if kind == "layer":
-        if passed:
-            return f"Layer bucket {bucket} is one of the {count} that {delegate} owns."
-        return f"Layer bucket {bucket} is not one of the {count} that {delegate} owns."
-    if kind == "group":
-        if passed:
-            return f"Experiment bucket {bucket} is below {target} of 1000: this group."
-        return f"Experiment bucket {bucket} is not below {target} of 1000."
-    return None
+    if kind == "allocation" and c.get("type") == "user_bucket":
+        if held:
+            return CondLine(
+                f"Layer bucket {bucket} is not one of the experiment’s {count}: not allocated.",
+                False,
+            )
+        return CondLine(
+            f"Layer bucket {bucket} is one of the experiment’s {count}: allocated.", True
+        )
+    if kind == "holdout":
+        name = str(target or "").removeprefix("holdout:")
+        if held:
+            return CondLine(f"In the holdout {name}: held out.", False)
+        return CondLine(f"Outside the holdout {name}: not held out.", True)
+    if kind == "targeting":
+        what = (
+            f"the targeting gate {exp.targeting_gate.name}"
+            if exp is not None and exp.targeting_gate_id
+            else "the targeting conditions"
+        )
+        if held:
+            return CondLine(f"Fails {what}: not targeted.", False)
+        return CondLine(f"Passes {what}: targeted.", True)
+    if kind == "layer" and c.get("type") == "user_bucket":
+        if held:
+            return CondLine(
+                f"Layer bucket {bucket} is one of the {count} that {delegate} owns.", True
+            )
+        return CondLine(
+            f"Layer bucket {bucket} is not one of the {count} that {delegate} owns.", False
+        )
+    if kind == "group" and c.get("type") == "user_bucket":
+        if held:
+            return CondLine(
+                f"Experiment bucket {bucket} is below {target} of 1000: this group.", True
+            )
+        return CondLine(f"Experiment bucket {bucket} is not below {target} of 1000.", False)
+    return CondLine(c.get("reason") or "", held)
+
+
+def _badge(kind: str, state: str) -> tuple[str, str]:
+    """(words, tone) of a step's badge."""
+    if state == "skipped":
+        return "not reached", "muted"
+    if kind in KEEPERS:
+        stopped, through = KEEPERS[kind]
+        return (stopped, "fail") if state == "decided" else (through, "pass")
+    if state == "decided":
+        return "decided", "pass" if kind in GIVERS else "fail"
+    return "no match", "muted"
 
 
 def _rules(report: dict[str, Any], groups: dict[str, dict], exp) -> list[RuleLine]:
     lines = []
     for entry in report["rules"]:
-        kind = _rule_kind(entry.get("id") or "", groups)
+        rule_id = entry.get("id") or ""
+        kind = _rule_kind(rule_id, groups)
         state = "decided" if entry["decided"] else ("missed" if entry["evaluated"] else "skipped")
+        badge, tone = _badge(kind, state)
         lines.append(
             RuleLine(
                 label=_rule_label(entry, kind, groups, exp),
@@ -144,13 +201,12 @@ def _rules(report: dict[str, Any], groups: dict[str, dict], exp) -> list[RuleLin
                 state=state,
                 matched=bool(entry["matched"]),
                 conditions=[
-                    CondLine(
-                        _bucket_reason(kind, c, entry.get("delegate")) or c.get("reason") or "",
-                        bool(c.get("passed")),
-                        c.get("error"),
-                    )
+                    _condition_line(kind, c, entry.get("delegate"), exp)
                     for c in entry["conditions"]
                 ],
+                badge=badge,
+                tone=tone,
+                rule_id=rule_id,
             )
         )
     return lines
@@ -221,7 +277,15 @@ def explain_experiment(experiment: Experiment, environment, user: dict[str, Any]
     outcome.rule_id = result.get("rule_id") or ""
     outcome.value = pretty_json(result.get("value"))
     outcome.rules = _rules(report, groups, experiment)
+    outcome.rule_label = _deciding_label(outcome.rules)
     return outcome
+
+
+def _deciding_label(rules: list[RuleLine]) -> str:
+    """The name of the step that decided (the last one: a layer's delegate decides after
+    the layer's own assignment rule), or "" when no rule did (the default)."""
+    decided = [rule for rule in rules if rule.state == "decided"]
+    return decided[-1].label if decided else ""
 
 
 def explain_layer(layer: Layer, environment, user: dict[str, Any]) -> Outcome:
@@ -250,8 +314,8 @@ def explain_layer(layer: Layer, environment, user: dict[str, Any]) -> Outcome:
         outcome.detail = f"Allocated to {delegate['name']}. {outcome.detail}"
         outcome.group = delegate["result"].get("group_name")
         outcome.rules += [
-            RuleLine(f"{delegate['name']} · {r.label}", r.kind, r.state, r.conditions, r.matched)
-            for r in _rules(delegate, groups, exp)
+            replace(rule, label=f"{delegate['name']} · {rule.label}")
+            for rule in _rules(delegate, groups, exp)
         ]
     elif decided is not None and (decided.get("id") or "").startswith("holdout:"):
         outcome.why, outcome.headline = "held_out", "Held out"
@@ -263,4 +327,5 @@ def explain_layer(layer: Layer, environment, user: dict[str, Any]) -> Outcome:
         outcome.why, outcome.headline = "missing", "Not in the spec"
         outcome.detail = report["summary"]
     outcome.why_label = WHY_LABELS[outcome.why]
+    outcome.rule_label = _deciding_label(outcome.rules)
     return outcome

@@ -235,19 +235,16 @@ def explain_entity(obj, environment, user: dict[str, Any]) -> TestOutcome:
             for rule_id, (i, r) in doc_rules.items()
             if rule_id not in seen
         ]
+    decided = next((r for r in outcome.rules if r.decided), None)
+    # A config "passes" when a rule serves its value: a rule that matched but left the
+    # user outside its rollout reports its own rule ID, yet serves the default.
     outcome.passed = (
         bool(result["value"])
         if kind.key != "config"
-        else result["rule_id"]
-        not in (
-            "default",
-            "disabled",
-            "",
-        )
+        else decided is not None and bool(decided.rollout and decided.rollout.get("passed"))
     )
     if kind.key == "config":
         outcome.value = pretty_json(result["value"])
-    decided = next((r for r in outcome.rules if r.decided), None)
     outcome.headline, outcome.detail = _verdict(kind, obj, report, decided)
     if result["reason"] not in ("Recognized",):
         outcome.notice = (

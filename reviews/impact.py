@@ -74,6 +74,8 @@ def published_fingerprints(project: Project) -> dict[str, str]:
 # ---------------------------------------------------------------- impact preview
 
 SAMPLE_SIZE = 2000
+# The sample is the same in every view of every change set: reviewers compare counts.
+SEED = 0
 _TOP_LEVEL_FIELDS = {"userID", "email", "ip", "userAgent", "country", "locale", "appVersion"}
 _DOMAINS = ("corp.example", "gmail.com", "example.org", "yahoo.co.jp")
 _COUNTRIES = ("US", "CA", "GB", "DE", "FR", "JP", "BR", "IN", "NZ")
@@ -165,13 +167,48 @@ def _entry(spec: Mapping, kind: str, name: str) -> Mapping | None:
     return None
 
 
-def _outcome(evaluator: Evaluator, user: dict, kind: str, name: str) -> Any:
-    result = evaluator.evaluate(user, name, kind)
-    if kind == "gate":
+# What an experiment answers a user it holds in no group (draft, not targeted, not
+# allocated, held out, abandoned, missing): its defaults, which the app's code holds too
+# (the SDKs' `get(name, fallback)`), so the parameter values are not compared.
+DEFAULTS = "defaults"
+
+
+def answer(evaluator: Evaluator, user: dict, kind: str, name: str) -> Any:
+    """What the SDK returns `user` for one entity, as the app sees it: a gate's value
+    (False when the gate is missing or archived), a config's value ({} when missing), an
+    experiment's group and values, or DEFAULTS when it holds the user in no group."""
+    eval_kind, prefix = _SPEC_PLACE[kind]
+    result = evaluator.evaluate(user, prefix + name, eval_kind)
+    if eval_kind == "gate":
         return result.value
-    if result.group_name:
+    if kind == "experiment":
+        if result.group_name is None:
+            return DEFAULTS
+        return {"group": result.group_name, "value": result.value}
+    if result.group_name:  # a layer answering through one of its experiments
         return {"group": result.group_name, "value": result.value}
     return result.value
+
+
+def sample_for(
+    before: Mapping[str, Mapping],
+    after: Mapping[str, Mapping],
+    entities: list[tuple[str, str]],
+    sample_size: int,
+) -> list[dict[str, Any]]:
+    """One fixed sample for a whole preview: the same users for every entity and
+    environment, drawn with a constant seed from the values every changed entity's
+    conditions look for, before and after (so a change set previewed while open and once
+    applied samples the same users)."""
+    targets: set[tuple] = set()
+    for specs in (before, after):
+        for spec in specs.values():
+            for kind, name in entities:
+                eval_kind, prefix = _SPEC_PLACE[kind]
+                for target in _targets(_entry(spec or {}, eval_kind, prefix + name)):
+                    targets.add((target[0] or "", target[1] or "", str(target[2]), target))
+    ordered = [t[3] for t in sorted(targets, key=lambda t: t[:3])]
+    return synthetic_users(sample_size, ordered, SEED)
 
 
 def compare_specs(
@@ -180,24 +217,20 @@ def compare_specs(
     entities: list[tuple[str, str]],
     *,
     sample_size: int = SAMPLE_SIZE,
-    seed: int = 0,
 ) -> list[EntityImpact]:
     """For each environment (name → spec before and after) and changed entity (kind, name):
-    how many of `sample_size` synthetic users get another result, with a few examples.
-    Environments where an entity's results changed alike share one item."""
+    how many users of one fixed sample get another answer from the SDK, with a few
+    examples. Environments where an entity's answers changed alike share one item."""
+    users = sample_for(before, after, entities, sample_size)
     impacts: list[EntityImpact] = []
     for env_name in after:
         old, new = Evaluator(before.get(env_name) or {}), Evaluator(after[env_name])
         for kind, name in entities:
-            eval_kind, prefix = _SPEC_PLACE[kind]
-            spec_name = prefix + name
-            targets = _targets(_entry(before.get(env_name) or {}, eval_kind, spec_name))
-            targets += _targets(_entry(after[env_name], eval_kind, spec_name))
             changed = 0
             examples: list[dict[str, Any]] = []
-            for user in synthetic_users(sample_size, targets, seed):
-                was = _outcome(old, user, eval_kind, spec_name)
-                now = _outcome(new, user, eval_kind, spec_name)
+            for user in users:
+                was = answer(old, user, kind, name)
+                now = answer(new, user, kind, name)
                 if was != now:
                     changed += 1
                     if len(examples) < 5:
@@ -213,7 +246,7 @@ def compare_specs(
             if same is not None:
                 same.environments.append(env_name)
             else:
-                impacts.append(EntityImpact(kind, name, [env_name], changed, sample_size, examples))
+                impacts.append(EntityImpact(kind, name, [env_name], changed, len(users), examples))
     return sorted(impacts, key=lambda i: entities.index((i.kind, i.name)))
 
 
@@ -252,7 +285,5 @@ def impact_preview(change_set, *, sample_size: int = SAMPLE_SIZE) -> Impact:
         except ApplicationError as exc:
             impact.error = exc.message
             return impact
-    impact.entities = compare_specs(
-        before, after, entities, sample_size=sample_size, seed=change_set.pk
-    )
+    impact.entities = compare_specs(before, after, entities, sample_size=sample_size)
     return impact

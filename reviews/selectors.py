@@ -329,11 +329,9 @@ def version_history(*, project: Project, limit: int = HISTORY_LIMIT) -> list[Env
     return history
 
 
-def version_for_rollback(*, project: Project, environment_id: int, number: int):
-    """(environment, version) of a rollback request, or (None, None)."""
-    environment = Environment.objects.filter(project=project, pk=environment_id).first()
-    version = RulesetVersion.objects.filter(project=project, number=number).first()
-    return environment, version
+def version_for_rollback(*, project: Project, number: int) -> RulesetVersion | None:
+    """The project's ruleset version `number`, to roll back to, or None."""
+    return RulesetVersion.objects.filter(project=project, number=number).first()
 
 
 def document_lines(kind: str, document: Any) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ urlpatterns = [
     path("reviews/<int:number>/send/", views.changeset_send, name="changeset-send"),
     path("reviews/<int:number>/rebase/", views.changeset_rebase, name="changeset-rebase"),
     path(
-        "reviews/rollback/<int:environment_id>/<int:number>/",
+        "reviews/rollback/<int:number>/",
         views.changeset_rollback,
         name="changeset-rollback",
     ),

@@ -49,6 +49,21 @@ def _label(condition: Condition) -> str:
     return str(field)
 
 
+def rule_name(evaluator: Evaluator, kind: str, name: str, rule_id: str) -> str:
+    """A rule as people know it: "rule 2 'Employees'" (its name, else its place), or what
+    a built-in rule ID means; the raw ID only when nothing better exists."""
+    spec = evaluator._specs[kind].get(name)
+    for rule in spec.rules if spec is not None else []:
+        if rule.raw.get("id") == rule_id:
+            label = rule.raw.get("name") or rule.raw.get("groupName")
+            return f"rule {rule.index + 1} '{label}'" if label else f"rule {rule.index + 1}"
+    if rule_id in ("default", ""):
+        return "no rule matched"
+    if rule_id == "disabled":
+        return "disabled"
+    return f"rule '{rule_id}'"
+
+
 def _nested(evaluator: Evaluator, user: StatsigUser, condition: Condition) -> Explanation:
     kind = condition.type
     want = kind in ("pass_gate", "multi_pass_gate")
@@ -56,7 +71,14 @@ def _nested(evaluator: Evaluator, user: StatsigUser, condition: Condition) -> Ex
     gates: list[dict[str, Any]] = []
     for name in names or []:
         result = evaluator.get_feature_gate(user, name)
-        gates.append({"gate": name, "value": result.value, "rule_id": result.rule_id})
+        gates.append(
+            {
+                "gate": name,
+                "value": result.value,
+                "rule_id": result.rule_id,
+                "rule": rule_name(evaluator, GATE, name, result.rule_id),
+            }
+        )
     passed = any(gate["value"] is want for gate in gates)
     verb = "passes" if want else "fails"
     if not gates:
@@ -64,7 +86,7 @@ def _nested(evaluator: Evaluator, user: StatsigUser, condition: Condition) -> Ex
     elif len(gates) == 1:
         gate = gates[0]
         state = "passes" if gate["value"] else "fails"
-        reason = f"gate '{gate['gate']}' {state} (rule '{gate['rule_id']}')"
+        reason = f"gate '{gate['gate']}' {state} ({gate['rule']})"
     else:
         listed = ", ".join(f"{g['gate']}={'pass' if g['value'] else 'fail'}" for g in gates)
         reason = f"needs any gate that {verb}: {listed}"
@@ -225,13 +247,13 @@ def _summary(spec: Spec, decided: Rule | None, out: Explanation, result: Result)
         return f"disabled: everyone gets the default {value}"
     if decided is None:
         return f"no rule matched: default {value}"
-    rule_id = decided.raw.get("id")
+    label = decided.raw.get("name") or decided.raw.get("groupName") or decided.raw.get("id")
     if out["delegate"] is not None:
         return (
-            f"rule {decided.index + 1} '{rule_id}' matched and delegates to "
+            f"rule {decided.index + 1} '{label}' matched and delegates to "
             f"'{decided.raw.get('configDelegate')}': {out['delegate']['summary']}"
         )
     rollout = out["rules"][decided.index]["rollout"]
     verdict = "passes" if rollout["passed"] else "is outside the rollout"
     what = "gate" if spec.kind == GATE else ("layer" if spec.kind == LAYER else "value")
-    return f"rule {decided.index + 1} '{rule_id}' matched and the unit {verdict}: {what} {value}"
+    return f"rule {decided.index + 1} '{label}' matched and the unit {verdict}: {what} {value}"

@@ -44,12 +44,15 @@ from reviews.services.policies import (
 )
 from reviews.services.proposals import (
     RebaseConflict,
+    RollbackPlan,
+    SpecShift,
     changeset_edit,
     changeset_rebase,
     changeset_rollback,
     changeset_send,
     changeset_submit,
     rebase_conflicts,
+    rollback_plan,
 )
 
 __all__ = [
@@ -57,6 +60,8 @@ __all__ = [
     "ChangeInput",
     "EnvironmentRuleInput",
     "RebaseConflict",
+    "RollbackPlan",
+    "SpecShift",
     "change_set_requirements",
     "changeset_apply",
     "changeset_apply_abandon",
@@ -79,5 +84,6 @@ __all__ = [
     "review_group_save",
     "review_policy_document",
     "review_policy_update",
+    "rollback_plan",
     "stale_changes",
 ]

@@ -14,6 +14,7 @@ from django.utils import timezone
 from console.exceptions import Conflict, DomainError, NotAllowed, NotFound
 from console.models import Environment, Project, Role, RulesetVersion, User
 from console.permissions import ensure_role
+from console.specs.builder import build_spec
 from reviews import notifications, registry
 from reviews.actions import not_open
 from reviews.models import (
@@ -29,9 +30,11 @@ from reviews.services.changes import (
     _changes,
     _content_hash,
     _dry_run,
+    _DryRun,
     _lock,
     _record,
     _resolve,
+    _run,
     _save_changes,
     change_set_requirements,
     ensure_allowed,
@@ -276,17 +279,44 @@ def changeset_rebase(
 
 
 # ---------------------------------------------------------------- rollback
+#
+# A ruleset version is the whole project's: each entity's document holds the rules of every
+# environment (a rule may be limited to some), and every environment's spec is built from
+# the same documents. So a rollback restores documents, and every environment receiving
+# an entity it restores changes; it cannot roll one environment back alone.
+# rollback_plan says, before anyone submits, what each environment's SDKs will get.
 
 
-def changeset_rollback(
-    *, actor: User, environment: Environment, version: RulesetVersion
-) -> ChangeSet:
-    """Propose going back to ruleset version `version` as `environment` had it: every entity
-    changed by a change set applied after it is restored to its document then (created
-    ones archived). It is an ordinary change set: the policy decides if it needs review;
-    applying it publishes a new version with the old content and a new `time`."""
-    project = environment.project
-    ensure_role(actor, project, Role.MEMBER)
+@dataclass(frozen=True)
+class SpecShift:
+    """One entity whose spec changes in one environment."""
+
+    entity: str  # the spec's entity type: feature_gate, segment, dynamic_config, ...
+    name: str
+    how: str  # "changes", "goes away", "comes back"
+
+    @property
+    def label(self) -> str:
+        return _ENTITY_LABELS.get(self.entity, self.entity.replace("_", " "))
+
+
+_ENTITY_LABELS = {"feature_gate": "gate", "dynamic_config": "dynamic config"}
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    version: RulesetVersion
+    changes: list[Change]  # resolved, unsaved: what the change set will hold
+    environments: list[tuple[Environment, list[SpecShift]]]  # empty list: unchanged
+
+    @property
+    def touched(self) -> list[str]:
+        return [environment.name for environment, shifts in self.environments if shifts]
+
+
+def _rollback_inputs(project: Project, version: RulesetVersion) -> list[ChangeInput]:
+    """Every entity changed by a change set applied after `version`, back to its document
+    then (created ones archived). Raises DomainError when that cannot be done."""
     if version.project_id != project.pk:
         raise NotFound("That version belongs to another project.")
     later = (
@@ -326,11 +356,77 @@ def changeset_rollback(
                 f"{version.number}; a rollback cannot undo that.",
                 code="cannot_roll_back",
             )
+    return inputs
+
+
+_SECTIONS = ("feature_gates", "dynamic_configs", "layer_configs")
+
+
+def _spec_entries(spec: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+    """(entity type, name) → what the SDKs evaluate (the bookkeeping `version` left out)."""
+    entries = {}
+    for section in _SECTIONS:
+        for entry in spec.get(section) or []:
+            body = {k: v for k, v in entry.items() if k != "version"}
+            entity = str(entry.get("entity") or section)
+            name = str(entry.get("name") or "").removeprefix("segment:")
+            entries[(entity, name)] = body
+    return entries
+
+
+def _shifts(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[SpecShift]:
+    old, new = _spec_entries(before), _spec_entries(after)
+    shifts = []
+    for key in sorted(old.keys() | new.keys()):
+        if key not in new:
+            shifts.append(SpecShift(key[0], key[1], "goes away"))
+        elif key not in old:
+            shifts.append(SpecShift(key[0], key[1], "comes back"))
+        elif old[key] != new[key]:
+            shifts.append(SpecShift(key[0], key[1], "changes"))
+    return shifts
+
+
+def rollback_plan(*, actor: User, version: RulesetVersion) -> RollbackPlan:
+    """What rolling the project back to `version` would propose, and, per environment, the
+    entities whose spec would change (a dry run rolled back; nothing is kept). Members
+    only; raises what changeset_rollback would."""
+    project = version.project
+    ensure_role(actor, project, Role.MEMBER)
+    changes = _resolve(project, _rollback_inputs(project, version))
+    environments = list(Environment.objects.filter(project=project).order_by("position", "pk"))
+    before = {e.pk: build_spec(project, e, time_ms=1) for e in environments}
+    after: dict[int, dict[str, Any]] = {}
+    try:
+        with transaction.atomic():
+            _run(actor, project, changes, preview=True)
+            after = {e.pk: build_spec(project, e, time_ms=1) for e in environments}
+            raise _DryRun
+    except _DryRun:
+        pass
+    return RollbackPlan(
+        version,
+        changes,
+        [(e, _shifts(before[e.pk], after[e.pk])) for e in environments],
+    )
+
+
+def changeset_rollback(*, actor: User, version: RulesetVersion) -> ChangeSet:
+    """Propose going back to ruleset version `version`: every entity changed by a change
+    set applied after it is restored to its document then (created ones archived), in
+    every environment that receives it (see rollback_plan). It is an ordinary change set:
+    the policy decides if it needs review; applying it publishes a new version with the
+    old content and a new `time`."""
+    project = version.project
+    ensure_role(actor, project, Role.MEMBER)
     return changeset_submit(
         actor=actor,
         project=project,
-        changes=inputs,
-        title=f"Roll back {environment.name} to version {version.number}",
-        description=f"Restores every entity changed since version {version.number}.",
+        changes=_rollback_inputs(project, version),
+        title=f"Roll the project back to version {version.number}",
+        description=(
+            f"Restores every entity changed since version {version.number}, in every "
+            "environment that receives it (a version is the whole project's)."
+        ),
         source=ChangeSetSource.ROLLBACK,
     )

@@ -9,6 +9,7 @@ from django import template
 
 from console.exceptions import ApplicationError
 from reviews import registry
+from reviews.impact import DEFAULTS
 
 register = template.Library()
 
@@ -78,6 +79,17 @@ def show_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+@register.filter
+def tone(value: Any) -> str:
+    """How an impact example's value is coloured: by what it is (a gate's pass or fail,
+    anything else neutral), so the same value looks the same in either column."""
+    if value is True:
+        return "pass"
+    if value is False:
+        return "fail"
+    return "other"
+
+
 _MISSING = object()
 
 
@@ -92,6 +104,8 @@ def _split(value: Any) -> tuple[Any, Any]:
 def outcome(value: Any, other: Any) -> str:
     """One side of an impact example, reduced to what differs from the other side:
     "pass", "max_items: 40", "group Test · button_color: "green"", "no group"."""
+    if value == DEFAULTS:
+        return "defaults (in no group)"
     group, inner = _split(value)
     other_group, other_inner = _split(other)
     parts = []

@@ -230,6 +230,14 @@ def change_view(
         view.note = _ids_note(change)
     elif change.action == "ship" and isinstance(change.payload, dict):
         view.note = f"Ships the group {change.payload.get('group') or '?'} to everyone."
+    elif change.action == "archive":
+        # The document does not change, so a diff would read "no visible difference".
+        view.note = (
+            f"Archives the {label}: the SDKs stop receiving it and answer as if it did not "
+            "exist (a gate fails, a config or experiment gives its defaults). The impact "
+            "below counts who that changes."
+        )
+        return view
     before = selectors.document_lines(change.kind, change.before) if change.before else []
     after = selectors.document_lines(change.kind, change.after) if change.after else []
     if change.before is None and after:

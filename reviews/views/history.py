@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from console.exceptions import ApplicationError
 from console.models import Role, role_at_least
@@ -41,18 +41,24 @@ def version_history(request, slug):
 
 
 @login_required
-@require_POST
-def changeset_rollback(request, slug, environment_id, number):
+@require_http_methods(["GET", "POST"])
+def changeset_rollback(request, slug, number):
+    """GET: what rolling the project back to version `number` would change, environment by
+    environment, before anyone proposes it. POST: propose it (a change set)."""
     project = project_for(request, slug, Role.MEMBER)
-    environment, version = selectors.version_for_rollback(
-        project=project, environment_id=environment_id, number=number
-    )
-    if environment is None or version is None:
-        raise Http404("No such environment or version.")
+    version = selectors.version_for_rollback(project=project, number=number)
+    if version is None:
+        raise Http404("No such version.")
+    if request.method == "GET":
+        try:
+            plan = services.rollback_plan(actor=request.user, version=version)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("publishing", project.slug)
+        context = {"project": project, "section": "settings", "plan": plan}
+        return render(request, "reviews/rollback_preview.html", context)
     try:
-        change_set = services.changeset_rollback(
-            actor=request.user, environment=environment, version=version
-        )
+        change_set = services.changeset_rollback(actor=request.user, version=version)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("publishing", project.slug)

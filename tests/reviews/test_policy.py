@@ -5,7 +5,7 @@ import json
 import pytest
 
 from console.exceptions import Conflict, NotAllowed
-from console.models import ConfigSpec, Environment, RulesetVersion
+from console.models import AuditEvent, ConfigSpec, Environment, RulesetVersion
 from gates.documents import gate_to_document
 from gates.models import FeatureGate
 from reviews.models import ChangeSet, ChangeSetState
@@ -18,6 +18,7 @@ from reviews.services import (
     entity_owner_set,
     review_group_save,
     review_policy_update,
+    rollback_plan,
 )
 from tests.gates.factories import rule
 from tests.reviews.conftest import create_gate, submit, update_gate
@@ -148,7 +149,7 @@ def test_rollback_restores_the_versions_content_through_review(
     changeset_approve(
         actor=second_admin, change_set=submit(project_member, project, create_gate("extra"))
     )
-    rollback = changeset_rollback(actor=project_member, environment=production, version=v1)
+    rollback = changeset_rollback(actor=project_member, version=v1)
     assert rollback.state == S.IN_REVIEW
     assert {(c.action, c.entity_name) for c in rollback.changes.all()} == {
         ("update", "new_checkout"),
@@ -185,3 +186,53 @@ def test_a_large_id_list_change_needs_review_like_any_other(project, project_adm
     )
     assert change_set.state == S.IN_REVIEW
     assert "production" in change_set.environments
+
+
+def test_rollback_plan__per_environment_shifts__and_nothing_kept(
+    project, live_gate, project_member, second_admin
+):
+    # Given version 2 added a development-only rule and a new gate everywhere
+    document = gate_to_document(live_gate)
+    document["rules"].append(rule("Devs", environments=["development"]))
+    changeset_approve(
+        actor=second_admin,
+        change_set=submit(
+            project_member,
+            project,
+            ChangeInput("gate", "update", "new_checkout", document),
+            create_gate("extra"),
+        ),
+    )
+    v1 = project.ruleset_versions.get(number=1)
+    counts = (ChangeSet.objects.count(), AuditEvent.objects.count(), FeatureGate.objects.count())
+
+    # When the rollback to version 1 is planned
+    plan = rollback_plan(actor=project_member, version=v1)
+
+    # Then it restores the gate and archives the new one; development sees both change,
+    # staging and production only the new gate going away
+    assert [(c.action, c.entity_name) for c in plan.changes] == [
+        ("update", "new_checkout"),
+        ("archive", "extra"),
+    ]
+    shifts = {
+        env.name: [(s.label, s.name, s.how) for s in found] for env, found in plan.environments
+    }
+    assert shifts == {
+        "development": [("gate", "extra", "goes away"), ("gate", "new_checkout", "changes")],
+        "staging": [("gate", "extra", "goes away")],
+        "production": [("gate", "extra", "goes away")],
+    }
+    assert plan.touched == ["development", "staging", "production"]
+    # and planning kept nothing
+    assert counts == (
+        ChangeSet.objects.count(),
+        AuditEvent.objects.count(),
+        FeatureGate.objects.count(),
+    )
+    assert len(FeatureGate.objects.get(name="new_checkout").rules) == 2
+
+
+def test_rollback_plan__viewer__refused(project, live_gate, project_viewer):
+    with pytest.raises(NotAllowed):
+        rollback_plan(actor=project_viewer, version=project.ruleset_versions.get(number=1))

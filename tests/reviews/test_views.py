@@ -41,7 +41,7 @@ from reviews.services import (
 from reviews.views import changeset as changeset_page
 from tests.console.factories import UserFactory
 from tests.gates.factories import condition, rule, segment_document
-from tests.reviews.conftest import create_gate, submit, update_gate
+from tests.reviews.conftest import create_gate, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -540,31 +540,20 @@ def test_break_glass__policy_does_not_allow__no_button(client, project, project_
     assert "Break glass" not in html
 
 
-def test_impact__preview__rendered_with_counts_and_examples(
-    client, project, in_review, project_member, monkeypatch
-):
-    # Given an impact preview (the contract of reviews.impact.impact_preview)
-    item = SimpleNamespace(
-        kind="gate",
-        name="new_checkout",
-        environments=["staging", "production"],
-        changed=120,
-        sample=1000,
-        examples=[{"user": {"userID": "u-42"}, "before": False, "after": True}],
-    )
-    preview = SimpleNamespace(sample_size=1000, error=None, entities=[item])
-    monkeypatch.setattr(changeset_page, "impact_preview", lambda cs: preview)
+def test_impact__preview__rendered_with_counts_and_examples(client, project, project_member):
+    # Given a change set creating a gate that passes everyone
+    change_set = submit(project_member, project, create_gate(rules=[rule(pass_percentage=100)]))
     client.force_login(project_member)
 
     # When the page loads the panel
     response = client.get(
-        _url("changeset-impact", project, in_review.number), HTTP_HX_REQUEST="true"
+        _url("changeset-impact", project, change_set.number), HTTP_HX_REQUEST="true"
     )
 
-    # Then the counts and an example user are shown
+    # Then the counts (one item for the three environments) and example users are shown
     html = response.content.decode()
-    assert "120</strong> of 1,000 users change (12%)" in html
-    assert "u-42" in html
+    assert "2,000</strong> of 2,000 users change (100%)" in html
+    assert "impact-0-0" in html
     assert "<html" not in html  # the panel only
 
 
@@ -858,35 +847,88 @@ def test_settings__owner_of_an_unknown_entity__form_error(client, project, proje
 # ---------------------------------------------------------------- rollback
 
 
-def test_rollback__from_the_history__proposes_a_change_set(
+def test_rollback__from_the_history__preview_then_proposes_a_change_set(
     client, project, live_gate, project_member, project_admin
 ):
-    # Given version 1 (the gate created) and version 2 (its description changed)
-    change_set = submit(project_member, project, update_gate("new_checkout", description="v2"))
-    changeset_approve(actor=project_admin, change_set=change_set)
-    production = project.environments.get(name="production")
+    # Given version 1 (the gate created) and version 2 (a development-only rule added)
+    document = gate_to_document(live_gate)
+    document["rules"].append(rule("Devs", environments=["development"]))
+    change_set = submit(
+        project_member, project, ChangeInput("gate", "update", "new_checkout", document)
+    )
+    assert change_set.state == S.APPLIED
     client.force_login(project_member)
 
-    # When mia opens the history and rolls production back to version 1
+    # When mia opens the history and follows "Roll back to v1"
     publishing = client.get(reverse("publishing", args=[project.slug])).content.decode()
     history = client.get(_url("version-history", project), HTTP_HX_REQUEST="true")
-    response = client.post(_url("changeset-rollback", project, production.pk, 1))
+    preview = client.get(_url("changeset-rollback", project, 1))
 
     # Then the publishing page loads the history, which links each version's change set
     assert reverse("version-history", args=[project.slug]) in publishing
     html = history.content.decode()
-    assert "Roll back to this version" in html
+    assert "Roll back to v1" in html
     assert reverse("changeset-detail", args=[project.slug, change_set.number]) in html
-    # and the rollback is a change set restoring the description, waiting for review
-    rollback = ChangeSet.objects.get(title="Roll back production to version 1")
+    # and the preview says, before anything is proposed, what each environment gets
+    page = preview.content.decode()
+    assert "Roll the project back to version 1" in page
+    assert "a version is the whole project" in page.lower()
+    development, staging, production = page.split('data-environment="')[1:4]
+    assert development.startswith("development")
+    assert "new_checkout</span> changes" in development
+    assert "no change" in staging
+    assert "no change" in production
+    assert "Propose rollback: changes development" in page
+    assert not ChangeSet.objects.filter(source="rollback").exists()
+
+    # When she proposes it
+    response = client.post(_url("changeset-rollback", project, 1))
+
+    # Then the rollback is a change set restoring the gate, named for what it is, and only
+    # development changes, so it applies without review
+    rollback = ChangeSet.objects.get(source="rollback")
+    assert rollback.title == "Roll the project back to version 1"
     assert response.url == reverse("changeset-detail", args=[project.slug, rollback.number])
-    assert rollback.state == S.IN_REVIEW
-    assert rollback.changes.get().payload["description"] == "The new checkout flow"
+    assert rollback.environments == ["development"]
+    assert rollback.state == S.APPLIED
+    assert len(rollback.changes.get().payload["rules"]) == 1
+
+
+def test_rollback__preview_of_an_all_environment_change__every_environment_listed(
+    client, project, live_gate, project_member, project_admin
+):
+    # Given version 2 changed the gate's rollout in every environment
+    document = gate_to_document(live_gate)
+    document["rules"][0]["passPercentage"] = 60
+    changeset_approve(
+        actor=project_admin,
+        change_set=submit(
+            project_member, project, ChangeInput("gate", "update", "new_checkout", document)
+        ),
+    )
+    client.force_login(project_member)
+
+    # When the rollback to version 1 is previewed
+    page = client.get(_url("changeset-rollback", project, 1)).content.decode()
+
+    # Then every environment says the gate changes, and the button says so too
+    assert page.count("new_checkout</span> changes") == 3
+    assert "Propose rollback: changes development, staging, production" in page
+
+
+def test_rollback__nothing_since__message_and_nothing_proposed(
+    client, project, live_gate, project_member
+):
+    client.force_login(project_member)
+    response = client.get(_url("changeset-rollback", project, 1), follow=True)
+    assert "Nothing changed through change sets since version 1." in response.content.decode()
+    assert not ChangeSet.objects.filter(source="rollback").exists()
 
 
 def test_rollback__viewer__forbidden(client, project, live_gate, project_viewer):
-    production = project.environments.get(name="production")
     client.force_login(project_viewer)
-    response = client.post(_url("changeset-rollback", project, production.pk, 1))
+    preview = client.get(_url("changeset-rollback", project, 1))
+    response = client.post(_url("changeset-rollback", project, 1))
+    assert preview.status_code == 403
     assert response.status_code == 403
     assert not ChangeSet.objects.filter(source="rollback").exists()

@@ -823,7 +823,7 @@ def test_explain__nested_gate_and_missing_values__readable_reasons(evaluate):
 
     # When / Then nested gates and missing fields are described
     first = out["rules"][0]["conditions"]
-    assert first[0]["reason"] == "gate 'segment:staff' fails (rule 'default')"
+    assert first[0]["reason"] == "gate 'segment:staff' fails (no rule matched)"
     assert first[1]["reason"] == "level is missing, so the condition fails"
     assert out["deciding_rule"] is None
     assert out["summary"] == "no rule matched: default False"
