@@ -43,6 +43,7 @@ from gates.selectors import unit_type_names
 from metrics.catalog.selectors import live_metric_ids
 from metrics.models import ExposureKind
 from metrics.panels import exposure_panel
+from reviews.selectors import pending_for_list
 from reviews.services import ChangeInput
 from reviews.shortcuts import is_applied, page_pending, proposal_edit
 
@@ -61,6 +62,7 @@ def experiment_list(request, slug):
     experiments = list(
         selectors.experiment_list(project=project, search=search, status=status, tag=tag)
     )
+    proposed = pending_for_list(project=project, kind="experiment", entities=experiments)
     return list_response(
         request,
         template="experiments/experiment_list.html",
@@ -71,6 +73,7 @@ def experiment_list(request, slug):
             "tab": "experiments",
             "form": form,
             "experiments": experiments,
+            "proposed": proposed,
             "filtered": bool(search or status or tag),
             "can_write": can_write(request, project),
         },
