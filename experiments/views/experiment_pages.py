@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from console import selectors as console_selectors
 from console.models import Project, Role
+from console.snippets import sdk_snippets
 from console.web import (
     can_write,
     is_partial,
@@ -245,6 +246,10 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
         context["holdouts"] = list(selectors.holdouts_for_experiment(experiment=obj))
         if not obj.is_archived:
             context.setdefault("test_form", TestUserForm.for_environments(choices.environments))
+            params = [p["name"] for p in obj.parameters or [] if isinstance(p, dict)]
+            context["snippets"] = sdk_snippets(
+                kind="experiment", name=obj.name, param=params[0] if params else None
+            )
         if request.method == "GET" and obj.status != ExperimentStatus.DRAFT:
             context["exposures_panel"] = exposure_panel(
                 request,

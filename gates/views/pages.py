@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from console import selectors as console_selectors
 from console.exceptions import ApplicationError, NotAllowed
 from console.models import Project, Role
+from console.snippets import Snippet, sdk_snippets
 from console.targeting.conditions import SEGMENT_PREFIX
 from console.web import (
     Problem,
@@ -227,6 +228,7 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
     if obj is not None and not obj.is_archived:
         context.setdefault("test_form", TestUserForm.for_environments(choices.environments))
         context.update(_test_panel(kind, project, obj))
+        context["snippets"] = _snippets(kind, obj)
     if obj is not None and not obj.is_archived and context.get("proposal") is None:
         # Open change sets that would change it: their authors can edit them from here.
         context["open_changes"] = list(
@@ -244,6 +246,16 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
         context.setdefault("ids_form", SegmentIdsForm())
         context.setdefault("upload_form", SegmentUploadForm())
     return context
+
+
+def _snippets(kind: Kind, obj) -> list[Snippet]:
+    """How to read a gate or config from code (segments are not read directly)."""
+    if kind is GATE:
+        return sdk_snippets(kind="gate", name=obj.name)
+    if kind is CONFIG:
+        keys = list(obj.default_value) if isinstance(obj.default_value, dict) else []
+        return sdk_snippets(kind="dynamic_config", name=obj.name, param=keys[0] if keys else None)
+    return []
 
 
 def _test_panel(kind: Kind, project, obj) -> dict[str, str]:
