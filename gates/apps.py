@@ -22,3 +22,25 @@ class GatesConfig(AppConfig):
         # Dynamic configs are a tab of the Gates section (gates/partials/_gates_tabs.html).
         register("gates", "Gates", "gate-list")
         register("segments", "Segments", "segment-list")
+        _register_search()
+
+
+def _register_search() -> None:
+    from console import search
+    from gates.models import DynamicConfig, FeatureGate, Segment
+
+    for order, label, model, url_name in [
+        (10, "Feature gates", FeatureGate, "gate-detail"),
+        (20, "Dynamic configs", DynamicConfig, "config-detail"),
+        (40, "Segments", Segment, "segment-detail"),
+    ]:
+        search.register(
+            search.Searchable(
+                label,
+                url_name,
+                lambda project, model=model: model.objects.filter(
+                    project=project, archived_at__isnull=True
+                ),
+                order=order,
+            )
+        )

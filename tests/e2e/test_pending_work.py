@@ -15,7 +15,7 @@ from console.models import Membership, ProjectAccessMode, Role
 from reviews.services import ChangeInput, changeset_approve, changeset_submit
 from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
-from tests.gates.factories import gate_document, rule
+from tests.gates.factories import DynamicConfigFactory, FeatureGateFactory, gate_document, rule
 
 SHOTS = Path("/tmp/wt5-shots")
 
@@ -112,3 +112,39 @@ def test_employee__link_into_an_open_project__joins_and_lands_on_the_page(page: 
     page.get_by_role("button", name="Request access").click()
     expect(page.get_by_text("Access requested.")).to_be_visible()
     assert not Membership.objects.filter(project=vault, user=otto).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search__typed_in_the_top_bar__keyboard_to_the_gate(page: Page, live_server):
+    # Given a project with a gate tagged growth and a config
+    admin = UserFactory(username="root", email="root@corp.example", is_superuser=True)
+    project = console_services.project_create(actor=admin, name="Shop", slug="shop")
+    gate = FeatureGateFactory(project=project, name="new_checkout", owner=admin)
+    gate.tags.set(project.tags.filter(name="growth"))
+    DynamicConfigFactory(project=project, name="checkout_settings")
+    page.set_default_timeout(5000)
+    _sign_in(page, live_server, admin.email)
+    page.goto(live_server.url + reverse("project-home", args=[project.slug]))
+
+    # When "/" jumps to the search box and "checkout" is typed
+    page.keyboard.press("/")
+    expect(page.get_by_label("Search Shop")).to_be_focused()
+    page.keyboard.type("checkout")
+
+    # Then both kinds are listed under the box
+    results = page.locator("#search-popover")
+    expect(results.get_by_role("link", name="new_checkout")).to_be_visible()
+    expect(results.get_by_role("link", name="checkout_settings")).to_be_visible()
+    _shot(page, "search-popover")
+
+    # When the arrow keys pick the gate and Enter opens it
+    page.keyboard.press("ArrowDown")
+    expect(results.get_by_role("link", name="new_checkout")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(live_server.url + reverse("gate-detail", args=[project.slug, gate.pk]))
+
+    # And a tag finds what carries it; Escape closes the results
+    page.get_by_label("Search Shop").fill("growth")
+    expect(results.get_by_text("tag growth")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(results.get_by_role("link")).to_have_count(0)
