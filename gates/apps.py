@@ -29,18 +29,11 @@ def _register_search() -> None:
     from console import search
     from gates.models import DynamicConfig, FeatureGate, Segment
 
-    for order, label, model, url_name in [
-        (10, "Feature gates", FeatureGate, "gate-detail"),
-        (20, "Dynamic configs", DynamicConfig, "config-detail"),
-        (40, "Segments", Segment, "segment-detail"),
-    ]:
-        search.register(
-            search.Searchable(
-                label,
-                url_name,
-                lambda project, model=model: model.objects.filter(
-                    project=project, archived_at__isnull=True
-                ),
-                order=order,
-            )
-        )
+    def live(model):
+        return lambda project: model.objects.filter(project=project, archived_at__isnull=True)
+
+    search.register(search.Searchable("Feature gates", "gate-detail", live(FeatureGate), order=10))
+    search.register(
+        search.Searchable("Dynamic configs", "config-detail", live(DynamicConfig), order=20)
+    )
+    search.register(search.Searchable("Segments", "segment-detail", live(Segment), order=40))
