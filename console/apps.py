@@ -8,6 +8,9 @@ class ConsoleConfig(AppConfig):
     def ready(self) -> None:
         from console.navigation import register
         from console.selectors import access_requests_waiting
+        from console.services.keys import register_webhook_events
+
+        register_webhook_events()
 
         register(
             "settings",
