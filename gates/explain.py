@@ -214,12 +214,25 @@ def explain_entity(
     report = evaluator.explain(user, kind.spec_name(obj), kind.explain_kind)
     result = report["result"]
     shown = document if document is not None else kind.to_document(obj)
-    doc_rules = {r["id"]: (i, r) for i, r in enumerate(shown.get("rules") or [])}
+    # A proposed rule may have no ID yet: it gets one when applied.
+    doc_rules = {r.get("id") or f"new-{i}": (i, r) for i, r in enumerate(shown.get("rules") or [])}
     seen: set[str] = set()
     for entry in report["rules"]:
-        place = doc_rules.get(entry["id"])
-        if place:
-            seen.add(entry["id"])
+        key = entry["id"] if entry["id"] in doc_rules else None
+        if key is None and document is not None:
+            # A dry run gives new rules new IDs: the proposed rule of the same name, in order.
+            key = next(
+                (
+                    rule_id
+                    for rule_id, (_, r) in doc_rules.items()
+                    if rule_id not in seen
+                    and r.get("name") in (entry.get("group_name"), entry.get("name"))
+                ),
+                None,
+            )
+        place = doc_rules.get(key) if key else None
+        if key and place:
+            seen.add(key)
         doc_conditions = place[1]["conditions"] if place else []
         outcome.rules.append(
             RuleResult(

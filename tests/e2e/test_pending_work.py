@@ -79,6 +79,17 @@ def test_reviewer__sees_the_waiting_change_set_in_the_sidebar_and_the_list(page:
     assert 'statsig.check_gate(user, "new_checkout")' in copied
     _shot(page, "gate-detail-snippets")
 
+    # And the reviewer can test a user against the proposed version before approving
+    panel = page.locator("#test-panel")
+    panel.get_by_label("Environment").select_option(label="production")
+    panel.get_by_label("Version to test").select_option(
+        label=f"Proposed in #{waiting.number} {waiting.title}"
+    )
+    panel.get_by_label("User ID").fill("u-7")
+    panel.get_by_role("button", name="Test this user").click()
+    expect(panel.get_by_text(f"change set #{waiting.number}")).to_be_visible()
+    _shot(page, "gate-test-proposed")
+
 
 @pytest.mark.django_db(transaction=True)
 def test_employee__link_into_an_open_project__joins_and_lands_on_the_page(page: Page, live_server):

@@ -69,7 +69,8 @@ def test_gate_test__proposed_version__runs_the_change_set_not_the_saved_gate(
     html = response.content.decode()
     assert response.status_code == 200
     assert "verdict--pass" in html
-    assert "Staff" in html
+    assert "Decided by rule 1 “Staff”" in html
+    assert "Skipped in production" not in html
     detail = reverse("changeset-detail", args=[project.slug, waiting.number])
     assert f'proposed in <a href="{detail}"' in html
 
