@@ -136,3 +136,11 @@ def test_sidebar__access_request__counted_for_admins_only(client, site_admin, pr
     # Then the admin sees it counted on Settings, the member does not
     assert _nav_count(_html(client, site_admin, "project-home", project), "Settings") == "1"
     assert _nav_count(_html(client, project_member, "project-home", project), "Settings") is None
+
+
+def test_settings_tabs__access_request__members_tab_counts_it(client, site_admin, project):
+    outsider = UserFactory(username="otto", email="otto@corp.example")
+    console_services.access_request_create(actor=outsider, project=project, message="")
+    html = _html(client, site_admin, "project-settings", project)
+    members = re.search(r'href="[^"]*/settings/members/"[^>]*>Members(.*?)</a>', html).group(1)
+    assert ">1</span>" in members
