@@ -21,6 +21,8 @@ class NavItem:
     key: str
     label: str
     url: str | None  # None: the section has no page yet
+    badge: int = 0  # things waiting for the user there
+    badge_title: str = ""
 
 
 def _switcher_projects(request) -> list[Project]:
@@ -33,15 +35,20 @@ def _switcher_projects(request) -> list[Project]:
     return cached
 
 
-def _nav_items(project: Project) -> list[NavItem]:
-    return [
-        NavItem(
-            section.key,
-            section.label,
-            reverse(section.url_name, args=[project.slug]) if section.url_name else None,
+def _nav_items(project: Project, user, role: str | None) -> list[NavItem]:
+    items = []
+    for section in SECTIONS.values():
+        count = section.badge(project, user, role) if section.badge else 0
+        items.append(
+            NavItem(
+                section.key,
+                section.label,
+                reverse(section.url_name, args=[project.slug]) if section.url_name else None,
+                count,
+                f"{count} {section.badge_title}" if count else "",
+            )
         )
-        for section in SECTIONS.values()
-    ]
+    return items
 
 
 def navigation(request):
@@ -49,9 +56,10 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {}
     project = getattr(request, "project", None)
+    role = project_role(user, project) if project else None
     return {
         "current_project": project,
-        "current_role": project_role(user, project) if project else None,
+        "current_role": role,
         "switcher_projects": SimpleLazyObject(lambda: _switcher_projects(request)),
-        "nav_items": _nav_items(project) if project else [],
+        "nav_items": SimpleLazyObject(lambda: _nav_items(project, user, role) if project else []),
     }

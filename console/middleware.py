@@ -144,3 +144,25 @@ class HostileUrlMiddleware:
         except JsonRefused as exc:
             return JsonResponse({"message": f"URL: {exc.message}", "code": exc.code}, status=400)
         return self.get_response(request)
+
+
+class JoinPromptMiddleware:
+    """A signed-in employee who opens a link into a project they are not in sees a prompt to
+    join it (an open project) or to request access (a closed one), not a 404. Anyone else,
+    and the API, still get the 404."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from console.permissions import NotAMember
+        from console.views.projects import join_prompt
+
+        if not isinstance(exception, NotAMember):
+            return None
+        if not getattr(request.user, "is_authenticated", False):
+            return None
+        return join_prompt(request, exception.project)

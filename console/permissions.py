@@ -64,10 +64,25 @@ def ensure_role(user, project: Project, needed: str) -> str:
     return role
 
 
+class NotAMember(Http404):
+    """A signed-in employee asked for a project they are not in: still a 404 for the API, but
+    the console's pages answer with a prompt to join it (open) or to request access (closed),
+    console.middleware.JoinPromptMiddleware."""
+
+    def __init__(self, project: Project) -> None:
+        super().__init__("No such project.")
+        self.project = project
+
+
 def get_project_for_user(user, slug: str, *, needed: str = Role.VIEWER) -> Project:
-    """The project a page or endpoint works on: 404 for non-members, 403 for too low a role."""
+    """The project a page or endpoint works on: 404 for non-members (NotAMember when a
+    signed-in user may join or ask), 403 for too low a role."""
     project = Project.objects.active().filter(slug=slug).first()
-    if project is None or project_role(user, project) is None:
+    if project is None:
+        raise Http404("No such project.")
+    if project_role(user, project) is None:
+        if getattr(user, "is_authenticated", False) and current_api_key() is None:
+            raise NotAMember(project)
         raise Http404("No such project.")
     ensure_role(user, project, needed)
     return project

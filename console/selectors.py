@@ -17,6 +17,7 @@ from console.models import (
     Environment,
     Membership,
     Project,
+    Role,
     Tag,
 )
 
@@ -71,6 +72,14 @@ def member_list(*, project: Project) -> QuerySet[Membership]:
 def access_request_list(*, project: Project, status: str | None = AccessRequestStatus.PENDING):
     qs = AccessRequest.objects.filter(project=project).select_related("user", "decided_by")
     return qs.filter(status=status) if status else qs
+
+
+def access_requests_waiting(project: Project, user, role: str | None) -> int:
+    """How many access requests wait for a decision: admins decide them, so only they
+    get a count (the Settings badge)."""
+    if role != Role.ADMIN:
+        return 0
+    return AccessRequest.objects.filter(project=project, status=AccessRequestStatus.PENDING).count()
 
 
 def key_list(*, project: Project) -> QuerySet[ApiKey]:

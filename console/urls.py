@@ -9,6 +9,7 @@ project_urls = [
     path("join/", views.project_join, name="project-join"),
     path("request-access/", views.project_request_access, name="project-request-access"),
     path("audit/", views.project_audit, name="project-audit"),
+    path("search/", views.project_search, name="project-search"),
     path("settings/", views.project_settings, name="project-settings"),
     path("settings/environments/", views.project_environments, name="project-environments"),
     path("settings/environments/new/", views.environment_create, name="environment-create"),

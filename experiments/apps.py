@@ -6,7 +6,7 @@ class ExperimentsConfig(AppConfig):
     verbose_name = "Experiments, layers and holdouts"
 
     def ready(self) -> None:
-        from console import demo
+        from console import demo, search
         from console.navigation import register
         from console.specs.registry import register_contributor
         from experiments import demo as experiments_demo
@@ -25,6 +25,16 @@ class ExperimentsConfig(AppConfig):
         # Layers and holdouts are tabs of the Experiments section
         # (experiments/partials/_experiments_tabs.html).
         register("experiments", "Experiments", "experiment-list")
+        search.register(
+            search.Searchable(
+                "Experiments",
+                "experiment-detail",
+                lambda project: Experiment.objects.filter(
+                    project=project, archived_at__isnull=True
+                ),
+                order=30,
+            )
+        )
         # Experiments share the dynamic_configs namespace, holdouts the feature_gates one.
         hooks.register_name_claim(
             "dynamic_configs", "experiment", lambda p, n: selectors.name_taken(Experiment, p, n)

@@ -22,3 +22,18 @@ class GatesConfig(AppConfig):
         # Dynamic configs are a tab of the Gates section (gates/partials/_gates_tabs.html).
         register("gates", "Gates", "gate-list")
         register("segments", "Segments", "segment-list")
+        _register_search()
+
+
+def _register_search() -> None:
+    from console import search
+    from gates.models import DynamicConfig, FeatureGate, Segment
+
+    def live(model):
+        return lambda project: model.objects.filter(project=project, archived_at__isnull=True)
+
+    search.register(search.Searchable("Feature gates", "gate-detail", live(FeatureGate), order=10))
+    search.register(
+        search.Searchable("Dynamic configs", "config-detail", live(DynamicConfig), order=20)
+    )
+    search.register(search.Searchable("Segments", "segment-detail", live(Segment), order=40))

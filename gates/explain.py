@@ -153,13 +153,17 @@ def user_id_lists(project, spec: dict[str, Any], user: dict[str, Any]) -> dict[s
     return lists
 
 
-def evaluator_for(project, environment, user: dict[str, Any]) -> tuple[Evaluator | None, str]:
-    """An evaluator of `environment`'s spec as it would be published now, with the ID
-    lists reduced to `user`'s IDs; or None and why it cannot be built."""
-    try:
-        spec = build_spec(project, environment, time_ms=int(time.time() * 1000))
-    except SpecError as exc:
-        return None, f"The rules of {environment.name} could not be assembled: {exc}"
+def evaluator_for(
+    project, environment, user: dict[str, Any], *, spec: dict[str, Any] | None = None
+) -> tuple[Evaluator | None, str]:
+    """An evaluator of `environment`'s spec as it would be published now (or of `spec`, a
+    proposed one), with the ID lists reduced to `user`'s IDs; or None and why it cannot be
+    built."""
+    if spec is None:
+        try:
+            spec = build_spec(project, environment, time_ms=int(time.time() * 1000))
+        except SpecError as exc:
+            return None, f"The rules of {environment.name} could not be assembled: {exc}"
     return Evaluator(spec, user_id_lists(project, spec, user)), ""
 
 
@@ -183,9 +187,17 @@ _SUBJECTS = {
 }
 
 
-def explain_entity(obj, environment, user: dict[str, Any]) -> TestOutcome:
+def explain_entity(
+    obj,
+    environment,
+    user: dict[str, Any],
+    *,
+    spec: dict[str, Any] | None = None,
+    document: dict[str, Any] | None = None,
+) -> TestOutcome:
     """Evaluate the saved gate, segment or dynamic config for `user` in `environment`,
-    rule by rule, as the SDKs would, and say why."""
+    rule by rule, as the SDKs would, and say why; or its proposed version: `spec` the
+    environment's spec with a change set applied, `document` the entity as proposed."""
     kind = _SUBJECTS[type(obj)]
     project = obj.project
     outcome = TestOutcome(
@@ -194,19 +206,33 @@ def explain_entity(obj, environment, user: dict[str, Any]) -> TestOutcome:
         user=user,
         user_json=pretty_json(user),
     )
-    evaluator, notice = evaluator_for(project, environment, user)
+    evaluator, notice = evaluator_for(project, environment, user, spec=spec)
     if evaluator is None:
         outcome.headline = "Cannot evaluate"
         outcome.notice = notice
         return outcome
     report = evaluator.explain(user, kind.spec_name(obj), kind.explain_kind)
     result = report["result"]
-    doc_rules = {r["id"]: (i, r) for i, r in enumerate(kind.to_document(obj)["rules"])}
+    shown = document if document is not None else kind.to_document(obj)
+    # A proposed rule may have no ID yet: it gets one when applied.
+    doc_rules = {r.get("id") or f"new-{i}": (i, r) for i, r in enumerate(shown.get("rules") or [])}
     seen: set[str] = set()
     for entry in report["rules"]:
-        place = doc_rules.get(entry["id"])
-        if place:
-            seen.add(entry["id"])
+        key = entry["id"] if entry["id"] in doc_rules else None
+        if key is None and document is not None:
+            # A dry run gives new rules new IDs: the proposed rule of the same name, in order.
+            key = next(
+                (
+                    rule_id
+                    for rule_id, (_, r) in doc_rules.items()
+                    if rule_id not in seen
+                    and r.get("name") in (entry.get("group_name"), entry.get("name"))
+                ),
+                None,
+            )
+        place = doc_rules.get(key) if key else None
+        if key and place:
+            seen.add(key)
         doc_conditions = place[1]["conditions"] if place else []
         outcome.rules.append(
             RuleResult(
@@ -227,7 +253,7 @@ def explain_entity(obj, environment, user: dict[str, Any]) -> TestOutcome:
             )
         )
     rules_live = report["enabled"] and not (
-        kind.key == "gate" and obj.status == GateStatus.LAUNCHED
+        kind.key == "gate" and (shown.get("status") or obj.status) == GateStatus.LAUNCHED
     )
     if rules_live:
         outcome.not_here = [

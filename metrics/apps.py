@@ -29,9 +29,19 @@ class MetricsConfig(AppConfig):
 
 
 def _register_pages() -> None:
+    from console import search
     from console.navigation import register
+    from metrics.models import Metric
 
     # Metrics opens on the catalog, with Events in a tab beside it; the gate pages' panel
     # and "stale by usage" are wired into gates.hooks by experiments/apps.py (the floor
     # above both side floors).
     register("metrics", "Metrics", "metric-list")
+    search.register(
+        search.Searchable(
+            "Metrics",
+            "metric-detail",
+            lambda project: Metric.objects.filter(project=project, archived_at__isnull=True),
+            has_owner=False,
+        )
+    )

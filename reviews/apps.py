@@ -8,9 +8,15 @@ class ReviewsConfig(AppConfig):
         from console.celery import app
         from console.navigation import register
         from reviews.notifications import register_webhook_events
+        from reviews.selectors import changesets_waiting_for
 
-        # The navigation has no per-user badges yet; the queue page shows the count.
-        register("reviews", "Reviews", "changeset-list")
+        register(
+            "reviews",
+            "Reviews",
+            "changeset-list",
+            badge=changesets_waiting_for,
+            badge_title="change sets wait for your review",
+        )
         register_webhook_events()
         # Safety net of heavy applies: change sets left applying by a lost task.
         app.conf.beat_schedule["changeset-apply-requeue"] = {

@@ -13,11 +13,13 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 
+from console.exceptions import DomainError
 from console.models import Membership, Role
 from console.webhooks import slack
 from console.webhooks.events import register_event
 from console.webhooks.services import webhook_emit
-from reviews.models import ChangeSet, Comment
+from reviews import registry
+from reviews.models import Change, ChangeSet, Comment
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,45 @@ def _emit_webhooks(change_set: ChangeSet, event: str, extra: dict) -> None:
             "actor": actor,
         },
     )
+
+
+def entities_applied(change_set: ChangeSet, changes: list[Change], applier) -> None:
+    """Announce each applied change to the webhooks subscribed to its entity's events
+    ("gate.updated", "experiment.started"): recorded in the caller's transaction, sent by
+    the worker after commit, signed and retried like the change sets' own events."""
+    project = change_set.project
+    version = change_set.ruleset_version.number if change_set.ruleset_version else None
+    by = getattr(applier, "email", None) or change_set.author.email
+    for change in changes:
+        try:
+            label = registry.get(change.kind).label
+        except DomainError:  # a kind no app registers any more
+            continue
+        event = registry.entity_event(change.kind, change.action)
+        verb = event.split(".")[1]
+        text = (
+            f"*{slack.escape(project.name)}* {slack.escape(label)} "
+            f"`{slack.escape(change.entity_name)}` {verb} by "
+            f"{slack.link(change_set_url(change_set), f'#{change_set.number} {change_set.title}')}"
+            f" (applied by {slack.escape(by)})"
+        )
+        webhook_emit(
+            project=project,
+            event=event,
+            text=text,
+            data={
+                "entity": {"kind": change.kind, "name": change.entity_name, "id": change.entity_id},
+                "action": change.action,
+                "changeSet": {
+                    "id": change_set.number,
+                    "title": change_set.title,
+                    "author": change_set.author.email,
+                    "url": change_set_url(change_set),
+                },
+                "rulesetVersion": version,
+                "actor": by,
+            },
+        )
 
 
 def _actor_email(change_set: ChangeSet, extra: dict) -> str:

@@ -125,8 +125,31 @@ class EntityKind(Generic[M]):
 _kinds: dict[str, EntityKind[Any]] = {}
 
 
+# The webhook event a change of each action announces once applied ("gate.updated");
+# actions not named here (adding IDs, ...) announce an update.
+PAST_TENSE = {
+    "create": "created",
+    "update": "updated",
+    "archive": "archived",
+    "start": "started",
+    "ship": "shipped",
+    "abandon": "abandoned",
+    "reset": "reset",
+}
+
+
+def entity_event(kind: str, action: str) -> str:
+    return f"{kind}.{PAST_TENSE.get(action, 'updated')}"
+
+
 def register(kind: EntityKind[Any]) -> None:
+    from console.webhooks.events import register_event
+
     _kinds[kind.kind] = kind
+    for action in kind.actions:
+        event = entity_event(kind.kind, action)
+        verb = event.split(".")[1]
+        register_event(event, f"A {kind.label} was {verb} (its change set applied)")
 
 
 def get(kind: str) -> EntityKind[Any]:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from console.exceptions import DomainError
-from console.models import ConfigSpec, Environment, Project, RulesetVersion
+from console.models import ConfigSpec, Environment, Project, Role, RulesetVersion, role_at_least
 from reviews import registry
 from reviews.models import (
     CLOSED_STATES,
@@ -174,6 +174,69 @@ def changeset_queue(
         key=lambda r: (r.approved_by_me, r.change_set.submitted_at or r.change_set.created_at)
     )
     return queue
+
+
+def changesets_waiting_for(project: Project, user, role: str | None) -> int:
+    """How many change sets in review wait for `user`: not theirs, and not approved by them
+    in their current content (the Reviews badge; one query). Viewers approve nothing."""
+    if not role_at_least(role, Role.MEMBER):
+        return 0
+    mine = Approval.objects.filter(
+        change_set=OuterRef("pk"),
+        user=user,
+        content_hash=OuterRef("content_hash"),
+        dismissed_at__isnull=True,
+    )
+    return (
+        ChangeSet.objects.filter(project=project, state=S.IN_REVIEW)
+        .exclude(author=user)
+        .exclude(Exists(mine))
+        .count()
+    )
+
+
+# Entities waiting in change sets: submitted, not yet applied (drafts are not pending).
+PENDING_STATES = (S.IN_REVIEW, S.APPROVED, S.APPLYING)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An entity's change waiting in a change set, for the lists' "pending review" badge."""
+
+    number: int  # the change set's
+    title: str
+    state: str
+    action: str  # "create", "update", "archive", ...
+    name: str
+
+
+def pending_changes(*, project: Project, kinds: tuple[str, ...]) -> dict[str, list[Pending]]:
+    """Entity name → its changes waiting in submitted change sets (oldest first), for the
+    entity kinds of one list: one query whatever the number of entities."""
+    found: dict[str, list[Pending]] = defaultdict(list)
+    rows = (
+        Change.objects.filter(
+            change_set__project=project,
+            change_set__state__in=PENDING_STATES,
+            kind__in=kinds,
+        )
+        .order_by("change_set__number", "position")
+        .values_list(
+            "entity_name", "action", "change_set__number", "change_set__title", "change_set__state"
+        )
+    )
+    for name, action, number, title, state in rows:
+        found[name].append(Pending(number, title, state, action, name))
+    return dict(found)
+
+
+def pending_for_list(*, project: Project, kind: str, entities: list[Any]) -> list[Pending]:
+    """Set `pending` (a list of Pending) on each entity of a list page, and return the new
+    entities proposed in submitted change sets, which no list row shows yet: one query."""
+    found = pending_changes(project=project, kinds=(kind,))
+    for entity in entities:
+        entity.pending = found.pop(entity.name, [])
+    return [p for changes in found.values() for p in changes if p.action == "create"]
 
 
 # ---------------------------------------------------------------- one change set

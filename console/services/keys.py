@@ -23,6 +23,9 @@ from console.models import (
 )
 from console.permissions import ensure_role
 from console.services.common import KEY_FIELDS, clean_name, validate_model
+from console.webhooks import slack
+from console.webhooks.events import register_event
+from console.webhooks.services import webhook_emit
 
 # ---------------------------------------------------------------- keys
 
@@ -33,6 +36,46 @@ class IssuedKey:
 
     key: ApiKey
     secret: str
+
+
+KEY_WEBHOOK_EVENTS = {
+    "key.created": "An SDK or console API key was created",
+    "key.rotated": "A key was rotated (a successor issued; the old one expires)",
+    "key.revoked": "A key was revoked (it stops working now)",
+}
+
+
+def register_webhook_events() -> None:
+    for event, description in KEY_WEBHOOK_EVENTS.items():
+        register_event(event, description)
+
+
+def _announce(event: str, key: ApiKey, actor, **extra) -> None:
+    """The webhooks of a key event (recorded in the caller's transaction, sent after commit);
+    never the secret, only its hint."""
+    environment = key.environment.name if key.environment else None
+    where = environment or f"role {key.role}"
+    who = getattr(actor, "email", "") or "the system"
+    verb = event.split(".")[1]
+    text = (
+        f"*{slack.escape(key.project.name)}* {slack.escape(key.get_kind_display().lower())} "
+        f"key {slack.escape(key.name or key.hint)} ({slack.escape(where)}) {verb} by "
+        f"{slack.escape(who)}"
+    )
+    data = {
+        "key": {
+            "kind": key.kind,
+            "name": key.name,
+            "hint": key.hint,
+            "environment": environment,
+            "role": key.role or None,
+            "expiresAt": key.expires_at,
+            "revokedAt": key.revoked_at,
+        },
+        "actor": getattr(actor, "email", None),
+        **extra,
+    }
+    webhook_emit(project=key.project, event=event, text=text, data=data)
 
 
 def _new_secret(kind: str) -> str:
@@ -109,6 +152,7 @@ def key_create(
         project=project,
         after=snapshot(issued.key, KEY_FIELDS),
     )
+    _announce("key.created", issued.key, actor or owner)
     return issued
 
 
@@ -149,6 +193,7 @@ def key_rotate(*, actor, key: ApiKey, overlap_hours: int | None = None) -> Issue
         before=before,
         after={**snapshot(key, KEY_FIELDS), "successor": issued.key.hint},
     )
+    _announce("key.rotated", key, actor, successor=issued.key.hint)
     return issued
 
 
@@ -171,6 +216,7 @@ def key_revoke(*, actor, key: ApiKey) -> ApiKey:
         before=before,
         after=snapshot(key, KEY_FIELDS),
     )
+    _announce("key.revoked", key, actor)
     return key
 
 

@@ -28,6 +28,7 @@ from console.views.projects import (
     project_request_access,
     project_settings,
 )
+from console.views.search import project_search
 from console.views.tags import project_tags, tag_create, tag_delete, tag_update
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "project_list",
     "project_members",
     "project_request_access",
+    "project_search",
     "project_settings",
     "project_tags",
     "tag_create",

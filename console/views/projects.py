@@ -19,6 +19,8 @@ from console.forms import (
     ProjectSettingsForm,
 )
 from console.models import (
+    AccessRequest,
+    AccessRequestStatus,
     ApiKey,
     KeyKind,
     Project,
@@ -31,6 +33,7 @@ from console.web import (
     can_admin,
     form_status,
     project_for,
+    safe_next,
 )
 
 GET_POST = require_http_methods(["GET", "POST"])
@@ -134,6 +137,27 @@ def project_home(request, slug):
     )
 
 
+def join_prompt(request, project: Project):
+    """The answer to a signed-in employee's link into a project they are not in (403): join
+    it (open) or request access (closed); after joining they land on the page they asked
+    for."""
+    pending = AccessRequest.objects.filter(
+        project=project, user=request.user, status=AccessRequestStatus.PENDING
+    ).exists()
+    return render(
+        request,
+        "console/project_join_prompt.html",
+        {
+            "target": project,
+            "is_open": project.access_mode == ProjectAccessMode.OPEN,
+            "has_pending_request": pending,
+            "form": AccessRequestForm(),
+            "next": request.get_full_path(),
+        },
+        status=403,
+    )
+
+
 @login_required
 @require_POST
 def project_join(request, slug):
@@ -144,7 +168,7 @@ def project_join(request, slug):
         messages.error(request, exc.message)
         return redirect("project-list")
     messages.success(request, f"You joined {project.name}.")
-    return redirect("project-home", project.slug)
+    return redirect(safe_next(request, reverse("project-home", args=[project.slug])))
 
 
 @login_required

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from console import selectors as console_selectors
 from console.models import Project, Role
+from console.snippets import sdk_snippets
 from console.web import (
     can_write,
     is_partial,
@@ -43,6 +44,7 @@ from gates.selectors import unit_type_names
 from metrics.catalog.selectors import live_metric_ids
 from metrics.models import ExposureKind
 from metrics.panels import exposure_panel
+from reviews.selectors import pending_for_list
 from reviews.services import ChangeInput
 from reviews.shortcuts import is_applied, page_pending, proposal_edit
 
@@ -61,6 +63,7 @@ def experiment_list(request, slug):
     experiments = list(
         selectors.experiment_list(project=project, search=search, status=status, tag=tag)
     )
+    proposed = pending_for_list(project=project, kind="experiment", entities=experiments)
     return list_response(
         request,
         template="experiments/experiment_list.html",
@@ -71,6 +74,7 @@ def experiment_list(request, slug):
             "tab": "experiments",
             "form": form,
             "experiments": experiments,
+            "proposed": proposed,
             "filtered": bool(search or status or tag),
             "can_write": can_write(request, project),
         },
@@ -242,6 +246,10 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
         context["holdouts"] = list(selectors.holdouts_for_experiment(experiment=obj))
         if not obj.is_archived:
             context.setdefault("test_form", TestUserForm.for_environments(choices.environments))
+            params = [p["name"] for p in obj.parameters or [] if isinstance(p, dict)]
+            context["snippets"] = sdk_snippets(
+                kind="experiment", name=obj.name, param=params[0] if params else None
+            )
         if request.method == "GET" and obj.status != ExperimentStatus.DRAFT:
             context["exposures_panel"] = exposure_panel(
                 request,

@@ -17,6 +17,7 @@ from gates.forms import (
     SearchForm,
     SegmentFilterForm,
 )
+from reviews.selectors import pending_for_list
 
 # ---------------------------------------------------------------- lists
 
@@ -40,6 +41,7 @@ def gate_list(request, slug):
             stale_usage=data.get("usage") == "stale",
         )
     gates = list(selectors.gate_list(project=project, filters=filters, checked=checked))
+    proposed = pending_for_list(project=project, kind="gate", entities=gates)
     return list_response(
         request,
         template="gates/gate_list.html",
@@ -50,6 +52,7 @@ def gate_list(request, slug):
             "tab": "gates",
             "form": form,
             "gates": gates,
+            "proposed": proposed,
             "filtered": filters != selectors.GateFilters(),
             "can_write": can_write(request, project),
         },
@@ -64,6 +67,7 @@ def segment_list(request, slug):
     if form.is_valid():
         search, kind = form.cleaned_data["q"].strip(), form.cleaned_data["kind"]
     segments = list(selectors.segment_list(project=project, search=search, kind=kind))
+    proposed = pending_for_list(project=project, kind="segment", entities=segments)
     return list_response(
         request,
         template="gates/segment_list.html",
@@ -73,6 +77,7 @@ def segment_list(request, slug):
             "section": "segments",
             "form": form,
             "segments": segments,
+            "proposed": proposed,
             "filtered": bool(search or kind),
             "can_write": can_write(request, project),
         },
@@ -85,6 +90,7 @@ def config_list(request, slug):
     form = SearchForm(request.GET)
     search = form.cleaned_data["q"].strip() if form.is_valid() else ""
     configs = list(selectors.dynamic_config_list(project=project, search=search))
+    proposed = pending_for_list(project=project, kind="dynamic_config", entities=configs)
     return list_response(
         request,
         template="gates/config_list.html",
@@ -95,6 +101,7 @@ def config_list(request, slug):
             "tab": "configs",
             "form": form,
             "configs": configs,
+            "proposed": proposed,
             "filtered": bool(search),
             "can_write": can_write(request, project),
         },

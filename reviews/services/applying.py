@@ -252,6 +252,7 @@ def _apply(change_set: ChangeSet, *, applier: User | None, break_glass: bool = F
     if break_glass:
         _open_follow_up(change_set)
     notifications.notify(change_set, "applied")
+    notifications.entities_applied(change_set, rows, applier)
     change_set.results = results
     return change_set
 

@@ -174,12 +174,14 @@ def test_project_pages__each_role__get_the_expected_status(
     # When they open the page or send the form
     response = client.get(url) if method == "get" else client.post(url, data)
 
-    # Then anonymous people go to the login page, outsiders see nothing, and roles decide
+    # Then anonymous people go to the login page, outsiders (signed-in employees) are asked
+    # to request access and change nothing, and roles decide
     if actor == "anonymous":
         assert response.status_code == 302
         assert response.url.startswith(reverse("account_login"))
     elif actor == "outsider":
-        assert response.status_code == 404
+        assert response.status_code == 403
+        assert "is a closed project" in response.content.decode()
     elif ROLE_RANK[role] < ROLE_RANK[needed]:
         assert response.status_code == 403
     elif method == "get":

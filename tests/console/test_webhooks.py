@@ -733,7 +733,7 @@ def test_webhooks_page__admin__lists_webhooks_and_deliveries(
 
 
 @pytest.mark.parametrize(
-    ("who", "status"), [("project_member", 403), ("project_viewer", 403), ("outsider", 404)]
+    ("who", "status"), [("project_member", 403), ("project_viewer", 403), ("outsider", 403)]
 )
 def test_webhooks_page__not_admin__refused(client, project, hook, request, who, status):
     client.force_login(request.getfixturevalue(who))

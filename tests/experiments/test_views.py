@@ -174,12 +174,14 @@ def test_experiments_pages__each_role__get_the_expected_status(
     # When they open the page or send the form
     response = client.get(url) if method == "get" else client.post(url, data)
 
-    # Then anonymous people sign in, outsiders see nothing, and the role decides
+    # Then anonymous people sign in, outsiders are asked to request access, and the role
+    # decides
     if actor == "anonymous":
         assert response.status_code == 302
         assert response.url.startswith(reverse("account_login"))
     elif actor == "outsider":
-        assert response.status_code == 404
+        assert response.status_code == 403
+        assert "is a closed project" in response.content.decode()
     elif ROLE_RANK[role] < ROLE_RANK[needed]:
         assert response.status_code == 403
     elif method == "get" or name in READS_BY_POST:

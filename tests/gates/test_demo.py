@@ -2,7 +2,7 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from console.models import Membership, Project, Role, User
+from console.models import ApiKey, KeyKind, Membership, Project, Role, User
 from console.specs.builder import build_spec
 from console.specs.evaluator import Evaluator
 from gates.models import FeatureGate
@@ -60,3 +60,18 @@ def test_demo_load__twice__no_new_change_sets_or_users(db):
 
     # Then
     assert (ChangeSet.objects.count(), User.objects.count(), FeatureGate.objects.count()) == counts
+
+
+def test_demo_load__every_environment__a_usable_server_and_client_key(db):
+    # When
+    call_command("demo_load", stdout=StringIO())
+
+    # Then each environment of each demo project has both kinds of key
+    for project in Project.objects.filter(slug__in=["checkout", "growth-sandbox"]):
+        for environment in project.environments.all():
+            kinds = set(
+                ApiKey.objects.usable()
+                .filter(project=project, environment=environment)
+                .values_list("kind", flat=True)
+            )
+            assert kinds == {KeyKind.SERVER, KeyKind.CLIENT}, (project.slug, environment.name)

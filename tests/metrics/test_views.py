@@ -93,7 +93,7 @@ def test_events_page__not_a_member__refused(client, project, outsider, who):
     if who == "outsider":
         client.force_login(outsider)
     response = client.get(_events_url(project))
-    assert response.status_code == (404 if who == "outsider" else 302)
+    assert response.status_code == (403 if who == "outsider" else 302)
 
 
 def test_events_page__query_count__same_for_one_or_many_names(

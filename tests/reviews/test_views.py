@@ -142,12 +142,14 @@ def test_review_pages__each_role__get_the_expected_status(
     # When they open the page or send the form
     response = client.get(url) if case.method == "get" else client.post(url, data)
 
-    # Then anonymous people sign in, outsiders see nothing, and the role decides
+    # Then anonymous people sign in, outsiders are asked to request access, and the role
+    # decides
     if actor == "anonymous":
         assert response.status_code == 302
         assert response.url.startswith(reverse("account_login"))
     elif actor == "outsider":
-        assert response.status_code == 404
+        assert response.status_code == 403
+        assert "is a closed project" in response.content.decode()
     elif ROLE_RANK[role] < ROLE_RANK[case.needed]:
         assert response.status_code == 403
     elif case.method == "get":

@@ -46,13 +46,16 @@ class Command(BaseCommand):
                 actor=demo_user, name=name, slug=slug, description=description, access_mode=mode
             )
             for environment in project.environments.all():
-                services.key_create(
-                    actor=demo_user,
-                    project=project,
-                    kind="server",
-                    environment=environment,
-                    name=f"{environment.name} server",
-                )
+                # A server key for backends, a client key for browsers and apps
+                # (@statsig/js-client): the SDK snippets of the entity pages use both.
+                for kind in ("server", "client"):
+                    services.key_create(
+                        actor=demo_user,
+                        project=project,
+                        kind=kind,
+                        environment=environment,
+                        name=f"{environment.name} {kind}",
+                    )
             if slug == "checkout":
                 for user, role in [
                     (teammates["maya"], Role.MEMBER),

@@ -70,3 +70,44 @@ document.addEventListener("click", function (event) {
     event.preventDefault();
   }
 });
+
+// Global search (the top bar): "/" goes to the box; arrows walk the results; Escape closes.
+(function () {
+  "use strict";
+  function box() { return document.getElementById("global-search"); }
+  function hits() {
+    return Array.prototype.slice.call(document.querySelectorAll("#search-popover .search-hit"));
+  }
+  function close() {
+    var popover = document.getElementById("search-popover");
+    if (popover) popover.innerHTML = "";
+  }
+  document.addEventListener("keydown", function (event) {
+    var input = box();
+    if (!input) return;
+    var typing = event.target.closest && event.target.closest("input, textarea, select, [contenteditable]");
+    if (event.key === "/" && !typing) {
+      event.preventDefault();
+      input.focus();
+      input.select();
+      return;
+    }
+    var inSearch = event.target.closest && event.target.closest(".topbar-search");
+    if (!inSearch) return;
+    var list = hits();
+    var at = list.indexOf(document.activeElement);
+    if (event.key === "ArrowDown" && list.length) {
+      event.preventDefault();
+      list[Math.min(at + 1, list.length - 1)].focus();
+    } else if (event.key === "ArrowUp" && list.length) {
+      event.preventDefault();
+      if (at <= 0) input.focus(); else list[at - 1].focus();
+    } else if (event.key === "Escape") {
+      close();
+      input.focus();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (!(event.target.closest && event.target.closest(".topbar-search"))) close();
+  });
+})();
