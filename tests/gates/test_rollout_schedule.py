@@ -20,7 +20,7 @@ from console.specs.evaluator import Evaluator
 from gates import services
 from gates.documents import gate_to_document
 from gates.models import FeatureGate, GateRollout, RolloutState
-from reviews.services import changeset_approve
+from reviews.services import ChangeInput, changeset_approve
 from tests.gates.factories import gate_document, rule
 from tests.reviews.conftest import create_gate, reviewer, submit  # noqa: F401 (a fixture)
 
@@ -213,3 +213,24 @@ def test_document__schedule_round_trips_with_times_in_utc(project, project_admin
     ]
     rollout = GateRollout.objects.get(gate=gate)
     assert rollout.next_at.isoformat() == "2026-12-24T09:00:00+00:00"
+
+
+def test_submit__only_a_schedule_added__needs_the_review_its_environments_need(
+    project, project_member
+):
+    # Given a live gate at 1% (created directly: no review involved)
+    gate = services.gate_create(
+        actor=project_member,
+        project=project,
+        document=gate_document(rules=[rule(pass_percentage=1)]),
+    )
+    document = gate_to_document(gate)
+    document["rules"][0]["rolloutSchedule"] = STEPS
+
+    # When a member proposes only a schedule (nothing SDKs receive changes today)
+    change_set = submit(project_member, project, ChangeInput("gate", "update", gate.name, document))
+
+    # Then it waits for the review production needs, and nothing runs yet
+    assert change_set.state == "in_review"
+    assert "production" in change_set.environments
+    assert not GateRollout.objects.filter(gate=gate).exists()
