@@ -204,3 +204,33 @@ def test_page__schedule_form__scheduled_shown_on_the_page_and_in_the_queue(
     client.post(reverse("changeset-unschedule", args=[project.slug, change_set.number]))
     change_set.refresh_from_db()
     assert change_set.scheduled_for is None
+
+
+def test_api__schedule_and_cancel__shown_in_the_document_and_bad_time_refused(
+    project, project_member, reviewer
+):
+    from tests.api_support import api_url_for, assert_error, session_client
+
+    api_url = api_url_for("reviews-api")
+    change_set = submit(project_member, project, create_gate())
+    client = session_client(project_member)
+    url = api_url("api-review-schedule", change_set.number)
+
+    # Scheduled in an hour: the document says when
+    at = (timezone.now() + timedelta(hours=1)).replace(microsecond=0)
+    response = client.post(url, {"at": at.isoformat()}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["data"]["scheduledTime"] == int(at.timestamp() * 1000)
+
+    # A time in the past is refused, and the schedule stays
+    past = (timezone.now() - timedelta(hours=1)).isoformat()
+    assert_error(client.post(url, {"at": past}, format="json"), 400, "in_the_past", "at")
+    change_set.refresh_from_db()
+    assert change_set.scheduled_for == at
+
+    # A reviewer may not schedule it
+    assert_error(session_client(reviewer).post(url, {"at": at.isoformat()}, format="json"), 403)
+
+    # null cancels
+    response = client.post(url, {"at": None}, format="json")
+    assert response.json()["data"]["scheduledTime"] is None
