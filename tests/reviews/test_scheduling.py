@@ -234,3 +234,24 @@ def test_api__schedule_and_cancel__shown_in_the_document_and_bad_time_refused(
     # null cancels
     response = client.post(url, {"at": None}, format="json")
     assert response.json()["data"]["scheduledTime"] is None
+
+
+def test_send__draft_needs_no_review_but_is_scheduled__approved_and_left_to_the_worker(
+    project, project_member, no_review
+):
+    # Given a draft scheduled for later, in a project where nothing needs review
+    from reviews.services import changeset_send
+
+    change_set = submit(project_member, project, create_gate(), draft=True)
+    at = _in(30)
+    changeset_schedule(actor=project_member, change_set=change_set, at=at)
+
+    # When it is sent
+    change_set = changeset_send(actor=project_member, change_set=change_set)
+
+    # Then it waits for its time, and the worker applies it then
+    assert change_set.state == S.APPROVED
+    assert not FeatureGate.objects.filter(name="new_checkout").exists()
+    assert changeset_apply_due(now=at) == 1
+    change_set.refresh_from_db()
+    assert change_set.state == S.APPLIED
