@@ -263,8 +263,11 @@ class RolloutView:
 
 
 def gate_rollouts(gate: FeatureGate) -> list[RolloutView]:
-    """The gate's rollout schedules in rule order, each step done, next or later: one query."""
-    names = {r["id"]: (i, r["name"]) for i, r in enumerate(gate.rules)}
+    """The gate's rollout schedules in rule order, each step done, next or later: one query,
+    none for a gate without schedules."""
+    names = {r["id"]: (i, r["name"]) for i, r in enumerate(gate.rules) if r.get("rolloutSchedule")}
+    if not names:
+        return []
     views = []
     for rollout in GateRollout.objects.filter(gate=gate, rule_id__in=list(names)):
         steps = []

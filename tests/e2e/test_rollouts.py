@@ -66,8 +66,6 @@ def test_rollout__scheduled_reviewed_applied_then_paused_from_the_gate(
     page.locator("#rule-0-rollout").scroll_into_view_if_needed()
     page.screenshot(path=f"{SHOTS}/rollout-editor.png", full_page=True)
     page.get_by_role("button", name="Save changes").click()
-    page.wait_for_load_state()
-    page.screenshot(path=f"{SHOTS}/after-save.png", full_page=True)
 
     # Then a change set waits for review; she schedules it for tomorrow
     expect(page.get_by_test_id("state")).to_have_text("In review")
@@ -95,6 +93,11 @@ def test_rollout__scheduled_reviewed_applied_then_paused_from_the_gate(
     change_set.refresh_from_db()
     assert change_set.state == ChangeSetState.APPROVED
     assert not GateRollout.objects.exists()
+
+    # and the review queue shows it scheduled
+    page.goto(live_server.url + reverse("changeset-list", args=["shop"]))
+    expect(page.locator(".badge--scheduled").first).to_be_visible()
+    page.screenshot(path=f"{SHOTS}/review-queue-scheduled.png", full_page=True)
 
     # When its time comes (the service beat runs) and the first step is due
     assert changeset_apply_due(now=at) == 1
