@@ -235,6 +235,9 @@ GATEHOUSE_BAD_KEY_LIMIT = env.int("GATEHOUSE_BAD_KEY_LIMIT", default=60)
 # A change set weighing more than this (one per change, one per unit ID of an ID-list
 # change) is applied by the worker, with progress on its page, not in the web request.
 GATEHOUSE_APPLY_IN_WORKER_WEIGHT = env.int("GATEHOUSE_APPLY_IN_WORKER_WEIGHT", default=50_000)
+# How often beat looks for due schedules (scheduled change sets, rollout steps): each is
+# applied at most this many seconds after its time.
+GATEHOUSE_SCHEDULE_TICK_SECONDS = env.float("GATEHOUSE_SCHEDULE_TICK_SECONDS", default=15.0)
 
 # Event intake (metrics): the largest request body, raw or inflated, and the most events one
 # request may carry (413 beyond); per event, the longest name and value and the largest

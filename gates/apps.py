@@ -6,7 +6,10 @@ class GatesConfig(AppConfig):
     verbose_name = "Feature gates, segments and dynamic configs"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from console import demo
+        from console.celery import app
         from console.navigation import register
         from console.publishing.idlists import register_id_list_provider
         from console.specs.registry import register_contributor
@@ -22,6 +25,11 @@ class GatesConfig(AppConfig):
         # Dynamic configs are a tab of the Gates section (gates/partials/_gates_tabs.html).
         register("gates", "Gates", "gate-list")
         register("segments", "Segments", "segment-list")
+        # Progressive rollouts: the steps of approved rollout schedules, at their time.
+        app.conf.beat_schedule["gate-rollout-advance"] = {
+            "task": "gates.tasks.gate_rollout_advance_task",
+            "schedule": float(settings.GATEHOUSE_SCHEDULE_TICK_SECONDS),
+        }
         _register_search()
 
 

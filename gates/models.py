@@ -219,3 +219,51 @@ class Reference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_kind}:{self.source_id} → {self.target_kind}:{self.target_id}"
+
+
+class RolloutState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    STOPPED = "stopped", "Stopped"
+    DONE = "done", "Done"
+
+
+class GateRollout(TimeStampedModel):
+    """Where the rollout schedule of one gate rule stands (the schedule itself is part of
+    the gate's document, reviewed with it): which step comes next and when.
+
+    Written only by gates.services.rollouts: synced when a gate is written (a new or changed
+    schedule starts over), advanced by the worker, paused, resumed or stopped from the
+    gate's page."""
+
+    gate = models.ForeignKey(FeatureGate, on_delete=models.CASCADE, related_name="rollouts")
+    rule_id = models.CharField(max_length=40)
+    # The schedule as approved (list[RolloutStepDoc]): a changed one starts over.
+    steps = models.JSONField(default=list)
+    state = models.CharField(
+        max_length=10, choices=RolloutState.choices, default=RolloutState.ACTIVE
+    )
+    next_step = models.PositiveSmallIntegerField(default=0)
+    # When the next step is due (None once done or stopped); what beat looks for.
+    next_at = models.DateTimeField(null=True, blank=True)
+    # When each applied step was applied, in order (ISO strings).
+    applied = models.JSONField(default=list)
+    # SET_NULL: the rollout keeps going when its author's account goes.
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gate", "rule_id"], name="gates_gaterollout_one"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_at"],
+                name="gates_rollout_due",
+                condition=Q(state="active"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rollout of {self.gate_id}/{self.rule_id}"

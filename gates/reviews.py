@@ -19,8 +19,9 @@ from console.targeting.conditions import CONDITION_TYPES, OPERATORS, ValueKind
 from console.targeting.text import show_time
 from gates import selectors, services
 from gates.documents import dynamic_config_to_document, gate_to_document, segment_to_document
+from gates.documents.common import rollout_text
 from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentKind
-from reviews.registry import Action, EntityKind, document_actions, register
+from reviews.registry import EVERY_ENVIRONMENT, Action, EntityKind, document_actions, register
 
 Lines = list[tuple[str, str]]
 
@@ -151,7 +152,27 @@ def rule_lines(rules: Any, *, verb: str = "pass", returns: bool = False) -> Line
         lines.append((f"Rule {number}", " · ".join(parts)))
         if returns:
             lines.append((f"Rule {number} returns", pretty(rule.get("returnValue", {}))))
+        if rule.get("rolloutSchedule"):
+            steps = rollout_text(rule["rolloutSchedule"]).splitlines()
+            lines.append((f"Rule {number} rollout", " → ".join(steps) + " (times in UTC)"))
     return lines
+
+
+def rollouts_changed(before: dict | None, after: dict | None) -> list[str]:
+    """The environments of the rules whose rollout schedule is new or changed: the worker
+    will change what they receive, so the change needs their review now."""
+    if not after:
+        return []
+    old = {r.get("id"): r.get("rolloutSchedule") for r in (before or {}).get("rules") or []}
+    names: list[str] = []
+    for rule in after.get("rules") or []:
+        schedule = rule.get("rolloutSchedule")
+        if not schedule or (rule.get("id") in old and old[rule.get("id")] == schedule):
+            continue
+        if rule.get("environments") is None:
+            return [EVERY_ENVIRONMENT]
+        names.extend(rule["environments"])
+    return names
 
 
 def common_lines(doc: dict) -> Lines:
@@ -266,6 +287,7 @@ def register_kinds() -> None:
             describe=describe_gate,
             url=_url("gate-detail"),
             create_url=_create_url("gate-create"),
+            changes_later=rollouts_changed,
             actions=document_actions(
                 create=lambda a, p, doc: services.gate_create(actor=a, project=p, document=doc),
                 update=lambda a, e, doc: services.gate_update(actor=a, gate=e, document=doc),

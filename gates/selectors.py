@@ -20,6 +20,7 @@ from gates.models import (
     STALE_TEMPORARY_AFTER,
     DynamicConfig,
     FeatureGate,
+    GateRollout,
     GateStatus,
     Reference,
     ReferenceKind,
@@ -242,3 +243,57 @@ def usages(*, kind: str, target_id: int) -> list[str]:
             names = model.objects.filter(pk__in=ids).values_list("name", flat=True)
             labels.extend(f"{label} {name}" for name in names)
     return sorted(labels)
+
+
+@dataclass(frozen=True)
+class RolloutStepView:
+    number: int
+    percentage: float | int
+    status: str  # "done", "next" or "later"
+    at: datetime | None  # when applied (done), due (next, or later at a fixed time)
+    wait_seconds: int | None  # a later step due after a wait
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    rollout: GateRollout
+    rule_name: str
+    current: float | int  # the rule's pass percentage now
+    steps: list[RolloutStepView]
+
+
+def gate_rollouts(gate: FeatureGate) -> list[RolloutView]:
+    """The gate's rollout schedules in rule order, each step done, next or later: one query,
+    none for a gate without schedules."""
+    names = {r["id"]: (i, r["name"]) for i, r in enumerate(gate.rules) if r.get("rolloutSchedule")}
+    if not names:
+        return []
+    views = []
+    for rollout in GateRollout.objects.filter(gate=gate, rule_id__in=list(names)):
+        steps = []
+        for k, step in enumerate(rollout.steps):
+            at: datetime | None
+            if k < len(rollout.applied):
+                status, at = "done", datetime.fromisoformat(rollout.applied[k])
+            elif k == rollout.next_step:
+                status, at = "next", rollout.next_at
+            else:
+                status = "later"
+                at = (
+                    datetime.fromisoformat(step["at"].replace("Z", "+00:00"))
+                    if "at" in step
+                    else None
+                )
+            steps.append(
+                RolloutStepView(
+                    number=k + 1,
+                    percentage=step["passPercentage"],
+                    status=status,
+                    at=at,
+                    wait_seconds=step.get("afterSeconds") if at is None else None,
+                )
+            )
+        current = gate.rules[names[rollout.rule_id][0]]["passPercentage"]
+        views.append(RolloutView(rollout, names[rollout.rule_id][1], current, steps))
+    views.sort(key=lambda v: names[v.rollout.rule_id][0])
+    return views

@@ -16,6 +16,16 @@ from console.targeting.conditions import ConditionDoc
 JSON = Any
 
 
+class RolloutStepDoc(TypedDict):
+    """One step of a gate rule's rollout schedule: the pass percentage the worker sets, at
+    a time (`at`, ISO 8601 with a timezone) or `afterSeconds` after the step before it was
+    applied (the first: after the schedule was approved and applied)."""
+
+    passPercentage: float | int
+    at: NotRequired[str]
+    afterSeconds: NotRequired[int]
+
+
 class RuleDoc(TypedDict):
     id: NotRequired[str]  # absent for a new rule; kept (with its salt) when it exists
     name: str
@@ -24,6 +34,8 @@ class RuleDoc(TypedDict):
     # Environment names the rule applies in; None: every environment; []: none (paused).
     environments: list[str] | None
     returnValue: NotRequired[dict[str, JSON]]  # dynamic configs only
+    # Gates only, a Gatehouse extension: raise passPercentage step by step (gates/rollouts.py).
+    rolloutSchedule: NotRequired[list[RolloutStepDoc]]
 
 
 class OverrideDoc(TypedDict):
@@ -78,6 +90,7 @@ class StoredRule(TypedDict):
     passPercentage: float | int
     conditions: list[ConditionDoc]  # cleaned document conditions
     environmentIds: list[int] | None
+    rolloutSchedule: NotRequired[list[RolloutStepDoc]]
     returnValue: NotRequired[dict[str, JSON]]
 
 

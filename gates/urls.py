@@ -11,6 +11,11 @@ urlpatterns = [
     path("gates/<int:pk>/", views.gate_detail, name="gate-detail"),
     path("gates/<int:pk>/archive/", views.gate_archive, name="gate-archive"),
     path("gates/<int:pk>/test/", views.gate_test, name="gate-test"),
+    path(
+        "gates/<int:pk>/rollouts/<int:rollout_id>/<slug:action>/",
+        views.gate_rollout_action,
+        name="gate-rollout-action",
+    ),
     path("segments/", views.segment_list, name="segment-list"),
     path("segments/new/", views.segment_create, name="segment-create"),
     path("segments/<int:pk>/", views.segment_detail, name="segment-detail"),

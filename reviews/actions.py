@@ -18,7 +18,16 @@ from reviews.models import CLOSED_STATES, ChangeSet, ChangeSetSource, ChangeSetS
 from reviews.policy import Requirements
 
 S = ChangeSetState
-ACTIONS = ("approve", "reject", "apply", "break_glass", "cancel", "send", "rebase")
+ACTIONS = (
+    "approve",
+    "reject",
+    "apply",
+    "break_glass",
+    "cancel",
+    "send",
+    "rebase",
+    "schedule",
+)
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,20 @@ def _rebase(cs: ChangeSet, actor: Actor, needs: Requirements, policy: ReviewPoli
     return _role_below(actor, Role.MEMBER) or not_open(cs, "be rebased")
 
 
+def _schedule(cs: ChangeSet, actor: Actor, needs: Requirements, policy: ReviewPolicy):
+    """Set or clear when an approved change set is applied: the author or an admin, on an
+    open change set that has something to apply."""
+    if refused := _author_or_admin(actor, "schedule"):
+        return refused
+    if refused := not_open(cs, "be scheduled"):
+        return refused
+    if cs.state == S.STALE:
+        return _stale(cs, "Rebase it first.")
+    if cs.source == ChangeSetSource.FOLLOW_UP:
+        return Conflict("A follow-up review has nothing to apply.", code="follow_up")
+    return None
+
+
 _RULES = {
     "approve": _approve,
     "reject": _reject,
@@ -177,4 +200,5 @@ _RULES = {
     "cancel": _cancel,
     "send": _send,
     "rebase": _rebase,
+    "schedule": _schedule,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from typing import cast
 
 from django import forms
@@ -46,6 +47,24 @@ class RejectForm(forms.Form):
         ),
         error_messages={"required": "Say why you reject it."},
     )
+
+
+class ScheduleForm(forms.Form):
+    """When to apply a change set, in UTC (the page says so and shows the time now)."""
+
+    at = forms.DateTimeField(
+        label="Apply at (UTC)",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={
+            "required": "Pick the date and time to apply it.",
+            "invalid": "Give a date and time like 2026-12-24 09:30.",
+        },
+    )
+
+    def clean_at(self):
+        # The input is a wall-clock time in UTC (the label says so), whatever the browser's.
+        return self.cleaned_data["at"].replace(tzinfo=UTC)
 
 
 class RebaseForm(forms.Form):

@@ -104,6 +104,17 @@ class ChangeSet(TimeStampedModel):
     apply_resume_state = models.CharField(max_length=10, choices=ChangeSetState.choices, blank=True)
     apply_error_message = models.TextField(blank=True, max_length=2000)
     apply_error_code = models.CharField(max_length=60, blank=True)
+    # Scheduled: once approved, the worker applies it at `scheduled_for` (beat,
+    # reviews.tasks.changeset_apply_scheduled_task), not the approval. Cleared when the
+    # schedule is cancelled; kept after the apply as a record of when it was due.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    scheduled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     # The break-glass change set a follow-up review looks at after the fact.
     follow_up_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="follow_up"
@@ -118,6 +129,12 @@ class ChangeSet(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["project", "state", "-created_at"], name="reviews_cs_queue"),
+            # What beat looks for: approved change sets whose time has come.
+            models.Index(
+                fields=["scheduled_for"],
+                name="reviews_cs_scheduled_due",
+                condition=Q(scheduled_for__isnull=False, state__in=("approved", "stale")),
+            ),
         ]
 
     # Not stored: set by the services on the change set they return. `results` holds what
@@ -132,6 +149,11 @@ class ChangeSet(TimeStampedModel):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Waiting for its time: open (not applied, cancelled or refused) with a schedule."""
+        return self.scheduled_for is not None and self.state in OPEN_STATES
 
 
 class Change(models.Model):

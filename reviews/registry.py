@@ -8,7 +8,7 @@ action through the app's own service.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -85,6 +85,9 @@ def describe_plainly(document: Payload) -> list[tuple[str, str]]:
     return lines
 
 
+EVERY_ENVIRONMENT = "*"
+
+
 @dataclass(frozen=True)
 class EntityKind(Generic[M]):
     kind: str  # "gate": the change's `kind`, also the API's
@@ -97,6 +100,11 @@ class EntityKind(Generic[M]):
     url: Callable[[M], str] | None = None
     # The editor that creates one (its ?change_set=N&change=P edits a proposed create).
     create_url: Callable[[Project], str] | None = None
+    # What the document will change later by itself (a gate rule's rollout schedule, which
+    # the worker applies step by step): given the documents before and after a change, the
+    # names of the environments whose SDK answers a new or changed schedule will move,
+    # EVERY_ENVIRONMENT for all. They need the review they would need today.
+    changes_later: Callable[[Document | None, Document | None], Collection[str]] | None = None
 
     def load(self, project: Project, entity_id: int, *, lock: bool = False) -> M | None:
         rows = self.model._default_manager.filter(project=project, pk=entity_id)

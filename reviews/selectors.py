@@ -249,6 +249,7 @@ def changeset_get(*, project: Project, number: int) -> ChangeSet | None:
         .select_related(
             "project",
             "author",
+            "scheduled_by",
             "applied_by",
             "ruleset_version",
             "follow_up_of",

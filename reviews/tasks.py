@@ -37,3 +37,10 @@ def changeset_apply_requeue_task() -> int:
     """Beat's safety net: change sets left applying past the task time limit are sent again."""
     limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     return services.changeset_apply_requeue(older_than=limit)
+
+
+@shared_task
+def changeset_apply_scheduled_task() -> int:
+    """Beat, every GATEHOUSE_SCHEDULE_TICK_SECONDS: apply the approved change sets whose
+    scheduled time has come (each exactly once, however many workers run it)."""
+    return services.changeset_apply_due()

@@ -16,6 +16,12 @@ urlpatterns = [
         views.changeset_break_glass,
         name="changeset-break-glass",
     ),
+    path("reviews/<int:number>/schedule/", views.changeset_schedule, name="changeset-schedule"),
+    path(
+        "reviews/<int:number>/unschedule/",
+        views.changeset_unschedule,
+        name="changeset-unschedule",
+    ),
     path("reviews/<int:number>/cancel/", views.changeset_cancel, name="changeset-cancel"),
     path("reviews/<int:number>/send/", views.changeset_send, name="changeset-send"),
     path("reviews/<int:number>/rebase/", views.changeset_rebase, name="changeset-rebase"),

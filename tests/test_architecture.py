@@ -31,8 +31,17 @@ FORBIDDEN = {
 # The modules whose functions write an entity kind held by change sets, and who may call
 # them besides themselves: the kind's handler, the app's demo data and commands.
 ENTITY_SERVICES = {"gates.services": "gates", "experiments.services": "experiments"}
-# Writes of things that are not change-set entities (unit types), called from pages.
-NOT_ENTITY_WRITES = {"unit_type_create", "SegmentIdsChange"}
+# Writes of things that are not change-set entities (unit types), called from pages; and
+# the running of rollout schedules a change set approved (gates/services/rollouts.py): the
+# worker's steps, and pausing, resuming or stopping one from the gate's page.
+NOT_ENTITY_WRITES = {
+    "unit_type_create",
+    "SegmentIdsChange",
+    "rollouts_advance_due",
+    "gate_rollout_pause",
+    "gate_rollout_resume",
+    "gate_rollout_stop",
+}
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import best_match as best_schema_error
@@ -53,6 +56,7 @@ from gates.models import (
 from gates.types import (
     DynamicConfigDocument,
     GateDocument,
+    RolloutStepDoc,
     RuleDoc,
     SegmentDocument,
     StoredOverride,
@@ -207,7 +211,77 @@ def _clean_return_value(value: Any, path: str, schema_validator) -> dict[str, An
     return value
 
 
-def _clean_rules(ctx: _Context, doc: dict, *, schema_validator=None, config: bool = False):
+MAX_ROLLOUT_STEPS = 20
+MAX_STEP_SECONDS = 90 * 24 * 3600
+
+
+def _clean_rollout(value: Any, path: str, *, allowed: bool) -> list[RolloutStepDoc]:
+    """A gate rule's rollout schedule: steps with strictly rising pass percentages, each at
+    an aware time (rising too) or `afterSeconds` after the step before it."""
+    if value is None or value == []:
+        return []
+    if not allowed:
+        raise fail("Only feature gate rules have a rollout schedule.", "invalid", path)
+    if not isinstance(value, list):
+        raise fail("A rollout schedule is a list of steps.", "invalid", path)
+    if len(value) > MAX_ROLLOUT_STEPS:
+        raise fail(f"At most {MAX_ROLLOUT_STEPS} rollout steps.", "too_many_steps", path)
+    steps: list[RolloutStepDoc] = []
+    last_pct: float = -1
+    last_at: datetime | None = None
+    for k, raw in enumerate(value):
+        spath = f"{path}[{k}]"
+        if not isinstance(raw, dict):
+            raise fail("Each rollout step is an object.", "invalid", spath)
+        pct = _clean_percentage(raw.get("passPercentage"), f"{spath}.passPercentage")
+        if pct <= last_pct:
+            raise fail(
+                "Each step raises the percentage above the step before it.",
+                "not_rising",
+                f"{spath}.passPercentage",
+            )
+        last_pct = pct
+        step: RolloutStepDoc = {"passPercentage": pct}
+        at, after = raw.get("at"), raw.get("afterSeconds")
+        if (at is None) == (after is None):
+            raise fail("Give each step a time ('at') or a wait ('afterSeconds').", "invalid", spath)
+        if at is not None:
+            when = parse_datetime(at) if isinstance(at, str) else None
+            if when is None or timezone.is_naive(when):
+                raise fail(
+                    "A step's time is ISO 8601 with a timezone, e.g. 2026-12-24T09:30:00Z.",
+                    "invalid_time",
+                    f"{spath}.at",
+                )
+            when = when.astimezone(UTC)
+            if last_at is not None and when <= last_at:
+                raise fail("Step times rise from step to step.", "not_rising", f"{spath}.at")
+            last_at = when
+            step["at"] = when.isoformat().replace("+00:00", "Z")
+        else:
+            if (
+                isinstance(after, bool)
+                or not isinstance(after, int)
+                or not 1 <= after <= MAX_STEP_SECONDS
+            ):
+                raise fail(
+                    "A step's wait is a whole number of seconds, up to 90 days.",
+                    "invalid",
+                    f"{spath}.afterSeconds",
+                )
+            step["afterSeconds"] = after
+        steps.append(step)
+    return steps
+
+
+def _clean_rules(
+    ctx: _Context,
+    doc: dict,
+    *,
+    schema_validator=None,
+    config: bool = False,
+    rollouts: bool = False,
+):
     raw_rules = doc.get("rules") or []
     if not isinstance(raw_rules, list):
         raise fail("'rules' is a list.", "invalid", "rules")
@@ -281,6 +355,11 @@ def _clean_rules(ctx: _Context, doc: dict, *, schema_validator=None, config: boo
                 raw.get("returnValue"), f"{path}.returnValue", schema_validator
             )
             rule_doc["returnValue"] = stored_rule["returnValue"] = value
+        schedule = _clean_rollout(
+            raw.get("rolloutSchedule"), f"{path}.rolloutSchedule", allowed=rollouts
+        )
+        if schedule:
+            rule_doc["rolloutSchedule"] = stored_rule["rolloutSchedule"] = schedule
         cleaned.append(rule_doc)
         stored.append(stored_rule)
     return cleaned, stored
@@ -460,7 +539,7 @@ def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Clea
             "invalid_status",
             "status",
         )
-    rules, stored_rules = _clean_rules(ctx, doc)
+    rules, stored_rules = _clean_rules(ctx, doc, rollouts=True)
     overrides, stored_overrides = _clean_overrides(ctx, doc)
     tags = clean_tags(ctx.tags, doc)
     owner = clean_owner(ctx.project, doc)

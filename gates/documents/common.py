@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC
+from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils.dateparse import parse_datetime
 
 User = get_user_model()
 
@@ -28,3 +31,23 @@ def new_rule_id() -> str:
         n, r = divmod(n, 62)
         out.append(_BASE62[r])
     return "".join(out)
+
+
+# The units of a rollout step's wait as people type and read them (gates/forms/editor.py).
+WAIT_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def rollout_text(steps: list[dict[str, Any]]) -> str:
+    """A rule's rollout schedule as the editor shows it, one step a line."""
+    lines = []
+    for step in steps:
+        pct = step["passPercentage"]
+        if "at" in step:
+            when = parse_datetime(step["at"])
+            shown = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if when else step["at"]
+            lines.append(f"{pct:g}% at {shown}")
+        else:
+            seconds = step.get("afterSeconds", 0)
+            unit = next(u for u, size in WAIT_UNITS.items() if seconds % size == 0)
+            lines.append(f"{pct:g}% after {seconds // WAIT_UNITS[unit]}{unit}")
+    return "\n".join(lines)

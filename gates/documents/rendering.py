@@ -40,6 +40,8 @@ def _rules_to_doc(rules: list[StoredRule], names: dict[int, str], *, config: boo
         }
         if config:
             doc["returnValue"] = rule.get("returnValue", {})
+        if rule.get("rolloutSchedule"):
+            doc["rolloutSchedule"] = [dict(step) for step in rule["rolloutSchedule"]]  # type: ignore[misc]
         out.append(doc)
     return out
 

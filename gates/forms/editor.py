@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from dataclasses import field as _field
+from datetime import UTC
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from django.utils.dateparse import parse_datetime
 
 from console.targeting.conditions import CONDITION_TYPES, OPERATORS, ValueKind
 from console.targeting.text import (
@@ -17,6 +20,8 @@ from console.targeting.text import (
     show_time,
     split_values,
 )
+from gates.documents.common import WAIT_UNITS as _UNITS
+from gates.documents.common import rollout_text
 
 # ---------------------------------------------------------------- the condition catalogue
 
@@ -171,6 +176,7 @@ class RuleRow:
     environments: list[str] = _field(default_factory=list)  # none checked: every environment
     conditions: list[ConditionRow] = _field(default_factory=list)
     return_value: str = "{}"  # dynamic configs only: JSON text
+    rollout: str = ""  # gates only: the rollout schedule, one step a line (rollout_text)
     errors: dict[str, list[str]] = _field(default_factory=dict)
 
     @property
@@ -187,7 +193,45 @@ class RuleRow:
             environments=list(doc.get("environments") or []),
             conditions=[ConditionRow.from_document(c) for c in doc.get("conditions") or []],
             return_value=pretty_json(doc.get("returnValue", {})) if config else "{}",
+            rollout=rollout_text(doc.get("rolloutSchedule") or []),
         )
+
+
+# A rollout step as typed: "25% after 2h" (s, m, h, d) or "100% at 2026-12-24 09:30" (UTC).
+_STEP = re.compile(
+    r"^\s*(?P<pct>\d+(?:\.\d+)?)\s*%?\s+(?:after\s+(?P<n>\d+)\s*(?P<unit>[smhd])"
+    r"|at\s+(?P<at>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?)(?:\s*UTC)?)\s*$",
+    re.I,
+)
+
+
+def parse_rollout(text: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The steps typed in the editor, and what could not be read (by line)."""
+    steps: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        m = _STEP.match(line)
+        if m is None:
+            errors.append(
+                f"Rollout line {n} reads “{line.strip()[:40]}”: write “25% after 2h” "
+                "(s, m, h or d) or “100% at 2026-12-24 09:30” (UTC)."
+            )
+            continue
+        pct_text = m.group("pct")
+        pct: int | float = float(pct_text) if "." in pct_text else int(pct_text)
+        if m.group("at"):
+            when = parse_datetime(m.group("at").replace(" ", "T"))
+            if when is None:
+                errors.append(f"Rollout line {n}: that date does not exist.")
+                continue
+            iso = when.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+            steps.append({"passPercentage": pct, "at": iso})
+        else:
+            seconds = int(m.group("n")) * _UNITS[m.group("unit").lower()]
+            steps.append({"passPercentage": pct, "afterSeconds": seconds})
+    return steps, errors
 
 
 _RULE_KEY = re.compile(r"^rule-(\d+)-name$")
@@ -203,15 +247,19 @@ class RulesEditor:
     rules: list[RuleRow] = _field(default_factory=list)
     config: bool = False  # rules carry a JSON return value
     errors: list[str] = _field(default_factory=list)
+    rollouts: bool = False  # rules may carry a rollout schedule (gates)
 
     # ------------------------------------------------------------ reading
 
     @classmethod
-    def from_rules(cls, rules: list[dict[str, Any]], *, config: bool = False) -> RulesEditor:
-        return cls([RuleRow.from_document(r, config=config) for r in rules], config=config)
+    def from_rules(
+        cls, rules: list[dict[str, Any]], *, config: bool = False, rollouts: bool = False
+    ) -> RulesEditor:
+        rows = [RuleRow.from_document(r, config=config) for r in rules]
+        return cls(rows, config=config, rollouts=rollouts)
 
     @classmethod
-    def from_data(cls, data, *, config: bool = False) -> RulesEditor:
+    def from_data(cls, data, *, config: bool = False, rollouts: bool = False) -> RulesEditor:
         """Read the rows from POST data (`rule-<i>-…`, `rule-<i>-cond-<j>-…`), in index order."""
         rule_ids = sorted({int(m.group(1)) for k in data if (m := _RULE_KEY.match(k))})
         cond_ids: dict[int, list[int]] = {}
@@ -242,9 +290,10 @@ class RulesEditor:
                     environments=data.getlist(p + "env"),
                     conditions=conditions,
                     return_value=data.get(p + "return", "{}"),
+                    rollout=data.get(p + "rollout", "") if rollouts else "",
                 )
             )
-        return cls(rules, config=config)
+        return cls(rules, config=config, rollouts=rollouts)
 
     # ------------------------------------------------------------ editing
 
@@ -301,6 +350,11 @@ class RulesEditor:
                 if error:
                     rule.errors.setdefault("returnValue", []).append(error)
                 doc["returnValue"] = value
+            if self.rollouts and rule.rollout.strip():
+                steps, errors = parse_rollout(rule.rollout)
+                for error in errors:
+                    rule.errors.setdefault("rolloutSchedule", []).append(error)
+                doc["rolloutSchedule"] = steps
             out.append(doc)
         return out
 
@@ -327,6 +381,7 @@ class RulesEditor:
                 key = "custom_id"
             rule.conditions[j].errors.setdefault(key, []).append(message)
             return f"Rule {i + 1}, condition {j + 1}"
-        key = part if part in ("name", "passPercentage", "environments", "returnValue") else ""
+        named = ("name", "passPercentage", "environments", "returnValue", "rolloutSchedule")
+        key = part if part in named else ""
         rule.errors.setdefault(key, []).append(message)
         return f"Rule {i + 1}"

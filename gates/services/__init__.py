@@ -12,6 +12,12 @@ from gates.services.configs import (
     dynamic_config_update,
 )
 from gates.services.gates import gate_archive, gate_create, gate_update
+from gates.services.rollouts import (
+    gate_rollout_pause,
+    gate_rollout_resume,
+    gate_rollout_stop,
+    rollouts_advance_due,
+)
 from gates.services.segments import (
     MAX_SEGMENT_IDS,
     SegmentIdsChange,
@@ -34,7 +40,11 @@ __all__ = [
     "dynamic_config_update",
     "gate_archive",
     "gate_create",
+    "gate_rollout_pause",
+    "gate_rollout_resume",
+    "gate_rollout_stop",
     "gate_update",
+    "rollouts_advance_due",
     "segment_archive",
     "segment_create",
     "segment_ids_add",

@@ -17,6 +17,7 @@ from gates.services._common import (
     lock_project_graph,
     write_references,
 )
+from gates.services.rollouts import rollouts_sync
 from gates.types import GateDocument
 
 
@@ -43,6 +44,7 @@ def gate_create(*, actor, project: Project, document: GateDocument) -> FeatureGa
         created_by=actor,
     )
     save_new(gate, what="gate")
+    rollouts_sync(gate=gate, actor=actor)
     gate.tags.set(cleaned.tags)
     write_references(project, ReferenceKind.GATE, gate.pk, cleaned)
     audit_record(
@@ -107,6 +109,7 @@ def gate_update(
             "updated_at",
         ]
     )
+    rollouts_sync(gate=gate, actor=actor)
     gate.tags.set(cleaned.tags)
     write_references(project, ReferenceKind.GATE, gate.pk, cleaned)
     audit_record(

@@ -32,3 +32,20 @@ def stale_reason(gate) -> str:
 def add_str(value, other) -> str:
     """String concatenation for building ids and names ("rule-" + i)."""
     return f"{value}{other}"
+
+
+@register.filter
+def pct(value) -> str:
+    """A pass percentage as people write it: 5%, 12.5%."""
+    return f"{value:g}%" if isinstance(value, int | float) else f"{value}%"
+
+
+@register.filter
+def duration(seconds) -> str:
+    """A wait in the largest unit that divides it: 90 s → 90s, 7200 s → 2h."""
+    if not isinstance(seconds, int):
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -16,6 +16,7 @@ from gates.views.pages import (
     segment_detail,
     segment_test,
 )
+from gates.views.rollouts import gate_rollout_action
 from gates.views.segment_ids import (
     segment_ids_add,
     segment_ids_remove,
@@ -32,6 +33,7 @@ __all__ = [
     "gate_archive",
     "gate_create",
     "gate_detail",
+    "gate_rollout_action",
     "gate_list",
     "gate_test",
     "segment_archive",

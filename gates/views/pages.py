@@ -86,6 +86,7 @@ class Kind:
     explain_kind: str  # evaluator kind
     template: str
     config: bool = False  # rules return JSON values
+    rollouts: bool = False  # rules may follow a rollout schedule
 
     def spec_name(self, obj) -> str:
         return SEGMENT_PREFIX + obj.name if self.key == "segment" else obj.name
@@ -101,6 +102,7 @@ GATE = Kind(
     section="gates",
     explain_kind="gate",
     template="gates/gate_form.html",
+    rollouts=True,
 )
 SEGMENT = Kind(
     key="segment",
@@ -203,7 +205,8 @@ def _problems(form, editor, overrides) -> list[Problem]:
 
 
 def _initial_editor(kind: Kind, doc) -> RulesEditor:
-    return RulesEditor.from_rules(doc["rules"] if doc else [], config=kind.config)
+    rules = doc["rules"] if doc else []
+    return RulesEditor.from_rules(rules, config=kind.config, rollouts=kind.rollouts)
 
 
 def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, editor, **extra):
@@ -345,10 +348,11 @@ def _entity_page(request, slug, kind: Kind, pk: int | None = None):
         _set_overrides(context, overrides)
         if kind is GATE and obj is not None:
             context["panels"] = hooks.gate_panels(request, project, obj)
+            context["rollouts"] = selectors.gate_rollouts(obj)
         return render(request, kind.template, context)
 
     form = kind.form_class(request.POST, **form_kwargs)
-    editor = RulesEditor.from_data(request.POST, config=kind.config)
+    editor = RulesEditor.from_data(request.POST, config=kind.config, rollouts=kind.rollouts)
     if kind is GATE:
         overrides = override_rows(choices.environments, data=request.POST)
     context = _page_context(

@@ -13,6 +13,7 @@ urlpatterns = [
     path("reviews/<int:number>/reject", views.RejectView.as_view(), name="api-review-reject"),
     path("reviews/<int:number>/apply", views.ApplyView.as_view(), name="api-review-apply"),
     path("reviews/<int:number>/cancel", views.CancelView.as_view(), name="api-review-cancel"),
+    path("reviews/<int:number>/schedule", views.ScheduleView.as_view(), name="api-review-schedule"),
     path("reviews/<int:number>/send", views.SendView.as_view(), name="api-review-send"),
     path("reviews/<int:number>/rebase", views.RebaseView.as_view(), name="api-review-rebase"),
     path(

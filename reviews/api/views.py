@@ -60,6 +60,8 @@ def change_set_document(change_set: ChangeSet, *, detail: bool = False) -> dict[
         "followUpOf": change_set.follow_up_of.number if change_set.follow_up_of else None,
         "rejectReason": change_set.reject_reason or None,
         "staleReason": change_set.stale_reason or None,
+        # When the worker applies it once approved (epoch ms), while open; else None.
+        "scheduledTime": _time(change_set.scheduled_for) if change_set.is_scheduled else None,
         "changes": [change_document(c) for c in change_set.changes.all()],
     }
     if change_set.state == ChangeSetState.APPLYING:
@@ -174,6 +176,11 @@ class RejectInput(serializers.Serializer):
 
 class ApplyInput(serializers.Serializer):
     breakGlass = serializers.BooleanField(required=False, default=False)
+
+
+class ScheduleInput(serializers.Serializer):
+    # ISO 8601 with a timezone; null cancels the schedule.
+    at = serializers.DateTimeField(allow_null=True)
 
 
 class CommentInput(serializers.Serializer):
@@ -306,6 +313,15 @@ class ApplyView(ChangeSetActionView):
 class CancelView(ChangeSetActionView):
     def act(self, request, change_set):
         return services.changeset_cancel(actor=request.user, change_set=change_set), "Cancelled."
+
+
+class ScheduleView(ChangeSetActionView):
+    def act(self, request, change_set):
+        data = valid(ScheduleInput, request.data)
+        change_set = services.changeset_schedule(
+            actor=request.user, change_set=change_set, at=data["at"]
+        )
+        return change_set, ("Scheduled." if data["at"] else "Schedule cancelled.")
 
 
 class SendView(ChangeSetActionView):

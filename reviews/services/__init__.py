@@ -11,6 +11,7 @@ ruleset version (console.publishing), whose push to Redis is enqueued after comm
 - proposals: submit, send, edit, rebase, rollback
 - decisions: approve, reject, cancel, comment
 - applying: apply inline or in the worker, break-glass, staling the others
+- scheduling: applying approved change sets at a chosen time (beat)
 - policies: the review policy, review groups, entity owners
 """
 
@@ -54,6 +55,7 @@ from reviews.services.proposals import (
     rebase_conflicts,
     rollback_plan,
 )
+from reviews.services.scheduling import changeset_apply_due, changeset_schedule
 
 __all__ = [
     "MAX_CHANGES",
@@ -64,6 +66,7 @@ __all__ = [
     "SpecShift",
     "change_set_requirements",
     "changeset_apply",
+    "changeset_apply_due",
     "changeset_apply_abandon",
     "changeset_apply_queued",
     "changeset_apply_requeue",
@@ -75,6 +78,7 @@ __all__ = [
     "changeset_refresh",
     "changeset_reject",
     "changeset_rollback",
+    "changeset_schedule",
     "changeset_send",
     "changeset_specs_after",
     "changeset_submit",

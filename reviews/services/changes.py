@@ -250,6 +250,17 @@ def _run(
     return results
 
 
+def _changed_later(changes: list[Change]) -> set[str]:
+    """The environments whose SDK answers the changes will move later by themselves (a
+    rollout schedule): reviewed now like a change today."""
+    names: set[str] = set()
+    for change in changes:
+        later = registry.get(change.kind).changes_later
+        if later is not None:
+            names.update(later(change.before, change.after))
+    return names
+
+
 def _dry_run(actor: User, project: Project, changes: list[Change]) -> list[str]:
     """Validate `changes` by applying them in a savepoint that is rolled back; fill in the
     `after` documents; return the names of the environments whose SDK answers they change
@@ -260,7 +271,14 @@ def _dry_run(actor: User, project: Project, changes: list[Change]) -> list[str]:
         with transaction.atomic():
             _run(actor, project, changes, preview=True)
             after = environment_fingerprints(project)
-            touched = [name for name, content in after.items() if before.get(name) != content]
+            later = _changed_later(changes)
+            touched = [
+                name
+                for name, content in after.items()
+                if before.get(name) != content
+                or name in later
+                or registry.EVERY_ENVIRONMENT in later
+            ]
             raise _DryRun
     except _DryRun:
         pass

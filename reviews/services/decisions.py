@@ -28,6 +28,7 @@ from reviews.services.changes import (
     changeset_refresh,
     ensure_allowed,
 )
+from reviews.services.scheduling import waits_for_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ logger = logging.getLogger(__name__)
 def changeset_approve(*, actor: User, change_set: ChangeSet) -> ChangeSet:
     """A reviewer approves the current content. Members and admins, never the author.
     When the approvals meet the policy the change set is approved and, with the policy's
-    apply_on_approval (default), applied at once. The approval stands even if that apply
-    is then refused (say, a name taken since): `apply_error` holds why."""
+    apply_on_approval (default), applied at once, or, when it is scheduled for a time to
+    come, by the worker at that time (reviews.services.scheduling). The approval stands
+    even if that apply is then refused (say, a name taken since): `apply_error` holds why."""
     change_set = changeset_refresh(change_set=change_set)
     with transaction.atomic():
         change_set = _lock(change_set)
@@ -64,6 +66,7 @@ def changeset_approve(*, actor: User, change_set: ChangeSet) -> ChangeSet:
         change_set.state == S.APPROVED
         and change_set.source != ChangeSetSource.FOLLOW_UP
         and project_policy(change_set.project).apply_on_approval
+        and not waits_for_schedule(change_set)
     ):
         try:
             with transaction.atomic():

@@ -41,6 +41,7 @@ from reviews.services.changes import (
     existing_id,
     stale_changes,
 )
+from reviews.services.scheduling import waits_for_schedule
 
 # ---------------------------------------------------------------- submit and edit
 
@@ -104,8 +105,16 @@ def _default_title(changes: list[Change]) -> str:
 
 
 def _send(actor: User, change_set: ChangeSet) -> ChangeSet:
-    """Draft (or edited) → in review, or applied at once when the policy needs no review."""
+    """Draft (or edited) → in review, or applied at once when the policy needs no review
+    (approved and left to the worker when it is scheduled for a time to come)."""
     needs = change_set_requirements(change_set)
+    if not needs.needs_review and waits_for_schedule(change_set):
+        change_set.state = S.APPROVED
+        change_set.submitted_at = change_set.decided_at = timezone.now()
+        change_set.save(update_fields=["state", "submitted_at", "decided_at", "updated_at"])
+        _record(actor, "changeset.submitted", change_set, needs=needs.summary())
+        change_set.results = []
+        return change_set
     if not needs.needs_review:
         return _apply_or_queue(change_set, applier=actor)
     change_set.state = S.IN_REVIEW

@@ -9,7 +9,9 @@ from reviews.views.actions import (
     changeset_comment,
     changeset_rebase,
     changeset_reject,
+    changeset_schedule,
     changeset_send,
+    changeset_unschedule,
 )
 from reviews.views.changeset import changeset_detail, changeset_impact, changeset_progress
 from reviews.views.history import changeset_rollback, version_history
@@ -36,7 +38,9 @@ __all__ = [
     "changeset_rebase",
     "changeset_reject",
     "changeset_rollback",
+    "changeset_schedule",
     "changeset_send",
+    "changeset_unschedule",
     "entity_owner_remove",
     "entity_owner_set",
     "review_group_create",

@@ -18,6 +18,7 @@ from reviews.forms import (
     CommentForm,
     RebaseForm,
     RejectForm,
+    ScheduleForm,
 )
 from reviews.models import (
     ChangeSet,
@@ -72,6 +73,9 @@ def changeset_approve(request, slug, number):
             )
         if result.state == S.APPLIED:
             return _applied_message(result, "Approved and applied")
+        if result.state == S.APPROVED and result.is_scheduled:
+            when = result.scheduled_for.strftime("%Y-%m-%d %H:%M UTC")
+            return f"Approved. It is scheduled: the worker applies it at {when}."
         if result.state == S.APPROVED:
             return "Approved. It meets the policy: the author or an admin can apply it now."
         needs = services.change_set_requirements(result)
@@ -176,5 +180,36 @@ def changeset_rebase(request, slug, number):
             "Rebased on the current versions. Approvals given before were dropped: it is "
             "back in review."
         )
+
+    return _act(request, slug, number, Role.MEMBER, run)
+
+
+@login_required
+@require_POST
+def changeset_schedule(request, slug, number):
+    form = ScheduleForm(request.POST)
+
+    def run(change_set):
+        if not form.is_valid():
+            raise DomainError(form.errors["at"][0], field="at")
+        result = services.changeset_schedule(
+            actor=request.user, change_set=change_set, at=form.cleaned_data["at"]
+        )
+        when = result.scheduled_for.strftime("%Y-%m-%d %H:%M UTC")
+        if result.state == S.APPROVED:
+            return f"Scheduled: the worker applies it at {when}."
+        return f"Scheduled for {when}: once approved, the worker applies it then."
+
+    return _act(request, slug, number, Role.MEMBER, run)
+
+
+@login_required
+@require_POST
+def changeset_unschedule(request, slug, number):
+    def run(change_set):
+        result = services.changeset_schedule(actor=request.user, change_set=change_set, at=None)
+        if result.state == S.APPROVED:
+            return "Schedule cancelled: it stays approved; apply it when you are ready."
+        return "Schedule cancelled: it is applied as soon as it is approved."
 
     return _act(request, slug, number, Role.MEMBER, run)

@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from console.exceptions import ApplicationError
@@ -22,6 +23,7 @@ from reviews.forms import (
     CommentForm,
     RebaseForm,
     RejectForm,
+    ScheduleForm,
 )
 from reviews.impact import impact_preview
 from reviews.models import (
@@ -128,7 +130,12 @@ def _detail_context(request, project: Project, change_set: ChangeSet) -> dict[st
     actions["approve"] = actions["approve"] and not approved_by_me
     actions["apply"] = actions["apply"] and state == S.APPROVED
     approve_applies = False
-    if actions["approve"] and policy.apply_on_approval and not follow_up:
+    scheduled_ahead = (
+        change_set.is_scheduled
+        and change_set.scheduled_for is not None
+        and change_set.scheduled_for > timezone.now()
+    )
+    if actions["approve"] and policy.apply_on_approval and not follow_up and not scheduled_ahead:
         my_groups = set(user.review_groups.filter(project=project).values_list("pk", flat=True))
         approve_applies = needs.approvals_missing <= 1 and all(
             g.pk in my_groups for g in needs.groups_missing
@@ -175,6 +182,8 @@ def _detail_context(request, project: Project, change_set: ChangeSet) -> dict[st
         "tiers": selectors.environment_tiers(project=project),
         "comment_form": CommentForm(),
         "reject_form": RejectForm(),
+        "schedule_form": ScheduleForm(initial={"at": change_set.scheduled_for}),
+        "now": timezone.now(),
         # Open change sets against the configuration now, applied ones against the version
         # before theirs; a follow-up has nothing of its own to evaluate.
         "show_impact": (change_set.is_open or state == S.APPLIED) and not follow_up,

@@ -113,8 +113,9 @@ def start_celery_worker(transactional_db):
     each test also drops the broker's bindings."""
     started: list = []
 
-    def start(**overrides):
-        process, logfile = _spawn_worker(overrides)
+    def start(*, beat: bool = False, **overrides):
+        """`beat`: the worker runs beat too (-B), as `make run`'s beat process would."""
+        process, logfile = _spawn_worker(overrides, beat=beat, number=len(started))
         started.append((process, logfile))
         return process, logfile
 
@@ -122,6 +123,8 @@ def start_celery_worker(transactional_db):
     for process, logfile in started:
         _stop(process)
         logfile.unlink(missing_ok=True)
+        for beat_file in logfile.parent.glob(f"{logfile.name}.beat*"):
+            beat_file.unlink(missing_ok=True)
 
 
 def _stop(process) -> None:
@@ -134,7 +137,7 @@ def _stop(process) -> None:
             process.wait(timeout=5)
 
 
-def _spawn_worker(overrides):
+def _spawn_worker(overrides, *, beat: bool = False, number: int = 0):
     db = connection.settings_dict
     url = f"postgres://{db['USER']}"
     if db.get("PASSWORD"):
@@ -154,6 +157,7 @@ def _spawn_worker(overrides):
         **overrides,
     }
     log = tempfile.NamedTemporaryFile(prefix="celery-", suffix=".log", delete=False)  # noqa: SIM115
+    extra = [f"--schedule={log.name}.beat", "-B"] if beat else []
     process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("celery")),
@@ -165,7 +169,8 @@ def _spawn_worker(overrides):
             "--without-mingle",
             "--without-heartbeat",
             "--loglevel=INFO",
-            f"--hostname=publish-test-{os.getpid()}@%h",
+            f"--hostname=publish-test-{os.getpid()}-{number}@%h",
+            *extra,
         ],
         cwd=REPO,
         env=env,

@@ -5,6 +5,7 @@ review settings, rollback from the publishing history, escaping and query counts
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from console.models import AuditEvent, Membership, Role, RulesetVersion
 from experiments.reviews import describe_experiment
@@ -35,6 +37,7 @@ from reviews.services import (
     changeset_comment,
     changeset_edit,
     changeset_reject,
+    changeset_schedule,
     review_group_save,
     review_policy_update,
 )
@@ -674,10 +677,13 @@ def test_queue__one_or_twenty_change_sets__same_number_of_queries(
     _queue_queries(client, project)  # warm the caches of the first request
     one = _queue_queries(client, project)
 
-    # When there are twenty, in every section, with approvals
+    # When there are twenty, in every section, with approvals and schedules
     for i in range(1, 20):
         author = (reviewer, project_member)[i % 2]
         change_set = submit(author, project, create_gate(f"gate_{i}"))
+        if i % 5 == 0:  # scheduled ones show their time
+            at = timezone.now() + timedelta(hours=i)
+            changeset_schedule(actor=author, change_set=change_set, at=at)
         if i % 3 == 0:
             changeset_reject(actor=project_admin, change_set=change_set, reason="No")
         elif i % 4 == 0 and author is reviewer:
