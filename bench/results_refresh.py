@@ -32,10 +32,10 @@ workers not) and the DuckDB process's. `--out` merges the figures under
 Size: the issue asks for 1,000,000 units and 20,000,000 events. On the 2-core machine
 this was written on (shared with other work) the whole run grows about linearly with the
 events: 2,000,000 events took 2 min 17 s end to end, 40 s of it generating and COPYing,
-so 20,000,000 would take over 20 minutes (about 7 of them writing the data). The default
-is therefore 400,000 units and 8,000,000 events (the same 20 events per unit): 9 min 53 s
-end to end, 3 min 12 s of it generating and COPYing; `--units 1000000 --events 20000000`
-runs the issue's size.
+and `--units 1000000 --events 20000000` took about 50 minutes (22 of them generating and
+COPYing, on a machine loaded by other test runs; figures in docs/results-computation.md).
+The default is therefore 400,000 units and 8,000,000 events (the same 20 events per unit):
+9 min 53 s end to end, 3 min 12 s of it generating and COPYing.
 BENCH_EXPLAIN=1 writes the plans of statements slower than 0.3 s to stderr (writes then
 run as EXPLAIN ANALYZE, once).
 """
