@@ -38,7 +38,7 @@ def test_catalog__pm_creates_a_ratio__sees_its_page_and_chart(
     expect(results.get_by_role("link", name="purchase")).to_have_count(2)
 
     # And she searches live: only purchase's metrics stay
-    page.get_by_label("Search").fill("purch")
+    page.get_by_role("searchbox", name="Search", exact=True).fill("purch")
     expect(results.get_by_role("link", name="visit")).to_have_count(0)
     expect(results.get_by_role("link", name="purchase")).to_have_count(2)
 

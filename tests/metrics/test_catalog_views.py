@@ -101,7 +101,7 @@ def test_metric_list__queries__constant(
     client.force_login(project_member)
     client.get(_list(project))  # the session and the role cache are warm
     # Then the page takes the same number of queries whatever the count
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         response = client.get(_list(project))
     assert len(response.context["metrics"]) == count
 
