@@ -44,6 +44,7 @@ from reviews.services.policies import (
 )
 from reviews.services.proposals import (
     RebaseConflict,
+    changeset_check,
     changeset_edit,
     changeset_rebase,
     changeset_rollback,
@@ -64,6 +65,7 @@ __all__ = [
     "changeset_apply_requeue",
     "changeset_approve",
     "changeset_cancel",
+    "changeset_check",
     "changeset_comment",
     "changeset_edit",
     "changeset_rebase",

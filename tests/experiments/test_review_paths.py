@@ -641,7 +641,7 @@ def test_change_set_editor__author__prefilled_and_saved_into_the_change_set(
     # Then it shows the proposed document, not the saved holdout
     assert 'name="percentage" value="7"' in html
     assert f'name="change_set" value="{change_set.number}"' in html
-    assert f"Save change set #{change_set.number}" in html
+    assert f"Save to change set #{change_set.number}" in html
 
     # When they change it again and save
     response = client.post(
