@@ -249,7 +249,8 @@ def changeset_rebase(
     current revision, documents merged key by key (Conflict code="rebase_conflict" lists
     the keys both sides changed, unless `resolutions` says "mine" or "theirs" for
     "<position>.<key>"). A change set stale for another reason (a name taken since it was
-    made) is checked again as it is. Approvals are dropped; it goes back to review."""
+    made) is checked again as it is, its approvals kept. Otherwise approvals are dropped; it
+    goes back to review."""
     change_set = _lock(change_set)
     ensure_allowed("rebase", actor, change_set)
     project = change_set.project
@@ -288,7 +289,9 @@ def changeset_rebase(
         ensure_no_conflicts(project, rows, exclude=change_set)
     _save_changes(change_set, rows)
     change_set.content_hash = _content_hash(rows)
-    dropped = _dismiss_approvals(change_set)
+    # Checked again as it was (stale for a name taken since): the approvals were of this
+    # very content and stand; an approver confirms by approving again.
+    dropped = _dismiss_approvals(change_set) if moved else 0
     change_set.state = S.DRAFT if change_set.submitted_at is None else S.IN_REVIEW
     change_set.stale_reason = ""
     change_set.save(
