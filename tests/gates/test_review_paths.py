@@ -821,3 +821,23 @@ def test_create_page__save_check__a_gate_nobody_passes_applies_at_once(client, w
     assert "Applies at once" in html
     assert not FeatureGate.objects.filter(name="quiet").exists()
     assert not ChangeSet.objects.exists()
+
+
+def test_api_patch__nothing_changes__200_unchanged_and_no_change_set(world):
+    # Given the live gate, and a PATCH setting what it already has
+    before = configuration(world.project)
+    client = session_client(world.member)
+
+    # When
+    response = client.patch(
+        api_url("api-gate-detail", "new_checkout"),
+        {"description": world.gate.description, "rules": gate_to_document(world.gate)["rules"]},
+        format="json",
+    )
+
+    # Then it answers with the gate as it is, and nothing is proposed or saved
+    assert response.status_code == 200, response.content
+    assert response.json()["message"] == "Gate unchanged."
+    assert response.json()["data"] == gate_to_document(world.gate)
+    assert not ChangeSet.objects.exists()
+    assert configuration(world.project) == before
