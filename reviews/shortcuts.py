@@ -125,7 +125,9 @@ def save_check(
             label="Submit for review",
             hint=f"It changes what users receive in {', '.join(needs)}, which requires review.",
         )
-    return replace(bar, hint="Applies at once: no environment that requires review changes.")
+    return replace(
+        bar, hint="Applies at once: nothing users receive changes where review is required."
+    )
 
 
 # ---------------------------------------------------------------- editing a proposal
