@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.contrib import messages
@@ -14,10 +14,11 @@ from django.urls import reverse
 from rest_framework import status
 from rest_framework.response import Response
 
+from console.exceptions import ApplicationError
 from console.models import Project
 from console.web import signed_in_user
 from reviews.models import OPEN_STATES, Change, ChangeSet, ChangeSetState
-from reviews.services import ChangeInput, changeset_edit, changeset_submit
+from reviews.services import ChangeInput, changeset_check, changeset_edit, changeset_submit
 
 
 def propose(
@@ -74,6 +75,59 @@ def page_pending(request: HttpRequest, change_set: ChangeSet) -> HttpResponse:
     """Tell the browser user their change waits for review and show them the change set."""
     messages.info(request, pending_message(change_set))
     return redirect("changeset-detail", change_set.project.slug, change_set.number)
+
+
+# ---------------------------------------------------------------- the save bar
+
+
+@dataclass(frozen=True)
+class SaveBar:
+    """The save button of an entity form and what it says saving will do."""
+
+    label: str
+    hint: str = ""
+    check_url: str = ""  # where the form asks what saving would do (POST save_check=1)
+    watch: bool = False  # shown only while the form differs from what was loaded
+    dirty: bool = False  # the form came back with problems: it differs from the saved one
+    unchanged: bool = False  # the server found it the same as the saved entity
+
+
+def save_bar(
+    request: HttpRequest, *, saved: bool, noun: str, proposal: ChangeSet | None = None
+) -> SaveBar:
+    """The save bar of a page that creates (`saved` False) or edits a `noun` ("gate"), or
+    edits the author's proposal in change set `proposal`."""
+    if proposal is not None:
+        return SaveBar(f"Save to change set #{proposal.number}", dirty=request.method == "POST")
+    label = "Save changes" if saved else f"Create {noun}"
+    return SaveBar(
+        label, check_url=request.path, watch=saved, dirty=saved and request.method == "POST"
+    )
+
+
+def save_check(
+    request: HttpRequest, project: Project, change: ChangeInput | None, bar: SaveBar
+) -> SaveBar:
+    """`bar` saying what submitting `change` would do (a dry run, nothing saved): "Submit
+    for review" when an environment it changes requires review. `change` is None when
+    the form has errors of its own: the bar keeps its label (saving shows them)."""
+    if change is None:
+        return bar
+    try:
+        needs = changeset_check(actor=signed_in_user(request), project=project, changes=[change])
+    except ApplicationError as exc:
+        if exc.code == "unchanged":
+            return replace(bar, unchanged=True)
+        return bar
+    if needs:
+        return replace(
+            bar,
+            label="Submit for review",
+            hint=f"It changes what users receive in {', '.join(needs)}, which requires review.",
+        )
+    return replace(
+        bar, hint="Applies at once: nothing users receive changes where review is required."
+    )
 
 
 # ---------------------------------------------------------------- editing a proposal

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from console.exceptions import ApplicationError, NotAllowed
@@ -18,18 +18,21 @@ from console.web import (
     Problem,
     form_problems,
 )
-from experiments.documents import (
-    experiment_to_document,
-    holdout_to_document,
-    layer_to_document,
-)
 from experiments.forms import (
     DesignEditor,
 )
 from experiments.models import Experiment, Holdout, Layer
 from reviews.models import ChangeSet, ChangeSetSource
 from reviews.services import ChangeInput
-from reviews.shortcuts import ProposalEdit, is_applied, page_pending, propose
+from reviews.shortcuts import (
+    ProposalEdit,
+    SaveBar,
+    is_applied,
+    page_pending,
+    propose,
+    save_bar,
+    save_check,
+)
 
 GET_POST = require_http_methods(["GET", "POST"])
 
@@ -122,11 +125,11 @@ def _propose(
     return propose(request, project, change, source=ChangeSetSource.BROWSER)
 
 
-# kind → (label, detail page, document of a saved entity)
+# kind → (label, detail page)
 KINDS = {
-    "experiment": ("Experiment", "experiment-detail", experiment_to_document),
-    "layer": ("Layer", "layer-detail", layer_to_document),
-    "holdout": ("Holdout", "holdout-detail", holdout_to_document),
+    "experiment": ("Experiment", "experiment-detail"),
+    "layer": ("Layer", "layer-detail"),
+    "holdout": ("Holdout", "holdout-detail"),
 }
 
 
@@ -134,19 +137,24 @@ def _save(request, project, kind: str, obj, document, *, form, editor=None, chan
     """Propose the editor's document (a create, or an update from the revision the form was
     loaded at) and answer: the entity when applied, the change set when it waits for review
     (or was the author's own, edited), None with the refusal on the form and editor."""
-    label, detail, to_document = KINDS[kind]
+    label, detail = KINDS[kind]
     if obj is None:
         change = ChangeInput(kind, "create", "", document)
-    elif change_edit is None and to_document(obj) == document:
-        messages.info(request, f"Nothing changed: {label.lower()} {obj.name} is as it was.")
-        return redirect(detail, project.slug, obj.pk)
     else:
         change = ChangeInput(kind, "update", obj.name, document, _revision(request))
+    if request.POST.get("save_check") and change_edit is None:
+        # The save bar asking what saving would do: nothing is saved.
+        bar = save_check(request, project, change, entity_save_bar(request, kind, obj, None))
+        return render(request, "console/partials/_savebar_action.html", {"savebar": bar})
     try:
         change_set = _propose(request, project, change, change_edit)
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
     except ApplicationError as exc:
+        if exc.code == "unchanged" and obj is not None and change_edit is None:
+            # Saved as it was loaded: no change set, nothing to review.
+            messages.info(request, exc.message)
+            return redirect(detail, project.slug, obj.pk)
         _map_error(exc, form=form, editor=editor)
         return None
     if not is_applied(change_set):
@@ -154,6 +162,12 @@ def _save(request, project, kind: str, obj, document, *, form, editor=None, chan
     saved = change_set.results[0]
     messages.success(request, f"{label} {saved.name} {'created' if obj is None else 'saved'}.")
     return redirect(detail, project.slug, saved.pk)
+
+
+def entity_save_bar(request, kind: str, obj, change_edit: ProposalEdit | None) -> SaveBar:
+    """The save bar of an experiment, layer or holdout page."""
+    proposal = change_edit.change_set if change_edit is not None else None
+    return save_bar(request, saved=obj is not None, noun=kind, proposal=proposal)
 
 
 def _step(request, project, change: ChangeInput) -> ChangeSet | None:

@@ -37,7 +37,15 @@ from experiments.forms import (
     percent_text,
 )
 from experiments.models import LIFECYCLE_STEPS, Experiment, ExperimentStatus, Layer, lifecycle_steps
-from experiments.views.common import GET_POST, _experiment, _problems, _save, _step, _values_text
+from experiments.views.common import (
+    GET_POST,
+    _experiment,
+    _problems,
+    _save,
+    _step,
+    _values_text,
+    entity_save_bar,
+)
 from gates.forms import TestUserForm
 from gates.models import FeatureGate, Segment
 from gates.selectors import unit_type_names
@@ -227,6 +235,7 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
         "editor_url": request.path,
         "param_types": PARAMETER_TYPES,
         "problems": [],
+        "savebar": entity_save_bar(request, "experiment", obj, extra.get("change_edit")),
         **extra,
     }
     layer_field = form.fields.get("layer")

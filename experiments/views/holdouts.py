@@ -20,7 +20,7 @@ from experiments.forms import (
     HoldoutForm,
 )
 from experiments.models import Experiment
-from experiments.views.common import GET_POST, _holdout, _problems, _save
+from experiments.views.common import GET_POST, _holdout, _problems, _save, entity_save_bar
 from experiments.views.holdout_results import holdout_results_panel
 from experiments.views.layers import _archive
 from gates.selectors import unit_type_names
@@ -90,6 +90,7 @@ def _holdout_page(request, slug, pk: int | None = None):
         "obj": obj,
         "form": form,
         "change_edit": change_edit,
+        "savebar": entity_save_bar(request, "holdout", obj, change_edit),
         "can_write": can_write(request, project) and (obj is None or not obj.is_archived),
         "problems": _problems(form, None) if is_post else [],
         "results_panel": holdout_results_panel(request, project, obj) if obj else None,

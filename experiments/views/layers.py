@@ -30,7 +30,7 @@ from experiments.forms import (
     show_value,
 )
 from experiments.models import Experiment, Layer
-from experiments.views.common import GET_POST, _layer, _problems, _save, _step
+from experiments.views.common import GET_POST, _layer, _problems, _save, _step, entity_save_bar
 from experiments.views.experiment_pages import _test_panel
 from gates.forms import TestUserForm
 from gates.selectors import unit_type_names
@@ -112,6 +112,7 @@ def _layer_context(request, project, obj, *, form=None, editor=None, **extra):
         "editor_url": request.path,
         "param_types": PARAMETER_TYPES,
         "problems": [],
+        "savebar": entity_save_bar(request, "layer", obj, extra.get("change_edit")),
         **extra,
     }
     if obj is not None:

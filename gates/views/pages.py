@@ -49,7 +49,14 @@ from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
 from reviews import registry
 from reviews.models import OPEN_STATES, Change, ChangeSetSource
 from reviews.services import ChangeInput, changeset_specs_after
-from reviews.shortcuts import is_applied, page_pending, proposal_edit, propose
+from reviews.shortcuts import (
+    is_applied,
+    page_pending,
+    proposal_edit,
+    propose,
+    save_bar,
+    save_check,
+)
 
 GET_POST = require_http_methods(["GET", "POST"])
 ID_PAGE_SIZE = 60
@@ -228,6 +235,13 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
         "problems": [],
         **extra,
     }
+    proposal = context.get("proposal")
+    context["savebar"] = save_bar(
+        request,
+        saved=obj is not None,
+        noun=kind.label,
+        proposal=proposal.change_set if proposal is not None else None,
+    )
     if obj is not None and not obj.is_archived:
         context.setdefault("test_form", TestUserForm.for_environments(choices.environments))
         context.update(_test_panel(kind, project, obj))
@@ -360,6 +374,16 @@ def _entity_page(request, slug, kind: Kind, pk: int | None = None):
     )
     _set_overrides(context, overrides)
 
+    if request.POST.get("save_check") and is_partial(request):
+        # The save bar asking what saving would do: nothing is saved.
+        document, _order = _document(kind, obj, form, editor, overrides)
+        change = None
+        if document is not None:
+            name, verb = (obj.name, "update") if obj is not None else ("", "create")
+            change = ChangeInput(kind.change_kind, verb, name, document, _revision(request))
+        context["savebar"] = save_check(request, project, change, context["savebar"])
+        return render(request, "console/partials/_savebar_action.html", context)
+
     action = request.POST.get("editor_action")
     if action:
         # An editor button: change the rows, save nothing.
@@ -407,11 +431,7 @@ def _save(request, kind: Kind, project, obj, form, editor, overrides, proposal):
             change_set = proposal.save(request, document)
         elif obj is None:
             change_set = _propose(request, project, kind.change_kind, "create", "", document)
-        elif registry.get(kind.change_kind).to_document(obj) == document:
-            messages.info(request, f"Nothing to save: the {kind.label} is unchanged.")
-            return redirect(f"{kind.key}-detail", project.slug, obj.pk)
         else:
-            revision = request.POST.get("revision", "")
             change_set = _propose(
                 request,
                 project,
@@ -419,11 +439,15 @@ def _save(request, kind: Kind, project, obj, form, editor, overrides, proposal):
                 "update",
                 obj.name,
                 document,
-                base_revision=int(revision) if revision.isdigit() else None,
+                base_revision=_revision(request),
             )
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
     except ApplicationError as exc:
+        if exc.code == "unchanged" and obj is not None and proposal is None:
+            # Saved as it was loaded: no change set, nothing to review.
+            messages.info(request, exc.message)
+            return redirect(f"{kind.key}-detail", project.slug, obj.pk)
         _map_error(exc, form=form, editor=editor, override_order=override_order)
         return None
     if proposal is not None:
@@ -435,6 +459,12 @@ def _save(request, kind: Kind, project, obj, form, editor, overrides, proposal):
     verb = "created" if obj is None else "saved"
     messages.success(request, f"{kind.label.capitalize()} {saved.name} {verb}.")
     return redirect(f"{kind.key}-detail", project.slug, saved.pk)
+
+
+def _revision(request) -> int | None:
+    """The revision the edit form was loaded at."""
+    revision = request.POST.get("revision", "")
+    return int(revision) if revision.isdigit() else None
 
 
 def _propose(request, project, kind: str, action: str, name: str, payload=None, base_revision=None):

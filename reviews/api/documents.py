@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from console.api.base import ok, valid
 from console.api.documents import DocumentAPIView, DocumentInput, merged
 from console.api.permissions import resolve_project
+from console.exceptions import ApplicationError
 from console.models import Project, Role
 from reviews import shortcuts
 from reviews.models import ChangeSet, ChangeSetSource
@@ -79,10 +80,14 @@ class ProposedDetailView(DocumentAPIView):
         return ok("OK", self.render(self.lookup(project, name)))
 
     def _replace(self, request, project, entity, document: dict, base_revision: int | None):
-        if self.render(entity) == document:
-            return ok(f"{self.noun} unchanged.", document)
         change = ChangeInput(self.kind, "update", entity.name, document, base_revision)
-        change_set = self.propose(request, project, change)
+        try:
+            change_set = self.propose(request, project, change)
+        except ApplicationError as exc:
+            if exc.code != "unchanged":
+                raise
+            # The same document (as the dry run renders it): nothing proposed, nothing saved.
+            return ok(f"{self.noun} unchanged.", self.render(entity))
         return applied_or_pending(change_set, f"{self.noun} updated.", self.render)
 
     def post(self, request, name: str):

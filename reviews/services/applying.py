@@ -20,7 +20,8 @@ from console import progress
 from console.exceptions import ApplicationError, Conflict
 from console.models import User
 from console.publishing.services import ruleset_version_create
-from reviews import notifications
+from reviews import notifications, registry
+from reviews.impact import spec_name
 from reviews.models import (
     Change,
     ChangeSet,
@@ -51,10 +52,31 @@ def changeset_apply(*, actor: User, change_set: ChangeSet, break_glass: bool = F
     audit log and followed up by a review after the fact. Exactly once: concurrent
     applies serialise on the change set's row and the second is refused."""
     change_set = changeset_refresh(change_set=change_set)
+    try:
+        with transaction.atomic():
+            change_set = _lock(change_set)
+            ensure_allowed("break_glass" if break_glass else "apply", actor, change_set)
+            return _apply_or_queue(change_set, applier=actor, break_glass=break_glass)
+    except ApplicationError as exc:
+        stale_on_refusal(change_set, exc)
+        raise
+
+
+# The refusals that applying again cannot get past: the change set has to change.
+_DEAD_END_CODES = ("stale", "duplicate")
+
+
+def stale_on_refusal(change_set: ChangeSet, exc: ApplicationError) -> None:
+    """After an apply was refused (and rolled back): when the refusal is one that no retry
+    gets past (an entity changed since, a name taken since), the change set goes stale
+    with the reason, in its own transaction, so it is never left approved but unappliable;
+    its author edits it (another name), rebases or cancels it."""
+    if exc.code not in _DEAD_END_CODES:
+        return
     with transaction.atomic():
-        change_set = _lock(change_set)
-        ensure_allowed("break_glass" if break_glass else "apply", actor, change_set)
-        return _apply_or_queue(change_set, applier=actor, break_glass=break_glass)
+        locked = _lock(change_set)
+        if locked.state in (S.IN_REVIEW, S.APPROVED):
+            _mark_stale(locked, f"Applying it was refused: {exc.message}")
 
 
 def _apply_or_queue(
@@ -145,7 +167,7 @@ def changeset_apply_abandon(*, change_set_id: int, reason: str) -> None:
 
 
 def _apply_refused(change_set: ChangeSet, applier: User | None, message: str, code: str) -> None:
-    stale = code == "stale"
+    stale = code in _DEAD_END_CODES
     _update(
         change_set,
         state=S.STALE if stale else (change_set.apply_resume_state or S.APPROVED),
@@ -225,18 +247,20 @@ def _apply(change_set: ChangeSet, *, applier: User | None, break_glass: bool = F
     for change in rows:
         change.save(update_fields=["entity_id", "after"])
     progress.report("Recording the new ruleset version")
+    # Not forced: a change set whose specs equal the published ones (it changed nothing
+    # SDKs receive) records no version and gives SDKs no new `time`; forcing a publish is
+    # an admin's (console.publishing).
     version = ruleset_version_create(
         actor=applier,
         project=project,
         reason=f"Change set #{change_set.number}: {change_set.title}",
-        force=True,
     )
     _update(
         change_set,
         state=S.APPLIED,
         applied_at=timezone.now(),
         applied_by=applier,
-        ruleset_version=version,
+        ruleset_version=version if version.was_created else None,
         break_glass=break_glass,
         apply_error_message="",
         apply_error_code="",
@@ -245,7 +269,7 @@ def _apply(change_set: ChangeSet, *, applier: User | None, break_glass: bool = F
         applier,
         "changeset.break_glass_applied" if break_glass else "changeset.applied",
         change_set,
-        version=version.number,
+        version=version.number if version.was_created else None,
         break_glass=break_glass,
     )
     _stale_others(change_set, rows)
@@ -258,6 +282,10 @@ def _apply(change_set: ChangeSet, *, applier: User | None, break_glass: bool = F
 
 
 def _stale_others(change_set: ChangeSet, rows: list[Change]) -> None:
+    """Mark stale the open change sets this one makes unappliable as they stand: those
+    changing an entity it changed (their base moved: rebase), and those creating a name
+    it created (rename or cancel)."""
+    _stale_same_names(change_set, rows)
     keys = set(_entity_keys(rows))
     if not keys:
         return
@@ -281,6 +309,41 @@ def _stale_others(change_set: ChangeSet, rows: list[Change]) -> None:
             f"{c.kind} {c.entity_name}" for c in rows if (c.kind, c.entity_id) in touched[other_id]
         )
         _mark_stale(other, f"Change set #{change_set.number} changed {names} first.")
+
+
+def _stale_same_names(change_set: ChangeSet, rows: list[Change]) -> None:
+    created = {
+        spec_name(c.kind, c.entity_name): c
+        for c in rows
+        if registry.get(c.kind).action(c.action).creates
+    }
+    if not created:
+        return
+    clashes: dict[int, list[Change]] = {}
+    for other_id, kind, entity_name in (
+        Change.objects.filter(
+            change_set__project=change_set.project,
+            change_set__state__in=(S.IN_REVIEW, S.APPROVED),
+            entity_id__isnull=True,
+        )
+        .exclude(change_set=change_set)
+        .values_list("change_set_id", "kind", "entity_name")
+    ):
+        mine = created.get(spec_name(kind, entity_name))
+        if mine is not None:
+            clashes.setdefault(other_id, []).append(mine)
+    for other_id in sorted(clashes):
+        other = _lock(ChangeSet(pk=other_id))
+        if other.state not in (S.IN_REVIEW, S.APPROVED):
+            continue  # decided meanwhile
+        names = ", ".join(
+            f"{registry.get(c.kind).label} '{c.entity_name}'" for c in clashes[other_id]
+        )
+        _mark_stale(
+            other,
+            f"Change set #{change_set.number} created the {names} first: edit this change "
+            "set to give yours another name, or cancel it.",
+        )
 
 
 def _open_follow_up(change_set: ChangeSet) -> ChangeSet:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import JSONField
+from django.db.models import JSONField, Q
 from django.db.models.expressions import RawSQL
 
 from console import progress
@@ -24,7 +24,7 @@ from console.permissions import project_role
 from console.specs.builder import build_spec
 from reviews import notifications, registry
 from reviews.actions import Actor, refusal
-from reviews.impact import environment_fingerprints, published_fingerprints
+from reviews.impact import environment_fingerprints, published_fingerprints, spec_name
 from reviews.models import (
     CLOSED_STATES,
     Change,
@@ -285,7 +285,25 @@ def _dry_run(actor: User, project: Project, changes: list[Change]) -> list[str]:
     for change in changes:
         if registry.get(change.kind).action(change.action).creates:
             change.entity_id = None  # the row was rolled back
+    _refuse_unchanged(changes)
     return touched
+
+
+def _refuse_unchanged(changes: list[Change]) -> None:
+    """A document change that leaves the document as it was is refused (nothing saved):
+    saving an unchanged form makes no change set, no version and no audit event."""
+    for change in changes:
+        action = registry.get(change.kind).action(change.action)
+        if action.takes_document and not action.creates and change.after == change.before:
+            label = registry.get(change.kind).label
+            if len(changes) == 1:
+                message = f"Nothing to save: the {label} '{change.entity_name}' is unchanged."
+            else:
+                message = (
+                    f"The {label} '{change.entity_name}' is unchanged: leave it out of the "
+                    "change set."
+                )
+            raise DomainError(message, code="unchanged")
 
 
 def changeset_specs_after(
@@ -311,6 +329,53 @@ def _save_changes(change_set: ChangeSet, changes: list[Change]) -> None:
         change.pk = None
         change.change_set = change_set
     Change.objects.bulk_create(changes)
+
+
+# ---------------------------------------------------------------- conflicts between change sets
+
+# The change sets a new one must not contradict: submitted and not yet applied or closed.
+CONFLICT_STATES = (S.IN_REVIEW, S.APPROVED, S.APPLYING)
+
+
+def ensure_no_conflicts(
+    project: Project, changes: list[Change], *, exclude: ChangeSet | None = None
+) -> None:
+    """Refuse (Conflict code="conflicting_change_set") changes that another submitted
+    change set contradicts: both create the same name (in the SDKs' namespace), or one
+    archives an entity the other changes. The first one applied would leave the other
+    unappliable."""
+    creates = {
+        spec_name(c.kind, c.entity_name): c
+        for c in changes
+        if c.entity_id is None and c.entity_name
+    }
+    touched = {(c.kind, c.entity_id): c for c in changes if c.entity_id is not None}
+    others = Change.objects.filter(
+        change_set__project=project, change_set__state__in=CONFLICT_STATES
+    )
+    if exclude is not None:
+        others = others.exclude(change_set=exclude)
+    rows = others.filter(
+        Q(entity_id__isnull=True) | Q(entity_id__in=[entity_id for _k, entity_id in touched])
+    ).values_list("change_set__number", "kind", "action", "entity_id", "entity_name")
+    for number, kind, action, entity_id, entity_name in rows.order_by("change_set__number"):
+        label = registry.get(kind).label
+        if entity_id is None and spec_name(kind, entity_name) in creates:
+            raise Conflict(
+                f"Change set #{number} already creates the {label} '{entity_name}': choose "
+                "another name, or wait until that change set is applied or cancelled.",
+                code="conflicting_change_set",
+            )
+        mine = touched.get((kind, entity_id)) if entity_id is not None else None
+        if mine is not None and "archive" in (action, mine.action):
+            doing = "archives" if action == "archive" else "changes"
+            raise Conflict(
+                f"Change set #{number} {doing} the {label} '{entity_name}', which this change "
+                "set "
+                + ("changes" if doing == "archives" else "archives")
+                + ": wait until that change set is applied or cancelled.",
+                code="conflicting_change_set",
+            )
 
 
 # ---------------------------------------------------------------- staleness and rebase

@@ -19,7 +19,7 @@ from reviews.models import (
     Comment,
 )
 from reviews.policy import project_policy
-from reviews.services.applying import _apply_or_queue
+from reviews.services.applying import _apply_or_queue, stale_on_refusal
 from reviews.services.changes import (
     S,
     _lock,
@@ -76,6 +76,8 @@ def changeset_approve(*, actor: User, change_set: ChangeSet) -> ChangeSet:
             change_set = locked
         except ApplicationError as exc:
             logger.info("changeset.apply_on_approval_refused id=%s: %s", change_set.pk, exc)
+            stale_on_refusal(change_set, exc)
+            change_set.refresh_from_db(fields=["state", "stale_reason", "updated_at"])
             error = exc
     change_set.results = getattr(change_set, "results", [])
     change_set.apply_error = error

@@ -23,6 +23,7 @@ from reviews.models import (
     ChangeSet,
     ChangeSetSource,
 )
+from reviews.policy import environment_rules
 from reviews.services.applying import _apply_or_queue
 from reviews.services.changes import (
     ChangeInput,
@@ -38,6 +39,7 @@ from reviews.services.changes import (
     _save_changes,
     change_set_requirements,
     ensure_allowed,
+    ensure_no_conflicts,
     existing_id,
     stale_changes,
 )
@@ -95,6 +97,21 @@ def changeset_submit(
     return _send(actor, change_set)
 
 
+def changeset_check(*, actor: User, project: Project, changes: list[ChangeInput]) -> list[str]:
+    """What changeset_submit would do with `changes`, saving nothing: the names of the
+    environments whose review it would wait for (empty: it would apply at once). Raises
+    what submitting would (a dry run; "unchanged" when it changes nothing)."""
+    ensure_role(actor, project, Role.MEMBER)
+    with transaction.atomic():
+        rows = _resolve(project, changes)
+        touched = set(_dry_run(actor, project, rows))
+    return [
+        rule.environment.name
+        for rule in environment_rules(project)
+        if rule.requires_review and rule.environment.name in touched
+    ]
+
+
 def _default_title(changes: list[Change]) -> str:
     first = changes[0]
     label = registry.get(first.kind).label
@@ -106,7 +123,9 @@ def _default_title(changes: list[Change]) -> str:
 
 def _send(actor: User, change_set: ChangeSet) -> ChangeSet:
     """Draft (or edited) → in review, or applied at once when the policy needs no review
-    (approved and left to the worker when it is scheduled for a time to come)."""
+    (approved and left to the worker when it is scheduled for a time to come). Refused when
+    another submitted change set contradicts it (ensure_no_conflicts)."""
+    ensure_no_conflicts(change_set.project, _changes(change_set), exclude=change_set)
     needs = change_set_requirements(change_set)
     if not needs.needs_review and waits_for_schedule(change_set):
         change_set.state = S.APPROVED
@@ -162,6 +181,8 @@ def changeset_edit(
     if changes is not None:
         rows = _resolve(change_set.project, changes)
         change_set.environments = _dry_run(actor, change_set.project, rows)
+        if change_set.state != S.DRAFT:
+            ensure_no_conflicts(change_set.project, rows, exclude=change_set)
         new_hash = _content_hash(rows)
         _save_changes(change_set, rows)
         if new_hash != change_set.content_hash:
@@ -239,13 +260,15 @@ def changeset_rebase(
     """Bring a stale change set up to date: each moved entity's change is re-based on its
     current revision, documents merged key by key (Conflict code="rebase_conflict" lists
     the keys both sides changed, unless `resolutions` says "mine" or "theirs" for
-    "<position>.<key>"). Approvals are dropped; it goes back to review."""
+    "<position>.<key>"). A change set stale for another reason (a name taken since it was
+    made) is checked again as it is, its approvals kept. Otherwise approvals are dropped; it
+    goes back to review."""
     change_set = _lock(change_set)
     ensure_allowed("rebase", actor, change_set)
     project = change_set.project
     rows = _changes(change_set)
     moved = {c.pk for c in stale_changes(change_set, rows)}
-    if not moved:
+    if not moved and change_set.state != S.STALE:
         raise Conflict("Nothing to rebase: no entity changed since.", code="not_stale")
     conflicts = []
     for change in rows:
@@ -274,9 +297,13 @@ def changeset_rebase(
             code="rebase_conflict",
         )
     change_set.environments = _dry_run(change_set.author, project, rows)
+    if change_set.submitted_at is not None:
+        ensure_no_conflicts(project, rows, exclude=change_set)
     _save_changes(change_set, rows)
     change_set.content_hash = _content_hash(rows)
-    dropped = _dismiss_approvals(change_set)
+    # Checked again as it was (stale for a name taken since): the approvals were of this
+    # very content and stand; an approver confirms by approving again.
+    dropped = _dismiss_approvals(change_set) if moved else 0
     change_set.state = S.DRAFT if change_set.submitted_at is None else S.IN_REVIEW
     change_set.stale_reason = ""
     change_set.save(
@@ -358,6 +385,8 @@ def _rollback_inputs(project: Project, version: RulesetVersion) -> list[ChangeIn
         if handler.action(change.action).creates:
             inputs.append(ChangeInput(kind, "archive", entity.name, {}, entity.revision))
         elif "update" in handler.actions and change.before is not None:
+            if change.before == handler.to_document(entity):
+                continue  # changed and changed back since: nothing to restore
             inputs.append(ChangeInput(kind, "update", entity.name, change.before, entity.revision))
         else:
             raise DomainError(
@@ -365,6 +394,11 @@ def _rollback_inputs(project: Project, version: RulesetVersion) -> list[ChangeIn
                 f"{version.number}; a rollback cannot undo that.",
                 code="cannot_roll_back",
             )
+    if not inputs:
+        raise DomainError(
+            f"Every entity changed since version {version.number} is as it was then.",
+            code="nothing_to_roll_back",
+        )
     return inputs
 
 

@@ -55,8 +55,9 @@ def _applying_message(prefix: str) -> str:
 
 def _applied_message(change_set: ChangeSet, prefix: str) -> str:
     version = change_set.ruleset_version
-    number = f" as version {version.number}" if version else ""
-    return f"{prefix}{number}: the SDKs get it within seconds."
+    if version is None:
+        return f"{prefix}: it changes nothing SDKs receive, so no new version was published."
+    return f"{prefix} as version {version.number}: the SDKs get it within seconds."
 
 
 @login_required

@@ -62,7 +62,14 @@ def world(project, project_admin, project_member) -> World:
     in_layer = {"layerID": "checkout_layer", "parameters": [parameter("color", "string", None)]}
     draft = make(
         services.experiment_create,
-        experiment_document("checkout_button", allocation=40, **in_layer),
+        experiment_document(
+            "checkout_button",
+            allocation=40,
+            # QA forced into Test: a draft SDKs answer for (one nobody is in would apply at
+            # once, docs/reviews.md)
+            overrides=[{"group": "Test", "unitIDs": ["qa-1"], "segments": []}],
+            **in_layer,
+        ),
     )
     running = services.experiment_start(
         actor=project_admin,
@@ -115,13 +122,17 @@ def assert_change(change_set: ChangeSet, kind, action, entity, base_revision, /,
 
 # ---------------------------------------------------------------- pages: editors
 
+# A unit forced into Test: the new draft changes SDK answers, so production needs review.
+QA_IN_TEST = {"group-1-ids": "qa-1"}
+QA_OVERRIDE = {"group": "Test", "unitIDs": ["qa-1"], "segments": []}
+
 # (id, url name, the world's object or None, form data, expected change, after approval)
 PAGE_EDITS = [
     (
         "experiment-create",
         "experiment-create",
         None,
-        lambda w: experiment_data("pricing_test"),
+        lambda w: experiment_data("pricing_test", **QA_IN_TEST),
         ("experiment", "create", "pricing_test", None, {"name": "pricing_test"}),
         lambda w: Experiment.objects.get(project=w.project, name="pricing_test").status == "draft",
     ),
@@ -366,7 +377,7 @@ API_WRITES = [
         "post",
         "api-experiment-list",
         None,
-        lambda w: experiment_document("pricing_test"),
+        lambda w: experiment_document("pricing_test", overrides=[QA_OVERRIDE]),
         ("experiment", "create", "pricing_test", None, {"name": "pricing_test"}),
         lambda w: Experiment.objects.filter(project=w.project, name="pricing_test").exists(),
     ),
@@ -641,7 +652,7 @@ def test_change_set_editor__author__prefilled_and_saved_into_the_change_set(
     # Then it shows the proposed document, not the saved holdout
     assert 'name="percentage" value="7"' in html
     assert f'name="change_set" value="{change_set.number}"' in html
-    assert f"Save change set #{change_set.number}" in html
+    assert f"Save to change set #{change_set.number}" in html
 
     # When they change it again and save
     response = client.post(
@@ -672,13 +683,20 @@ def test_change_set_editor__create__prefilled_with_the_proposed_experiment(
     client, world, project_member
 ):
     client.force_login(project_member)
-    client.post(reverse("experiment-create", args=[world.project.slug]), experiment_data("later"))
+    client.post(
+        reverse("experiment-create", args=[world.project.slug]),
+        experiment_data("later", **QA_IN_TEST),
+    )
     change_set = the_change_set(world.project)
     url = reverse("experiment-create", args=[world.project.slug])
 
     html = client.get(url, {"change_set": change_set.number}).content.decode()
     response = client.post(
-        url, {**experiment_data("later", allocation="30"), "change_set": change_set.number}
+        url,
+        {
+            **experiment_data("later", allocation="30", **QA_IN_TEST),
+            "change_set": change_set.number,
+        },
     )
 
     assert 'value="later"' in html

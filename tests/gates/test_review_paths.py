@@ -93,7 +93,15 @@ HALF = rule("Half", pass_percentage=50)
 
 PAGE_WRITES = [
     # (id, url name, the world's object or None, form data, kind, action, entity name)
-    ("gate-create", "gate-create", None, lambda w: gate_data("fresh"), "gate", "create", "fresh"),
+    (
+        "gate-create",
+        "gate-create",
+        None,
+        lambda w: gate_data("fresh", [HALF]),
+        "gate",
+        "create",
+        "fresh",
+    ),
     (
         "gate-edit",
         "gate-detail",
@@ -108,7 +116,7 @@ PAGE_WRITES = [
         "segment-create",
         "segment-create",
         None,
-        lambda w: segment_data("fresh"),
+        lambda w: segment_data("fresh", rules=[HALF]),
         "segment",
         "create",
         "fresh",
@@ -220,7 +228,7 @@ def test_entity_page__pending__message_says_it_waits_for_review(client, world):
 
     # When
     response = client.post(
-        reverse("gate-create", args=[world.project.slug]), gate_data("fresh"), follow=True
+        reverse("gate-create", args=[world.project.slug]), gate_data("fresh", [HALF]), follow=True
     )
 
     # Then
@@ -345,7 +353,15 @@ def test_entity_page__viewer__403_and_no_change_set(client, world, project_viewe
 
 API_WRITES = [
     # (id, method, url name, entity name or None, body, format, kind, action)
-    ("gate-create", "post", "api-gate-list", None, gate_document("fresh"), "gate", "create"),
+    (
+        "gate-create",
+        "post",
+        "api-gate-list",
+        None,
+        gate_document("fresh", rules=[HALF]),
+        "gate",
+        "create",
+    ),
     (
         "gate-replace",
         "post",
@@ -371,7 +387,7 @@ API_WRITES = [
         "post",
         "api-segment-list",
         None,
-        segment_document("fresh"),
+        segment_document("fresh", rules=[HALF]),
         "segment",
         "create",
     ),
@@ -647,7 +663,9 @@ def test_create_page__own_change_set__prefilled_and_saved_into_it(client, world)
     change_set = changeset_submit(
         actor=world.member,
         project=world.project,
-        changes=[ChangeInput("segment", "create", "staff", segment_document("staff"))],
+        changes=[
+            ChangeInput("segment", "create", "staff", segment_document("staff", rules=[HALF]))
+        ],
     )
     client.force_login(world.member)
     url = reverse("segment-create", args=[world.project.slug])
@@ -655,7 +673,13 @@ def test_create_page__own_change_set__prefilled_and_saved_into_it(client, world)
     # When they open the new-segment page on it, then save another description
     html = client.get(url, {"change_set": change_set.number}).content.decode()
     response = client.post(
-        url, segment_data("staff", description="Staff only", change_set=str(change_set.number))
+        url,
+        segment_data(
+            "staff",
+            rules=[HALF],
+            description="Staff only",
+            change_set=str(change_set.number),
+        ),
     )
 
     # Then
@@ -713,3 +737,117 @@ def _direct_calls(source: str) -> set[str]:
 def test_adapters__no_direct_write_service_call(path):
     # Unit types are project settings, not spec entities: their writes stay direct.
     assert not _direct_calls(path.read_text()), f"{path.name} writes around change sets"
+
+
+# ---------------------------------------------------------------- the short path
+
+
+def test_create_page__gate_nobody_passes__applied_at_once_without_review(client, world):
+    # Given the default policy (production needs review)
+    client.force_login(world.member)
+
+    # When a member creates a gate with no rule yet
+    response = client.post(
+        reverse("gate-create", args=[world.project.slug]), gate_data("quiet"), follow=True
+    )
+
+    # Then it is created at once: no SDK answer changes, so nothing waits for review
+    gate = FeatureGate.objects.get(project=world.project, name="quiet")
+    assert response.redirect_chain[-1][0] == reverse(
+        "gate-detail", args=[world.project.slug, gate.pk]
+    )
+    assert "Gate quiet created." in response.content.decode()
+    change_set = ChangeSet.objects.get(project=world.project)
+    assert (change_set.state, change_set.environments) == (ChangeSetState.APPLIED, [])
+
+
+def _unchanged_gate_data(world):
+    doc = gate_to_document(world.gate)
+    return gate_data(
+        None,
+        doc["rules"],
+        description=doc["description"],
+        owner=doc["owner"] or "",
+        revision=str(world.gate.revision),
+    )
+
+
+def test_edit_page__saved_unchanged__nothing_recorded_and_says_so(client, world):
+    # Given the gate's page as loaded
+    client.force_login(world.member)
+    url = reverse("gate-detail", args=[world.project.slug, world.gate.pk])
+    before = configuration(world.project)
+
+    # When the member saves it without changing anything
+    response = client.post(url, _unchanged_gate_data(world), follow=True)
+
+    # Then they are told, and there is no change set and no change
+    assert response.redirect_chain[-1][0] == url
+    assert "Nothing to save: the feature gate &#x27;new_checkout&#x27; is unchanged." in (
+        response.content.decode()
+    )
+    assert not ChangeSet.objects.exists()
+    assert configuration(world.project) == before
+
+
+@pytest.mark.parametrize(
+    ("rules", "says", "not_says"),
+    [
+        ([HALF], "Submit for review", "Applies at once"),
+        ("same", "data-unchanged", "Submit for review"),
+    ],
+    ids=["rule-change", "unchanged"],
+)
+def test_edit_page__save_check__button_says_what_saving_does_and_saves_nothing(
+    client, world, rules, says, not_says
+):
+    # Given the gate's page, its form changed (or not)
+    client.force_login(world.member)
+    url = reverse("gate-detail", args=[world.project.slug, world.gate.pk])
+    data = _unchanged_gate_data(world)
+    if rules != "same":
+        data = gate_data(None, rules, revision=str(world.gate.revision))
+    before = configuration(world.project)
+
+    # When the save bar asks what saving would do
+    response = client.post(url, {**data, "save_check": "1"}, HTTP_HX_REQUEST="true")
+
+    # Then it answers in the button, and nothing is saved
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert says in html
+    assert not_says not in html
+    assert "<form" not in html  # the save bar's button, not the page
+    assert not ChangeSet.objects.exists()
+    assert configuration(world.project) == before
+
+
+def test_create_page__save_check__a_gate_nobody_passes_applies_at_once(client, world):
+    client.force_login(world.member)
+    url = reverse("gate-create", args=[world.project.slug])
+    response = client.post(url, {**gate_data("quiet"), "save_check": "1"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "Create gate" in html
+    assert "Applies at once" in html
+    assert not FeatureGate.objects.filter(name="quiet").exists()
+    assert not ChangeSet.objects.exists()
+
+
+def test_api_patch__nothing_changes__200_unchanged_and_no_change_set(world):
+    # Given the live gate, and a PATCH setting what it already has
+    before = configuration(world.project)
+    client = session_client(world.member)
+
+    # When
+    response = client.patch(
+        api_url("api-gate-detail", "new_checkout"),
+        {"description": world.gate.description, "rules": gate_to_document(world.gate)["rules"]},
+        format="json",
+    )
+
+    # Then it answers with the gate as it is, and nothing is proposed or saved
+    assert response.status_code == 200, response.content
+    assert response.json()["message"] == "Gate unchanged."
+    assert response.json()["data"] == gate_to_document(world.gate)
+    assert not ChangeSet.objects.exists()
+    assert configuration(world.project) == before

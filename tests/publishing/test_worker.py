@@ -100,7 +100,7 @@ def test_worker__spec_redis_down_while_a_change_is_applied__pending_then_pushed(
 ):
     # Given: the worker writes specs to a private Redis, which then stops
     from reviews.services import ChangeInput, changeset_approve, changeset_submit
-    from tests.gates.factories import gate_document
+    from tests.gates.factories import gate_document, rule
 
     private_redis.start()
     start_celery_worker(GATEHOUSE_SPEC_REDIS_URL=private_redis.url)
@@ -109,7 +109,7 @@ def test_worker__spec_redis_down_while_a_change_is_applied__pending_then_pushed(
     change_set = changeset_submit(
         actor=project_member,
         project=project,
-        changes=[ChangeInput("gate", "create", payload=gate_document())],
+        changes=[ChangeInput("gate", "create", payload=gate_document(rules=[rule()]))],
     )
     change_set = changeset_approve(actor=site_admin, change_set=change_set)
     version = change_set.ruleset_version

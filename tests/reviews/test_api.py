@@ -101,7 +101,7 @@ def test_list_filters_by_state_with_constant_queries(
     client = session_client(project_member)
     for i in range(3):
         body = _create_body()
-        body["changes"][0]["payload"] = gate_document(f"gate_{i}")
+        body["changes"][0]["payload"] = gate_document(f"gate_{i}", rules=[rule()])
         client.post(api_url("api-review-list"), body, format="json")
     client.post(api_url("api-review-list"), _create_body(draft=True), format="json")
     listed = client.get(api_url("api-review-list", state="in_review")).json()
@@ -115,7 +115,7 @@ def test_list_filters_by_state_with_constant_queries(
     assert few_queries <= 12
     for i in range(3, 15):
         body = _create_body()
-        body["changes"][0]["payload"] = gate_document(f"gate_{i}")
+        body["changes"][0]["payload"] = gate_document(f"gate_{i}", rules=[rule()])
         client.post(api_url("api-review-list"), body, format="json")
     with django_assert_max_num_queries(few_queries):
         client.get(api_url("api-review-list"))

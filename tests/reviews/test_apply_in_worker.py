@@ -35,6 +35,7 @@ from reviews.services import (
     changeset_approve,
     changeset_cancel,
     changeset_edit,
+    changeset_rebase,
     changeset_reject,
 )
 from reviews.tasks import changeset_apply_requeue_task, changeset_apply_task
@@ -132,7 +133,7 @@ def test_task__delivered_twice__applies_once(project, project_member, reviewer, 
     assert _stored(vips) == LIMIT + 1
 
 
-def test_task__name_taken_meanwhile__nothing_changes_and_back_to_approved_with_the_reason(
+def test_task__name_taken_meanwhile__nothing_changes_and_stale_with_the_reason(
     project, project_member, reviewer, project_admin, vips
 ):
     # Given a heavy change set that also creates a gate, approved and waiting for the worker
@@ -148,10 +149,12 @@ def test_task__name_taken_meanwhile__nothing_changes_and_back_to_approved_with_t
     gate_services.gate_create(actor=project_admin, project=project, document=gate_document("promo"))
     # When
     result = changeset_apply_task(change_set.pk)
-    # Then nothing of it is applied: no IDs, one gate (the other one), no version
-    assert result == S.APPROVED
+    # Then nothing of it is applied: no IDs, one gate (the other one), no version; it is
+    # stale (applying again cannot succeed), with the reason and a way out
+    assert result == S.STALE
     change_set.refresh_from_db()
-    assert change_set.state == S.APPROVED
+    assert change_set.state == S.STALE
+    assert "promo" in change_set.stale_reason
     assert change_set.apply_error_code
     assert "promo" in change_set.apply_error_message
     assert _stored(vips) == 0
@@ -163,9 +166,12 @@ def test_task__name_taken_meanwhile__nothing_changes_and_back_to_approved_with_t
     assert mail.outbox[-1].to == [project_member.email]
     assert "applying it was refused" in mail.outbox[-1].subject
     assert change_set.apply_error_message in mail.outbox[-1].body
-    # When it is applied again once the name is free, the reason goes away
+    # When the name is free again, its author rebases it (checked again: back to review),
+    # it is approved again and applied, and the reason goes away
     FeatureGate.objects.filter(project=project, name="promo").delete()
-    change_set = changeset_apply(actor=project_admin, change_set=change_set)
+    change_set = changeset_rebase(actor=project_member, change_set=change_set)
+    assert (change_set.state, change_set.stale_reason) == (S.IN_REVIEW, "")
+    change_set = changeset_approve(actor=reviewer, change_set=change_set)
     assert change_set.state == S.APPLYING
     assert change_set.apply_error_message == ""
     changeset_apply_task(change_set.pk)

@@ -460,6 +460,7 @@ def _competing_edits(project, live_gate, author, other, admin):
     the other's change set is applied first, so the author's is stale."""
     mine = gate_to_document(live_gate)
     mine["rules"][0]["passPercentage"] = 20
+    mine["description"] = "Twenty percent first"
     theirs = gate_to_document(live_gate)
     theirs["rules"][0]["passPercentage"] = 30
     stale = submit(author, project, ChangeInput("gate", "update", "new_checkout", mine))

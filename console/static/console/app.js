@@ -111,3 +111,52 @@ document.addEventListener("click", function (event) {
     if (!(event.target.closest && event.target.closest(".topbar-search"))) close();
   });
 })();
+
+// Save bars (<div data-savebar> in an edit form): shown only while the form differs from
+// what was loaded (or from what the server last said is unchanged); a clean form does not
+// submit, so Enter in a text box saves nothing either. data-dirty marks a form sent back
+// with problems: it differs from the saved entity. Without script the bar always shows.
+(function () {
+  "use strict";
+
+  function snapshot(form) {
+    var parts = [];
+    new FormData(form).forEach(function (value, key) {
+      if (key === "csrfmiddlewaretoken" || typeof value !== "string") return;
+      parts.push(encodeURIComponent(key) + "=" + encodeURIComponent(value));
+    });
+    return parts.join("&");
+  }
+
+  function refresh(form) {
+    var bar = form.querySelector("[data-savebar]");
+    if (!bar) return;
+    var changed = bar.hasAttribute("data-dirty") || snapshot(form) !== form.dataset.loaded;
+    var same = bar.querySelector("[data-unchanged]") !== null;
+    bar.hidden = !changed || same;
+  }
+
+  function watch(root) {
+    root.querySelectorAll("form").forEach(function (form) {
+      if (!form.querySelector("[data-savebar]") || "loaded" in form.dataset) return;
+      form.dataset.loaded = snapshot(form);
+      refresh(form);
+    });
+  }
+
+  function refreshAround(target) {
+    var form = target && target.closest && target.closest("form");
+    if (form && "loaded" in form.dataset) refresh(form);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { watch(document); });
+  document.addEventListener("input", function (event) { refreshAround(event.target); });
+  document.addEventListener("change", function (event) { refreshAround(event.target); });
+  // Editor rows added or removed by htmx, and the server's answer about the save bar.
+  document.addEventListener("htmx:afterSettle", function (event) { refreshAround(event.target); });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var bar = form.querySelector && form.querySelector("[data-savebar]");
+    if (bar && "loaded" in form.dataset && bar.hidden) event.preventDefault();
+  });
+})();
