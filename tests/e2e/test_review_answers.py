@@ -91,7 +91,7 @@ def test_review_answers__trace_impact_and_rollback__say_what_happens(page: Page,
 
     # Then the impact panel says nobody's answers change
     impact = page.locator("#impact")
-    expect(impact).to_contain_text("No sampled user changes")
+    expect(impact).to_contain_text("No evaluation changes for the sampled users")
     expect(impact).not_to_contain_text("users change (")
 
     # When she proposes a gate that passes everyone

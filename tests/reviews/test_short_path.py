@@ -8,7 +8,7 @@ from console.models import AuditEvent, RulesetVersion
 from gates import services as gate_services
 from gates.models import FeatureGate
 from reviews import registry
-from reviews.models import Change, ChangeSet
+from reviews.models import Change, ChangeSet, ChangeSetSource
 from reviews.models import ChangeSetState as S
 from reviews.services import (
     ChangeInput,
@@ -93,7 +93,6 @@ def test_rollback__entity_changed_and_changed_back__nothing_to_roll_back(
     project, live_gate, project_admin, second_admin
 ):
     # Given version 1 (the gate created), then its description changed and changed back
-    env = project.environments.get(name="production")
     version = RulesetVersion.objects.get(project=project, number=1)
     document = registry.get("gate").to_document(live_gate)
     for text in ("Edited", document["description"]):
@@ -105,11 +104,11 @@ def test_rollback__entity_changed_and_changed_back__nothing_to_roll_back(
 
     # When someone proposes rolling back to version 1
     with pytest.raises(DomainError) as refused:
-        changeset_rollback(actor=project_admin, environment=env, version=version)
+        changeset_rollback(actor=project_admin, version=version)
 
     # Then there is nothing to roll back, and no change set is made
     assert refused.value.code == "nothing_to_roll_back"
-    assert not ChangeSet.objects.filter(project=project, title__startswith="Roll back").exists()
+    assert not ChangeSet.objects.filter(project=project, source=ChangeSetSource.ROLLBACK).exists()
 
 
 # ---------------------------------------------------------------- the short path
