@@ -111,7 +111,8 @@ def test_review_answers__trace_impact_and_rollback__say_what_happens(page: Page,
     expect(impact.locator(".impact-value--pass").first).to_have_text("pass")
     impact.screenshot(path=str(SHOTS / "impact-gate.png"))
 
-    # When the gate gets a development-only rule (version 2) and she opens the history
+    # When the gate gets a development-only rule (version 3: the draft, which changed no SDK
+    # answer, applied at once as version 2) and she opens the history
     gate = FeatureGate.objects.get(project=project, name="new_checkout")
     document = gate_to_document(gate)
     document["rules"].append(rule("Devs", environments=["development"]))
@@ -122,11 +123,11 @@ def test_review_answers__trace_impact_and_rollback__say_what_happens(page: Page,
     )
     page.goto(url("publishing", "shop"))
     page.locator("#version-history details", has_text="development").get_by_role(
-        "link", name="Roll back to v1…"
+        "link", name="Roll back to v2…"
     ).click()
 
     # Then, before anything is proposed, the page says what each environment will get
-    expect(page.get_by_role("heading", name="Roll the project back to version 1")).to_be_visible()
+    expect(page.get_by_role("heading", name="Roll the project back to version 2")).to_be_visible()
     development = page.locator('[data-environment="development"]')
     expect(development).to_contain_text("The gate new_checkout changes")
     expect(page.locator('[data-environment="production"]')).to_contain_text("no change")
@@ -137,7 +138,7 @@ def test_review_answers__trace_impact_and_rollback__say_what_happens(page: Page,
     page.get_by_role("button", name="Propose rollback: changes development").click()
 
     # Then the change set is named for what it does, and applied (development needs no review)
-    expect(page.get_by_role("heading", name="Roll the project back to version 1")).to_be_visible()
+    expect(page.get_by_role("heading", name="Roll the project back to version 2")).to_be_visible()
     rollback = ChangeSet.objects.get(source="rollback")
     assert rollback.environments == ["development"]
     gate.refresh_from_db()
