@@ -56,18 +56,25 @@ def _python(kind: Kind, name: str, param: str | None, base: str) -> str:
     )
 
 
-def _node(kind: Kind, name: str, param: str | None, base: str) -> str:
+def _read_js(
+    kind: Kind, name: str, param: str | None, receiver: str, first: str, config_call: str
+) -> str:
+    """JavaScript reading the entity: `receiver` and `first` are what the calls start with
+    ("Statsig." and "user, " for statsig-node; "client." and "" for js-client)."""
     if kind == "gate":
-        read = f"if (Statsig.checkGate(user, {_literal(name)})) {{\n  // the feature is on\n}}"
-    else:
-        call = "getConfig" if kind == "dynamic_config" else "getExperiment"
-        var = "config" if kind == "dynamic_config" else "experiment"
-        read = f"const {var} = Statsig.{call}(user, {_literal(name)});\n"
-        read += (
-            f"const value = {var}.get({_literal(param)}, null);"
-            if param
-            else f"const values = {var}.value;"
-        )
+        return f"if ({receiver}checkGate({first}{_literal(name)})) {{\n  // the feature is on\n}}"
+    call = config_call if kind == "dynamic_config" else "getExperiment"
+    var = "config" if kind == "dynamic_config" else "experiment"
+    read = f"const {var} = {receiver}{call}({first}{_literal(name)});\n"
+    return read + (
+        f"const value = {var}.get({_literal(param)}, null);"
+        if param
+        else f"const values = {var}.value;"
+    )
+
+
+def _node(kind: Kind, name: str, param: str | None, base: str) -> str:
+    read = _read_js(kind, name, param, "Statsig.", "user, ", "getConfig")
     return (
         "const Statsig = require('statsig-node');\n\n"
         "await Statsig.initialize('YOUR_SERVER_SECRET_KEY', {  // Settings → Keys\n"
@@ -79,17 +86,7 @@ def _node(kind: Kind, name: str, param: str | None, base: str) -> str:
 
 
 def _js(kind: Kind, name: str, param: str | None, base: str) -> str:
-    if kind == "gate":
-        read = f"if (client.checkGate({_literal(name)})) {{\n  // the feature is on\n}}"
-    else:
-        call = "getDynamicConfig" if kind == "dynamic_config" else "getExperiment"
-        var = "config" if kind == "dynamic_config" else "experiment"
-        read = f"const {var} = client.{call}({_literal(name)});\n"
-        read += (
-            f"const value = {var}.get({_literal(param)}, null);"
-            if param
-            else f"const values = {var}.value;"
-        )
+    read = _read_js(kind, name, param, "client.", "", "getDynamicConfig")
     return (
         "import { StatsigClient } from '@statsig/js-client';\n\n"
         "const client = new StatsigClient(\n"

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.utils import timezone
+from rest_framework.response import Response
 
 from console.api.base import ConsoleAPIView, ok, valid
 from console.api.documents import DocumentAPIView
@@ -215,6 +216,15 @@ class ExperimentResultsView(ConsoleAPIView):
         return ok("Results of the experiment.", document)
 
 
+def _computing(results) -> Response:
+    """202: the worker computes `results` (an ExperimentResults row just requested)."""
+    return ok(
+        "Results are being computed.",
+        {"state": results.state, "requestedAt": results.requested_at.isoformat()},
+        code=202,
+    )
+
+
 class ExperimentResultsRefreshView(ConsoleAPIView):
     """POST .../results/refresh?environment= ({"full": true} to recompute every day): 202,
     the worker computes them; GET .../results shows them when done."""
@@ -227,11 +237,7 @@ class ExperimentResultsRefreshView(ConsoleAPIView):
         results = results_request(
             actor=request.user, experiment=experiment, environment=environment, full=data["full"]
         )
-        return ok(
-            "Results are being computed.",
-            {"state": results.state, "requestedAt": results.requested_at.isoformat()},
-            code=202,
-        )
+        return _computing(results)
 
 
 class ExperimentActionView(DocumentAPIView):
@@ -404,8 +410,4 @@ class HoldoutResultsRefreshView(ConsoleAPIView):
         results = results_request(
             actor=request.user, holdout=holdout, environment=environment, full=data["full"]
         )
-        return ok(
-            "Results are being computed.",
-            {"state": results.state, "requestedAt": results.requested_at.isoformat()},
-            code=202,
-        )
+        return _computing(results)
