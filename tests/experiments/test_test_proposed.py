@@ -7,11 +7,11 @@ import pytest
 from django.urls import reverse
 
 from experiments import services
-from experiments.documents import experiment_to_document
+from experiments.documents import experiment_to_document, layer_to_document
 from experiments.models import Experiment
 from reviews.models import ChangeSetState
 from reviews.services import ChangeInput
-from tests.experiments.factories import experiment_document
+from tests.experiments.factories import experiment_document, layer_document, parameter
 from tests.reviews.conftest import submit
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +102,38 @@ def test_experiment_test__full_page__keeps_the_chosen_version(
     assert response.status_code == 200
     assert f'<option value="{waiting.number}" selected>' in html
     assert "In group " in html
+
+
+def test_layer_test__proposed_defaults__the_user_gets_them_the_saved_layer_unchanged(
+    client, project, project_admin, project_viewer
+):
+    # Given a layer nobody is allocated in, and new defaults for it waiting for review
+    layer = services.layer_create(
+        actor=project_admin, project=project, document=layer_document("checkout_layer")
+    )
+    before = layer_to_document(layer)
+    document = {**before, "parameters": [parameter("color", "string", "green")]}
+    waiting = submit(
+        project_admin, project, ChangeInput("layer", "update", "checkout_layer", document)
+    )
+    assert waiting.state == ChangeSetState.IN_REVIEW
+    client.force_login(project_viewer)
+    production = project.environments.get(name="production")
+    url = reverse("layer-test", args=[project.slug, layer.pk])
+    data = {"environment": str(production.pk), "user_id": "u-1"}
+
+    page = client.get(reverse("layer-detail", args=[project.slug, layer.pk])).content.decode()
+    assert f"Proposed in #{waiting.number}" in page
+    saved = client.post(url, data, headers={"HX-Request": "true"}).content.decode()
+    assert "&quot;grey&quot;" in saved
+    assert "green" not in saved
+    response = client.post(
+        url, {**data, "version": str(waiting.number)}, headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "&quot;green&quot;" in html
+    assert f"change set #{waiting.number}" in html
+
+    layer.refresh_from_db()
+    assert layer_to_document(layer) == before
