@@ -1,6 +1,7 @@
-"""Test a user: evaluate a saved experiment or layer for one user in one environment as
-the SDKs would, and explain which group (or layer default) they get and why: targeting,
-holdouts, layer allocation, group buckets. Reads only; built on gates.explain."""
+"""Test a user: evaluate a saved experiment or layer (or the version an open change set
+proposes) for one user in one environment as the SDKs would, and explain which group (or
+layer default) they get and why: targeting, holdouts, layer allocation, group buckets.
+Reads only; built on gates.explain."""
 
 from __future__ import annotations
 
@@ -12,6 +13,24 @@ from console.targeting.text import pretty_json
 from experiments.forms import percent_text
 from experiments.models import Experiment, ExperimentStatus, Layer
 from gates.explain import evaluator_for
+
+
+@dataclass(frozen=True)
+class Design:
+    """What the explanation's words need of an experiment: saved or proposed."""
+
+    allocation: Any
+    status: str
+    targeting_gate: str | None  # its name
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> Design:
+        gate = experiment.targeting_gate
+        return cls(experiment.allocation, experiment.status, gate.name if gate else None)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Design:
+        return cls(document["allocation"], document["status"], document.get("targetingGateID"))
 
 
 @dataclass
@@ -80,7 +99,9 @@ def _rule_kind(rule_id: str, group_ids: Container[str]) -> str:
     return "group" if rule_id in group_ids else "other"
 
 
-def _rule_label(entry: dict[str, Any], kind: str, groups: dict[str, dict], exp) -> str:
+def _rule_label(
+    entry: dict[str, Any], kind: str, groups: dict[str, dict], exp: Design | None
+) -> str:
     rule_id = entry.get("id") or ""
     delegate = entry.get("delegate")
     if kind == "override":
@@ -94,8 +115,8 @@ def _rule_label(entry: dict[str, Any], kind: str, groups: dict[str, dict], exp) 
     if kind == "holdout":
         return f"Holdout {rule_id.removeprefix('holdout:')}"
     if kind == "targeting":
-        if rule_id == "targetingGate" and exp is not None and exp.targeting_gate_id:
-            return f"Targeting: users failing {exp.targeting_gate.name} are not in"
+        if rule_id == "targetingGate" and exp is not None and exp.targeting_gate:
+            return f"Targeting: users failing {exp.targeting_gate} are not in"
         return "Targeting: users outside the conditions are not in"
     if kind == "allocation":
         return (
@@ -127,7 +148,9 @@ KEEPERS = {
 GIVERS = {"group", "launched", "override", "layer"}
 
 
-def _condition_line(kind: str, c: dict[str, Any], delegate: str | None, exp) -> CondLine:
+def _condition_line(
+    kind: str, c: dict[str, Any], delegate: str | None, exp: Design | None
+) -> CondLine:
     """One condition in words, its mark agreeing with the words: for keepers the mark says
     whether the user went through, elsewhere whether the condition held."""
     if c.get("error"):
@@ -151,8 +174,8 @@ def _condition_line(kind: str, c: dict[str, Any], delegate: str | None, exp) -> 
         return CondLine(f"Outside the holdout {name}: not held out.", True)
     if kind == "targeting":
         what = (
-            f"the targeting gate {exp.targeting_gate.name}"
-            if exp is not None and exp.targeting_gate_id
+            f"the targeting gate {exp.targeting_gate}"
+            if exp is not None and exp.targeting_gate
             else "the targeting conditions"
         )
         if held:
@@ -187,7 +210,7 @@ def _badge(kind: str, state: str) -> tuple[str, str]:
     return "no match", "muted"
 
 
-def _rules(report: dict[str, Any], groups: dict[str, dict], exp) -> list[RuleLine]:
+def _rules(report: dict[str, Any], groups: dict[str, dict], exp: Design | None) -> list[RuleLine]:
     lines = []
     for entry in report["rules"]:
         rule_id = entry.get("id") or ""
@@ -212,7 +235,7 @@ def _rules(report: dict[str, Any], groups: dict[str, dict], exp) -> list[RuleLin
     return lines
 
 
-def _why(report: dict[str, Any], exp: Experiment | None, groups: dict[str, dict]):
+def _why(report: dict[str, Any], exp: Design | None, groups: dict[str, dict]):
     """(why, headline, detail) from the deciding rule of an experiment's explanation."""
     result = report["result"]
     if not report["found"]:
@@ -254,29 +277,52 @@ def _why(report: dict[str, Any], exp: Experiment | None, groups: dict[str, dict]
     return "abandoned", "Gets the defaults", "No rule decided: the defaults apply."
 
 
-def _build(project, environment, user, outcome: Outcome):
-    evaluator, notice = evaluator_for(project, environment, user)
+def _build(project, environment, user, outcome: Outcome, spec: dict[str, Any] | None = None):
+    evaluator, notice = evaluator_for(project, environment, user, spec=spec)
     if evaluator is None:
         outcome.headline = "Cannot evaluate"
         outcome.notice = notice
     return evaluator
 
 
-def explain_experiment(experiment: Experiment, environment, user: dict[str, Any]) -> Outcome:
-    """Evaluate the saved experiment for `user` in `environment`, and say why."""
+def _groups(report: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, dict]:
+    """The experiment's groups by the ID of their spec rule. A proposed group may have no ID
+    yet (a dry run gives it one): it is the group of the same name."""
+    by_id = {g["id"]: g for g in groups if g.get("id")}
+    by_name = {g["name"]: g for g in groups}
+    for entry in report["rules"]:
+        rule_id = entry.get("id") or ""
+        name = entry.get("group_name")
+        if _rule_kind(rule_id, by_id) == "other" and name in by_name:
+            by_id[rule_id] = by_name[name]
+    return by_id
+
+
+def explain_experiment(
+    experiment: Experiment,
+    environment,
+    user: dict[str, Any],
+    *,
+    spec: dict[str, Any] | None = None,
+    document: dict[str, Any] | None = None,
+) -> Outcome:
+    """Evaluate the saved experiment for `user` in `environment`, and say why; or its
+    proposed version: `spec` the environment's spec with a change set applied, `document`
+    the experiment as proposed."""
     outcome = Outcome(environment=environment, user=user, user_json=pretty_json(user))
-    evaluator = _build(experiment.project, environment, user, outcome)
+    evaluator = _build(experiment.project, environment, user, outcome, spec)
     if evaluator is None:
         return outcome
     report = evaluator.explain(user, experiment.name, "config")
-    groups = {g["id"]: g for g in experiment.groups}
+    design = Design.from_document(document) if document else Design.of(experiment)
+    groups = _groups(report, document["groups"] if document else experiment.groups)
     result = report["result"]
-    outcome.why, outcome.headline, outcome.detail = _why(report, experiment, groups)
+    outcome.why, outcome.headline, outcome.detail = _why(report, design, groups)
     outcome.why_label = WHY_LABELS[outcome.why]
     outcome.group = result.get("group_name")
     outcome.rule_id = result.get("rule_id") or ""
     outcome.value = pretty_json(result.get("value"))
-    outcome.rules = _rules(report, groups, experiment)
+    outcome.rules = _rules(report, groups, design)
     outcome.rule_label = _deciding_label(outcome.rules)
     return outcome
 
@@ -288,10 +334,17 @@ def _deciding_label(rules: list[RuleLine]) -> str:
     return decided[-1].label if decided else ""
 
 
-def explain_layer(layer: Layer, environment, user: dict[str, Any]) -> Outcome:
-    """Evaluate the layer for `user`: which experiment (if any) and which group decide."""
+def explain_layer(
+    layer: Layer,
+    environment,
+    user: dict[str, Any],
+    *,
+    spec: dict[str, Any] | None = None,
+) -> Outcome:
+    """Evaluate the layer for `user`: which experiment (if any) and which group decide; or
+    its proposed version, `spec` the environment's spec with a change set applied."""
     outcome = Outcome(environment=environment, user=user, user_json=pretty_json(user))
-    evaluator = _build(layer.project, environment, user, outcome)
+    evaluator = _build(layer.project, environment, user, outcome, spec)
     if evaluator is None:
         return outcome
     report = evaluator.explain(user, layer.name, "layer")
@@ -308,14 +361,15 @@ def explain_layer(layer: Layer, environment, user: dict[str, Any]) -> Outcome:
             .select_related("targeting_gate")
             .first()
         )
-        groups = {g["id"]: g for g in exp.groups} if exp else {}
+        groups = _groups(delegate, exp.groups) if exp else {}
+        design = Design.of(exp) if exp else None
         outcome.experiment = delegate["name"]
-        outcome.why, outcome.headline, outcome.detail = _why(delegate, exp, groups)
+        outcome.why, outcome.headline, outcome.detail = _why(delegate, design, groups)
         outcome.detail = f"Allocated to {delegate['name']}. {outcome.detail}"
         outcome.group = delegate["result"].get("group_name")
         outcome.rules += [
             replace(rule, label=f"{delegate['name']} · {rule.label}")
-            for rule in _rules(delegate, groups, exp)
+            for rule in _rules(delegate, groups, design)
         ]
     elif decided is not None and (decided.get("id") or "").startswith("holdout:"):
         outcome.why, outcome.headline = "held_out", "Held out"

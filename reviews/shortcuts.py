@@ -17,8 +17,15 @@ from rest_framework.response import Response
 from console.exceptions import ApplicationError
 from console.models import Project
 from console.web import signed_in_user
+from reviews import registry
 from reviews.models import OPEN_STATES, Change, ChangeSet, ChangeSetState
-from reviews.services import ChangeInput, changeset_check, changeset_edit, changeset_submit
+from reviews.services import (
+    ChangeInput,
+    changeset_check,
+    changeset_edit,
+    changeset_specs_after,
+    changeset_submit,
+)
 
 
 def propose(
@@ -204,3 +211,52 @@ def proposal_edit(request: HttpRequest, project: Project, kind: str, entity) -> 
     if not found:
         raise Http404(f"Change set #{change_set.number} does not edit this {kind}.")
     return ProposalEdit(change_set, found[0], changes)
+
+
+# ---------------------------------------------------------------- test a user: the proposed version
+
+
+def open_changes(project: Project, kind: str, entity) -> list[Change]:
+    """The changes open change sets propose to `entity` (of change kind `kind`), oldest first."""
+    return list(
+        Change.objects.filter(
+            change_set__project=project,
+            change_set__state__in=OPEN_STATES,
+            kind=kind,
+            entity_id=entity.pk,
+        )
+        .select_related("change_set")
+        .order_by("change_set__number", "position")
+    )
+
+
+def version_choices(request: HttpRequest, changes: list[Change]) -> dict[str, Any]:
+    """The test panel's version choice: the saved one or what an open change set proposes."""
+    return {
+        "test_versions": [(c.change_set.number, c.change_set.title) for c in changes],
+        "test_version": (request.POST.get("version") or "").strip(),
+    }
+
+
+def chosen_version(
+    request: HttpRequest, changes: list[Change], form, environment
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None] | None:
+    """What the test panel runs: (spec, document), `environment`'s spec with the chosen
+    change set applied (a dry run; nothing is kept) and the entity as it proposes it, or
+    (None, None) for the saved version. None, with an error on `form`, when the choice is
+    not an open change set of the entity or the change set cannot apply as it stands."""
+    number = (request.POST.get("version") or "").strip()
+    if not number:
+        return None, None
+    change = next((c for c in changes if str(c.change_set.number) == number), None)
+    if change is None:
+        form.add_error(None, "Choose the saved version or a change set that is still open.")
+        return None
+    try:
+        spec = changeset_specs_after(change.change_set, [environment])[environment.name]
+    except ApplicationError as exc:
+        form.add_error(None, f"Change set #{number} cannot be applied as it stands: {exc}")
+        return None
+    document = change.after or change.payload
+    takes_document = registry.get(change.kind).action(change.action).takes_document
+    return spec, (document if takes_document and isinstance(document, dict) else None)

@@ -54,7 +54,7 @@ from metrics.models import ExposureKind
 from metrics.panels import exposure_panel
 from reviews.selectors import pending_for_list
 from reviews.services import ChangeInput
-from reviews.shortcuts import is_applied, page_pending, proposal_edit
+from reviews.shortcuts import is_applied, open_changes, page_pending, proposal_edit, version_choices
 
 # ---------------------------------------------------------------- experiments: list
 
@@ -259,6 +259,11 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
             context["snippets"] = sdk_snippets(
                 kind="experiment", name=obj.name, param=params[0] if params else None
             )
+        if not obj.is_archived and extra.get("change_edit") is None:
+            # Anyone can test a user against what an open change set proposes.
+            changes = open_changes(project, "experiment", obj)
+            for key, value in version_choices(request, changes).items():
+                context.setdefault(key, value)
         if request.method == "GET" and obj.status != ExperimentStatus.DRAFT:
             context["exposures_panel"] = exposure_panel(
                 request,

@@ -35,7 +35,7 @@ from experiments.views.experiment_pages import _test_panel
 from gates.forms import TestUserForm
 from gates.selectors import unit_type_names
 from reviews.services import ChangeInput
-from reviews.shortcuts import is_applied, page_pending, proposal_edit
+from reviews.shortcuts import is_applied, open_changes, page_pending, proposal_edit, version_choices
 
 # ---------------------------------------------------------------- layers
 
@@ -128,6 +128,10 @@ def _layer_context(request, project, obj, *, form=None, editor=None, **extra):
         if not obj.is_archived:
             environments = list(console_selectors.environment_list(project=project))
             context.setdefault("test_form", TestUserForm.for_environments(environments))
+        if not obj.is_archived and extra.get("change_edit") is None:
+            changes = open_changes(project, "layer", obj)
+            for key, value in version_choices(request, changes).items():
+                context.setdefault(key, value)
     return context
 
 

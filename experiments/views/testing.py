@@ -24,6 +24,7 @@ from experiments.views.common import _experiment, _layer
 from experiments.views.experiment_pages import Choices, _experiment_context, _test_panel
 from experiments.views.layers import _layer_context
 from gates.forms import TestUserForm
+from reviews.shortcuts import chosen_version, open_changes, version_choices
 
 # ---------------------------------------------------------------- test a user
 
@@ -34,16 +35,23 @@ def _test(request, slug, pk, *, layer: bool):
     environments = list(console_selectors.environment_list(project=project))
     form = TestUserForm.for_environments(environments, request.POST)
     outcome = None
+    changes = open_changes(project, "layer" if layer else "experiment", obj)
     if form.is_valid() and not obj.is_archived:
         env = next(e for e in environments if str(e.pk) == form.cleaned_data["environment"])
-        run = explain.explain_layer if layer else explain.explain_experiment
-        outcome = run(obj, env, form.user())
+        chosen = chosen_version(request, changes, form, env)
+        if chosen is not None and layer:
+            outcome = explain.explain_layer(obj, env, form.user(), spec=chosen[0])
+        elif chosen is not None:
+            outcome = explain.explain_experiment(
+                obj, env, form.user(), spec=chosen[0], document=chosen[1]
+            )
     key = "layer" if layer else "experiment"
     context = {
         "project": project,
         "obj": obj,
         **_test_panel(key, project, obj),
         "test_form": form,
+        **version_choices(request, changes),
         "outcome": outcome,
     }
     status = 200 if form.is_valid() else 400

@@ -46,16 +46,18 @@ from gates.forms import (
     overrides_document,
 )
 from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
-from reviews import registry
-from reviews.models import OPEN_STATES, Change, ChangeSetSource
-from reviews.services import ChangeInput, changeset_specs_after
+from reviews.models import ChangeSetSource
+from reviews.services import ChangeInput
 from reviews.shortcuts import (
+    chosen_version,
     is_applied,
+    open_changes,
     page_pending,
     proposal_edit,
     propose,
     save_bar,
     save_check,
+    version_choices,
 )
 
 GET_POST = require_http_methods(["GET", "POST"])
@@ -248,12 +250,10 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
         context["snippets"] = _snippets(kind, obj)
     if obj is not None and not obj.is_archived and context.get("proposal") is None:
         # Open change sets that would change it: their authors can edit them from here.
-        context["open_changes"] = _open_changes(kind, project, obj)
+        context["open_changes"] = open_changes(project, kind.change_kind, obj)
         # And anyone can test a user against what one of them proposes.
-        context.setdefault(
-            "test_versions",
-            [(c.change_set.number, c.change_set.title) for c in context["open_changes"]],
-        )
+        for key, value in version_choices(request, context["open_changes"]).items():
+            context.setdefault(key, value)
     if obj is not None and kind is SEGMENT and obj.kind == SegmentKind.ID_LIST:
         context.update(_id_browser_context(request, obj))
         context.setdefault("ids_form", SegmentIdsForm())
@@ -269,36 +269,6 @@ def _snippets(kind: Kind, obj) -> list[Snippet]:
         keys = list(obj.default_value) if isinstance(obj.default_value, dict) else []
         return sdk_snippets(kind="dynamic_config", name=obj.name, param=keys[0] if keys else None)
     return []
-
-
-def _open_changes(kind: Kind, project, obj) -> list[Change]:
-    return list(
-        Change.objects.filter(
-            change_set__project=project,
-            change_set__state__in=OPEN_STATES,
-            kind=kind.change_kind,
-            entity_id=obj.pk,
-        )
-        .select_related("change_set")
-        .order_by("change_set__number", "position")
-    )
-
-
-def _proposed(request, changes: list[Change], form, environment):
-    """The spec of `environment` with the change set chosen in the test panel applied (a
-    dry run), and the entity's proposed document: (None, None) for the saved version.
-    An unknown choice is a form error; a change set that cannot apply raises its refusal."""
-    number = (request.POST.get("version") or "").strip()
-    if not number:
-        return None, None
-    change = next((c for c in changes if str(c.change_set.number) == number), None)
-    if change is None:
-        form.add_error(None, "Choose the saved version or a change set that is still open.")
-        return None, None
-    spec = changeset_specs_after(change.change_set, [environment])[environment.name]
-    document = change.after or change.payload
-    takes_document = registry.get(change.kind).action(change.action).takes_document
-    return spec, (document if takes_document and isinstance(document, dict) else None)
 
 
 def _test_panel(kind: Kind, project, obj) -> dict[str, str]:
@@ -570,27 +540,19 @@ def _test(request, slug, kind: Kind, pk: int):
     environments = list(console_selectors.environment_list(project=project))
     form = TestUserForm.for_environments(environments, request.POST)
     outcome = None
-    changes = _open_changes(kind, project, obj)
-    versions = [(c.change_set.number, c.change_set.title) for c in changes]
-    version = (request.POST.get("version") or "").strip()
+    changes = open_changes(project, kind.change_kind, obj)
     if form.is_valid() and not obj.is_archived:
         env = next(e for e in environments if str(e.pk) == form.cleaned_data["environment"])
-        try:
-            spec, document = _proposed(request, changes, form, env)
-        except ApplicationError as exc:
-            form.add_error(None, f"Change set #{version} cannot be applied as it stands: {exc}")
-        else:
-            if form.is_valid():
-                outcome = explain.explain_entity(
-                    obj, env, form.user(), spec=spec, document=document
-                )
+        chosen = chosen_version(request, changes, form, env)
+        if chosen is not None:
+            spec, document = chosen
+            outcome = explain.explain_entity(obj, env, form.user(), spec=spec, document=document)
     context = {
         "project": project,
         "kind": kind,
         "obj": obj,
         "test_form": form,
-        "test_versions": versions,
-        "test_version": version,
+        **version_choices(request, changes),
         "outcome": outcome,
         **_test_panel(kind, project, obj),
     }

@@ -12,9 +12,12 @@ from playwright.sync_api import Page, expect
 
 from console import services as console_services
 from console.models import Membership, ProjectAccessMode, Role
+from experiments import services as experiment_services
+from experiments.documents import experiment_to_document
 from reviews.services import ChangeInput, changeset_approve, changeset_submit
 from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
+from tests.experiments.factories import experiment_document
 from tests.gates.factories import DynamicConfigFactory, FeatureGateFactory, gate_document, rule
 
 SHOTS = Path("/tmp/wt5-shots")
@@ -159,3 +162,47 @@ def test_search__typed_in_the_top_bar__keyboard_to_the_gate(page: Page, live_ser
     expect(results.get_by_text("tag growth")).to_be_visible()
     page.keyboard.press("Escape")
     expect(results.get_by_role("link")).to_have_count(0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reviewer__tests_a_user_against_an_experiment_as_proposed(page: Page, live_server):
+    # Given a running experiment taking 1% of users, and a raise to 100% waiting for review
+    admin = UserFactory(username="root", email="root@corp.example", is_superuser=True)
+    rex = UserFactory(username="rex", email="rex@corp.example")
+    project = console_services.project_create(actor=admin, name="Shop", slug="shop")
+    Membership.objects.create(project=project, user=rex, role=Role.VIEWER)
+    experiment = experiment_services.experiment_start(
+        actor=admin,
+        experiment=experiment_services.experiment_create(
+            actor=admin,
+            project=project,
+            document=experiment_document("checkout_copy", allocation=1),
+        ),
+    )
+    doc = {**experiment_to_document(experiment), "allocation": 100}
+    waiting = changeset_submit(
+        actor=admin,
+        project=project,
+        changes=[ChangeInput("experiment", "update", doc["name"], doc)],
+    )
+    page.set_default_timeout(5000)
+
+    # When the reviewer tests a user on the experiment's page, first as saved
+    _sign_in(page, live_server, rex.email)
+    page.goto(live_server.url + reverse("experiment-detail", args=[project.slug, experiment.pk]))
+    panel = page.locator("#test-panel")
+    panel.get_by_label("Environment").select_option(label="production")
+    panel.get_by_label("User ID").fill("u-1")
+    panel.get_by_role("button", name="Test this user").click()
+    expect(panel).to_contain_text("outside the 1% allocation")
+
+    # Then as the change set proposes it: in a group, and said to be the proposal's result
+    panel.get_by_label("Version to test").select_option(
+        label=f"Proposed in #{waiting.number} {waiting.title}"
+    )
+    panel.get_by_role("button", name="Test this user").click()
+    expect(panel.get_by_text(f"change set #{waiting.number}")).to_be_visible()
+    expect(panel).to_contain_text("Allocation: only 100% of units enter")
+    expect(panel).not_to_contain_text("Not allocated")
+    Path("/tmp/wt7-shots").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path="/tmp/wt7-shots/experiment-test-proposed.png", full_page=True)
