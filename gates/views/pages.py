@@ -50,6 +50,7 @@ from reviews import registry
 from reviews.models import OPEN_STATES, Change, ChangeSetSource
 from reviews.services import ChangeInput, changeset_specs_after
 from reviews.shortcuts import (
+    archive_button,
     is_applied,
     page_pending,
     proposal_edit,
@@ -242,6 +243,10 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
         noun=kind.label,
         proposal=proposal.change_set if proposal is not None else None,
     )
+    if obj is not None and writable:
+        context["archive_button"] = archive_button(
+            request, project, kind.change_kind, obj.name, noun=kind.label
+        )
     if obj is not None and not obj.is_archived:
         context.setdefault("test_form", TestUserForm.for_environments(choices.environments))
         context.update(_test_panel(kind, project, obj))
