@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from console.exceptions import Conflict
@@ -28,6 +30,7 @@ from tests.console.factories import UserFactory
 from tests.experiments.factories import (
     experiment_data,
     experiment_document,
+    group,
     holdout_data,
     holdout_document,
     layer_data,
@@ -814,3 +817,34 @@ def test_layer_and_holdout_pages__archive_button__says_it_waits_for_review(
     html = _page(client, reverse(url_name, args=[world.project.slug, obj.pk]))
     assert "Archive · submit for review (production)" in html
     assert not ChangeSet.objects.exists()
+
+
+def test_experiment_page__ship_buttons__one_dry_run_whatever_the_number_of_groups(
+    client, world, project_admin, project_member
+):
+    # Given two running experiments, with two groups and with five
+    def running(name: str, groups: list[dict[str, Any]]) -> Experiment:
+        created = services.experiment_create(
+            actor=project_admin,
+            project=world.project,
+            document=experiment_document(name, allocation=10, groups=groups),
+        )
+        return services.experiment_start(actor=project_admin, experiment=created)
+
+    two = running("two_groups", [group("Control", 50), group("Test", 50)])
+    five = running("five_groups", [group(f"G{i}", 20) for i in range(5)])
+    client.force_login(project_member)
+
+    # When each page renders
+    def queries(experiment: Experiment) -> int:
+        url = reverse("experiment-detail", args=[world.project.slug, experiment.pk])
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    queries(two)  # warm the caches every page reads
+
+    # Then each ship option says it waits for review, for the same number of queries
+    assert queries(two) == queries(five)
+    html = _page(client, reverse("experiment-detail", args=[world.project.slug, five.pk]))
+    assert all(f"Ship G{i} · submit for review" in html for i in range(5))
