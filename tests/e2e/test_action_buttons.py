@@ -1,6 +1,6 @@
 """Lifecycle and archive buttons say what pressing them will do, in a real browser: a
 draft experiment's Start waits for production's review and its Archive applies at once,
-and pressing each does just that."""
+pressing each does just that, and a served gate's Archive waits for review."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from playwright.sync_api import Page, expect
 
 from console import services as console_services
 from console.models import Membership, Role
+from console.publishing.services import spec_publish
 from experiments import services as experiment_services
 from experiments.models import Experiment, ExperimentStatus
+from gates import services as gate_services
 from reviews.models import ChangeSet, ChangeSetState
 from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
 from tests.experiments.factories import experiment_document
+from tests.gates.factories import gate_document, rule
 
 SHOTS = Path("/tmp/wt8-shots")
 
@@ -77,3 +80,15 @@ def test_lifecycle_buttons__say_review_or_at_once__and_do_it(page: Page, live_se
     expect(page.get_by_text("Experiment blue_button archived.")).to_be_visible()
     assert Experiment.objects.get(pk=draft.pk).status == ExperimentStatus.ARCHIVED
     assert ChangeSet.objects.get(project=project).state == ChangeSetState.APPLIED
+
+    # And a gate everyone passes, published, says its Archive waits for production's review
+    gate = gate_services.gate_create(
+        actor=admin, project=project, document=gate_document("new_checkout", rules=[rule()])
+    )
+    spec_publish(actor=None, project=project)
+    page.goto(url("gate-detail", "shop", gate.pk))
+    archive = page.locator("summary", has_text="Archive")
+    expect(archive).to_have_text("Archive · submit for review (production)")
+    archive.click()
+    expect(page.locator("details[open] .confirm-panel")).to_contain_text("which requires review")
+    page.screenshot(path=str(SHOTS / "gate-archive-review.png"))

@@ -862,7 +862,9 @@ def _page(client, url: str) -> str:
     return " ".join(response.content.decode().split())
 
 
-@pytest.mark.parametrize(("target", "kind"), [("gate", "gate"), ("config", "config")])
+@pytest.mark.parametrize(
+    ("target", "kind"), [("gate", "gate"), ("config", "config"), ("segment", "segment")]
+)
 def test_entity_page__archive_served_entity__button_says_review_and_pressing_submits(
     client, world, target, kind
 ):
