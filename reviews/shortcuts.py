@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -134,6 +135,66 @@ def save_check(
         )
     return replace(
         bar, hint="Applies at once: nothing users receive changes where review is required."
+    )
+
+
+# ---------------------------------------------------------------- action buttons
+
+
+@dataclass(frozen=True)
+class ActionButton:
+    """A lifecycle or archive button of an entity page and what pressing it will do,
+    predicted by the same dry run as the save bar (changeset_check): `label` on the button
+    ("Start · submit for review (production)", "Archive · applies at once"), `confirm` on
+    the confirmation's button, `hint` under its question."""
+
+    label: str
+    confirm: str
+    hint: str = ""
+    needs_review: bool = False
+
+
+def action_button(
+    request: HttpRequest, project: Project, change: ChangeInput, *, label: str, confirm: str
+) -> ActionButton:
+    """What pressing the `label` button, which proposes `change`, will do: wait for the
+    review of the environments whose SDK answers it changes, or apply at once. One dry run,
+    nothing saved. A step the dry run refuses keeps its label and says why (pressing it
+    shows the same refusal)."""
+    try:
+        needs = changeset_check(actor=signed_in_user(request), project=project, changes=[change])
+    except ApplicationError as exc:
+        return ActionButton(label, confirm, hint=exc.message)
+    if needs:
+        where = ", ".join(needs)
+        return ActionButton(
+            f"{label} · submit for review ({where})",
+            "Submit for review",
+            hint=f"It changes what users receive in {where}, which requires review: "
+            "nothing happens until it is approved.",
+            needs_review=True,
+        )
+    return ActionButton(
+        f"{label} · applies at once",
+        confirm,
+        hint="Applies at once: nothing users receive changes where review is required.",
+    )
+
+
+def archive_button(
+    request: HttpRequest, project: Project, kind: str, name: str, *, noun: str
+) -> ActionButton:
+    """The Archive button of the `kind` entity `name` (a `noun`: "gate"), saying what
+    pressing it will do. Lazy: its dry run runs only when a page renders the button (not
+    for the form's partial answers, which share the page's context)."""
+    change = ChangeInput(kind, "archive", name, {})
+    return cast(
+        ActionButton,
+        SimpleLazyObject(
+            lambda: action_button(
+                request, project, change, label="Archive", confirm=f"Archive {noun}"
+            )
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
 from console import selectors as console_selectors
@@ -54,7 +55,15 @@ from metrics.models import ExposureKind
 from metrics.panels import exposure_panel
 from reviews.selectors import pending_for_list
 from reviews.services import ChangeInput
-from reviews.shortcuts import is_applied, open_changes, page_pending, proposal_edit, version_choices
+from reviews.shortcuts import (
+    ActionButton,
+    action_button,
+    is_applied,
+    open_changes,
+    page_pending,
+    proposal_edit,
+    version_choices,
+)
 
 # ---------------------------------------------------------------- experiments: list
 
@@ -157,8 +166,40 @@ def _test_panel(key: str, project, obj) -> dict[str, str]:
     )
 
 
-def _lifecycle(experiment: Experiment) -> dict[str, Any]:
-    """What each lifecycle button offers, and the sentence its confirmation asks."""
+# Each lifecycle step: its button's label and its confirmation's button.
+_STEP_BUTTONS = {
+    "start": ("Start", "Start experiment"),
+    "ship": ("Ship a group", "Ship"),
+    "abandon": ("Abandon", "Abandon experiment"),
+    "reset": ("Reset", "Reset and re-randomize"),
+    "archive": ("Archive", "Archive experiment"),
+}
+
+
+def _lifecycle_buttons(
+    request, project, experiment: Experiment, steps, ships: list[dict[str, Any]]
+) -> dict[str, ActionButton]:
+    """What pressing each offered step's button will do (one dry run per button; shipping
+    any group changes the same environments, so the first group's stands for all), and
+    each ship option's button (`confirm` set on `ships`)."""
+    buttons = {}
+    for step, (label, confirm) in _STEP_BUTTONS.items():
+        if step not in steps or (step == "ship" and not ships):
+            continue
+        payload = {"group": ships[0]["name"]} if step == "ship" else {}
+        change = ChangeInput("experiment", step, experiment.name, payload)
+        buttons[step] = action_button(request, project, change, label=label, confirm=confirm)
+    if "ship" in buttons:
+        review = " · submit for review" if buttons["ship"].needs_review else ""
+        for ship in ships:
+            ship["confirm"] = f"Ship {ship['name']}{review}"
+    return buttons
+
+
+def _lifecycle(request, project, experiment: Experiment, *, writable: bool) -> dict[str, Any]:
+    """What each lifecycle button offers, what pressing it will do (apply at once or wait
+    for review; predicted only for someone who can press it), and the sentence its
+    confirmation asks."""
     doc = experiment_to_document(experiment)
     steps = lifecycle_steps(experiment.status)
     defaults = {p["name"]: p["defaultValue"] for p in doc["parameters"]}
@@ -177,14 +218,20 @@ def _lifecycle(experiment: Experiment) -> dict[str, Any]:
     ships = [
         {
             "name": g["name"],
+            "confirm": f"Ship {g['name']}",
             "question": f"Ship {g['name']}? Everyone gets {g['name']}’s values: "
             f"{_values_text(g['parameterValues'])} (held-out units excepted). "
             "The experiment stops assigning.",
         }
         for g in doc["groups"]
     ]
+    # Lazy: the dry runs run only when the page renders the buttons.
+    buttons = SimpleLazyObject(
+        lambda: _lifecycle_buttons(request, project, experiment, steps, ships) if writable else {}
+    )
     return {
         **{f"can_{step}": step in steps for step in LIFECYCLE_STEPS},
+        "buttons": buttons,
         "start_question": f"Start {experiment.name}? {start}",
         "ships": ships,
         "abandon_question": f"Abandon {experiment.name}? Everyone gets the defaults: "
@@ -251,7 +298,7 @@ def _experiment_context(request, project, obj, *, choices: Choices, form, editor
         )
     if obj is not None:
         context.update(_test_panel("experiment", project, obj))
-        context["lifecycle"] = _lifecycle(obj)
+        context["lifecycle"] = _lifecycle(request, project, obj, writable=writable)
         context["holdouts"] = list(selectors.holdouts_for_experiment(experiment=obj))
         if not obj.is_archived:
             context.setdefault("test_form", TestUserForm.for_environments(choices.environments))

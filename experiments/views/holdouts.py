@@ -24,7 +24,7 @@ from experiments.views.common import GET_POST, _holdout, _problems, _save, entit
 from experiments.views.holdout_results import holdout_results_panel
 from experiments.views.layers import _archive
 from gates.selectors import unit_type_names
-from reviews.shortcuts import proposal_edit
+from reviews.shortcuts import archive_button, proposal_edit
 
 # ---------------------------------------------------------------- holdouts
 
@@ -82,6 +82,7 @@ def _holdout_page(request, slug, pk: int | None = None):
     else:
         doc = holdout_to_document(obj) if obj else None
         form = HoldoutForm(initial=HoldoutForm.initial_from(doc) if doc else {}, **kwargs)
+    writable = can_write(request, project) and (obj is None or not obj.is_archived)
     context = {
         "project": project,
         "section": "experiments",
@@ -91,7 +92,10 @@ def _holdout_page(request, slug, pk: int | None = None):
         "form": form,
         "change_edit": change_edit,
         "savebar": entity_save_bar(request, "holdout", obj, change_edit),
-        "can_write": can_write(request, project) and (obj is None or not obj.is_archived),
+        "can_write": writable,
+        "archive_button": archive_button(request, project, "holdout", obj.name, noun="holdout")
+        if writable and obj is not None
+        else None,
         "problems": _problems(form, None) if is_post else [],
         "results_panel": holdout_results_panel(request, project, obj) if obj else None,
     }

@@ -35,7 +35,14 @@ from experiments.views.experiment_pages import _test_panel
 from gates.forms import TestUserForm
 from gates.selectors import unit_type_names
 from reviews.services import ChangeInput
-from reviews.shortcuts import is_applied, open_changes, page_pending, proposal_edit, version_choices
+from reviews.shortcuts import (
+    archive_button,
+    is_applied,
+    open_changes,
+    page_pending,
+    proposal_edit,
+    version_choices,
+)
 
 # ---------------------------------------------------------------- layers
 
@@ -116,6 +123,10 @@ def _layer_context(request, project, obj, *, form=None, editor=None, **extra):
         **extra,
     }
     if obj is not None:
+        if writable:
+            context["archive_button"] = archive_button(
+                request, project, "layer", obj.name, noun="layer"
+            )
         context.update(_test_panel("layer", project, obj))
         allocation, running, pending = _allocation_bar(project, obj)
         context.update(

@@ -49,6 +49,7 @@ from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
 from reviews.models import ChangeSetSource
 from reviews.services import ChangeInput
 from reviews.shortcuts import (
+    archive_button,
     chosen_version,
     is_applied,
     open_changes,
@@ -244,6 +245,10 @@ def _page_context(request, kind: Kind, project, obj, *, choices: Choices, form, 
         noun=kind.label,
         proposal=proposal.change_set if proposal is not None else None,
     )
+    if obj is not None and writable:
+        context["archive_button"] = archive_button(
+            request, project, kind.change_kind, obj.name, noun=kind.label
+        )
     if obj is not None and not obj.is_archived:
         context.setdefault("test_form", TestUserForm.for_environments(choices.environments))
         context.update(_test_panel(kind, project, obj))

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from console.exceptions import Conflict
@@ -28,6 +30,7 @@ from tests.console.factories import UserFactory
 from tests.experiments.factories import (
     experiment_data,
     experiment_document,
+    group,
     holdout_data,
     holdout_document,
     layer_data,
@@ -732,3 +735,116 @@ def test_change_set_editor__change_set_not_about_this_entity__not_found(
     )
 
     assert response.status_code == 404
+
+
+# ---------------------------------------------------------------- buttons that say what happens
+
+
+def _page(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return " ".join(response.content.decode().split())
+
+
+def test_experiment_page__lifecycle_buttons__say_review_or_at_once_and_do_what_they_say(
+    client, world, project_member
+):
+    # Given a draft nobody is in (archiving it changes no SDK answer) whose start would
+    # change what production's users receive
+    client.force_login(project_member)
+    quiet = services.experiment_create(
+        actor=project_member, project=world.project, document=experiment_document("quiet_test")
+    )
+    url = reverse("experiment-detail", args=[world.project.slug, quiet.pk])
+    before = db_state(world.project)
+
+    # When its page renders
+    html = _page(client, url)
+
+    # Then Start says it will wait for production's review, Archive that it applies at
+    # once, and rendering them proposed nothing
+    assert "Start · submit for review (production)" in html
+    assert "Archive · applies at once" in html
+    assert "Archive · submit for review" not in html
+    assert not ChangeSet.objects.exists()
+    assert db_state(world.project) == before
+
+    # And pressing Start does that: a change set waiting for production's review
+    client.post(reverse("experiment-start", args=[world.project.slug, quiet.pk]))
+    change_set = ChangeSet.objects.get(project=world.project)
+    assert change_set.state == ChangeSetState.IN_REVIEW
+    assert "production" in change_set.environments
+    assert Experiment.objects.get(pk=quiet.pk).status == ExperimentStatus.DRAFT
+    change_set.delete()  # withdrawn, so the archive below is not a conflict
+
+    # And pressing Archive does that: applied at once
+    response = client.post(reverse("experiment-archive", args=[world.project.slug, quiet.pk]))
+    assert response.url == reverse("experiment-list", args=[world.project.slug])
+    change_set = ChangeSet.objects.get(project=world.project)
+    assert change_set.state == ChangeSetState.APPLIED
+    assert Experiment.objects.get(pk=quiet.pk).status == ExperimentStatus.ARCHIVED
+
+
+def test_experiment_page__running__ship_abandon_reset_say_they_wait_for_review(
+    client, world, project_member
+):
+    client.force_login(project_member)
+    html = _page(client, reverse("experiment-detail", args=[world.project.slug, world.running.pk]))
+    for label in ("Ship a group", "Abandon", "Reset"):
+        assert f"{label} · submit for review (production)" in html
+    assert "Archive ·" not in html  # a running experiment is decided before it is archived
+    assert "Ship Test · submit for review" in html
+    assert "Submit for review" in html  # the confirmations' buttons
+    assert "applies at once" not in html
+
+
+def test_experiment_page__viewer__no_buttons_to_predict(client, world, project_viewer):
+    client.force_login(project_viewer)
+    html = _page(client, reverse("experiment-detail", args=[world.project.slug, world.running.pk]))
+    assert "submit for review" not in html
+    assert "applies at once" not in html
+
+
+@pytest.mark.parametrize(
+    ("url_name", "target"),
+    [("layer-detail", "empty_layer"), ("holdout-detail", "holdout")],
+)
+def test_layer_and_holdout_pages__archive_button__says_it_waits_for_review(
+    client, world, project_member, url_name, target
+):
+    client.force_login(project_member)
+    obj = getattr(world, target)
+    html = _page(client, reverse(url_name, args=[world.project.slug, obj.pk]))
+    assert "Archive · submit for review (production)" in html
+    assert not ChangeSet.objects.exists()
+
+
+def test_experiment_page__ship_buttons__one_dry_run_whatever_the_number_of_groups(
+    client, world, project_admin, project_member
+):
+    # Given two running experiments, with two groups and with five
+    def running(name: str, groups: list[dict[str, Any]]) -> Experiment:
+        created = services.experiment_create(
+            actor=project_admin,
+            project=world.project,
+            document=experiment_document(name, allocation=10, groups=groups),
+        )
+        return services.experiment_start(actor=project_admin, experiment=created)
+
+    two = running("two_groups", [group("Control", 50), group("Test", 50)])
+    five = running("five_groups", [group(f"G{i}", 20) for i in range(5)])
+    client.force_login(project_member)
+
+    # When each page renders
+    def queries(experiment: Experiment) -> int:
+        url = reverse("experiment-detail", args=[world.project.slug, experiment.pk])
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    queries(two)  # warm the caches every page reads
+
+    # Then each ship option says it waits for review, for the same number of queries
+    assert queries(two) == queries(five)
+    html = _page(client, reverse("experiment-detail", args=[world.project.slug, five.pk]))
+    assert all(f"Ship G{i} · submit for review" in html for i in range(5))

@@ -851,3 +851,62 @@ def test_api_patch__nothing_changes__200_unchanged_and_no_change_set(world):
     assert response.json()["data"] == gate_to_document(world.gate)
     assert not ChangeSet.objects.exists()
     assert configuration(world.project) == before
+
+
+# ---------------------------------------------------------------- the archive button
+
+
+def _page(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return " ".join(response.content.decode().split())
+
+
+@pytest.mark.parametrize(
+    ("target", "kind"), [("gate", "gate"), ("config", "config"), ("segment", "segment")]
+)
+def test_entity_page__archive_served_entity__button_says_review_and_pressing_submits(
+    client, world, target, kind
+):
+    # Given a gate everyone passes (or a config), served in production
+    client.force_login(world.member)
+    obj = getattr(world, target)
+    before = configuration(world.project)
+
+    # When its page renders, the Archive button says it waits for production's review
+    html = _page(client, reverse(f"{kind}-detail", args=[world.project.slug, obj.pk]))
+    assert "Archive · submit for review (production)" in html
+    assert "Submit for review" in html  # the confirmation's button
+    assert not ChangeSet.objects.exists()
+
+    # And pressing it does that: a change set in review, nothing archived
+    client.post(reverse(f"{kind}-archive", args=[world.project.slug, obj.pk]))
+    change_set, change = pending_change(world.project, ChangeSetSource.BROWSER)
+    assert change.action == "archive"
+    assert configuration(world.project) == before
+
+
+def test_gate_page__archive_gate_nobody_passes__button_says_at_once_and_pressing_archives(
+    client, world
+):
+    # Given a gate nobody passes: archiving it changes no SDK answer
+    quiet = services.gate_create(
+        actor=world.member, project=world.project, document=gate_document("quiet")
+    )
+    client.force_login(world.member)
+
+    html = _page(client, reverse("gate-detail", args=[world.project.slug, quiet.pk]))
+    assert "Archive · applies at once" in html
+    assert "Archive gate" in html  # the confirmation's button
+    assert "submit for review" not in html
+
+    response = client.post(reverse("gate-archive", args=[world.project.slug, quiet.pk]))
+    assert response.url == reverse("gate-list", args=[world.project.slug])
+    assert ChangeSet.objects.get(project=world.project).state == ChangeSetState.APPLIED
+    assert FeatureGate.objects.get(pk=quiet.pk).archived_at is not None
+
+
+def test_gate_page__viewer__no_archive_button(client, world, project_viewer):
+    client.force_login(project_viewer)
+    html = _page(client, reverse("gate-detail", args=[world.project.slug, world.gate.pk]))
+    assert "Archive ·" not in html
