@@ -31,7 +31,6 @@ from metrics.models import Exposure, PendingExposures
 from tests.experiments.factories import experiment_document, holdout_document
 from tests.experiments.test_results_sdk import _key
 from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
-from tests.metrics.test_sdks import App
 from tests.publishing.conftest import (  # noqa: F401 (fixtures)
     celery_worker_process,
     start_celery_worker,
@@ -152,13 +151,6 @@ async ({sdkKey, api, app, visitors, experiment, holdoutRule}) => {
   return heldOut;
 }
 """
-
-
-@pytest.fixture
-def web():
-    server = App()
-    yield server
-    server.close()
 
 
 @pytest.mark.usefixtures("celery_worker_process")

@@ -43,7 +43,6 @@ from metrics.catalog.validation import MetricInput
 from metrics.models import Exposure, PendingExposures
 from tests.experiments.factories import experiment_document
 from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
-from tests.metrics.test_sdks import App
 from tests.publishing.conftest import (  # noqa: F401 (fixtures)
     celery_worker_process,
     start_celery_worker,
@@ -205,14 +204,6 @@ async ({sdkKey, api, app, perGroup, base, experiment}) => {
   return seen;
 }
 """
-
-
-@pytest.fixture
-def web():
-    """The product's web app on a loopback origin of its own (tests/metrics/test_sdks.py)."""
-    server = App()
-    yield server
-    server.close()
 
 
 @pytest.mark.usefixtures("celery_worker_process")
