@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView
 
 from console import views
 from console.api import exceptions as api_exceptions
@@ -58,6 +59,11 @@ urlpatterns = [
     path("console/v1/", include("reviews.api.urls")),
     path("console/v1/", include("console.webhooks.api_urls")),
     path("console/v1/", include("metrics.api_urls")),
+    path(
+        "console/v1/openapi.json",
+        SpectacularJSONAPIView.as_view(),
+        name="api-openapi",
+    ),
     re_path(r"^console/v1/", api_exceptions.not_found),
     path("", include("metrics.sdk_urls")),
     path("", include("console.sdk_urls")),
