@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 
 from console.api.base import ConsoleAPIView, ok
@@ -45,15 +46,28 @@ class RawDocumentParser(BaseParser):
 
     media_type = "*/*"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+    def parse(self, stream, media_type=None, parser_context=None):  # -> bytes
         raw = stream.read(MAX_IMPORT_BYTES + 1) if stream is not None else b""
         if len(raw) > MAX_IMPORT_BYTES:
             raise BodyTooLarge(f"The document is larger than {MAX_IMPORT_BYTES} bytes.")
         return raw
 
 
+class OwnFormat(BaseContentNegotiation):
+    """`?format=` names the document's format here, not a DRF renderer: the first parser and
+    renderer, always (errors are JSON)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class ProjectExportView(ConsoleAPIView):
     """The project document (?format=yaml, the default, or json), ID lists inline."""
+
+    content_negotiation_class = OwnFormat
 
     def get(self, request):
         fmt = _format(request)
@@ -69,6 +83,7 @@ class ProjectImportView(ConsoleAPIView):
     fault, nothing kept."""
 
     parser_classes = [RawDocumentParser]
+    content_negotiation_class = OwnFormat
 
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)

@@ -87,23 +87,26 @@ def read_id_files(document: dict[str, Any], base: Path) -> dict[str, Any]:
     return document
 
 
+def _line(event: yaml.Event) -> str:
+    mark = event.start_mark
+    return f" (line {mark.line + 1})" if mark is not None else ""
+
+
 def _check_yaml_events(text: str) -> None:
     """Refuse aliases (the "billion laughs": a few lines that expand to gigabytes) and
     nesting deeper than MAX_DEPTH before anything is built."""
     depth = 0
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
-            mark = event.start_mark
             raise bad(
-                f"Aliases (*name) are not accepted (line {mark.line + 1}): write the value out.",
+                f"Aliases (*name) are not accepted{_line(event)}: write the value out.",
                 code="invalid_yaml",
             )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                mark = event.start_mark
                 raise bad(
-                    f"The document nests deeper than {MAX_DEPTH} levels (line {mark.line + 1}).",
+                    f"The document nests deeper than {MAX_DEPTH} levels{_line(event)}.",
                     code="too_deep",
                 )
         elif isinstance(event, yaml.CollectionEndEvent):
