@@ -162,52 +162,65 @@ def _entity(section: str, i: int, item: Any) -> tuple[str, dict[str, Any]]:
 # ---------------------------------------------------------------- ordering
 
 
-def _references(item: dict[str, Any]) -> set[str]:
-    """The gates and segments (lowercased names) an entity's conditions name."""
-    found: set[str] = set()
-    for rule in item.get("rules") or []:
-        if not isinstance(rule, dict):
-            continue
-        for condition in rule.get("conditions") or []:
+def _references(item: dict[str, Any]) -> set[tuple[str, str]]:
+    """The (section, lowercased name) of the gates and segments an entity's conditions name."""
+    found: set[tuple[str, str]] = set()
+    rules = item.get("rules")
+    for rule in rules if isinstance(rules, list) else []:
+        conditions = rule.get("conditions") if isinstance(rule, dict) else None
+        for condition in conditions if isinstance(conditions, list) else []:
             if not isinstance(condition, dict):
                 continue
             ctype = CONDITION_TYPES.get(str(condition.get("type")))
-            target = condition.get("targetValue")
-            if ctype and ctype.target in (ValueKind.GATE, ValueKind.SEGMENT):
-                found.add(str(target).lower())
+            if ctype is not None and ctype.target in (ValueKind.GATE, ValueKind.SEGMENT):
+                section = "gates" if ctype.target == ValueKind.GATE else "segments"
+                found.add((section, str(condition.get("targetValue")).lower()))
     return found
+
+
+def _ensure_unique_names(document: dict[str, Any]) -> None:
+    for section, _kind in SECTIONS:
+        seen: set[str] = set()
+        for i, item in enumerate(_items(document, section)):
+            name, _item = _entity(section, i, item)
+            if name.lower() in seen:
+                raise bad(f"'{name}' appears twice in {section}.", f"{section}[{i}].name")
+            seen.add(name.lower())
 
 
 def _ordered(document: dict[str, Any]) -> list[tuple[str, int, Any]]:
     """(section, index, item) in the order the change set applies them: segments and gates
-    so that what a condition names comes first (their sections share one order), then
-    dynamic configs, layers, experiments, holdouts."""
-    graph = [
-        (section, i, item)
+    so that what a condition names comes first (a depth-first order over their references;
+    a cycle is left to the gates' cleaning, which refuses it with its path), then dynamic
+    configs, layers, experiments, holdouts."""
+    _ensure_unique_names(document)
+    nodes = {
+        (section, str(item.get("name", "")).lower() if isinstance(item, dict) else f"#{i}"): (
+            section,
+            i,
+            item,
+        )
         for section in ("segments", "gates")
         for i, item in enumerate(_items(document, section))
-    ]
-    by_name = {
-        str(item.get("name", "")).lower(): (s, i, item)
-        for s, i, item in graph
-        if isinstance(item, dict)
     }
-    done: set[tuple[str, int]] = set()
+    done: set[tuple[str, str]] = set()
     ordered: list[tuple[str, int, Any]] = []
-
-    def visit(node: tuple[str, int, Any], path: set[tuple[str, int]]) -> None:
-        key = (node[0], node[1])
-        if key in done or key in path:
-            return  # a cycle: the gates' cleaning refuses it with its path
-        if isinstance(node[2], dict):
-            for name in sorted(_references(node[2])):
-                if name in by_name:
-                    visit(by_name[name], path | {key})
-        done.add(key)
-        ordered.append(node)
-
-    for node in graph:
-        visit(node, set())
+    for root in nodes:
+        # Iterative: a file may chain thousands of gates.
+        stack: list[tuple[tuple[str, str], bool]] = [(root, False)]
+        while stack:
+            key, expanded = stack.pop()
+            if key in done:
+                continue
+            if expanded:
+                done.add(key)
+                ordered.append(nodes[key])
+                continue
+            stack.append((key, True))
+            item = nodes[key][2]
+            refs = _references(item) if isinstance(item, dict) else set()
+            on_path = {k for k, e in stack if e}
+            stack += [(ref, False) for ref in sorted(refs) if ref in nodes and ref not in on_path]
     for section, _kind in SECTIONS[2:]:
         ordered += [(section, i, item) for i, item in enumerate(_items(document, section))]
     return ordered

@@ -335,3 +335,32 @@ def test_id_list_files__segments__ids_moved_beside_the_document(source):
     assert segment["idsFile"] == "id-lists/beta_users.txt"
     assert "ids" not in segment
     assert files == {"id-lists/beta_users.txt": "u1\nu2\n"}
+
+
+def test_project_import__difference_the_cleaning_erases__counts_as_unchanged(source, site_admin):
+    # Given
+    document = _round_trip(source)
+    gate = next(g for g in document["gates"] if g["name"] == "new_checkout")
+    gate["description"] += "   "
+    versions = RulesetVersion.objects.filter(project=source).count()
+    # When
+    plan = project_import(actor=site_admin, project=source, document=document)
+    # Then
+    assert plan.change_set is None
+    assert not plan.changed
+    assert RulesetVersion.objects.filter(project=source).count() == versions
+
+
+def test_project_import__a_name_twice_or_odd_shapes__refused_with_the_path(target, site_admin):
+    # Given
+    twice = {"version": 1, "gates": [gate_document("a"), gate_document("b"), gate_document("A")]}
+    odd = {"version": 1, "gates": [{**gate_document("a"), "rules": 5}]}
+    # When
+    with pytest.raises(ApplicationError) as named_twice:
+        project_import(actor=site_admin, project=target, document=twice)
+    with pytest.raises(ApplicationError) as odd_rules:
+        project_import(actor=site_admin, project=target, document=odd)
+    # Then
+    assert named_twice.value.field == "gates[2].name"
+    assert odd_rules.value.field == "gates[0].rules"
+    assert not ChangeSet.objects.filter(project=target).exists()
