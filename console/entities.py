@@ -5,12 +5,15 @@ services makes (not archived, the revision the author saw, a name not taken)."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 
-from console.exceptions import Conflict
+from console.exceptions import Conflict, DomainError
 from console.models import Project, TimeStampedModel
 
 
@@ -85,3 +88,54 @@ def save_new(obj: VersionedEntity, *, what: str) -> None:
                 f"A {what} named '{obj.name}' already exists.", code="duplicate", field="name"
             ) from exc
         raise
+
+
+# ---------------------------------------------------------------- imported identity
+
+SALT_SHAPE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+RULE_ID_SHAPE = re.compile(r"^[0-9A-Za-z]{22}$")
+
+
+def imported_identity(document: Any) -> dict[str, Any]:
+    """The `identity` a project import passes with a create (docs/project-as-code.md): the
+    salts and ids the entity's spec hashes with in the project it was exported from, so the
+    same document gives the same spec. Empty for every other create; ignored by updates
+    (an entity keeps its identity)."""
+    identity = document.get("identity") if isinstance(document, Mapping) else None
+    return identity if isinstance(identity, dict) else {}
+
+
+def imported_salt(
+    identity: Mapping[str, Any], key: str, model: type[models.Model], project: Project, column: str
+) -> str | None:
+    """identity[key] when it is a salt no `model` row of the project uses in `column`;
+    None when the identity has none. DomainError (field identity.<key>) when it is not a
+    salt, Conflict when it is taken (two entities hashing alike would bucket alike)."""
+    value = identity.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not SALT_SHAPE.match(value):
+        raise DomainError(
+            "An imported salt is a lowercase UUID.",
+            code="invalid_identity",
+            field=f"identity.{key}",
+        )
+    if model._default_manager.filter(project=project, **{column: value}).exists():
+        raise Conflict(
+            "This project already has an entity with this salt: import it into a project "
+            "that does not hold it yet, or leave the identity out.",
+            code="identity_taken",
+            field=f"identity.{key}",
+        )
+    return value
+
+
+def imported_rule_id(value: Any, path: str) -> str:
+    """A well-formed imported rule or group id (22 letters and digits), else DomainError."""
+    if not isinstance(value, str) or not RULE_ID_SHAPE.match(value):
+        raise DomainError(
+            "An imported rule or group id is 22 letters and digits.",
+            code="invalid_identity",
+            field=path,
+        )
+    return value

@@ -6,6 +6,9 @@ class ApplicationError(Exception):
 
     status = 400
     default_code = "invalid"
+    # Which change of a change set raised it (its position), set by reviews' dry run and
+    # apply: callers proposing many changes name the input at fault (a project import).
+    change_position: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
         super().__init__(message)

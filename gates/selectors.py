@@ -167,6 +167,12 @@ def segment_ids_page(
     return list(qs.order_by("unit_id").values_list("unit_id", flat=True)[:limit])
 
 
+def segment_ids(*, segment: Segment) -> Iterator[str]:
+    """Every ID of the segment, by ID, read in batches."""
+    rows = SegmentID.objects.filter(segment=segment).order_by("unit_id")
+    return rows.values_list("unit_id", flat=True).iterator(chunk_size=10_000)
+
+
 # "+" + 8 characters + "\n" per ID.
 ID_LIST_LINE_BYTES = 10
 

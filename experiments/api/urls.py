@@ -3,11 +3,13 @@ Statsig's Console API: no trailing slashes; an entity is named by its name)."""
 
 from django.urls import path
 
-from experiments.api import views
+from experiments.api import projectcode, views
 
 app_name = "experiments-api"
 
 urlpatterns = [
+    path("export", projectcode.ProjectExportView.as_view(), name="api-project-export"),
+    path("import", projectcode.ProjectImportView.as_view(), name="api-project-import"),
     path("experiments", views.ExperimentListView.as_view(), name="api-experiment-list"),
     path(
         "experiments/<str:name>",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from console.entities import imported_identity, imported_rule_id
 from console.exceptions import Conflict
 from console.models import Project, Tag
 from console.targeting.conditions import CONDITION_TYPES, ConditionDoc, ValueKind, clean_condition
@@ -94,6 +95,9 @@ def _clean_groups(
     if len(raw) > MAX_GROUPS:
         raise fail(f"At most {MAX_GROUPS} groups.", "too_many_groups", "groups")
     known_ids = {g["id"] for g in existing.groups} if existing is not None else set()
+    # A new experiment an import creates keeps its groups' ids (identity.groups: true): a
+    # group's id is its rule's id and salt in the spec.
+    keep_ids = existing is None and imported_identity(doc).get("groups") is True
     types = {p["name"]: p["type"] for p in parameters}
     groups: list[StoredGroup] = []
     names: set[str] = set()
@@ -110,7 +114,9 @@ def _clean_groups(
             raise fail(f"Two groups are named {name!r}.", "duplicate", f"{path}.name")
         names.add(name.lower())
         group_id = item.get("id")
-        if not (isinstance(group_id, str) and group_id in known_ids and group_id not in ids):
+        if keep_ids and group_id not in ids:
+            group_id = imported_rule_id(group_id, f"{path}.id")
+        elif not (isinstance(group_id, str) and group_id in known_ids and group_id not in ids):
             group_id = new_rule_id()
         ids.add(group_id)
         size = _clean_percent(

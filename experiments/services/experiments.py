@@ -10,7 +10,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
-from console.entities import ensure_not_archived, ensure_revision, new_salt, save_new
+from console.entities import (
+    ensure_not_archived,
+    ensure_revision,
+    imported_identity,
+    imported_salt,
+    new_salt,
+    save_new,
+)
 from console.exceptions import Conflict, DomainError
 from console.models import Project
 from experiments.documents import clean_experiment, experiment_to_document
@@ -103,6 +110,27 @@ def _apply(experiment: Experiment, cleaned) -> None:
     experiment.scorecard = {k: doc[k] for k in SCORECARD_KEYS}
 
 
+def _imported_identity(experiment: Experiment, document) -> None:
+    """A new experiment an import creates keeps the salts and group ids it had
+    (docs/project-as-code.md); a group id another experiment of the project uses is refused."""
+    identity = imported_identity(document)
+    project = experiment.project
+    if salt := imported_salt(identity, "salt", Experiment, project, "salt"):
+        experiment.salt = salt
+    if salt := imported_salt(identity, "layerSalt", Experiment, project, "layer_salt"):
+        experiment.layer_salt = salt
+    if identity.get("groups") is not True:
+        return
+    for i, group in enumerate(experiment.groups):
+        others = Experiment.objects.filter(project=project, groups__contains=[{"id": group["id"]}])
+        if others.exists():
+            raise Conflict(
+                f"Another experiment of this project has the group id {group['id']}.",
+                code="identity_taken",
+                field=f"groups[{i}].id",
+            )
+
+
 @transaction.atomic
 def experiment_create(*, actor, project: Project, document: ExperimentDocument) -> Experiment:
     """Create a draft experiment from a whole ExperimentDocument (owner defaults to the
@@ -116,6 +144,7 @@ def experiment_create(*, actor, project: Project, document: ExperimentDocument) 
     experiment.owner = cleaned.owner or actor
     if cleaned.layer is not None:
         ensure_capacity(cleaned.layer, experiment.bucket_count)
+    _imported_identity(experiment, document)
     save_new(experiment, what="experiment")
     experiment.tags.set(cleaned.tags)
     audit_record(

@@ -6,7 +6,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
-from console.entities import ensure_not_archived, ensure_revision, save_new
+from console.entities import (
+    ensure_not_archived,
+    ensure_revision,
+    imported_identity,
+    imported_salt,
+    save_new,
+)
 from console.models import Project
 from experiments.documents import clean_holdout, holdout_to_document
 from experiments.models import Holdout
@@ -34,6 +40,11 @@ def holdout_create(*, actor, project: Project, document: HoldoutDocument) -> Hol
         is_global=doc["isGlobal"],
         created_by=actor,
     )
+    identity = imported_identity(document)
+    if salt := imported_salt(identity, "salt", Holdout, project, "salt"):
+        holdout.salt = salt
+    if salt := imported_salt(identity, "ruleSalt", Holdout, project, "rule_salt"):
+        holdout.rule_salt = salt
     save_new(holdout, what="holdout")
     holdout.experiments.set(cleaned.experiments)
     audit_record(

@@ -6,7 +6,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
-from console.entities import ensure_not_archived, ensure_revision, save_new
+from console.entities import (
+    ensure_not_archived,
+    ensure_revision,
+    imported_identity,
+    imported_salt,
+    save_new,
+)
 from console.exceptions import Conflict
 from console.models import Project
 from experiments.documents import clean_layer, layer_to_document
@@ -33,6 +39,9 @@ def layer_create(*, actor, project: Project, document: LayerDocument) -> Layer:
         parameters=cleaned.parameters,
         created_by=actor,
     )
+    identity = imported_identity(document)
+    if salt := imported_salt(identity, "salt", Layer, project, "salt"):
+        layer.salt = salt
     save_new(layer, what="layer")
     audit_record(
         actor=actor,

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import best_match as best_schema_error
 
-from console.entities import new_salt
+from console.entities import SALT_SHAPE, imported_identity, imported_rule_id, new_salt
 from console.exceptions import Conflict
 from console.models import Environment, Project, Tag
 from console.targeting.conditions import CONDITION_TYPES, ValueKind, clean_condition
@@ -274,6 +274,26 @@ def _clean_rollout(value: Any, path: str, *, allowed: bool) -> list[RolloutStepD
     return steps
 
 
+def _imported_rule(ctx: _Context, doc: dict, rule_id: Any, path: str) -> tuple[str, str] | None:
+    """A new entity's rule keeps the id and salt its import names (identity.rules: {id:
+    salt}), when well-formed and not used by another rule of the project."""
+    salts = imported_identity(doc).get("rules")
+    if ctx.existing is not None or not isinstance(salts, dict) or rule_id not in salts:
+        return None
+    rule_id = imported_rule_id(rule_id, f"{path}.id")
+    salt = salts[rule_id]
+    if not isinstance(salt, str) or not SALT_SHAPE.match(salt):
+        raise fail("An imported salt is a lowercase UUID.", "invalid_identity", f"{path}.id")
+    for model in (FeatureGate, Segment, DynamicConfig):
+        if model.objects.filter(project=ctx.project, rules__contains=[{"id": rule_id}]).exists():
+            raise Conflict(
+                f"Another rule of this project has the id {rule_id}.",
+                code="identity_taken",
+                field=f"{path}.id",
+            )
+    return rule_id, salt
+
+
 def _clean_rules(
     ctx: _Context,
     doc: dict,
@@ -306,8 +326,11 @@ def _clean_rules(
         if rule_id:
             given_ids.add(rule_id)
         previous = old.get(rule_id) if rule_id else None
+        imported = _imported_rule(ctx, doc, rule_id, path) if previous is None else None
         rule_id, salt = (
-            (previous["id"], previous["salt"]) if previous else (new_rule_id(), new_salt())
+            (previous["id"], previous["salt"])
+            if previous
+            else imported or (new_rule_id(), new_salt())
         )
         percentage = _clean_percentage(raw.get("passPercentage"), f"{path}.passPercentage")
         raw_conditions = raw.get("conditions")

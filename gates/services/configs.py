@@ -6,7 +6,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
-from console.entities import ensure_not_archived, ensure_revision, save_new
+from console.entities import (
+    ensure_not_archived,
+    ensure_revision,
+    imported_identity,
+    imported_salt,
+    save_new,
+)
 from console.models import Project
 from gates.documents import clean_dynamic_config, dynamic_config_to_document
 from gates.models import DynamicConfig, ReferenceKind
@@ -41,6 +47,8 @@ def dynamic_config_create(
         rules=cleaned.rules,
         created_by=actor,
     )
+    if salt := imported_salt(imported_identity(document), "salt", DynamicConfig, project, "salt"):
+        config.salt = salt
     save_new(config, what="dynamic config")
     config.tags.set(cleaned.tags)
     write_references(project, ReferenceKind.DYNAMIC_CONFIG, config.pk, cleaned)

@@ -6,7 +6,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
-from console.entities import ensure_not_archived, ensure_revision, save_new
+from console.entities import (
+    ensure_not_archived,
+    ensure_revision,
+    imported_identity,
+    imported_salt,
+    save_new,
+)
 from console.models import Project
 from gates.documents import clean_gate, gate_to_document
 from gates.models import FeatureGate, GateStatus, ReferenceKind
@@ -43,6 +49,8 @@ def gate_create(*, actor, project: Project, document: GateDocument) -> FeatureGa
         overrides=cleaned.overrides,
         created_by=actor,
     )
+    if salt := imported_salt(imported_identity(document), "salt", FeatureGate, project, "salt"):
+        gate.salt = salt
     save_new(gate, what="gate")
     rollouts_sync(gate=gate, actor=actor)
     gate.tags.set(cleaned.tags)

@@ -11,7 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
-from console.entities import ensure_not_archived, ensure_revision, save_new
+from console.entities import (
+    ensure_not_archived,
+    ensure_revision,
+    imported_identity,
+    imported_salt,
+    save_new,
+)
 from console.exceptions import DomainError
 from console.models import Project
 from gates import idlists
@@ -57,6 +63,8 @@ def segment_create(*, actor, project: Project, document: SegmentDocument) -> Seg
         rules=cleaned.rules,
         created_by=actor,
     )
+    if salt := imported_salt(imported_identity(document), "salt", Segment, project, "salt"):
+        segment.salt = salt
     save_new(segment, what="segment")
     segment.tags.set(cleaned.tags)
     write_references(project, ReferenceKind.SEGMENT, segment.pk, cleaned)

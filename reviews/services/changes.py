@@ -18,7 +18,7 @@ from django.db.models.expressions import RawSQL
 from console import progress
 from console.audit import audit_record
 from console.entities import ensure_revision
-from console.exceptions import Conflict, DomainError, NotFound
+from console.exceptions import ApplicationError, Conflict, DomainError, NotFound
 from console.models import Environment, Project, User
 from console.permissions import project_role
 from console.specs.builder import build_spec
@@ -196,9 +196,16 @@ def _resolve(project: Project, inputs: list[ChangeInput]) -> list[Change]:
             payload=item.payload,
             weight=action.weight(item.payload),
         )
+        follows = False
         if action.creates:
             name = item.name or str(item.payload.get("name") or item.payload.get("id") or "")
             change.entity_name = name.strip()[:200]
+        elif (item.kind, item.name.strip().lower()) in seen and not action.takes_document:
+            # A step (start, ship, IDs) of an entity an earlier change of this change set
+            # creates or updates: it follows that change, names no entity yet (entity_id
+            # and base_revision stay None) and finds it by name when it runs (_run).
+            follows = True
+            change.entity_name = item.name.strip()[:200]
         else:
             entity = handler.find(project, item.name)
             if entity is None:
@@ -209,7 +216,7 @@ def _resolve(project: Project, inputs: list[ChangeInput]) -> list[Change]:
             change.base_revision = entity.revision
             change.before = handler.to_document(entity)
         key = (change.kind, change.entity_name.lower())
-        if key in seen:
+        if key in seen and not follows:
             raise DomainError(
                 f"The {handler.label} '{change.entity_name}' appears twice: one change per "
                 "entity in a change set.",
@@ -232,7 +239,17 @@ def _run(
         action = handler.action(change.action)
         progress.report(f"{action.label} {handler.label} {change.entity_name}")
         entity = None
-        if not action.creates:
+        if not action.creates and change.base_revision is None:
+            # It follows an earlier change of its entity in this change set (_resolve).
+            entity = handler.find(project, change.entity_name)
+            if entity is None:
+                raise Conflict(
+                    f"The {handler.label} '{change.entity_name}' is gone: this change set "
+                    "cannot be applied.",
+                    code="stale",
+                )
+            change.entity_id = entity.pk
+        elif not action.creates:
             entity = handler.load(project, existing_id(change), lock=True)
             if entity is None or entity.revision != change.base_revision:
                 raise Conflict(
@@ -241,7 +258,11 @@ def _run(
                     code="stale",
                 )
         run = (action.preview or action.apply) if preview else action.apply
-        result = run(actor, project, entity, change.payload)
+        try:
+            result = run(actor, project, entity, change.payload)
+        except ApplicationError as exc:
+            exc.change_position = change.position
+            raise
         if action.creates:
             change.entity_id = result.pk
         entity = handler.load(project, existing_id(change))
@@ -283,8 +304,8 @@ def _dry_run(actor: User, project: Project, changes: list[Change]) -> list[str]:
     except _DryRun:
         pass
     for change in changes:
-        if registry.get(change.kind).action(change.action).creates:
-            change.entity_id = None  # the row was rolled back
+        if change.base_revision is None:
+            change.entity_id = None  # created (or following a create): rolled back
     _refuse_unchanged(changes)
     return touched
 
@@ -303,7 +324,9 @@ def _refuse_unchanged(changes: list[Change]) -> None:
                     f"The {label} '{change.entity_name}' is unchanged: leave it out of the "
                     "change set."
                 )
-            raise DomainError(message, code="unchanged")
+            refused = DomainError(message, code="unchanged")
+            refused.change_position = change.position
+            raise refused
 
 
 def changeset_specs_after(

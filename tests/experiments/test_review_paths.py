@@ -12,13 +12,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from console.exceptions import Conflict
+from console.exceptions import ApplicationError, Conflict
 from console.models import Membership, Project, Role, RulesetVersion, User
 from experiments import services
 from experiments.documents import experiment_to_document, holdout_to_document
 from experiments.models import Experiment, ExperimentStatus, Holdout, Layer, LayerBucket
 from reviews.models import Approval, ChangeSet, ChangeSetState
-from reviews.services import changeset_approve
+from reviews.services import ChangeInput, changeset_approve, changeset_submit
 from tests.api_support import (
     api_url_for,
     assert_error,
@@ -848,3 +848,46 @@ def test_experiment_page__ship_buttons__one_dry_run_whatever_the_number_of_group
     assert queries(two) == queries(five)
     html = _page(client, reverse("experiment-detail", args=[world.project.slug, five.pk]))
     assert all(f"Ship G{i} · submit for review" in html for i in range(5))
+
+
+def test_change_set__create_then_start_then_ship__follow_ups_wait_then_happen_in_order(
+    world, project_member
+):
+    # Given
+    changes = [
+        ChangeInput("experiment", "create", "", experiment_document("new_flow", allocation=30)),
+        ChangeInput("experiment", "start", "new_flow"),
+        ChangeInput("experiment", "ship", "new_flow", {"group": "Test"}),
+        ChangeInput("experiment", "abandon", "checkout_copy"),
+    ]
+    # When
+    change_set = changeset_submit(actor=project_member, project=world.project, changes=changes)
+    assert change_set.state == ChangeSetState.IN_REVIEW
+    assert not Experiment.objects.filter(project=world.project, name="new_flow").exists()
+    stored = list(change_set.changes.order_by("position"))
+    assert [(c.entity_id is None, c.base_revision) for c in stored[:3]] == [(True, None)] * 3
+    change_set = approve(world, change_set)
+    # Then
+    experiment = Experiment.objects.get(project=world.project, name="new_flow")
+    assert experiment.status == ExperimentStatus.SHIPPED
+    assert experiment.launched_group_id == experiment.groups[1]["id"]
+    ids = list(change_set.changes.order_by("position").values_list("entity_id", flat=True))
+    assert ids == [experiment.pk, experiment.pk, experiment.pk, world.running.pk]
+
+
+def test_change_set__the_same_step_twice__the_second_refused_by_the_service_nothing_proposed(
+    world, project_member
+):
+    # Given
+    changes = [
+        ChangeInput("experiment", "abandon", "checkout_copy"),
+        ChangeInput("experiment", "abandon", "checkout_copy"),
+    ]
+    before = db_state(world.project)
+    # When
+    with pytest.raises(ApplicationError) as refused:
+        changeset_submit(actor=project_member, project=world.project, changes=changes)
+    # Then
+    assert refused.value.change_position == 1
+    assert not ChangeSet.objects.filter(project=world.project).exists()
+    assert db_state(world.project) == before
