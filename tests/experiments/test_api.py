@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from console import services as console_services
+from console.api.documents import READ_ONLY_KEYS
 from console.models import AuditEvent, Project, Role, Tag, User
 from experiments import services
 from experiments.documents import experiment_to_document
@@ -326,10 +327,17 @@ def test_experiment_create__statsig_document__get_returns_it_with_group_ids(worl
     assert data == created.json()["data"]
     group_ids = [g.pop("id") for g in data["groups"]]
     assert len(set(group_ids)) == 3
+    # Statsig's read-only metadata, in the answer only: the id, epoch-millisecond times.
+    metadata = {key: data.pop(key) for key in [*READ_ONLY_KEYS, "id"] if key in data}
+    assert metadata["id"] == "new_pricing"
+    assert metadata["creatorEmail"] == world.member.email
+    assert isinstance(metadata["createdTime"], int)
+    assert metadata["lastModifiedTime"] >= metadata["createdTime"] > 1_600_000_000_000
     assert data == {
         **STATSIG_EXPERIMENT,
+        "status": "setup",  # Statsig's name of our draft
         "owner": world.member.email,  # defaults to the creator
-        "launchedGroup": None,
+        "launchedGroupID": None,
         # What the body left out, at Statsig's defaults (CUPED on).
         "primaryMetrics": [],
         "secondaryMetrics": [],
@@ -498,7 +506,7 @@ def test_experiment_start__draft__running(world):
 
     # Then
     assert response.status_code == 200, response.content
-    assert response.json()["data"]["status"] == "running"
+    assert response.json()["data"]["status"] == "active"
     world.draft.refresh_from_db()
     assert world.draft.status == ExperimentStatus.RUNNING
     assert world.draft.started_at is not None
@@ -513,7 +521,8 @@ def test_experiment_ship__group_by_name__shipped_and_buckets_freed(world):
     # Then
     assert response.status_code == 200, response.content
     data = response.json()["data"]
-    assert (data["status"], data["launchedGroup"]) == ("shipped", "Test")
+    test_group = next(g for g in world.running.groups if g["name"] == "Test")
+    assert (data["status"], data["launchedGroupID"]) == ("decision_made", test_group["id"])
     assert not LayerBucket.objects.filter(experiment=world.running).exists()
     assert AuditEvent.objects.filter(action="experiment.shipped").count() == 1
 
@@ -567,7 +576,7 @@ def test_experiment_abandon__running__abandoned_and_buckets_freed(world):
     # Then
     assert response.status_code == 200, response.content
     assert response.json()["data"]["status"] == "abandoned"
-    assert response.json()["data"]["launchedGroup"] is None
+    assert response.json()["data"]["launchedGroupID"] is None
     assert not LayerBucket.objects.filter(experiment=world.running).exists()
 
 

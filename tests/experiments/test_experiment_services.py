@@ -109,7 +109,7 @@ def test_experiment_create__member_with_full_document__saved_and_audited_once(
     assert doc["overrides"] == [{"group": "Blue", "unitIDs": ["u1", "7"], "segments": ["staff"]}]
     assert doc["tags"] == ["core"]
     assert doc["owner"] == project_member.email
-    assert doc["launchedGroup"] is None
+    assert doc["launchedGroupID"] is None
     [event] = _events()
     assert (event.action, event.actor, event.project) == (
         "experiment.created",
