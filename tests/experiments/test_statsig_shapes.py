@@ -44,8 +44,8 @@ USERS = [{"userID": f"user-{i}"} for i in range(400)]
 
 
 @pytest.fixture
-def client(project, project_member):
-    return key_client(console_key(project_member, project, Role.MEMBER))
+def client(project, project_admin):
+    return key_client(console_key(project_admin, project, Role.MEMBER))
 
 
 def _spec(project):
@@ -173,9 +173,7 @@ def test_create__inferred_parameters_disagree__400_with_path_and_nothing_created
     assert not Experiment.objects.filter(project=project).exists()
 
 
-def test_get_edit_post__answer_sent_back_with_its_metadata__only_the_edit_applies(
-    client, project
-):
+def test_get_edit_post__answer_sent_back_with_its_metadata__only_the_edit_applies(client, project):
     # Given
     client.post(api_url("api-experiment-list"), STATSIG_CREATE, format="json")
     fetched = client.get(api_url("api-experiment-detail", "a_test_experiment")).json()["data"]
