@@ -11,7 +11,7 @@ from typing import Any
 
 from console.targeting.text import pretty_json
 from experiments.forms import percent_text
-from experiments.models import Experiment, ExperimentStatus, Layer
+from experiments.models import Experiment, ExperimentStatus, Layer, status_from_document
 from gates.explain import evaluator_for
 
 
@@ -30,7 +30,8 @@ class Design:
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Design:
-        return cls(document["allocation"], document["status"], document.get("targetingGateID"))
+        status = status_from_document(document["status"]) or document["status"]
+        return cls(document["allocation"], status, document.get("targetingGateID"))
 
 
 @dataclass

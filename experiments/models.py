@@ -54,6 +54,25 @@ class ExperimentStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+# The statuses as Statsig's Console API names them: what documents and answers say. Ours are
+# accepted as aliases on input (status_from_document).
+STATSIG_STATUS: dict[str, str] = {
+    ExperimentStatus.DRAFT: "setup",
+    ExperimentStatus.RUNNING: "active",
+    ExperimentStatus.SHIPPED: "decision_made",
+    ExperimentStatus.ABANDONED: "abandoned",
+    ExperimentStatus.ARCHIVED: "archived",
+}
+_STATUS_OF = {name: ours for ours, name in STATSIG_STATUS.items()} | {
+    str(ours): str(ours) for ours in ExperimentStatus
+}
+
+
+def status_from_document(value: object) -> str | None:
+    """Our ExperimentStatus for a document's status (Statsig's name or ours), else None."""
+    return _STATUS_OF.get(value) if isinstance(value, str) else None
+
+
 # Allowed status changes, each made by one service (experiment_<verb>); reset re-randomises.
 EXPERIMENT_TRANSITIONS: dict[str, set[str]] = {
     ExperimentStatus.DRAFT: {ExperimentStatus.RUNNING, ExperimentStatus.ARCHIVED},

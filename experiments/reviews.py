@@ -19,7 +19,13 @@ from experiments.documents import (
     holdout_to_document,
     layer_to_document,
 )
-from experiments.models import Experiment, ExperimentStatus, Holdout, Layer
+from experiments.models import (
+    Experiment,
+    ExperimentStatus,
+    Holdout,
+    Layer,
+    status_from_document,
+)
 from gates.reviews import Lines, common_lines, conditions_text, percent, show_values
 from reviews.registry import Action, EntityKind, document_actions, register
 
@@ -73,15 +79,18 @@ def _targeting(doc: dict) -> str:
 
 
 def _status(status: Any) -> str:
-    return ExperimentStatus(status).label if status in ExperimentStatus.values else str(status)
+    ours = status_from_document(status)
+    return ExperimentStatus(ours).label if ours is not None else str(status)
 
 
 def describe_experiment(doc: dict) -> Lines:
     lines: Lines = []
     if "status" in doc:
         lines.append(("Status", _status(doc["status"])))
-    if doc.get("launchedGroup"):
-        lines.append(("Shipped group", str(doc["launchedGroup"])))
+    if doc.get("launchedGroupID"):
+        names = {g.get("id"): g.get("name") for g in doc.get("groups") or []}
+        launched = doc["launchedGroupID"]
+        lines.append(("Shipped group", str(names.get(launched) or launched)))
     if "hypothesis" in doc:
         lines.append(("Hypothesis", str(doc["hypothesis"] or "—")))
     lines += common_lines(doc)

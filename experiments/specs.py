@@ -18,7 +18,8 @@ Shapes (docs/statsig-spec.md §6, §12):
   - abandoned: no rules (defaults, rule id "default").
   Every returnValue and the defaultValue hold every parameter: group values over the
   experiment's defaults, which for a layered experiment are the layer's (hasSharedParams,
-  explicitParameters = the experiment's parameters).
+  explicitParameters = the experiment's parameters). An unlayered parameter without a
+  default (Statsig's create body: values only in the groups) is absent where no group sets it.
 * override rules: `<groupId>:id_override` (unit_id any [ids]) first, then
   `<groupId>:<segment>:segment_override` (pass_gate segment:<segment>), with groupName and
   the group's values, no isExperimentGroup.
@@ -273,7 +274,10 @@ def experiment_spec(
     if layer is not None:
         defaults = {p["name"]: p["defaultValue"] for p in layer["parameters"]}
     else:
-        defaults = {p["name"]: p["defaultValue"] for p in exp["parameters"]}
+        # A parameter without a default (None) is absent outside the groups.
+        defaults = {
+            p["name"]: p["defaultValue"] for p in exp["parameters"] if p["defaultValue"] is not None
+        }
     groups = {g["id"]: g for g in exp["groups"]}
 
     def value_of(group: dict) -> dict[str, Any]:

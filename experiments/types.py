@@ -64,8 +64,9 @@ class ExperimentDocument(ScorecardDocument):
     description: str
     hypothesis: str
     idType: str
+    # Statsig's names (experiments.models.STATSIG_STATUS; ours accepted as aliases on input).
     # Read-only here: changed by experiment_start / _ship / _abandon / _reset / _archive.
-    status: Literal["draft", "running", "shipped", "abandoned", "archived"]
+    status: Literal["setup", "active", "decision_made", "abandoned", "archived"]
     allocation: float | int  # percent of the layer's units, one decimal
     layerID: str | None  # a layer's name
     targetingGateID: str | None  # a gate's name; exclusive with targetingConditions
@@ -75,7 +76,7 @@ class ExperimentDocument(ScorecardDocument):
     overrides: list[OverrideDoc]
     tags: list[str]
     owner: str | None  # email of a project member
-    launchedGroup: str | None  # read-only: the shipped group's name
+    launchedGroupID: str | None  # read-only: the shipped group's id (one of groups[].id)
 
 
 class LayerDocument(TypedDict):

@@ -11,6 +11,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from console import services as console_services
+from console.api.documents import READ_ONLY_KEYS
 from console.models import AuditEvent, Membership, Project, Role, User, role_at_least
 from reviews.models import ChangeSet, ChangeSetSource, ChangeSetState
 from tests.console.factories import MembershipFactory
@@ -47,6 +48,13 @@ def console_key(actor: User, project: Project, role: str) -> str:
         actor=actor, project=project, kind="console", role=role, name=f"{role} key"
     )
     return issued.secret
+
+
+def without_metadata(data: dict, *, keep_id: bool = False) -> dict:
+    """An entity answer without its read-only metadata (and Statsig's `id`, unless the
+    entity's own document has it): the entity's document."""
+    dropped = READ_ONLY_KEYS if keep_id else READ_ONLY_KEYS | {"id"}
+    return {key: value for key, value in data.items() if key not in dropped}
 
 
 def assert_error(response, status: int, code: str | None = None, field: str | None = None):

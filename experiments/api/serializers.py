@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from experiments.models import ExperimentStatus
+from experiments.models import STATSIG_STATUS, ExperimentStatus, status_from_document
 
 __all__ = [
     "ExperimentListQuery",
@@ -63,8 +63,19 @@ class ResultsRefreshInput(serializers.Serializer):
 # ---------------------------------------------------------------- list queries
 
 
+class ExperimentStatusField(serializers.ChoiceField):
+    """A status filter: Statsig's name (setup, active, decision_made...) or ours."""
+
+    def __init__(self, **kwargs):
+        names = [*STATSIG_STATUS.values(), *ExperimentStatus.values]
+        super().__init__(list(dict.fromkeys(names)), **kwargs)
+
+    def to_internal_value(self, data):
+        return status_from_document(super().to_internal_value(data))
+
+
 class ExperimentListQuery(serializers.Serializer):
     search = _text()
-    status = serializers.ChoiceField(ExperimentStatus.choices, required=False)
+    status = ExperimentStatusField(required=False)
     tag = _text()
     layer = _text()

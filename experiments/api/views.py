@@ -20,7 +20,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from console.api.base import ConsoleAPIView, ok, valid
-from console.api.documents import DocumentAPIView
+from console.api.documents import DocumentAPIView, with_metadata
 from console.api.permissions import resolve_project
 from console.exceptions import Conflict, DomainError, NotFound
 from console.models import Project, Role
@@ -255,7 +255,11 @@ class ExperimentActionView(DocumentAPIView):
         experiment = _experiment(project, name)
         change = ChangeInput("experiment", self.action, experiment.name, self.payload(request))
         change_set = _lifecycle(lambda: propose(request, project, change))
-        return applied_or_pending(change_set, self.message, experiment_to_document)
+        return applied_or_pending(
+            change_set,
+            self.message,
+            lambda entity: with_metadata(experiment_to_document(entity), entity),
+        )
 
     post = put
 

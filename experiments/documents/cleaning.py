@@ -129,10 +129,15 @@ def check_value(kind: str, value: Any, path: str) -> Any:
 
 
 def _clean_parameters(
-    doc: dict, *, layer_params: dict[str, StoredParameter] | None
+    doc: dict,
+    *,
+    layer_params: dict[str, StoredParameter] | None,
+    default_required: bool = True,
 ) -> list[StoredParameter]:
     """Parameters with their defaults; in a layer, each must be a layer parameter of the
-    same type, whose default it takes (stored as None, rendered from the layer)."""
+    same type, whose default it takes (stored as None, rendered from the layer). Without
+    `default_required` (an experiment outside a layer), a missing or null default is None:
+    no default, so units outside the groups get no value for it."""
     raw = doc.get("parameters") or []
     if not isinstance(raw, list):
         raise fail("'parameters' is a list.", "invalid", "parameters")
@@ -165,9 +170,11 @@ def _clean_parameters(
             )
         description = text(item, "description", max_length=1000, path=f"{path}.description")
         if layer_params is None:
-            if "defaultValue" not in item:
+            if "defaultValue" not in item and default_required:
                 raise fail("Give the parameter a default value.", "missing_default", path)
-            default = check_value(kind, item["defaultValue"], f"{path}.defaultValue")
+            default = item.get("defaultValue")
+            if default is not None or default_required:
+                default = check_value(kind, default, f"{path}.defaultValue")
         else:
             owned = layer_params.get(name)
             if owned is None:

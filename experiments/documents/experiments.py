@@ -28,10 +28,23 @@ from experiments.documents.cleaning import (
     _unit_types,
     check_value,
 )
-from experiments.documents.common import HUNDRED, MAX_CONDITIONS, MAX_GROUPS, _number
+from experiments.documents.common import (
+    HUNDRED,
+    MAX_CONDITIONS,
+    MAX_GROUPS,
+    MAX_PARAMETERS,
+    PARAMETER_NAME,
+    _number,
+)
 from experiments.documents.rendering import _parameters_to_doc, layer_defaults
 from experiments.documents.scorecard import check_metrics, clean_scorecard
-from experiments.models import Experiment, ExperimentStatus, Layer
+from experiments.models import (
+    STATSIG_STATUS,
+    Experiment,
+    ExperimentStatus,
+    Layer,
+    status_from_document,
+)
 from experiments.types import (
     ExperimentDocument,
     StoredGroup,
@@ -83,6 +96,74 @@ def _clean_layer_ref(project: Project, doc: dict, id_type: str) -> Layer | None:
     return layer
 
 
+def _value_type(value: Any) -> str | None:
+    """The parameter type of a value as Statsig's console infers it (None: not one of ours)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    return None
+
+
+def _infer_parameters(doc: dict, layer_params: dict[str, StoredParameter] | None) -> list[dict]:
+    """Statsig's create body: no `parameters`, only the groups' `parameterValues`. The
+    parameters are the names found there, in order, typed by their values (in a layer, by
+    the layer's parameter); no default unless the layer has one. Null values are unset."""
+    raw = doc.get("groups")
+    found: dict[str, dict[str, Any]] = {}
+    first_path: dict[str, str] = {}
+    for i, group in enumerate(raw if isinstance(raw, list) else []):
+        values = group.get("parameterValues") if isinstance(group, dict) else None
+        if not isinstance(values, dict):
+            continue  # _clean_groups says what is wrong with it
+        for name, value in values.items():
+            path = f"groups[{i}].parameterValues.{name}"
+            if value is None:
+                continue
+            if not PARAMETER_NAME.match(name):
+                raise fail(
+                    "Parameter names use letters, digits, '_', '.' and '-' (1-100, starting "
+                    "with a letter or '_').",
+                    "invalid_name",
+                    path,
+                )
+            if layer_params is not None:
+                owned = layer_params.get(name)
+                if owned is None:
+                    raise fail(
+                        f"The layer has no parameter {name!r}: an experiment in a layer sets "
+                        "layer parameters (add it to the layer first).",
+                        "unknown_layer_parameter",
+                        path,
+                    )
+                kind: str | None = owned["type"]
+            else:
+                kind = _value_type(value)
+                if kind is None:
+                    raise fail(
+                        "A parameter value is a string, a number, a boolean or an object.",
+                        "invalid_type",
+                        path,
+                    )
+            if name not in found:
+                if len(found) == MAX_PARAMETERS:
+                    raise fail(f"At most {MAX_PARAMETERS} parameters.", "too_many_parameters", path)
+                found[name] = {"name": name, "type": kind}
+                first_path[name] = path
+            elif found[name]["type"] != kind:
+                raise fail(
+                    f"{name!r} is a {found[name]['type']} in {first_path[name]} and a {kind} "
+                    "here: a parameter has one type in every group.",
+                    "parameter_type_conflict",
+                    path,
+                )
+    return list(found.values())
+
+
 def _clean_groups(
     doc: dict,
     existing: Experiment | None,
@@ -128,6 +209,8 @@ def _clean_groups(
             raise fail("'parameterValues' is an object.", "invalid", f"{path}.parameterValues")
         cleaned: dict[str, Any] = {}
         for key, value in values.items():
+            if value is None:
+                continue  # unset: the default, if any
             if key not in types:
                 raise fail(
                     f"The experiment has no parameter {key!r}.",
@@ -136,6 +219,7 @@ def _clean_groups(
                 )
             cleaned[key] = check_value(types[key], value, f"{path}.parameterValues.{key}")
         full = {p["name"]: cleaned.get(p["name"], defaults[p["name"]]) for p in parameters}
+        full = {key: value for key, value in full.items() if value is not None}
         groups.append(
             {
                 "id": group_id,
@@ -276,9 +360,10 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
         )
     current = existing.status if existing is not None else ExperimentStatus.DRAFT
     status = doc.get("status")
-    if status not in (None, "", current):
+    if status not in (None, "") and status_from_document(status) != current:
         raise fail(
-            f"The status is {current}: start, ship, abandon, reset and archive change it.",
+            f"The status is {STATSIG_STATUS[current]}: start, ship, abandon, reset and archive "
+            "change it.",
             "status_read_only",
             "status",
         )
@@ -286,7 +371,9 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
     id_type = clean_id_type(unit_types, doc)
     layer = _clean_layer_ref(project, doc, id_type)
     layer_params = {p["name"]: p for p in layer.parameters} if layer is not None else None
-    parameters = _clean_parameters(doc, layer_params=layer_params)
+    if not doc.get("parameters"):
+        doc = {**doc, "parameters": _infer_parameters(doc, layer_params)}
+    parameters = _clean_parameters(doc, layer_params=layer_params, default_required=False)
     if layer is not None:
         defaults = layer_defaults(layer)
     else:
@@ -306,14 +393,13 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
     scorecard = clean_scorecard(known_tags, doc)
     check_metrics(project, scorecard)
     owner = clean_owner(project, doc)
-    names = {g["id"]: g["name"] for g in groups}
     launched = existing.launched_group_id if existing is not None else ""
     document = {
         "name": name,
         "description": text(doc, "description", max_length=5000),
         "hypothesis": text(doc, "hypothesis", max_length=5000),
         "idType": id_type,
-        "status": str(current),
+        "status": STATSIG_STATUS[current],
         "allocation": _number(allocation),
         "layerID": layer.name if layer is not None else None,
         "targetingGateID": gate.name if gate is not None else None,
@@ -323,7 +409,7 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
         "overrides": overrides_doc,
         "tags": [t.name for t in tags],
         "owner": owner.email if owner else None,
-        "launchedGroup": names.get(launched),
+        "launchedGroupID": launched if any(g["id"] == launched for g in groups) else None,
         **scorecard,
     }
     return CleanedExperiment(

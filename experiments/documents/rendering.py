@@ -10,7 +10,7 @@ from console.targeting.fields import (
 )
 from experiments.documents.common import _number
 from experiments.documents.scorecard import stored_scorecard
-from experiments.models import Experiment, Holdout, Layer
+from experiments.models import STATSIG_STATUS, Experiment, Holdout, Layer
 from experiments.types import (
     ExperimentDocument,
     HoldoutDocument,
@@ -51,7 +51,7 @@ def experiment_to_document(experiment: Experiment) -> ExperimentDocument:
         "description": experiment.description,
         "hypothesis": experiment.hypothesis,
         "idType": experiment.id_type,
-        "status": experiment.status,  # type: ignore[typeddict-item]
+        "status": STATSIG_STATUS[experiment.status],  # type: ignore[typeddict-item]
         "allocation": _number(Decimal(experiment.allocation)),
         "layerID": layer.name if layer is not None else None,
         "targetingGateID": (
@@ -79,7 +79,7 @@ def experiment_to_document(experiment: Experiment) -> ExperimentDocument:
         ],
         "tags": tag_names(experiment),
         "owner": experiment.owner.email if experiment.owner_id else None,
-        "launchedGroup": names.get(experiment.launched_group_id),
+        "launchedGroupID": experiment.launched_group_id or None,
         **stored_scorecard(experiment.scorecard),
     }
     return doc

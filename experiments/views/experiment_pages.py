@@ -241,7 +241,9 @@ def _lifecycle(request, project, experiment: Experiment, *, writable: bool) -> d
         "until it starts again.",
         "archive_question": f"Archive {experiment.name}? It leaves the SDKs' rules at once: "
         "code asking for it gets the defaults.",
-        "launched_group": doc["launchedGroup"],
+        "launched_group": {g["id"]: g["name"] for g in doc["groups"]}.get(
+            doc["launchedGroupID"] or ""
+        ),
     }
 
 

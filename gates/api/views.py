@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from console.api.base import ConsoleAPIView, ok, valid
-from console.api.documents import DocumentAPIView, merged
+from console.api.documents import DocumentAPIView, merged, with_metadata
 from console.api.parsers import SafeJSONParser
 from console.api.permissions import resolve_project
 from console.exceptions import DomainError, NotFound
@@ -92,9 +92,13 @@ class GateSwitchView(DocumentAPIView):
         document = merged(gate_to_document(gate), {"isEnabled": self.is_enabled})
         message = "Gate enabled." if self.is_enabled else "Gate disabled."
         if gate_to_document(gate) == document:
-            return ok(message, document)
+            return ok(message, with_metadata(document, gate))
         change = ChangeInput("gate", "update", gate.name, document, gate.revision)
-        return applied_or_pending(propose(request, project, change), message, gate_to_document)
+        return applied_or_pending(
+            propose(request, project, change),
+            message,
+            lambda entity: with_metadata(gate_to_document(entity), entity),
+        )
 
     post = put
 

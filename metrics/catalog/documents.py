@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from console.api.documents import READ_ONLY_KEYS, epoch_ms
 from console.exceptions import ApplicationError, DomainError
 from metrics.catalog.validation import FilterInput, MetricInput, StepInput
 from metrics.definitions import MetricType, Operator
@@ -64,16 +65,7 @@ KNOWN_KEYS = {
     "isArchived",
     "unitTypes",
     "lineage",
-    "createdTime",
-    "lastModifiedTime",
-    "creatorName",
-    "creatorEmail",
-    "lastModifierName",
-}
-
-
-def _ms(value) -> int | None:
-    return int(value.timestamp() * 1000) if value else None
+} | READ_ONLY_KEYS
 
 
 def criterion_document(f: dict[str, Any]) -> dict[str, Any]:
@@ -119,8 +111,8 @@ def metric_to_document(metric: Metric) -> dict[str, Any]:
         "isArchived": metric.is_archived,
         "unitTypes": ["userID", "stableID"],
         "revision": metric.revision,
-        "createdTime": _ms(metric.created_at),
-        "lastModifiedTime": _ms(metric.updated_at),
+        "createdTime": epoch_ms(metric.created_at),
+        "lastModifiedTime": epoch_ms(metric.updated_at),
         "creatorName": metric.created_by.get_full_name() or metric.created_by.email
         if metric.created_by
         else ("Gatehouse" if metric.is_auto else None),

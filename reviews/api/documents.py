@@ -16,7 +16,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from console.api.base import ok, valid
-from console.api.documents import DocumentAPIView, DocumentInput, merged
+from console.api.documents import DocumentAPIView, DocumentInput, merged, with_metadata
 from console.api.permissions import resolve_project
 from console.exceptions import ApplicationError
 from console.models import Project, Role
@@ -49,12 +49,16 @@ class ProposedListView(DocumentAPIView):
     def render(self, entity) -> dict:
         raise NotImplementedError
 
+    def answer(self, entity) -> dict:
+        """The entity as answers show it: its document with its read-only metadata."""
+        return with_metadata(self.render(entity), entity)
+
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
         document = valid(DocumentInput, request.data)
         change_set = propose(request, project, ChangeInput(self.kind, "create", "", document))
         return applied_or_pending(
-            change_set, f"{self.noun} created.", self.render, status.HTTP_201_CREATED
+            change_set, f"{self.noun} created.", self.answer, status.HTTP_201_CREATED
         )
 
 
@@ -71,13 +75,17 @@ class ProposedDetailView(DocumentAPIView):
     def render(self, entity) -> dict:
         raise NotImplementedError
 
+    def answer(self, entity) -> dict:
+        """The entity as answers show it: its document with its read-only metadata."""
+        return with_metadata(self.render(entity), entity)
+
     def propose(self, request, project: Project, change: ChangeInput) -> ChangeSet:
         """Subclasses may translate the domain's refusals (e.g. a lifecycle step)."""
         return propose(request, project, change)
 
     def get(self, request, name: str):
         project, _ = resolve_project(request)
-        return ok("OK", self.render(self.lookup(project, name)))
+        return ok("OK", self.answer(self.lookup(project, name)))
 
     def _replace(self, request, project, entity, document: dict, base_revision: int | None):
         change = ChangeInput(self.kind, "update", entity.name, document, base_revision)
@@ -87,8 +95,8 @@ class ProposedDetailView(DocumentAPIView):
             if exc.code != "unchanged":
                 raise
             # The same document (as the dry run renders it): nothing proposed, nothing saved.
-            return ok(f"{self.noun} unchanged.", self.render(entity))
-        return applied_or_pending(change_set, f"{self.noun} updated.", self.render)
+            return ok(f"{self.noun} unchanged.", self.answer(entity))
+        return applied_or_pending(change_set, f"{self.noun} updated.", self.answer)
 
     def post(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
@@ -106,4 +114,4 @@ class ProposedDetailView(DocumentAPIView):
         entity = self.lookup(project, name)
         change = ChangeInput(self.kind, "archive", entity.name)
         change_set = self.propose(request, project, change)
-        return applied_or_pending(change_set, f"{self.noun} archived.", self.render)
+        return applied_or_pending(change_set, f"{self.noun} archived.", self.answer)

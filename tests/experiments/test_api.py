@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from console import services as console_services
+from console.api.documents import READ_ONLY_KEYS
 from console.models import AuditEvent, Project, Role, Tag, User
 from experiments import services
 from experiments.documents import experiment_to_document
@@ -34,6 +35,7 @@ from tests.api_support import (
     detail,
     key_client,
     session_client,
+    without_metadata,
     write_counts,
 )
 from tests.experiments.factories import (
@@ -326,10 +328,17 @@ def test_experiment_create__statsig_document__get_returns_it_with_group_ids(worl
     assert data == created.json()["data"]
     group_ids = [g.pop("id") for g in data["groups"]]
     assert len(set(group_ids)) == 3
+    # Statsig's read-only metadata, in the answer only: the id, epoch-millisecond times.
+    metadata = {key: data.pop(key) for key in [*READ_ONLY_KEYS, "id"] if key in data}
+    assert metadata["id"] == "new_pricing"
+    assert metadata["creatorEmail"] == world.member.email
+    assert isinstance(metadata["createdTime"], int)
+    assert metadata["lastModifiedTime"] >= metadata["createdTime"] > 1_600_000_000_000
     assert data == {
         **STATSIG_EXPERIMENT,
+        "status": "setup",  # Statsig's name of our draft
         "owner": world.member.email,  # defaults to the creator
-        "launchedGroup": None,
+        "launchedGroupID": None,
         # What the body left out, at Statsig's defaults (CUPED on).
         "primaryMetrics": [],
         "secondaryMetrics": [],
@@ -369,7 +378,8 @@ def test_layer_create__statsig_document__get_returns_it(world):
 
     # Then
     assert created.status_code == 201, created.content
-    assert fetched.json()["data"] == created.json()["data"] == document
+    assert fetched.json()["data"] == created.json()["data"]
+    assert without_metadata(fetched.json()["data"]) == document
 
 
 def test_holdout_create__statsig_document__get_returns_it(world):
@@ -385,7 +395,8 @@ def test_holdout_create__statsig_document__get_returns_it(world):
 
     # Then
     assert created.status_code == 201, created.content
-    assert fetched.json()["data"] == created.json()["data"] == document
+    assert fetched.json()["data"] == created.json()["data"]
+    assert without_metadata(fetched.json()["data"]) == document
     holdout = Holdout.objects.get(name="pricing_holdout")
     assert list(holdout.experiments.all()) == [world.running]
 
@@ -406,7 +417,8 @@ def test_experiment_patch__description_only__rest_of_document_kept(world):
 
     # Then
     assert response.status_code == 200, response.content
-    assert response.json()["data"] == {**before, "description": "Patched", "tags": ["core"]}
+    data = without_metadata(response.json()["data"])
+    assert data == {**before, "description": "Patched", "tags": ["core"]}
     world.running.refresh_from_db()
     assert world.running.revision == 3  # created, started, patched
 
@@ -486,7 +498,7 @@ def test_holdout_patch__percentage__rest_kept(world):
 
     # Then
     assert response.status_code == 200, response.content
-    assert response.json()["data"] == holdout_document(passPercentage=25.5)
+    assert without_metadata(response.json()["data"]) == holdout_document(passPercentage=25.5)
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -498,7 +510,7 @@ def test_experiment_start__draft__running(world):
 
     # Then
     assert response.status_code == 200, response.content
-    assert response.json()["data"]["status"] == "running"
+    assert response.json()["data"]["status"] == "active"
     world.draft.refresh_from_db()
     assert world.draft.status == ExperimentStatus.RUNNING
     assert world.draft.started_at is not None
@@ -513,7 +525,8 @@ def test_experiment_ship__group_by_name__shipped_and_buckets_freed(world):
     # Then
     assert response.status_code == 200, response.content
     data = response.json()["data"]
-    assert (data["status"], data["launchedGroup"]) == ("shipped", "Test")
+    test_group = next(g for g in world.running.groups if g["name"] == "Test")
+    assert (data["status"], data["launchedGroupID"]) == ("decision_made", test_group["id"])
     assert not LayerBucket.objects.filter(experiment=world.running).exists()
     assert AuditEvent.objects.filter(action="experiment.shipped").count() == 1
 
@@ -567,7 +580,7 @@ def test_experiment_abandon__running__abandoned_and_buckets_freed(world):
     # Then
     assert response.status_code == 200, response.content
     assert response.json()["data"]["status"] == "abandoned"
-    assert response.json()["data"]["launchedGroup"] is None
+    assert response.json()["data"]["launchedGroupID"] is None
     assert not LayerBucket.objects.filter(experiment=world.running).exists()
 
 
@@ -597,7 +610,7 @@ def test_experiment_reset__confirmed__draft_with_new_salts(world):
 
     # Then
     assert response.status_code == 200, response.content
-    assert response.json()["data"]["status"] == "draft"
+    assert response.json()["data"]["status"] == "setup"
     world.running.refresh_from_db()
     assert world.running.status == ExperimentStatus.DRAFT
     assert (world.running.salt, world.running.layer_salt) != salts

@@ -109,7 +109,7 @@ def test_experiment_create__member_with_full_document__saved_and_audited_once(
     assert doc["overrides"] == [{"group": "Blue", "unitIDs": ["u1", "7"], "segments": ["staff"]}]
     assert doc["tags"] == ["core"]
     assert doc["owner"] == project_member.email
-    assert doc["launchedGroup"] is None
+    assert doc["launchedGroupID"] is None
     [event] = _events()
     assert (event.action, event.actor, event.project) == (
         "experiment.created",
@@ -532,7 +532,7 @@ def test_experiment_start__member__running_buckets_taken_and_audited(
     assert experiment.buckets.count() == 250
     created, started = _events()
     assert started.action == "experiment.started"
-    assert (started.before, started.after) == ({"status": "draft"}, {"status": "running"})
+    assert (started.before, started.after) == ({"status": "setup"}, {"status": "active"})
 
 
 def test_experiment_start__twice__illegal_transition(project, project_admin):
@@ -587,7 +587,7 @@ def test_experiment_ship__group_by_name__shipped_buckets_freed_audited(
     assert (experiment.decided_by, experiment.buckets.count()) == (project_admin, 0)
     event = _events()[-1]
     assert event.action == "experiment.shipped"
-    assert event.after == {"status": "shipped", "launchedGroup": "Test"}
+    assert event.after == {"status": "decision_made", "launchedGroupID": experiment.groups[1]["id"]}
 
 
 def test_experiment_ship__unknown_group_or_draft__refused(project, project_admin):
@@ -638,7 +638,7 @@ def test_experiment_reset__shipped__draft_with_new_salts_and_audited(project, pr
     assert event.action == "experiment.reset"
     assert event.before["salt"] == old_salt
     assert event.after["salt"] == experiment.salt
-    assert (event.before["status"], event.after["status"]) == ("shipped", "draft")
+    assert (event.before["status"], event.after["status"]) == ("decision_made", "setup")
 
 
 def test_experiment_reset__draft__illegal_transition(project, project_admin):
