@@ -25,7 +25,7 @@ from console.permissions import ensure_role
 from console.services.tags import tag_create, tag_update
 from console.targeting.conditions import CONDITION_TYPES, ValueKind
 from console.targeting.fields import project_tags
-from experiments.models import ExperimentStatus
+from experiments.models import STATSIG_STATUS, ExperimentStatus, status_from_document
 from experiments.projectcode.exporting import (
     EXTRA_KEYS,
     FORMAT_VERSION,
@@ -51,12 +51,6 @@ from reviews.services import (
 )
 
 KNOWN_KEYS = {"version", "prune", "reviewPolicy", "tags", "metrics"} | {s for s, _k in SECTIONS}
-# Statsig's names of experiment statuses, accepted beside ours.
-STATUS_ALIASES = {
-    "setup": ExperimentStatus.DRAFT,
-    "active": ExperimentStatus.RUNNING,
-    "decision_made": ExperimentStatus.SHIPPED,
-}
 # The lifecycle steps from a status to another (ship takes the launched group).
 LIFECYCLE: dict[tuple[str, str], tuple[str, ...]] = {
     (ExperimentStatus.DRAFT, ExperimentStatus.RUNNING): ("start",),
@@ -66,7 +60,7 @@ LIFECYCLE: dict[tuple[str, str], tuple[str, ...]] = {
     (ExperimentStatus.RUNNING, ExperimentStatus.ABANDONED): ("abandon",),
 }
 # A follow-up change's payload field, as the file names it.
-FOLLOW_UP_FIELDS = {"ids": "ids", "group": "launchedGroup"}
+FOLLOW_UP_FIELDS = {"ids": "ids", "group": "launchedGroupID"}
 
 
 @dataclass
@@ -293,9 +287,9 @@ def _import_metrics(actor: User, project: Project, document: dict, plan: ImportP
 def _status(value: Any, where: str) -> str | None:
     if value is None:
         return None
-    status = STATUS_ALIASES.get(str(value), str(value))
-    if status not in ExperimentStatus.values:
-        known = ", ".join([*ExperimentStatus.values, *STATUS_ALIASES])
+    status = status_from_document(value)
+    if status is None:
+        known = ", ".join([*STATSIG_STATUS.values(), *ExperimentStatus.values])
         raise bad(f"An experiment's status is one of: {known}.", f"{where}.status")
     return status
 
@@ -308,8 +302,9 @@ def _lifecycle(
     steps = LIFECYCLE.get((current, wanted))
     if steps is None:
         raise bad(
-            f"The experiment '{name}' is {current}: an import cannot make it {wanted} (only "
-            "draft → running → shipped or abandoned). Change it in the console.",
+            f"The experiment '{name}' is {STATSIG_STATUS[current]}: an import cannot make it "
+            f"{STATSIG_STATUS[wanted]} (only "
+            "setup → active → decision_made or abandoned). Change it in the console.",
             f"{where}.status",
             "invalid_transition",
         )
@@ -340,7 +335,7 @@ def _entity_changes(
     status = launched = None
     if kind == "experiment":
         status = _status(wanted.pop("status", None), where)
-        launched = wanted.pop("launchedGroup", None)
+        launched = wanted.pop("launchedGroupID", None)
     existing = handler.find(project, name)
     changes: list[ChangeInput] = []
     if existing is None:
@@ -358,9 +353,9 @@ def _entity_changes(
         proposed = sorted_keys({**current, **wanted})
         if kind == "experiment":
             # Status and shipped group change through the lifecycle, not the document.
-            proposed["status"], proposed["launchedGroup"] = (
+            proposed["status"], proposed["launchedGroupID"] = (
                 current.get("status"),
-                current.get("launchedGroup"),
+                current.get("launchedGroupID"),
             )
         if proposed != current:
             changes.append(ChangeInput(kind, "update", existing.name, proposed))
