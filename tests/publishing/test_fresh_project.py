@@ -188,4 +188,3 @@ def test_fresh_project__node_sdks__initialize_and_unknown_gate_is_false(fresh, s
         out = json.loads(target.read_text())
     assert out["init"]["success"], out["init"]
     assert out["rows"][0]["gates"]["no_such_gate"][0] is False
-
