@@ -52,11 +52,6 @@ def environment_create(*, actor, project: Project, name: str, tier: str) -> Envi
         project=project,
         after=snapshot(environment, ENVIRONMENT_FIELDS),
     )
-    # The new environment serves the project's configuration at once (a new version: the
-    # other environments' content is unchanged, SDKs there just see a newer time).
-    from console.publishing.services import ruleset_version_create
-
-    ruleset_version_create(actor=actor, project=project, reason=f"Environment {name} created")
     return environment
 
 

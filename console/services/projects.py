@@ -100,11 +100,6 @@ def project_create(
             "owner": owner.email,
         },
     )
-    # Every environment serves a spec from the start: SDKs pointed at a new project
-    # initialize (on an empty configuration) instead of meeting a 404 until a first change.
-    from console.publishing.services import ruleset_version_create
-
-    ruleset_version_create(actor=actor, project=project, reason="Project created")
     return project
 
 

@@ -65,8 +65,8 @@ def test_project_create__records_after_snapshot(site_admin):
     project = services.project_create(
         actor=site_admin, name="Search", description="Ranking", access_mode="open"
     )
-    # Then: the project's event (its first publish records its own, ruleset.published)
-    event = AuditEvent.objects.exclude(action="ruleset.published").get()
+    # Then
+    event = AuditEvent.objects.get()
     assert (event.action, event.project, event.actor) == ("project.created", project, site_admin)
     assert event.before == {}
     assert event.after["name"] == "Search"
@@ -107,8 +107,7 @@ def test_project_create__system_actor__owner_is_admin_and_event_says_system(db):
     project = services.project_create(actor=None, owner=owner, name="Ops")
     # Then
     assert Membership.objects.get(project=project).user == owner
-    labels = dict(AuditEvent.objects.values_list("action", "actor_label"))
-    assert labels == {"project.created": "system", "ruleset.published": "system"}
+    assert AuditEvent.objects.get().actor_label == "system"
 
 
 def test_project_update__admin__records_only_changed_fields(project, project_admin):
@@ -705,13 +704,11 @@ SETUP_EVENTS = {
 def test_every_service__one_audit_event_per_write(project, project_admin, outsider, name):
     # Given
     write = dict(_writes(project, project_admin, outsider))[name]
-    # A write's publish (environment_create's) records its own ruleset.published besides.
-    events = AuditEvent.objects.exclude(action="ruleset.published")
-    before = events.count()
+    before = AuditEvent.objects.count()
     # When
     write()
     # Then
-    assert events.count() - before == 1 + SETUP_EVENTS.get(name, 0)
+    assert AuditEvent.objects.count() - before == 1 + SETUP_EVENTS.get(name, 0)
 
 
 def test_every_service__list_covers_every_write(project, project_admin, outsider):
