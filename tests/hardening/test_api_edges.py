@@ -8,9 +8,10 @@ import json
 
 import pytest
 from django.test import override_settings
+from rest_framework.test import APIClient
 
 from gates.models import FeatureGate
-from tests.api_support import api_url_for, assert_error, session_client
+from tests.api_support import api_url_for, assert_error, console_key, session_client
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +30,20 @@ def test_unknown_console_api_path__json_404(project_admin, path):
 
 def test_unknown_console_api_path__anonymous__json_404(db):
     response = session_client(None).post("/console/v1/nothing_here", {}, format="json")
+    assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("method", ["post", "patch", "delete"])
+def test_unknown_console_api_path__write_with_a_key__json_404_not_csrf_page(
+    project, project_admin, method
+):
+    # Found by the fuzz (tests/hardening/test_api_fuzz.py): a path parameter the URL
+    # converter refuses (`true` for an id) fell through to the catch-all, whose CSRF check
+    # answered a write with Django's HTML 403 page.
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(HTTP_STATSIG_API_KEY=console_key(project_admin, project, "admin"))
+    response = getattr(client, method)("/console/v1/keys/true/revoke", {}, format="json")
+    assert response["Content-Type"].startswith("application/json")
     assert_error(response, 404, "not_found")
 
 
