@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from console.models import KEY_PREFIXES, ApiKey, ConfigSpec, Environment, KeyKind, Project, hash_key
 from console.publishing import idlists, store
+from console.specs.builder import empty_spec, spec_json, to_v2
 from console.specs.evaluator import Evaluator
 
 logger = logging.getLogger(__name__)
@@ -96,15 +97,30 @@ def _latest_db(environment_id: int, version: str) -> tuple[int, bytes] | None:
     return (row[0], row[1].encode()) if row else None
 
 
+def _before_first_publish(environment_id: int, version: str) -> tuple[int, bytes] | None:
+    """An environment nothing was published for yet serves the empty spec, timed at the
+    environment's creation (every publish is later); None if the environment is gone."""
+    environment = Environment.objects.select_related("project").filter(pk=environment_id).first()
+    if environment is None:
+        return None
+    time_ms = max(1, int(environment.created_at.timestamp() * 1000))
+    spec = empty_spec(environment, time_ms=time_ms)
+    return time_ms, spec_json(spec if version == "v1" else to_v2(spec)).encode()
+
+
 def dcs_for_key(version: str, key_hash: str, environment_id: int) -> tuple[int, bytes] | None:
-    """(time, JSON body) of the spec this server key's SDK should get, or None before the
-    first publish."""
+    """(time, JSON body) of the spec this server key's SDK should get: the empty spec
+    before the first publish."""
     try:
         found = store.read_dcs(version, key_hash, environment_id)
     except redis.RedisError as exc:
         logger.warning("spec.redis_unavailable env=%s error=%s", environment_id, exc)
         found = None
-    return found or _latest_db(environment_id, version)
+    return (
+        found
+        or _latest_db(environment_id, version)
+        or _before_first_publish(environment_id, version)
+    )
 
 
 def current_time(environment_id: int) -> int | None:
@@ -202,7 +218,7 @@ def initialize_source(environment_id: int) -> tuple[dict[str, Any], Evaluator] |
         found = store.read_versioned(environment_id, "v1")
     except redis.RedisError:
         found = None
-    found = found or _latest_db(environment_id, "v1")
+    found = found or _latest_db(environment_id, "v1") or _before_first_publish(environment_id, "v1")
     if found is None:
         return None
     time_ms, body = found

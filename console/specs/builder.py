@@ -99,6 +99,17 @@ def build_spec(project: Project, environment: Environment, *, time_ms: int) -> d
     draft = SpecDraft(project=project, environment=environment)
     for contribute in contributors():
         contribute(project, environment, draft)
+    return _assemble(draft, time_ms)
+
+
+def empty_spec(environment: Environment, *, time_ms: int) -> dict[str, Any]:
+    """The v1 payload of an environment before its first publish: valid, with no entities,
+    so SDKs pointed at a new project initialize (and pick up the first version, which is
+    newer, at their next poll)."""
+    return _assemble(SpecDraft(project=environment.project, environment=environment), time_ms)
+
+
+def _assemble(draft: SpecDraft, time_ms: int) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "has_updates": True,
         "time": time_ms,
@@ -109,7 +120,7 @@ def build_spec(project: Project, environment: Environment, *, time_ms: int) -> d
         "experiment_to_layer": dict(sorted(draft.experiment_to_layer.items())),
         "id_lists": dict.fromkeys(sorted(draft.id_lists), True),
         "diagnostics": dict(DIAGNOSTICS),
-        "default_environment": environment.tier,
+        "default_environment": draft.environment.tier,
         "sdk_keys_to_app_ids": {},
         "hashed_sdk_keys_to_app_ids": {},
     }
