@@ -43,6 +43,7 @@ project_urls = [
     path("settings/keys/new/", views.key_create, name="key-create"),
     path("settings/keys/<int:key_id>/rotate/", views.key_rotate, name="key-rotate"),
     path("settings/keys/<int:key_id>/revoke/", views.key_revoke, name="key-revoke"),
+    path("settings/api/", views.project_api_docs, name="project-api-docs"),
     path("settings/tags/", views.project_tags, name="project-tags"),
     path("settings/tags/new/", views.tag_create, name="tag-create"),
     path("settings/tags/<int:tag_id>/", views.tag_update, name="tag-update"),
