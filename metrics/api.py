@@ -72,11 +72,6 @@ EXPOSURES = schema.component(
 )
 
 
-def _metric_input() -> schema.Schema:
-    """A metric document to create: name and type, the rest optional."""
-    return {**schema.partial(MetricDocument), "required": ["name", "type"]}
-
-
 class EventNameOutput(serializers.Serializer):
     name = serializers.CharField()
     count24h = serializers.IntegerField(source="last_24h")
@@ -179,7 +174,7 @@ class MetricListView(ConsoleAPIView):
     @extend_schema(
         summary="Create a metric",
         description="Applied at once: the metrics catalog is not reviewed.",
-        request=schema.body(_metric_input()),
+        request=schema.body(schema.partial(METRIC, required=("name", "type"))),
         responses={201: schema.envelope(METRIC), **schema.errors(409)},
     )
     def post(self, request):
@@ -210,7 +205,7 @@ class MetricDetailView(ConsoleAPIView):
     @extend_schema(
         summary="Update part of a metric",
         description="The given keys replace the current ones; revision refuses a stale edit.",
-        request=schema.body(schema.partial(MetricDocument)),
+        request=schema.body(schema.partial(METRIC)),
         responses={200: schema.envelope(METRIC), **schema.errors(409)},
     )
     def patch(self, request, metric_id: str):

@@ -43,14 +43,34 @@ def component(name: str, shape: Any) -> Schema:
 
 
 def _resolved(shape: Any) -> Schema:
-    return shape if isinstance(shape, dict) else resolve_type_hint(shape)
+    if isinstance(shape, dict) and "$ref" in shape:
+        shape = _COMPONENTS[shape["$ref"].rsplit("/", 1)[1]]
+    return shape if isinstance(shape, dict) else _numbers(resolve_type_hint(shape))
 
 
-def partial(shape: Any) -> Schema:
-    """`shape` with every property optional: a PATCH body (the given keys replace the
-    entity's; the rest stay)."""
+def _numbers(node: Any) -> Any:
+    """`float | int` resolves to oneOf number/integer, which a whole number matches twice
+    (so fails): it is a number."""
+    if isinstance(node, list):
+        return [_numbers(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _numbers(value) for key, value in node.items()}
+    choices = node.get("oneOf")
+    if choices and {c.get("type") for c in choices} == {"number", "integer"} and len(choices) == 2:
+        del node["oneOf"]
+        node["type"] = "number"
+    return node
+
+
+def partial(shape: Any, *, required: tuple[str, ...] = ()) -> Schema:
+    """`shape` (a component reference, a schema or a TypedDict) as an input: every property
+    optional but `required` (a missing key means its default; in a PATCH, the current
+    value)."""
     schema = dict(_resolved(shape))
     schema.pop("required", None)
+    if required:
+        schema["required"] = list(required)
     return schema
 
 
@@ -238,7 +258,6 @@ def documents(
     *,
     noun: str,
     query: type[serializers.Serializer] | None = None,
-    create_body: Schema | None = None,
 ) -> dict[str, Any]:
     """extend_schema_view arguments for a reviews.api.documents.ProposedListView: GET one
     page of `document`s (filtered by `query`), POST proposes creating one."""
@@ -252,15 +271,15 @@ def documents(
             summary=f"Create a {noun}",
             description=(
                 "Proposed as a change set: 201 with the document when it applies at once, "
-                "202 when it waits for review."
+                "202 when it waits for review. A missing key takes its default."
             ),
-            request=body(create_body or document),
+            request=body(partial(document, required=("name",))),
             responses={201: envelope(document), **pending(), **errors(409, 413, 415)},
         ),
     }
 
 
-def document(resource: str, document: Schema, *, noun: str, patch: Schema) -> dict[str, Any]:
+def document(resource: str, document: Schema, *, noun: str) -> dict[str, Any]:
     """extend_schema_view arguments for a reviews.api.documents.ProposedDetailView."""
     writes = {200: envelope(document), **pending(), **errors(409, 413, 415)}
     return {
@@ -268,7 +287,7 @@ def document(resource: str, document: Schema, *, noun: str, patch: Schema) -> di
         "post": extend_schema(
             summary=f"Replace a {noun}",
             description="The whole document: a missing key takes its default.",
-            request=body(document),
+            request=body(partial(document)),
             responses=writes,
         ),
         "patch": extend_schema(
@@ -277,7 +296,7 @@ def document(resource: str, document: Schema, *, noun: str, patch: Schema) -> di
                 "The given top-level keys replace the current ones; 409 stale_revision when "
                 "the entity changed meanwhile."
             ),
-            request=body(patch),
+            request=body(partial(document)),
             responses=writes,
         ),
         "delete": extend_schema(

@@ -179,11 +179,7 @@ class ExperimentListView(ProposedListView):
         return self.documents(experiments, experiment_to_document)
 
 
-@extend_schema_view(
-    **schema.document(
-        "experiments", EXPERIMENT, noun="experiment", patch=schema.partial(ExperimentDocument)
-    )
-)
+@extend_schema_view(**schema.document("experiments", EXPERIMENT, noun="experiment"))
 class ExperimentDetailView(ProposedDetailView):
     kind = "experiment"
     noun = "Experiment"
@@ -426,9 +422,7 @@ class LayerListView(ProposedListView):
         return self.documents(selectors.layer_list(project=project), layer_to_document)
 
 
-@extend_schema_view(
-    **schema.document("layers", LAYER, noun="layer", patch=schema.partial(LayerDocument))
-)
+@extend_schema_view(**schema.document("layers", LAYER, noun="layer"))
 class LayerDetailView(ProposedDetailView):
     kind = "layer"
     noun = "Layer"
@@ -519,9 +513,7 @@ class HoldoutListView(ProposedListView):
         return self.documents(selectors.holdout_list(project=project), holdout_to_document)
 
 
-@extend_schema_view(
-    **schema.document("holdouts", HOLDOUT, noun="holdout", patch=schema.partial(HoldoutDocument))
-)
+@extend_schema_view(**schema.document("holdouts", HOLDOUT, noun="holdout"))
 class HoldoutDetailView(ProposedDetailView):
     kind = "holdout"
     noun = "Holdout"

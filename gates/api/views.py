@@ -86,9 +86,7 @@ class GateListView(ProposedListView):
         return self.documents(gates, gate_to_document, env_names=environment_names(project))
 
 
-@extend_schema_view(
-    **schema.document("gates", GATE, noun="gate", patch=schema.partial(GateDocument))
-)
+@extend_schema_view(**schema.document("gates", GATE, noun="gate"))
 class GateDetailView(ProposedDetailView):
     kind = "gate"
     noun = "Gate"
@@ -151,9 +149,7 @@ class SegmentListView(ProposedListView):
         return self.documents(segments, segment_to_document, env_names=environment_names(project))
 
 
-@extend_schema_view(
-    **schema.document("segments", SEGMENT, noun="segment", patch=schema.partial(SegmentDocument))
-)
+@extend_schema_view(**schema.document("segments", SEGMENT, noun="segment"))
 class SegmentDetailView(ProposedDetailView):
     kind = "segment"
     noun = "Segment"
@@ -333,7 +329,6 @@ class DynamicConfigListView(ProposedListView):
         "dynamic configs",
         DYNAMIC_CONFIG,
         noun="dynamic config",
-        patch=schema.partial(DynamicConfigDocument),
     )
 )
 class DynamicConfigDetailView(ProposedDetailView):

@@ -2,8 +2,9 @@
 Console API sends it (metrics.catalog.documents.metric_to_document) and reads it back
 (document_to_input, which accepts the same keys; the read-only ones are ignored)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: with it, Python 3.11 cannot tell NotRequired keys
+# at runtime (__required_keys__ lists them), and the OpenAPI document is derived from these
+# classes (console/api/schema.py).
 from typing import Any, NotRequired, TypedDict
 
 

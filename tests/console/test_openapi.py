@@ -15,7 +15,8 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from tests.api_support import console_key, key_client, session_client
-from tests.gates.factories import gate_document, rule
+from tests.experiments.factories import experiment_document, holdout_document, layer_document
+from tests.gates.factories import config_document, gate_document, rule, segment_document
 
 PREFIX = "/console/v1"
 
@@ -164,3 +165,55 @@ def test_answers__a_wrong_body__matches_the_error_schema(document, project, proj
     assert response.status_code == 400
     assert_matches(document, response, "/console/v1/tags", "post")
     assert response.json()["field"] == "name"
+
+
+def test_answers__every_list_and_setting_of_a_fresh_project__match_their_schemas(
+    document, project, project_admin
+):
+    # Given an admin key of a project made the way users make it
+    keyed = key_client(console_key(project_admin, project, "admin"))
+    reads = [
+        path
+        for path, operations in document["paths"].items()
+        if "get" in operations and "{" not in path
+    ]
+
+    # When each is read
+    answers = {path: keyed.get(path) for path in reads}
+
+    # Then each answers 200 in the shape the document gives it
+    assert len(reads) >= 15
+    for path, response in answers.items():
+        assert response.status_code == 200, (path, response.content)
+        assert_matches(document, response, path, "get")
+
+
+DOCUMENTS = [
+    ("gates", gate_document("checkout", rules=[rule()])),
+    ("segments", segment_document("employees", rules=[rule()])),
+    ("dynamic_configs", config_document("settings")),
+    ("layers", layer_document("checkout_layer")),
+    ("experiments", experiment_document("button")),
+    ("holdouts", holdout_document("q3_holdout")),
+]
+
+
+@pytest.mark.usefixtures("no_review")
+@pytest.mark.parametrize(("resource", "body"), DOCUMENTS, ids=[r for r, _ in DOCUMENTS])
+def test_answers__each_entity_document__matches_its_component(
+    document, project, project_admin, resource, body
+):
+    # Given
+    keyed = key_client(console_key(project_admin, project, "admin"))
+
+    # When it is created, read and listed
+    created = keyed.post(f"{PREFIX}/{resource}", body, format="json")
+    read = keyed.get(f"{PREFIX}/{resource}/{body['name']}")
+    listed = keyed.get(f"{PREFIX}/{resource}")
+
+    # Then every answer has the shape the document gives it
+    assert created.status_code == 201, created.content
+    assert_matches(document, created, f"/console/v1/{resource}", "post")
+    assert_matches(document, read, f"/console/v1/{resource}/{{name}}", "get")
+    assert_matches(document, listed, f"/console/v1/{resource}", "get")
+    assert [item["name"] for item in listed.json()["data"]] == [body["name"]]
