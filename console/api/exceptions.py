@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -58,6 +59,7 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # it changes nothing; without this a POST got Django's HTML 403 (no CSRF cookie)
 def not_found(request, *args, **kwargs) -> JsonResponse:
     """Any /console/v1/ path no endpoint matched: the API's error shape, not an HTML page."""
     return JsonResponse(

@@ -252,6 +252,12 @@ ENVIRONMENT = OpenApiParameter(
 # ---------------------------------------------------------------- entity documents
 
 
+def _input(document: Schema, suffix: str, *, required: tuple[str, ...] = ()) -> Schema:
+    """Component `<Document><suffix>`: `document` as an input (see `partial`)."""
+    name = document["$ref"].rsplit("/", 1)[1] + suffix
+    return component(name, partial(document, required=required))
+
+
 def documents(
     resource: str,
     document: Schema,
@@ -273,7 +279,7 @@ def documents(
                 "Proposed as a change set: 201 with the document when it applies at once, "
                 "202 when it waits for review. A missing key takes its default."
             ),
-            request=body(partial(document, required=("name",))),
+            request=body(_input(document, "Create", required=("name",))),
             responses={201: envelope(document), **pending(), **errors(409, 413, 415)},
         ),
     }
@@ -287,7 +293,7 @@ def document(resource: str, document: Schema, *, noun: str) -> dict[str, Any]:
         "post": extend_schema(
             summary=f"Replace a {noun}",
             description="The whole document: a missing key takes its default.",
-            request=body(partial(document)),
+            request=body(_input(document, "Changes")),
             responses=writes,
         ),
         "patch": extend_schema(
@@ -296,7 +302,7 @@ def document(resource: str, document: Schema, *, noun: str) -> dict[str, Any]:
                 "The given top-level keys replace the current ones; 409 stale_revision when "
                 "the entity changed meanwhile."
             ),
-            request=body(partial(document)),
+            request=body(_input(document, "Changes")),
             responses=writes,
         ),
         "delete": extend_schema(

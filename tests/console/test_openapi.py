@@ -188,6 +188,19 @@ def test_answers__every_list_and_setting_of_a_fresh_project__match_their_schemas
         assert_matches(document, response, path, "get")
 
 
+@pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
+def test_answers__a_path_no_endpoint_matches__json_404_for_every_method(db, method):
+    # Given an id that is not a number, as a fuzzer sends it (members/<int:pk>)
+    client = APIClient(enforce_csrf_checks=True)
+
+    # When
+    response = getattr(client, method)(f"{PREFIX}/members/1.5e-9", {}, format="json")
+
+    # Then: the API's error shape, not Django's HTML CSRF page
+    assert response.status_code == 404
+    assert response.json() == {"message": "No such console API endpoint.", "code": "not_found"}
+
+
 DOCUMENTS = [
     ("gates", gate_document("checkout", rules=[rule()])),
     ("segments", segment_document("employees", rules=[rule()])),
