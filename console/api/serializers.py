@@ -181,6 +181,16 @@ class KeyOutput(serializers.Serializer):
         return obj.created_by.email if obj.created_by_id else None
 
 
+class IssuedKeyOutput(KeyOutput):
+    """The schema of a key just issued: the key and its secret (_issued_key_data)."""
+
+    secret = serializers.CharField()
+
+
+class RotatedKeyOutput(IssuedKeyOutput):
+    previousKey = KeyOutput()  # noqa: N815 (API shape)
+
+
 class MemberOutput(serializers.Serializer):
     id = serializers.IntegerField()
     userId = serializers.IntegerField(source="user_id")

@@ -6,7 +6,7 @@ responses in console.api.exceptions.
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 
 from console import selectors, services
 from console.api import schema
@@ -220,16 +220,6 @@ def _issued_key_data(issued: services.IssuedKey) -> dict:
     return {**s.KeyOutput(issued.key).data, "secret": issued.secret}
 
 
-class IssuedKeyOutput(s.KeyOutput):
-    """The schema of a key just issued: the key and its secret (_issued_key_data)."""
-
-    secret = serializers.CharField()
-
-
-class RotatedKeyOutput(IssuedKeyOutput):
-    previousKey = s.KeyOutput()  # noqa: N815 (API shape)
-
-
 class KeyListView(ConsoleAPIView):
     @extend_schema(summary="List keys", responses={200: s.KeyOutput(many=True)})
     def get(self, request):
@@ -240,7 +230,10 @@ class KeyListView(ConsoleAPIView):
         summary="Create a key",
         description="The answer carries the key's secret, the only time it is shown.",
         request=s.KeyCreateInput,
-        responses={201: schema.answer("IssuedKeyAnswer", IssuedKeyOutput()), **schema.errors(409)},
+        responses={
+            201: schema.answer("IssuedKeyAnswer", s.IssuedKeyOutput()),
+            **schema.errors(409),
+        },
     )
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
@@ -267,7 +260,7 @@ class KeyRotateView(ConsoleAPIView):
         description="A new key with a new secret; the old one works for overlapHours more.",
         request=s.KeyRotateInput,
         responses={
-            201: schema.answer("RotatedKeyAnswer", RotatedKeyOutput()),
+            201: schema.answer("RotatedKeyAnswer", s.RotatedKeyOutput()),
             **schema.errors(409),
         },
     )
