@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularJSONAPIView
 
 from console import views
 from console.api import exceptions as api_exceptions
+from console.api.openapi import OpenApiDocumentView
 
 project_urls = [
     path("", views.project_home, name="project-home"),
@@ -62,7 +62,7 @@ urlpatterns = [
     path("console/v1/", include("metrics.api_urls")),
     path(
         "console/v1/openapi.json",
-        SpectacularJSONAPIView.as_view(),
+        OpenApiDocumentView.as_view(),
         name="api-openapi",
     ),
     re_path(r"^console/v1/", api_exceptions.not_found),

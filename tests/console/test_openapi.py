@@ -78,9 +78,13 @@ def test_document__generated__valid_openapi_3_without_warnings(db, tmp_path, doc
     }
 
 
-def test_document__without_credentials__public(db):
+@pytest.mark.parametrize("key", [None, "console-revoked-or-unknown"])
+def test_document__without_a_valid_key__public(db, key):
+    # Given
+    client = APIClient() if key is None else key_client(key)
+
     # When
-    response = APIClient().get(f"{PREFIX}/openapi.json")
+    response = client.get(f"{PREFIX}/openapi.json")
 
     # Then
     assert response.status_code == 200
