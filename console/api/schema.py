@@ -349,6 +349,8 @@ class ConsoleAutoSchema(AutoSchema):
         return base if method in ("get", "post", "put") else f"{base}_{method}"
 
     def get_override_parameters(self) -> list:
+        if self.path == "/console/v1/projects":  # every project of the caller
+            return super().get_override_parameters()
         return [PROJECT, *super().get_override_parameters()]
 
     def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict:
