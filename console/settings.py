@@ -280,7 +280,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "console.api.schema.ConsoleAutoSchema",
 }
 
 # The console API's OpenAPI 3 document (/console/v1/openapi.json), generated from the views.
@@ -294,8 +294,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "OAS_VERSION": "3.0.3",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Public, like Statsig's reference (docs/openapi.md): no key is read, so a wrong or
+    # revoked one does not turn the description into a 401.
+    "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": "/console/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "console.api.schema.add_components",
+    ],
 }
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)

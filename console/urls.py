@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularJSONAPIView
 
 from console import views
 from console.api import exceptions as api_exceptions
+from console.api.openapi import OpenApiDocumentView
 
 project_urls = [
     path("", views.project_home, name="project-home"),
@@ -43,6 +43,7 @@ project_urls = [
     path("settings/keys/new/", views.key_create, name="key-create"),
     path("settings/keys/<int:key_id>/rotate/", views.key_rotate, name="key-rotate"),
     path("settings/keys/<int:key_id>/revoke/", views.key_revoke, name="key-revoke"),
+    path("settings/api/", views.project_api_docs, name="project-api-docs"),
     path("settings/tags/", views.project_tags, name="project-tags"),
     path("settings/tags/new/", views.tag_create, name="tag-create"),
     path("settings/tags/<int:tag_id>/", views.tag_update, name="tag-update"),
@@ -61,7 +62,7 @@ urlpatterns = [
     path("console/v1/", include("metrics.api_urls")),
     path(
         "console/v1/openapi.json",
-        SpectacularJSONAPIView.as_view(),
+        OpenApiDocumentView.as_view(),
         name="api-openapi",
     ),
     re_path(r"^console/v1/", api_exceptions.not_found),

@@ -6,8 +6,9 @@ accepts and cleans, and what the services take. Stored shapes (`Stored*`) are wh
 JSON columns hold.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: with it, Python 3.11 cannot tell NotRequired keys
+# at runtime (__required_keys__ lists them), and the OpenAPI document is derived from these
+# classes (console/api/schema.py).
 from typing import Any, Literal, NotRequired, TypedDict
 
 from console.targeting.conditions import ConditionDoc

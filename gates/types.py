@@ -7,8 +7,9 @@ JSON columns hold: the document's rules plus salts, with environments by id (so 
 an environment keeps its rules).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: with it, Python 3.11 cannot tell NotRequired keys
+# at runtime (__required_keys__ lists them), and the OpenAPI document is derived from these
+# classes (console/api/schema.py).
 from typing import Any, Literal, NotRequired, TypedDict
 
 from console.targeting.conditions import ConditionDoc

@@ -8,8 +8,10 @@ docs/metrics.md).
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
+from console.api import schema
 from console.api.base import ConsoleAPIView, ok
 from console.api.permissions import resolve_project
 from console.exceptions import ApplicationError, DomainError, NotFound
@@ -18,6 +20,7 @@ from metrics import selectors
 from metrics.catalog import selectors as catalog_selectors
 from metrics.catalog import services as catalog_services
 from metrics.catalog.documents import api_field, document_to_input, metric_to_document
+from metrics.catalog.types import MetricDocument
 from metrics.panels import environments_of
 from metrics.power.analysis import PowerTable, power_table
 from metrics.power.forms import PowerSettingsForm
@@ -41,12 +44,40 @@ def api_environment(request, project: Project) -> Environment:
     return environment
 
 
+METRIC = schema.component("Metric", MetricDocument)
+_COUNTS = schema.array(schema.INTEGER)
+EXPOSURES = schema.component(
+    "Exposures",
+    schema.obj(
+        {
+            "environment": schema.STRING,
+            "units": schema.INTEGER,
+            "crossovers": schema.INTEGER,
+            "botsExcluded": schema.INTEGER,
+            "lastExposure": schema.NULLABLE_STRING,
+            "days": schema.array(schema.STRING),
+            "groups": schema.array(
+                schema.obj(
+                    {
+                        "name": schema.STRING,
+                        "units": schema.INTEGER,
+                        "crossovers": schema.INTEGER,
+                        "bots": schema.INTEGER,
+                        "unitsByDay": _COUNTS,
+                    }
+                )
+            ),
+        }
+    ),
+)
+
+
 class EventNameOutput(serializers.Serializer):
     name = serializers.CharField()
     count24h = serializers.IntegerField(source="last_24h")
     count7d = serializers.IntegerField(source="last_7d")
     uniqueUnits7d = serializers.IntegerField(source="units_7d")  # noqa: N815 (API shape)
-    lastSeen = serializers.DateTimeField(source="last_seen")  # noqa: N815
+    lastSeen = serializers.DateTimeField(source="last_seen", allow_null=True)  # noqa: N815
 
 
 def exposures_document(environment: Environment, data: selectors.Exposures) -> dict:
@@ -75,6 +106,11 @@ def exposures_document(environment: Environment, data: selectors.Exposures) -> d
 class EventListView(ConsoleAPIView):
     """GET /console/v1/events: the event names of an environment with their counts."""
 
+    @extend_schema(
+        summary="List event names",
+        parameters=[schema.ENVIRONMENT],
+        responses={200: EventNameOutput(many=True)},
+    )
     def get(self, request):
         project, _ = resolve_project(request)
         environment = api_environment(request, project)
@@ -112,6 +148,17 @@ class MetricListView(ConsoleAPIView):
     """GET /console/v1/metrics: the catalog (?search=, ?tag=, ?type=, ?archived=true);
     POST: create a metric from a document (members and admins)."""
 
+    @extend_schema(
+        summary="List metrics",
+        parameters=[
+            OpenApiParameter("search", str),
+            OpenApiParameter("tag", str),
+            OpenApiParameter("type", str, description="A metric type."),
+            OpenApiParameter("archived", bool, description="true: the archived ones."),
+            *schema.PAGE_PARAMETERS,
+        ],
+        responses={200: schema.paginated(METRIC)},
+    )
     def get(self, request):
         project, _ = resolve_project(request)
         params = request.query_params
@@ -124,6 +171,12 @@ class MetricListView(ConsoleAPIView):
         metrics = catalog_selectors.metric_list(project=project, filters=filters)
         return self.paginated(metrics.select_related("created_by"), MetricOutput)
 
+    @extend_schema(
+        summary="Create a metric",
+        description="Applied at once: the metrics catalog is not reviewed.",
+        request=schema.body(schema.partial(METRIC, required=("name", "type"))),
+        responses={201: schema.envelope(METRIC), **schema.errors(409)},
+    )
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
         data = _catalog_call(document_to_input, doc=request.data)
@@ -144,10 +197,17 @@ class MetricDetailView(ConsoleAPIView):
             raise NotFound(f"This project has no metric '{metric_id[:200]}' (IDs are name::type).")
         return project, metric
 
+    @extend_schema(summary="Get a metric", responses={200: schema.envelope(METRIC)})
     def get(self, request, metric_id: str):
         _, metric = self._metric(request, metric_id)
         return ok("Metric read successfully.", metric_to_document(metric))
 
+    @extend_schema(
+        summary="Update part of a metric",
+        description="The given keys replace the current ones; revision refuses a stale edit.",
+        request=schema.body(schema.partial(METRIC)),
+        responses={200: schema.envelope(METRIC), **schema.errors(409)},
+    )
     def patch(self, request, metric_id: str):
         project, metric = self._metric(request, metric_id, Role.MEMBER)
         if not isinstance(request.data, dict):
@@ -166,6 +226,11 @@ class MetricDetailView(ConsoleAPIView):
         )
         return ok("Metric updated successfully.", _document(project, metric.pk))
 
+    @extend_schema(
+        summary="Archive a metric",
+        description="The ID stays taken.",
+        responses={200: schema.envelope(METRIC), **schema.errors(409)},
+    )
     def delete(self, request, metric_id: str):
         project, metric = self._metric(request, metric_id, Role.MEMBER)
         _catalog_call(catalog_services.metric_archive, actor=request.user, metric=metric)
@@ -183,6 +248,49 @@ POWER_PARAMS = {
     "sided": ("sided", "two_sided"),
     "targetMde": ("target_mde", ""),
 }
+
+
+_N = {**schema.NUMBER, "nullable": True}
+POWER = schema.component(
+    "Power",
+    schema.obj(
+        {
+            "metric": schema.STRING,
+            "environment": schema.STRING,
+            "population": schema.STRING,
+            "unitType": schema.STRING,
+            "end": schema.STRING,
+            "settings": schema.obj(
+                {
+                    "groups": schema.INTEGER,
+                    "allocation": schema.NUMBER,
+                    "confidence": schema.NUMBER,
+                    "power": schema.NUMBER,
+                    "sided": schema.STRING,
+                    "targetMde": _N,
+                }
+            ),
+            "weeks": schema.array(
+                schema.obj(
+                    {
+                        "weeks": schema.INTEGER,
+                        "start": schema.STRING,
+                        "units": schema.INTEGER,
+                        "unitsInExperiment": _N,
+                        "unitsPerGroup": _N,
+                        "unitsInStatistic": _N,
+                        "mean": _N,
+                        "variance": _N,
+                        "relativeMdePercent": _N,
+                        "unitsNeededPerGroup": _N,
+                        "note": schema.NULLABLE_STRING,
+                    }
+                )
+            ),
+            "weeksNeeded": _N,
+        }
+    ),
+)
 
 
 def power_document(inputs: PowerInputs, table: PowerTable, environment: Environment) -> dict:
@@ -228,6 +336,22 @@ class MetricPowerView(ConsoleAPIView):
     experiment:<name>&groups=&allocation=&confidence=&power=&sided=&targetMde=: the MDE by
     weeks 1 to 4 (docs/metrics.md, "Power")."""
 
+    @extend_schema(
+        summary="A metric's power: the MDE by weeks",
+        parameters=[
+            schema.ENVIRONMENT,
+            OpenApiParameter(
+                "population", str, description="all, gate:<name> or experiment:<name>"
+            ),
+            OpenApiParameter("groups", int, description="Default 2."),
+            OpenApiParameter("allocation", float, description="Percent; default 100."),
+            OpenApiParameter("confidence", float, description="Percent; default 95."),
+            OpenApiParameter("power", float, description="Percent; default 80."),
+            OpenApiParameter("sided", str, enum=["two_sided", "one_sided"]),
+            OpenApiParameter("targetMde", float, description="Percent."),
+        ],
+        responses={200: schema.envelope(POWER)},
+    )
     def get(self, request, metric_id: str):
         project, _ = resolve_project(request)
         metric = catalog_selectors.metric_get_by_id(project=project, metric_id=metric_id)

@@ -28,9 +28,10 @@ class ConsolePagination(PageNumberPagination):
     def get_paginated_response_schema(self, schema):
         return {
             "type": "object",
+            "required": ["message", "data", "pagination"],
             "properties": {
                 "message": {"type": "string"},
                 "data": schema,
-                "pagination": {"type": "object"},
+                "pagination": {"$ref": "#/components/schemas/Pagination"},
             },
         }

@@ -167,9 +167,9 @@ class KeyOutput(serializers.Serializer):
     createdBy = serializers.SerializerMethodField(method_name="get_created_by")
     rotatedFrom = serializers.IntegerField(source="rotated_from_id", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
-    lastUsedAt = serializers.DateTimeField(source="last_used_at")
-    expiresAt = serializers.DateTimeField(source="expires_at")
-    revokedAt = serializers.DateTimeField(source="revoked_at")
+    lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
+    expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
+    revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
 
     def get_environment_name(self, obj) -> str | None:
         return obj.environment.name if obj.environment_id else None
@@ -179,6 +179,16 @@ class KeyOutput(serializers.Serializer):
 
     def get_created_by(self, obj) -> str | None:
         return obj.created_by.email if obj.created_by_id else None
+
+
+class IssuedKeyOutput(KeyOutput):
+    """The schema of a key just issued: the key and its secret (_issued_key_data)."""
+
+    secret = serializers.CharField()
+
+
+class RotatedKeyOutput(IssuedKeyOutput):
+    previousKey = KeyOutput()  # noqa: N815 (API shape)
 
 
 class MemberOutput(serializers.Serializer):
@@ -199,7 +209,7 @@ class AccessRequestOutput(serializers.Serializer):
     message = serializers.CharField()
     status = serializers.CharField()
     createdAt = serializers.DateTimeField(source="created_at")
-    decidedAt = serializers.DateTimeField(source="decided_at")
+    decidedAt = serializers.DateTimeField(source="decided_at", allow_null=True)
     decidedBy = serializers.SerializerMethodField(method_name="get_decided_by")
 
     def get_decided_by(self, obj) -> str | None:
@@ -214,6 +224,6 @@ class AuditEventOutput(serializers.Serializer):
     targetType = serializers.CharField(source="target_type")
     targetId = serializers.CharField(source="target_id")
     targetLabel = serializers.CharField(source="target_label")
-    before = serializers.JSONField()
-    after = serializers.JSONField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
     requestId = serializers.CharField(source="request_id")

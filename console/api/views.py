@@ -5,9 +5,11 @@ responses in console.api.exceptions.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 
 from console import selectors, services
+from console.api import schema
 from console.api import serializers as s
 from console.api.base import ConsoleAPIView, ok, valid
 from console.api.permissions import (
@@ -32,6 +34,7 @@ from console.permissions import capped_role
 
 
 class ProjectListView(ConsoleAPIView):
+    @extend_schema(summary="List my projects", responses={200: s.ProjectListItemOutput(many=True)})
     def get(self, request):
         projects = selectors.project_list_for_user(user=request.user)
         key = request_key(request)
@@ -42,6 +45,12 @@ class ProjectListView(ConsoleAPIView):
         output = s.ProjectListItemOutput(page, many=True, context={"roles": roles})
         return self.get_paginated_response(output.data)
 
+    @extend_schema(
+        summary="Create a project",
+        description="Signed-in people only: a console key gets 403.",
+        request=s.ProjectCreateInput,
+        responses={201: schema.answer("ProjectAnswer", s.ProjectOutput()), **schema.errors(409)},
+    )
     def post(self, request):
         if request_key(request) is not None:
             raise NotAllowed("Projects are created by signed-in people, not with API keys.")
@@ -52,10 +61,21 @@ class ProjectListView(ConsoleAPIView):
 
 
 class ProjectDetailView(ConsoleAPIView):
+    @extend_schema(
+        operation_id="project_get",
+        summary="Get the project",
+        responses={200: schema.answer("ProjectAnswer", s.ProjectOutput())},
+    )
     def get(self, request):
         project, role = resolve_project(request)
         return ok("OK", s.ProjectOutput(project, context={"roles": {project.pk: role}}).data)
 
+    @extend_schema(
+        operation_id="project_update",
+        summary="Update the project",
+        request=s.ProjectUpdateInput,
+        responses={200: schema.answer("ProjectAnswer", s.ProjectOutput())},
+    )
     def patch(self, request):
         project, role = resolve_project(request, Role.ADMIN)
         data = valid(s.ProjectUpdateInput, request.data)
@@ -75,10 +95,19 @@ class ProjectDetailView(ConsoleAPIView):
 
 
 class EnvironmentListView(ConsoleAPIView):
+    @extend_schema(summary="List environments", responses={200: s.EnvironmentOutput(many=True)})
     def get(self, request):
         project, _ = resolve_project(request)
         return self.paginated(selectors.environment_list(project=project), s.EnvironmentOutput)
 
+    @extend_schema(
+        summary="Create an environment",
+        request=s.EnvironmentCreateInput,
+        responses={
+            201: schema.answer("EnvironmentAnswer", s.EnvironmentOutput()),
+            **schema.errors(409),
+        },
+    )
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         data = valid(s.EnvironmentCreateInput, request.data)
@@ -91,6 +120,14 @@ class EnvironmentListView(ConsoleAPIView):
 
 
 class EnvironmentDetailView(ConsoleAPIView):
+    @extend_schema(
+        summary="Update an environment",
+        request=s.EnvironmentUpdateInput,
+        responses={
+            200: schema.answer("EnvironmentAnswer", s.EnvironmentOutput()),
+            **schema.errors(409),
+        },
+    )
     def patch(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         environment = get_in_project(Environment.objects, project, pk, what="environment")
@@ -103,6 +140,9 @@ class EnvironmentDetailView(ConsoleAPIView):
         )
         return ok("Environment updated.", s.EnvironmentOutput(environment).data)
 
+    @extend_schema(
+        summary="Delete an environment", responses={200: schema.DONE, **schema.errors(409)}
+    )
     def delete(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         environment = get_in_project(Environment.objects, project, pk, what="environment")
@@ -111,6 +151,11 @@ class EnvironmentDetailView(ConsoleAPIView):
 
 
 class EnvironmentReorderView(ConsoleAPIView):
+    @extend_schema(
+        summary="Reorder environments",
+        request=s.EnvironmentReorderInput,
+        responses={200: schema.answer("EnvironmentsAnswer", s.EnvironmentOutput(many=True))},
+    )
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         data = valid(s.EnvironmentReorderInput, request.data)
@@ -124,10 +169,16 @@ class EnvironmentReorderView(ConsoleAPIView):
 
 
 class TagListView(ConsoleAPIView):
+    @extend_schema(summary="List tags", responses={200: s.TagOutput(many=True)})
     def get(self, request):
         project, _ = resolve_project(request)
         return self.paginated(selectors.tag_list(project=project), s.TagOutput)
 
+    @extend_schema(
+        summary="Create a tag",
+        request=s.TagCreateInput,
+        responses={201: schema.answer("TagAnswer", s.TagOutput()), **schema.errors(409)},
+    )
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
         data = valid(s.TagCreateInput, request.data)
@@ -136,6 +187,11 @@ class TagListView(ConsoleAPIView):
 
 
 class TagDetailView(ConsoleAPIView):
+    @extend_schema(
+        summary="Update a tag",
+        request=s.TagUpdateInput,
+        responses={200: schema.answer("TagAnswer", s.TagOutput()), **schema.errors(409)},
+    )
     def patch(self, request, pk: int):
         project, _ = resolve_project(request, Role.MEMBER)
         tag = get_in_project(Tag.objects, project, pk, what="tag")
@@ -148,6 +204,7 @@ class TagDetailView(ConsoleAPIView):
         )
         return ok("Tag updated.", s.TagOutput(tag).data)
 
+    @extend_schema(summary="Delete a tag", responses={200: schema.DONE})
     def delete(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         tag = get_in_project(Tag.objects, project, pk, what="tag")
@@ -164,10 +221,20 @@ def _issued_key_data(issued: services.IssuedKey) -> dict:
 
 
 class KeyListView(ConsoleAPIView):
+    @extend_schema(summary="List keys", responses={200: s.KeyOutput(many=True)})
     def get(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         return self.paginated(selectors.key_list(project=project), s.KeyOutput)
 
+    @extend_schema(
+        summary="Create a key",
+        description="The answer carries the key's secret, the only time it is shown.",
+        request=s.KeyCreateInput,
+        responses={
+            201: schema.answer("IssuedKeyAnswer", s.IssuedKeyOutput()),
+            **schema.errors(409),
+        },
+    )
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         data = valid(s.KeyCreateInput, request.data)
@@ -188,6 +255,15 @@ class KeyListView(ConsoleAPIView):
 
 
 class KeyRotateView(ConsoleAPIView):
+    @extend_schema(
+        summary="Rotate a key",
+        description="A new key with a new secret; the old one works for overlapHours more.",
+        request=s.KeyRotateInput,
+        responses={
+            201: schema.answer("RotatedKeyAnswer", s.RotatedKeyOutput()),
+            **schema.errors(409),
+        },
+    )
     def post(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         key = get_in_project(ApiKey.objects, project, pk, what="key")
@@ -203,6 +279,11 @@ class KeyRotateView(ConsoleAPIView):
 
 
 class KeyRevokeView(ConsoleAPIView):
+    @extend_schema(
+        summary="Revoke a key",
+        request=None,
+        responses={200: schema.answer("KeyAnswer", s.KeyOutput()), **schema.errors(409)},
+    )
     def post(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         key = get_in_project(ApiKey.objects, project, pk, what="key")
@@ -214,10 +295,16 @@ class KeyRevokeView(ConsoleAPIView):
 
 
 class MemberListView(ConsoleAPIView):
+    @extend_schema(summary="List members", responses={200: s.MemberOutput(many=True)})
     def get(self, request):
         project, _ = resolve_project(request)
         return self.paginated(selectors.member_list(project=project), s.MemberOutput)
 
+    @extend_schema(
+        summary="Add a member",
+        request=s.MemberInviteInput,
+        responses={201: schema.answer("MemberAnswer", s.MemberOutput()), **schema.errors(409)},
+    )
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         data = valid(s.MemberInviteInput, request.data)
@@ -229,6 +316,11 @@ class MemberDetailView(ConsoleAPIView):
     def _membership(self, project, pk) -> Membership:
         return get_in_project(Membership.objects.select_related("user"), project, pk, what="member")
 
+    @extend_schema(
+        summary="Change a member's role",
+        request=s.MemberUpdateInput,
+        responses={200: schema.answer("MemberAnswer", s.MemberOutput()), **schema.errors(409)},
+    )
     def patch(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         membership = self._membership(project, pk)
@@ -238,6 +330,11 @@ class MemberDetailView(ConsoleAPIView):
         )
         return ok("Role changed.", s.MemberOutput(membership).data)
 
+    @extend_schema(
+        summary="Remove a member",
+        description="Anyone may leave; removing someone else takes an admin.",
+        responses={200: schema.DONE, **schema.errors(409)},
+    )
     def delete(self, request, pk: int):
         project, role = resolve_project(request)
         membership = self._membership(project, pk)
@@ -249,6 +346,11 @@ class MemberDetailView(ConsoleAPIView):
 
 
 class AccessRequestListView(ConsoleAPIView):
+    @extend_schema(
+        summary="List access requests",
+        parameters=[s.AccessRequestListQuery],
+        responses={200: s.AccessRequestOutput(many=True)},
+    )
     def get(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         query = valid(s.AccessRequestListQuery, request.query_params)
@@ -259,6 +361,14 @@ class AccessRequestListView(ConsoleAPIView):
 
 
 class AccessRequestApproveView(ConsoleAPIView):
+    @extend_schema(
+        summary="Approve an access request",
+        request=s.AccessRequestApproveInput,
+        responses={
+            200: schema.answer("AccessRequestAnswer", s.AccessRequestOutput()),
+            **schema.errors(409),
+        },
+    )
     def post(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         access_request = get_in_project(
@@ -272,6 +382,14 @@ class AccessRequestApproveView(ConsoleAPIView):
 
 
 class AccessRequestDenyView(ConsoleAPIView):
+    @extend_schema(
+        summary="Deny an access request",
+        request=None,
+        responses={
+            200: schema.answer("AccessRequestAnswer", s.AccessRequestOutput()),
+            **schema.errors(409),
+        },
+    )
     def post(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         access_request = get_in_project(
@@ -287,6 +405,11 @@ class AccessRequestDenyView(ConsoleAPIView):
 
 
 class AuditLogListView(ConsoleAPIView):
+    @extend_schema(
+        summary="List audit log events",
+        parameters=[s.AuditLogQuery],
+        responses={200: s.AuditEventOutput(many=True)},
+    )
     def get(self, request):
         project, _ = resolve_project(request)
         query = valid(s.AuditLogQuery, request.query_params)

@@ -2,6 +2,7 @@
 log), one module per subject. Views are adapters: check access, bind a form, call one
 service or selector, render; htmx requests get the partial of the part that changed."""
 
+from console.views.api_docs import project_api_docs
 from console.views.audit import project_audit
 from console.views.environments import (
     environment_create,
@@ -32,6 +33,7 @@ from console.views.search import project_search
 from console.views.tags import project_tags, tag_create, tag_delete, tag_update
 
 __all__ = [
+    "project_api_docs",
     "access_request_approve",
     "access_request_deny",
     "environment_create",

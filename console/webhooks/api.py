@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 
+from console.api import schema
 from console.api.base import ConsoleAPIView, ok, valid
 from console.api.permissions import get_in_project, resolve_project
 from console.exceptions import NotFound
@@ -46,10 +48,10 @@ class WebhookOutput(serializers.Serializer):
     events = serializers.ListField(child=serializers.CharField())
     isActive = serializers.BooleanField(source="is_active")
     secretHint = serializers.CharField(source="secret_hint")
-    secretRotatedAt = serializers.DateTimeField(source="secret_rotated_at")
+    secretRotatedAt = serializers.DateTimeField(source="secret_rotated_at", allow_null=True)
     lastDeliveryState = serializers.CharField(source="last_delivery_state")
-    lastDeliveryAt = serializers.DateTimeField(source="last_delivery_at")
-    lastResponseStatus = serializers.IntegerField(source="last_response_status")
+    lastDeliveryAt = serializers.DateTimeField(source="last_delivery_at", allow_null=True)
+    lastResponseStatus = serializers.IntegerField(source="last_response_status", allow_null=True)
     lastError = serializers.CharField(source="last_error")
     createdBy = serializers.SerializerMethodField(method_name="get_created_by")
     createdAt = serializers.DateTimeField(source="created_at")
@@ -67,12 +69,18 @@ class WebhookDeliveryOutput(serializers.Serializer):
     event = serializers.CharField()
     state = serializers.CharField()
     attempts = serializers.IntegerField()
-    responseStatus = serializers.IntegerField(source="response_status")
+    responseStatus = serializers.IntegerField(source="response_status", allow_null=True)
     lastError = serializers.CharField(source="last_error")
     createdAt = serializers.DateTimeField(source="created_at")
-    lastAttemptAt = serializers.DateTimeField(source="last_attempt_at")
-    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at")
-    deliveredAt = serializers.DateTimeField(source="delivered_at")
+    lastAttemptAt = serializers.DateTimeField(source="last_attempt_at", allow_null=True)
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", allow_null=True)
+    deliveredAt = serializers.DateTimeField(source="delivered_at", allow_null=True)
+
+
+class IssuedWebhookOutput(WebhookOutput):
+    """The schema of a webhook with its signing secret, shown once (_issued)."""
+
+    secret = serializers.CharField()
 
 
 def _issued(issued: services.IssuedWebhook) -> dict:
@@ -84,10 +92,17 @@ def _issued(issued: services.IssuedWebhook) -> dict:
 
 
 class WebhookListView(ConsoleAPIView):
+    @extend_schema(summary="List webhooks", responses={200: WebhookOutput(many=True)})
     def get(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         return self.paginated(selectors.webhook_list(project=project), WebhookOutput)
 
+    @extend_schema(
+        summary="Create a webhook",
+        description="The answer carries the signing secret, the only time it is shown.",
+        request=WebhookCreateInput,
+        responses={201: schema.answer("IssuedWebhookAnswer", IssuedWebhookOutput())},
+    )
     def post(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         data = valid(WebhookCreateInput, request.data)
@@ -100,6 +115,11 @@ class WebhookListView(ConsoleAPIView):
 
 
 class WebhookDetailView(ConsoleAPIView):
+    @extend_schema(
+        summary="Update a webhook",
+        request=WebhookUpdateInput,
+        responses={200: schema.answer("WebhookAnswer", WebhookOutput())},
+    )
     def patch(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
@@ -118,6 +138,7 @@ class WebhookDetailView(ConsoleAPIView):
         )
         return ok("Webhook updated.", WebhookOutput(webhook).data)
 
+    @extend_schema(summary="Delete a webhook", responses={200: schema.DONE})
     def delete(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
@@ -126,6 +147,11 @@ class WebhookDetailView(ConsoleAPIView):
 
 
 class WebhookRotateView(ConsoleAPIView):
+    @extend_schema(
+        summary="Rotate a webhook's signing secret",
+        request=WebhookRotateInput,
+        responses={201: schema.answer("IssuedWebhookAnswer", IssuedWebhookOutput())},
+    )
     def post(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
@@ -139,6 +165,11 @@ class WebhookRotateView(ConsoleAPIView):
 
 
 class WebhookTestView(ConsoleAPIView):
+    @extend_schema(
+        summary="Send a test event",
+        request=None,
+        responses={202: schema.answer("WebhookDeliveryAnswer", WebhookDeliveryOutput())},
+    )
     def post(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
@@ -149,6 +180,11 @@ class WebhookTestView(ConsoleAPIView):
 
 
 class WebhookDeliveryListView(ConsoleAPIView):
+    @extend_schema(
+        operation_id="webhooks_deliveries_list",
+        summary="List a webhook's deliveries",
+        responses={200: WebhookDeliveryOutput(many=True)},
+    )
     def get(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         webhook = get_in_project(Webhook.objects, project, pk, what="webhook")
@@ -157,6 +193,14 @@ class WebhookDeliveryListView(ConsoleAPIView):
 
 
 class WebhookDeliveryRetryView(ConsoleAPIView):
+    @extend_schema(
+        summary="Retry a delivery",
+        request=None,
+        responses={
+            202: schema.answer("WebhookDeliveryAnswer", WebhookDeliveryOutput()),
+            **schema.errors(409),
+        },
+    )
     def post(self, request, pk: int):
         project, _ = resolve_project(request, Role.ADMIN)
         delivery = (

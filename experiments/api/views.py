@@ -17,8 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.response import Response
 
+from console.api import schema
 from console.api.base import ConsoleAPIView, ok, valid
 from console.api.documents import DocumentAPIView, with_metadata
 from console.api.permissions import resolve_project
@@ -37,8 +39,9 @@ from experiments.results.breakdowns import compute_breakdown, parse_breakdown
 from experiments.results.selectors import Latest, latest_results
 from experiments.results.services import results_request
 from experiments.selectors import LayerShare
+from experiments.types import ExperimentDocument, HoldoutDocument, LayerDocument
 from metrics import selectors as metrics_selectors
-from metrics.api import api_environment, exposures_document
+from metrics.api import EXPOSURES, api_environment, exposures_document
 from metrics.models import ExposureKind
 from reviews.api.documents import (
     ProposedDetailView,
@@ -48,6 +51,77 @@ from reviews.api.documents import (
 )
 from reviews.models import ChangeSet
 from reviews.services import ChangeInput
+
+EXPERIMENT = schema.component("Experiment", ExperimentDocument)
+LAYER = schema.component("Layer", LayerDocument)
+HOLDOUT = schema.component("Holdout", HoldoutDocument)
+_NUMBER = {**schema.NUMBER, "nullable": True}
+_FREE = {"type": "object", "additionalProperties": True, "nullable": True}
+_PULSE_ROW = {
+    "metricID": schema.STRING,
+    "metricName": schema.STRING,
+    "role": schema.STRING,
+    "group": schema.STRING,
+    "controlMean": _NUMBER,
+    "testMean": _NUMBER,
+    "controlUnits": _NUMBER,
+    "testUnits": _NUMBER,
+    "absoluteChange": _NUMBER,
+    "percentChange": _NUMBER,
+    "percentConfidenceInterval": schema.obj({"lower": _NUMBER, "upper": _NUMBER}),
+    "pValue": _NUMBER,
+    "significant": {**schema.BOOLEAN, "nullable": True},
+    "cuped": {**schema.BOOLEAN, "nullable": True},
+    "sequential": {**schema.BOOLEAN, "nullable": True},
+    "message": schema.NULLABLE_STRING,
+}
+RESULTS = schema.component(
+    "Results",
+    schema.obj(
+        {
+            "state": schema.NULLABLE_STRING,
+            "error": schema.NULLABLE_STRING,
+            "computedAt": schema.NULLABLE_STRING,
+            "range": _FREE,
+            "refreshing": schema.NULLABLE_STRING,
+            "exposures": {"nullable": True},
+            "srm": _FREE,
+            "metrics": schema.array(schema.obj(_PULSE_ROW)),
+            "raw": _FREE,
+            "breakdown": {
+                "type": "object",
+                "description": "With ?breakdown=: the metrics by that breakdown's segments.",
+                "additionalProperties": True,
+                "properties": {
+                    "exploratory": schema.BOOLEAN,
+                    "metrics": schema.array(
+                        schema.obj(
+                            {
+                                "metricID": schema.STRING,
+                                "metricName": schema.STRING,
+                                "role": schema.STRING,
+                                "message": schema.NULLABLE_STRING,
+                                "rows": schema.array(
+                                    schema.obj({"segment": schema.STRING, **_PULSE_ROW})
+                                ),
+                            }
+                        )
+                    ),
+                },
+            },
+        },
+        optional=("breakdown",),
+    ),
+)
+COMPUTING = schema.envelope(schema.obj({"state": schema.STRING, "requestedAt": schema.STRING}))
+BREAKDOWN = OpenApiParameter(
+    "breakdown",
+    str,
+    description=(
+        "Adds the results by segment, computed now: country, browser, os, custom.<key>, "
+        "value or metadata.<key>."
+    ),
+)
 
 
 def _lifecycle(step: Callable[[], ChangeSet]) -> ChangeSet:
@@ -82,6 +156,9 @@ def _layer_filter(project: Project, name: str) -> Layer | None:
     return layer
 
 
+@extend_schema_view(
+    **schema.documents("experiments", EXPERIMENT, noun="experiment", query=s.ExperimentListQuery)
+)
 class ExperimentListView(ProposedListView):
     kind = "experiment"
     noun = "Experiment"
@@ -102,6 +179,7 @@ class ExperimentListView(ProposedListView):
         return self.documents(experiments, experiment_to_document)
 
 
+@extend_schema_view(**schema.document("experiments", EXPERIMENT, noun="experiment"))
 class ExperimentDetailView(ProposedDetailView):
     kind = "experiment"
     noun = "Experiment"
@@ -119,6 +197,11 @@ class ExperimentDetailView(ProposedDetailView):
 class ExperimentExposuresView(ConsoleAPIView):
     """GET .../exposures: the units exposed to each group in one environment (metrics)."""
 
+    @extend_schema(
+        summary="An experiment's exposures",
+        parameters=[schema.ENVIRONMENT],
+        responses={200: schema.envelope(EXPOSURES)},
+    )
     def get(self, request, name: str):
         project, _ = resolve_project(request)
         experiment = _experiment(project, name)
@@ -203,6 +286,11 @@ class ExperimentResultsView(ConsoleAPIView):
     `&breakdown=country` (browser, os, custom.<key>, value, metadata.<key>) adds that
     breakdown, computed now."""
 
+    @extend_schema(
+        summary="An experiment's results",
+        parameters=[schema.ENVIRONMENT, BREAKDOWN],
+        responses={200: schema.envelope(RESULTS)},
+    )
     def get(self, request, name: str):
         project, _ = resolve_project(request)
         experiment = _experiment(project, name)
@@ -229,6 +317,12 @@ class ExperimentResultsRefreshView(ConsoleAPIView):
     """POST .../results/refresh?environment= ({"full": true} to recompute every day): 202,
     the worker computes them; GET .../results shows them when done."""
 
+    @extend_schema(
+        summary="Recompute an experiment's results",
+        parameters=[schema.ENVIRONMENT],
+        request=s.ResultsRefreshInput,
+        responses={202: COMPUTING, **schema.errors(409)},
+    )
     def post(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
         experiment = _experiment(project, name)
@@ -238,6 +332,16 @@ class ExperimentResultsRefreshView(ConsoleAPIView):
             actor=request.user, experiment=experiment, environment=environment, full=data["full"]
         )
         return _computing(results)
+
+
+def _step(summary: str, request=None):
+    """extend_schema_view of a lifecycle step (PUT, or POST as an alias)."""
+    step = extend_schema(
+        summary=summary,
+        request=request,
+        responses={200: schema.envelope(EXPERIMENT), **schema.pending(), **schema.errors(409)},
+    )
+    return extend_schema_view(put=step, post=step)
 
 
 class ExperimentActionView(DocumentAPIView):
@@ -264,11 +368,13 @@ class ExperimentActionView(DocumentAPIView):
     post = put
 
 
+@_step("Start an experiment")
 class ExperimentStartView(ExperimentActionView):
     action = "start"
     message = "Experiment started."
 
 
+@_step("Ship a group of an experiment", s.ExperimentShipInput)
 class ExperimentShipView(ExperimentActionView):
     """Statsig's "make decision": {"group": <name or id>} (or {"id": ...}) ships a group."""
 
@@ -279,11 +385,13 @@ class ExperimentShipView(ExperimentActionView):
         return {"group": valid(s.ExperimentShipInput, request.data)["group"]}
 
 
+@_step("Abandon an experiment")
 class ExperimentAbandonView(ExperimentActionView):
     action = "abandon"
     message = "Experiment abandoned."
 
 
+@_step("Reset an experiment to a draft", s.ExperimentResetInput)
 class ExperimentResetView(ExperimentActionView):
     """Back to draft with new salts: every unit is re-randomised, so {"confirm": true}."""
 
@@ -305,6 +413,7 @@ def _layer(project: Project, name: str) -> Layer:
     return layer
 
 
+@extend_schema_view(**schema.documents("layers", LAYER, noun="layer"))
 class LayerListView(ProposedListView):
     kind = "layer"
     noun = "Layer"
@@ -317,6 +426,7 @@ class LayerListView(ProposedListView):
         return self.documents(selectors.layer_list(project=project), layer_to_document)
 
 
+@extend_schema_view(**schema.document("layers", LAYER, noun="layer"))
 class LayerDetailView(ProposedDetailView):
     kind = "layer"
     noun = "Layer"
@@ -326,6 +436,16 @@ class LayerDetailView(ProposedDetailView):
 
     def render(self, entity):
         return layer_to_document(entity)
+
+
+SHARE = schema.obj(
+    {
+        "experimentID": schema.STRING,
+        "status": schema.STRING,
+        "buckets": schema.INTEGER,
+        "percent": schema.NUMBER,
+    }
+)
 
 
 def _share(share: LayerShare) -> dict:
@@ -341,6 +461,23 @@ class LayerAllocationView(ConsoleAPIView):
     """Who owns the layer's 1,000 buckets: running experiments, the free rest, and what
     draft experiments will ask for when they start (not yet owned)."""
 
+    @extend_schema(
+        summary="Who owns a layer's buckets",
+        responses={
+            200: schema.envelope(
+                schema.obj(
+                    {
+                        "name": schema.STRING,
+                        "usedBuckets": schema.INTEGER,
+                        "freeBuckets": schema.INTEGER,
+                        "freePercent": schema.NUMBER,
+                        "experiments": schema.array(SHARE),
+                        "pending": schema.array(SHARE),
+                    }
+                )
+            )
+        },
+    )
     def get(self, request, name: str):
         project, _ = resolve_project(request)
         allocation = selectors.layer_allocation(layer=_layer(project, name))
@@ -367,6 +504,7 @@ def _holdout(project: Project, name: str) -> Holdout:
     return holdout
 
 
+@extend_schema_view(**schema.documents("holdouts", HOLDOUT, noun="holdout"))
 class HoldoutListView(ProposedListView):
     kind = "holdout"
     noun = "Holdout"
@@ -379,6 +517,7 @@ class HoldoutListView(ProposedListView):
         return self.documents(selectors.holdout_list(project=project), holdout_to_document)
 
 
+@extend_schema_view(**schema.document("holdouts", HOLDOUT, noun="holdout"))
 class HoldoutDetailView(ProposedDetailView):
     kind = "holdout"
     noun = "Holdout"
@@ -394,6 +533,11 @@ class HoldoutResultsView(ConsoleAPIView):
     """GET .../holdouts/<name>/results?environment=: the newest computed results, everyone
     else ("fail") against the held-out units ("pass", the control)."""
 
+    @extend_schema(
+        summary="A holdout's results",
+        parameters=[schema.ENVIRONMENT],
+        responses={200: schema.envelope(RESULTS)},
+    )
     def get(self, request, name: str):
         project, _ = resolve_project(request)
         holdout = _holdout(project, name)
@@ -406,6 +550,12 @@ class HoldoutResultsRefreshView(ConsoleAPIView):
     """POST .../holdouts/<name>/results/refresh?environment= ({"full": true} to recompute
     every day): 202, the worker computes them."""
 
+    @extend_schema(
+        summary="Recompute a holdout's results",
+        parameters=[schema.ENVIRONMENT],
+        request=s.ResultsRefreshInput,
+        responses={202: COMPUTING, **schema.errors(409)},
+    )
     def post(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
         holdout = _holdout(project, name)

@@ -7,6 +7,7 @@ gates.documents through the services, which name the field at fault. Responses r
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gates.models import GateStatus, SegmentKind
@@ -19,6 +20,7 @@ def _text(**kwargs) -> serializers.CharField:
     return serializers.CharField(allow_blank=True, required=False, **kwargs)
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class IdListField(serializers.Field):
     """A JSON list of unit IDs. The items are checked by the ID services (one message for
     the first bad ID, however long the list), not one by one by DRF."""

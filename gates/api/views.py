@@ -12,10 +12,12 @@ field path such as "rules[1].conditions[0].targetValue") become {"message", "cod
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from console.api import schema
 from console.api.base import ConsoleAPIView, ok, valid
 from console.api.documents import DocumentAPIView, merged, with_metadata
 from console.api.parsers import SafeJSONParser
@@ -32,6 +34,7 @@ from gates.documents import (
 )
 from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
 from gates.services import SegmentIdsChange
+from gates.types import DynamicConfigDocument, GateDocument, SegmentDocument
 from reviews.api.documents import (
     ProposedDetailView,
     ProposedListView,
@@ -40,6 +43,18 @@ from reviews.api.documents import (
 )
 from reviews.services import ChangeInput
 from reviews.shortcuts import api_pending, is_applied
+
+GATE = schema.component("Gate", GateDocument)
+SEGMENT = schema.component("Segment", SegmentDocument)
+DYNAMIC_CONFIG = schema.component("DynamicConfig", DynamicConfigDocument)
+ID_CHANGE = schema.obj(
+    {
+        "name": schema.STRING,
+        "count": schema.INTEGER,
+        "added": schema.INTEGER,
+        "removed": schema.INTEGER,
+    }
+)
 
 
 def _plural(n: int, word: str) -> str:
@@ -56,6 +71,7 @@ def _gate(project: Project, name: str) -> FeatureGate:
     return gate
 
 
+@extend_schema_view(**schema.documents("gates", GATE, noun="gate", query=s.GateListQuery))
 class GateListView(ProposedListView):
     kind = "gate"
     noun = "Gate"
@@ -70,6 +86,7 @@ class GateListView(ProposedListView):
         return self.documents(gates, gate_to_document, env_names=environment_names(project))
 
 
+@extend_schema_view(**schema.document("gates", GATE, noun="gate"))
 class GateDetailView(ProposedDetailView):
     kind = "gate"
     noun = "Gate"
@@ -86,6 +103,12 @@ class GateSwitchView(DocumentAPIView):
 
     is_enabled: bool = True
 
+    @extend_schema(
+        summary="Enable or disable a gate",
+        description="Sets isEnabled and nothing else; the body is ignored.",
+        request=None,
+        responses={200: schema.envelope(GATE), **schema.pending(), **schema.errors(409)},
+    )
     def put(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
         gate = _gate(project, name)
@@ -113,6 +136,9 @@ def _segment(project: Project, name: str) -> Segment:
     return segment
 
 
+@extend_schema_view(
+    **schema.documents("segments", SEGMENT, noun="segment", query=s.SegmentListQuery)
+)
 class SegmentListView(ProposedListView):
     kind = "segment"
     noun = "Segment"
@@ -127,6 +153,7 @@ class SegmentListView(ProposedListView):
         return self.documents(segments, segment_to_document, env_names=environment_names(project))
 
 
+@extend_schema_view(**schema.document("segments", SEGMENT, noun="segment"))
 class SegmentDetailView(ProposedDetailView):
     kind = "segment"
     noun = "Segment"
@@ -155,6 +182,33 @@ class SegmentIdListView(ConsoleAPIView):
 
     parser_classes = [SafeJSONParser, MultiPartParser]
 
+    @extend_schema(
+        operation_id="segments_id_list_get",
+        summary="List an ID-list segment's IDs",
+        parameters=[s.SegmentIdsQuery],
+        responses={
+            200: schema.obj(
+                {
+                    "message": schema.STRING,
+                    "data": schema.obj(
+                        {
+                            "name": schema.STRING,
+                            "count": schema.INTEGER,
+                            "ids": schema.array(schema.STRING),
+                        }
+                    ),
+                    "pagination": schema.obj(
+                        {
+                            "itemsPerPage": schema.INTEGER,
+                            "totalItems": schema.INTEGER,
+                            "after": schema.NULLABLE_STRING,
+                            "nextPage": {**schema.NULLABLE_STRING, "format": "uri"},
+                        }
+                    ),
+                }
+            )
+        },
+    )
     def get(self, request, name: str):
         project, _ = resolve_project(request)
         segment = _segment(project, name)
@@ -203,16 +257,34 @@ class SegmentIdListView(ConsoleAPIView):
         change = change_set.results[0]
         return ok(message(change), _ids_change(change))
 
+    @extend_schema(
+        operation_id="segments_id_list_add",
+        summary="Add IDs to an ID-list segment",
+        request=s.SegmentIdsInput,
+        responses={200: schema.envelope(ID_CHANGE), **schema.pending(), **schema.errors(409)},
+    )
     def post(self, request, name: str):
         return self._propose_ids(
             request, name, "ids_add", lambda c: f"Added {_plural(c.added, 'ID')}."
         )
 
+    @extend_schema(
+        operation_id="segments_id_list_remove",
+        summary="Remove IDs from an ID-list segment",
+        request=s.SegmentIdsInput,
+        responses={200: schema.envelope(ID_CHANGE), **schema.pending(), **schema.errors(409)},
+    )
     def delete(self, request, name: str):
         return self._propose_ids(
             request, name, "ids_remove", lambda c: f"Removed {_plural(c.removed, 'ID')}."
         )
 
+    @extend_schema(
+        operation_id="segments_id_list_replace",
+        summary="Replace an ID-list segment's IDs with a CSV file",
+        request={"multipart/form-data": s.SegmentCsvInput},
+        responses={200: schema.envelope(ID_CHANGE), **schema.pending(), **schema.errors(409)},
+    )
     def put(self, request, name: str):
         return self._propose_ids(
             request,
@@ -235,6 +307,11 @@ def _config(project: Project, name: str) -> DynamicConfig:
     return config
 
 
+@extend_schema_view(
+    **schema.documents(
+        "dynamic configs", DYNAMIC_CONFIG, noun="dynamic config", query=s.DynamicConfigListQuery
+    )
+)
 class DynamicConfigListView(ProposedListView):
     kind = "dynamic_config"
     noun = "Dynamic config"
@@ -251,6 +328,13 @@ class DynamicConfigListView(ProposedListView):
         )
 
 
+@extend_schema_view(
+    **schema.document(
+        "dynamic configs",
+        DYNAMIC_CONFIG,
+        noun="dynamic config",
+    )
+)
 class DynamicConfigDetailView(ProposedDetailView):
     kind = "dynamic_config"
     noun = "Dynamic config"

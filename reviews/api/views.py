@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from console.api import schema
 from console.api.base import ConsoleAPIView, ok, valid
 from console.api.parsers import SafeJSONParser
 from console.api.permissions import resolve_project
@@ -208,6 +210,106 @@ class PolicyInput(serializers.Serializer):
     environments = EnvironmentRuleSerializer(many=True, required=False)
 
 
+# ---------------------------------------------------------------- schema
+
+_TIME = {**schema.INTEGER, "nullable": True, "description": "Epoch milliseconds."}
+_EMAILS = schema.array(schema.STRING)
+CHANGE = schema.component(
+    "Change",
+    schema.obj(
+        {
+            "kind": schema.STRING,
+            "action": schema.STRING,
+            "name": schema.STRING,
+            "baseRevision": schema.nullable(schema.INTEGER),
+            "payload": {"type": "object", "additionalProperties": True},
+            "before": {"type": "object", "additionalProperties": True, "nullable": True},
+            "after": {"type": "object", "additionalProperties": True, "nullable": True},
+        }
+    ),
+)
+_CHANGE_SET_FIELDS = {
+    "id": schema.INTEGER,
+    "title": schema.STRING,
+    "description": schema.STRING,
+    "state": {"type": "string", "enum": ChangeSetState.values},
+    "source": schema.STRING,
+    "author": schema.STRING,
+    "environments": schema.array(schema.STRING),
+    "createdTime": _TIME,
+    "submittedTime": _TIME,
+    "appliedTime": _TIME,
+    "appliedBy": schema.NULLABLE_STRING,
+    "rulesetVersion": schema.nullable(schema.INTEGER),
+    "breakGlass": schema.BOOLEAN,
+    "followUpOf": schema.nullable(schema.INTEGER),
+    "rejectReason": schema.NULLABLE_STRING,
+    "staleReason": schema.NULLABLE_STRING,
+    "scheduledTime": _TIME,
+    "changes": schema.array(CHANGE),
+    "applyProgress": {"type": "object", "additionalProperties": True},
+    "applyError": schema.obj({"message": schema.STRING, "code": schema.STRING}),
+}
+_OPTIONAL = ("applyProgress", "applyError")
+CHANGE_SET = schema.component("ChangeSet", schema.obj(_CHANGE_SET_FIELDS, optional=_OPTIONAL))
+COMMENT = schema.component(
+    "Comment", schema.obj({"author": schema.STRING, "body": schema.STRING, "createdTime": _TIME})
+)
+CHANGE_SET_DETAIL = schema.component(
+    "ChangeSetDetail",
+    schema.obj(
+        {
+            **_CHANGE_SET_FIELDS,
+            "review": schema.obj(
+                {
+                    "needsReview": schema.BOOLEAN,
+                    "environments": schema.array(schema.STRING),
+                    "approvalsRequired": schema.INTEGER,
+                    "approvals": _EMAILS,
+                    "groupsRequired": schema.array(schema.STRING),
+                    "groupsMissing": schema.array(schema.STRING),
+                    "met": schema.BOOLEAN,
+                    "summary": schema.STRING,
+                }
+            ),
+            "comments": schema.array(COMMENT),
+        },
+        optional=_OPTIONAL,
+    ),
+)
+REVIEW_POLICY = schema.component(
+    "ReviewPolicy",
+    schema.obj(
+        {
+            "allowBreakGlass": schema.BOOLEAN,
+            "applyOnApproval": schema.BOOLEAN,
+            "environments": schema.array(
+                schema.obj(
+                    {
+                        "environment": schema.STRING,
+                        "requiresReview": schema.BOOLEAN,
+                        "approvalsRequired": schema.INTEGER,
+                        "groups": schema.array(schema.STRING),
+                    }
+                )
+            ),
+        }
+    ),
+)
+_DETAIL = schema.envelope(CHANGE_SET_DETAIL)
+_APPLYING = {202: schema.OpenApiResponse(_DETAIL, description="Large: the worker is applying it.")}
+
+
+def _action(summary: str, request=None, description: str = ""):
+    """extend_schema of a change set action: 200 with the change set, 202 while applying."""
+    return extend_schema(
+        summary=summary,
+        description=description,
+        request=request,
+        responses={200: _DETAIL, **_APPLYING, **schema.errors(409)},
+    )
+
+
 # ---------------------------------------------------------------- views
 
 
@@ -216,6 +318,11 @@ class ReviewsView(ConsoleAPIView):
 
 
 class ChangeSetListView(ReviewsView):
+    @extend_schema(
+        summary="List change sets",
+        parameters=[ListQuery, *schema.PAGE_PARAMETERS],
+        responses={200: schema.paginated(CHANGE_SET)},
+    )
     def get(self, request):
         project, _ = resolve_project(request)
         query = valid(ListQuery, request.query_params)
@@ -225,6 +332,15 @@ class ChangeSetListView(ReviewsView):
         page = self.paginate_queryset(change_sets)
         return self.get_paginated_response([change_set_document(cs) for cs in page])
 
+    @extend_schema(
+        summary="Submit a change set",
+        request=ChangeSetCreateInput,
+        responses={
+            201: _DETAIL,
+            202: schema.OpenApiResponse(_DETAIL, description="Waiting for review, or a draft."),
+            **schema.errors(409),
+        },
+    )
     def post(self, request):
         project, _ = resolve_project(request, Role.MEMBER)
         data = valid(ChangeSetCreateInput, request.data)
@@ -247,10 +363,12 @@ class ChangeSetListView(ReviewsView):
 
 
 class ChangeSetDetailView(ReviewsView):
+    @extend_schema(summary="Get a change set", responses={200: _DETAIL})
     def get(self, request, number: int):
         project, _ = resolve_project(request)
         return ok("OK", change_set_document(_get(project, number), detail=True))
 
+    @_action("Edit a change set", ChangeSetEditInput)
     def patch(self, request, number: int):
         project, _ = resolve_project(request, Role.MEMBER)
         data = valid(ChangeSetEditInput, request.data)
@@ -276,6 +394,7 @@ class ChangeSetActionView(ReviewsView):
         return _answer(change_set, message)
 
 
+@extend_schema_view(post=_action("Approve a change set"))
 class ApproveView(ChangeSetActionView):
     def act(self, request, change_set):
         change_set = services.changeset_approve(actor=request.user, change_set=change_set)
@@ -286,6 +405,7 @@ class ApproveView(ChangeSetActionView):
         return change_set, "Approval recorded."
 
 
+@extend_schema_view(post=_action("Reject a change set", RejectInput))
 class RejectView(ChangeSetActionView):
     def act(self, request, change_set):
         data = valid(RejectInput, request.data)
@@ -297,6 +417,13 @@ class RejectView(ChangeSetActionView):
         )
 
 
+@extend_schema_view(
+    post=_action(
+        "Apply an approved change set",
+        ApplyInput,
+        "breakGlass (admins, when the policy allows it) applies without the approvals.",
+    )
+)
 class ApplyView(ChangeSetActionView):
     def act(self, request, change_set):
         data = valid(ApplyInput, request.data)
@@ -310,11 +437,15 @@ class ApplyView(ChangeSetActionView):
         )
 
 
+@extend_schema_view(post=_action("Cancel a change set"))
 class CancelView(ChangeSetActionView):
     def act(self, request, change_set):
         return services.changeset_cancel(actor=request.user, change_set=change_set), "Cancelled."
 
 
+@extend_schema_view(
+    post=_action("Schedule a change set", ScheduleInput, "null cancels the schedule.")
+)
 class ScheduleView(ChangeSetActionView):
     def act(self, request, change_set):
         data = valid(ScheduleInput, request.data)
@@ -324,11 +455,13 @@ class ScheduleView(ChangeSetActionView):
         return change_set, ("Scheduled." if data["at"] else "Schedule cancelled.")
 
 
+@extend_schema_view(post=_action("Send a draft for review"))
 class SendView(ChangeSetActionView):
     def act(self, request, change_set):
         return services.changeset_send(actor=request.user, change_set=change_set), "Sent."
 
 
+@extend_schema_view(post=_action("Rebase a stale change set", RebaseInput))
 class RebaseView(ChangeSetActionView):
     def act(self, request, change_set):
         data = valid(RebaseInput, request.data)
@@ -339,6 +472,12 @@ class RebaseView(ChangeSetActionView):
 
 
 class CommentListView(ReviewsView):
+    @extend_schema(
+        operation_id="reviews_comments_list",
+        summary="List a change set's comments",
+        parameters=schema.PAGE_PARAMETERS,
+        responses={200: schema.paginated(COMMENT)},
+    )
     def get(self, request, number: int):
         project, _ = resolve_project(request)
         change_set = _get(project, number)
@@ -351,6 +490,15 @@ class CommentListView(ReviewsView):
             ]
         )
 
+    @extend_schema(
+        operation_id="reviews_comments_create",
+        summary="Comment on a change set",
+        request=CommentInput,
+        responses={
+            201: schema.envelope(schema.obj({"author": schema.STRING, "body": schema.STRING})),
+            **schema.errors(409),
+        },
+    )
     def post(self, request, number: int):
         project, _ = resolve_project(request)
         data = valid(CommentInput, request.data)
@@ -365,10 +513,21 @@ class CommentListView(ReviewsView):
 
 
 class ReviewPolicyView(ReviewsView):
+    @extend_schema(
+        operation_id="review_policy_get",
+        summary="Get the review policy",
+        responses={200: schema.envelope(REVIEW_POLICY)},
+    )
     def get(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         return ok("OK", services.review_policy_document(project))
 
+    @extend_schema(
+        operation_id="review_policy_update",
+        summary="Update the review policy",
+        request=PolicyInput,
+        responses={200: schema.envelope(REVIEW_POLICY)},
+    )
     def patch(self, request):
         project, _ = resolve_project(request, Role.ADMIN)
         data = valid(PolicyInput, request.data)
