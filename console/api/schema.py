@@ -35,17 +35,41 @@ Schema = dict[str, Any]
 _COMPONENTS: dict[str, Any] = {}
 
 
-def component(name: str, shape: Any) -> Schema:
+_ENTITIES: set[str] = set()
+
+# What answers add to an entity's document (console.api.documents.with_metadata): read-only,
+# accepted and ignored on input.
+_MILLISECONDS = {"type": "integer", "description": "Epoch milliseconds."}
+METADATA: dict[str, Schema] = {
+    "id": {"type": "string", "description": "Statsig's id of an entity: its name."},
+    "createdTime": _MILLISECONDS,
+    "creatorID": {"type": "string", "nullable": True},
+    "creatorName": {"type": "string", "nullable": True},
+    "creatorEmail": {"type": "string", "nullable": True},
+    "lastModifiedTime": _MILLISECONDS,
+}
+
+
+def component(name: str, shape: Any, *, entity: bool = False) -> Schema:
     """A reference to component `name`, registered with `shape`: a schema dict or a type
-    (a TypedDict) resolved when the document is generated."""
+    (a TypedDict) resolved when the document is generated. An `entity`'s answers carry
+    METADATA too (read-only properties)."""
     _COMPONENTS[name] = shape
+    if entity:
+        _ENTITIES.add(name)
     return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _resolved(shape: Any) -> Schema:
+    name = None
     if isinstance(shape, dict) and "$ref" in shape:
-        shape = _COMPONENTS[shape["$ref"].rsplit("/", 1)[1]]
-    return shape if isinstance(shape, dict) else _numbers(resolve_type_hint(shape))
+        name = shape["$ref"].rsplit("/", 1)[1]
+        shape = _COMPONENTS[name]
+    schema = shape if isinstance(shape, dict) else _numbers(resolve_type_hint(shape))
+    if name in _ENTITIES:
+        readonly = {key: {**value, "readOnly": True} for key, value in METADATA.items()}
+        schema = {**schema, "properties": {**readonly, **schema.get("properties", {})}}
+    return schema
 
 
 def _numbers(node: Any) -> Any:
@@ -77,8 +101,8 @@ def partial(shape: Any, *, required: tuple[str, ...] = ()) -> Schema:
 def add_components(result: Schema, generator, request, public) -> Schema:
     """Postprocessing hook: write the registered components into the document."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    for name, shape in _COMPONENTS.items():
-        schemas[name] = _resolved(shape)
+    for name in _COMPONENTS:
+        schemas[name] = _resolved({"$ref": f"#/components/schemas/{name}"})
     result["components"]["schemas"] = dict(sorted(schemas.items()))
     return result
 

@@ -12,6 +12,7 @@ from console.models import (
     EnvironmentTier,
     Project,
     Role,
+    RulesetVersion,
 )
 from console.permissions import ensure_role
 from console.services.common import (
@@ -52,6 +53,12 @@ def environment_create(*, actor, project: Project, name: str, tier: str) -> Envi
         project=project,
         after=snapshot(environment, ENVIRONMENT_FIELDS),
     )
+    if RulesetVersion.objects.filter(project=project).exists():
+        # The new environment serves what is applied at once (a new version; the other
+        # environments' content is unchanged). Before any publish it serves the empty spec.
+        from console.publishing.services import ruleset_version_create
+
+        ruleset_version_create(actor=actor, project=project, reason=f"Environment {name} created")
     return environment
 
 

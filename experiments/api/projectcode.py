@@ -5,10 +5,12 @@ shows the plan and keeps nothing; ?prune=true archives what it leaves out)."""
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 
+from console.api import schema
 from console.api.base import ConsoleAPIView, ok
 from console.api.parsers import BodyTooLarge
 from console.api.permissions import resolve_project
@@ -64,6 +66,63 @@ class OwnFormat(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+_PROJECT_DOCUMENT = schema.component(
+    "ProjectDocument",
+    {
+        "type": "object",
+        "description": (
+            "The whole project as one document (docs/project-as-code.md): version, tags, "
+            "metrics, reviewPolicy and one list per kind (gates, segments, dynamicConfigs, "
+            "experiments, layers, holdouts), each entity its document plus `identity`."
+        ),
+        "additionalProperties": True,
+    },
+)
+_ENTITY_PLAN = schema.obj(
+    {
+        "section": schema.STRING,
+        "name": schema.STRING,
+        "action": {"type": "string", "enum": ["create", "update", "unchanged", "archive"]},
+        "steps": schema.array(schema.STRING),
+        "diff": {**schema.STRING, "description": "A unified diff of the entity's document."},
+    }
+)
+_PLAN_FIELDS = {
+    "dryRun": schema.BOOLEAN,
+    "prune": schema.BOOLEAN,
+    "summary": schema.STRING,
+    "entities": schema.array(_ENTITY_PLAN),
+    "notes": schema.array(schema.STRING),
+    "needsReview": schema.array(schema.STRING),
+}
+IMPORT_PLAN = schema.component("ImportPlan", schema.obj(_PLAN_FIELDS))
+IMPORT_PENDING = schema.component(
+    "ImportPending",
+    schema.envelope(
+        schema.obj({**_PLAN_FIELDS, "changeSet": schema.CHANGE_SET_SUMMARY}),
+    ),
+)
+_FLAGS = [
+    OpenApiParameter(name, bool, description=text)
+    for name, text in (
+        ("dry_run", "Show the plan and keep nothing."),
+        ("prune", "Archive the entities the document leaves out."),
+    )
+]
+
+
+@extend_schema(
+    summary="Export the project",
+    parameters=[
+        OpenApiParameter(
+            "format", str, enum=["yaml", "json"], description="The document's format (yaml)."
+        )
+    ],
+    responses={
+        (200, "application/yaml"): OpenApiResponse(_PROJECT_DOCUMENT),
+        (200, "application/json"): OpenApiResponse(_PROJECT_DOCUMENT),
+    },
+)
 class ProjectExportView(ConsoleAPIView):
     """The project document (?format=yaml, the default, or json), ID lists inline."""
 
@@ -76,6 +135,22 @@ class ProjectExportView(ConsoleAPIView):
         return HttpResponse(text.encode(), content_type=CONTENT_TYPES[fmt])
 
 
+@extend_schema(
+    summary="Import a project document",
+    description=(
+        "The document becomes one change set (review policy applies): 200 with the plan "
+        "when applied at once, a dry run or nothing to change; 202 with the plan and the "
+        "change set when it waits for review. A refusal names the document's path at fault "
+        "in `field` and keeps nothing."
+    ),
+    parameters=_FLAGS,
+    request={"application/yaml": _PROJECT_DOCUMENT, "application/json": _PROJECT_DOCUMENT},
+    responses={
+        200: schema.envelope(IMPORT_PLAN),
+        202: OpenApiResponse(IMPORT_PENDING, description="Waiting for review."),
+        **schema.errors(409, 413, 415),
+    },
+)
 class ProjectImportView(ConsoleAPIView):
     """POST a project document (YAML, or JSON with a JSON content type). 200 with the plan
     (a dry run, nothing to change, or applied at once), 202 with the plan and the change set

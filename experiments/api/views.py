@@ -52,9 +52,9 @@ from reviews.api.documents import (
 from reviews.models import ChangeSet
 from reviews.services import ChangeInput
 
-EXPERIMENT = schema.component("Experiment", ExperimentDocument)
-LAYER = schema.component("Layer", LayerDocument)
-HOLDOUT = schema.component("Holdout", HoldoutDocument)
+EXPERIMENT = schema.component("Experiment", ExperimentDocument, entity=True)
+LAYER = schema.component("Layer", LayerDocument, entity=True)
+HOLDOUT = schema.component("Holdout", HoldoutDocument, entity=True)
 _NUMBER = {**schema.NUMBER, "nullable": True}
 _FREE = {"type": "object", "additionalProperties": True, "nullable": True}
 _PULSE_ROW = {

@@ -44,9 +44,9 @@ from reviews.api.documents import (
 from reviews.services import ChangeInput
 from reviews.shortcuts import api_pending, is_applied
 
-GATE = schema.component("Gate", GateDocument)
-SEGMENT = schema.component("Segment", SegmentDocument)
-DYNAMIC_CONFIG = schema.component("DynamicConfig", DynamicConfigDocument)
+GATE = schema.component("Gate", GateDocument, entity=True)
+SEGMENT = schema.component("Segment", SegmentDocument, entity=True)
+DYNAMIC_CONFIG = schema.component("DynamicConfig", DynamicConfigDocument, entity=True)
 ID_CHANGE = schema.obj(
     {
         "name": schema.STRING,

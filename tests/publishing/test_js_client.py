@@ -314,3 +314,37 @@ def test_js_client__initialize_endpoint__reads_what_our_evaluator_computes(
     assert seen["stray"] == []
     assert seen["exceptions"] == []
     assert seen["events"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_js_client__fresh_project__initializes_and_unknown_gate_is_false(
+    page: Page, live_server, project, site_admin
+):
+    # Given a project just created (nothing changed since) and a client key for production
+    production = project.environments.get(name="production")
+    key = core_services.key_create(
+        actor=site_admin, project=project, kind="client", environment=production, name="web"
+    )
+    seen = _serve_app(page, live_server.url)
+    page.set_default_timeout(15_000)
+    page.goto(APP + "/")
+    # When the app's client initializes and reads a gate nobody made
+    rows = page.evaluate(
+        READ_USERS,
+        {
+            "sdkKey": key.secret,
+            "api": live_server.url + "/v1",
+            "app": APP,
+            "users": [{"userID": "u1"}],
+            "gates": ["no_such_gate"],
+            "configs": [],
+            "experiments": [],
+            "layers": {},
+        },
+    )
+    # Then it initialized from the network (the project's first, empty spec) and says false
+    assert (rows[0]["success"], rows[0]["error"]) == (True, None)
+    assert rows[0]["gates"]["no_such_gate"]["value"] is False
+    assert rows[0]["reasons"] == ["Network:Unrecognized"]
+    assert seen["initialize"] == [200, 200]
+    assert seen["stray"] == []
