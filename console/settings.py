@@ -303,6 +303,34 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "console.api.schema.add_components",
     ],
+    # The reference's sections, in the order people look for them (Swagger UI follows it).
+    "TAGS": [
+        {"name": name, "description": text}
+        for name, text in (
+            ("gates", "Feature gates: who gets a feature."),
+            ("segments", "Reusable audiences: rules or ID lists."),
+            ("dynamic_configs", "Values served by rule."),
+            ("experiments", "A/B tests: groups, lifecycle, results."),
+            ("layers", "Mutually exclusive experiments sharing parameters."),
+            ("holdouts", "Units kept out of features, to measure them together."),
+            ("metrics", "The metric catalog and power."),
+            ("events", "Event names the project received."),
+            ("reviews", "Change sets: approve, apply, schedule."),
+            ("review_policy", "Which environments need review, by whom."),
+            ("export", "The whole project as one document."),
+            ("import", "A project document proposed as one change set."),
+            ("project", "This project."),
+            ("projects", "The caller's projects."),
+            ("environments", "The project's environments."),
+            ("keys", "Server, client and console keys."),
+            ("members", "Who may use the project."),
+            ("access_requests", "Requests to join a closed project."),
+            ("tags", "Labels for entities."),
+            ("audit_logs", "Every write, who made it and what changed."),
+            ("webhooks", "Announcements of changes to your endpoints."),
+            ("webhook_deliveries", "Webhook delivery attempts."),
+        )
+    ],
 }
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
