@@ -176,14 +176,7 @@ def _clean_parameters(
             if default is not None or default_required:
                 default = check_value(kind, default, f"{path}.defaultValue")
         else:
-            owned = layer_params.get(name)
-            if owned is None:
-                raise fail(
-                    f"The layer has no parameter {name!r}: an experiment in a layer sets "
-                    "layer parameters (add it to the layer first).",
-                    "unknown_layer_parameter",
-                    f"{path}.name",
-                )
+            owned = layer_parameter(layer_params, name, f"{path}.name")
             if owned["type"] != kind:
                 raise fail(
                     f"The layer's {name!r} is a {owned['type']}.", "wrong_type", f"{path}.type"
@@ -202,3 +195,18 @@ def _clean_parameters(
             {"name": name, "type": kind, "defaultValue": default, "description": description}
         )
     return out
+
+
+def layer_parameter(
+    layer_params: dict[str, StoredParameter], name: str, path: str
+) -> StoredParameter:
+    """The layer's parameter `name` that an experiment in the layer sets, or a refusal."""
+    owned = layer_params.get(name)
+    if owned is None:
+        raise fail(
+            f"The layer has no parameter {name!r}: an experiment in a layer sets "
+            "layer parameters (add it to the layer first).",
+            "unknown_layer_parameter",
+            path,
+        )
+    return owned

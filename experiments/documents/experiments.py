@@ -27,6 +27,7 @@ from experiments.documents.cleaning import (
     _clean_percent,
     _unit_types,
     check_value,
+    layer_parameter,
 )
 from experiments.documents.common import (
     HUNDRED,
@@ -132,14 +133,7 @@ def _infer_parameters(doc: dict, layer_params: dict[str, StoredParameter] | None
                     path,
                 )
             if layer_params is not None:
-                owned = layer_params.get(name)
-                if owned is None:
-                    raise fail(
-                        f"The layer has no parameter {name!r}: an experiment in a layer sets "
-                        "layer parameters (add it to the layer first).",
-                        "unknown_layer_parameter",
-                        path,
-                    )
+                owned = layer_parameter(layer_params, name, path)
                 kind: str | None = owned["type"]
             else:
                 kind = _value_type(value)

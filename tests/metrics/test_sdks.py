@@ -596,6 +596,12 @@ def _node(sdk: str, secret: str, url: str, users, custom, timeout: float = 60) -
         "params": PARAMS,
         "events": custom,
     }
+    return run_node_sdk(payload, timeout)
+
+
+def run_node_sdk(payload: dict, timeout: float = 60) -> dict:
+    """Run node_events.js on `payload` (which Node SDK, its key and API, what to read and
+    log): its output, once the SDK initialized."""
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp, "in.json"), Path(tmp, "out.json")
         source.write_text(json.dumps(payload))

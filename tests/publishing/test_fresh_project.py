@@ -5,10 +5,6 @@ instead of meeting a 404; an environment added to a published project is publish
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -18,10 +14,8 @@ from console.models import RulesetVersion
 from console.publishing.services import ruleset_version_create
 from gates import services as gate_services
 from tests.gates.factories import gate_document
+from tests.metrics.test_sdks import run_node_sdk
 from tests.publishing.conftest import core_sdk
-
-REPO = Path(__file__).resolve().parents[2]
-NODE_SCRIPT = REPO / "tests" / "metrics" / "node_events.js"
 
 
 def _keys(project, actor, environment):
@@ -201,19 +195,5 @@ def test_fresh_project__node_sdks__initialize_and_unknown_gate_is_false(fresh, s
         "params": [],
         "events": [],
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        source, target = Path(tmp, "in.json"), Path(tmp, "out.json")
-        source.write_text(json.dumps(payload))
-        process = subprocess.run(
-            ["node", str(NODE_SCRIPT), str(source), str(target)],
-            cwd=REPO,
-            env={**os.environ, "NODE_PATH": str(REPO / "node_modules")},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert process.returncode == 0, process.stderr[-3000:]
-        out = json.loads(target.read_text())
-    assert out["init"]["success"], out["init"]
+    out = run_node_sdk(payload)
     assert out["rows"][0]["gates"]["no_such_gate"][0] is False
