@@ -110,7 +110,7 @@ class AuditFilters:
 
 
 def audit_event_list(*, project: Project, filters: AuditFilters) -> QuerySet[AuditEvent]:
-    qs = AuditEvent.objects.filter(project=project)
+    qs = AuditEvent.objects.filter(project=project).select_related("actor")
     if filters.actor:
         qs = qs.filter(actor_label__icontains=filters.actor)
     if filters.action:

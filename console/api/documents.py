@@ -4,7 +4,7 @@ sets by reviews.api.documents."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -75,12 +75,15 @@ class DocumentAPIView(ConsoleAPIView):
 
     parser_classes = [SafeJSONParser]
 
-    def documents(self, queryset, to_document, **render: Any) -> Response:
-        """One page of `queryset` as documents with their metadata, with a constant number
-        of queries (the selectors join and prefetch what the documents show)."""
+    def documents(
+        self, queryset, to_document, *, answer: Callable = with_metadata, **render: Any
+    ) -> Response:
+        """One page of `queryset` as documents with their metadata (`answer(document,
+        entity)`), with a constant number of queries (the selectors join and prefetch what
+        the documents show)."""
         if isinstance(queryset, QuerySet):
             queryset = queryset.select_related("created_by")
         page = self.paginate_queryset(queryset) or []
         return self.get_paginated_response(
-            [with_metadata(to_document(obj, **render), obj) for obj in page]
+            [answer(to_document(obj, **render), obj) for obj in page]
         )

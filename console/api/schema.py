@@ -36,6 +36,10 @@ _COMPONENTS: dict[str, Any] = {}
 
 
 _ENTITIES: set[str] = set()
+# Per component: properties its answers carry in place of (or beside) the document's, and
+# those its inputs accept in their place (aliases).
+_ANSWER_PROPERTIES: dict[str, dict[str, Schema]] = {}
+_INPUT_PROPERTIES: dict[str, dict[str, Schema]] = {}
 
 # What answers add to an entity's document (console.api.documents.with_metadata): read-only,
 # accepted and ignored on input.
@@ -50,17 +54,30 @@ METADATA: dict[str, Schema] = {
 }
 
 
-def component(name: str, shape: Any, *, entity: bool = False) -> Schema:
+def component(
+    name: str,
+    shape: Any,
+    *,
+    entity: bool = False,
+    answers: dict[str, Schema] | None = None,
+    inputs: dict[str, Schema] | None = None,
+) -> Schema:
     """A reference to component `name`, registered with `shape`: a schema dict or a type
     (a TypedDict) resolved when the document is generated. An `entity`'s answers carry
-    METADATA too (read-only properties)."""
+    METADATA too (read-only properties). `answers`: properties the answers carry in place of
+    the shape's (or beside them: always present); `inputs`: those its inputs (`partial`)
+    accept in their place."""
     _COMPONENTS[name] = shape
     if entity:
         _ENTITIES.add(name)
+    if answers:
+        _ANSWER_PROPERTIES[name] = answers
+    if inputs:
+        _INPUT_PROPERTIES[name] = inputs
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _resolved(shape: Any) -> Schema:
+def _resolved(shape: Any, *, as_input: bool = False) -> Schema:
     name = None
     if isinstance(shape, dict) and "$ref" in shape:
         name = shape["$ref"].rsplit("/", 1)[1]
@@ -69,6 +86,12 @@ def _resolved(shape: Any) -> Schema:
     if name in _ENTITIES:
         readonly = {key: {**value, "readOnly": True} for key, value in METADATA.items()}
         schema = {**schema, "properties": {**readonly, **schema.get("properties", {})}}
+    extra = (_INPUT_PROPERTIES if as_input else _ANSWER_PROPERTIES).get(name or "", {})
+    if extra:
+        schema = {**schema, "properties": {**schema.get("properties", {}), **extra}}
+        if not as_input:
+            required = schema.get("required", [])
+            schema["required"] = [*required, *(key for key in extra if key not in required)]
     return schema
 
 
@@ -91,7 +114,7 @@ def partial(shape: Any, *, required: tuple[str, ...] = ()) -> Schema:
     """`shape` (a component reference, a schema or a TypedDict) as an input: every property
     optional but `required` (a missing key means its default; in a PATCH, the current
     value)."""
-    schema = dict(_resolved(shape))
+    schema = dict(_resolved(shape, as_input=True))
     schema.pop("required", None)
     if required:
         schema["required"] = list(required)

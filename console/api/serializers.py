@@ -4,8 +4,10 @@ rules: lengths, characters, uniqueness, who may do what); output serializers ren
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from console.api.documents import epoch_ms
 from console.models import (
     AccessRequestStatus,
     EnvironmentTier,
@@ -115,6 +117,22 @@ class AuditLogQuery(serializers.Serializer):
 # ---------------------------------------------------------------- output
 
 
+@extend_schema_field({"type": "integer", "description": "Epoch milliseconds."})
+class EpochMillisecondsField(serializers.ReadOnlyField):
+    """A datetime as Statsig's timestamps (`createdTime`, `lastModifiedTime`): integer
+    milliseconds since the epoch, beside our ISO 8601 fields."""
+
+    def to_representation(self, value) -> int | None:
+        return epoch_ms(value)
+
+
+_CHANGE = {
+    "type": "object",
+    "properties": {"old": {}, "new": {}},
+    "required": ["old", "new"],
+}
+
+
 class ProjectOutput(serializers.Serializer):
     """`context["roles"]` maps project ids to the role the caller acts with."""
 
@@ -143,6 +161,8 @@ class EnvironmentOutput(serializers.Serializer):
     position = serializers.IntegerField()
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
+    createdTime = EpochMillisecondsField(source="created_at")
+    lastModifiedTime = EpochMillisecondsField(source="updated_at")
 
 
 class TagOutput(serializers.Serializer):
@@ -151,6 +171,8 @@ class TagOutput(serializers.Serializer):
     description = serializers.CharField()
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
+    createdTime = EpochMillisecondsField(source="created_at")
+    lastModifiedTime = EpochMillisecondsField(source="updated_at")
 
 
 class KeyOutput(serializers.Serializer):
@@ -170,6 +192,8 @@ class KeyOutput(serializers.Serializer):
     lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
     expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
     revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
+    createdTime = EpochMillisecondsField(source="created_at")
+    lastModifiedTime = EpochMillisecondsField(source="updated_at")
 
     def get_environment_name(self, obj) -> str | None:
         return obj.environment.name if obj.environment_id else None
@@ -217,6 +241,10 @@ class AccessRequestOutput(serializers.Serializer):
 
 
 class AuditEventOutput(serializers.Serializer):
+    """Ours, plus what Statsig's entries carry that we can say exactly: `name` (the
+    target's), `createdTime`, `updatedBy`, `updatedByUserID`, `modifierEmail` and
+    `changes` (each top-level key that differs: `{old, new}`)."""
+
     id = serializers.IntegerField()
     createdAt = serializers.DateTimeField(source="created_at")
     actor = serializers.CharField(source="actor_label")
@@ -227,3 +255,26 @@ class AuditEventOutput(serializers.Serializer):
     before = serializers.JSONField(allow_null=True)
     after = serializers.JSONField(allow_null=True)
     requestId = serializers.CharField(source="request_id")
+    name = serializers.CharField(source="target_label")
+    createdTime = EpochMillisecondsField(source="created_at")
+    updatedBy = serializers.CharField(source="actor_label")
+    updatedByUserID = serializers.SerializerMethodField(method_name="get_updated_by_user_id")
+    modifierEmail = serializers.SerializerMethodField(method_name="get_modifier_email")
+    changes = serializers.SerializerMethodField()
+
+    def get_updated_by_user_id(self, obj) -> str | None:
+        return str(obj.actor_id) if obj.actor_id else None
+
+    def get_modifier_email(self, obj) -> str | None:
+        return obj.actor.email if obj.actor_id else None
+
+    @extend_schema_field({"type": "object", "additionalProperties": _CHANGE})
+    def get_changes(self, obj) -> dict:
+        before = obj.before if isinstance(obj.before, dict) else {}
+        after = obj.after if isinstance(obj.after, dict) else {}
+        keys = [*before, *(key for key in after if key not in before)]
+        return {
+            key: {"old": before.get(key), "new": after.get(key)}
+            for key in keys
+            if before.get(key) != after.get(key)
+        }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from gates.documents import STATSIG_GATE_STATUS
 from gates.models import GateStatus, SegmentKind
 
 MAX_ID_PAGE = 10_000
@@ -50,11 +51,18 @@ class SegmentCsvInput(serializers.Serializer):
 
 class GateListQuery(serializers.Serializer):
     search = _text()
-    status = serializers.ChoiceField(GateStatus.choices, required=False)
+    # Ours or Statsig's names ("In Progress", "Launched", ...).
+    status = serializers.ChoiceField(
+        [*GateStatus.values, *STATSIG_GATE_STATUS.values()], required=False
+    )
     tag = _text()
     owner = _text()
     # Not a BooleanField: from a query string an absent one would read as False.
     stale = serializers.ChoiceField(["true", "false"], required=False)
+
+    def validate_status(self, value: str) -> str:
+        aliases = {statsig: ours for ours, statsig in STATSIG_GATE_STATUS.items()}
+        return aliases.get(value, value)
 
     def validate_stale(self, value: str) -> bool:
         return value == "true"

@@ -27,12 +27,14 @@ from console.models import Project, Role
 from gates import idlists, selectors
 from gates.api import serializers as s
 from gates.documents import (
+    STATSIG_GATE_STATUS,
+    STATSIG_GATE_TYPE,
     dynamic_config_to_document,
     environment_names,
     gate_to_document,
     segment_to_document,
 )
-from gates.models import DynamicConfig, FeatureGate, Segment, SegmentKind
+from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentKind
 from gates.services import SegmentIdsChange
 from gates.types import DynamicConfigDocument, GateDocument, SegmentDocument
 from reviews.api.documents import (
@@ -44,7 +46,30 @@ from reviews.api.documents import (
 from reviews.services import ChangeInput
 from reviews.shortcuts import api_pending, is_applied
 
-GATE = schema.component("Gate", GateDocument, entity=True)
+_GATE_STATUS = {
+    "type": "string",
+    "enum": list(STATSIG_GATE_STATUS.values()),
+    "description": "As Statsig names it.",
+}
+_GATE_TYPE = {
+    "type": "string",
+    "enum": list(STATSIG_GATE_TYPE.values()),
+    "description": "Statsig's name for isPermanent.",
+}
+GATE = schema.component(
+    "Gate",
+    GateDocument,
+    entity=True,
+    answers={"status": _GATE_STATUS, "type": _GATE_TYPE},
+    inputs={
+        "status": {
+            "type": "string",
+            "enum": [*GateStatus.values, *STATSIG_GATE_STATUS.values()],
+            "description": "Ours or Statsig's name (an alias).",
+        },
+        "type": {**_GATE_TYPE, "description": "An alias of isPermanent; both must agree."},
+    },
+)
 SEGMENT = schema.component("Segment", SegmentDocument, entity=True)
 DYNAMIC_CONFIG = schema.component("DynamicConfig", DynamicConfigDocument, entity=True)
 ID_CHANGE = schema.obj(
@@ -71,6 +96,16 @@ def _gate(project: Project, name: str) -> FeatureGate:
     return gate
 
 
+def _gate_answer(document: dict, gate: FeatureGate) -> dict:
+    """A gate as the API answers it: its document and metadata, the status as Statsig names
+    it ("In Progress", "Launched", ...) and Statsig's `type` beside isPermanent."""
+    return {
+        **with_metadata(document, gate),
+        "status": STATSIG_GATE_STATUS[document["status"]],
+        "type": STATSIG_GATE_TYPE[document["isPermanent"]],
+    }
+
+
 @extend_schema_view(**schema.documents("gates", GATE, noun="gate", query=s.GateListQuery))
 class GateListView(ProposedListView):
     kind = "gate"
@@ -79,11 +114,16 @@ class GateListView(ProposedListView):
     def render(self, entity) -> dict:
         return gate_to_document(entity)
 
+    def answer(self, entity) -> dict:
+        return _gate_answer(self.render(entity), entity)
+
     def get(self, request):
         project, _ = resolve_project(request)
         query = valid(s.GateListQuery, request.query_params)
         gates = selectors.gate_list(project=project, filters=selectors.GateFilters(**query))
-        return self.documents(gates, gate_to_document, env_names=environment_names(project))
+        return self.documents(
+            gates, gate_to_document, answer=_gate_answer, env_names=environment_names(project)
+        )
 
 
 @extend_schema_view(**schema.document("gates", GATE, noun="gate"))
@@ -96,6 +136,15 @@ class GateDetailView(ProposedDetailView):
 
     def render(self, entity):
         return gate_to_document(entity)
+
+    def answer(self, entity) -> dict:
+        return _gate_answer(self.render(entity), entity)
+
+    def merge(self, current: dict, changes: dict) -> dict:
+        """Statsig's `type` alone stands for isPermanent: it replaces the current one."""
+        if "type" in changes and "isPermanent" not in changes:
+            current = {k: v for k, v in current.items() if k != "isPermanent"}
+        return merged(current, changes)
 
 
 class GateSwitchView(DocumentAPIView):
@@ -115,12 +164,12 @@ class GateSwitchView(DocumentAPIView):
         document = merged(gate_to_document(gate), {"isEnabled": self.is_enabled})
         message = "Gate enabled." if self.is_enabled else "Gate disabled."
         if gate_to_document(gate) == document:
-            return ok(message, with_metadata(document, gate))
+            return ok(message, _gate_answer(document, gate))
         change = ChangeInput("gate", "update", gate.name, document, gate.revision)
         return applied_or_pending(
             propose(request, project, change),
             message,
-            lambda entity: with_metadata(gate_to_document(entity), entity),
+            lambda entity: _gate_answer(gate_to_document(entity), entity),
         )
 
     post = put

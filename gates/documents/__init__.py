@@ -8,7 +8,14 @@ from gates.documents.cleaning import (
     clean_segment,
     validate_gate_document,
 )
-from gates.documents.common import MAX_VALUE_BYTES, NAME_PATTERN, NAME_RULE, new_rule_id
+from gates.documents.common import (
+    MAX_VALUE_BYTES,
+    NAME_PATTERN,
+    NAME_RULE,
+    STATSIG_GATE_STATUS,
+    STATSIG_GATE_TYPE,
+    new_rule_id,
+)
 from gates.documents.rendering import (
     dynamic_config_to_document,
     environment_names,
@@ -21,6 +28,8 @@ __all__ = [
     "MAX_VALUE_BYTES",
     "NAME_PATTERN",
     "NAME_RULE",
+    "STATSIG_GATE_STATUS",
+    "STATSIG_GATE_TYPE",
     "clean_dynamic_config",
     "clean_gate",
     "clean_segment",

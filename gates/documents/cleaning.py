@@ -39,6 +39,8 @@ from gates.documents.common import (
     MAX_VALUE_BYTES,
     NAME_PATTERN,
     NAME_RULE,
+    STATSIG_GATE_STATUS,
+    STATSIG_GATE_TYPE,
     new_rule_id,
 )
 from gates.hooks import name_claimed_by
@@ -549,6 +551,29 @@ def _finish_references(ctx: _Context, name: str, cleaned: Cleaned) -> None:
     cleaned.references = refs
 
 
+_GATE_STATUS_ALIASES = {statsig: ours for ours, statsig in STATSIG_GATE_STATUS.items()}
+
+
+def _is_permanent(doc: dict) -> bool:
+    """isPermanent, or Statsig's `type` ("PERMANENT" / "TEMPORARY") standing for it; both
+    given must agree."""
+    is_permanent = boolean(doc, "isPermanent", default=False)
+    if "type" not in doc:
+        return is_permanent
+    kind = doc["type"]
+    by_type = {statsig: ours for ours, statsig in STATSIG_GATE_TYPE.items()}
+    if not isinstance(kind, str) or kind not in by_type:
+        raise fail("A gate's type is PERMANENT or TEMPORARY.", "invalid_type", "type")
+    if doc.get("isPermanent") is not None and is_permanent != by_type[kind]:
+        raise fail(
+            f"The type {kind} contradicts isPermanent {str(is_permanent).lower()}: "
+            "send one of them, or both agreeing.",
+            "type_conflict",
+            "type",
+        )
+    return by_type[kind]
+
+
 def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Cleaned:
     """For services: validate_gate_document's work, plus what to store (salted rules,
     overrides by environment id, tag rows, owner, references)."""
@@ -556,6 +581,7 @@ def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Clea
     ctx = _Context.load(project, ReferenceKind.GATE, existing)
     name = _clean_name(ctx, doc, FeatureGate)
     status = doc.get("status") or GateStatus.IN_PROGRESS
+    status = _GATE_STATUS_ALIASES.get(status, status) if isinstance(status, str) else status
     if status not in (GateStatus.IN_PROGRESS, GateStatus.LAUNCHED, GateStatus.DISABLED):
         raise fail(
             "The status is in_progress, launched or disabled (archive with gate_archive).",
@@ -574,7 +600,7 @@ def clean_gate(project: Project, doc: Any, existing: FeatureGate | None) -> Clea
             "idType": clean_id_type(ctx.unit_types, doc),
             "isEnabled": boolean(doc, "isEnabled", default=True),
             "status": str(status),
-            "isPermanent": boolean(doc, "isPermanent", default=False),
+            "isPermanent": _is_permanent(doc),
             "tags": [t.name for t in tags],
             "owner": owner.email if owner else None,
             "rules": rules,

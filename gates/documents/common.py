@@ -51,3 +51,15 @@ def rollout_text(steps: list[dict[str, Any]]) -> str:
             unit = next(u for u, size in WAIT_UNITS.items() if seconds % size == 0)
             lines.append(f"{pct:g}% after {seconds // WAIT_UNITS[unit]}{unit}")
     return "\n".join(lines)
+
+
+# A gate's status as Statsig's Console API answers it (gates/api/views.py), by ours; input
+# accepts either (clean_gate).
+STATSIG_GATE_STATUS = {
+    "in_progress": "In Progress",
+    "launched": "Launched",
+    "disabled": "Disabled",
+    "archived": "Archived",
+}
+# Statsig's gate `type`, by our isPermanent; input accepts it as isPermanent's alias.
+STATSIG_GATE_TYPE = {True: "PERMANENT", False: "TEMPORARY"}

@@ -79,6 +79,11 @@ class ProposedDetailView(DocumentAPIView):
         """The entity as answers show it: its document with its read-only metadata."""
         return with_metadata(self.render(entity), entity)
 
+    def merge(self, current: dict, changes: dict) -> dict:
+        """PATCH: the current document with the given top-level keys replaced (subclasses
+        drop what an input alias stands for)."""
+        return merged(current, changes)
+
     def propose(self, request, project: Project, change: ChangeInput) -> ChangeSet:
         """Subclasses may translate the domain's refusals (e.g. a lifecycle step)."""
         return propose(request, project, change)
@@ -106,7 +111,7 @@ class ProposedDetailView(DocumentAPIView):
     def patch(self, request, name: str):
         project, _ = resolve_project(request, Role.MEMBER)
         entity = self.lookup(project, name)
-        document = merged(self.render(entity), valid(DocumentInput, request.data))
+        document = self.merge(self.render(entity), valid(DocumentInput, request.data))
         return self._replace(request, project, entity, document, entity.revision)
 
     def delete(self, request, name: str):

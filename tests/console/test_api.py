@@ -1072,6 +1072,13 @@ def test_audit_log_list__item__has_every_field(audit_trail):
         "before",
         "after",
         "requestId",
+        # Statsig's names for what we can say exactly
+        "name",
+        "createdTime",
+        "updatedBy",
+        "updatedByUserID",
+        "modifierEmail",
+        "changes",
     }
     assert (item["actor"], item["targetType"], item["targetId"]) == (
         "mia.member@corp.example",
@@ -1082,6 +1089,71 @@ def test_audit_log_list__item__has_every_field(audit_trail):
         {"description": "Core product behaviour"},
         {"description": "Core flows"},
     )
+    event = AuditEvent.objects.get(pk=item["id"])
+    assert item["name"] == "core"
+    assert item["createdTime"] == int(event.created_at.timestamp() * 1000)
+    assert (item["updatedBy"], item["updatedByUserID"], item["modifierEmail"]) == (
+        "mia.member@corp.example",
+        str(audit_trail.member.pk),
+        audit_trail.member.email,
+    )
+    assert item["changes"] == {
+        "description": {"old": "Core product behaviour", "new": "Core flows"}
+    }
+
+
+def test_audit_log_list__console_key__statsig_fields_typed(audit_trail):
+    # Given: an event at a known time, by no one (the system)
+    at = datetime(2024, 5, 1, 12, tzinfo=timezone.get_current_timezone())
+    AuditEvent.objects.filter(project=audit_trail.project, action="project.created").update(
+        actor=None
+    )
+    client = key_client(console_key(audit_trail.admin, audit_trail.project, Role.VIEWER).secret)
+
+    # When
+    response = client.get(f"{api_url('api-audit-log-list', project=None)}?action=project.created")
+
+    # Then
+    assert response.status_code == 200, response.content
+    [item] = response.json()["data"]
+    assert item["createdTime"] == int(at.timestamp() * 1000)
+    assert (item["updatedByUserID"], item["modifierEmail"]) == (None, None)
+    assert item["name"] == audit_trail.project.name
+    assert all(set(change) == {"old", "new"} for change in item["changes"].values())
+    assert all(change["old"] is None for change in item["changes"].values())  # created
+
+
+def epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def test_tags_keys_environments__console_key__statsig_times_beside_ours(world):
+    # Given
+    client = key_client(console_key(world.admin, world.project, Role.ADMIN).secret)
+
+    # When
+    created = client.post(
+        api_url("api-tag-list", project=None), {"name": "checkout"}, format="json"
+    )
+    tags = client.get(api_url("api-tag-list", project=None)).json()["data"]
+    keys = client.get(api_url("api-key-list", project=None)).json()["data"]
+    environments = client.get(api_url("api-environment-list", project=None)).json()["data"]
+
+    # Then: epoch-millisecond integers of the same instants as the ISO 8601 ones
+    assert created.status_code == 201, created.content
+    tag = Tag.objects.get(project=world.project, name="checkout")
+    assert (created.json()["data"]["createdTime"], created.json()["data"]["lastModifiedTime"]) == (
+        epoch_ms(tag.created_at),
+        epoch_ms(tag.updated_at),
+    )
+    for items, model in ((tags, Tag), (keys, ApiKey), (environments, Environment)):
+        assert items
+        for item in items:
+            row = model.objects.get(pk=item["id"])
+            assert item["createdTime"] == epoch_ms(row.created_at)
+            assert item["lastModifiedTime"] == epoch_ms(row.updated_at)
+            parsed = datetime.fromisoformat(item["createdAt"].replace("Z", "+00:00"))
+            assert item["createdTime"] == epoch_ms(parsed)
 
 
 def test_audit_log_list__api_write__request_id_recorded(world):

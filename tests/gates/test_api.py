@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from console import services as console_services
 from console.models import AuditEvent, Project, Role, Tag, User
 from gates import services
-from gates.documents import gate_to_document
+from gates.documents import STATSIG_GATE_STATUS, STATSIG_GATE_TYPE, gate_to_document
 from gates.models import (
     DynamicConfig,
     FeatureGate,
@@ -55,6 +55,16 @@ api_url = api_url_for("gates-api")
 # Tests of editing itself: every change set applies at once (test_review_paths.py covers
 # the default policy, where production changes wait for review).
 pytestmark = pytest.mark.usefixtures("no_review")
+
+
+def answered(document: dict) -> dict:
+    """A gate's document as the API answers it (without its metadata): the status as
+    Statsig names it, and Statsig's `type`."""
+    return {
+        **document,
+        "status": STATSIG_GATE_STATUS[document["status"]],
+        "type": STATSIG_GATE_TYPE[document["isPermanent"]],
+    }
 
 
 def db_state() -> dict:
@@ -360,8 +370,9 @@ def test_gate_create__statsig_document__get_returns_it_with_rule_ids(world):
     assert without_metadata(data, keep_id=True) == {
         **STATSIG_GATE,
         "id": "checkout_v2",
-        "status": "in_progress",
+        "status": "In Progress",  # as Statsig names it
         "isPermanent": False,
+        "type": "TEMPORARY",  # Statsig's name for isPermanent
         "owner": world.member.email,  # defaults to the creator
         "overrides": [],
     }
@@ -469,7 +480,7 @@ def test_dynamic_config_create__statsig_document__get_returns_it_with_rule_ids(w
 
 def test_gate_patch__description_only__rest_of_document_kept(world):
     # Given
-    before = gate_to_document(world.gate)
+    before = answered(gate_to_document(world.gate))
 
     # When
     response = session_client(world.member).patch(
@@ -489,7 +500,7 @@ def test_gate_patch__description_only__rest_of_document_kept(world):
 
 def test_gate_patch__rules_given__only_rules_replaced(world):
     # Given
-    before = gate_to_document(world.gate)
+    before = answered(gate_to_document(world.gate))
     new_rule = rule("Half", pass_percentage=50)
 
     # When
@@ -576,7 +587,7 @@ def test_dynamic_config_patch__default_value__schema_and_rules_kept(world):
 
 def test_gate_disable__enabled_gate__only_is_enabled_changes(world):
     # Given
-    before = gate_to_document(world.gate)
+    before = answered(gate_to_document(world.gate))
 
     # When
     response = session_client(world.member).put(api_url("api-gate-disable", "new_checkout"))
@@ -609,7 +620,7 @@ def test_gate_archive__unused_gate__gone_from_reads_and_name_free(world):
 
     # Then
     assert response.status_code == 200, response.content
-    assert response.json()["data"]["status"] == "archived"
+    assert response.json()["data"]["status"] == "Archived"
     assert_error(client.get(api_url("api-gate-detail", "new_checkout")), 404, "not_found")
     live = client.get(api_url("api-gate-list")).json()["data"]
     archived = client.get(api_url("api-gate-list", status="archived")).json()["data"]
@@ -1080,6 +1091,69 @@ def test_gate_create__member_role_console_key__created_and_audited_as_its_creato
     assert response.json()["data"]["owner"] == world.admin.email
 
 
+def test_gate_create__statsig_type_and_status__stored_as_ours_answered_as_statsigs(world):
+    # Given: a body as Statsig's documentation writes it, sent with a console key
+    client = key_client(console_key(world.admin, world.project, Role.MEMBER))
+    body = {"name": "a_gate", "idType": "userID", "type": "PERMANENT", "status": "Launched"}
+
+    # When
+    created = client.post(api_url("api-gate-list", project=None), body, format="json")
+    listed = client.get(api_url("api-gate-list", project=None, status="Launched"))
+
+    # Then
+    assert created.status_code == 201, created.content
+    gate = FeatureGate.objects.get(project=world.project, name="a_gate")
+    assert (gate.is_permanent, gate.status) == (True, GateStatus.LAUNCHED)
+    assert gate_to_document(gate)["status"] == "launched"  # the canonical document is ours
+    data = created.json()["data"]
+    assert (data["type"], data["isPermanent"], data["status"]) == ("PERMANENT", True, "Launched")
+    assert [g["name"] for g in listed.json()["data"]] == ["a_gate"]
+    assert listed.json()["data"][0]["type"] == "PERMANENT"
+
+
+def test_gate_patch__statsig_type_alone__replaces_is_permanent(world):
+    # Given: a temporary gate
+    client = key_client(console_key(world.admin, world.project, Role.MEMBER))
+
+    # When
+    response = client.patch(
+        api_url("api-gate-detail", "new_checkout", project=None),
+        {"type": "PERMANENT"},
+        format="json",
+    )
+
+    # Then
+    assert response.status_code == 200, response.content
+    assert (response.json()["data"]["type"], response.json()["data"]["isPermanent"]) == (
+        "PERMANENT",
+        True,
+    )
+    assert FeatureGate.objects.get(pk=world.gate.pk).is_permanent is True
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"type": "TEMPORARY", "isPermanent": True}, "type_conflict"),
+        ({"type": "permanent"}, "invalid_type"),
+        ({"type": ["PERMANENT"]}, "invalid_type"),
+    ],
+)
+def test_gate_create__bad_or_conflicting_type__refused_with_the_field(world, body, code):
+    # Given
+    client = key_client(console_key(world.admin, world.project, Role.MEMBER))
+    before = db_state()
+
+    # When
+    response = client.post(
+        api_url("api-gate-list", project=None), {"name": "a_gate", **body}, format="json"
+    )
+
+    # Then
+    assert_error(response, 400, code, "type")
+    assert db_state() == before
+
+
 # ---------------------------------------------------------------- list filters
 
 
@@ -1101,6 +1175,7 @@ def test_gate_list__filters__matching_gates(world):
     assert names() == ["new_checkout", "old_checkout", "shipped", "tagged"]
     assert names(tag="core") == ["tagged"]
     assert names(status="launched") == ["shipped"]
+    assert names(status="Launched") == ["shipped"]  # Statsig's name
     assert names(stale="true") == ["shipped"]
     assert names(stale="false") == ["new_checkout", "old_checkout", "tagged"]
     assert names(search="CHECK") == ["new_checkout", "old_checkout"]
