@@ -24,6 +24,7 @@ from reviews.models import ChangeSet, ChangeSetSource, ChangeSetState
 from reviews.services import ChangeInput, changeset_submit
 from tests.api_support import api_url_for, session_client, without_metadata
 from tests.gates.factories import config_document, gate_document, rule, segment_document
+from tests.gates.test_api import answered
 from tests.gates.test_views import config_data, gate_data, segment_data
 
 api_url = api_url_for("gates-api")
@@ -848,7 +849,9 @@ def test_api_patch__nothing_changes__200_unchanged_and_no_change_set(world):
     # Then it answers with the gate as it is, and nothing is proposed or saved
     assert response.status_code == 200, response.content
     assert response.json()["message"] == "Gate unchanged."
-    assert without_metadata(response.json()["data"], keep_id=True) == gate_to_document(world.gate)
+    assert without_metadata(response.json()["data"], keep_id=True) == answered(
+        gate_to_document(world.gate)
+    )
     assert not ChangeSet.objects.exists()
     assert configuration(world.project) == before
 
