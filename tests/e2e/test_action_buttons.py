@@ -17,8 +17,8 @@ from experiments import services as experiment_services
 from experiments.models import Experiment, ExperimentStatus
 from gates import services as gate_services
 from reviews.models import ChangeSet, ChangeSetState
-from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 from tests.experiments.factories import experiment_document
 from tests.gates.factories import gate_document, rule
 
@@ -42,10 +42,7 @@ def test_lifecycle_buttons__say_review_or_at_once__and_do_it(page: Page, live_se
     def url(name: str, *args) -> str:
         return live_server.url + reverse(name, args=args)
 
-    page.goto(url("account_login"))
-    page.get_by_label("Email").fill("pam@corp.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, "pam@corp.example")
     expect(page).to_have_url(url("project-home", "shop"))
 
     # When she opens the draft's page

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from tests.conftest import PASSWORD
+from tests.e2e.signing import sign_in
 from tests.e2e.test_csp import LISTEN
 
 # Not committed (.gitignore): for a person to look at.
@@ -27,10 +27,7 @@ def test_api_docs__signed_in__operations_rendered_no_csp_violation(
     page.set_viewport_size({"width": 1400, "height": 1000})
 
     # Given a signed-in project admin on the keys page
-    page.goto(live_server.url + reverse("account_login"))
-    page.get_by_label("Email").fill("root@corp.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, "root@corp.example")
     page.goto(live_server.url + reverse("project-keys", args=[project.slug]))
 
     # When they follow the link to the API reference

@@ -14,8 +14,9 @@ from console.models import Membership, Role
 from console.specs.builder import build_spec
 from console.specs.evaluator import Evaluator
 from experiments.models import Experiment, ExperimentStatus, Layer
-from tests.conftest import PASSWORD, review_nowhere
+from tests.conftest import review_nowhere
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 
 
 @pytest.mark.django_db(transaction=True)
@@ -38,10 +39,7 @@ def test_experiments__pm_runs_and_ships_an_experiment__spec_follows(page: Page, 
             action()
         expect(page.locator(".htmx-request, .htmx-settling")).to_have_count(0)
 
-    page.goto(url("account_login"))
-    page.get_by_label("Email").fill("pam@corp.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, "pam@corp.example")
     expect(page).to_have_url(url("project-home", "shop"))
 
     # When she opens Experiments, then the Layers tab, and creates a layer with a parameter

@@ -10,8 +10,9 @@ from playwright.sync_api import Page, expect
 from console import services as console_services
 from console.models import Membership, Role
 from gates.models import FeatureGate
-from tests.conftest import PASSWORD, review_nowhere
+from tests.conftest import review_nowhere
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 
 
 @pytest.mark.django_db(transaction=True)
@@ -35,10 +36,7 @@ def test_gates__pm_builds_tests_and_edits_a_gate__finds_it_by_tag(page: Page, li
             action()
         expect(page.locator(".htmx-request, .htmx-settling")).to_have_count(0)
 
-    page.goto(url("account_login"))
-    page.get_by_label("Email").fill("pam@corp.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, "pam@corp.example")
     expect(page).to_have_url(url("project-home", "shop"))
 
     # When she opens Gates from the sidebar and starts her first gate

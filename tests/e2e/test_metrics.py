@@ -17,8 +17,8 @@ from console.models import Membership, Role
 from console.publishing.services import ruleset_version_create
 from experiments import services as experiment_services
 from metrics.services import exposures_apply
-from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 from tests.experiments.factories import experiment_document
 from tests.metrics.seed import exposure, group_rules
 
@@ -53,10 +53,7 @@ def test_metrics__events_sent__live_tail_and_exposure_chart(page: Page, live_ser
     viewer = UserFactory(username="vic", email="vic@corp.example")
     Membership.objects.create(project=project, user=viewer, role=Role.VIEWER)
     page.set_default_timeout(8000)
-    page.goto(live_server.url + reverse("account_login"))
-    page.get_by_label("Email").fill("vic@corp.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, "vic@corp.example")
 
     # When she opens Metrics, then its Events tab, in production: nothing yet, and how to
     # send events

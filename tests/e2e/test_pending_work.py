@@ -15,8 +15,8 @@ from console.models import Membership, ProjectAccessMode, Role
 from experiments import services as experiment_services
 from experiments.documents import experiment_to_document
 from reviews.services import ChangeInput, changeset_approve, changeset_submit
-from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 from tests.experiments.factories import experiment_document
 from tests.gates.factories import DynamicConfigFactory, FeatureGateFactory, gate_document, rule
 
@@ -24,10 +24,7 @@ SHOTS = Path("/tmp/wt5-shots")
 
 
 def _sign_in(page: Page, live_server, email: str) -> None:
-    page.goto(live_server.url + reverse("account_login"))
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, email)
     page.wait_for_url(lambda url: "/accounts/login" not in url)
 
 

@@ -18,8 +18,8 @@ from gates.documents import gate_to_document
 from gates.models import FeatureGate
 from reviews.models import ChangeSet
 from reviews.services import ChangeInput, changeset_approve, changeset_submit
-from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 from tests.experiments.factories import experiment_document
 from tests.gates.factories import gate_document, rule
 
@@ -58,10 +58,7 @@ def test_review_answers__trace_impact_and_rollback__say_what_happens(page: Page,
     def url(name: str, *args) -> str:
         return live_server.url + reverse(name, args=args)
 
-    page.goto(url("account_login"))
-    page.get_by_label("Email").fill("pam@corp.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, "pam@corp.example")
     expect(page).to_have_url(url("project-home", "shop"))
 
     # When she tests a user on the running experiment

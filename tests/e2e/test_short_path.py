@@ -14,8 +14,8 @@ from console import services as console_services
 from console.models import AuditEvent, Membership, Role, RulesetVersion
 from gates.models import FeatureGate
 from reviews.models import ChangeSet, ChangeSetState
-from tests.conftest import PASSWORD
 from tests.console.factories import UserFactory
+from tests.e2e.signing import sign_in
 
 SHOTS = Path("/tmp/wt3-shots")
 
@@ -42,10 +42,7 @@ def test_short_path__draft_gate_lands_unchanged_form_saves_nothing_rule_asks_rev
             action()
         expect(page.locator(".htmx-request, .htmx-settling")).to_have_count(0)
 
-    page.goto(url("account_login"))
-    page.get_by_label("Email").fill("pam@corp.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, "pam@corp.example")
     expect(page).to_have_url(url("project-home", "shop"))
 
     # When she starts a gate with no rule yet
