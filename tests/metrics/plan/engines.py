@@ -8,13 +8,19 @@ And the comparison of two PlanResults to a relative 1e-9 (counts exactly)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import math
 from typing import Any
 
 from django.db import connection
 
+from console.models import Environment
 from metrics.clickhouse import EVENT_COLUMNS, EXPOSURE_COLUMNS, ClickHouse
+from metrics.intake import Envelope, Limits, parse_batch
+from metrics.models import PendingExposures
+from metrics.sdk_views import is_bot
+from metrics.services import events_store, exposures_apply
 
 
 def _text_map(column: str) -> str:
@@ -26,8 +32,59 @@ def _text_map(column: str) -> str:
     )
 
 
-def copy_to_clickhouse(ch: ClickHouse, environment_id: int) -> tuple[int, int]:
-    """Copy the environment's stored events and exposures; (events, exposures) copied."""
+class Batches:
+    """Batches stored through the intake (events_store, then the worker's exposures_apply),
+    each batch's pending exposures kept as the `exposures` rows ClickHouse would get: one
+    row per unit and batch, folded by the plan."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.exposure_rows: list[tuple[Any, ...]] = []
+
+    def store(self, raws: list[dict[str, Any]], *, user_agent: str = "") -> None:
+        received_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        envelope = Envelope(
+            environment_id=self.environment.pk, received_ms=received_ms, user_agent=user_agent
+        )
+        events_store(envelope, parse_batch({"events": raws}, envelope, Limits(), is_bot))
+        for pending in PendingExposures.objects.filter(environment=self.environment).order_by("pk"):
+            self.exposure_rows += [
+                _exposure_row(self.environment.pk, u) for u in json.loads(pending.units)
+            ]
+        exposures_apply()
+
+
+def _exposure_row(environment_id: int, u: dict[str, Any]) -> tuple[Any, ...]:
+    """A pending unit (metrics.services._units_json) as an `exposures` row."""
+
+    def at(ms: int) -> dt.datetime:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+    return (
+        environment_id,
+        u["kind"],
+        u["name"],
+        u["unit_type"],
+        u["unit_id"],
+        u["rule_id"],
+        u["group_name"],
+        at(u["first_ms"]),
+        at(u["last_ms"]),
+        u["n"],
+        u["x"],
+        u["bot"],
+        u["country"] or "",
+        u["browser"] or "",
+        u["os"] or "",
+        u["custom"] or {},
+    )
+
+
+def copy_to_clickhouse(
+    ch: ClickHouse, environment_id: int, exposure_rows: list[tuple[Any, ...]] | None = None
+) -> tuple[int, int]:
+    """Copy the environment's stored events, and its exposures (metrics_exposure's rows,
+    one per unit, or `exposure_rows`); (events, exposures) copied."""
     user, custom = _text_map('e."user"'), _text_map("""e."user" -> 'custom'""")
     with connection.cursor() as cursor:
         cursor.execute(
@@ -53,6 +110,8 @@ def copy_to_clickhouse(ch: ClickHouse, environment_id: int) -> tuple[int, int]:
         (*r[:8], json.loads(r[8]), *r[9:11], *map(json.loads, r[11:14]), *r[14:]) for r in events
     ]
     exposures = [(*r[:15], json.loads(r[15])) for r in exposures]
+    if exposure_rows is not None:
+        exposures = exposure_rows
     ch.insert("events", EVENT_COLUMNS, events)
     ch.insert("exposures", EXPOSURE_COLUMNS, exposures)
     return len(events), len(exposures)
