@@ -162,7 +162,8 @@ def _segment_ctes(breakdown: Breakdown, other: str, unknown: str, p: Params) -> 
     `segs`: those, then "other" and "unknown" when some unit or event falls there."""
     return [
         f"""tops AS (
-  SELECT dim, row_number() OVER (ORDER BY n DESC, dim) AS seg FROM dimunits
+  SELECT dim, {p.dialect.cast("row_number() OVER (ORDER BY n DESC, dim)", "bigint")} AS seg
+  FROM dimunits
   WHERE dim IS NOT NULL ORDER BY n DESC, dim LIMIT {p.bind(breakdown.top, "integer")})""",
         f"""segs AS (
   SELECT seg, dim FROM tops
@@ -249,14 +250,19 @@ def _event_ctes(
         else ""
     )
     earliest = p.dialect.minus_days("u.first_at", cuped_days, p) if cuped_days else "u.first_at"
-    flags = ", ".join(f"ev.s{i}" for i in range(len(shape.selectors)))
+    # Every column named (a join's columns keep their table's name in ClickHouse).
+    flags = ", ".join(f"ev.s{i} AS s{i}" for i in range(len(shape.selectors)))
     values = "".join(
-        f", ev.v{i}" if c is not None and c.type in (MetricType.SUM, MetricType.MEAN) else ""
+        f", ev.v{i} AS v{i}"
+        if c is not None and c.type in (MetricType.SUM, MetricType.MEAN)
+        else ""
         for i, c in enumerate(shape.components)
     ) + "".join(
-        f", ev.t{i}" if c is not None and c.type == MetricType.COUNT_DISTINCT else ""
+        f", ev.t{i} AS t{i}" if c is not None and c.type == MetricType.COUNT_DISTINCT else ""
         for i, c in enumerate(shape.components)
     )
+    unit = "u.unit_id AS unit_id, u.group_name AS group_name, u.days AS days"
+    unit += ", u.first_day AS first_day"
     return [
         f"""ev AS (
   SELECT {", ".join(columns)}
@@ -264,12 +270,12 @@ def _event_ctes(
     {prune}AND e.time >= {scan}
     AND e.time <= {p.bind(end, "timestamptz")})""",
         f"""joined AS (
-  SELECT u.unit_id, u.group_name, u.days, u.first_day, ev.time, ev.day,
+  SELECT {unit}, ev.time AS time, ev.day AS day,
          ev.time >= u.first_at AS post, {flags}{values}
   FROM units u LEFT JOIN ev ON ev.unit_id = u.unit_id AND ev.time >= {earliest})"""
         if dim is None
         else f"""joined AS (
-  SELECT u.unit_id, u.group_name, u.days, u.first_day, s.seg, ev.time, ev.day,
+  SELECT {unit}, s.seg AS seg, ev.time AS time, ev.day AS day,
          ev.time >= u.first_at AS post, {flags}{values}
   FROM units u CROSS JOIN segs s
   LEFT JOIN (SELECT ev.*, coalesce(t.seg,
