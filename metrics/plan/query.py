@@ -562,15 +562,21 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
     d = cap_sql("cv.yb", "c.den_upper", "c.den_lower", None)
 
     def change(value: str) -> str:
-        return f"{value} - coalesce({dl.lag(value, 'w')}, 0)"
+        return f"{value} - coalesce({dl.lag(value, by_unit)}, 0)"
+
+    # Windows written out (Redshift has no WINDOW clause), running sums with their frame
+    # (Redshift requires it; over one row per day it is the default frame's sum).
+    by_unit = "(PARTITION BY unit_id ORDER BY day)"
+    frame = " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    unit_run = f"(PARTITION BY unit_id ORDER BY day{frame})"
+    group_run = f"(PARTITION BY group_name ORDER BY day{frame})"
 
     return [
         f"""inc AS ({increments})""",
-        """cum AS (
+        f"""cum AS (
   SELECT unit_id, group_name, day,
-         sum(sum(a)) OVER w AS ca, sum(sum(b)) OVER w AS cb
-  FROM inc GROUP BY unit_id, group_name, day
-  WINDOW w AS (PARTITION BY unit_id ORDER BY day))""",
+         sum(sum(a)) OVER {unit_run} AS ca, sum(sum(b)) OVER {unit_run} AS cb
+  FROM inc GROUP BY unit_id, group_name, day)""",
         f"""cumvals AS (
   SELECT cv.unit_id, cv.group_name, cv.day, {dl.cast("cv.k", "int")} AS k, {y} AS y, {d} AS d
   FROM (SELECT unit_id, group_name, day, {counted} AS k, {ca} AS ya, {cb} AS yb FROM cum) AS cv
@@ -583,13 +589,13 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
          {change("k * d")} AS dd,
          {change("k * d * d")} AS ddd,
          {change("k * y * d")} AS dyd
-  FROM cumvals WINDOW w AS (PARTITION BY unit_id ORDER BY day))""",
+  FROM cumvals)""",
         f"""daily {dl.materialized} (
   SELECT group_name, day,
-         sum(sum(dn)) OVER w AS n, sum(sum(ds)) OVER w AS s, sum(sum(dss)) OVER w AS ss,
-         sum(sum(dd)) OVER w AS sd, sum(sum(ddd)) OVER w AS sdd, sum(sum(dyd)) OVER w AS syd
-  FROM deltas GROUP BY group_name, day
-  WINDOW w AS (PARTITION BY group_name ORDER BY day))""",
+         sum(sum(dn)) OVER {group_run} AS n, sum(sum(ds)) OVER {group_run} AS s,
+         sum(sum(dss)) OVER {group_run} AS ss, sum(sum(dd)) OVER {group_run} AS sd,
+         sum(sum(ddd)) OVER {group_run} AS sdd, sum(sum(dyd)) OVER {group_run} AS syd
+  FROM deltas GROUP BY group_name, day)""",
     ]
 
 
