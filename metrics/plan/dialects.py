@@ -311,7 +311,8 @@ class RedshiftDialect(Dialect):
         return value
 
     def placeholder(self, key: str, cast: str) -> str:
-        cast = {"text": "varchar", "float8": "float8"}.get(cast, cast)
+        # VARCHAR alone is 256 bytes in Redshift.
+        cast = {"text": "varchar(65535)"}.get(cast, cast)
         return f"%({key})s::{cast}" if cast else f"%({key})s"
 
     def count_if(self, condition: str) -> str:
