@@ -150,3 +150,88 @@ def test_events_page__shows_clickhouse_events(
     for html in (response.content.decode(), tail.content.decode()):
         assert "ch-user" in html
         assert "plan=team" in html
+
+
+def test_metric_series__every_filter__the_same_from_either_engine(
+    clickhouse_engine, project, production, project_member, settings
+):
+    from metrics.catalog.selectors import metric_definition
+    from metrics.catalog.series import metric_series
+    from tests.metrics.catalog_factories import make_metric
+
+    # Given purchases with numbers and texts in metadata, user fields and user.custom
+    def buy(user, value, **meta):
+        e = event("buy", user, value=value, metadata=meta or None)
+        e["user"].update(country=meta.get("c", "DE"), custom={"tier": meta.get("t", "gold")})
+        return e
+
+    _store_twice(
+        settings,
+        production,
+        [
+            (
+                [
+                    buy("u1", 10, amount="12.5", note="Grüße EUR", c="FR"),
+                    buy("u1", "x", amount=" 7 ", t="silver"),
+                    buy("u2", 3.25, amount="+1e2", note="usd"),
+                    buy("u3", 0.1, amount="1e999", flag=True),
+                    buy("u4", 2, amount="abc", nested={"a": 1}),
+                    {"eventName": "buy", "user": {"customIDs": {"stableID": "s9"}}, "value": 5},
+                ],
+                "",
+            )
+        ],
+    )
+    filters = [
+        {"field": "metadata.amount", "operator": "gt", "values": ["5"]},
+        {"field": "metadata.amount", "operator": "lte", "values": ["100"]},
+        {"field": "metadata.note", "operator": "contains", "values": ["grüße", "USD"]},
+        {"field": "metadata.note", "operator": "neq", "values": ["usd"]},
+        {"field": "metadata.note", "operator": "in", "values": ["usd", "x"]},
+        {"field": "metadata.note", "operator": "not_in", "values": ["usd"]},
+        {"field": "metadata.flag", "operator": "eq", "values": ["true"]},
+        {"field": "metadata.nested", "operator": "eq", "values": ['{"a": 1}']},
+        {"field": "metadata.note", "operator": "is_set", "values": []},
+        {"field": "metadata.note", "operator": "is_not_set", "values": []},
+        {"field": "user.country", "operator": "eq", "values": ["FR"]},
+        {"field": "user.custom.tier", "operator": "in", "values": ["silver"]},
+        {"field": "value", "operator": "gte", "values": ["3"]},
+    ]
+    metrics = [
+        make_metric(project_member, project, f"f{i}", "event_count", event_name="buy", filters=[f])
+        for i, f in enumerate(filters)
+    ]
+    metrics += [
+        make_metric(project_member, project, "total", "sum", event_name="buy"),
+        make_metric(
+            project_member,
+            project,
+            "avg_amount",
+            "mean",
+            event_name="buy",
+            value_field="metadata.amount",
+        ),
+        make_metric(project_member, project, "users", "event_user", event_name="buy"),
+        make_metric(
+            project_member,
+            project,
+            "notes",
+            "count_distinct",
+            event_name="buy",
+            value_field="metadata.note",
+        ),
+    ]
+    # When each metric's series is read from each engine, then they are the same
+    today: dict[str, float | None] = {}
+    for metric in metrics:
+        definition = metric_definition(metric)
+        ch_series, pg_series = _both(
+            settings, lambda d=definition: metric_series(definition=d, environment=production)
+        )
+        assert [v is None for v in ch_series.values] == [v is None for v in pg_series.values]
+        numbers = [(a, b) for a, b in zip(ch_series.values, pg_series.values, strict=True) if a]
+        assert [a for a, _ in numbers] == pytest.approx([b for _, b in numbers]), metric.name
+        assert ch_series.days == pg_series.days
+        today[metric.name] = ch_series.values[-1]
+    # And the filters selected what they say (" 7 " and "+1e2" are numbers, "1e999" not)
+    assert (today["f0"], today["f1"], today["f2"], today["notes"]) == (3, 3, 2, 2)
