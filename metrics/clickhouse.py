@@ -444,7 +444,7 @@ def jsonb_text(value: Any) -> str:
     if isinstance(value, str):
         return _jsonb_string(value)
     if isinstance(value, Mapping):
-        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        keys = jsonb_order(value)
         inner = ", ".join(f"{_jsonb_string(k)}: {jsonb_text(value[k])}" for k in keys)
         return "{" + inner + "}"
     if isinstance(value, list | tuple):
@@ -480,3 +480,35 @@ def _jsonb_string(text: str) -> str:
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
+
+
+def first_exposures(where: str) -> str:
+    """SQL of the units' first exposures: the rows of `exposures` that match `where` (on
+    the unit's own columns: environment, kind, name, unit type or ID), folded per unit as
+    PostgreSQL's upsert folds them into metrics_exposure (metrics.services._upsert_units):
+    the earliest row's rule, group and user; first and last times, counts summed; a bot
+    if any row was; a crossover if any row was or two rows had different groups."""
+    return f"""
+        SELECT environment_id, kind, name, unit_type, unit_id, f_rule_id AS rule_id,
+            f_group_name AS group_name, f_first_at AS first_at, f_last_at AS last_at,
+            f_count AS count, f_crossover AS crossover, f_is_bot AS is_bot,
+            f_country AS country, f_browser AS browser, f_os AS os, f_custom AS custom
+        FROM (
+            SELECT environment_id, kind, name, unit_type, unit_id,
+                argMin(rule_id, first_at) AS f_rule_id,
+                argMin(group_name, first_at) AS f_group_name,
+                min(first_at) AS f_first_at, max(last_at) AS f_last_at, sum(count) AS f_count,
+                max(crossover) OR uniqExactIf(group_name, group_name != '') > 1 AS f_crossover,
+                max(is_bot) AS f_is_bot, argMin(country, first_at) AS f_country,
+                argMin(browser, first_at) AS f_browser, argMin(os, first_at) AS f_os,
+                argMin(custom, first_at) AS f_custom
+            FROM exposures WHERE {where}
+            GROUP BY environment_id, kind, name, unit_type, unit_id
+        )
+    """
+
+
+def jsonb_order(keys) -> list[str]:
+    """Object keys in the order jsonb keeps them (shorter first, then bytewise), so that a
+    map read from ClickHouse lists its keys as PostgreSQL's column would."""
+    return sorted(keys, key=lambda k: (len(k.encode()), k.encode()))

@@ -282,18 +282,12 @@ class ClickHouseDialect(Dialect):
         return f"if({found} = 0, NULL, arrayElement(mapValues({alias}.custom_ids), {found}))"
 
     def exposures(self, where: str) -> str:
-        # A unit's rows folded as PostgreSQL's upsert does (metrics.services._upsert_units):
-        # the first exposure's group and user, any row's bot flag, a crossover when a row
-        # says so or two rows name different groups.
-        return f"""(
-    SELECT r.unit_id AS unit_id, argMin(r.group_name, r.first_at) AS group_name,
-           min(r.first_at) AS first_at,
-           max(r.crossover) OR uniqExactIf(r.group_name, r.group_name <> '') > 1 AS crossover,
-           max(r.is_bot) AS is_bot, argMin(r.country, r.first_at) AS country,
-           argMin(r.browser, r.first_at) AS browser, argMin(r.os, r.first_at) AS os,
-           argMin(r.custom, r.first_at) AS custom
-    FROM exposures AS r WHERE {where}
-    GROUP BY r.unit_id) AS x WHERE true"""
+        # A unit's rows folded as PostgreSQL's upsert folds them (metrics.services.
+        # _upsert_units): the earliest row's group and user, any row's bot flag, a
+        # crossover when a row says so or two rows name different groups.
+        from metrics.clickhouse import first_exposures
+
+        return f"({first_exposures(where)}) AS x WHERE true"
 
 
 class RedshiftDialect(Dialect):
