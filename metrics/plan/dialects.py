@@ -31,6 +31,8 @@ class Dialect:
     materialized = "AS MATERIALIZED"
     # Text appended to every statement.
     suffix = ""
+    # Each percentile cap in a query of its own (one ORDER BY per query).
+    percentiles_apart = False
 
     # Parameters and types ------------------------------------------------------------------
 
@@ -297,6 +299,9 @@ class RedshiftDialect(Dialect):
     name = "redshift"
     series_rows = True
     materialized = "AS"
+    # Redshift's sort-based aggregates (percentile_cont) of one query must share their
+    # ORDER BY: the numerator's and denominator's caps are read apart.
+    percentiles_apart = True
 
     def value(self, value: Any, cast: str) -> Any:
         if cast == "interval":

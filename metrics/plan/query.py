@@ -442,16 +442,19 @@ def _tail_ctes(shape: Shape, p: Params, daily: str | None, *, segmented: bool = 
         def pct(fraction: float | None, column: str) -> str:
             if fraction is None:
                 return none
-            return d.nonzero_percentile(d.fraction(fraction, p), column)
+            value = d.nonzero_percentile(d.fraction(fraction, p), column)
+            if d.percentiles_apart:
+                return f"(SELECT {value} FROM {caps_from} WHERE {counted})"
+            return value
 
         den_caps = (
             f"{pct(up, 'den')} AS den_upper, {pct(low, 'den')} AS den_lower"
             if shape.ratio_like
             else f"{none} AS den_upper, {none} AS den_lower"
         )
+        source = "" if d.percentiles_apart else f"\n  FROM {caps_from} WHERE {counted}"
         caps = f"""caps AS (
-  SELECT {pct(up, "num")} AS upper, {pct(low, "num")} AS lower, {den_caps}
-  FROM {caps_from} WHERE {counted})"""
+  SELECT {pct(up, "num")} AS upper, {pct(low, "num")} AS lower, {den_caps}{source})"""
     else:
         caps = f"""caps AS (
   SELECT {none} AS upper, {none} AS lower,
