@@ -1,7 +1,10 @@
 """The statement that turns stored exposures and events into per-group sufficient
 statistics for one experiment and one metric (docs/results-computation.md).
 
-One statement of CTEs per metric; only one row per group leaves the database:
+One statement of CTEs per metric, built once for every engine: what differs is the
+dialect's (metrics.plan.dialects), where the units and events come from the sources'
+(metrics.plan.sources). Only one row per group leaves the database (and, where the
+dialect says so, a row per group and day of the series):
 
     scoped    the scope's exposure rows (group in scope, first exposure in [start, end])
     excluded  crossovers and bots counted
@@ -109,6 +112,8 @@ def breakdown_statement(
         raise ValueError(
             f"{metric.name}: a {metric.type} metric has no event dimension to break down by"
         )
+    if not (events if by_event else exposures).dimensions:
+        raise ValueError(f"{metric.name}: the source has no {breakdown.field} to break down by")
     p = Params(dialect)
     unit_dim = None if by_event else _unit_dimension(breakdown.field, p)
     ctes = _units_ctes(environment_id, scope, end, p, exposures, unit_dim)

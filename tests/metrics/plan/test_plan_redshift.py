@@ -12,9 +12,9 @@ import pytest
 import sqlglot
 
 from metrics.definitions import MetricDefinition, MetricType
-from metrics.plan import group_statistics
+from metrics.plan import Breakdown, group_statistics
 from metrics.plan.dialects import POSTGRES, REDSHIFT
-from metrics.plan.query import Statement, events_statement
+from metrics.plan.query import Statement, breakdown_statement, events_statement
 from metrics.plan.run import execute
 from metrics.plan.sources import AssignmentQuery, MetricQuery
 from tests.metrics.plan import test_group_statistics as base
@@ -123,3 +123,41 @@ def test_redshift_dialect__parses_and_equals_postgresql(world, name):
     own = group_statistics(world.environment.pk, s, metric, cuped_days=7, now=end, full=True)
     assert_same(own.groups, on_redshift.groups)
     assert (on_redshift.crossovers, on_redshift.bots) == (own.crossovers, 0)
+
+
+@pytest.mark.parametrize(
+    "breakdown", [Breakdown("unit", "country"), Breakdown("event", "metadata.sku")]
+)
+def test_warehouse_sources__breakdown__a_clear_error(world, breakdown):
+    # Given a warehouse's sources, whose rows have no dimensions
+    assignments, rows = warehouse(world.environment.pk)
+    # When a breakdown is asked of them, Then it is refused with a sentence (no SQL error)
+    with pytest.raises(ValueError, match="no .* to break down by"):
+        breakdown_statement(
+            world.environment.pk,
+            base.scope(world),
+            base.METRICS["sum_fixed_cap_only"],
+            breakdown,
+            cuped_days=7,
+            end=world.end,
+            dialect=REDSHIFT,
+            exposures=assignments,
+            events=rows,
+        )
+
+
+def test_warehouse_metric_source__a_filter__a_clear_error(world):
+    # Given a warehouse's metric rows (unit, time, event name, value)
+    assignments, rows = warehouse(world.environment.pk)
+    # When a metric filters on a field they do not have, Then it is refused with a sentence
+    with pytest.raises(ValueError, match="no fields to filter on"):
+        events_statement(
+            world.environment.pk,
+            base.scope(world),
+            base.METRICS["sum_filtered_capped"],
+            cuped_days=7,
+            end=world.end,
+            dialect=REDSHIFT,
+            exposures=assignments,
+            events=rows,
+        )
