@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDay
 
@@ -27,6 +28,7 @@ from metrics.catalog.selectors import metric_definitions, tagged_metric_ids
 from metrics.definitions import MetricDefinition, MetricType, UserCountMode
 from metrics.models import Exposure
 from metrics.plan import ExperimentScope, GroupStatistics, PlanResult, group_statistics
+from metrics.selectors import experiment_units
 
 PRIMARY, SECONDARY, GUARDRAIL = "primary", "secondary", "guardrail"
 CORE_TAG = "Core"
@@ -97,7 +99,17 @@ def settings_of(experiment: Experiment, scope: ExperimentScope, primaries: int) 
 
 def exposure_summary(environment: Environment, scope: ExperimentScope) -> dict[str, Any]:
     """Units per group (crossovers and bots left out, and counted), and first exposures per
-    day and group, from the exposures the worker counted."""
+    day and group, from the exposures the worker counted (in ClickHouse when it holds them)."""
+    if settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse":
+        return experiment_units(
+            environment_id=environment.pk,
+            kind=scope.kind,
+            name=scope.name,
+            unit_type=scope.unit_type,
+            start=scope.start,
+            end=scope.end,
+            groups=scope.groups,
+        )
     units = Exposure.objects.filter(
         environment_id=environment.pk,
         kind=scope.kind,

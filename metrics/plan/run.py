@@ -1,4 +1,9 @@
-"""Running the plan: one statement per metric, a few rows back (docs/results-computation.md)."""
+"""Running the plan: one statement per metric, a few rows back (docs/results-computation.md).
+
+The engine is settings.GATEHOUSE_EVENTS_ENGINE: "postgres" runs the statement in
+PostgreSQL's dialect over metrics_exposure and metrics_event (or the rollup); "clickhouse"
+in ClickHouse's over its `exposures` and `events` (metrics.clickhouse), always from events.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from django.utils import timezone
 from metrics import partitions
 from metrics.definitions import MetricDefinition
 from metrics.models import Exposure, UnitDay
+from metrics.plan.dialects import CLICKHOUSE
 from metrics.plan.query import Statement, breakdown_statement, events_statement
 from metrics.plan.types import (
     Breakdown,
@@ -41,20 +47,31 @@ def group_statistics(
     full: bool = False,
     series: bool = True,
 ) -> PlanResult:
-    """Per-group sufficient statistics of `metric` in `experiment`, computed in PostgreSQL
-    by one statement. The additive types read the per-unit-day rollup
-    (metrics.plan.rollup), refreshed first for the days not yet rolled up; `full` computes
-    from metrics_event instead (and leaves the rollup alone). Funnel and count distinct
-    always compute from events. Without `series` the groups' `daily` is empty (the
-    series is the costliest part of the statement). Raises ValueError for a definition
-    that cannot be computed. Reads only; the rollup refresh writes metrics_unitday in its
-    own transaction."""
+    """Per-group sufficient statistics of `metric` in `experiment`, computed by one
+    statement in the events engine. In PostgreSQL the additive types read the
+    per-unit-day rollup (metrics.plan.rollup), refreshed first for the days not yet rolled
+    up; `full` computes from metrics_event instead (and leaves the rollup alone). Funnel
+    and count distinct always compute from events, and so does ClickHouse. Without
+    `series` the groups' `daily` is empty (the series is the costliest part of the
+    statement). Raises ValueError for a definition that cannot be computed. Reads only;
+    the rollup refresh writes metrics_unitday in its own transaction."""
     from metrics.plan import rollup  # the rollup builds on this module
 
     if cuped_days < 0:
         raise ValueError("cuped_days must be 0 or more")
     now = now or timezone.now()
     end = effective_end(experiment, now)
+    if on_clickhouse():
+        statement = events_statement(
+            environment_id,
+            experiment,
+            metric,
+            cuped_days=cuped_days,
+            end=end,
+            series=series,
+            dialect=CLICKHOUSE,
+        )
+        return _result(_clickhouse_rows(statement), statement, experiment, metric, "events")
     analyze_stale(experiment.start - dt.timedelta(days=cuped_days), end)
     if (
         not full
@@ -91,14 +108,26 @@ def breakdown_statistics(
         raise ValueError("cuped_days must be 0 or more")
     now = now or timezone.now()
     end = effective_end(experiment, now)
-    analyze_stale(experiment.start - dt.timedelta(days=cuped_days), end)
-    statement = breakdown_statement(
-        environment_id, experiment, metric, breakdown, cuped_days=cuped_days, end=end
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        tune(cursor)
-        cursor.execute(statement.sql, statement.params)
-        rows = cursor.fetchall()
+    if on_clickhouse():
+        statement = breakdown_statement(
+            environment_id,
+            experiment,
+            metric,
+            breakdown,
+            cuped_days=cuped_days,
+            end=end,
+            dialect=CLICKHOUSE,
+        )
+        rows = _clickhouse_rows(statement)
+    else:
+        analyze_stale(experiment.start - dt.timedelta(days=cuped_days), end)
+        statement = breakdown_statement(
+            environment_id, experiment, metric, breakdown, cuped_days=cuped_days, end=end
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            tune(cursor)
+            cursor.execute(statement.sql, statement.params)
+            rows = cursor.fetchall()
     by_segment: dict[tuple[int, str | None], list[tuple[Any, ...]]] = {}
     for row in rows:
         by_segment.setdefault((int(row[0]), row[1]), []).append(row[2:])
@@ -115,6 +144,16 @@ def breakdown_statistics(
     else:
         caps, crossovers, bots = Caps(fixed=metric.cap), 0, 0
     return BreakdownResult(breakdown, tuple(segments), caps, crossovers, bots)
+
+
+def on_clickhouse() -> bool:
+    return settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse"
+
+
+def _clickhouse_rows(statement: Statement) -> list[tuple[Any, ...]]:
+    from metrics.clickhouse import clickhouse
+
+    return clickhouse().query(statement.sql, statement.params)
 
 
 # A table counts as stale for the planner once this share of its rows changed since its
@@ -179,16 +218,23 @@ def _result(
     cuped = statement.cuped_days > 0
     days = _days(scope.start, statement.end)
     groups = []
-    caps: dict[str, Any] = {}
+    caps: tuple[Any, ...] = (None, None, None, None)
     crossovers = bots = 0
+    points: dict[str, list[tuple[Any, ...]]] = {}
+    if statement.series_rows:
+        # Led by 0: a point of a group's series (Dialect.series_rows); else the group's number.
+        for row in rows:
+            if row[0] == 0:
+                points.setdefault(row[1], []).append((row[25], *row[2:8]))
+        rows = [row[1:] for row in rows if row[0] != 0]
     for row in rows:
         name, units, n = row[0], int(row[1]), int(row[2])
         s, ss, sd, sdd, syd, cx, cxx, cyx, with_pre = row[3:12]
         dpre, dpre2, y_dpre, x_d, x_dpre, d_dpre = row[12:18]
-        caps = row[18] if isinstance(row[18], dict) else json.loads(row[18])
-        crossovers, bots = int(row[19]), int(row[20])
-        series = row[21]
-        steps = tuple(int(v) for v in row[22:])
+        caps = tuple(row[18:22])
+        crossovers, bots = int(row[22]), int(row[23])
+        series = points.get(name, []) if statement.series_rows else row[24]
+        steps = tuple(int(v) for v in row[25:])
         groups.append(
             GroupStatistics(
                 group=name,
@@ -221,10 +267,10 @@ def _result(
         cuped_days=statement.cuped_days,
         groups=tuple(groups),
         caps=Caps(
-            upper=caps.get("upper"),
-            lower=caps.get("lower"),
-            den_upper=caps.get("den_upper"),
-            den_lower=caps.get("den_lower"),
+            upper=_number(caps[0]),
+            lower=_number(caps[1]),
+            den_upper=_number(caps[2]),
+            den_lower=_number(caps[3]),
             fixed=fixed,
         ),
         crossovers=crossovers,
@@ -238,10 +284,17 @@ def _days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def _series(raw: Any, days: list[dt.date], ratio: bool) -> tuple[DayStatistics, ...]:
-    """Every day from the start's to the end's, carrying the last change forward."""
+    """Every day from the start's to the end's, carrying the last change forward. `raw`:
+    the points (day, n, s, ss, sd, sdd, syd) as JSON (the day as text) or as rows."""
     points = json.loads(raw) if isinstance(raw, str) else (raw or [])
-    by_day = {dt.date.fromisoformat(p[0]): p[1:] for p in points}
+    by_day = {
+        p[0] if isinstance(p[0], dt.date) else dt.date.fromisoformat(p[0]): p[1:] for p in points
+    }
     out = []
     last: list[float] = [0, 0, 0, 0, 0, 0]
     for day in days:
