@@ -112,6 +112,27 @@ def test_parameters_bind_on_the_server_side(ch):
     assert ch.query("SELECT 1 WHERE 0") == []
 
 
+def test_the_server_client_binds_the_same_parameter_texts_as_chdb():
+    from clickhouse_connect.driver.binding import bind_query
+
+    # Given parameters of every kind the readers use
+    params = {
+        "u": 'it\'s \\ "é"\n\t',
+        "names": ["purchase", "o'ther"],
+        "t": AT,
+        "m": {"k": "v'"},
+        "n": 7,
+        "bot": False,
+    }
+    # When clickhouse-connect binds them for the server (its HTTP param_ values)
+    query = "SELECT {u:String}, {names:Array(String)}, {t:DateTime64(3, 'UTC')}, "
+    query += "{m:Map(String, String)}, {n:UInt8}, {bot:Bool}"
+    _, sent = bind_query(query, ch_module._bound(params), dt.UTC)
+    # Then it sends exactly the texts chdb is given
+    assert sent == {f"param_{k}": str(v) for k, v in ch_module._bound(params).items()}
+    assert sent["param_t"] == "2026-03-04 05:06:07.891000"
+
+
 def test_a_dedupe_token_stores_a_retried_insert_once(ch):
     # Given a batch of exposures inserted with a token
     row = (3, "gate", "g", "userID", "u", "r", "pass", AT, AT, 2, False, False, "", "", "", {})
