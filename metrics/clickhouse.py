@@ -226,8 +226,9 @@ class Embedded:
         self._lock = threading.Lock()
         try:
             self._session = session.Session(path)
-        except Exception as exc:  # chdb allows one path per process
-            raise ImproperlyConfigured(
+        except Exception as exc:  # chdb allows one path per process, one process per path
+            # (manage.py's checks refuse to run the console this way: metrics.checks)
+            raise ClickHouseError(
                 f"The embedded ClickHouse cannot open {path}: {exc}. It allows one data "
                 "path per process, and one process per path: set GATEHOUSE_CLICKHOUSE_URL to "
                 "run several processes (docs/events.md)."

@@ -5,8 +5,11 @@ import base64
 import datetime as dt
 import json
 import struct
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import orjson
 import pytest
@@ -283,3 +286,26 @@ def test_maps_hold_what_postgresql_arrow_operator_gives(db, obj):
     # Then the map holds the same texts, JSON nulls left out, and the whole prints the same
     assert text_map(obj) == expected
     assert jsonb_text(obj) == printed
+
+
+def test_a_second_process_on_the_same_path__refused_with_a_sentence(ch, clickhouse_path):
+    # Given this test process holds the embedded engine's path
+    code = (
+        "from metrics.clickhouse import ClickHouseError, Embedded\n"
+        "try:\n"
+        f"    Embedded({clickhouse_path!r})\n"
+        "except ClickHouseError as exc:\n"
+        "    print(exc)\n"
+    )
+    # When another process opens it
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # Then it is told why and what to set
+    assert "one process per path" in result.stdout, result.stderr[-2000:]
+    assert "GATEHOUSE_CLICKHOUSE_URL" in result.stdout
