@@ -144,9 +144,18 @@ TABLES = ("events", "exposures")
 # ---------------------------------------------------------------- parameters and values
 
 
-class _Bound(str):
-    """A parameter already in ClickHouse's text form: clickhouse-connect formats unknown
-    objects with str(), so both clients receive the same text."""
+class _Bound:
+    """A parameter already in ClickHouse's text form. clickhouse-connect formats objects it
+    does not know with str() (a str it would escape again), so both clients send the same
+    text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _bind_text(value: Any, top_level: bool = True) -> str:
@@ -217,8 +226,9 @@ class Embedded:
         self._lock = threading.Lock()
         try:
             self._session = session.Session(path)
-        except Exception as exc:  # chdb allows one path per process
-            raise ImproperlyConfigured(
+        except Exception as exc:  # chdb allows one path per process, one process per path
+            # (manage.py's checks refuse to run the console this way: metrics.checks)
+            raise ClickHouseError(
                 f"The embedded ClickHouse cannot open {path}: {exc}. It allows one data "
                 "path per process, and one process per path: set GATEHOUSE_CLICKHOUSE_URL to "
                 "run several processes (docs/events.md)."
@@ -227,7 +237,8 @@ class Embedded:
     def _run(self, sql: str, fmt: str, params: Mapping[str, Any] | None = None):
         with self._lock:
             try:
-                return self._session.query(sql, fmt, params=_bound(params) or None)
+                texts = {name: str(value) for name, value in _bound(params).items()}
+                return self._session.query(sql, fmt, params=texts or None)
             except Exception as exc:
                 raise ClickHouseError(str(exc)) from exc
 
