@@ -28,6 +28,16 @@ urlpatterns = [
         name="experiment-results-csv",
     ),
     path(
+        "experiments/<int:pk>/export/<slug:table>.<slug:fmt>",
+        views.experiment_export,
+        name="experiment-export",
+    ),
+    path(
+        "holdouts/<int:pk>/export/<slug:table>.<slug:fmt>",
+        holdout_results.holdout_export,
+        name="holdout-export",
+    ),
+    path(
         "gates/<int:pk>/scorecard/refresh/",
         gate_scorecard.gate_scorecard_refresh,
         name="gate-scorecard-refresh",

@@ -32,6 +32,16 @@ urlpatterns = [
         name="api-experiment-results-refresh",
     ),
     path(
+        "experiments/<str:name>/export/assignments",
+        views.ExperimentAssignmentsExportView.as_view(),
+        name="api-experiment-export-assignments",
+    ),
+    path(
+        "experiments/<str:name>/export/results",
+        views.ExperimentResultsExportView.as_view(),
+        name="api-experiment-export-results",
+    ),
+    path(
         "experiments/<str:name>/start",
         views.ExperimentStartView.as_view(),
         name="api-experiment-start",
@@ -75,5 +85,15 @@ urlpatterns = [
         "holdouts/<str:name>/results/refresh",
         views.HoldoutResultsRefreshView.as_view(),
         name="api-holdout-results-refresh",
+    ),
+    path(
+        "holdouts/<str:name>/export/assignments",
+        views.HoldoutAssignmentsExportView.as_view(),
+        name="api-holdout-export-assignments",
+    ),
+    path(
+        "holdouts/<str:name>/export/results",
+        views.HoldoutResultsExportView.as_view(),
+        name="api-holdout-export-results",
     ),
 ]

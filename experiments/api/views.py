@@ -16,8 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.http import StreamingHttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework.response import Response
 
 from console.api import schema
@@ -28,13 +34,14 @@ from console.exceptions import Conflict, DomainError, NotFound
 from console.models import Project, Role
 from experiments import selectors
 from experiments.api import serializers as s
+from experiments.api.projectcode import OwnFormat
 from experiments.documents import (
     experiment_to_document,
     holdout_to_document,
     layer_to_document,
 )
 from experiments.models import Experiment, Holdout, Layer
-from experiments.results import present
+from experiments.results import export, present
 from experiments.results.breakdowns import compute_breakdown, parse_breakdown
 from experiments.results.selectors import Latest, latest_results
 from experiments.results.services import results_request
@@ -565,3 +572,81 @@ class HoldoutResultsRefreshView(ConsoleAPIView):
             actor=request.user, holdout=holdout, environment=environment, full=data["full"]
         )
         return _computing(results)
+
+
+# ------------------------------------------------------------------------------ exports
+
+EXPORT_FORMAT = OpenApiParameter(
+    "format", str, enum=list(export.FORMATS), description="csv (the default) or parquet."
+)
+_EXPORT_FILE = {"type": "string", "format": "binary"}
+_EXPORT_ANSWERS = {
+    (200, "text/csv"): OpenApiResponse(_EXPORT_FILE, description="RFC 4180 CSV with a header."),
+    (200, "application/vnd.apache.parquet"): OpenApiResponse(
+        _EXPORT_FILE, description="A Parquet file with typed columns."
+    ),
+}
+
+
+class ExportView(ConsoleAPIView):
+    """GET .../export/<table>?environment=&format=csv|parquet: streamed as it is read
+    (docs/export.md). Errors are JSON, as everywhere."""
+
+    content_negotiation_class = OwnFormat
+    table = ""
+
+    def subject(self, project: Project, name: str, environment) -> export.Subject:
+        raise NotImplementedError
+
+    def get(self, request, name: str):
+        project, _ = resolve_project(request)
+        fmt = request.query_params.get("format", "csv").strip().lower() or "csv"
+        export.check_choice(self.table, fmt)
+        subject = self.subject(project, name, api_environment(request, project))
+        found = export.download(subject, self.table, fmt)
+        response = StreamingHttpResponse(found.chunks, content_type=found.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{found.file_name}"'
+        return response
+
+
+def _export_schema(what: str, table: str) -> Callable[[type], type]:
+    rows = {
+        "assignments": "one row per unit's first exposure (metrics_exposure), oldest first",
+        "results": "the newest results, one row per metric and group",
+    }[table]
+    return extend_schema(
+        summary=f"Export {what}'s {table}",
+        description=f"CSV or Parquet: {rows}. Streamed.",
+        parameters=[schema.ENVIRONMENT, EXPORT_FORMAT],
+        responses=_EXPORT_ANSWERS,
+    )
+
+
+class _ExperimentExport(ExportView):
+    def subject(self, project, name, environment):
+        return export.Subject.of(environment, experiment=_experiment(project, name))
+
+
+class _HoldoutExport(ExportView):
+    def subject(self, project, name, environment):
+        return export.Subject.of(environment, holdout=_holdout(project, name))
+
+
+@_export_schema("an experiment", "assignments")
+class ExperimentAssignmentsExportView(_ExperimentExport):
+    table = "assignments"
+
+
+@_export_schema("an experiment", "results")
+class ExperimentResultsExportView(_ExperimentExport):
+    table = "results"
+
+
+@_export_schema("a holdout", "assignments")
+class HoldoutAssignmentsExportView(_HoldoutExport):
+    table = "assignments"
+
+
+@_export_schema("a holdout", "results")
+class HoldoutResultsExportView(_HoldoutExport):
+    table = "results"
