@@ -252,6 +252,21 @@ GATEHOUSE_EVENT_MAX_METADATA_BYTES = env.int("GATEHOUSE_EVENT_MAX_METADATA_BYTES
 # long an event's idempotency key is remembered (a resend within it is dropped, counted).
 GATEHOUSE_EVENT_RETENTION_DAYS = env.int("GATEHOUSE_EVENT_RETENTION_DAYS", default=90)
 GATEHOUSE_EVENT_DEDUPE_HOURS = env.int("GATEHOUSE_EVENT_DEDUPE_HOURS", default=48)
+# Where raw events and exposures live (docs/events.md): "postgres" (metrics_event,
+# metrics_exposure) or "clickhouse" (its `events` and `exposures` tables, metrics/clickhouse.py).
+# Keys, counts, tallies, set-aside examples and pending exposures stay in PostgreSQL.
+GATEHOUSE_EVENTS_ENGINE = env.str("GATEHOUSE_EVENTS_ENGINE", default="postgres")
+if GATEHOUSE_EVENTS_ENGINE not in ("postgres", "clickhouse"):
+    raise ImproperlyConfigured(
+        f"GATEHOUSE_EVENTS_ENGINE is {GATEHOUSE_EVENTS_ENGINE!r}: 'postgres' or 'clickhouse'."
+    )
+# A ClickHouse server (clickhouse-connect, over HTTP): clickhouse://user:pass@host:8123/db,
+# clickhouses:// or https:// for TLS. Without it the embedded engine (chdb) keeps its data at
+# GATEHOUSE_CLICKHOUSE_PATH: one process only (tests, one-process trials).
+GATEHOUSE_CLICKHOUSE_URL = env.str("GATEHOUSE_CLICKHOUSE_URL", default="")
+GATEHOUSE_CLICKHOUSE_PATH = env.str(
+    "GATEHOUSE_CLICKHOUSE_PATH", default=str(BASE_DIR / "var" / "clickhouse")
+)
 # Set-aside events kept as received, per batch, for the events page.
 GATEHOUSE_SET_ASIDE_KEPT_PER_BATCH = 20
 # Experiment results (metrics.plan): PostgreSQL's work_mem for each metric's statement, whose
@@ -409,6 +424,11 @@ GATEHOUSE_BASE_URL = env("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000")
 # Webhook receivers on the internal network (`host` or `host:port`): reachable over http and
 # at private addresses. Everything else must be https on a public address.
 GATEHOUSE_WEBHOOK_ALLOWED_HOSTS = env.list("GATEHOUSE_WEBHOOK_ALLOWED_HOSTS", default=[])
+# Warehouses on the internal network (`host` or `host:port`) a warehouse connection may
+# reach; everything else must be a public address (docs/warehouse.md).
+GATEHOUSE_WAREHOUSE_ALLOWED_HOSTS = env.list("GATEHOUSE_WAREHOUSE_ALLOWED_HOSTS", default=[])
+# Seconds to wait for a warehouse to accept a connection.
+GATEHOUSE_WAREHOUSE_CONNECT_TIMEOUT = env.int("GATEHOUSE_WAREHOUSE_CONNECT_TIMEOUT", default=10)
 
 # Where the publish task writes specs for the SDKs' data stores (and the SDK endpoints read
 # them first). Only Celery workers write there; web processes only read.

@@ -432,3 +432,11 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component} through {self.through_day}"
+
+
+# ---------------------------------------------------------------- the customer's warehouse
+# Defined in metrics.warehouse.models; imported here so Django registers them with the app.
+
+from metrics.warehouse.models import AssignmentSource as AssignmentSource  # noqa: E402
+from metrics.warehouse.models import MetricSource as MetricSource  # noqa: E402
+from metrics.warehouse.models import WarehouseConnection as WarehouseConnection  # noqa: E402
