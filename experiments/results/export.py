@@ -17,8 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from console.exceptions import DomainError
 from console.models import Environment
@@ -38,6 +38,7 @@ _TIME = pa.timestamp("us", tz="UTC")
 
 ASSIGNMENTS = pa.schema(
     [
+        ("project", _TEXT),
         ("environment", _TEXT),
         ("entity", _TEXT),
         ("experiment", _TEXT),
@@ -58,6 +59,7 @@ ASSIGNMENTS = pa.schema(
 
 RESULTS = pa.schema(
     [
+        ("project", _TEXT),
         ("environment", _TEXT),
         ("entity", _TEXT),
         ("experiment", _TEXT),
@@ -123,6 +125,11 @@ class Subject:
             return cls("holdout", holdout.name, ExposureKind.GATE, None, holdout, environment)
         raise ValueError("an export of an experiment or a holdout")
 
+    @property
+    def lead(self) -> tuple[str, str, str, str]:
+        """The columns every row starts with: project, environment, entity, name."""
+        return (self.environment.project.slug, self.environment.name, self.entity, self.name)
+
     def file_name(self, table: str, fmt: str) -> str:
         return _safe_name(f"{self.name}-{self.environment.name}-{table}.{fmt}")
 
@@ -158,7 +165,7 @@ def assignment_rows(subject: Subject) -> Iterator[tuple]:
             "os",
         )
     )
-    lead = (subject.environment.name, subject.entity, subject.name)
+    lead = subject.lead
     for row in rows.iterator(chunk_size=CHUNK_ROWS):
         yield (*lead, *row)
 
@@ -174,9 +181,7 @@ def result_rows(subject: Subject) -> list[tuple]:
 
 def payload_rows(subject: Subject, payload: dict[str, Any]) -> list[tuple]:
     lead = (
-        subject.environment.name,
-        subject.entity,
-        subject.name,
+        *subject.lead,
         _when(payload.get("computedAt")),
         _when((payload.get("range") or {}).get("start")),
         _when((payload.get("range") or {}).get("end")),

@@ -3,8 +3,9 @@ worker (docs/results.md).
 
 `results_request` records a queued computation and hands it to the worker after the commit;
 `results_compute` (the worker) computes it, reporting progress on the row, and stores the
-payload or the reason it failed. A refresh already waiting or running is reused, so
-pressing the button twice computes once.
+payload or the reason it failed; then it writes the export into the project's warehouse,
+if it names one (experiments/results/warehouse.py). A refresh already waiting or running is
+reused, so pressing the button twice computes once.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from experiments.models import (
     ResultsState,
 )
 from experiments.results.compute import compute, compute_gate, compute_holdout
+from experiments.results.warehouse import warehouse_export_run
 from gates.models import FeatureGate
 from metrics.models import ExposureCount, ExposureKind
 
@@ -232,6 +234,8 @@ def results_compute(results_id: int) -> ExperimentResults | None:
     results.save(
         update_fields=["state", "payload", "finished_at", "range_start", "range_end", "progress"]
     )
+    # After the results are stored: a failing export is recorded on the row, never raised.
+    warehouse_export_run(results)
     return results
 
 

@@ -17,18 +17,15 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.http import StreamingHttpResponse
 from django.urls import reverse
-from django.utils import timezone
 
 from console.publishing.services import spec_publish
 from experiments import services as experiment_services
 from experiments.models import ExperimentResults
 from experiments.results import export
 from experiments.results.services import results_compute, results_request
-from metrics.catalog.services import metric_create
-from metrics.catalog.validation import MetricInput
 from metrics.models import Exposure
 from tests.api_support import api_url_for, assert_error, console_key, key_client
-from tests.experiments.factories import experiment_document, holdout_document
+from tests.experiments.factories import holdout_document
 from tests.experiments.results_seed import EXPERIMENT, seed_purchases
 from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
 from tests.metrics.seed import exposure, gate_check, group_rules, store
@@ -41,45 +38,18 @@ ODD = 'comma, "quote"\nand a new line'
 
 
 @pytest.fixture
-def running(project, site_admin):
-    """checkout_button with purchase::sum as primary metric, CUPED and sequential testing
-    on, started a month ago and published."""
-    metric_create(
-        actor=site_admin,
-        project=project,
-        data=MetricInput(name="purchase", metric_type="sum", event_name="purchase"),
-    )
-    experiment = experiment_services.experiment_create(
-        actor=site_admin,
-        project=project,
-        document=experiment_document(
-            EXPERIMENT,
-            primaryMetrics=[{"name": "purchase", "type": "sum"}],
-            cuped=True,
-            sequentialTesting=True,
-            duration=365,
-        ),
-    )
-    experiment = experiment_services.experiment_start(actor=site_admin, experiment=experiment)
-    experiment.started_at -= timezone.timedelta(days=30)
-    experiment.save(update_fields=["started_at"])
-    spec_publish(actor=None, project=project)
-    return experiment
-
-
-@pytest.fixture
 def production(project):
     return project.environments.get(name="production")
 
 
 @pytest.fixture
-def exposed(running, production, site_admin):
+def exposed(measured, production, site_admin):
     """600 units bought, four hostile unit IDs and one odd one in Test, results computed."""
     seed_purchases(production)
     rules = group_rules(production, EXPERIMENT)
     store(production, [exposure(EXPERIMENT, rules["Test"], unit) for unit in [*HOSTILE, ODD]])
     computed = results_compute(
-        results_request(actor=site_admin, experiment=running, environment=production).pk
+        results_request(actor=site_admin, experiment=measured, environment=production).pk
     )
     assert computed is not None
     assert computed.state == "done", computed.error
@@ -94,23 +64,25 @@ def _db_assignments(production) -> dict[str, tuple]:
     }
 
 
-def _subject(production, running) -> export.Subject:
-    return export.Subject.of(production, experiment=running)
+def _subject(production, measured) -> export.Subject:
+    return export.Subject.of(production, experiment=measured)
 
 
 def _bytes(subject: export.Subject, table: str, fmt: str) -> bytes:
     return b"".join(export.export_chunks(subject, table, fmt))
 
 
-def test_assignments_csv__one_row_per_units_first_exposure__as_stored(production, running, exposed):
+def test_assignments_csv__one_row_per_units_first_exposure__as_stored(
+    production, measured, exposed
+):
     # Given 605 exposed units
     stored = _db_assignments(production)
 
     # When the assignments are exported as CSV
-    raw = _bytes(_subject(production, running), "assignments", "csv")
+    raw = _bytes(_subject(production, measured), "assignments", "csv")
 
     # Then the file is RFC 4180 (CRLF), with a header and a row per unit, as stored
-    assert raw.startswith(b"environment,entity,experiment,unit_type,unit_id,group,")
+    assert raw.startswith(b"project,environment,entity,experiment,unit_type,unit_id,group,")
     assert b"\r\n" in raw
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
     assert len(rows) == len(stored) == 605
@@ -122,7 +94,8 @@ def test_assignments_csv__one_row_per_units_first_exposure__as_stored(production
         assert (row["group"], row["rule_id"], row["exposures"]) == (group, rule_id, str(count))
         assert dt.datetime.fromisoformat(row["first_exposure_at"]) == first_at
         assert (row["crossover"], row["bot"]) == (str(crossover).lower(), str(bot).lower())
-        assert (row["environment"], row["entity"], row["experiment"]) == (
+        assert (row["project"], row["environment"], row["entity"], row["experiment"]) == (
+            "payments",
             "production",
             "experiment",
             EXPERIMENT,
@@ -133,14 +106,14 @@ def test_assignments_csv__one_row_per_units_first_exposure__as_stored(production
 
 
 def test_assignments_parquet__typed_columns__same_rows_as_the_database(
-    production, running, exposed
+    production, measured, exposed
 ):
     # Given
     stored = _db_assignments(production)
 
     # When
     table = pq.read_table(
-        io.BytesIO(_bytes(_subject(production, running), "assignments", "parquet"))
+        io.BytesIO(_bytes(_subject(production, measured), "assignments", "parquet"))
     )
 
     # Then timestamps are UTC timestamps, counts int64, flags booleans; the rows are stored's
@@ -161,11 +134,11 @@ def test_assignments_parquet__typed_columns__same_rows_as_the_database(
     assert got == stored
 
 
-def test_results__a_row_per_metric_and_group__the_stored_comparison(production, running, exposed):
+def test_results__a_row_per_metric_and_group__the_stored_comparison(production, measured, exposed):
     # Given the stored payload's one metric
     (metric,) = exposed.payload["metrics"]
     (comparison,) = metric["comparisons"]
-    subject = _subject(production, running)
+    subject = _subject(production, measured)
 
     # When the results are exported both ways
     from_csv = list(csv.DictReader(io.StringIO(_bytes(subject, "results", "csv").decode())))
@@ -195,10 +168,10 @@ def test_results__a_row_per_metric_and_group__the_stored_comparison(production, 
     assert from_csv[1]["sequential"] == "true"
 
 
-def test_results__none_computed__the_header_alone(production, running):
+def test_results__none_computed__the_header_alone(production, measured):
     # When nothing was computed yet
-    raw = _bytes(_subject(production, running), "results", "csv")
-    table = pq.read_table(io.BytesIO(_bytes(_subject(production, running), "results", "parquet")))
+    raw = _bytes(_subject(production, measured), "results", "csv")
+    table = pq.read_table(io.BytesIO(_bytes(_subject(production, measured), "results", "parquet")))
 
     # Then the files hold the columns and no row
     assert raw.decode().strip() == ",".join(export.RESULTS.names)
@@ -206,9 +179,9 @@ def test_results__none_computed__the_header_alone(production, running):
     assert table.schema == export.RESULTS
 
 
-def test_hostile_unit_ids__csv_neutralised__parquet_kept(production, running, exposed):
+def test_hostile_unit_ids__csv_neutralised__parquet_kept(production, measured, exposed):
     # When
-    subject = _subject(production, running)
+    subject = _subject(production, measured)
     from_csv = list(csv.DictReader(io.StringIO(_bytes(subject, "assignments", "csv").decode())))
     parquet = pq.read_table(io.BytesIO(_bytes(subject, "assignments", "parquet")))
 
@@ -229,12 +202,12 @@ def test_csv_cell__numbers_stay_numbers__texts_that_lead_with_a_formula_sign_do_
 
 
 def test_assignments__streamed_through_a_server_side_cursor_chunk_by_chunk(
-    client, production, running, exposed, project_viewer, monkeypatch
+    client, production, measured, exposed, project_viewer, monkeypatch
 ):
     # Given chunks of 100 rows (5,000 in production)
     monkeypatch.setattr(export, "CHUNK_ROWS", 100)
     client.force_login(project_viewer)
-    url = reverse("experiment-export", args=["payments", running.pk, "assignments", "csv"])
+    url = reverse("experiment-export", args=["payments", measured.pk, "assignments", "csv"])
 
     # When a viewer downloads the assignments and the first chunks are read
     response = client.get(url, {"env": "production"})
@@ -258,12 +231,12 @@ def test_assignments__streamed_through_a_server_side_cursor_chunk_by_chunk(
     assert len(list(csv.DictReader(io.StringIO(text)))) == 605
 
 
-def test_parquet__a_row_group_per_chunk(production, running, exposed, monkeypatch):
+def test_parquet__a_row_group_per_chunk(production, measured, exposed, monkeypatch):
     # Given
     monkeypatch.setattr(export, "CHUNK_ROWS", 100)
 
     # When
-    chunks = list(export.export_chunks(_subject(production, running), "assignments", "parquet"))
+    chunks = list(export.export_chunks(_subject(production, measured), "assignments", "parquet"))
 
     # Then each row group went out as it was written, the footer last
     parquet = pq.ParquetFile(io.BytesIO(b"".join(chunks)))
@@ -273,11 +246,11 @@ def test_parquet__a_row_group_per_chunk(production, running, exposed, monkeypatc
 
 
 def test_pages__viewer_downloads__outsider_refused__unknown_table_404(
-    client, production, running, exposed, project_viewer, outsider
+    client, production, measured, exposed, project_viewer, outsider
 ):
     # Given
-    url = reverse("experiment-export", args=["payments", running.pk, "results", "parquet"])
-    bad = reverse("experiment-export", args=["payments", running.pk, "events", "csv"])
+    url = reverse("experiment-export", args=["payments", measured.pk, "results", "parquet"])
+    bad = reverse("experiment-export", args=["payments", measured.pk, "events", "csv"])
 
     # When
     client.force_login(project_viewer)
@@ -295,11 +268,13 @@ def test_pages__viewer_downloads__outsider_refused__unknown_table_404(
     assert not isinstance(refused, StreamingHttpResponse)
 
 
-def test_results_csv_link__the_results_export(client, production, running, exposed, project_viewer):
+def test_results_csv_link__the_results_export(
+    client, production, measured, exposed, project_viewer
+):
     # When the scorecard's CSV (no breakdown) is downloaded
     client.force_login(project_viewer)
     response = client.get(
-        reverse("experiment-results-csv", args=["payments", running.pk]), {"env": "production"}
+        reverse("experiment-results-csv", args=["payments", measured.pk]), {"env": "production"}
     )
 
     # Then it is the results export
@@ -308,7 +283,7 @@ def test_results_csv_link__the_results_export(client, production, running, expos
 
 
 def test_api__viewer_key_downloads_both__refusals_are_json(
-    production, running, exposed, project, site_admin, project_viewer, outsider
+    production, measured, exposed, project, site_admin, project_viewer, outsider
 ):
     # Given a viewer's key
     client = key_client(console_key(site_admin, project, "viewer"))
@@ -372,7 +347,7 @@ def test_holdout__checks_and_results_exported(
     assert pq.read_table(io.BytesIO(b"".join(api.streaming_content))).schema == export.RESULTS
 
 
-def test_command__writes_the_file__refuses_clearly(tmp_path, production, running, exposed):
+def test_command__writes_the_file__refuses_clearly(tmp_path, production, measured, exposed):
     # When
     output = tmp_path / "out" / "assignments.parquet"
     call_command(
