@@ -389,7 +389,8 @@ def test_warehouse_statements__every_one__parses_as_redshift(world, project):
         parsed = sqlglot.parse(text, read="redshift")
         assert len(parsed) == 1, text
         assert "FILTER (WHERE" not in text
-        assert "json_agg" not in text and "unnest" not in text
+        assert "json_agg" not in text
+        assert "unnest" not in text
 
 
 def test_refresh__warehouse_fails__sentence_shown_and_last_good_results_kept(
