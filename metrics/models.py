@@ -288,6 +288,16 @@ class Metric(TimeStampedModel):
     denominator = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A warehouse metric source the metric reads instead of events (docs/warehouse.md):
+    # `filters` and `value_field` then name its columns. PROTECT: a source metrics read is
+    # not deleted from under them.
+    source = models.ForeignKey(
+        "metrics.MetricSource",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="metrics",
+    )
     # Funnel: [{"event_name", "filters"}], two steps or more.
     steps = models.JSONField(default=list, blank=True)
     funnel_window_hours = models.PositiveIntegerField(null=True, blank=True)

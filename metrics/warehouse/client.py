@@ -187,6 +187,8 @@ def session(target: Target) -> Iterator[psycopg.Connection[Any]]:
                     pgsql.Literal(target.statement_timeout_seconds * 1000)
                 )
             )
+            # A timestamp without a time zone means UTC (docs/warehouse.md).
+            cursor.execute("SET timezone TO 'UTC'")
         connection.commit()
         yield connection
     except psycopg.Error as exc:

@@ -100,8 +100,9 @@ def quote(identifier: str) -> str:
 
 
 def from_sql(sql: str, table: str) -> str:
-    """What a source reads, to put after FROM (the caller adds the alias)."""
-    return f"({sql})" if sql else quote(table)
+    """What a source reads, to put after FROM (the caller adds the alias). The query ends
+    its line, so a trailing `--` comment cannot swallow the parenthesis."""
+    return f"({sql}\n)" if sql else quote(table)
 
 
 @dataclass(frozen=True, slots=True)
