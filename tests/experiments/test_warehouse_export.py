@@ -16,7 +16,7 @@ from psycopg import sql
 from console import services as console_services
 from console.exceptions import DomainError, NotAllowed
 from console.models import AuditEvent
-from experiments.models import ExperimentResults, ResultsState
+from experiments.models import ExperimentResults, ResultsState, WarehouseExport
 from experiments.results import export
 from experiments.results.services import results_compute, results_request
 from experiments.results.warehouse import ASSIGNMENTS, RESULTS, warehouse_export_set
@@ -254,3 +254,49 @@ def test_set__admins_only__the_projects_own_connection__audited(
         ({"warehouse_export": None}, {"warehouse_export": "Customer warehouse"}),
         ({"warehouse_export": "Customer warehouse"}, {"warehouse_export": None}),
     ]
+
+
+@pytest.mark.usefixtures("warehouse_allowed", "clean_schema")
+def test_page__admin_chooses__member_refused__latest_exports_listed(
+    client,
+    project,
+    production,
+    measured,
+    site_admin,
+    project_member,
+    warehouse,
+    writer_role,
+    django_assert_max_num_queries,
+):
+    # Given a connection, and three refreshes exported through it (one failing)
+    connection = _connection(project, site_admin, warehouse, writer_role)
+    url = reverse("warehouse-export", args=["payments"])
+
+    # When the admin chooses it on the page, and a member tries to clear it
+    client.force_login(site_admin)
+    chosen = client.post(url, {"connection": str(connection.pk)})
+    client.force_login(project_member)
+    refused = client.post(url, {"connection": ""})
+
+    # Then the admin's choice holds
+    assert chosen.status_code == 302
+    assert refused.status_code == 403
+    assert WarehouseExport.objects.get(project=project).connection == connection
+
+    # When three refreshes are exported (the last one failing), and the member reads the page
+    seed_purchases(production, units=10)
+    for _ in range(2):
+        _refresh(site_admin, measured, production)
+    warehouse.execute(
+        "ALTER TABLE analytics.gatehouse_results ADD COLUMN extra int NOT NULL DEFAULT 0"
+    )
+    warehouse.execute("ALTER TABLE analytics.gatehouse_results ALTER COLUMN extra DROP DEFAULT")
+    _refresh(site_admin, measured, production)
+    with django_assert_max_num_queries(12):
+        page = client.get(url)
+
+    # Then it names the connection and lists the exports, the failure with its reason
+    text = page.content.decode()
+    assert "Exported to <strong>Customer warehouse</strong>" in text
+    assert text.count("Written ") == 2
+    assert "violates not-null constraint" in text
