@@ -21,10 +21,17 @@ from experiments.results.services import results_compute, results_request
 from metrics.catalog.services import metric_create
 from metrics.catalog.validation import MetricInput
 from metrics.models import Exposure
+from metrics.warehouse.services import warehouse_connection_create
 from tests.console.factories import UserFactory
 from tests.e2e.signing import sign_in
 from tests.experiments.factories import experiment_document
 from tests.experiments.results_seed import EXPERIMENT, seed_purchases
+from tests.metrics.warehouse_db import (  # noqa: F401 (fixtures: the customer's warehouse)
+    admin_connection,
+    connection_input,
+    warehouse,
+    warehouse_allowed,
+)
 
 SHOTS = os.environ.get("GATEHOUSE_SCREENSHOTS")  # a directory: screenshots for people
 
@@ -98,3 +105,57 @@ def test_export_menu__viewer_downloads_assignments_csv_and_results_parquet(
         ("purchase", "Control", 300),
         ("purchase", "Test", 300),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("empty_event_table", "warehouse_allowed")
+def test_warehouse_export__admin_chooses_the_connection__refresh_writes_it(
+    page: Page, live_server, request
+):
+    # Given a project with a warehouse connection (the test database's own user), and a
+    # running experiment with exposed units
+    customer = request.getfixturevalue("warehouse")
+    admin = UserFactory(username="root", email="root@corp.example", is_superuser=True)
+    project = console_services.project_create(actor=admin, name="Shop", slug="shop")
+    connection = warehouse_connection_create(
+        actor=admin,
+        project=project,
+        data=connection_input(
+            customer, name="Analytics", user="postgres", password="trusted", schema="shop_export"
+        ),
+    )
+    experiment = experiment_services.experiment_create(
+        actor=admin, project=project, document=experiment_document(EXPERIMENT)
+    )
+    experiment = experiment_services.experiment_start(actor=admin, experiment=experiment)
+    spec_publish(actor=None, project=project)
+    production = project.environments.get(name="production")
+    seed_purchases(production, units=50)
+    page.set_default_timeout(15_000)
+    page.set_viewport_size({"width": 1360, "height": 900})
+    sign_in(page, live_server, "root@corp.example")
+
+    # When the admin opens the Export menu's warehouse link and chooses the connection
+    page.goto(live_server.url + reverse("experiment-results", args=["shop", experiment.pk]))
+    menu = page.get_by_test_id("export-menu")
+    menu.get_by_text("Export", exact=True).click()
+    menu.get_by_role("link", name="Into a warehouse on each refresh…").click()
+    page.get_by_label("Export to").select_option(value=str(connection.pk))
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_label("Export to")).to_have_value(
+        str(project.warehouse_connections.get().pk)
+    )
+
+    # And the results are refreshed
+    results_compute(results_request(actor=admin, experiment=experiment, environment=production).pk)
+    page.reload()
+
+    # Then the page lists the export, and the warehouse holds a row per unit
+    expect(page.get_by_test_id("recent-exports")).to_contain_text("checkout_button")
+    expect(page.get_by_test_id("recent-exports")).to_contain_text("Written")
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, "warehouse-export.png"), full_page=True)
+    with admin_connection(customer.name) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM shop_export.gatehouse_assignments").fetchone()
+        conn.execute("DROP SCHEMA shop_export CASCADE")
+    assert count == 50
