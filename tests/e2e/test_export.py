@@ -26,12 +26,7 @@ from tests.console.factories import UserFactory
 from tests.e2e.signing import sign_in
 from tests.experiments.factories import experiment_document
 from tests.experiments.results_seed import EXPERIMENT, seed_purchases
-from tests.metrics.warehouse_db import (  # noqa: F401 (fixtures: the customer's warehouse)
-    admin_connection,
-    connection_input,
-    warehouse,
-    warehouse_allowed,
-)
+from tests.metrics.warehouse_db import admin_connection, connection_input
 
 SHOTS = os.environ.get("GATEHOUSE_SCREENSHOTS")  # a directory: screenshots for people
 
@@ -114,7 +109,7 @@ def test_warehouse_export__admin_chooses_the_connection__refresh_writes_it(
 ):
     # Given a project with a warehouse connection (the test database's own user), and a
     # running experiment with exposed units
-    customer = request.getfixturevalue("warehouse")
+    customer = request.getfixturevalue("warehouse")  # tests/metrics/warehouse_db.py
     admin = UserFactory(username="root", email="root@corp.example", is_superuser=True)
     project = console_services.project_create(actor=admin, name="Shop", slug="shop")
     connection = warehouse_connection_create(

@@ -11,10 +11,6 @@ from metrics.catalog.services import metric_create
 from metrics.catalog.validation import MetricInput
 from tests.experiments.factories import experiment_document
 from tests.metrics.test_sdks import App
-from tests.metrics.warehouse_db import (  # noqa: F401 (the customer's warehouse)
-    warehouse,
-    warehouse_allowed,
-)
 
 
 @pytest.fixture
