@@ -78,7 +78,7 @@ def warehouse_export_set(
         current.save(update_fields=["connection", "updated_at"])
     audit_record(
         actor=actor,
-        action="project.warehouse_export_set",
+        action="project.warehouse_export_changed",
         target=project,
         project=project,
         before={"warehouse_export": before},

@@ -245,7 +245,7 @@ def test_set__admins_only__the_projects_own_connection__audited(
     assert again == chosen
     assert cleared is None
     changes = list(
-        AuditEvent.objects.filter(action="project.warehouse_export_set")
+        AuditEvent.objects.filter(action="project.warehouse_export_changed")
         .order_by("pk")
         .values_list("before", "after")
     )
