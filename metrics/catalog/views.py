@@ -25,6 +25,7 @@ from metrics.catalog.validation import CAPPED_TYPES
 from metrics.definitions import WINSORIZED, MetricType
 from metrics.models import Metric
 from metrics.panels import ENV_PARAM, environments_of
+from metrics.warehouse.selectors import metric_source_list
 
 
 def _tag_names(project) -> list[str]:
@@ -150,10 +151,18 @@ def _ratio_choices(project, metric: Metric | None = None) -> list[str]:
     return [m.statsig_id for m in selectors.ratio_candidates(project=project) if m.pk != own]
 
 
+def _source_names(project) -> list[str]:
+    return [s.name for s in metric_source_list(project=project)]
+
+
 @login_required
 def metric_create(request, slug):
     project = project_for(request, slug, needed=Role.MEMBER)
-    kwargs = {"tags": _tag_names(project), "ratio_choices": _ratio_choices(project)}
+    kwargs = {
+        "tags": _tag_names(project),
+        "ratio_choices": _ratio_choices(project),
+        "sources": _source_names(project),
+    }
     if request.method == "POST":
         form = MetricForm(request.POST, **kwargs)
         if form.is_valid():
@@ -179,6 +188,7 @@ def metric_update(request, slug, pk):
         "tags": _tag_names(project),
         "ratio_choices": _ratio_choices(project, metric),
         "metric": metric,
+        "sources": _source_names(project),
     }
     if request.method == "POST":
         form = MetricForm(request.POST, **kwargs)
