@@ -14,7 +14,8 @@ def _columns(text: str) -> tuple[str, ...]:
 
 class ConnectionForm(forms.Form):
     name = forms.CharField(max_length=100)
-    kind = forms.ChoiceField(choices=WarehouseKind.choices, label="Warehouse")
+    # Not "kind": the stylesheet lays out .field--kind as radio cards.
+    engine = forms.ChoiceField(choices=WarehouseKind.choices, label="Warehouse")
     host = forms.CharField(
         max_length=253, widget=forms.TextInput(attrs={"placeholder": "warehouse.example.com"})
     )
@@ -52,7 +53,7 @@ class ConnectionForm(forms.Form):
         data = self.cleaned_data
         return ConnectionInput(
             name=data["name"],
-            kind=data["kind"],
+            kind=data["engine"],
             host=data["host"],
             port=data["port"],
             database=data["database"],

@@ -102,8 +102,9 @@ def connection_update(request, slug, pk):
                 messages.success(request, f"Connection {saved.name} saved.")
                 return redirect("warehouse", project.slug)
     else:
-        fields = ["name", "kind", "host", "port", "database", "user", "schema", "sslmode"]
+        fields = ["name", "host", "port", "database", "user", "schema", "sslmode"]
         initial = {f: getattr(connection, f) for f in fields}
+        initial["engine"] = connection.kind
         initial["statement_timeout_seconds"] = connection.statement_timeout_seconds
         form = ConnectionForm(initial=initial, editing=True, password_hint=hint)
     context = _context(request, project, connection=connection, form=form)

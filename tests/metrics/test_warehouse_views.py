@@ -108,7 +108,7 @@ def test_connection_create__admin_posts__saved_encrypted(
 def vars_of(data) -> dict:
     return {
         "name": data.name,
-        "kind": data.kind,
+        "engine": data.kind,
         "host": data.host,
         "port": data.port,
         "database": data.database,
