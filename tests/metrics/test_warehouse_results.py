@@ -21,10 +21,11 @@ from experiments.documents.rendering import experiment_to_document
 from experiments.models import ResultsState
 from experiments.results.compute import compute
 from experiments.results.selectors import latest_results
-from experiments.results.services import results_compute, results_request
+from experiments.results.services import results_compute, results_request, results_schedule
 from metrics.catalog.selectors import metric_definitions
 from metrics.catalog.services import metric_create
 from metrics.catalog.validation import FilterInput, MetricInput
+from metrics.models import ExposureCount
 from metrics.plan import ExperimentScope
 from metrics.plan import group_statistics as ingested_statistics
 from metrics.warehouse import plan as warehouse_plan
@@ -441,3 +442,24 @@ def test_metric_over_ingested_events__in_a_warehouse_experiment__says_why_not(
     assert ingested["groups"] == []
     assert warehouse["message"] is None
     assert warehouse["groups"][0]["units"] > 0
+
+
+def test_daily_refresh__warehouse_experiment__queued_in_production(world, project, site_admin):
+    # Given: a running experiment over the assignment source, and no ingested exposure
+    # counts (which would name production for an experiment over the SDKs' exposures)
+    experiment, production, _assignment = world
+    ExposureCount.objects.all().delete()
+    card = {
+        "primaryMetrics": [{"name": "wh_purchase", "type": "sum"}],
+        "assignmentSource": "Assignments",
+    }
+    _rescore(site_admin, experiment, card)
+
+    # When
+    queued = results_schedule()
+
+    # Then
+    assert queued == 1
+    pending = latest_results(production, experiment=experiment).pending
+    assert pending is not None
+    assert results_compute(pending.pk).state == ResultsState.DONE
