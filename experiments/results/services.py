@@ -121,10 +121,10 @@ def results_schedule() -> int:
             project_id__in={e.project_id for e in in_warehouse}, name=DEFAULT_ENVIRONMENT
         ).values_list("project_id", "pk")
     )
-    for experiment in in_warehouse:
-        if experiment.project_id in production:
-            exposed.setdefault(("experiment", experiment.pk), set()).add(
-                production[experiment.project_id]
+    for warehoused in in_warehouse:
+        if warehoused.project_id in production:
+            exposed.setdefault(("experiment", warehoused.pk), set()).add(
+                production[warehoused.project_id]
             )
     environments = Environment.objects.in_bulk({e for ids in exposed.values() for e in ids})
     subjects: list[tuple[tuple[str, int], Experiment | None, Holdout | None]] = [
