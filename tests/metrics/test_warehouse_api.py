@@ -153,3 +153,62 @@ def test_source_create__timeout__400_sentence(warehouse_connection, assignments,
     assert_error(response, 400, code="timeout")
     assert "statement timeout" in response.json()["message"]
     assert not AssignmentSource.objects.exists()
+
+
+def test_metric_document__over_a_metric_source__round_trips(
+    warehouse_connection, warehouse, project_member
+):
+    # Given: a metric source with a value and a filter column
+    warehouse.load(
+        "purchases",
+        {"user_id": "text", "ts": "timestamptz", "amount": "float8", "country": "text"},
+        [("u1", T0, 3.5, "FR")],
+    )
+    client = session_client(project_member)
+    created = client.post(
+        api_url("api-metric-source-list"),
+        {
+            "name": "Purchases",
+            "connection": warehouse_connection.pk,
+            "table": "purchases",
+            "unitIdColumn": "user_id",
+            "timestampColumn": "ts",
+            "valueColumns": ["amount"],
+            "filterColumns": ["country"],
+        },
+        format="json",
+    )
+    assert created.status_code == 201
+    document = {
+        "name": "revenue",
+        "type": "sum",
+        "metricSource": "Purchases",
+        "metricEvents": [
+            {
+                "type": "column",
+                "column": "amount",
+                "criteria": [
+                    {"type": "column", "column": "country", "condition": "=", "values": ["FR"]}
+                ],
+            }
+        ],
+    }
+
+    # When
+    response = client.post(api_url("api-metric-list"), document, format="json")
+    read = client.get(api_url("api-metric-detail", "revenue::sum"))
+
+    # Then
+    assert response.status_code == 201, response.json()
+    data = read.json()["data"]
+    assert data["metricSource"] == "Purchases"
+    assert data["metricEvents"][0]["type"] == "column"
+    assert data["metricEvents"][0]["column"] == "amount"
+    assert data["metricEvents"][0]["criteria"][0]["column"] == "country"
+    assert data["lineage"]["events"] == []
+
+    # And a column the source does not declare is refused on its path
+    bad = {**document, "name": "bad"}
+    bad["metricEvents"] = [{"type": "column", "column": "price", "criteria": []}]
+    refused = client.post(api_url("api-metric-list"), bad, format="json")
+    assert_error(refused, 400, code="unknown_column")
