@@ -25,6 +25,7 @@ from metrics.catalog.validation import CAPPED_TYPES
 from metrics.definitions import WINSORIZED, MetricType
 from metrics.models import Metric
 from metrics.panels import ENV_PARAM, environments_of
+from metrics.warehouse.plan import metric_sources
 from metrics.warehouse.selectors import metric_source_list
 
 
@@ -95,10 +96,12 @@ def metric_detail(request, slug, pk):
     metric = _metric_or_404(project, pk)
     definition = selectors.metric_definition(metric)
     environments, environment = environments_of(project, request.GET.get(ENV_PARAM, ""))
+    # Over a warehouse metric source the values are the warehouse's: no daily chart here.
+    source = next((s for s in metric_sources(definition) if s is not None), None)
     series = None
-    if environment is not None:
+    if environment is not None and source is None:
         series = metric_series(definition=definition, environment=environment)
-    names = _events_of(metric)
+    names = _events_of(metric) if source is None else []
     seen = selectors.events_seen(project=project, names=names)
     return render(
         request,
@@ -113,6 +116,7 @@ def metric_detail(request, slug, pk):
             "environments": environments,
             "environment": environment,
             "series": series,
+            "warehouse_source": source,
             "chart_json": json.dumps(series.as_chart()) if series else "",
             "missing_events": [n for n in dict.fromkeys(names) if n not in seen],
             "history": list(selectors.metric_history(metric=metric)),

@@ -309,3 +309,47 @@ def test_metric_form__unknown_value_column__error_on_the_field(
     assert response.status_code == 400
     assert "&#x27;price&#x27; is not a value column of Purchases" in response.content.decode()
     assert not Metric.objects.filter(name="revenue").exists()
+
+
+def test_metric_page__over_a_metric_source__says_where_its_values_come_from(
+    client, warehouse_connection, tables, project_member
+):
+    # Given
+    from metrics.catalog.services import metric_create
+    from metrics.catalog.validation import FilterInput, MetricInput
+
+    project = warehouse_connection.project
+    metric_source_create(
+        actor=project_member,
+        project=project,
+        data=MetricSourceInput(
+            name="Purchases",
+            connection_id=warehouse_connection.pk,
+            table="purchases",
+            unit_id_column="user_id",
+            timestamp_column="ts",
+            value_columns=("amount",),
+            filter_columns=("country",),
+        ),
+    )
+    metric = metric_create(
+        actor=project_member,
+        project=project,
+        data=MetricInput(
+            name="revenue",
+            metric_type="sum",
+            source="Purchases",
+            value_field="amount",
+            filters=[FilterInput("country", "eq", ["FR"])],
+        ),
+    )
+    client.force_login(project_member)
+
+    # When
+    response = client.get(reverse("metric-detail", args=[project.slug, metric.pk]))
+
+    # Then
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "The sum of amount over rows of Purchases where country is FR, per unit." in html
+    assert "reads the warehouse metric source <strong>Purchases</strong>" in html
