@@ -56,8 +56,7 @@ class SourceRows:
 
     def relation(self, environment_id: int, names: list[str], p: Params) -> str:
         s = self.source
-        columns = list(dict.fromkeys([*s.value_columns, *s.filter_columns]))
-        extra = "".join(f", s.{quote(c)} AS {quote(c)}" for c in columns)
+        extra = "".join(f", s.{quote(c)} AS {self._alias(c)}" for c in self._columns())
         return (
             f"(SELECT CAST(s.{quote(s.unit_id_column)} AS varchar) AS unit_id, "
             f"CAST(s.{quote(s.timestamp_column)} AS timestamptz) AS time{extra} "
@@ -75,22 +74,27 @@ class SourceRows:
         return "(" + " AND ".join(["true", *(self._filter(f, p) for f in selector.filters)]) + ")"
 
     def number(self, path: str, p: Params) -> str:
-        self._known(path)
         if path in self.source.value_columns:
-            return f"CAST(e.{quote(path)} AS float8)"
+            return f"CAST(e.{self._alias(path)} AS float8)"
         return numeric(self.text(path, p), p)
 
     def text(self, path: str, p: Params) -> str:
-        self._known(path)
-        return f"CAST(e.{quote(path)} AS varchar)"
+        return f"CAST(e.{self._alias(path)} AS varchar)"
 
-    def _known(self, column: str) -> None:
-        if column not in (*self.source.value_columns, *self.source.filter_columns):
+    def _columns(self) -> list[str]:
+        return list(dict.fromkeys([*self.source.value_columns, *self.source.filter_columns]))
+
+    def _alias(self, column: str) -> str:
+        """The source's columns are renamed c0, c1, ... beside unit_id and time, so no
+        column of theirs can clash with those two."""
+        columns = self._columns()
+        if column not in columns:
             raise WarehouseError(
                 f"The metric reads the column {column!r}, which the metric source "
                 f"{self.source.name} no longer declares.",
                 code="missing_column",
             )
+        return f"c{columns.index(column)}"
 
     def _filter(self, item: Filter, p: Params) -> str:
         """The catalog's filter operators (metrics.definitions.Operator) on a column, with
