@@ -4,11 +4,6 @@ from django.db import connection
 from console.publishing.services import ruleset_version_create
 from experiments import services as experiment_services
 from tests.experiments.factories import experiment_document
-from tests.metrics.warehouse_db import (  # noqa: F401  (the customer's warehouse)
-    warehouse,
-    warehouse_allowed,
-    warehouse_connection,
-)
 from tests.publishing.conftest import (  # noqa: F401  (fixtures shared with publishing)
     celery_worker_process,
     client_key,
