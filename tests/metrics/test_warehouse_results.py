@@ -13,6 +13,7 @@ import random
 import psycopg
 import pytest
 import sqlglot
+from django.urls import reverse
 from django.utils import timezone
 
 from console.publishing.services import spec_publish
@@ -395,7 +396,7 @@ def test_warehouse_statements__every_one__parses_as_redshift(world, project):
 
 
 def test_refresh__warehouse_fails__sentence_shown_and_last_good_results_kept(
-    world, project, site_admin
+    world, project, site_admin, client
 ):
     # Given: a good refresh over the warehouse
     experiment, production, _assignment = world
@@ -422,6 +423,14 @@ def test_refresh__warehouse_fails__sentence_shown_and_last_good_results_kept(
     assert latest.done.pk == good.pk
     assert latest.failed.pk == bad.pk
     assert latest.payload["metrics"][0]["groups"][0]["units"] > 0
+
+    # And the results page says so beside the last good results and where units came from
+    client.force_login(site_admin)
+    page = client.get(
+        reverse("experiment-results", args=[project.slug, experiment.pk]), {"env": "production"}
+    ).content.decode()
+    assert "The last refresh failed:</strong> The warehouse at 127.0.0.1:1 could not" in page
+    assert "assigned by the warehouse source Assignments (Customer warehouse)" in page
 
 
 def test_metric_over_ingested_events__in_a_warehouse_experiment__says_why_not(
