@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from django.utils import timezone
 
@@ -56,8 +55,7 @@ class SourceRows:
 
     def relation(self, environment_id: int, names: list[str], p: Params) -> str:
         s = self.source
-        columns = list(dict.fromkeys([*s.value_columns, *s.filter_columns]))
-        extra = "".join(f", s.{quote(c)} AS {quote(c)}" for c in columns)
+        extra = "".join(f", s.{quote(c)} AS {self._alias(c)}" for c in self._columns())
         return (
             f"(SELECT CAST(s.{quote(s.unit_id_column)} AS varchar) AS unit_id, "
             f"CAST(s.{quote(s.timestamp_column)} AS timestamptz) AS time{extra} "
@@ -75,22 +73,27 @@ class SourceRows:
         return "(" + " AND ".join(["true", *(self._filter(f, p) for f in selector.filters)]) + ")"
 
     def number(self, path: str, p: Params) -> str:
-        self._known(path)
         if path in self.source.value_columns:
-            return f"CAST(e.{quote(path)} AS float8)"
+            return f"CAST(e.{self._alias(path)} AS float8)"
         return numeric(self.text(path, p), p)
 
     def text(self, path: str, p: Params) -> str:
-        self._known(path)
-        return f"CAST(e.{quote(path)} AS varchar)"
+        return f"CAST(e.{self._alias(path)} AS varchar)"
 
-    def _known(self, column: str) -> None:
-        if column not in (*self.source.value_columns, *self.source.filter_columns):
+    def _columns(self) -> list[str]:
+        return list(dict.fromkeys([*self.source.value_columns, *self.source.filter_columns]))
+
+    def _alias(self, column: str) -> str:
+        """The source's columns are renamed c0, c1, ... beside unit_id and time, so no
+        column of theirs can clash with those two."""
+        columns = self._columns()
+        if column not in columns:
             raise WarehouseError(
                 f"The metric reads the column {column!r}, which the metric source "
                 f"{self.source.name} no longer declares.",
                 code="missing_column",
             )
+        return f"c{columns.index(column)}"
 
     def _filter(self, item: Filter, p: Params) -> str:
         """The catalog's filter operators (metrics.definitions.Operator) on a column, with
@@ -187,7 +190,8 @@ def group_statistics(
 
 
 def exposure_statement(assignment: AssignmentSource, scope: ExperimentScope) -> tuple[str, dict]:
-    """Units per group, first-exposure day and crossover flag, from the assignment source."""
+    """The scope's first exposures in the assignment source, counted by group, UTC day and
+    crossover."""
     p = Params(REDSHIFT)
     relation = assignment_query(assignment).relation(0, scope, p)
     day = REDSHIFT.utc_day("x.first_at")
@@ -201,27 +205,12 @@ def exposure_statement(assignment: AssignmentSource, scope: ExperimentScope) -> 
     return sql, p.values
 
 
-def exposure_summary(assignment: AssignmentSource, scope: ExperimentScope) -> dict[str, Any]:
-    """What experiments.results.compute.exposure_summary reports for ingested exposures
-    (units per group, crossovers left out and counted, first exposures per day and group),
-    from the assignment source. Warehouses mark no bots."""
+def exposure_tally(
+    assignment: AssignmentSource, scope: ExperimentScope
+) -> list[tuple[str, dt.date, bool, bool, int]]:
+    """The scope's first exposures in [start, end] (any group), counted by (group, UTC day,
+    crossover, bot) as the results read them of ingested exposures; warehouses mark no
+    bots."""
     sql, params = exposure_statement(assignment, scope)
     _columns, rows = fetch(Target.of(assignment.connection), sql, params)
-    counts: dict[str, int] = {}
-    daily: dict[str, dict[str, int]] = {}
-    crossovers = 0
-    for group, day, crossover, units in sorted(rows, key=lambda r: (r[1], r[0])):
-        if crossover:
-            crossovers += int(units)
-            continue
-        if group not in scope.groups:
-            continue
-        counts[group] = counts.get(group, 0) + int(units)
-        by_day = daily.setdefault(day.isoformat(), {})
-        by_day[group] = by_day.get(group, 0) + int(units)
-    return {
-        "groups": [{"name": g, "units": counts.get(g, 0)} for g in scope.groups],
-        "crossovers": crossovers,
-        "bots": 0,
-        "daily": [{"day": day, "groups": groups} for day, groups in daily.items()],
-    }
+    return [(g, day, bool(x), False, int(n)) for g, day, x, n in rows]

@@ -206,6 +206,14 @@ def warehouse_connection_delete(*, actor, connection: WarehouseConnection) -> No
         ) from exc
 
 
+def _product(version: str) -> str:
+    """ "PostgreSQL 15.20" or "Redshift 1.0.7562" from what version() answers."""
+    words = version.split()
+    if "Redshift" in words and words.index("Redshift") + 1 < len(words):
+        return "Redshift " + words[words.index("Redshift") + 1]
+    return " ".join(words[:2])[:100] or "the warehouse answered"
+
+
 @dataclass(frozen=True, slots=True)
 class TestOutcome:
     ok: bool
@@ -218,8 +226,7 @@ def warehouse_connection_test(*, actor, connection: WarehouseConnection) -> Test
     ensure_role(actor, connection.project, Role.ADMIN)
     try:
         _columns, rows = fetch(Target.of(connection), "SELECT version()")
-        version = str(rows[0][0]) if rows else ""
-        outcome = TestOutcome(True, f"Connected: {version[:200]}")
+        outcome = TestOutcome(True, f"Connected: {_product(str(rows[0][0]) if rows else '')}")
     except WarehouseError as exc:
         outcome = TestOutcome(False, exc.message)
     with transaction.atomic():

@@ -13,6 +13,7 @@ import random
 import psycopg
 import pytest
 import sqlglot
+from django.urls import reverse
 from django.utils import timezone
 
 from console.publishing.services import spec_publish
@@ -21,10 +22,11 @@ from experiments.documents.rendering import experiment_to_document
 from experiments.models import ResultsState
 from experiments.results.compute import compute
 from experiments.results.selectors import latest_results
-from experiments.results.services import results_compute, results_request
+from experiments.results.services import results_compute, results_request, results_schedule
 from metrics.catalog.selectors import metric_definitions
 from metrics.catalog.services import metric_create
 from metrics.catalog.validation import FilterInput, MetricInput
+from metrics.models import ExposureCount
 from metrics.plan import ExperimentScope
 from metrics.plan import group_statistics as ingested_statistics
 from metrics.warehouse import plan as warehouse_plan
@@ -394,7 +396,7 @@ def test_warehouse_statements__every_one__parses_as_redshift(world, project):
 
 
 def test_refresh__warehouse_fails__sentence_shown_and_last_good_results_kept(
-    world, project, site_admin
+    world, project, site_admin, client
 ):
     # Given: a good refresh over the warehouse
     experiment, production, _assignment = world
@@ -422,6 +424,14 @@ def test_refresh__warehouse_fails__sentence_shown_and_last_good_results_kept(
     assert latest.failed.pk == bad.pk
     assert latest.payload["metrics"][0]["groups"][0]["units"] > 0
 
+    # And the results page says so beside the last good results and where units came from
+    client.force_login(site_admin)
+    page = client.get(
+        reverse("experiment-results", args=[project.slug, experiment.pk]), {"env": "production"}
+    ).content.decode()
+    assert "The last refresh failed:</strong> The warehouse at 127.0.0.1:1 could not" in page
+    assert "assigned by the warehouse source Assignments (Customer warehouse)" in page
+
 
 def test_metric_over_ingested_events__in_a_warehouse_experiment__says_why_not(
     world, project, site_admin
@@ -441,3 +451,24 @@ def test_metric_over_ingested_events__in_a_warehouse_experiment__says_why_not(
     assert ingested["groups"] == []
     assert warehouse["message"] is None
     assert warehouse["groups"][0]["units"] > 0
+
+
+def test_daily_refresh__warehouse_experiment__queued_in_production(world, project, site_admin):
+    # Given: a running experiment over the assignment source, and no ingested exposure
+    # counts (which would name production for an experiment over the SDKs' exposures)
+    experiment, production, _assignment = world
+    ExposureCount.objects.all().delete()
+    card = {
+        "primaryMetrics": [{"name": "wh_purchase", "type": "sum"}],
+        "assignmentSource": "Assignments",
+    }
+    _rescore(site_admin, experiment, card)
+
+    # When
+    queued = results_schedule()
+
+    # Then
+    assert queued == 1
+    pending = latest_results(production, experiment=experiment).pending
+    assert pending is not None
+    assert results_compute(pending.pk).state == ResultsState.DONE
