@@ -345,6 +345,12 @@ def test_holdout__checks_and_results_exported(
     }
     assert api.status_code == 200
     assert pq.read_table(io.BytesIO(b"".join(api.streaming_content))).schema == export.RESULTS
+    text = io.StringIO()
+    call_command("experiment_export", "payments", "q3_holdout", "--holdout", stdout=text)
+    assert sorted(r["unit_id"] for r in csv.DictReader(io.StringIO(text.getvalue()))) == [
+        "h1",
+        "h2",
+    ]
 
 
 def test_command__writes_the_file__refuses_clearly(tmp_path, production, measured, exposed):
