@@ -192,7 +192,8 @@ def payload_rows(subject: Subject, payload: dict[str, Any]) -> list[tuple]:
         groups = metric.get("groups") or []
         if not groups:
             message = metric.get("message") or "No data for this metric yet."
-            rows.append((*lead, *head, None, None, None, None, *([None] * 18), message))
+            blanks = [None] * (len(RESULTS) - len(lead) - len(head) - 1)
+            rows.append((*lead, *head, *blanks, message))
             continue
         control = groups[0]
         by_group = {c["group"]: c for c in metric.get("comparisons") or []}
@@ -211,10 +212,14 @@ def payload_rows(subject: Subject, payload: dict[str, Any]) -> list[tuple]:
     return rows
 
 
+# The results' columns from control_units to message.
+_COMPARED = len(RESULTS) - RESULTS.get_field_index("control_units")
+
+
 def _comparison(control: dict[str, Any], c: dict[str, Any] | None) -> tuple:
     """control_units … message of one test group's row (control's: its own units only)."""
     if c is None:
-        return (control.get("units"), control.get("mean"), *([None] * 15))
+        return (control.get("units"), control.get("mean"), *([None] * (_COMPARED - 2)))
     absolute, relative = c.get("absolute") or {}, c.get("relative") or {}
     method = c.get("method") or {}
     a_low, a_high = absolute.get("interval") or (None, None)

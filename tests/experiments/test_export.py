@@ -374,3 +374,31 @@ def test_command__writes_the_file__refuses_clearly(tmp_path, production, measure
         with pytest.raises(CommandError, match=message):
             call_command("experiment_export", *args, stdout=io.StringIO())
     assert ExperimentResults.objects.count() == 1  # exports change nothing
+
+
+def test_results__a_metric_without_data__one_row_with_its_message(production, measured):
+    # Given a payload whose metric the catalog lost
+    payload = {
+        "computedAt": "2026-12-01T10:00:00+00:00",
+        "range": {"start": "2026-11-01T00:00:00+00:00", "end": "2026-12-01T10:00:00+00:00"},
+        "metrics": [
+            {
+                "id": "gone::sum",
+                "name": "gone",
+                "type": "sum",
+                "role": "secondary",
+                "groups": [],
+                "message": "This metric is no longer in the catalog.",
+            }
+        ],
+    }
+
+    # When its rows are written as Parquet
+    rows = export.payload_rows(_subject(production, measured), payload)
+    table = pq.read_table(io.BytesIO(b"".join(export.parquet_chunks(export.RESULTS, rows))))
+
+    # Then one row names the metric and says why, its numbers empty
+    (row,) = table.to_pylist()
+    assert (row["metric_id"], row["group"], row["units"]) == ("gone::sum", None, None)
+    assert row["message"] == "This metric is no longer in the catalog."
+    assert row["range_start"] == dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
