@@ -11,6 +11,7 @@ urlpatterns = [
     path("export", projectcode.ProjectExportView.as_view(), name="api-project-export"),
     path("import", projectcode.ProjectImportView.as_view(), name="api-project-import"),
     path("experiments", views.ExperimentListView.as_view(), name="api-experiment-list"),
+    path("warehouse_export", views.WarehouseExportView.as_view(), name="api-warehouse-export"),
     path(
         "experiments/<str:name>",
         views.ExperimentDetailView.as_view(),

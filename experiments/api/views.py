@@ -40,16 +40,18 @@ from experiments.documents import (
     holdout_to_document,
     layer_to_document,
 )
-from experiments.models import Experiment, Holdout, Layer
+from experiments.models import Experiment, Holdout, Layer, WarehouseExport
 from experiments.results import export, present
 from experiments.results.breakdowns import compute_breakdown, parse_breakdown
 from experiments.results.selectors import Latest, latest_results
 from experiments.results.services import results_request
+from experiments.results.warehouse import warehouse_export_set
 from experiments.selectors import LayerShare
 from experiments.types import ExperimentDocument, HoldoutDocument, LayerDocument
 from metrics import selectors as metrics_selectors
 from metrics.api import EXPOSURES, api_environment, exposures_document
 from metrics.models import ExposureKind
+from metrics.warehouse.selectors import connection_list
 from reviews.api.documents import (
     ProposedDetailView,
     ProposedListView,
@@ -650,3 +652,53 @@ class HoldoutAssignmentsExportView(_HoldoutExport):
 @_export_schema("a holdout", "results")
 class HoldoutResultsExportView(_HoldoutExport):
     table = "results"
+
+
+WAREHOUSE_EXPORT = schema.component(
+    "WarehouseExport",
+    schema.obj({"connection": schema.NULLABLE_STRING, "schema": schema.NULLABLE_STRING}),
+)
+
+
+def _warehouse_export_document(project: Project) -> dict[str, Any]:
+    current = WarehouseExport.objects.filter(project=project).select_related("connection").first()
+    connection = current.connection if current is not None else None
+    return {
+        "connection": connection.name if connection is not None else None,
+        "schema": connection.schema if connection is not None else None,
+    }
+
+
+class WarehouseExportView(ConsoleAPIView):
+    """GET: the warehouse connection each refresh writes assignments and results into (any
+    member); PATCH {"connection": <name> | null} chooses it (admins; docs/export.md)."""
+
+    @extend_schema(
+        operation_id="warehouse_export_get",
+        summary="Where refreshes export to",
+        responses={200: schema.envelope(WAREHOUSE_EXPORT)},
+    )
+    def get(self, request):
+        project, _ = resolve_project(request)
+        return ok("OK", _warehouse_export_document(project))
+
+    @extend_schema(
+        operation_id="warehouse_export_update",
+        summary="Choose where refreshes export to",
+        request=s.WarehouseExportInput,
+        responses={200: schema.envelope(WAREHOUSE_EXPORT)},
+    )
+    def patch(self, request):
+        project, _ = resolve_project(request, Role.ADMIN)
+        name = valid(s.WarehouseExportInput, request.data)["connection"]
+        connection = None
+        if name is not None:
+            connection = connection_list(project=project).filter(name__iexact=name).first()
+            if connection is None:
+                raise DomainError(
+                    f"This project has no warehouse connection named {name!r}.",
+                    code="unknown_connection",
+                    field="connection",
+                )
+        warehouse_export_set(actor=request.user, project=project, connection=connection)
+        return ok("Warehouse export updated.", _warehouse_export_document(project))

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from console import services as console_services
 from console.exceptions import DomainError, NotAllowed
-from console.models import AuditEvent
+from console.models import AuditEvent, Role
 from experiments.models import ExperimentResults, ResultsState, WarehouseExport
 from experiments.results import export
 from experiments.results.services import results_compute, results_request
@@ -23,6 +23,7 @@ from experiments.results.warehouse import ASSIGNMENTS, RESULTS, warehouse_export
 from metrics.models import Exposure
 from metrics.warehouse import writer
 from metrics.warehouse.services import warehouse_connection_create
+from tests.api_support import api_url_for, assert_error, console_key, key_client
 from tests.experiments.results_seed import EXPERIMENT, seed_purchases
 from tests.metrics.conftest import empty_event_table  # noqa: F401 (a fixture)
 from tests.metrics.seed import exposure, group_rules, store
@@ -31,6 +32,7 @@ from tests.metrics.warehouse_db import READER_PASSWORD, admin_connection, connec
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_event_table")]
 
 WRITER_PASSWORD = "writer-password-1"
+api_url = api_url_for("experiments-api")
 
 
 @pytest.fixture
@@ -300,3 +302,29 @@ def test_page__admin_chooses__member_refused__latest_exports_listed(
     assert "Exported to <strong>Customer warehouse</strong>" in text
     assert text.count("Written ") == 2
     assert "violates not-null constraint" in text
+
+
+@pytest.mark.usefixtures("warehouse_allowed")
+def test_api__admin_key_chooses__viewer_reads__refusals(
+    project, site_admin, warehouse, writer_role
+):
+    # Given a connection, an admin's key and a viewer's key
+    _connection(project, site_admin, warehouse, writer_role)
+    admin = key_client(console_key(site_admin, project, Role.ADMIN))
+    viewer = key_client(console_key(site_admin, project, Role.VIEWER))
+    url = api_url("api-warehouse-export")
+
+    # When
+    chosen = admin.patch(url, {"connection": "customer WAREHOUSE"}, format="json")
+    read = viewer.get(url)
+    refused = viewer.patch(url, {"connection": None}, format="json")
+    unknown = admin.patch(url, {"connection": "nope"}, format="json")
+    cleared = admin.patch(url, {"connection": None}, format="json")
+
+    # Then
+    assert chosen.status_code == 200, chosen.content
+    assert read.json()["data"] == {"connection": "Customer warehouse", "schema": "analytics"}
+    assert_error(refused, 403)
+    assert_error(unknown, 400, "unknown_connection", "connection")
+    assert cleared.json()["data"] == {"connection": None, "schema": None}
+    assert not WarehouseExport.objects.exists()
