@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
 from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
@@ -145,5 +146,42 @@ def resolve(parts: SplitResult) -> list[IPAddress]:
                 raise _refuse(
                     f"{host} resolves to {address}, which webhooks may not reach.",
                     "forbidden_address",
+                )
+    return addresses
+
+
+def resolve_host(
+    host: str, port: int, *, allowed: Iterable[str], what: str, field: str = "host"
+) -> list[IPAddress]:
+    """The addresses to connect to for `host`:`port` (a database, not a URL), refused
+    (UnsafeURL, code "forbidden_address") when the host is this server, a private,
+    loopback, link-local or reserved address, or a name resolving to one, unless `allowed`
+    (the operator's `host` or `host:port` entries) names it. `what` names the thing in the
+    message ("Warehouses"). Raises OSError when DNS fails."""
+    name = host.strip().rstrip(".").lower()
+    listed = {entry.strip().lower().rstrip(".") for entry in allowed if entry.strip()}
+    is_listed = name in listed or f"{name}:{port}" in listed or f"[{name}]:{port}" in listed
+    refuse = f"{what} cannot be reached at private, loopback, link-local or reserved addresses."
+    if not is_listed and (
+        name in _LOCAL_NAMES or name.endswith(".localhost") or name.endswith(".local")
+    ):
+        raise UnsafeURL(f"{what} cannot be on this server.", code="forbidden_address", field=field)
+    literal = parse_ip(name)
+    if literal is not None:
+        if not is_listed and not address_allowed(literal):
+            raise UnsafeURL(refuse, code="forbidden_address", field=field)
+        return [literal]
+    infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise OSError(f"{host} has no address")
+    if not is_listed:
+        for address in addresses:
+            if not address_allowed(address):
+                raise UnsafeURL(
+                    f"{host} resolves to {address}, a private, loopback, link-local or "
+                    "reserved address.",
+                    code="forbidden_address",
+                    field=field,
                 )
     return addresses

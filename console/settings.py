@@ -424,6 +424,11 @@ GATEHOUSE_BASE_URL = env("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000")
 # Webhook receivers on the internal network (`host` or `host:port`): reachable over http and
 # at private addresses. Everything else must be https on a public address.
 GATEHOUSE_WEBHOOK_ALLOWED_HOSTS = env.list("GATEHOUSE_WEBHOOK_ALLOWED_HOSTS", default=[])
+# Warehouses on the internal network (`host` or `host:port`) a warehouse connection may
+# reach; everything else must be a public address (docs/warehouse.md).
+GATEHOUSE_WAREHOUSE_ALLOWED_HOSTS = env.list("GATEHOUSE_WAREHOUSE_ALLOWED_HOSTS", default=[])
+# Seconds to wait for a warehouse to accept a connection.
+GATEHOUSE_WAREHOUSE_CONNECT_TIMEOUT = env.int("GATEHOUSE_WAREHOUSE_CONNECT_TIMEOUT", default=10)
 
 # Where the publish task writes specs for the SDKs' data stores (and the SDK endpoints read
 # them first). Only Celery workers write there; web processes only read.

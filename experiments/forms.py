@@ -478,9 +478,20 @@ class ExperimentForm(_Entity):
         initial=True,
         label="CUPED: narrow the intervals with each unit's week before exposure",
     )
+    assignment_source = forms.ChoiceField(
+        required=False,
+        label="Exposures from",
+        help_text="The SDKs' exposures, or an assignment source of your warehouse (Settings → "
+        "Warehouse): then its metrics are metrics over that warehouse's metric sources.",
+    )
 
-    def __init__(self, *args, members, tags, layers, gates, metrics=(), **kwargs):
+    def __init__(
+        self, *args, members, tags, layers, gates, metrics=(), assignment_sources=(), **kwargs
+    ):
         super().__init__(*args, **kwargs)
+        self.fields["assignment_source"].choices = [("", "Exposures logged by the SDKs")] + [
+            (name, f"Warehouse: {name}") for name in assignment_sources
+        ]
         for key in ("primary_metrics", "secondary_metrics"):
             self.fields[key].choices = [(m, m) for m in metrics]
         for key in ("primary_metric_tags", "secondary_metric_tags"):
@@ -554,6 +565,7 @@ class ExperimentForm(_Entity):
             "benjaminiHochbergCorrection": data["correction"] == "benjamini_hochberg",
             "sequentialTesting": data["sequential_testing"],
             "cuped": data["cuped"],
+            "assignmentSource": data["assignment_source"] or None,
         }
 
     @staticmethod
@@ -575,6 +587,7 @@ class ExperimentForm(_Entity):
             "correction": correction,
             "sequential_testing": card["sequentialTesting"],
             "cuped": card["cuped"],
+            "assignment_source": doc.get("assignmentSource") or "",
             "description": doc["description"],
             "hypothesis": doc["hypothesis"],
             "owner": doc["owner"] or "",

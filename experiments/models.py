@@ -22,8 +22,9 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from console.entities import VersionedEntity, new_salt
-from console.models import Tag
+from console.models import Project, Tag, TimeStampedModel
 from gates.models import FeatureGate
+from metrics.models import WarehouseConnection
 
 LAYER_BUCKETS = 1_000
 
@@ -285,6 +286,10 @@ class ExperimentResults(models.Model):
     progress = models.JSONField(default=dict, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # The warehouse export after the results were stored (docs/export.md): when it was
+    # written, or why it failed; both empty when the project exports nowhere.
+    exported_at = models.DateTimeField(null=True, blank=True)
+    export_error = models.TextField(blank=True)
 
     class Meta:
         constraints = [
@@ -318,3 +323,21 @@ class ExperimentResults(models.Model):
         else:
             subject = f"holdout {self.holdout_id}"
         return f"results of {subject} in {self.environment_id} ({self.state})"
+
+
+class WarehouseExport(TimeStampedModel):
+    """A project's choice to write its experiments' and holdouts' assignments and results
+    into a warehouse connection's export schema on each refresh (docs/export.md). Changed
+    only by experiments.results.warehouse.warehouse_export_set."""
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="warehouse_export"
+    )
+    # CASCADE: a deleted connection exports nothing more.
+    connection = models.ForeignKey(WarehouseConnection, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.project} exports to {self.connection.name}"

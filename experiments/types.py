@@ -58,6 +58,8 @@ class ScorecardDocument(TypedDict):
     benjaminiHochbergCorrection: bool
     sequentialTesting: bool
     cuped: bool
+    # Only when set: a warehouse assignment source's name (docs/warehouse.md).
+    assignmentSource: NotRequired[str]
 
 
 class ExperimentDocument(ScorecardDocument):

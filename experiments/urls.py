@@ -4,7 +4,7 @@ gates pages (URL names are <entity>-<action>)."""
 from django.urls import path
 
 from experiments import views
-from experiments.views import gate_scorecard, holdout_results
+from experiments.views import gate_scorecard, holdout_results, warehouse_export
 
 urlpatterns = [
     path("experiments/", views.experiment_list, name="experiment-list"),
@@ -28,9 +28,24 @@ urlpatterns = [
         name="experiment-results-csv",
     ),
     path(
+        "experiments/<int:pk>/export/<slug:table>.<slug:fmt>",
+        views.experiment_export,
+        name="experiment-export",
+    ),
+    path(
+        "holdouts/<int:pk>/export/<slug:table>.<slug:fmt>",
+        holdout_results.holdout_export,
+        name="holdout-export",
+    ),
+    path(
         "gates/<int:pk>/scorecard/refresh/",
         gate_scorecard.gate_scorecard_refresh,
         name="gate-scorecard-refresh",
+    ),
+    path(
+        "experiments/warehouse-export/",
+        warehouse_export.warehouse_export,
+        name="warehouse-export",
     ),
     path("layers/", views.layer_list, name="layer-list"),
     path("layers/new/", views.layer_create, name="layer-create"),

@@ -106,6 +106,10 @@ class MetricDefinition:
     # The catalog's revision of this definition.
     revision: int = 1
     tags: tuple[str, ...] = field(default=())
+    # A warehouse metric source (metrics.warehouse, its name): the metric counts its rows
+    # and reads its columns instead of events; `events` then names no event (its filters
+    # and `value_field` are the source's columns). None: the ingested events.
+    source: str | None = None
 
     @property
     def winsorized(self) -> bool:
@@ -148,4 +152,5 @@ class MetricDefinition:
             dimensions=tuple(data.get("dimensions", ())),
             revision=data.get("revision", 1),
             tags=tuple(data.get("tags", ())),
+            source=data.get("source"),
         )

@@ -288,6 +288,16 @@ class Metric(TimeStampedModel):
     denominator = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A warehouse metric source the metric reads instead of events (docs/warehouse.md):
+    # `filters` and `value_field` then name its columns. PROTECT: a source metrics read is
+    # not deleted from under them.
+    source = models.ForeignKey(
+        "metrics.MetricSource",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="metrics",
+    )
     # Funnel: [{"event_name", "filters"}], two steps or more.
     steps = models.JSONField(default=list, blank=True)
     funnel_window_hours = models.PositiveIntegerField(null=True, blank=True)
@@ -432,3 +442,11 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component} through {self.through_day}"
+
+
+# ---------------------------------------------------------------- the customer's warehouse
+# Defined in metrics.warehouse.models; imported here so Django registers them with the app.
+
+from metrics.warehouse.models import AssignmentSource as AssignmentSource  # noqa: E402
+from metrics.warehouse.models import MetricSource as MetricSource  # noqa: E402
+from metrics.warehouse.models import WarehouseConnection as WarehouseConnection  # noqa: E402

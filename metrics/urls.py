@@ -5,6 +5,7 @@ from django.urls import path
 from metrics import views
 from metrics.catalog import views as catalog
 from metrics.power import views as power
+from metrics.warehouse import views as warehouse
 
 urlpatterns = [
     path("metrics/", catalog.metric_list, name="metric-list"),
@@ -16,4 +17,40 @@ urlpatterns = [
     path("metrics/power/", power.power, name="metrics-power"),
     path("metrics/events/", views.events, name="metrics-events"),
     path("metrics/events/tail/", views.events_tail, name="metrics-events-tail"),
+    path("settings/warehouse/", warehouse.warehouse, name="warehouse"),
+    path(
+        "settings/warehouse/connections/new/",
+        warehouse.connection_create,
+        name="warehouse-connection-create",
+    ),
+    path(
+        "settings/warehouse/connections/<int:pk>/",
+        warehouse.connection_update,
+        name="warehouse-connection-update",
+    ),
+    path(
+        "settings/warehouse/connections/<int:pk>/test/",
+        warehouse.connection_test,
+        name="warehouse-connection-test",
+    ),
+    path(
+        "settings/warehouse/connections/<int:pk>/delete/",
+        warehouse.connection_delete,
+        name="warehouse-connection-delete",
+    ),
+    path(
+        "settings/warehouse/<str:kind>-sources/new/",
+        warehouse.source_edit,
+        name="warehouse-source-create",
+    ),
+    path(
+        "settings/warehouse/<str:kind>-sources/<int:pk>/",
+        warehouse.source_edit,
+        name="warehouse-source-update",
+    ),
+    path(
+        "settings/warehouse/<str:kind>-sources/<int:pk>/delete/",
+        warehouse.source_delete,
+        name="warehouse-source-delete",
+    ),
 ]

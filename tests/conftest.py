@@ -12,8 +12,10 @@ from tests.console.factories import UserFactory
 # are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-# The SSO fixtures (a real OIDC provider) for tests/sso and tests/e2e/test_sso.py.
-pytest_plugins = ["tests.sso.fixtures"]
+# Plugins: the SSO fixtures (a real OIDC provider) for tests/sso and tests/e2e/test_sso.py,
+# and the customer's warehouse (a database of its own per worker): one definition of its
+# session fixture, whichever directory's tests ask for it (two would drop each other's).
+pytest_plugins = ["tests.sso.fixtures", "tests.metrics.warehouse_db"]
 
 PASSWORD = "correct-horse-battery"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

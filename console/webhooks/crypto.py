@@ -1,29 +1,27 @@
 """Webhook secrets: made here, kept encrypted at rest, and used to sign deliveries.
 
-The encryption key is derived from SECRET_KEY with HKDF (a key of its own, so a leak of one
-use never reveals the other). Secrets encrypted under a key in SECRET_KEY_FALLBACKS stay
-readable, so SECRET_KEY can be rotated the Django way.
+Encrypted with console.secretbox under the webhooks' own key (derived from SECRET_KEY with
+HKDF; SECRET_KEY_FALLBACKS keep older secrets readable).
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import hmac
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
+from console.secretbox import SecretBox
+from console.secretbox import SecretUnreadable as SecretUnreadable  # callers catch it here
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
 
 
-class SecretUnreadable(Exception):
-    """The stored secret was encrypted under a SECRET_KEY that is no longer configured."""
+_BOX = SecretBox(
+    salt=b"gatehouse.webhooks",
+    info=b"webhook signing secret encryption v1",
+    unreadable="The webhook secret cannot be decrypted.",
+)
 
 
 def new_secret() -> str:
@@ -34,27 +32,12 @@ def secret_hint(secret: str) -> str:
     return secret[: len(SECRET_PREFIX) + 4]
 
 
-@functools.lru_cache(maxsize=8)
-def _fernet(secret_key: str) -> Fernet:
-    key = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=b"gatehouse.webhooks",
-        info=b"webhook signing secret encryption v1",
-    ).derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
 def encrypt(secret: str) -> str:
-    return _fernet(settings.SECRET_KEY).encrypt(secret.encode()).decode()
+    return _BOX.encrypt(secret)
 
 
 def decrypt(token: str) -> str:
-    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    try:
-        return MultiFernet([_fernet(k) for k in keys]).decrypt(token.encode()).decode()
-    except InvalidToken as exc:
-        raise SecretUnreadable("The webhook secret cannot be decrypted.") from exc
+    return _BOX.decrypt(token)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "ExperimentResetInput",
     "ExperimentShipInput",
     "ResultsRefreshInput",
+    "WarehouseExportInput",
 ]
 
 
@@ -79,3 +80,9 @@ class ExperimentListQuery(serializers.Serializer):
     status = ExperimentStatusField(required=False)
     tag = _text()
     layer = _text()
+
+
+class WarehouseExportInput(serializers.Serializer):
+    """The warehouse connection (its name) each refresh writes into, or null: nowhere."""
+
+    connection = serializers.CharField(allow_null=True, max_length=100)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("export", projectcode.ProjectExportView.as_view(), name="api-project-export"),
     path("import", projectcode.ProjectImportView.as_view(), name="api-project-import"),
     path("experiments", views.ExperimentListView.as_view(), name="api-experiment-list"),
+    path("warehouse_export", views.WarehouseExportView.as_view(), name="api-warehouse-export"),
     path(
         "experiments/<str:name>",
         views.ExperimentDetailView.as_view(),
@@ -30,6 +31,16 @@ urlpatterns = [
         "experiments/<str:name>/results/refresh",
         views.ExperimentResultsRefreshView.as_view(),
         name="api-experiment-results-refresh",
+    ),
+    path(
+        "experiments/<str:name>/export/assignments",
+        views.ExperimentAssignmentsExportView.as_view(),
+        name="api-experiment-export-assignments",
+    ),
+    path(
+        "experiments/<str:name>/export/results",
+        views.ExperimentResultsExportView.as_view(),
+        name="api-experiment-export-results",
     ),
     path(
         "experiments/<str:name>/start",
@@ -75,5 +86,15 @@ urlpatterns = [
         "holdouts/<str:name>/results/refresh",
         views.HoldoutResultsRefreshView.as_view(),
         name="api-holdout-results-refresh",
+    ),
+    path(
+        "holdouts/<str:name>/export/assignments",
+        views.HoldoutAssignmentsExportView.as_view(),
+        name="api-holdout-export-assignments",
+    ),
+    path(
+        "holdouts/<str:name>/export/results",
+        views.HoldoutResultsExportView.as_view(),
+        name="api-holdout-export-results",
     ),
 ]

@@ -16,8 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.http import StreamingHttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework.response import Response
 
 from console.api import schema
@@ -28,21 +34,24 @@ from console.exceptions import Conflict, DomainError, NotFound
 from console.models import Project, Role
 from experiments import selectors
 from experiments.api import serializers as s
+from experiments.api.projectcode import OwnFormat
 from experiments.documents import (
     experiment_to_document,
     holdout_to_document,
     layer_to_document,
 )
-from experiments.models import Experiment, Holdout, Layer
-from experiments.results import present
+from experiments.models import Experiment, Holdout, Layer, WarehouseExport
+from experiments.results import export, present
 from experiments.results.breakdowns import compute_breakdown, parse_breakdown
 from experiments.results.selectors import Latest, latest_results
 from experiments.results.services import results_request
+from experiments.results.warehouse import warehouse_export_set
 from experiments.selectors import LayerShare
 from experiments.types import ExperimentDocument, HoldoutDocument, LayerDocument
 from metrics import selectors as metrics_selectors
 from metrics.api import EXPOSURES, api_environment, exposures_document
 from metrics.models import ExposureKind
+from metrics.warehouse.selectors import connection_list
 from reviews.api.documents import (
     ProposedDetailView,
     ProposedListView,
@@ -565,3 +574,131 @@ class HoldoutResultsRefreshView(ConsoleAPIView):
             actor=request.user, holdout=holdout, environment=environment, full=data["full"]
         )
         return _computing(results)
+
+
+# ------------------------------------------------------------------------------ exports
+
+EXPORT_FORMAT = OpenApiParameter(
+    "format", str, enum=list(export.FORMATS), description="csv (the default) or parquet."
+)
+_EXPORT_FILE = {"type": "string", "format": "binary"}
+_EXPORT_ANSWERS = {
+    (200, "text/csv"): OpenApiResponse(_EXPORT_FILE, description="RFC 4180 CSV with a header."),
+    (200, "application/vnd.apache.parquet"): OpenApiResponse(
+        _EXPORT_FILE, description="A Parquet file with typed columns."
+    ),
+}
+
+
+class ExportView(ConsoleAPIView):
+    """GET .../export/<table>?environment=&format=csv|parquet: streamed as it is read
+    (docs/export.md). Errors are JSON, as everywhere."""
+
+    content_negotiation_class = OwnFormat
+    table = ""
+
+    def subject(self, project: Project, name: str, environment) -> export.Subject:
+        raise NotImplementedError
+
+    def get(self, request, name: str):
+        project, _ = resolve_project(request)
+        fmt = request.query_params.get("format", "csv").strip().lower() or "csv"
+        export.check_choice(self.table, fmt)
+        subject = self.subject(project, name, api_environment(request, project))
+        found = export.download(subject, self.table, fmt)
+        response = StreamingHttpResponse(found.chunks, content_type=found.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{found.file_name}"'
+        return response
+
+
+def _export_schema(what: str, table: str) -> Callable[[type], type]:
+    rows = {
+        "assignments": "one row per unit's first exposure (metrics_exposure), oldest first",
+        "results": "the newest results, one row per metric and group",
+    }[table]
+    return extend_schema(
+        summary=f"Export {what}'s {table}",
+        description=f"CSV or Parquet: {rows}. Streamed.",
+        parameters=[schema.ENVIRONMENT, EXPORT_FORMAT],
+        responses=_EXPORT_ANSWERS,
+    )
+
+
+class _ExperimentExport(ExportView):
+    def subject(self, project, name, environment):
+        return export.Subject.of(environment, experiment=_experiment(project, name))
+
+
+class _HoldoutExport(ExportView):
+    def subject(self, project, name, environment):
+        return export.Subject.of(environment, holdout=_holdout(project, name))
+
+
+@_export_schema("an experiment", "assignments")
+class ExperimentAssignmentsExportView(_ExperimentExport):
+    table = "assignments"
+
+
+@_export_schema("an experiment", "results")
+class ExperimentResultsExportView(_ExperimentExport):
+    table = "results"
+
+
+@_export_schema("a holdout", "assignments")
+class HoldoutAssignmentsExportView(_HoldoutExport):
+    table = "assignments"
+
+
+@_export_schema("a holdout", "results")
+class HoldoutResultsExportView(_HoldoutExport):
+    table = "results"
+
+
+WAREHOUSE_EXPORT = schema.component(
+    "WarehouseExport",
+    schema.obj({"connection": schema.NULLABLE_STRING, "schema": schema.NULLABLE_STRING}),
+)
+
+
+def _warehouse_export_document(project: Project) -> dict[str, Any]:
+    current = WarehouseExport.objects.filter(project=project).select_related("connection").first()
+    connection = current.connection if current is not None else None
+    return {
+        "connection": connection.name if connection is not None else None,
+        "schema": connection.schema if connection is not None else None,
+    }
+
+
+class WarehouseExportView(ConsoleAPIView):
+    """GET: the warehouse connection each refresh writes assignments and results into (any
+    member); PATCH {"connection": <name> | null} chooses it (admins; docs/export.md)."""
+
+    @extend_schema(
+        operation_id="warehouse_export_get",
+        summary="Where refreshes export to",
+        responses={200: schema.envelope(WAREHOUSE_EXPORT)},
+    )
+    def get(self, request):
+        project, _ = resolve_project(request)
+        return ok("OK", _warehouse_export_document(project))
+
+    @extend_schema(
+        operation_id="warehouse_export_update",
+        summary="Choose where refreshes export to",
+        request=s.WarehouseExportInput,
+        responses={200: schema.envelope(WAREHOUSE_EXPORT)},
+    )
+    def patch(self, request):
+        project, _ = resolve_project(request, Role.ADMIN)
+        name = valid(s.WarehouseExportInput, request.data)["connection"]
+        connection = None
+        if name is not None:
+            connection = connection_list(project=project).filter(name__iexact=name).first()
+            if connection is None:
+                raise DomainError(
+                    f"This project has no warehouse connection named {name!r}.",
+                    code="unknown_connection",
+                    field="connection",
+                )
+        warehouse_export_set(actor=request.user, project=project, connection=connection)
+        return ok("Warehouse export updated.", _warehouse_export_document(project))

@@ -385,7 +385,7 @@ def clean_experiment(project: Project, doc: Any, existing: Experiment | None) ->
     known_tags = project_tags(project)
     tags = clean_tags(known_tags, doc)
     scorecard = clean_scorecard(known_tags, doc)
-    check_metrics(project, scorecard)
+    check_metrics(project, scorecard, id_type)
     owner = clean_owner(project, doc)
     launched = existing.launched_group_id if existing is not None else ""
     document = {

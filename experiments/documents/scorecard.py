@@ -16,6 +16,7 @@ from console.targeting.fields import fail
 from experiments.types import MetricRef, ScorecardDocument
 from metrics.catalog.selectors import metric_definitions
 from metrics.definitions import MetricType
+from metrics.warehouse.selectors import assignment_source_named
 
 CONFIDENCE_LEVELS = ("80", "90", "95", "98", "99")
 MAX_PRIMARY = 10
@@ -36,6 +37,9 @@ SCORECARD_DEFAULTS: ScorecardDocument = {
     "cuped": True,
 }
 SCORECARD_KEYS = tuple(SCORECARD_DEFAULTS)
+# Only in a document that sets it: the warehouse assignment source (its name) the
+# experiment takes its exposures from instead of the ingested ones (docs/warehouse.md).
+ASSIGNMENT_SOURCE = "assignmentSource"
 
 
 def metric_id(ref: MetricRef) -> str:
@@ -148,6 +152,15 @@ def clean_scorecard(known_tags: dict[str, Tag], doc: dict[str, Any]) -> Scorecar
         "sequentialTesting": _flag(doc, "sequentialTesting"),
         "cuped": _flag(doc, "cuped"),
     }
+    source = doc.get(ASSIGNMENT_SOURCE)
+    if source is not None and source != "":
+        if not isinstance(source, str) or len(source.strip()) > MAX_METRIC_NAME:
+            raise fail(
+                f"'{ASSIGNMENT_SOURCE}' names a warehouse assignment source.",
+                "invalid",
+                ASSIGNMENT_SOURCE,
+            )
+        scorecard[ASSIGNMENT_SOURCE] = source.strip()
     if scorecard["bonferroniCorrection"] and scorecard["benjaminiHochbergCorrection"]:
         raise fail(
             "Correct for multiple comparisons with Bonferroni or Benjamini-Hochberg, not both.",
@@ -157,9 +170,27 @@ def clean_scorecard(known_tags: dict[str, Tag], doc: dict[str, Any]) -> Scorecar
     return scorecard
 
 
-def check_metrics(project: Project, scorecard: ScorecardDocument) -> None:
+def check_metrics(project: Project, scorecard: ScorecardDocument, id_type: str = "") -> None:
     """Each metric the scorecard names is in the project's catalog (archived ones too: an
-    experiment keeps what it measured); names take the catalog's spelling."""
+    experiment keeps what it measured), and its assignment source is the project's, of the
+    experiment's unit type; names take the catalog's spelling."""
+    if ASSIGNMENT_SOURCE in scorecard:
+        source = assignment_source_named(project=project, name=scorecard[ASSIGNMENT_SOURCE])
+        if source is None:
+            raise fail(
+                f"This project has no warehouse assignment source named "
+                f"{scorecard[ASSIGNMENT_SOURCE]!r} (see Settings → Warehouse).",
+                "unknown_assignment_source",
+                ASSIGNMENT_SOURCE,
+            )
+        if id_type and source.unit_type.lower() != id_type.lower():
+            raise fail(
+                f"The assignment source {source.name!r} assigns {source.unit_type} units; "
+                f"the experiment randomises by {id_type}.",
+                "assignment_unit_type",
+                ASSIGNMENT_SOURCE,
+            )
+        scorecard[ASSIGNMENT_SOURCE] = source.name
     for key in ("primaryMetrics", "secondaryMetrics"):
         refs = scorecard[key]  # type: ignore[literal-required]
         found = metric_definitions(project=project, ids=[metric_id(r) for r in refs])
@@ -176,4 +207,7 @@ def check_metrics(project: Project, scorecard: ScorecardDocument) -> None:
 
 def stored_scorecard(stored: dict[str, Any]) -> ScorecardDocument:
     """The scorecard an experiment row holds, with the defaults of fields it predates."""
-    return {**SCORECARD_DEFAULTS, **{k: stored[k] for k in SCORECARD_KEYS if k in stored}}  # type: ignore[typeddict-item]
+    card = {**SCORECARD_DEFAULTS, **{k: stored[k] for k in SCORECARD_KEYS if k in stored}}
+    if stored.get(ASSIGNMENT_SOURCE):
+        card[ASSIGNMENT_SOURCE] = stored[ASSIGNMENT_SOURCE]
+    return card  # type: ignore[return-value]

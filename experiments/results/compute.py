@@ -10,6 +10,7 @@ page, the API and the CSV export read.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,9 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDay
 
 from console import progress
+from console.exceptions import DomainError
 from console.models import Environment, Project
-from experiments.documents.scorecard import metric_id, stored_scorecard
+from experiments.documents.scorecard import ASSIGNMENT_SOURCE, metric_id, stored_scorecard
 from experiments.models import Experiment, Holdout
 from experiments.results.payload import plain
 from gates.models import FeatureGate
@@ -29,10 +31,68 @@ from metrics.definitions import MetricDefinition, MetricType, UserCountMode
 from metrics.models import Exposure
 from metrics.plan import ExperimentScope, GroupStatistics, PlanResult, group_statistics
 from metrics.selectors import experiment_units
+from metrics.warehouse import plan as warehouse_plan
+from metrics.warehouse.models import AssignmentSource
+from metrics.warehouse.selectors import assignment_source_named, metric_sources_by_name
 
 PRIMARY, SECONDARY, GUARDRAIL = "primary", "secondary", "guardrail"
 CORE_TAG = "Core"
 PAYLOAD_VERSION = 1
+
+# How a metric is measured in a scope: its plan result for a definition (the daily series
+# too when asked), or Unmeasured.
+Measure = Callable[[MetricDefinition, bool], PlanResult]
+
+
+class Unmeasured(Exception):
+    """The metric cannot be measured where the experiment's units are: its entry says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def ingested(environment: Environment, scope: ExperimentScope, *, now: dt.datetime, full: bool):
+    """Measuring over the ingested exposures and events (metrics.plan)."""
+
+    def measure(definition: MetricDefinition, series: bool) -> PlanResult:
+        if warehouse_plan.metric_sources(definition) != {None}:
+            raise Unmeasured(
+                "This metric reads a warehouse metric source: it is measured in experiments "
+                "whose exposures come from an assignment source of that warehouse."
+            )
+        return group_statistics(
+            environment.pk, scope, definition, now=now, full=full, series=series
+        )
+
+    return measure
+
+
+def in_warehouse(assignment: AssignmentSource, scope: ExperimentScope, *, now: dt.datetime):
+    """Measuring in the customer's warehouse, over the assignment source's units and the
+    metric sources of the same connection (metrics.warehouse.plan)."""
+    sources = metric_sources_by_name(project=assignment.project)
+
+    def measure(definition: MetricDefinition, series: bool) -> PlanResult:
+        names = warehouse_plan.metric_sources(definition)
+        usable = {n for n in names if n in sources}
+        if (
+            len(names) != 1
+            or usable != names
+            or sources[next(iter(usable))].connection_id != assignment.connection_id
+        ):
+            raise Unmeasured(
+                "The experiment's exposures come from the warehouse assignment source "
+                f"{assignment.name}: only metrics over metric sources of the warehouse "
+                f"{assignment.connection.name} are measured (this one reads "
+                + ("ingested events" if None in names else "another source")
+                + ")."
+            )
+        return warehouse_plan.group_statistics(
+            assignment, sources, scope, definition, now=now, series=series
+        )
+
+    return measure
 
 
 @dataclass(frozen=True)
@@ -137,6 +197,30 @@ def exposure_summary(environment: Environment, scope: ExperimentScope) -> dict[s
         "groups": [{"name": g, "units": counts.get(g, 0)} for g in scope.groups],
         "crossovers": excluded["crossovers"],
         "bots": excluded["bots"],
+        "daily": [{"day": day, "groups": groups} for day, groups in daily.items()],
+    }
+
+
+def _exposure_summary_of(
+    scope: ExperimentScope, tally: list[tuple[str, dt.date, bool, bool, int]]
+) -> dict[str, Any]:
+    """exposure_summary from the first exposures counted by (group, day, crossover, bot)."""
+    counts: dict[str, int] = {}
+    daily: dict[str, dict[str, int]] = {}
+    crossovers = bots = 0
+    for group_name, day, crossover, is_bot, n in sorted(tally, key=lambda row: row[1]):
+        if crossover:
+            crossovers += n
+        elif is_bot:
+            bots += n
+        elif group_name in scope.groups:
+            counts[group_name] = counts.get(group_name, 0) + n
+            by_group = daily.setdefault(day.isoformat(), {})
+            by_group[group_name] = by_group.get(group_name, 0) + n
+    return {
+        "groups": [{"name": g, "units": counts.get(g, 0)} for g in scope.groups],
+        "crossovers": crossovers,
+        "bots": bots,
         "daily": [{"day": day, "groups": groups} for day, groups in daily.items()],
     }
 
@@ -353,7 +437,8 @@ def _compare_checks(
         for group, weight in zip(exposures["groups"], weights, strict=True):
             group["expectedShare"] = weight / (sum(weights) or 1)
         srm = stats.srm_check([g["units"] for g in exposures["groups"]], weights)
-    return _payload(environment, scope, metrics, settings, exposures, srm, now=now, full=full)
+    measure = ingested(environment, scope, now=now, full=full)
+    return _payload(environment, scope, metrics, settings, exposures, srm, now=now, measure=measure)
 
 
 def _payload(
@@ -365,7 +450,7 @@ def _payload(
     srm: stats.SrmResult | None,
     *,
     now: dt.datetime,
-    full: bool,
+    measure: Measure,
 ) -> dict[str, Any]:
     return {
         "version": PAYLOAD_VERSION,
@@ -375,18 +460,12 @@ def _payload(
         "settings": plain(settings),
         "exposures": exposures,
         "srm": plain(srm),
-        "metrics": _analysed(environment, scope, metrics, settings, now=now, full=full),
+        "metrics": _analysed(metrics, settings, measure),
     }
 
 
 def _analysed(
-    environment: Environment,
-    scope: ExperimentScope,
-    metrics: list[ScorecardMetric],
-    settings: stats.Settings,
-    *,
-    now: dt.datetime,
-    full: bool,
+    metrics: list[ScorecardMetric], settings: stats.Settings, measure: Measure
 ) -> list[dict[str, Any]]:
     """Each metric's entry: its groups' statistics from the plan, its comparisons from the
     statistics module (corrections pooled over the primary ones), its cumulative lift."""
@@ -397,14 +476,11 @@ def _analysed(
         if item.definition is None:
             continue
         # Only a primary metric's cumulative lift is drawn: the others skip the series.
-        plan = group_statistics(
-            environment.pk,
-            scope,
-            item.definition,
-            now=now,
-            full=full,
-            series=item.role == PRIMARY,
-        )
+        try:
+            plan = measure(item.definition, item.role == PRIMARY)
+        except Unmeasured as exc:
+            entry["message"] = exc.message
+            continue
         groups = [statistic(item.definition, g, cuped=settings.cuped) for g in plan.groups]
         entry["groups"] = [
             {"name": g.group, "units": g.units, "n": g.n, "mean": s.mean, "statistics": plain(g)}
@@ -436,9 +512,26 @@ def compute(
     metrics = scorecard_metrics(experiment)
     primaries = sum(1 for m in metrics if m.role == PRIMARY)
     settings = settings_of(experiment, scope, primaries)
-    exposures = exposure_summary(environment, scope)
+    source_name = str(experiment.scorecard.get(ASSIGNMENT_SOURCE) or "")
+    if source_name:
+        assignment = assignment_source_named(project=experiment.project, name=source_name)
+        if assignment is None:
+            raise DomainError(
+                f"The assignment source {source_name!r} no longer exists: choose another one "
+                "on the experiment's Setup tab.",
+                code="unknown_assignment_source",
+            )
+        exposures = _exposure_summary_of(scope, warehouse_plan.exposure_tally(assignment, scope))
+        exposures["source"] = {
+            "assignmentSource": assignment.name,
+            "connection": assignment.connection.name,
+        }
+        measure = in_warehouse(assignment, scope, now=now)
+    else:
+        exposures = exposure_summary(environment, scope)
+        measure = ingested(environment, scope, now=now, full=full)
     weights = [float(g["size"]) for g in experiment.groups]
     for group, weight in zip(exposures["groups"], weights, strict=True):
         group["expectedShare"] = weight / (sum(weights) or 1)
     srm = stats.srm_check([g["units"] for g in exposures["groups"]], weights)
-    return _payload(environment, scope, metrics, settings, exposures, srm, now=now, full=full)
+    return _payload(environment, scope, metrics, settings, exposures, srm, now=now, measure=measure)

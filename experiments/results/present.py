@@ -1,4 +1,4 @@
-"""What the results page, the CSV export and the API show of a stored payload: one row per
+"""What the results page, the breakdown's CSV and the API show of a stored payload: one row per
 metric and test group, with its interval placed on the metric's shared scale, its colour
 from the metric's direction and the significance, and words for what the numbers mean; and
 the charts' data (units over time, cumulative lift)."""
@@ -10,6 +10,8 @@ import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from experiments.results.export import csv_cell
 
 ROLE_TITLES = {
     "primary": "Primary metrics",
@@ -232,16 +234,6 @@ CSV_COLUMNS = (
 )
 
 
-def to_csv(payload: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for section in sections(payload):
-        for r in section.rows:
-            writer.writerow(_csv_cells(r))
-    return out.getvalue()
-
-
 def _csv_cells(r: Row) -> list[Any]:
     return [
         r.metric,
@@ -278,10 +270,12 @@ def breakdown_csv(breakdown: dict[str, Any]) -> str:
         if not table.rows:
             blanks = [""] * (len(CSV_COLUMNS) - 4)
             note = table.message or ""
-            writer.writerow([name, "", table.metric, table.metric_type, table.role, *blanks, note])
+            cells = [name, "", table.metric, table.metric_type, table.role, *blanks, note]
+            writer.writerow([csv_cell(c) for c in cells])
             continue
         for r in table.rows:
-            writer.writerow([name, r.segment, *_csv_cells(r)])
+            # Segments are what SDKs sent (a country, a custom field): hostile cells too.
+            writer.writerow([csv_cell(c) for c in (name, r.segment, *_csv_cells(r))])
     return out.getvalue()
 
 

@@ -3,8 +3,9 @@ worker (docs/results.md).
 
 `results_request` records a queued computation and hands it to the worker after the commit;
 `results_compute` (the worker) computes it, reporting progress on the row, and stores the
-payload or the reason it failed. A refresh already waiting or running is reused, so
-pressing the button twice computes once.
+payload or the reason it failed; then it writes the export into the project's warehouse,
+if it names one (experiments/results/warehouse.py). A refresh already waiting or running is
+reused, so pressing the button twice computes once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from console.audit import audit_record
 from console.exceptions import DomainError
 from console.models import Environment, Role
 from console.permissions import ensure_role
+from experiments.documents.scorecard import ASSIGNMENT_SOURCE
 from experiments.models import (
     Experiment,
     ExperimentResults,
@@ -32,6 +34,8 @@ from experiments.models import (
     ResultsState,
 )
 from experiments.results.compute import compute, compute_gate, compute_holdout
+from experiments.results.selectors import DEFAULT_ENVIRONMENT
+from experiments.results.warehouse import warehouse_export_run
 from gates.models import FeatureGate
 from metrics.models import ExposureCount, ExposureKind
 
@@ -92,8 +96,9 @@ def results_request(
 
 def results_schedule() -> int:
     """Beat's daily refresh: every running experiment and every live holdout, in each
-    environment whose SDKs exposed units to it (the others would compute nothing). Returns
-    how many it queued."""
+    environment whose SDKs exposed units to it (the others would compute nothing), and each
+    running experiment over a warehouse assignment source in production. Returns how many
+    it queued."""
     running = list(
         Experiment.objects.filter(status=ExperimentStatus.RUNNING, started_at__isnull=False)
     )
@@ -110,6 +115,19 @@ def results_schedule() -> int:
             ExposureKind.GATE, [(h.pk, h.project_id, h.name, h.created_at) for h in holdouts]
         ).items()
     }
+    # An experiment over a warehouse assignment source has no ingested exposures: it is
+    # refreshed in its project's production environment (docs/warehouse.md).
+    in_warehouse = [e for e in running if e.scorecard.get(ASSIGNMENT_SOURCE)]
+    production = dict(
+        Environment.objects.filter(
+            project_id__in={e.project_id for e in in_warehouse}, name=DEFAULT_ENVIRONMENT
+        ).values_list("project_id", "pk")
+    )
+    for warehoused in in_warehouse:
+        if warehoused.project_id in production:
+            exposed.setdefault(("experiment", warehoused.pk), set()).add(
+                production[warehoused.project_id]
+            )
     environments = Environment.objects.in_bulk({e for ids in exposed.values() for e in ids})
     subjects: list[tuple[tuple[str, int], Experiment | None, Holdout | None]] = [
         (("experiment", e.pk), e, None) for e in running
@@ -232,6 +250,8 @@ def results_compute(results_id: int) -> ExperimentResults | None:
     results.save(
         update_fields=["state", "payload", "finished_at", "range_start", "range_end", "progress"]
     )
+    # After the results are stored: a failing export is recorded on the row, never raised.
+    warehouse_export_run(results)
     return results
 
 

@@ -21,7 +21,7 @@ from console.entities import (
 from console.exceptions import Conflict, DomainError
 from console.models import Project
 from experiments.documents import clean_experiment, experiment_to_document
-from experiments.documents.scorecard import SCORECARD_KEYS
+from experiments.documents.scorecard import ASSIGNMENT_SOURCE, SCORECARD_KEYS
 from experiments.models import Experiment, ExperimentStatus
 from experiments.services._common import (
     allocate_buckets,
@@ -35,7 +35,14 @@ from experiments.types import ExperimentDocument
 
 # What each status lets an update change (other keys must stay as they are). The scorecard
 # changes no SDK answer: what is measured and how can change at any time.
-_ALWAYS_EDITABLE = {"description", "hypothesis", "tags", "owner", *SCORECARD_KEYS}
+_ALWAYS_EDITABLE = {
+    "description",
+    "hypothesis",
+    "tags",
+    "owner",
+    *SCORECARD_KEYS,
+    ASSIGNMENT_SOURCE,
+}
 _EDITABLE_WHILE_RUNNING = _ALWAYS_EDITABLE | {
     "allocation",  # up only (checked below)
     "targetingGateID",
@@ -107,7 +114,7 @@ def _apply(experiment: Experiment, cleaned) -> None:
     experiment.parameters = cleaned.parameters
     experiment.groups = cleaned.groups
     experiment.overrides = cleaned.overrides
-    experiment.scorecard = {k: doc[k] for k in SCORECARD_KEYS}
+    experiment.scorecard = {k: doc[k] for k in (*SCORECARD_KEYS, ASSIGNMENT_SOURCE) if k in doc}
 
 
 def _imported_identity(experiment: Experiment, document) -> None:

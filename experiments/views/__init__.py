@@ -14,6 +14,7 @@ from experiments.views.experiment_pages import (
 from experiments.views.holdouts import holdout_archive, holdout_create, holdout_detail, holdout_list
 from experiments.views.layers import layer_archive, layer_create, layer_detail, layer_list
 from experiments.views.results import (
+    experiment_export,
     experiment_results,
     experiment_results_csv,
     experiment_results_refresh,
@@ -24,6 +25,7 @@ __all__ = [
     "experiment_abandon",
     "experiment_archive",
     "experiment_create",
+    "experiment_export",
     "experiment_detail",
     "experiment_list",
     "experiment_reset",

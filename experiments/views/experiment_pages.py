@@ -53,6 +53,7 @@ from gates.selectors import unit_type_names
 from metrics.catalog.selectors import live_metric_ids
 from metrics.models import ExposureKind
 from metrics.panels import exposure_panel
+from metrics.warehouse.selectors import assignment_source_list
 from reviews.selectors import pending_for_list
 from reviews.services import ChangeInput
 from reviews.shortcuts import (
@@ -112,6 +113,8 @@ class Choices:
     segments: list[str]
     # The catalog's metric IDs ("name::type").
     metrics: list[str]
+    # The project's warehouse assignment sources (names).
+    assignment_sources: list[str]
 
     @classmethod
     def load(cls, project: Project) -> Choices:
@@ -130,6 +133,9 @@ class Choices:
                 key=str.lower,
             ),
             metrics=live_metric_ids(project=project),
+            assignment_sources=list(
+                assignment_source_list(project=project).values_list("name", flat=True)
+            ),
         )
 
     def layer_named(self, name: str | None) -> Layer | None:
@@ -148,6 +154,7 @@ class Choices:
             layers=[x.name for x in self.layers],
             gates=self.gates,
             metrics=[*self.metrics, *(m for m in named if m not in self.metrics)],
+            assignment_sources=self.assignment_sources,
             editing=editing,
             **kwargs,
         )

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from console.models import Project, Role
 from console.web import call_with_message, can_write, project_for
 from experiments.models import Holdout
-from experiments.results import present
+from experiments.results import export, present
 from experiments.results.selectors import latest_results, results_environment
 from experiments.results.services import results_request
 from experiments.views.common import _holdout
+from experiments.views.results import export_response
 from metrics.models import ExposureCount, ExposureKind
 from metrics.panels import ENV_PARAM
 
@@ -77,3 +79,14 @@ def holdout_results_refresh(request, slug: str, pk: int):
         request, results_request, actor=request.user, holdout=holdout, environment=environment
     )
     return redirect(f"{url}?{ENV_PARAM}={environment.name}#holdout-results")
+
+
+@require_GET
+def holdout_export(request, slug: str, pk: int, table: str, fmt: str):
+    """A holdout's assignments (its checks) or results as CSV or Parquet, in `?env=`."""
+    project = project_for(request, slug, Role.VIEWER)
+    holdout = _holdout(project, pk)
+    _, environment = results_environment(project, request.GET.get(ENV_PARAM, ""))
+    if environment is None:
+        raise Http404("This project has no environment.")
+    return export_response(export.Subject.of(environment, holdout=holdout), table, fmt)

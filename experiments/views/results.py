@@ -1,12 +1,12 @@
-"""An experiment's Results page (per environment, `?env=`), its refresh and its CSV export
-(docs/results.md)."""
+"""An experiment's Results page (per environment, `?env=`), its refresh, its breakdown's CSV
+and its exports (docs/results.md, docs/export.md)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,7 +16,7 @@ from console.exceptions import DomainError
 from console.models import Environment, Project, Role
 from console.web import call_with_message, can_write, is_partial, project_for
 from experiments.models import Experiment
-from experiments.results import present
+from experiments.results import export, present
 from experiments.results.breakdowns import (
     UNIT_CHOICES,
     compute_breakdown,
@@ -126,14 +126,38 @@ def experiment_results_csv(request, slug: str, pk: int):
     breakdown = _breakdown(request, experiment, environment)
     if breakdown["breakdown_error"]:
         return HttpResponse(breakdown["breakdown_error"], status=400, content_type="text/plain")
-    suffix = "results"
-    if breakdown["breakdown"] is not None:
-        text = present.breakdown_csv(breakdown["breakdown"])
-        name = breakdown["breakdown"]["breakdown"]["name"]
-        suffix = "breakdown-" + re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60]
-    else:
-        text = present.to_csv(latest_results(environment, experiment=experiment).payload)
+    if breakdown["breakdown"] is None:  # the scorecard's CSV is the results export
+        if environment is None:
+            raise Http404("This project has no environment.")
+        return export_response(
+            export.Subject.of(environment, experiment=experiment), "results", "csv"
+        )
+    text = present.breakdown_csv(breakdown["breakdown"])
+    name = breakdown["breakdown"]["breakdown"]["name"]
+    suffix = "breakdown-" + re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60]
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     name = f"{experiment.name}-{environment.name if environment else 'none'}-{suffix}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def export_response(subject: export.Subject, table: str, fmt: str) -> StreamingHttpResponse:
+    """The export streamed as it is read (assignments can be millions of rows)."""
+    try:
+        found = export.download(subject, table, fmt)
+    except DomainError as exc:
+        raise Http404(exc.message) from exc
+    response = StreamingHttpResponse(found.chunks, content_type=found.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{found.file_name}"'
+    return response
+
+
+@require_GET
+def experiment_export(request, slug: str, pk: int, table: str, fmt: str):
+    """Assignments or results as CSV or Parquet, in the environment of `?env=`."""
+    project = project_for(request, slug, Role.VIEWER)
+    experiment = _experiment(project, pk)
+    _, environment = _environment(project, request)
+    if environment is None:
+        raise Http404("This project has no environment.")
+    return export_response(export.Subject.of(environment, experiment=experiment), table, fmt)

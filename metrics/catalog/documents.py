@@ -65,13 +65,17 @@ KNOWN_KEYS = {
     "isArchived",
     "unitTypes",
     "lineage",
+    "metricSource",
 } | READ_ONLY_KEYS
 
 
-def criterion_document(f: dict[str, Any]) -> dict[str, Any]:
+def criterion_document(f: dict[str, Any], *, columns: bool = False) -> dict[str, Any]:
+    """A filter as a Statsig criterion; `columns`: its field is a warehouse source's column."""
     field = f["field"]
-    if field == "value":
-        out: dict[str, Any] = {"type": "value"}
+    if columns:
+        out: dict[str, Any] = {"type": "column", "column": field}
+    elif field == "value":
+        out = {"type": "value"}
     elif field.startswith("metadata."):
         out = {"type": "metadata", "column": field.removeprefix("metadata.")}
     elif field.startswith("user.custom."):
@@ -87,6 +91,8 @@ def _value_source(metric: Metric) -> dict[str, Any]:
     if metric.metric_type not in (MetricType.SUM, MetricType.MEAN, MetricType.COUNT_DISTINCT):
         return {"type": "count"}
     field = metric.value_field
+    if metric.source_id is not None:
+        return {"type": "column", "column": field}
     if field == "value":
         return {"type": "value"}
     kind, _, key = field.partition(".")
@@ -129,10 +135,16 @@ def metric_to_document(metric: Metric) -> dict[str, Any]:
             {
                 "name": metric.event_name,
                 **_value_source(metric),
-                "criteria": [criterion_document(f) for f in metric.filters],
+                "criteria": [
+                    criterion_document(f, columns=metric.source_id is not None)
+                    for f in metric.filters
+                ],
             }
         ]
-        events.append(metric.event_name)
+        if metric.source is not None:
+            doc["metricSource"] = metric.source.name
+        else:
+            events.append(metric.event_name)
     if metric.metric_type == MetricType.USER_COUNT:
         doc["userCountMode"] = metric.user_count_mode
     if metric.metric_type == MetricType.RATIO and metric.numerator and metric.denominator:
@@ -183,14 +195,20 @@ def _criterion(item: Any, field: str) -> FilterInput:
     column = item.get("column", item.get("metadataKey"))
     if kind == "value":
         name = "value"
-    elif kind in ("metadata", "user", "user_custom"):
+    elif kind in ("metadata", "user", "user_custom", "column"):
         if not isinstance(column, str) or not column:
             raise _bad(f"A {kind} criterion names its key in column.", f"{field}.column")
-        prefix = {"metadata": "metadata.", "user": "user.", "user_custom": "user.custom."}[kind]
+        prefix = {
+            "metadata": "metadata.",
+            "user": "user.",
+            "user_custom": "user.custom.",
+            "column": "",
+        }[kind]
         name = prefix + column
     else:
         raise _bad(
-            "A criterion's type is value, metadata, user or user_custom.",
+            "A criterion's type is value, metadata, user, user_custom or column (a warehouse "
+            "metric source's).",
             f"{field}.type",
             "unknown_criterion_type",
         )
@@ -227,6 +245,8 @@ def _value_field(item: dict, field: str) -> str:
     key = item.get("metadataKey", item.get("column"))
     if kind in ("metadata", "user") and isinstance(key, str) and key:
         return f"{kind}.{key}"
+    if kind == "column" and isinstance(key, str) and key:
+        return key
     raise _bad(
         'A metric event takes its number from "value", or from "metadata"/"user" with a '
         "metadataKey.",
@@ -282,6 +302,7 @@ def document_to_input(doc: Any) -> MetricInput:
         cap=doc.get("cap"),
         dimensions=_list(doc, "dimensions"),
         tags=_list(doc, "tags"),
+        source=_text(doc, "metricSource"),
     )
     events = _list(doc, "metricEvents")
     if metric_type in SELECTOR_TYPES:

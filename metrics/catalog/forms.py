@@ -58,6 +58,12 @@ class MetricForm(forms.Form):
     description = forms.CharField(
         required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
+    source = forms.ChoiceField(
+        required=False,
+        label="Data",
+        help_text="Ingested events, or a metric source of your warehouse (Settings → "
+        "Warehouse): then filter on its columns and take values from a value column.",
+    )
     event_name = forms.CharField(
         required=False,
         max_length=128,
@@ -111,17 +117,22 @@ class MetricForm(forms.Form):
         tags: list[str],
         ratio_choices: list[str],
         metric: Metric | None = None,
+        sources: tuple[str, ...] | list[str] = (),
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.metric = metric
+        cast(forms.ChoiceField, self.fields["source"]).choices = [("", "Ingested events")] + [
+            (name, f"Warehouse: {name}") for name in sources
+        ]
         cast(forms.ChoiceField, self.fields["tags"]).choices = [(t, t) for t in tags]
         parts = [("", "Choose a metric")] + [(i, i) for i in ratio_choices]
         cast(forms.ChoiceField, self.fields["numerator"]).choices = parts
         cast(forms.ChoiceField, self.fields["denominator"]).choices = parts
         # The event is required for every type but ratio and funnel (the label says so).
         chosen = metric.metric_type if metric else self.data.get("metric_type", "")
-        self.fields["event_name"].required = chosen not in ("ratio", "funnel")
+        source = metric.source.name if metric and metric.source else self.data.get("source", "")
+        self.fields["event_name"].required = chosen not in ("ratio", "funnel") and not source
         filters = list(metric.filters) if metric else []
         steps = list(metric.steps) if metric else []
         self.filter_rows = max(FILTER_ROWS, len(filters) + 1)
@@ -158,6 +169,7 @@ class MetricForm(forms.Form):
             "name": metric.name,
             "metric_type": metric.metric_type,
             "description": metric.description,
+            "source": metric.source.name if metric.source else "",
             "event_name": metric.event_name,
             "value_field": metric.value_field,
             "user_count_mode": metric.user_count_mode,
@@ -228,6 +240,7 @@ class MetricForm(forms.Form):
             cap=data["cap"],
             dimensions=_split(data["dimensions"]),
             tags=list(data["tags"]),
+            source=data["source"],
         )
 
     def field_for(self, path: str | None) -> str | None:

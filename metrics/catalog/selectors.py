@@ -38,7 +38,7 @@ class MetricFilters:
 def metric_list(*, project: Project, filters: MetricFilters = MetricFilters()) -> QuerySet[Metric]:
     """The catalog, by name: with the ratio's parts joined and the tags prefetched (two
     queries in all)."""
-    qs = Metric.objects.filter(project=project).select_related("numerator", "denominator")
+    qs = Metric.objects.filter(project=project).select_related("numerator", "denominator", "source")
     qs = qs.filter(archived_at__isnull=not filters.archived)
     if filters.search:
         qs = qs.filter(Q(name__icontains=filters.search) | Q(description__icontains=filters.search))
@@ -57,7 +57,9 @@ def metric_list(*, project: Project, filters: MetricFilters = MetricFilters()) -
 def metric_get(*, project: Project, pk: int) -> Metric | None:
     return (
         Metric.objects.filter(project=project, pk=pk)
-        .select_related("numerator", "denominator", "created_by", "updated_by", "archived_by")
+        .select_related(
+            "numerator", "denominator", "source", "created_by", "updated_by", "archived_by"
+        )
         .prefetch_related("tags")
         .first()
     )
@@ -70,7 +72,7 @@ def metric_get_by_id(*, project: Project, metric_id: str) -> Metric | None:
         return None
     return (
         Metric.objects.filter(project=project, name__iexact=name, metric_type=metric_type)
-        .select_related("numerator", "denominator", "created_by", "updated_by")
+        .select_related("numerator", "denominator", "source", "created_by", "updated_by")
         .prefetch_related("tags")
         .first()
     )
@@ -118,6 +120,7 @@ def metric_definition(metric: Metric) -> MetricDefinition:
         dimensions=tuple(metric.dimensions),
         revision=metric.revision,
         tags=tuple(sorted(t.name for t in metric.tags.all())),
+        source=metric.source.name if metric.source is not None else None,
     )
 
 
@@ -134,7 +137,9 @@ def metric_definitions(*, project: Project, ids: list[str]) -> dict[str, MetricD
         Metric.objects.filter(project=project)
         .annotate(lname=Lower("name"))
         .filter(condition)
-        .select_related("numerator", "denominator")
+        .select_related(
+            "numerator", "denominator", "source", "numerator__source", "denominator__source"
+        )
         .prefetch_related("tags", "numerator__tags", "denominator__tags")
     )
     return {wanted[(m.name.lower(), m.metric_type)]: metric_definition(m) for m in metrics}

@@ -30,7 +30,7 @@ from metrics.catalog.validation import (
     clean_metric,
 )
 from metrics.definitions import MetricType
-from metrics.models import EventCount, Metric, MetricSettings
+from metrics.models import EventCount, Metric, MetricSettings, MetricSource
 
 CORE_TAG = "Core"
 CORE_TAG_DESCRIPTION = "Key metrics: every experiment and gate should watch them"
@@ -76,6 +76,8 @@ def metric_audit_values(metric: Metric, tags: list[str]) -> dict[str, Any]:
     values["numerator"] = metric.numerator.statsig_id if metric.numerator else None
     values["denominator"] = metric.denominator.statsig_id if metric.denominator else None
     values["tags"] = sorted(tags)
+    if metric.source is not None:
+        values["source"] = metric.source.name
     return values
 
 
@@ -130,7 +132,47 @@ def _ratio_parts(
     denominator = _resolve_part(
         project, clean.denominator, field="denominator", own_id=own_id, own_pk=own_pk
     )
+    if numerator.source_id != denominator.source_id:
+        raise DomainError(
+            "A ratio's numerator and denominator read the same data: both the ingested "
+            "events, or both the same warehouse metric source.",
+            code="ratio_sources",
+            field="denominator",
+        )
     return numerator, denominator
+
+
+def _source(project: Project, clean: CleanMetric) -> MetricSource | None:
+    """The warehouse metric source the metric reads, its columns checked: the value column
+    one of its value columns, each filtered column one it declares."""
+    if not clean.source:
+        return None
+    source = MetricSource.objects.filter(project=project, name__iexact=clean.source).first()
+    if source is None:
+        raise DomainError(
+            f"This project has no warehouse metric source named '{clean.source}'.",
+            code="unknown_source",
+            field="source",
+        )
+    values = clean.values
+    if values["metric_type"] in VALUE_TYPES and values["value_field"] not in source.value_columns:
+        listed = ", ".join(source.value_columns) or "none"
+        raise DomainError(
+            f"'{values['value_field']}' is not a value column of {source.name} "
+            f"(its value columns: {listed}).",
+            code="unknown_column",
+            field="value_field",
+        )
+    known = [*source.value_columns, *source.filter_columns]
+    for i, item in enumerate(values["filters"]):
+        if item["field"] not in known:
+            raise DomainError(
+                f"'{item['field']}' is not a column of {source.name} that metrics can filter "
+                f"on ({', '.join(known) or 'none'}).",
+                code="unknown_column",
+                field=f"filters[{i}].field",
+            )
+    return source
 
 
 def _tags(project: Project, names: list[str]) -> list[Tag]:
@@ -166,6 +208,7 @@ def metric_create(*, actor, project: Project, data: MetricInput) -> Metric:
     ensure_role(actor, project, Role.MEMBER)
     clean = clean_metric(data)
     numerator, denominator = _ratio_parts(project, clean)
+    source = _source(project, clean)
     tags = _tags(project, clean.tags)
     values = clean.values
     if Metric.objects.filter(
@@ -180,6 +223,7 @@ def metric_create(*, actor, project: Project, data: MetricInput) -> Metric:
         project=project,
         numerator=numerator,
         denominator=denominator,
+        source=source,
         created_by=actor,
         updated_by=actor,
         **values,
@@ -246,6 +290,7 @@ def metric_update(
     data.name = metric.name
     clean = clean_metric(data)
     numerator, denominator = _ratio_parts(metric.project, clean, own_pk=metric.pk)
+    source = _source(metric.project, clean)
     tags = _tags(metric.project, clean.tags)
     if metric.is_auto:
         for name in AUTO_FIXED:
@@ -260,14 +305,22 @@ def metric_update(
     before = metric_audit_values(metric, [t.name for t in metric.tags.all()])
     for name in AUDITED:
         setattr(metric, name, clean.values[name])
-    metric.numerator, metric.denominator = numerator, denominator
+    metric.numerator, metric.denominator, metric.source = numerator, denominator, source
     after = metric_audit_values(metric, [t.name for t in tags])
     if before == after:
         return metric
     metric.revision += 1
     metric.updated_by = actor
     metric.save(
-        update_fields=[*AUDITED, "numerator", "denominator", "revision", "updated_by", "updated_at"]
+        update_fields=[
+            *AUDITED,
+            "numerator",
+            "denominator",
+            "source",
+            "revision",
+            "updated_by",
+            "updated_at",
+        ]
     )
     metric.tags.set(tags)
     audit_record(

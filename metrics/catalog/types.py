@@ -9,16 +9,17 @@ from typing import Any, NotRequired, TypedDict
 
 
 class CriterionDoc(TypedDict):
-    type: str  # value, metadata, user or user_custom
-    column: NotRequired[str]  # the metadata or user key
+    type: str  # value, metadata, user, user_custom or column (a warehouse source's)
+    column: NotRequired[str]  # the metadata or user key, or a metric source's column
     condition: str
     values: list[Any]
 
 
 class MetricEventDoc(TypedDict):
     name: str  # the event's name
-    type: str  # where the value comes from: count, value, metadata or user
+    type: str  # where the value comes from: count, value, metadata, user or column
     metadataKey: NotRequired[str]
+    column: NotRequired[str]  # the warehouse metric source's value column
     criteria: list[CriterionDoc]
 
 
@@ -68,3 +69,6 @@ class MetricDocument(TypedDict):
     funnelEventList: NotRequired[list[FunnelStepDoc]]  # funnel only
     funnelWindowHours: NotRequired[int | None]
     lineage: LineageDoc
+    # Ours, only for a metric over a warehouse metric source (docs/warehouse.md): its name;
+    # then criteria and the value are {"type": "column", "column": ...}.
+    metricSource: NotRequired[str]

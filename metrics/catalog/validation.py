@@ -62,6 +62,12 @@ SELECTOR_TYPES = frozenset(
 VALUE_TYPES = frozenset({MetricType.SUM, MetricType.MEAN, MetricType.COUNT_DISTINCT})
 CAPPED_TYPES = frozenset({MetricType.EVENT_COUNT, MetricType.SUM})
 
+# A warehouse metric source's column.
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# Types a metric over a warehouse metric source can be (a ratio's parts are over one).
+SOURCE_TYPES = frozenset(
+    {MetricType.EVENT_COUNT, MetricType.USER_COUNT, MetricType.SUM, MetricType.MEAN}
+)
 # "value", "metadata.<key>", "user.<field>", "user.custom.<key>".
 _FIELD = re.compile(r"^(value|metadata\.[^\s].*|user\.custom\.[^\s].*|user\.[A-Za-z][\w]*)$")
 _DIMENSION = re.compile(r"^(value|metadata\.[^\s].*)$")
@@ -110,6 +116,8 @@ class MetricInput:
     cap: float | None = None
     dimensions: list[str] = dataclasses.field(default_factory=list)
     tags: list[str] = dataclasses.field(default_factory=list)
+    # A warehouse metric source's name (docs/warehouse.md); "" reads the ingested events.
+    source: str = ""
 
 
 def clean_text(
@@ -178,6 +186,12 @@ def _number(value: Any, *, what: str, field: str) -> float | None:
 def clean_field(value: Any, *, what: str, field: str, pattern: re.Pattern = _FIELD) -> str:
     text = clean_text(value, what=what, field=field, max_length=FIELD_MAX)
     if not pattern.match(text):
+        if pattern is _COLUMN:
+            raise DomainError(
+                f"{what} '{text}' is not a column name (letters, digits and _).",
+                code="invalid_field",
+                field=field,
+            )
         allowed = (
             '"value" or "metadata.<key>"'
             if pattern is _DIMENSION
@@ -191,7 +205,8 @@ def clean_field(value: Any, *, what: str, field: str, pattern: re.Pattern = _FIE
     return text
 
 
-def clean_filters(filters: Any, *, field: str) -> list[dict[str, Any]]:
+def clean_filters(filters: Any, *, field: str, columns: bool = False) -> list[dict[str, Any]]:
+    """`columns`: the filtered fields are a warehouse source's columns."""
     if not isinstance(filters, list):
         raise DomainError("Filters must be a list.", code="invalid_type", field=field)
     if len(filters) > MAX_FILTERS:
@@ -201,7 +216,12 @@ def clean_filters(filters: Any, *, field: str) -> list[dict[str, Any]]:
         where = f"{field}[{i}]"
         if not isinstance(item, FilterInput):
             raise DomainError("A filter must be an object.", code="invalid_type", field=where)
-        name = clean_field(item.field, what="The filtered field", field=f"{where}.field")
+        name = clean_field(
+            item.field,
+            what="The filtered field",
+            field=f"{where}.field",
+            pattern=_COLUMN if columns else _FIELD,
+        )
         operator = Operator(
             _choice(item.operator, Operator, what="operator", field=f"{where}.operator")
         )
@@ -272,6 +292,8 @@ class CleanMetric:
     numerator: str
     denominator: str
     tags: list[str]
+    # The warehouse metric source's name, still to resolve ("" none).
+    source: str = ""
 
 
 def clean_metric(data: MetricInput) -> CleanMetric:
@@ -302,12 +324,26 @@ def clean_metric(data: MetricInput) -> CleanMetric:
         "funnel_window_hours": None,
     }
     numerator = denominator = ""
-    if metric_type in SELECTOR_TYPES:
+    source = clean_text(
+        data.source, what="The source", field="source", max_length=100, required=False
+    )
+    if source and metric_type not in SOURCE_TYPES:
+        raise DomainError(
+            "A metric over a warehouse source is an event count, a user count, a sum or a "
+            "mean (a ratio divides two such metrics; it has no source of its own).",
+            code="source_type",
+            field="source",
+        )
+    if metric_type in SELECTOR_TYPES and not source:
         values["event_name"] = clean_event_name(data.event_name, field="event_name")
-        values["filters"] = clean_filters(data.filters, field="filters")
+    if metric_type in SELECTOR_TYPES:
+        values["filters"] = clean_filters(data.filters, field="filters", columns=bool(source))
     if metric_type in VALUE_TYPES:
         values["value_field"] = clean_field(
-            data.value_field or "value", what="The value field", field="value_field"
+            data.value_field or "value",
+            what="The value field" if not source else "The value column",
+            field="value_field",
+            pattern=_COLUMN if source else _FIELD,
         )
     if metric_type == MetricType.USER_COUNT:
         values["user_count_mode"] = _choice(
@@ -344,10 +380,16 @@ def clean_metric(data: MetricInput) -> CleanMetric:
         values["steps"], values["funnel_window_hours"] = _clean_funnel(data)
     values.update(_clean_outliers(data, metric_type))
     values["dimensions"] = _clean_dimensions(data.dimensions)
+    if source and values["dimensions"]:
+        raise DomainError(
+            "A metric over a warehouse source has no dimensions to break results down by.",
+            code="source_dimensions",
+            field="dimensions",
+        )
     if not isinstance(data.tags, list) or len(data.tags) > MAX_TAGS:
         raise DomainError(f"At most {MAX_TAGS} tags.", code="too_many", field="tags")
     tags = [clean_text(t, what="A tag", field="tags", max_length=50) for t in data.tags]
-    return CleanMetric(values, numerator, denominator, list(dict.fromkeys(tags)))
+    return CleanMetric(values, numerator, denominator, list(dict.fromkeys(tags)), source)
 
 
 def _clean_funnel(data: MetricInput) -> tuple[list[dict[str, Any]], int | None]:

@@ -25,6 +25,8 @@ from metrics.catalog.validation import CAPPED_TYPES
 from metrics.definitions import WINSORIZED, MetricType
 from metrics.models import Metric
 from metrics.panels import ENV_PARAM, environments_of
+from metrics.warehouse.plan import metric_sources
+from metrics.warehouse.selectors import metric_source_list
 
 
 def _tag_names(project) -> list[str]:
@@ -94,10 +96,12 @@ def metric_detail(request, slug, pk):
     metric = _metric_or_404(project, pk)
     definition = selectors.metric_definition(metric)
     environments, environment = environments_of(project, request.GET.get(ENV_PARAM, ""))
+    # Over a warehouse metric source the values are the warehouse's: no daily chart here.
+    source = next((s for s in metric_sources(definition) if s is not None), None)
     series = None
-    if environment is not None:
+    if environment is not None and source is None:
         series = metric_series(definition=definition, environment=environment)
-    names = _events_of(metric)
+    names = _events_of(metric) if source is None else []
     seen = selectors.events_seen(project=project, names=names)
     return render(
         request,
@@ -112,6 +116,7 @@ def metric_detail(request, slug, pk):
             "environments": environments,
             "environment": environment,
             "series": series,
+            "warehouse_source": source,
             "chart_json": json.dumps(series.as_chart()) if series else "",
             "missing_events": [n for n in dict.fromkeys(names) if n not in seen],
             "history": list(selectors.metric_history(metric=metric)),
@@ -150,10 +155,18 @@ def _ratio_choices(project, metric: Metric | None = None) -> list[str]:
     return [m.statsig_id for m in selectors.ratio_candidates(project=project) if m.pk != own]
 
 
+def _source_names(project) -> list[str]:
+    return [s.name for s in metric_source_list(project=project)]
+
+
 @login_required
 def metric_create(request, slug):
     project = project_for(request, slug, needed=Role.MEMBER)
-    kwargs = {"tags": _tag_names(project), "ratio_choices": _ratio_choices(project)}
+    kwargs = {
+        "tags": _tag_names(project),
+        "ratio_choices": _ratio_choices(project),
+        "sources": _source_names(project),
+    }
     if request.method == "POST":
         form = MetricForm(request.POST, **kwargs)
         if form.is_valid():
@@ -179,6 +192,7 @@ def metric_update(request, slug, pk):
         "tags": _tag_names(project),
         "ratio_choices": _ratio_choices(project, metric),
         "metric": metric,
+        "sources": _source_names(project),
     }
     if request.method == "POST":
         form = MetricForm(request.POST, **kwargs)

@@ -28,9 +28,20 @@ def selector_words(selector: EventSelector) -> str:
     )
 
 
-def _part(metric: MetricDefinition) -> str:
+def _counted(metric: MetricDefinition) -> str:
+    """What a simple metric counts: events of a name, or a warehouse metric source's rows
+    (docs/warehouse.md), with their filters."""
     assert metric.events is not None
-    events = selector_words(metric.events)
+    if metric.source is None:
+        return selector_words(metric.events)
+    rows = f"rows of {metric.source}"
+    if metric.events.filters:
+        rows += " where " + " and ".join(filter_words(f) for f in metric.events.filters)
+    return rows
+
+
+def _part(metric: MetricDefinition) -> str:
+    events = _counted(metric)
     return {
         MetricType.EVENT_COUNT: f"the number of {events}",
         MetricType.USER_COUNT: f"1 if the unit logged {events}",
@@ -61,8 +72,7 @@ def what_it_measures(metric: MetricDefinition) -> str:
             f"Of the units that logged {names[0]}, the share that went on through every step "
             f"in order ({steps}){window}."
         )
-    assert metric.events is not None
-    events = selector_words(metric.events)
+    events = _counted(metric)
     if metric.type == MetricType.USER_COUNT:
         if metric.user_count_mode == UserCountMode.ONE_TIME:
             return f"1 for a unit that logged {events} after its exposure, else 0."

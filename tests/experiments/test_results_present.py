@@ -114,16 +114,6 @@ def test_srm_banner__each_group_against_its_share_of_the_split():
     assert present.srm_banner({**PAYLOAD, "srm": {"verdict": "ok"}}) is None
 
 
-def test_csv__one_line_per_row_with_the_numbers():
-    rows = list(csv.DictReader(io.StringIO(present.to_csv(PAYLOAD))))
-
-    assert [r["metric"] for r in rows] == ["revenue", "clicks", "latency", "gone"]
-    assert float(rows[0]["relative_effect"]) == 0.05
-    assert rows[0]["significant"] == "True"
-    assert rows[3]["note"] == "This metric is no longer in the catalog."
-    assert present.to_csv({}).strip() == ",".join(present.CSV_COLUMNS)
-
-
 def test_breakdown_tables__rows_per_segment_on_the_metrics_scale__csv_with_the_segment():
     # Given a breakdown by country of one metric, and a metric without the dimension
     breakdown = {
