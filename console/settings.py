@@ -252,6 +252,21 @@ GATEHOUSE_EVENT_MAX_METADATA_BYTES = env.int("GATEHOUSE_EVENT_MAX_METADATA_BYTES
 # long an event's idempotency key is remembered (a resend within it is dropped, counted).
 GATEHOUSE_EVENT_RETENTION_DAYS = env.int("GATEHOUSE_EVENT_RETENTION_DAYS", default=90)
 GATEHOUSE_EVENT_DEDUPE_HOURS = env.int("GATEHOUSE_EVENT_DEDUPE_HOURS", default=48)
+# Where raw events and exposures live (docs/events.md): "postgres" (metrics_event,
+# metrics_exposure) or "clickhouse" (its `events` and `exposures` tables, metrics/clickhouse.py).
+# Keys, counts, tallies, set-aside examples and pending exposures stay in PostgreSQL.
+GATEHOUSE_EVENTS_ENGINE = env.str("GATEHOUSE_EVENTS_ENGINE", default="postgres")
+if GATEHOUSE_EVENTS_ENGINE not in ("postgres", "clickhouse"):
+    raise ImproperlyConfigured(
+        f"GATEHOUSE_EVENTS_ENGINE is {GATEHOUSE_EVENTS_ENGINE!r}: 'postgres' or 'clickhouse'."
+    )
+# A ClickHouse server (clickhouse-connect, over HTTP): clickhouse://user:pass@host:8123/db,
+# clickhouses:// or https:// for TLS. Without it the embedded engine (chdb) keeps its data at
+# GATEHOUSE_CLICKHOUSE_PATH: one process only (tests, one-process trials).
+GATEHOUSE_CLICKHOUSE_URL = env.str("GATEHOUSE_CLICKHOUSE_URL", default="")
+GATEHOUSE_CLICKHOUSE_PATH = env.str(
+    "GATEHOUSE_CLICKHOUSE_PATH", default=str(BASE_DIR / "var" / "clickhouse")
+)
 # Set-aside events kept as received, per batch, for the events page.
 GATEHOUSE_SET_ASIDE_KEPT_PER_BATCH = 20
 # Experiment results (metrics.plan): PostgreSQL's work_mem for each metric's statement, whose

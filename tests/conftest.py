@@ -101,3 +101,33 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-sync",
         ],
     }
+
+
+@pytest.fixture(scope="session")
+def _clickhouse_path(tmp_path_factory) -> str:
+    """The embedded ClickHouse's data path of this test process (chdb opens one path per
+    process; each xdist worker has its own temporary directory)."""
+    path = str(tmp_path_factory.mktemp("clickhouse"))
+    settings.GATEHOUSE_CLICKHOUSE_PATH = path
+    return path
+
+
+@pytest.fixture
+def ch(_clickhouse_path, settings):
+    """The embedded ClickHouse (chdb, for real), its tables created and empty."""
+    from metrics.clickhouse import TABLES, clickhouse, ensure_schema
+
+    settings.GATEHOUSE_CLICKHOUSE_URL = ""
+    settings.GATEHOUSE_CLICKHOUSE_PATH = _clickhouse_path
+    ensure_schema()
+    client = clickhouse()
+    for table in TABLES:
+        client.command(f"TRUNCATE TABLE {table}")
+    return client
+
+
+@pytest.fixture
+def clickhouse_engine(ch, settings):
+    """GATEHOUSE_EVENTS_ENGINE = "clickhouse" on a clean embedded ClickHouse."""
+    settings.GATEHOUSE_EVENTS_ENGINE = "clickhouse"
+    return ch
