@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from metrics.definitions import EventSelector, Filter, Operator
+from metrics.plan.dialects import POSTGRES, Dialect
 
 # Up to 100 digits either side of the point and a two-digit exponent: at most about
 # 1e199, always a finite double.
@@ -22,15 +23,16 @@ NUMBER_PATTERN = (
 
 
 class Params:
-    """Named parameters (`%(p0)s`, ...) for one statement."""
+    """Named parameters (`%(p0)s`, `{p0:String}`, ...) for one statement in `dialect`."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: Dialect = POSTGRES) -> None:
+        self.dialect = dialect
         self.values: dict[str, Any] = {}
 
     def bind(self, value: Any, cast: str = "") -> str:
         key = f"p{len(self.values)}"
-        self.values[key] = value
-        return f"%({key})s::{cast}" if cast else f"%({key})s"
+        self.values[key] = self.dialect.value(value, cast)
+        return self.dialect.placeholder(key, cast)
 
 
 def unit_expression(unit_type: str, params: Params, alias: str = "e") -> str:
@@ -40,10 +42,7 @@ def unit_expression(unit_type: str, params: Params, alias: str = "e") -> str:
     wanted = unit_type.lower()
     if wanted == "userid":
         return f"{alias}.user_id"
-    custom = (
-        f"(SELECT c.value FROM jsonb_each_text({alias}.custom_ids) AS c "
-        f"WHERE lower(c.key) = {params.bind(wanted, 'text')} LIMIT 1)"
-    )
+    custom = params.dialect.custom_id(alias, params.bind(wanted, "text"))
     if wanted == "stableid":
         return f"coalesce({custom}, {alias}.stable_id)"
     return custom
@@ -55,20 +54,24 @@ def text_field(path: str, params: Params, alias: str = "e") -> str:
     if path == "value":
         return f"{alias}.value_text"
     head, _, rest = path.partition(".")
+    dialect = params.dialect
     if head == "metadata" and rest:
-        return f"({alias}.metadata ->> {params.bind(rest, 'text')})"
+        return dialect.json_text(f"{alias}.metadata", params.bind(rest, "text"))
     if head == "user" and rest.startswith("custom.") and len(rest) > len("custom."):
-        key = rest[len("custom.") :]
-        return f"({alias}.\"user\" -> 'custom' ->> {params.bind(key, 'text')})"
+        return dialect.user_custom_field(alias, params.bind(rest[len("custom.") :], "text"))
     if head == "user" and rest:
-        return f'({alias}."user" ->> {params.bind(rest, "text")})'
+        return dialect.user_field(alias, params.bind(rest, "text"))
     raise ValueError(f"unknown event field {path!r}")
 
 
 def numeric(text_sql: str, params: Params) -> str:
     """`text_sql` as a double when it is a number, else NULL (never an error)."""
     pattern = params.bind(NUMBER_PATTERN, "text")
-    return f"(CASE WHEN {text_sql} ~ {pattern} THEN ({text_sql})::float8 END)"
+    dialect = params.dialect
+    return (
+        f"(CASE WHEN {dialect.matches(text_sql, pattern)} "
+        f"THEN {dialect.text_to_number(text_sql)} END)"
+    )
 
 
 def numeric_field(path: str, params: Params, alias: str = "e") -> str:
@@ -90,14 +93,15 @@ def filter_sql(item: Filter, params: Params, alias: str = "e") -> str:
     field = text_field(item.field, params, alias)
     op = item.operator
     values = list(item.values)
+    dialect = params.dialect
     if op in (Operator.EQ, Operator.IN):
-        return f"coalesce({field} = ANY({params.bind(values, 'text[]')}), false)"
+        return f"coalesce({dialect.in_list(field, values, params)}, false)"
     if op in (Operator.NEQ, Operator.NOT_IN):
         # An event without the field is not equal to any value.
-        return f"coalesce({field} <> ALL({params.bind(values, 'text[]')}), true)"
+        return f"coalesce({dialect.not_in_list(field, values, params)}, true)"
     if op == Operator.CONTAINS:
         patterns = ["%" + _like_escape(v) + "%" for v in values]
-        return f"coalesce({field} LIKE ANY({params.bind(patterns, 'text[]')}), false)"
+        return f"coalesce({dialect.like_any(field, patterns, params)}, false)"
     if op == Operator.IS_SET:
         return f"({field} IS NOT NULL)"
     if op == Operator.IS_NOT_SET:

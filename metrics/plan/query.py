@@ -24,8 +24,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from metrics.definitions import MetricDefinition, MetricType, UserCountMode
-from metrics.plan.fields import Params, numeric_field, selector_sql, text_field, unit_expression
+from metrics.plan.dialects import POSTGRES, Dialect
+from metrics.plan.fields import Params
 from metrics.plan.shape import Shape, shape_of
+from metrics.plan.sources import EVENTS, EXPOSURES, EventSource, ExposureSource
 from metrics.plan.types import Breakdown, ExperimentScope
 
 POST = "j.post"
@@ -40,6 +42,8 @@ class Statement:
     end: dt.datetime
     cuped_days: int
     has_daily: bool
+    # The daily series comes as rows after the groups' (Dialect.series_rows).
+    series_rows: bool = False
 
 
 def events_statement(
@@ -50,18 +54,37 @@ def events_statement(
     cuped_days: int,
     end: dt.datetime,
     series: bool = True,
+    dialect: Dialect = POSTGRES,
+    exposures: ExposureSource = EXPOSURES,
+    events: EventSource = EVENTS,
 ) -> Statement:
-    """The statement computing everything from metrics_event (the daily series too when
-    `series`)."""
+    """The statement computing everything from the events (the daily series too when
+    `series`), in `dialect`, reading `exposures` and `events` (default: the engine's own
+    tables)."""
     shape = shape_of(metric)
-    p = Params()
-    head = _units_ctes(environment_id, scope, end, p)
-    ctes = [*head, *_event_ctes(environment_id, shape, scope, cuped_days, end, p)]
+    p = Params(dialect)
+    head = _units_ctes(environment_id, scope, end, p, exposures)
+    ctes = [*head, *_event_ctes(environment_id, shape, scope, cuped_days, end, p, events)]
     ctes += _perunit_ctes(shape, cuped_days, p)
-    daily = _daily_increments(shape) if series else None
+    daily = _daily_increments(shape, dialect) if series else None
     ctes += _tail_ctes(shape, p, daily)
-    sql = "WITH " + ",\n".join(ctes) + "\n" + _final_select(shape, scope, p, daily is not None)
-    return Statement(sql, p.values, shape, end, cuped_days, daily is not None)
+    return _statement(ctes, shape, scope, p, end, cuped_days, daily is not None)
+
+
+def _statement(
+    ctes: list[str],
+    shape: Shape,
+    scope: ExperimentScope,
+    p: Params,
+    end: dt.datetime,
+    cuped_days: int,
+    daily: bool,
+    segmented: bool = False,
+) -> Statement:
+    final = _final_select(shape, scope, p, daily, segmented)
+    sql = "WITH " + ",\n".join(ctes) + "\n" + final + p.dialect.suffix
+    series_rows = daily and p.dialect.series_rows
+    return Statement(sql, p.values, shape, end, cuped_days, daily, series_rows)
 
 
 def breakdown_statement(
@@ -72,8 +95,11 @@ def breakdown_statement(
     *,
     cuped_days: int,
     end: dt.datetime,
+    dialect: Dialect = POSTGRES,
+    exposures: ExposureSource = EXPOSURES,
+    events: EventSource = EVENTS,
 ) -> Statement:
-    """The statement computing, from metrics_event, the groups' statistics per segment of
+    """The statement computing, from the events, the groups' statistics per segment of
     `breakdown`: one row per (segment, group), led by the segment's number and value
     (numbers 1..top the top values by units, top + 1 the other values, top + 2 none). The
     caps are the whole experiment's; there is no daily series."""
@@ -83,9 +109,9 @@ def breakdown_statement(
         raise ValueError(
             f"{metric.name}: a {metric.type} metric has no event dimension to break down by"
         )
-    p = Params()
+    p = Params(dialect)
     unit_dim = None if by_event else _unit_dimension(breakdown.field, p)
-    ctes = _units_ctes(environment_id, scope, end, p, unit_dim)
+    ctes = _units_ctes(environment_id, scope, end, p, exposures, unit_dim)
     other, unknown = p.bind(breakdown.top + 1, "integer"), p.bind(breakdown.top + 2, "integer")
     if not by_event:
         ctes += [
@@ -96,8 +122,10 @@ def breakdown_statement(
          AS seg
   FROM units u LEFT JOIN tops t ON t.dim = u.dim)""",
         ]
-    event_dim = text_field(breakdown.field, p) if by_event else None
-    ctes += _event_ctes(environment_id, shape, scope, cuped_days, end, p, event_dim, other, unknown)
+    event_dim = events.text(breakdown.field, p) if by_event else None
+    ctes += _event_ctes(
+        environment_id, shape, scope, cuped_days, end, p, events, event_dim, other, unknown
+    )
     if by_event:
         # The segments come before `joined`: _event_ctes left them to insert here.
         joined = ctes.pop()
@@ -117,14 +145,14 @@ def breakdown_statement(
         else """segcapped AS (
   SELECT cp.*, us.seg FROM capped cp JOIN unitseg us ON us.unit_id = cp.unit_id)"""
     )
-    sql = "WITH " + ",\n".join(ctes) + "\n" + _final_select(shape, scope, p, False, True)
-    return Statement(sql, p.values, shape, end, cuped_days, False)
+    return _statement(ctes, shape, scope, p, end, cuped_days, False, True)
 
 
 def _unit_dimension(field: str, p: Params) -> str:
-    """A unit's dimension value at its first exposure, SQL over metrics_exposure x."""
+    """A unit's dimension value at its first exposure, SQL over the exposures x."""
     if field.startswith("custom."):
-        return f"nullif(x.custom ->> {p.bind(field[len('custom.') :], 'text')}, '')"
+        key = p.bind(field[len("custom.") :], "text")
+        return f"nullif({p.dialect.json_text('x.custom', key)}, '')"
     column = {"country": "x.country", "browser": "x.browser", "os": "x.os"}[field]
     return f"nullif({column}, '')"
 
@@ -149,47 +177,47 @@ def _units_ctes(
     scope: ExperimentScope,
     end: dt.datetime,
     p: Params,
+    exposures: ExposureSource = EXPOSURES,
     dim: str | None = None,
 ) -> list[str]:
+    d = p.dialect
     groups = list(dict.fromkeys(scope.groups))
+    relation = exposures.relation(environment_id, scope, p)
     bots = p.bind(scope.exclude_bots, "boolean")
     end_day = p.bind(end.astimezone(dt.UTC).date(), "date")
     dim_column, dim_keep = (f", {dim} AS dim", ", dim") if dim else ("", "")
     return [
         f"""scoped AS (
   SELECT x.unit_id, x.group_name, x.first_at, x.crossover, x.is_bot{dim_column}
-  FROM metrics_exposure x
-  WHERE x.environment_id = {p.bind(environment_id, "integer")}
-    AND x.kind = {p.bind(scope.kind, "text")} AND x.name = {p.bind(scope.name, "text")}
-    AND x.unit_type = {p.bind(scope.unit_type, "text")}
-    AND x.group_name = ANY({p.bind(groups, "text[]")})
+  FROM {relation}
+    AND {d.in_list("x.group_name", groups, p)}
     AND x.first_at >= {p.bind(scope.start, "timestamptz")}
     AND x.first_at <= {p.bind(end, "timestamptz")})""",
         f"""excluded AS (
-  SELECT count(*) FILTER (WHERE crossover) AS crossovers,
-         count(*) FILTER (WHERE NOT crossover AND is_bot AND {bots}) AS bots
+  SELECT {d.count_if("crossover")} AS crossovers,
+         {d.count_if(f"NOT crossover AND is_bot AND {bots}")} AS bots
   FROM scoped)""",
         f"""units AS (
   SELECT unit_id, group_name, first_at,
-         (first_at AT TIME ZONE 'UTC')::date AS first_day,
-         greatest(1, {end_day} - (first_at AT TIME ZONE 'UTC')::date + 1) AS days{dim_keep}
+         {d.utc_day("first_at")} AS first_day,
+         greatest(1, {end_day} - {d.utc_day("first_at")} + 1) AS days{dim_keep}
   FROM scoped WHERE NOT crossover AND NOT (is_bot AND {bots}))""",
     ]
 
 
-def event_columns(shape: Shape, unit: str, p: Params) -> list[str]:
+def event_columns(shape: Shape, unit: str, p: Params, events: EventSource = EVENTS) -> list[str]:
     """What the plan reads of each event: its unit (`unit`, SQL), time and UTC day, whether
     it is each selector's (s0, s1, ...), and each component's number (v_i) or text (t_i)."""
-    columns = [f"{unit} AS unit_id", "e.time", "(e.time AT TIME ZONE 'UTC')::date AS day"]
+    columns = [f"{unit} AS unit_id", "e.time", f"{p.dialect.utc_day('e.time')} AS day"]
     for i, selector in enumerate(shape.selectors):
-        columns.append(f"{selector_sql(selector, p)} AS s{i}")
+        columns.append(f"{events.selector(selector, p)} AS s{i}")
         component = shape.components[i]
         if component is None:
             continue
         if component.type in (MetricType.SUM, MetricType.MEAN):
-            columns.append(f"{numeric_field(component.value_field, p)} AS v{i}")
+            columns.append(f"{events.number(component.value_field, p)} AS v{i}")
         if component.type == MetricType.COUNT_DISTINCT:
-            columns.append(f"{text_field(component.value_field, p)} AS t{i}")
+            columns.append(f"{events.text(component.value_field, p)} AS t{i}")
     return columns
 
 
@@ -200,6 +228,7 @@ def _event_ctes(
     cuped_days: int,
     end: dt.datetime,
     p: Params,
+    events: EventSource = EVENTS,
     dim: str | None = None,
     other: str = "",
     unknown: str = "",
@@ -208,11 +237,18 @@ def _event_ctes(
     the dimension and `joined` is units × segments, each event in its segment's row
     (the caller inserts the `tops` and `segs` CTEs before `joined`)."""
     scan_from = scope.start - dt.timedelta(days=cuped_days)
-    columns = event_columns(shape, unit_expression(scope.unit_type, p), p)
+    columns = event_columns(shape, events.unit(scope.unit_type, p), p, events)
     if dim is not None:
         columns.append(f"nullif({dim}, '') AS dim")
+    relation = events.relation(environment_id, shape.event_names, p)
     scan = p.bind(scan_from, "timestamptz")
-    pre_join = f" - {p.bind(dt.timedelta(days=cuped_days), 'interval')}" if cuped_days else ""
+    prune = (
+        "-- received_at >= time: the bound on received_at prunes the day partitions\n"
+        f"    AND e.received_at >= {scan} "
+        if events.by_received_day and p.dialect.events_by_received_day
+        else ""
+    )
+    earliest = p.dialect.minus_days("u.first_at", cuped_days, p) if cuped_days else "u.first_at"
     flags = ", ".join(f"ev.s{i}" for i in range(len(shape.selectors)))
     values = "".join(
         f", ev.v{i}" if c is not None and c.type in (MetricType.SUM, MetricType.MEAN) else ""
@@ -224,16 +260,13 @@ def _event_ctes(
     return [
         f"""ev AS (
   SELECT {", ".join(columns)}
-  FROM metrics_event e
-  WHERE e.environment_id = {p.bind(environment_id, "integer")}
-    AND e.event_name = ANY({p.bind(shape.event_names, "text[]")})
-    -- received_at >= time: the bound on received_at prunes the day partitions
-    AND e.received_at >= {scan} AND e.time >= {scan}
+  FROM {relation}
+    {prune}AND e.time >= {scan}
     AND e.time <= {p.bind(end, "timestamptz")})""",
         f"""joined AS (
   SELECT u.unit_id, u.group_name, u.days, u.first_day, ev.time, ev.day,
          ev.time >= u.first_at AS post, {flags}{values}
-  FROM units u LEFT JOIN ev ON ev.unit_id = u.unit_id AND ev.time >= u.first_at{pre_join})"""
+  FROM units u LEFT JOIN ev ON ev.unit_id = u.unit_id AND ev.time >= {earliest})"""
         if dim is None
         else f"""joined AS (
   SELECT u.unit_id, u.group_name, u.days, u.first_day, s.seg, ev.time, ev.day,
@@ -242,25 +275,27 @@ def _event_ctes(
   LEFT JOIN (SELECT ev.*, coalesce(t.seg,
                       CASE WHEN ev.dim IS NULL THEN {unknown} ELSE {other} END) AS seg
              FROM ev LEFT JOIN tops t ON t.dim = ev.dim) AS ev
-    ON ev.unit_id = u.unit_id AND ev.seg = s.seg AND ev.time >= u.first_at{pre_join})""",
+    ON ev.unit_id = u.unit_id AND ev.seg = s.seg AND ev.time >= {earliest})""",
     ]
 
 
-def component_value(component: MetricDefinition, i: int, period: str, days: str) -> str:
+def component_value(
+    component: MetricDefinition, i: int, period: str, days: str, d: Dialect = POSTGRES
+) -> str:
     """One unit's value of a simple metric over the rows of `joined` (alias j) in
     `period`; `days` is the number of days of the period (participation)."""
     cond = f"{period} AND j.s{i}"
     kind = component.type
     if kind == MetricType.EVENT_COUNT:
-        value = f"count(*) FILTER (WHERE {cond})::float8"
+        value = d.cast(d.count_if(cond), "float8")
     elif kind == MetricType.SUM:
-        value = f"coalesce(sum(j.v{i}) FILTER (WHERE {cond}), 0)"
+        value = f"coalesce({d.sum_if(f'j.v{i}', cond)}, 0)"
     elif kind == MetricType.USER_COUNT and component.user_count_mode == UserCountMode.ONE_TIME:
-        value = f"(count(*) FILTER (WHERE {cond}) > 0)::int::float8"
+        value = d.bool_number(f"{d.count_if(cond)} > 0")
     elif kind == MetricType.USER_COUNT:
-        value = f"count(DISTINCT j.day) FILTER (WHERE {cond})::float8 / {days}"
+        value = f"{d.cast(d.count_distinct_if('j.day', cond), 'float8')} / {days}"
     elif kind == MetricType.COUNT_DISTINCT:
-        value = f"count(DISTINCT j.t{i}) FILTER (WHERE {cond})::float8"
+        value = d.cast(d.count_distinct_if(f"j.t{i}", cond), "float8")
     else:  # pragma: no cover (shape_of allows no other)
         raise ValueError(kind)
     return value
@@ -281,31 +316,33 @@ def _perunit_ctes(
     per unit over every segment, for the caps of the whole experiment."""
     metric = shape.metric
     kind = metric.type
+    d = p.dialect
     pre_days = p.bind(float(max(cuped_days, 1)), "float8")
     any_selector = " OR ".join(f"j.s{i}" for i in range(len(shape.selectors)))
-    has_pre = f"coalesce(bool_or({PRE} AND ({any_selector})), false)" if cuped_days else "false"
+    has_pre = d.any_if(f"{PRE} AND ({any_selector})") if cuped_days else "false"
     if kind == MetricType.FUNNEL:
         return _funnel_ctes(shape, cuped_days, has_pre, p)
     if kind == MetricType.MEAN:
-        num = [f"coalesce(sum(j.v0) FILTER (WHERE {per} AND j.s0), 0)" for per in (POST, PRE)]
-        den = [f"count(j.v0) FILTER (WHERE {per} AND j.s0)::float8" for per in (POST, PRE)]
+        num = [f"coalesce({d.sum_if('j.v0', f'{per} AND j.s0')}, 0)" for per in (POST, PRE)]
+        den = [d.cast(d.count_value_if("j.v0", f"{per} AND j.s0"), "float8") for per in (POST, PRE)]
     elif kind == MetricType.RATIO:
         parts = shape.components
         assert parts[0] is not None
         assert parts[1] is not None
         num = [
-            _capped_component(parts[0], component_value(parts[0], 0, per, d), p, False)
-            for per, d in ((POST, "j.days"), (PRE, pre_days))
+            _capped_component(parts[0], component_value(parts[0], 0, per, n, d), p, False)
+            for per, n in ((POST, "j.days"), (PRE, pre_days))
         ]
         den = [
-            _capped_component(parts[1], component_value(parts[1], 1, per, d), p, False)
-            for per, d in ((POST, "j.days"), (PRE, pre_days))
+            _capped_component(parts[1], component_value(parts[1], 1, per, n, d), p, False)
+            for per, n in ((POST, "j.days"), (PRE, pre_days))
         ]
     else:
-        num = [component_value(metric, 0, per, d) for per, d in ((POST, "j.days"), (PRE, pre_days))]
-        den = ["1::float8", "1::float8"]
+        periods = ((POST, "j.days"), (PRE, pre_days))
+        num = [component_value(metric, 0, per, n, d) for per, n in periods]
+        den = [d.number(1), d.number(1)]
     if not cuped_days:
-        num[1] = den[1] = "0::float8"
+        num[1] = den[1] = d.number(0)
 
     def perunit(name: str, seg: str) -> str:
         return f"""{name} AS (
@@ -322,6 +359,7 @@ def _funnel_ctes(shape: Shape, cuped_days: int, has_pre: str, p: Params) -> list
     """Per unit and period, the time of each step done in order: step 1 at its first
     time, each next step at its first time at or after the previous one and, with a
     window, at most that many hours after step 1."""
+    d = p.dialect
     window = shape.metric.funnel_window_hours
     ctes = []
     periods = [("f", POST)] + ([("g", PRE)] if cuped_days else [])
@@ -333,7 +371,7 @@ def _funnel_ctes(shape: Shape, cuped_days: int, has_pre: str, p: Params) -> list
         )
         for k in range(1, len(shape.selectors)):
             within = (
-                f" AND j.time <= s.t0 + make_interval(hours => {p.bind(int(window), 'integer')})"
+                f" AND j.time <= {d.plus_hours('s.t0', int(window), p)}"
                 if window is not None
                 else ""
             )
@@ -350,12 +388,12 @@ def _funnel_ctes(shape: Shape, cuped_days: int, has_pre: str, p: Params) -> list
         for prefix, _ in periods
         for k in range(len(shape.selectors))
     )
-    steps = "".join(f", ({'f'}{k}.t IS NOT NULL)::int AS st{k}" for k in range(last + 1))
+    steps = "".join(f", {d.cast(f'f{k}.t IS NOT NULL', 'int')} AS st{k}" for k in range(last + 1))
     pre = (
-        f"(g{last}.t IS NOT NULL)::int::float8 AS pre_num, "
-        "(g0.t IS NOT NULL)::int::float8 AS pre_den"
+        f"{d.bool_number(f'g{last}.t IS NOT NULL')} AS pre_num, "
+        f"{d.bool_number('g0.t IS NOT NULL')} AS pre_den"
         if cuped_days
-        else "0::float8 AS pre_num, 0::float8 AS pre_den"
+        else f"{d.number(0)} AS pre_num, {d.number(0)} AS pre_den"
     )
     ctes.append(
         f"""anypre AS (
@@ -364,7 +402,8 @@ def _funnel_ctes(shape: Shape, cuped_days: int, has_pre: str, p: Params) -> list
     ctes.append(
         f"""perunit AS (
   SELECT u.unit_id, u.group_name,
-         (f{last}.t IS NOT NULL)::int::float8 AS num, (f0.t IS NOT NULL)::int::float8 AS den,
+         {d.bool_number(f"f{last}.t IS NOT NULL")} AS num,
+         {d.bool_number("f0.t IS NOT NULL")} AS den,
          {pre}, anypre.has_pre{steps}
   FROM units u LEFT JOIN anypre ON anypre.unit_id = u.unit_id{joins})"""
     )
@@ -385,36 +424,35 @@ def cap_sql(column: str, upper: str, lower: str, fixed: str | None) -> str:
 
 def _tail_ctes(shape: Shape, p: Params, daily: str | None, *, segmented: bool = False) -> list[str]:
     metric = shape.metric
+    d = p.dialect
     # Caps pooled over the whole experiment: per unit, every segment together.
     caps_from = "perunit_all" if segmented else "perunit"
     seg = ", v.seg" if segmented else ""
     counted = "den <> 0" if shape.ratio_like else "true"
+    none = d.null("float8")
     if metric.winsorized:
         up, low = metric.winsorize_upper, metric.winsorize_lower
 
         def pct(fraction: float | None, column: str) -> str:
             if fraction is None:
-                return "NULL::float8"
-            return (
-                f"percentile_cont({p.bind(fraction, 'float8')}) "
-                f"WITHIN GROUP (ORDER BY {column}) FILTER (WHERE {column} <> 0)"
-            )
+                return none
+            return d.nonzero_percentile(d.fraction(fraction, p), column)
 
         den_caps = (
             f"{pct(up, 'den')} AS den_upper, {pct(low, 'den')} AS den_lower"
             if shape.ratio_like
-            else "NULL::float8 AS den_upper, NULL::float8 AS den_lower"
+            else f"{none} AS den_upper, {none} AS den_lower"
         )
         caps = f"""caps AS (
   SELECT {pct(up, "num")} AS upper, {pct(low, "num")} AS lower, {den_caps}
   FROM {caps_from} WHERE {counted})"""
     else:
-        caps = """caps AS (
-  SELECT NULL::float8 AS upper, NULL::float8 AS lower,
-         NULL::float8 AS den_upper, NULL::float8 AS den_lower)"""
+        caps = f"""caps AS (
+  SELECT {none} AS upper, {none} AS lower,
+         {none} AS den_upper, {none} AS den_lower)"""
     fixed = p.bind(metric.cap, "float8") if metric.cap is not None else None
     y = cap_sql("v.num", "c.upper", "c.lower", fixed)
-    d = cap_sql("v.den", "c.den_upper", "c.den_lower", None)
+    dd = cap_sql("v.den", "c.den_upper", "c.den_lower", None)
     x = cap_sql("v.pre_num", "c.upper", "c.lower", fixed)
     xd = cap_sql("v.pre_den", "c.den_upper", "c.den_lower", None)
     steps = "".join(f", v.st{k}" for k in range(len(shape.selectors))) if _is_funnel(shape) else ""
@@ -423,7 +461,7 @@ def _tail_ctes(shape: Shape, p: Params, daily: str | None, *, segmented: bool = 
         f"""capped AS (
   SELECT v.unit_id, v.group_name{seg}, ({counted.replace("den", "v.den")}) AS counted,
          v.has_pre,
-         {y} AS y, {d} AS d, {x} AS x, {xd} AS xd{steps}
+         {y} AS y, {dd} AS d, {x} AS x, {xd} AS xd{steps}
   FROM perunit v CROSS JOIN caps c)""",
     ]
     if daily is not None:
@@ -435,22 +473,22 @@ def _is_funnel(shape: Shape) -> bool:
     return shape.metric.type == MetricType.FUNNEL
 
 
-def _daily_increments(shape: Shape) -> str | None:
+def _daily_increments(shape: Shape, d: Dialect = POSTGRES) -> str | None:
     """Per unit and day (post period), how much the unit's numerator (a) and denominator
     (b) grew that day, as SQL over `joined` and the funnel CTEs; None when the metric's
     value can change on days without events (participation), which has no daily series."""
     metric = shape.metric
     kind = metric.type
+    zero = d.number(0)
     base = (
-        "SELECT u.unit_id, u.group_name, u.first_day AS day, 0::float8 AS a, 0::float8 AS b "
-        "FROM units u"
+        f"SELECT u.unit_id, u.group_name, u.first_day AS day, {zero} AS a, {zero} AS b FROM units u"
     )
     if kind == MetricType.FUNNEL:
         last = len(shape.selectors) - 1
         return f"""{base}
-  UNION ALL SELECT u.unit_id, u.group_name, (f0.t AT TIME ZONE 'UTC')::date, 0, 1
+  UNION ALL SELECT u.unit_id, u.group_name, {d.utc_day("f0.t")}, 0, 1
     FROM units u JOIN f0 ON f0.unit_id = u.unit_id
-  UNION ALL SELECT u.unit_id, u.group_name, (f{last}.t AT TIME ZONE 'UTC')::date, 1, 0
+  UNION ALL SELECT u.unit_id, u.group_name, {d.utc_day(f"f{last}.t")}, 1, 0
     FROM units u JOIN f{last} ON f{last}.unit_id = u.unit_id"""
 
     def increment(component: MetricDefinition, i: int) -> str | None:
@@ -458,7 +496,7 @@ def _daily_increments(shape: Shape) -> str | None:
         kind = component.type
         if kind == MetricType.COUNT_DISTINCT:
             # The day each distinct value was first seen.
-            return f"""SELECT unit_id, group_name, day, count(*)::float8 AS x FROM (
+            return f"""SELECT unit_id, group_name, day, {d.cast("count(*)", "float8")} AS x FROM (
       SELECT j.unit_id, j.group_name, min(j.day) AS day {where} AND j.t{i} IS NOT NULL
       GROUP BY j.unit_id, j.group_name, j.t{i}) AS firsts
     GROUP BY 1, 2, 3"""
@@ -468,14 +506,15 @@ def _daily_increments(shape: Shape) -> str | None:
             # One-time: the cumulative count is clamped to 1 (_daily_ctes).
             kind == MetricType.USER_COUNT and component.user_count_mode == UserCountMode.ONE_TIME
         ):
-            value = "count(*)::float8"
+            value = d.cast("count(*)", "float8")
         else:
             return None
         return f"SELECT j.unit_id, j.group_name, j.day, {value} AS x {where} GROUP BY 1, 2, 3"
 
     if kind == MetricType.MEAN:
         return f"""{base}
-  UNION ALL SELECT j.unit_id, j.group_name, j.day, coalesce(sum(j.v0), 0), count(j.v0)::float8
+  UNION ALL SELECT j.unit_id, j.group_name, j.day, coalesce(sum(j.v0), 0),
+                   {d.cast("count(j.v0)", "float8")}
     FROM joined j WHERE {POST} AND j.s0 GROUP BY 1, 2, 3"""
     parts = [c for c in shape.components if c is not None]
     pieces = [increment(c, i) for i, c in enumerate(parts)]
@@ -493,6 +532,7 @@ def _daily_increments(shape: Shape) -> str | None:
 def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> list[str]:
     metric = shape.metric
     parts = shape.components
+    dl = p.dialect
 
     def clamp(component: MetricDefinition | None, column: str) -> str:
         if component is not None and component.type == MetricType.USER_COUNT:
@@ -510,10 +550,14 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
     elif metric.type in (MetricType.MEAN, MetricType.FUNNEL):
         ca, cb = "ca", "cb"
     else:
-        ca, cb = clamp(parts[0], "ca"), "1::float8"
+        ca, cb = clamp(parts[0], "ca"), dl.number(1)
     counted = "(cb <> 0)" if shape.ratio_like else "true"
     y = cap_sql("cv.ya", "c.upper", "c.lower", fixed)
     d = cap_sql("cv.yb", "c.den_upper", "c.den_lower", None)
+
+    def change(value: str) -> str:
+        return f"{value} - coalesce({dl.lag(value, 'w')}, 0)"
+
     return [
         f"""inc AS ({increments})""",
         """cum AS (
@@ -522,19 +566,19 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
   FROM inc GROUP BY unit_id, group_name, day
   WINDOW w AS (PARTITION BY unit_id ORDER BY day))""",
         f"""cumvals AS (
-  SELECT cv.unit_id, cv.group_name, cv.day, cv.k::int AS k, {y} AS y, {d} AS d
+  SELECT cv.unit_id, cv.group_name, cv.day, {dl.cast("cv.k", "int")} AS k, {y} AS y, {d} AS d
   FROM (SELECT unit_id, group_name, day, {counted} AS k, {ca} AS ya, {cb} AS yb FROM cum) AS cv
   CROSS JOIN caps c)""",
-        """deltas AS (
+        f"""deltas AS (
   SELECT group_name, day,
-         k - coalesce(lag(k) OVER w, 0) AS dn,
-         k * y - coalesce(lag(k * y) OVER w, 0) AS ds,
-         k * y * y - coalesce(lag(k * y * y) OVER w, 0) AS dss,
-         k * d - coalesce(lag(k * d) OVER w, 0) AS dd,
-         k * d * d - coalesce(lag(k * d * d) OVER w, 0) AS ddd,
-         k * y * d - coalesce(lag(k * y * d) OVER w, 0) AS dyd
+         {change("k")} AS dn,
+         {change("k * y")} AS ds,
+         {change("k * y * y")} AS dss,
+         {change("k * d")} AS dd,
+         {change("k * d * d")} AS ddd,
+         {change("k * y * d")} AS dyd
   FROM cumvals WINDOW w AS (PARTITION BY unit_id ORDER BY day))""",
-        """daily AS MATERIALIZED (
+        f"""daily {dl.materialized} (
   SELECT group_name, day,
          sum(sum(dn)) OVER w AS n, sum(sum(ds)) OVER w AS s, sum(sum(dss)) OVER w AS ss,
          sum(sum(dd)) OVER w AS sd, sum(sum(ddd)) OVER w AS sdd, sum(sum(dyd)) OVER w AS syd
@@ -543,49 +587,66 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
     ]
 
 
+# The columns of a group's row after its name: units, n, the sums (row[3:18]), the four caps,
+# crossovers, bots, the daily series (JSON, or NULL) and the funnel's step counts.
+CAPS = ("upper", "lower", "den_upper", "den_lower")
+
+
 def _final_select(
     shape: Shape, scope: ExperimentScope, p: Params, daily: bool, segmented: bool = False
 ) -> str:
+    d = p.dialect
     groups = list(dict.fromkeys(scope.groups))
     steps = (
-        "".join(f", coalesce(sum(cp.st{k}), 0)::bigint" for k in range(len(shape.selectors)))
+        "".join(
+            f", {d.cast(f'coalesce(sum(cp.st{k}), 0)', 'bigint')}"
+            for k in range(len(shape.selectors))
+        )
         if _is_funnel(shape)
         else ""
     )
-    series = (
-        """,
-       (SELECT json_agg(json_build_array(dy.day, dy.n, dy.s, dy.ss, dy.sd, dy.sdd, dy.syd)
-                        ORDER BY dy.day)
-        FROM daily dy WHERE dy.group_name = g.name)"""
-        if daily
-        else ", NULL"
-    )
+    series = f",\n       {d.series_column()}" if daily and not d.series_rows else ", NULL"
     k = "cp.counted"
 
     def total(*columns: str) -> str:
-        return f"coalesce(sum({' * '.join('cp.' + c for c in columns)}) FILTER (WHERE {k}), 0)"
+        return f"coalesce({d.sum_if(' * '.join('cp.' + c for c in columns), k)}, 0)"
 
     sums = ",\n       ".join(
         [total(*c) for c in (("y",), ("y", "y"), ("d",), ("d", "d"), ("y", "d"))]
         + [total(*c) for c in (("x",), ("x", "x"), ("y", "x"))]
-        + [f"count(*) FILTER (WHERE {k} AND cp.has_pre)"]
+        + [d.count_if(f"{k} AND cp.has_pre")]
         + [total(*c) for c in (("xd",), ("xd", "xd"), ("y", "xd"), ("x", "d"), ("x", "xd"))]
         + [total("d", "xd")]
     )
+    caps = ", ".join(f"(SELECT {c} FROM caps)" for c in CAPS)
+    excluded = "(SELECT crossovers FROM excluded), (SELECT bots FROM excluded)"
+    groups_from = d.groups(groups, p)
     if segmented:
-        return f"""SELECT s.seg, s.dim, g.name, count(cp.unit_id), count(*) FILTER (WHERE {k}),
+        return f"""SELECT s.seg, s.dim, g.name, count(cp.unit_id), {d.count_if(k)},
        {sums},
-       (SELECT row_to_json(caps) FROM caps),
-       (SELECT crossovers FROM excluded), (SELECT bots FROM excluded), NULL{steps}
-FROM segs s CROSS JOIN unnest({p.bind(groups, "text[]")}) WITH ORDINALITY AS g(name, ord)
+       {caps},
+       {excluded}, NULL{steps}
+FROM segs s CROSS JOIN {groups_from}
 LEFT JOIN segcapped cp ON cp.group_name = g.name AND cp.seg = s.seg
 GROUP BY s.seg, s.dim, g.name, g.ord
 ORDER BY s.seg, g.ord"""
-    return f"""SELECT g.name, count(cp.unit_id), count(*) FILTER (WHERE {k}),
+    rows = f"""SELECT g.name, count(cp.unit_id), {d.count_if(k)},
        {sums},
-       (SELECT row_to_json(caps) FROM caps),
-       (SELECT crossovers FROM excluded), (SELECT bots FROM excluded){series}{steps}
-FROM unnest({p.bind(groups, "text[]")}) WITH ORDINALITY AS g(name, ord)
+       {caps},
+       {excluded}{series}{steps}
+FROM {groups_from}
 LEFT JOIN capped cp ON cp.group_name = g.name
-GROUP BY g.name, g.ord
-ORDER BY g.ord"""
+GROUP BY g.name, g.ord"""
+    if not (daily and d.series_rows):
+        return rows + "\nORDER BY g.ord"
+    # The series as rows (led by 0) after the groups' (led by their number): the group's
+    # name, the day's n, s, ss, sd, sdd, syd, then the day in the series column.
+    rows = rows.replace("SELECT g.name,", "SELECT g.ord AS part, g.name,", 1)
+    point = ", ".join(d.cast(f"dy.{c}", "float8") for c in ("n", "s", "ss", "sd", "sdd", "syd"))
+    padding = ", NULL" * (len(CAPS) + 15 + 2 - 4) + ", dy.day"
+    padding += ", NULL" * len(shape.selectors) if _is_funnel(shape) else ""
+    return f"""SELECT * FROM (
+{rows}
+UNION ALL
+SELECT 0, dy.group_name, {point}{padding} FROM daily dy) AS r
+ORDER BY 1"""

@@ -179,16 +179,23 @@ def _result(
     cuped = statement.cuped_days > 0
     days = _days(scope.start, statement.end)
     groups = []
-    caps: dict[str, Any] = {}
+    caps: tuple[Any, ...] = (None, None, None, None)
     crossovers = bots = 0
+    points: dict[str, list[tuple[Any, ...]]] = {}
+    if statement.series_rows:
+        # Led by 0: a point of a group's series (Dialect.series_rows); else the group's number.
+        for row in rows:
+            if row[0] == 0:
+                points.setdefault(row[1], []).append((row[25], *row[2:8]))
+        rows = [row[1:] for row in rows if row[0] != 0]
     for row in rows:
         name, units, n = row[0], int(row[1]), int(row[2])
         s, ss, sd, sdd, syd, cx, cxx, cyx, with_pre = row[3:12]
         dpre, dpre2, y_dpre, x_d, x_dpre, d_dpre = row[12:18]
-        caps = row[18] if isinstance(row[18], dict) else json.loads(row[18])
-        crossovers, bots = int(row[19]), int(row[20])
-        series = row[21]
-        steps = tuple(int(v) for v in row[22:])
+        caps = tuple(row[18:22])
+        crossovers, bots = int(row[22]), int(row[23])
+        series = points.get(name, []) if statement.series_rows else row[24]
+        steps = tuple(int(v) for v in row[25:])
         groups.append(
             GroupStatistics(
                 group=name,
@@ -221,10 +228,10 @@ def _result(
         cuped_days=statement.cuped_days,
         groups=tuple(groups),
         caps=Caps(
-            upper=caps.get("upper"),
-            lower=caps.get("lower"),
-            den_upper=caps.get("den_upper"),
-            den_lower=caps.get("den_lower"),
+            upper=_number(caps[0]),
+            lower=_number(caps[1]),
+            den_upper=_number(caps[2]),
+            den_lower=_number(caps[3]),
             fixed=fixed,
         ),
         crossovers=crossovers,
@@ -238,10 +245,17 @@ def _days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def _series(raw: Any, days: list[dt.date], ratio: bool) -> tuple[DayStatistics, ...]:
-    """Every day from the start's to the end's, carrying the last change forward."""
+    """Every day from the start's to the end's, carrying the last change forward. `raw`:
+    the points (day, n, s, ss, sd, sdd, syd) as JSON (the day as text) or as rows."""
     points = json.loads(raw) if isinstance(raw, str) else (raw or [])
-    by_day = {dt.date.fromisoformat(p[0]): p[1:] for p in points}
+    by_day = {
+        p[0] if isinstance(p[0], dt.date) else dt.date.fromisoformat(p[0]): p[1:] for p in points
+    }
     out = []
     last: list[float] = [0, 0, 0, 0, 0, 0]
     for day in days:
