@@ -174,7 +174,8 @@ class ClickHouseDialect(Dialect):
     series_rows = True
     materialized = "AS"
     # Rows a LEFT JOIN does not match get NULLs (ClickHouse's default is the type's default).
-    suffix = "\nSETTINGS join_use_nulls = 1"
+    # A column's name means the column, never an alias of the same name (as in PostgreSQL).
+    suffix = "\nSETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1"
 
     TYPES = {
         "integer": "Int64",
@@ -285,13 +286,14 @@ class ClickHouseDialect(Dialect):
         # the first exposure's group and user, any row's bot flag, a crossover when a row
         # says so or two rows name different groups.
         return f"""(
-    SELECT unit_id, argMin(group_name, first_at) AS group_name, min(first_at) AS first_at,
-           max(crossover) OR uniqExactIf(group_name, group_name <> '') > 1 AS crossover,
-           max(is_bot) AS is_bot, argMin(country, first_at) AS country,
-           argMin(browser, first_at) AS browser, argMin(os, first_at) AS os,
-           argMin(custom, first_at) AS custom
-    FROM exposures WHERE {where}
-    GROUP BY unit_id) AS x WHERE true"""
+    SELECT r.unit_id AS unit_id, argMin(r.group_name, r.first_at) AS group_name,
+           min(r.first_at) AS first_at,
+           max(r.crossover) OR uniqExactIf(r.group_name, r.group_name <> '') > 1 AS crossover,
+           max(r.is_bot) AS is_bot, argMin(r.country, r.first_at) AS country,
+           argMin(r.browser, r.first_at) AS browser, argMin(r.os, r.first_at) AS os,
+           argMin(r.custom, r.first_at) AS custom
+    FROM exposures AS r WHERE {where}
+    GROUP BY r.unit_id) AS x WHERE true"""
 
 
 class RedshiftDialect(Dialect):

@@ -401,7 +401,7 @@ def _funnel_ctes(shape: Shape, cuped_days: int, has_pre: str, p: Params) -> list
     )
     ctes.append(
         f"""perunit AS (
-  SELECT u.unit_id, u.group_name,
+  SELECT u.unit_id AS unit_id, u.group_name AS group_name,
          {d.bool_number(f"f{last}.t IS NOT NULL")} AS num,
          {d.bool_number("f0.t IS NOT NULL")} AS den,
          {pre}, anypre.has_pre{steps}

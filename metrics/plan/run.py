@@ -1,4 +1,9 @@
-"""Running the plan: one statement per metric, a few rows back (docs/results-computation.md)."""
+"""Running the plan: one statement per metric, a few rows back (docs/results-computation.md).
+
+The engine is settings.GATEHOUSE_EVENTS_ENGINE: "postgres" runs the statement in
+PostgreSQL's dialect over metrics_exposure and metrics_event (or the rollup); "clickhouse"
+in ClickHouse's over its `exposures` and `events` (metrics.clickhouse), always from events.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,10 @@ from django.utils import timezone
 from metrics import partitions
 from metrics.definitions import MetricDefinition
 from metrics.models import Exposure, UnitDay
+from metrics.plan.dialects import CLICKHOUSE
+from metrics.plan.fields import Params
 from metrics.plan.query import Statement, breakdown_statement, events_statement
+from metrics.plan.sources import EXPOSURES
 from metrics.plan.types import (
     Breakdown,
     BreakdownResult,
@@ -41,20 +49,31 @@ def group_statistics(
     full: bool = False,
     series: bool = True,
 ) -> PlanResult:
-    """Per-group sufficient statistics of `metric` in `experiment`, computed in PostgreSQL
-    by one statement. The additive types read the per-unit-day rollup
-    (metrics.plan.rollup), refreshed first for the days not yet rolled up; `full` computes
-    from metrics_event instead (and leaves the rollup alone). Funnel and count distinct
-    always compute from events. Without `series` the groups' `daily` is empty (the
-    series is the costliest part of the statement). Raises ValueError for a definition
-    that cannot be computed. Reads only; the rollup refresh writes metrics_unitday in its
-    own transaction."""
+    """Per-group sufficient statistics of `metric` in `experiment`, computed by one
+    statement in the events engine. In PostgreSQL the additive types read the
+    per-unit-day rollup (metrics.plan.rollup), refreshed first for the days not yet rolled
+    up; `full` computes from metrics_event instead (and leaves the rollup alone). Funnel
+    and count distinct always compute from events, and so does ClickHouse. Without
+    `series` the groups' `daily` is empty (the series is the costliest part of the
+    statement). Raises ValueError for a definition that cannot be computed. Reads only;
+    the rollup refresh writes metrics_unitday in its own transaction."""
     from metrics.plan import rollup  # the rollup builds on this module
 
     if cuped_days < 0:
         raise ValueError("cuped_days must be 0 or more")
     now = now or timezone.now()
     end = effective_end(experiment, now)
+    if on_clickhouse():
+        statement = events_statement(
+            environment_id,
+            experiment,
+            metric,
+            cuped_days=cuped_days,
+            end=end,
+            series=series,
+            dialect=CLICKHOUSE,
+        )
+        return _result(_clickhouse_rows(statement), statement, experiment, metric, "events")
     analyze_stale(experiment.start - dt.timedelta(days=cuped_days), end)
     if (
         not full
@@ -91,14 +110,26 @@ def breakdown_statistics(
         raise ValueError("cuped_days must be 0 or more")
     now = now or timezone.now()
     end = effective_end(experiment, now)
-    analyze_stale(experiment.start - dt.timedelta(days=cuped_days), end)
-    statement = breakdown_statement(
-        environment_id, experiment, metric, breakdown, cuped_days=cuped_days, end=end
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        tune(cursor)
-        cursor.execute(statement.sql, statement.params)
-        rows = cursor.fetchall()
+    if on_clickhouse():
+        statement = breakdown_statement(
+            environment_id,
+            experiment,
+            metric,
+            breakdown,
+            cuped_days=cuped_days,
+            end=end,
+            dialect=CLICKHOUSE,
+        )
+        rows = _clickhouse_rows(statement)
+    else:
+        analyze_stale(experiment.start - dt.timedelta(days=cuped_days), end)
+        statement = breakdown_statement(
+            environment_id, experiment, metric, breakdown, cuped_days=cuped_days, end=end
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            tune(cursor)
+            cursor.execute(statement.sql, statement.params)
+            rows = cursor.fetchall()
     by_segment: dict[tuple[int, str | None], list[tuple[Any, ...]]] = {}
     for row in rows:
         by_segment.setdefault((int(row[0]), row[1]), []).append(row[2:])
@@ -115,6 +146,37 @@ def breakdown_statistics(
     else:
         caps, crossovers, bots = Caps(fixed=metric.cap), 0, 0
     return BreakdownResult(breakdown, tuple(segments), caps, crossovers, bots)
+
+
+def on_clickhouse() -> bool:
+    return settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse"
+
+
+def _clickhouse_rows(statement: Statement) -> list[tuple[Any, ...]]:
+    return _clickhouse_rows_of(statement.sql, statement.params)
+
+
+def _clickhouse_rows_of(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    from metrics.clickhouse import clickhouse
+
+    return clickhouse().query(sql, params)
+
+
+def clickhouse_exposure_tally(
+    environment_id: int, scope: ExperimentScope
+) -> list[tuple[str, dt.date, bool, bool, int]]:
+    """The scope's first exposures in [start, end] in ClickHouse (any group), counted by
+    (group, UTC day, crossover, bot): what the results read of metrics_exposure in
+    PostgreSQL, from the folded `exposures` rows."""
+    p = Params(CLICKHOUSE)
+    relation = EXPOSURES.relation(environment_id, scope, p)
+    sql = f"""SELECT x.group_name, toDate(x.first_at, 'UTC'), x.crossover, x.is_bot, count()
+FROM {relation}
+  AND x.first_at >= {p.bind(scope.start, "timestamptz")}
+  AND x.first_at <= {p.bind(scope.end, "timestamptz")}
+GROUP BY 1, 2, 3, 4"""
+    rows = _clickhouse_rows_of(sql, p.values)
+    return [(g, day, bool(x), bool(b), int(n)) for g, day, x, b, n in rows]
 
 
 # A table counts as stale for the planner once this share of its rows changed since its

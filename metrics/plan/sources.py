@@ -57,7 +57,7 @@ class Exposures:
     """The engine's own exposures (metrics_exposure; ClickHouse folds its rows)."""
 
     def relation(self, environment_id: int, scope: ExperimentScope, p: Params) -> str:
-        prefix = "x." if p.dialect.name != "clickhouse" else ""
+        prefix = "x." if p.dialect.name != "clickhouse" else "r."
         where = (
             f"{prefix}environment_id = {p.bind(environment_id, 'integer')}\n"
             f"    AND {prefix}kind = {p.bind(scope.kind, 'text')} "
