@@ -6,8 +6,9 @@
 * POST /v1/rgstr: `@statsig/js-client` (client key in `?k=`); the body is sent as
   text/plain, gzipped when `?gz=1`, and by `navigator.sendBeacon` on page unload.
 
-202 `{"success": true}` means the batch is committed to the database (the Rust core reads
-an empty body as a failure). 503 means nothing was stored and the SDK should resend; 400
+202 `{"success": true}` means the batch is committed to the database, and to ClickHouse
+when it holds the events (the Rust core reads an empty body as a failure). 503 means
+nothing was stored and the SDK should resend; 400
 and 413 are for batches no resend can fix.
 """
 
@@ -36,6 +37,7 @@ from console.http_input import (
 from console.models import KeyKind
 from console.sdk_views import authenticate, cors, error
 from metrics.agents import is_bot
+from metrics.clickhouse import ClickHouseError
 from metrics.intake import Envelope, Limits, epoch_ms, parse_batch, storable
 from metrics.services import events_store
 
@@ -130,7 +132,7 @@ def _intake(request: HttpRequest, kind: str) -> HttpResponse:
     batch = parse_batch(data, envelope, intake_limits(), is_bot, finite=finite)
     try:
         stored = events_store(envelope, batch)
-    except (OperationalError, InterfaceError):
+    except (OperationalError, InterfaceError, ClickHouseError):
         logger.exception("events.store_failed environment=%s", found.environment_id)
         return error(503, "Events cannot be stored right now; send them again.", "unavailable")
     return JsonResponse(

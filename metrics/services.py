@@ -3,17 +3,21 @@
 `events_store` runs in one transaction: the batch's idempotency keys are claimed first
 (keys already claimed are resends: dropped and counted), then the new events are COPYed
 into the day's partition, the hourly counts upserted, and the batch's exposures,
-aggregated per unit, left in metrics_pendingexposures. When it returns, everything is
-committed; an exception means nothing of the batch was stored, and the endpoint answers
-503 so that the SDK sends it again. After the commit the worker is asked to count the
-pending exposures (`exposures_apply`, also swept by beat): each pending row is counted and
-deleted in one transaction, so it counts once. Rows that concurrent transactions share
-(exposures, counts) are always locked in sorted order, so they never deadlock.
+aggregated per unit, left in metrics_pendingexposures. With GATEHOUSE_EVENTS_ENGINE
+"clickhouse" the new events go to ClickHouse's `events` instead of the COPY, in one insert
+made last, before PostgreSQL commits (metrics.clickhouse). When it returns, everything is
+committed; an exception (ClickHouseError included) means nothing of the batch was stored
+in PostgreSQL, and the endpoint answers 503 so that the SDK sends it again. After the
+commit the worker is asked to count the pending exposures (`exposures_apply`, also swept
+by beat): each pending row is counted and deleted in one transaction, so it counts once.
+Rows that concurrent transactions share (exposures, counts) are always locked in sorted
+order, so they never deadlock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from collections import defaultdict
@@ -25,6 +29,7 @@ from django.db import connection, transaction
 from django.db.utils import IntegrityError
 from django.utils import timezone
 
+from metrics import clickhouse as ch
 from metrics import partitions
 from metrics.agents import browser_and_os
 from metrics.assignments import SpecIndex, spec_index
@@ -80,6 +85,8 @@ def events_housekeep(now: dt.datetime | None = None) -> dict[str, int]:
     today = now.astimezone(dt.UTC).date()
     created = partitions.ensure_partitions(today, days_ahead=PARTITIONS_AHEAD)
     dropped = partitions.drop_expired(today, settings.GATEHOUSE_EVENT_RETENTION_DAYS)
+    if _on_clickhouse():
+        dropped += _drop_expired_clickhouse(today, settings.GATEHOUSE_EVENT_RETENTION_DAYS)
     key_cutoff = now - dt.timedelta(hours=settings.GATEHOUSE_EVENT_DEDUPE_HOURS)
     keys, _ = EventKey.objects.filter(seen_at__lt=key_cutoff).delete()
     kept_cutoff = now - dt.timedelta(days=settings.GATEHOUSE_EVENT_RETENTION_DAYS)
@@ -92,6 +99,27 @@ def events_housekeep(now: dt.datetime | None = None) -> dict[str, int]:
     }
 
 
+def _on_clickhouse() -> bool:
+    return settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse"
+
+
+def _drop_expired_clickhouse(today: dt.date, retention_days: int) -> list[str]:
+    """Drop ClickHouse's `events` partitions (received days) older than the retention, as
+    PostgreSQL's are; their names."""
+    cutoff = int(f"{today - dt.timedelta(days=retention_days):%Y%m%d}")
+    client = ch.clickhouse()
+    days = client.query(
+        "SELECT DISTINCT partition FROM system.parts "
+        "WHERE database = currentDatabase() AND table = 'events' AND active"
+    )
+    dropped = []
+    for (day,) in sorted(days):
+        if day.isdigit() and int(day) < cutoff:
+            client.command(f"ALTER TABLE events DROP PARTITION {int(day)}")
+            dropped.append(f"events {day}")
+    return dropped
+
+
 def _received(envelope: Envelope) -> dt.datetime:
     return dt.datetime.fromtimestamp(envelope.received_ms / 1000, tz=dt.UTC)
 
@@ -102,7 +130,8 @@ def _store(envelope: Envelope, batch: Batch) -> Stored:
     with transaction.atomic(), connection.cursor() as cursor:
         fresh = _claim_keys(cursor, batch.events, received)
         duplicates = len(batch.events) - len(fresh)
-        _copy_events(cursor, envelope, fresh, received)
+        if not _on_clickhouse():
+            _copy_events(cursor, envelope, fresh, received)
         if fresh:
             _count_events(cursor, envelope.environment_id, fresh, hour, received)
             if _leave_exposures(cursor, envelope.environment_id, fresh):
@@ -114,6 +143,11 @@ def _store(envelope: Envelope, batch: Batch) -> Stored:
             tallies[("duplicate", DUPLICATE)] += duplicates
         _tally(cursor, envelope.environment_id, hour, tallies)
         _keep_set_aside(cursor, envelope.environment_id, batch, received)
+        if _on_clickhouse():
+            # Last, so that PostgreSQL has done all it can refuse: a refusal here rolls the
+            # batch back (503, resent); a commit failing after it leaves ClickHouse rows
+            # whose resend carries the same keys, hence the same token, and is dropped.
+            _insert_events(envelope, fresh, received)
     return Stored(len(fresh), duplicates, len(batch.set_aside))
 
 
@@ -179,6 +213,36 @@ def _copy_events(cursor, envelope: Envelope, events: list[Event], received) -> N
                     e.is_bot,
                 )
             )
+
+
+def _insert_events(envelope: Envelope, events: list[Event], received) -> None:
+    if not events:
+        return
+    env = envelope.environment_id
+    rows = [
+        ch.event_row(
+            id=int.from_bytes(e.key[:8], "big"),
+            received_at=received,
+            environment_id=env,
+            time=dt.datetime.fromtimestamp(e.time_ms / 1000, tz=dt.UTC),
+            client_time=e.client_time_ms,
+            event_name=e.name,
+            user_id=e.user_id,
+            stable_id=e.stable_id,
+            custom_ids=e.custom_ids,
+            value_text=e.value_text,
+            value_num=e.value_num,
+            metadata=e.metadata,
+            user=e.user,
+            secondary_exposures=e.secondary_exposures,
+            sdk_type=envelope.sdk_type,
+            sdk_version=envelope.sdk_version,
+            is_bot=e.is_bot,
+        )
+        for e in events
+    ]
+    token = hashlib.sha256(b"".join(sorted(e.key for e in events))).hexdigest()
+    ch.clickhouse().insert("events", ch.EVENT_COLUMNS, rows, dedupe_token=f"events-{token}")
 
 
 def _count_events(cursor, environment_id: int, events: list[Event], hour, received) -> None:
@@ -303,7 +367,12 @@ def exposures_apply(*, most: int = 10_000) -> int:
     """Count pending exposures into metrics_exposure and metrics_exposurecount, oldest
     batch first, each in a transaction that deletes its pending row: whichever workers run
     this at once, each batch counts once (rows taken by another are skipped). Returns how
-    many batches it counted (at most `most`)."""
+    many batches it counted (at most `most`).
+
+    With ClickHouse the batch's units are inserted into its `exposures` instead (the readers
+    fold them as the upsert does), with the pending row's ID as dedupe token: a retry after
+    a crash between that insert and the commit stores them once. A ClickHouseError leaves
+    the row pending for the next run."""
     done = 0
     while done < most:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -315,7 +384,10 @@ def exposures_apply(*, most: int = 10_000) -> int:
             if row is None:
                 return done
             pending_id, environment_id, units, checks = row
-            _upsert_units(cursor, environment_id, units)
+            if _on_clickhouse():
+                _insert_units(pending_id, environment_id, units)
+            else:
+                _upsert_units(cursor, environment_id, units)
             _upsert_checks(cursor, environment_id, checks)
             cursor.execute("DELETE FROM metrics_pendingexposures WHERE id = %s", [pending_id])
         done += 1
@@ -400,6 +472,38 @@ def _upsert_units(cursor, environment_id: int, units: str) -> None:
             is_bot = e.is_bot OR excluded.is_bot
         """,
         [environment_id, units],
+    )
+
+
+def _insert_units(pending_id: int, environment_id: int, units: str) -> None:
+    """The rows of `_units_json` as ClickHouse `exposures` rows."""
+
+    def at(ms: int) -> dt.datetime:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+    rows = [
+        (
+            environment_id,
+            u["kind"],
+            u["name"],
+            u["unit_type"],
+            u["unit_id"],
+            u["rule_id"],
+            u["group_name"],
+            at(u["first_ms"]),
+            at(u["last_ms"]),
+            u["n"],
+            u["x"],
+            u["bot"],
+            u["country"] or "",
+            u["browser"] or "",
+            u["os"] or "",
+            u["custom"] or {},
+        )
+        for u in orjson.loads(units)
+    ]
+    ch.clickhouse().insert(
+        "exposures", ch.EXPOSURE_COLUMNS, rows, dedupe_token=f"pending-{pending_id}"
     )
 
 
