@@ -6,7 +6,7 @@ the bench exported from PostgreSQL.
 
 Run by results_refresh.py as a child process, with GATEHOUSE_EVENTS_ENGINE=clickhouse and
 GATEHOUSE_CLICKHOUSE_PATH at a directory of its own (chdb keeps one data path per
-process), so that its peak RSS (printed with the rest, one JSON object on stdout) is the
+process), so that its peak RSS (VmHWM, printed with the rest, one JSON object on stdout) is the
 ClickHouse load and computation's alone. SPEC holds the two TSV files (PostgreSQL's COPY
 text format, columns EVENTS and EXPOSURES below), the environment, the scope, `now` and
 the labels of the bench's metrics (results_refresh.bench_metrics).
@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -122,6 +121,7 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection
 
+    from bench.results_duckdb import peak_rss_mb
     from bench.results_refresh import bench_metrics
     from metrics.clickhouse import clickhouse, ensure_schema
     from metrics.plan import ExperimentScope, group_statistics
@@ -154,7 +154,7 @@ def main() -> None:
             plan = group_statistics(spec["environment_id"], scope, metric, now=now, full=True)
         out["seconds"][label] = time.perf_counter() - began
         out["results"][label] = plan_json(plan)
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     json.dump(out, sys.stdout, default=lambda v: v.isoformat())
 
 

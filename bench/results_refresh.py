@@ -33,7 +33,8 @@ seconds, ClickHouse's and DuckDB's query seconds (their exports and loads apart)
 their ratios to PostgreSQL's full recompute; peak RSS (ru_maxrss) of the bench process
 over the PostgreSQL refreshes (it is the worker's side: a few rows per group come back),
 the PostgreSQL backend's VmHWM (a new connection per phase; shared buffers touched
-included, parallel workers not), and the ClickHouse and DuckDB processes' ru_maxrss.
+included, parallel workers not), and the ClickHouse and DuckDB processes' (VmHWM: their
+ru_maxrss would count the bench process's, carried over the exec).
 `--out` merges the figures under "results_refresh".
 
 `--growth` runs the whole bench twice, at 1,000,000 and at 10,000,000 events (units in
@@ -542,6 +543,8 @@ def _clickhouse(tmp: Path, env_id: int, scope, now: dt.datetime, full: dict, sec
     exposures_tsv, events_tsv = tmp / "exposures.tsv", tmp / "events.tsv"
     began = time.perf_counter()
     with connection.cursor() as cursor:
+        # JIT compiles the maps' expressions once per event partition: seconds for nothing.
+        cursor.execute("SET jit = off")
         _export(cursor.cursor, CLICKHOUSE_EXPOSURES, exposures_tsv, "text")
         _export(cursor.cursor, CLICKHOUSE_EVENTS, events_tsv, "text")
     seconds["clickhouse export from PostgreSQL"] = round(time.perf_counter() - began, 3)
