@@ -43,9 +43,13 @@ of its own, and reports per engine the ratio of the second run's seconds and pea
 to the first's; `--out` merges both runs and the ratios under "results_refresh_growth".
 
 Size: the issue asks for 1,000,000 units and 20,000,000 events, and `make bench` runs that
-size (about 50 minutes on the 2-core machine, 22 of them generating and COPYing) and then
-`--growth`. The default here is 400,000 units and 8,000,000 events (the same 20 events per
-unit), about 10 minutes; figures in docs/results-computation.md.
+size and then `--growth`. Without ClickHouse that size took about 50 minutes on the 2-core
+machine (22 of them generating and COPYing); ClickHouse adds its export, load and queries,
+which took about 8 minutes at 10,000,000 events, so expect well over an hour, and its process
+peaked at 6.6 GB at 10,000,000 events (about twice that is expected at 20,000,000: the
+machine needs the memory). `--growth` took 43 minutes on a loaded machine. The default here
+is 400,000 units and 8,000,000 events (the same 20 events per unit); figures in
+docs/results-computation.md.
 BENCH_EXPLAIN=1 writes the plans of statements slower than 0.3 s to stderr (writes then
 run as EXPLAIN ANALYZE, once).
 """
