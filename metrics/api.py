@@ -24,7 +24,7 @@ from metrics.catalog.types import MetricDocument
 from metrics.panels import environments_of
 from metrics.power.analysis import PowerTable, power_table
 from metrics.power.forms import PowerSettingsForm
-from metrics.power.selectors import Population, PowerInputs, power_inputs
+from metrics.power.selectors import EngineUnsupported, Population, PowerInputs, power_inputs
 
 ENVIRONMENT_PARAM = "environment"
 
@@ -377,6 +377,8 @@ class MetricPowerView(ConsoleAPIView):
                 population=population,
                 active_events=catalog_selectors.active_unit_events(project=project),
             )
+        except EngineUnsupported as exc:
+            raise DomainError(str(exc), code="engine_unsupported") from exc
         except ValueError as exc:
             raise DomainError(str(exc), code="invalid_metric") from exc
         table = power_table(inputs, form.settings())

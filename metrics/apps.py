@@ -6,6 +6,7 @@ class MetricsConfig(AppConfig):
 
     def ready(self) -> None:
         from console.celery import app
+        from metrics import checks  # noqa: F401  (registers the events engine's check)
 
         # The event tables' housekeeping: partitions ahead, expired ones dropped, old
         # idempotency keys forgotten (metrics.services.events_housekeep).

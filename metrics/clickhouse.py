@@ -144,9 +144,18 @@ TABLES = ("events", "exposures")
 # ---------------------------------------------------------------- parameters and values
 
 
-class _Bound(str):
-    """A parameter already in ClickHouse's text form: clickhouse-connect formats unknown
-    objects with str(), so both clients receive the same text."""
+class _Bound:
+    """A parameter already in ClickHouse's text form. clickhouse-connect formats objects it
+    does not know with str() (a str it would escape again), so both clients send the same
+    text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _bind_text(value: Any, top_level: bool = True) -> str:
@@ -217,8 +226,9 @@ class Embedded:
         self._lock = threading.Lock()
         try:
             self._session = session.Session(path)
-        except Exception as exc:  # chdb allows one path per process
-            raise ImproperlyConfigured(
+        except Exception as exc:  # chdb allows one path per process, one process per path
+            # (manage.py's checks refuse to run the console this way: metrics.checks)
+            raise ClickHouseError(
                 f"The embedded ClickHouse cannot open {path}: {exc}. It allows one data "
                 "path per process, and one process per path: set GATEHOUSE_CLICKHOUSE_URL to "
                 "run several processes (docs/events.md)."
@@ -227,7 +237,8 @@ class Embedded:
     def _run(self, sql: str, fmt: str, params: Mapping[str, Any] | None = None):
         with self._lock:
             try:
-                return self._session.query(sql, fmt, params=_bound(params) or None)
+                texts = {name: str(value) for name, value in _bound(params).items()}
+                return self._session.query(sql, fmt, params=texts or None)
             except Exception as exc:
                 raise ClickHouseError(str(exc)) from exc
 
@@ -444,7 +455,7 @@ def jsonb_text(value: Any) -> str:
     if isinstance(value, str):
         return _jsonb_string(value)
     if isinstance(value, Mapping):
-        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        keys = jsonb_order(value)
         inner = ", ".join(f"{_jsonb_string(k)}: {jsonb_text(value[k])}" for k in keys)
         return "{" + inner + "}"
     if isinstance(value, list | tuple):
@@ -480,3 +491,35 @@ def _jsonb_string(text: str) -> str:
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
+
+
+def first_exposures(where: str) -> str:
+    """SQL of the units' first exposures: the rows of `exposures` that match `where` (on
+    the unit's own columns: environment, kind, name, unit type or ID), folded per unit as
+    PostgreSQL's upsert folds them into metrics_exposure (metrics.services._upsert_units):
+    the earliest row's rule, group and user; first and last times, counts summed; a bot
+    if any row was; a crossover if any row was or two rows had different groups."""
+    return f"""
+        SELECT environment_id, kind, name, unit_type, unit_id, f_rule_id AS rule_id,
+            f_group_name AS group_name, f_first_at AS first_at, f_last_at AS last_at,
+            f_count AS count, f_crossover AS crossover, f_is_bot AS is_bot,
+            f_country AS country, f_browser AS browser, f_os AS os, f_custom AS custom
+        FROM (
+            SELECT environment_id, kind, name, unit_type, unit_id,
+                argMin(rule_id, first_at) AS f_rule_id,
+                argMin(group_name, first_at) AS f_group_name,
+                min(first_at) AS f_first_at, max(last_at) AS f_last_at, sum(count) AS f_count,
+                max(crossover) OR uniqExactIf(group_name, group_name != '') > 1 AS f_crossover,
+                max(is_bot) AS f_is_bot, argMin(country, first_at) AS f_country,
+                argMin(browser, first_at) AS f_browser, argMin(os, first_at) AS f_os,
+                argMin(custom, first_at) AS f_custom
+            FROM exposures WHERE {where}
+            GROUP BY environment_id, kind, name, unit_type, unit_id
+        )
+    """
+
+
+def jsonb_order(keys) -> list[str]:
+    """Object keys in the order jsonb keeps them (shorter first, then bytewise), so that a
+    map read from ClickHouse lists its keys as PostgreSQL's column would."""
+    return sorted(keys, key=lambda k: (len(k.encode()), k.encode()))

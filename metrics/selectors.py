@@ -4,7 +4,9 @@ Every reader runs a fixed number of queries, whatever the number of event names,
 days: counts come from the hourly tables (`EventCount`, `ExposureCount`, `IntakeTally`),
 units from `Exposure` (one row per unit) and, for the unique units of an event name, one
 aggregate over the last week of `metrics_event` (its (environment_id, received_at) index
-and the day partitions bound the scan).
+and the day partitions bound the scan). With GATEHOUSE_EVENTS_ENGINE "clickhouse" the
+events and the units are read from ClickHouse instead (`events`, and `exposures` folded
+per unit: metrics.clickhouse.first_exposures), with the same answers.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Max, Q, Sum, Value
 from django.db.models.functions import Greatest, TruncDay
 from django.utils import timezone
 
 from console.models import Environment, Project
+from metrics import clickhouse as ch
 from metrics.intake import DUPLICATE, REASONS
 from metrics.models import (
     Event,
@@ -84,7 +88,20 @@ def event_names(*, environment: Environment, now: dt.datetime | None = None) -> 
     return sorted(rows, key=lambda r: (-r.last_7d, -r.last_seen.timestamp(), r.name))
 
 
+def _on_clickhouse() -> bool:
+    return settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse"
+
+
 def _units_by_name(environment_id: int, since: dt.datetime) -> dict[str, int]:
+    if _on_clickhouse():
+        rows = ch.clickhouse().query(
+            "SELECT event_name, uniqExact(multiIf(user_id != '', concat('u:', user_id), "
+            "stable_id != '', concat('s:', stable_id), NULL)) "
+            "FROM events WHERE environment_id = {e:UInt32} "
+            "AND received_at >= {since:DateTime64(3, 'UTC')} GROUP BY event_name",
+            {"e": environment_id, "since": since},
+        )
+        return dict(rows)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT event_name, count(DISTINCT CASE WHEN user_id <> '' THEN 'u:' || user_id "
@@ -152,6 +169,8 @@ class TailEvent:
 
 def event_tail(*, environment: Environment, limit: int = TAIL_SIZE) -> list[TailEvent]:
     """The latest events received, newest first (the live tail). One query."""
+    if _on_clickhouse():
+        return _event_tail_clickhouse(environment.pk, limit)
     rows = (
         Event.objects.filter(environment=environment)
         .order_by("-received_at", "-id")
@@ -162,6 +181,21 @@ def event_tail(*, environment: Environment, limit: int = TAIL_SIZE) -> list[Tail
     return [
         TailEvent(name, value, _pairs(meta), user, stable, time, received)
         for name, value, meta, user, stable, time, received in rows
+    ]
+
+
+def _event_tail_clickhouse(environment_id: int, limit: int) -> list[TailEvent]:
+    """The tail from ClickHouse: its metadata map holds `->>` texts already, listed in the
+    order of jsonb's keys (as PostgreSQL's column gives them)."""
+    rows = ch.clickhouse().query(
+        "SELECT event_name, value_text, metadata, user_id, stable_id, time, received_at "
+        "FROM events WHERE environment_id = {e:UInt32} "
+        "ORDER BY received_at DESC, time DESC LIMIT {n:UInt32}",
+        {"e": environment_id, "n": limit},
+    )
+    return [
+        TailEvent(name, value, [(k, meta[k]) for k in ch.jsonb_order(meta)], user, stable, t, at)
+        for name, value, meta, user, stable, t, at in rows
     ]
 
 
@@ -262,25 +296,21 @@ def exposures(
     gate also its checks and pass rate per day. `groups` orders the groups (an experiment's
     own) and shows those no unit reached yet. Two queries (three for a gate)."""
     now = now or timezone.now()
-    units = Exposure.objects.filter(environment=environment, kind=kind, name=name)
-    totals: dict[str, dict[str, Any]] = {
-        r["group_name"]: dict(r)
-        for r in units.values("group_name").annotate(
-            units=Count("id", filter=Q(is_bot=False, crossover=False)),
-            crossovers=Count("id", filter=Q(is_bot=False, crossover=True)),
-            bots=Count("id", filter=Q(is_bot=True)),
-            last=Max("last_at"),
-        )
-    }
+    days = _days(now)
+    if _on_clickhouse():
+        totals, first_days = _exposures_clickhouse(environment.pk, kind, name, days[0])
+    else:
+        totals, first_days = _exposures_postgres(environment, kind, name, days[0])
     order = list(groups or []) + sorted(g for g in totals if g not in (groups or []))
     none = {"units": 0, "crossovers": 0, "bots": 0}
     rows = [
         GroupUnits(g, t["units"], t["crossovers"], t["bots"])
         for g, t in ((g, totals.get(g, none)) for g in order)
     ]
+    daily = _series(days, order, first_days)
     result = Exposures(
         groups=rows,
-        series=_units_series(units, order, now),
+        series=Series(days, {g: list(accumulate(counts)) for g, counts in daily.lines.items()}),
         last_exposure=max((t["last"] for t in totals.values()), default=None),
         crossovers=sum(r.crossovers for r in rows),
         bots=sum(r.bots for r in rows),
@@ -291,17 +321,51 @@ def exposures(
     return result
 
 
-def _units_series(units, groups: list[str], now: dt.datetime) -> Series:
-    days = _days(now)
-    # Units first exposed before the window count on its first day: the lines are totals.
+def _exposures_postgres(environment: Environment, kind: str, name: str, first_day: dt.date):
+    """Per group: clean units, crossovers, bots and the last exposure; and the clean units
+    first exposed per (group, day), those before `first_day` counted on it (the lines are
+    totals)."""
+    units = Exposure.objects.filter(environment=environment, kind=kind, name=name)
+    totals: dict[str, dict[str, Any]] = {
+        r["group_name"]: dict(r)
+        for r in units.values("group_name").annotate(
+            units=Count("id", filter=Q(is_bot=False, crossover=False)),
+            crossovers=Count("id", filter=Q(is_bot=False, crossover=True)),
+            bots=Count("id", filter=Q(is_bot=True)),
+            last=Max("last_at"),
+        )
+    }
     rows = (
         units.filter(is_bot=False, crossover=False)
-        .annotate(day=Greatest(TruncDay("first_at", tzinfo=dt.UTC), Value(_day_start(days[0]))))
+        .annotate(day=Greatest(TruncDay("first_at", tzinfo=dt.UTC), Value(_day_start(first_day))))
         .values("group_name", "day")
         .annotate(n=Count("id"))
     )
-    daily = _series(days, groups, ((r["group_name"], r["day"], r["n"]) for r in rows))
-    return Series(days, {g: list(accumulate(counts)) for g, counts in daily.lines.items()})
+    return totals, [(r["group_name"], r["day"], r["n"]) for r in rows]
+
+
+def _exposures_clickhouse(environment_id: int, kind: str, name: str, first_day: dt.date):
+    """`_exposures_postgres` over ClickHouse's exposures, folded per unit. One query."""
+    units = ch.first_exposures(
+        "environment_id = {e:UInt32} AND kind = {kind:String} AND name = {name:String}"
+    )
+    rows = ch.clickhouse().query(
+        "SELECT group_name, greatest(toStartOfDay(first_at), {start:DateTime64(3, 'UTC')}) AS day,"
+        " countIf(NOT is_bot AND NOT crossover), countIf(NOT is_bot AND crossover),"
+        f" countIf(is_bot), max(last_at) FROM ({units}) GROUP BY group_name, day",
+        {"e": environment_id, "kind": kind, "name": name, "start": _day_start(first_day)},
+    )
+    totals: dict[str, dict[str, Any]] = {}
+    first_days = []
+    for group, day, clean, crossovers, bots, last in rows:
+        total = totals.setdefault(group, {"units": 0, "crossovers": 0, "bots": 0, "last": last})
+        total["units"] += clean
+        total["crossovers"] += crossovers
+        total["bots"] += bots
+        total["last"] = max(total["last"], last)
+        if clean:
+            first_days.append((group, day, clean))
+    return totals, first_days
 
 
 def _gate_checks(
@@ -339,3 +403,53 @@ def gates_checked_since(*, project: Project, since: dt.datetime) -> set[str]:
         .distinct()
     )
     return {n.lower() for n in names}
+
+
+def experiment_units(
+    *,
+    environment_id: int,
+    kind: str,
+    name: str,
+    unit_type: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    groups: tuple[str, ...],
+) -> dict[str, Any]:
+    """From ClickHouse's exposures, folded per unit: the units first exposed between
+    `start` and `end`, clean ones per group (crossovers and bots apart), and clean first
+    exposures per UTC day and group (the results' exposure summary). One query."""
+    units = ch.first_exposures(
+        "environment_id = {e:UInt32} AND kind = {kind:String} AND name = {name:String} "
+        "AND unit_type = {unit_type:String}"
+    )
+    rows = ch.clickhouse().query(
+        "SELECT toDate(first_at) AS day, group_name, "
+        "countIf(NOT crossover AND NOT is_bot AND has({groups:Array(String)}, group_name)), "
+        f"countIf(crossover), countIf(is_bot AND NOT crossover) FROM ({units}) "
+        "WHERE first_at >= {start:DateTime64(3, 'UTC')} AND first_at <= {end:DateTime64(3, 'UTC')} "
+        "GROUP BY day, group_name ORDER BY day, group_name",
+        {
+            "e": environment_id,
+            "kind": kind,
+            "name": name,
+            "unit_type": unit_type,
+            "groups": list(groups),
+            "start": start,
+            "end": end,
+        },
+    )
+    counts: dict[str, int] = {}
+    daily: dict[str, dict[str, int]] = {}
+    crossovers = bots = 0
+    for day, group, clean, crossed, bot in rows:
+        crossovers += crossed
+        bots += bot
+        if clean:
+            counts[group] = counts.get(group, 0) + clean
+            daily.setdefault(day.isoformat(), {})[group] = clean
+    return {
+        "groups": [{"name": g, "units": counts.get(g, 0)} for g in groups],
+        "crossovers": crossovers,
+        "bots": bots,
+        "daily": [{"day": day, "groups": by_group} for day, by_group in daily.items()],
+    }

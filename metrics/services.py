@@ -85,12 +85,14 @@ def events_housekeep(now: dt.datetime | None = None) -> dict[str, int]:
     today = now.astimezone(dt.UTC).date()
     created = partitions.ensure_partitions(today, days_ahead=PARTITIONS_AHEAD)
     dropped = partitions.drop_expired(today, settings.GATEHOUSE_EVENT_RETENTION_DAYS)
-    if _on_clickhouse():
-        dropped += _drop_expired_clickhouse(today, settings.GATEHOUSE_EVENT_RETENTION_DAYS)
     key_cutoff = now - dt.timedelta(hours=settings.GATEHOUSE_EVENT_DEDUPE_HOURS)
     keys, _ = EventKey.objects.filter(seen_at__lt=key_cutoff).delete()
     kept_cutoff = now - dt.timedelta(days=settings.GATEHOUSE_EVENT_RETENTION_DAYS)
     examples, _ = SetAsideEvent.objects.filter(received_at__lt=kept_cutoff).delete()
+    if _on_clickhouse():
+        # Last: a ClickHouse outage fails the task (beat runs it again within the hour)
+        # after PostgreSQL's housekeeping is done.
+        dropped += _drop_expired_clickhouse(today, settings.GATEHOUSE_EVENT_RETENTION_DAYS)
     return {
         "partitions": len(created),
         "dropped": len(dropped),

@@ -104,7 +104,7 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture(scope="session")
-def _clickhouse_path(tmp_path_factory) -> str:
+def clickhouse_path(tmp_path_factory) -> str:
     """The embedded ClickHouse's data path of this test process (chdb opens one path per
     process; each xdist worker has its own temporary directory)."""
     path = str(tmp_path_factory.mktemp("clickhouse"))
@@ -113,12 +113,12 @@ def _clickhouse_path(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def ch(_clickhouse_path, settings):
+def ch(clickhouse_path, settings):
     """The embedded ClickHouse (chdb, for real), its tables created and empty."""
     from metrics.clickhouse import TABLES, clickhouse, ensure_schema
 
     settings.GATEHOUSE_CLICKHOUSE_URL = ""
-    settings.GATEHOUSE_CLICKHOUSE_PATH = _clickhouse_path
+    settings.GATEHOUSE_CLICKHOUSE_PATH = clickhouse_path
     ensure_schema()
     client = clickhouse()
     for table in TABLES:

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDay
 
@@ -27,7 +28,7 @@ from metrics.catalog.selectors import metric_definitions, tagged_metric_ids
 from metrics.definitions import MetricDefinition, MetricType, UserCountMode
 from metrics.models import Exposure
 from metrics.plan import ExperimentScope, GroupStatistics, PlanResult, group_statistics
-from metrics.plan.run import clickhouse_exposure_tally, on_clickhouse
+from metrics.selectors import experiment_units
 
 PRIMARY, SECONDARY, GUARDRAIL = "primary", "secondary", "guardrail"
 CORE_TAG = "Core"
@@ -98,9 +99,17 @@ def settings_of(experiment: Experiment, scope: ExperimentScope, primaries: int) 
 
 def exposure_summary(environment: Environment, scope: ExperimentScope) -> dict[str, Any]:
     """Units per group (crossovers and bots left out, and counted), and first exposures per
-    day and group, from the exposures the worker counted (in the events engine)."""
-    if on_clickhouse():
-        return _exposure_summary_of(scope, clickhouse_exposure_tally(environment.pk, scope))
+    day and group, from the exposures the worker counted (in ClickHouse when it holds them)."""
+    if settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse":
+        return experiment_units(
+            environment_id=environment.pk,
+            kind=scope.kind,
+            name=scope.name,
+            unit_type=scope.unit_type,
+            start=scope.start,
+            end=scope.end,
+            groups=scope.groups,
+        )
     units = Exposure.objects.filter(
         environment_id=environment.pk,
         kind=scope.kind,
@@ -128,30 +137,6 @@ def exposure_summary(environment: Environment, scope: ExperimentScope) -> dict[s
         "groups": [{"name": g, "units": counts.get(g, 0)} for g in scope.groups],
         "crossovers": excluded["crossovers"],
         "bots": excluded["bots"],
-        "daily": [{"day": day, "groups": groups} for day, groups in daily.items()],
-    }
-
-
-def _exposure_summary_of(
-    scope: ExperimentScope, tally: list[tuple[str, dt.date, bool, bool, int]]
-) -> dict[str, Any]:
-    """exposure_summary from the first exposures counted by (group, day, crossover, bot)."""
-    counts: dict[str, int] = {}
-    daily: dict[str, dict[str, int]] = {}
-    crossovers = bots = 0
-    for group_name, day, crossover, is_bot, n in sorted(tally, key=lambda row: row[1]):
-        if crossover:
-            crossovers += n
-        elif is_bot:
-            bots += n
-        elif group_name in scope.groups:
-            counts[group_name] = counts.get(group_name, 0) + n
-            by_group = daily.setdefault(day.isoformat(), {})
-            by_group[group_name] = by_group.get(group_name, 0) + n
-    return {
-        "groups": [{"name": g, "units": counts.get(g, 0)} for g in scope.groups],
-        "crossovers": crossovers,
-        "bots": bots,
         "daily": [{"day": day, "groups": groups} for day, groups in daily.items()],
     }
 

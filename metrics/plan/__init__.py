@@ -1,5 +1,5 @@
 """The query plan: stored exposures and events in, per-group sufficient statistics out,
-computed in PostgreSQL (docs/results-computation.md)."""
+computed in the events engine, one plan per SQL dialect (docs/results-computation.md)."""
 
 from metrics.plan.run import breakdown_statistics, group_statistics
 from metrics.plan.types import (

@@ -31,6 +31,8 @@ class Dialect:
     materialized = "AS MATERIALIZED"
     # Text appended to every statement.
     suffix = ""
+    # Each percentile cap in a query of its own (one ORDER BY per query).
+    percentiles_apart = False
 
     # Parameters and types ------------------------------------------------------------------
 
@@ -282,18 +284,12 @@ class ClickHouseDialect(Dialect):
         return f"if({found} = 0, NULL, arrayElement(mapValues({alias}.custom_ids), {found}))"
 
     def exposures(self, where: str) -> str:
-        # A unit's rows folded as PostgreSQL's upsert does (metrics.services._upsert_units):
-        # the first exposure's group and user, any row's bot flag, a crossover when a row
-        # says so or two rows name different groups.
-        return f"""(
-    SELECT r.unit_id AS unit_id, argMin(r.group_name, r.first_at) AS group_name,
-           min(r.first_at) AS first_at,
-           max(r.crossover) OR uniqExactIf(r.group_name, r.group_name <> '') > 1 AS crossover,
-           max(r.is_bot) AS is_bot, argMin(r.country, r.first_at) AS country,
-           argMin(r.browser, r.first_at) AS browser, argMin(r.os, r.first_at) AS os,
-           argMin(r.custom, r.first_at) AS custom
-    FROM exposures AS r WHERE {where}
-    GROUP BY r.unit_id) AS x WHERE true"""
+        # A unit's rows folded as PostgreSQL's upsert folds them (metrics.services.
+        # _upsert_units): the earliest row's group and user, any row's bot flag, a
+        # crossover when a row says so or two rows name different groups.
+        from metrics.clickhouse import first_exposures
+
+        return f"({first_exposures(where)}) AS x WHERE true"
 
 
 class RedshiftDialect(Dialect):
@@ -303,6 +299,9 @@ class RedshiftDialect(Dialect):
     name = "redshift"
     series_rows = True
     materialized = "AS"
+    # Redshift's sort-based aggregates (percentile_cont) of one query must share their
+    # ORDER BY: the numerator's and denominator's caps are read apart.
+    percentiles_apart = True
 
     def value(self, value: Any, cast: str) -> Any:
         if cast == "interval":
@@ -311,7 +310,8 @@ class RedshiftDialect(Dialect):
         return value
 
     def placeholder(self, key: str, cast: str) -> str:
-        cast = {"text": "varchar", "float8": "float8"}.get(cast, cast)
+        # VARCHAR alone is 256 bytes in Redshift.
+        cast = {"text": "varchar(65535)"}.get(cast, cast)
         return f"%({key})s::{cast}" if cast else f"%({key})s"
 
     def count_if(self, condition: str) -> str:

@@ -1,7 +1,10 @@
 """The statement that turns stored exposures and events into per-group sufficient
 statistics for one experiment and one metric (docs/results-computation.md).
 
-One statement of CTEs per metric; only one row per group leaves the database:
+One statement of CTEs per metric, built once for every engine: what differs is the
+dialect's (metrics.plan.dialects), where the units and events come from the sources'
+(metrics.plan.sources). Only one row per group leaves the database (and, where the
+dialect says so, a row per group and day of the series):
 
     scoped    the scope's exposure rows (group in scope, first exposure in [start, end])
     excluded  crossovers and bots counted
@@ -109,6 +112,8 @@ def breakdown_statement(
         raise ValueError(
             f"{metric.name}: a {metric.type} metric has no event dimension to break down by"
         )
+    if not (events if by_event else exposures).dimensions:
+        raise ValueError(f"{metric.name}: the source has no {breakdown.field} to break down by")
     p = Params(dialect)
     unit_dim = None if by_event else _unit_dimension(breakdown.field, p)
     ctes = _units_ctes(environment_id, scope, end, p, exposures, unit_dim)
@@ -162,7 +167,8 @@ def _segment_ctes(breakdown: Breakdown, other: str, unknown: str, p: Params) -> 
     `segs`: those, then "other" and "unknown" when some unit or event falls there."""
     return [
         f"""tops AS (
-  SELECT dim, row_number() OVER (ORDER BY n DESC, dim) AS seg FROM dimunits
+  SELECT dim, {p.dialect.cast("row_number() OVER (ORDER BY n DESC, dim)", "bigint")} AS seg
+  FROM dimunits
   WHERE dim IS NOT NULL ORDER BY n DESC, dim LIMIT {p.bind(breakdown.top, "integer")})""",
         f"""segs AS (
   SELECT seg, dim FROM tops
@@ -249,14 +255,19 @@ def _event_ctes(
         else ""
     )
     earliest = p.dialect.minus_days("u.first_at", cuped_days, p) if cuped_days else "u.first_at"
-    flags = ", ".join(f"ev.s{i}" for i in range(len(shape.selectors)))
+    # Every column named (a join's columns keep their table's name in ClickHouse).
+    flags = ", ".join(f"ev.s{i} AS s{i}" for i in range(len(shape.selectors)))
     values = "".join(
-        f", ev.v{i}" if c is not None and c.type in (MetricType.SUM, MetricType.MEAN) else ""
+        f", ev.v{i} AS v{i}"
+        if c is not None and c.type in (MetricType.SUM, MetricType.MEAN)
+        else ""
         for i, c in enumerate(shape.components)
     ) + "".join(
-        f", ev.t{i}" if c is not None and c.type == MetricType.COUNT_DISTINCT else ""
+        f", ev.t{i} AS t{i}" if c is not None and c.type == MetricType.COUNT_DISTINCT else ""
         for i, c in enumerate(shape.components)
     )
+    unit = "u.unit_id AS unit_id, u.group_name AS group_name, u.days AS days"
+    unit += ", u.first_day AS first_day"
     return [
         f"""ev AS (
   SELECT {", ".join(columns)}
@@ -264,12 +275,12 @@ def _event_ctes(
     {prune}AND e.time >= {scan}
     AND e.time <= {p.bind(end, "timestamptz")})""",
         f"""joined AS (
-  SELECT u.unit_id, u.group_name, u.days, u.first_day, ev.time, ev.day,
+  SELECT {unit}, ev.time AS time, ev.day AS day,
          ev.time >= u.first_at AS post, {flags}{values}
   FROM units u LEFT JOIN ev ON ev.unit_id = u.unit_id AND ev.time >= {earliest})"""
         if dim is None
         else f"""joined AS (
-  SELECT u.unit_id, u.group_name, u.days, u.first_day, s.seg, ev.time, ev.day,
+  SELECT {unit}, s.seg AS seg, ev.time AS time, ev.day AS day,
          ev.time >= u.first_at AS post, {flags}{values}
   FROM units u CROSS JOIN segs s
   LEFT JOIN (SELECT ev.*, coalesce(t.seg,
@@ -436,16 +447,19 @@ def _tail_ctes(shape: Shape, p: Params, daily: str | None, *, segmented: bool = 
         def pct(fraction: float | None, column: str) -> str:
             if fraction is None:
                 return none
-            return d.nonzero_percentile(d.fraction(fraction, p), column)
+            value = d.nonzero_percentile(d.fraction(fraction, p), column)
+            if d.percentiles_apart:
+                return f"(SELECT {value} FROM {caps_from} WHERE {counted})"
+            return value
 
         den_caps = (
             f"{pct(up, 'den')} AS den_upper, {pct(low, 'den')} AS den_lower"
             if shape.ratio_like
             else f"{none} AS den_upper, {none} AS den_lower"
         )
+        source = "" if d.percentiles_apart else f"\n  FROM {caps_from} WHERE {counted}"
         caps = f"""caps AS (
-  SELECT {pct(up, "num")} AS upper, {pct(low, "num")} AS lower, {den_caps}
-  FROM {caps_from} WHERE {counted})"""
+  SELECT {pct(up, "num")} AS upper, {pct(low, "num")} AS lower, {den_caps}{source})"""
     else:
         caps = f"""caps AS (
   SELECT {none} AS upper, {none} AS lower,
@@ -556,15 +570,21 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
     d = cap_sql("cv.yb", "c.den_upper", "c.den_lower", None)
 
     def change(value: str) -> str:
-        return f"{value} - coalesce({dl.lag(value, 'w')}, 0)"
+        return f"{value} - coalesce({dl.lag(value, by_unit)}, 0)"
+
+    # Windows written out (Redshift has no WINDOW clause), running sums with their frame
+    # (Redshift requires it; over one row per day it is the default frame's sum).
+    by_unit = "(PARTITION BY unit_id ORDER BY day)"
+    frame = " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    unit_run = f"(PARTITION BY unit_id ORDER BY day{frame})"
+    group_run = f"(PARTITION BY group_name ORDER BY day{frame})"
 
     return [
         f"""inc AS ({increments})""",
-        """cum AS (
+        f"""cum AS (
   SELECT unit_id, group_name, day,
-         sum(sum(a)) OVER w AS ca, sum(sum(b)) OVER w AS cb
-  FROM inc GROUP BY unit_id, group_name, day
-  WINDOW w AS (PARTITION BY unit_id ORDER BY day))""",
+         sum(sum(a)) OVER {unit_run} AS ca, sum(sum(b)) OVER {unit_run} AS cb
+  FROM inc GROUP BY unit_id, group_name, day)""",
         f"""cumvals AS (
   SELECT cv.unit_id, cv.group_name, cv.day, {dl.cast("cv.k", "int")} AS k, {y} AS y, {d} AS d
   FROM (SELECT unit_id, group_name, day, {counted} AS k, {ca} AS ya, {cb} AS yb FROM cum) AS cv
@@ -577,13 +597,13 @@ def _daily_ctes(shape: Shape, increments: str, fixed: str | None, p: Params) -> 
          {change("k * d")} AS dd,
          {change("k * d * d")} AS ddd,
          {change("k * y * d")} AS dyd
-  FROM cumvals WINDOW w AS (PARTITION BY unit_id ORDER BY day))""",
+  FROM cumvals)""",
         f"""daily {dl.materialized} (
   SELECT group_name, day,
-         sum(sum(dn)) OVER w AS n, sum(sum(ds)) OVER w AS s, sum(sum(dss)) OVER w AS ss,
-         sum(sum(dd)) OVER w AS sd, sum(sum(ddd)) OVER w AS sdd, sum(sum(dyd)) OVER w AS syd
-  FROM deltas GROUP BY group_name, day
-  WINDOW w AS (PARTITION BY group_name ORDER BY day))""",
+         sum(sum(dn)) OVER {group_run} AS n, sum(sum(ds)) OVER {group_run} AS s,
+         sum(sum(dss)) OVER {group_run} AS ss, sum(sum(dd)) OVER {group_run} AS sd,
+         sum(sum(ddd)) OVER {group_run} AS sdd, sum(sum(dyd)) OVER {group_run} AS syd
+  FROM deltas GROUP BY group_name, day)""",
     ]
 
 

@@ -19,9 +19,7 @@ from metrics import partitions
 from metrics.definitions import MetricDefinition
 from metrics.models import Exposure, UnitDay
 from metrics.plan.dialects import CLICKHOUSE
-from metrics.plan.fields import Params
 from metrics.plan.query import Statement, breakdown_statement, events_statement
-from metrics.plan.sources import EXPOSURES
 from metrics.plan.types import (
     Breakdown,
     BreakdownResult,
@@ -153,30 +151,9 @@ def on_clickhouse() -> bool:
 
 
 def _clickhouse_rows(statement: Statement) -> list[tuple[Any, ...]]:
-    return _clickhouse_rows_of(statement.sql, statement.params)
-
-
-def _clickhouse_rows_of(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     from metrics.clickhouse import clickhouse
 
-    return clickhouse().query(sql, params)
-
-
-def clickhouse_exposure_tally(
-    environment_id: int, scope: ExperimentScope
-) -> list[tuple[str, dt.date, bool, bool, int]]:
-    """The scope's first exposures in [start, end] in ClickHouse (any group), counted by
-    (group, UTC day, crossover, bot): what the results read of metrics_exposure in
-    PostgreSQL, from the folded `exposures` rows."""
-    p = Params(CLICKHOUSE)
-    relation = EXPOSURES.relation(environment_id, scope, p)
-    sql = f"""SELECT x.group_name, toDate(x.first_at, 'UTC'), x.crossover, x.is_bot, count()
-FROM {relation}
-  AND x.first_at >= {p.bind(scope.start, "timestamptz")}
-  AND x.first_at <= {p.bind(scope.end, "timestamptz")}
-GROUP BY 1, 2, 3, 4"""
-    rows = _clickhouse_rows_of(sql, p.values)
-    return [(g, day, bool(x), bool(b), int(n)) for g, day, x, b, n in rows]
+    return clickhouse().query(statement.sql, statement.params)
 
 
 # A table counts as stale for the planner once this share of its rows changed since its

@@ -26,6 +26,9 @@ from metrics.plan.types import ExperimentScope
 
 
 class ExposureSource(Protocol):
+    # Whether its units have the dimensions unit breakdowns read.
+    dimensions: bool
+
     def relation(self, environment_id: int, scope: ExperimentScope, p: Params) -> str:
         """A FROM item `x` followed by a WHERE clause: one row per unit of the scope with
         unit_id, group_name, first_at, crossover and is_bot (and country, browser, os,
@@ -34,6 +37,9 @@ class ExposureSource(Protocol):
 
 
 class EventSource(Protocol):
+    # Whether its events have fields event breakdowns read.
+    dimensions: bool
+
     def relation(self, environment_id: int, names: list[str], p: Params) -> str:
         """A FROM item `e` followed by a WHERE clause: the events named `names`. The plan
         appends `AND ...` conditions on `e.time` (and `e.received_at` when
@@ -56,8 +62,10 @@ class EventSource(Protocol):
 class Exposures:
     """The engine's own exposures (metrics_exposure; ClickHouse folds its rows)."""
 
+    dimensions = True
+
     def relation(self, environment_id: int, scope: ExperimentScope, p: Params) -> str:
-        prefix = "x." if p.dialect.name != "clickhouse" else "r."
+        prefix = "x." if p.dialect.name != "clickhouse" else ""
         where = (
             f"{prefix}environment_id = {p.bind(environment_id, 'integer')}\n"
             f"    AND {prefix}kind = {p.bind(scope.kind, 'text')} "
@@ -70,6 +78,8 @@ class Exposures:
 @dataclass(frozen=True, slots=True)
 class Events:
     """The engine's own events (metrics_event, ClickHouse's events)."""
+
+    dimensions = True
 
     def relation(self, environment_id: int, names: list[str], p: Params) -> str:
         table = p.dialect.events_table
@@ -101,9 +111,10 @@ class AssignmentQuery:
     """A warehouse's assignments: `sql` gives rows (unit_id text, experiment text,
     group_name text, assigned_at timestamp), several per unit allowed. A unit's first
     exposure is its earliest row (ties: the first group name); it is a crossover when
-    its rows name more than one group. Warehouses mark no bots."""
+    its rows name more than one group. Warehouses mark no bots, nor dimensions."""
 
     sql: str
+    dimensions = False
 
     def relation(self, environment_id: int, scope: ExperimentScope, p: Params) -> str:
         experiment = p.bind(scope.name, "text")
@@ -126,6 +137,7 @@ class MetricQuery:
     warehouse row has no other fields); "value" is the value."""
 
     sql: str
+    dimensions = False
 
     def relation(self, environment_id: int, names: list[str], p: Params) -> str:
         return f"({self.sql}) e\n  WHERE {p.dialect.in_list('e.event_name', names, p)}"

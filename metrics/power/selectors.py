@@ -31,6 +31,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -49,6 +50,16 @@ _ANY_UNIT = (
 )
 ALL_UNITS = "userID, else stableID"
 NAME_MAX = 200  # metrics_exposure.name
+
+
+NOT_ON_CLICKHOUSE = (
+    "The power calculator reads events from PostgreSQL: with ClickHouse as the events "
+    "engine (GATEHOUSE_EVENTS_ENGINE) it is not available yet."
+)
+
+
+class EngineUnsupported(ValueError):
+    """The calculator's statement has no ClickHouse dialect yet (docs/events.md)."""
 
 
 class PopulationKind(StrEnum):
@@ -166,7 +177,10 @@ def power_inputs(
 ) -> PowerInputs:
     """Per window of 1 to 4 weeks ending `now`: the population's units, the units in the
     statistic, the per-unit mean and variance. One statement (two for an exposure
-    population: its unit type first). ValueError when the definition cannot be computed."""
+    population: its unit type first). ValueError when the definition cannot be computed;
+    EngineUnsupported when the events are in ClickHouse."""
+    if settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse":
+        raise EngineUnsupported(NOT_ON_CLICKHOUSE)
     shape = shape_of(definition)
     end = now or timezone.now()
     starts = [end - dt.timedelta(weeks=k) for k in WEEKS]

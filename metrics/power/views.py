@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -14,7 +15,7 @@ from metrics.catalog import selectors as catalog
 from metrics.panels import environments_of
 from metrics.power.analysis import power_table
 from metrics.power.forms import PowerForm
-from metrics.power.selectors import population_names, power_inputs
+from metrics.power.selectors import NOT_ON_CLICKHOUSE, population_names, power_inputs
 
 
 @login_required
@@ -38,6 +39,9 @@ def power(request, slug):
         "environment": environment,
         "form": form,
         "has_metrics": bool(kwargs["metrics"]),
+        "not_on_clickhouse": NOT_ON_CLICKHOUSE
+        if settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse"
+        else "",
     }
     status = 200
     if asked and form.is_valid() and environment is not None:

@@ -1,6 +1,7 @@
 """Events and exposures, in a real browser: an SDK-shaped batch posted over HTTP to
 /v1/log_event shows up in the events page's live tail without a reload, and the
-experiment's page draws its exposures chart."""
+experiment's page draws its exposures chart; with the events in PostgreSQL and in
+ClickHouse (embedded chdb)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,12 @@ def _log_event(base: str, secret: str, events: list[dict]) -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_metrics__events_sent__live_tail_and_exposure_chart(page: Page, live_server):
+@pytest.mark.parametrize("engine", ["postgres", "clickhouse"])
+def test_metrics__events_sent__live_tail_and_exposure_chart(
+    page: Page, live_server, request, engine, tmp_path
+):
+    if engine == "clickhouse":
+        request.getfixturevalue("clickhouse_engine")
     # Given a project with a running, published experiment, a server key and a viewer
     admin = UserFactory(username="root", email="root@corp.example", is_superuser=True)
     project = console_services.project_create(actor=admin, name="Shop", slug="shop")
@@ -88,6 +94,7 @@ def test_metrics__events_sent__live_tail_and_exposure_chart(page: Page, live_ser
     expect(tail).to_contain_text("currency=EUR")
     expect(tail).to_contain_text("shopper-7")
     assert page.evaluate("window.stillTheSamePage") is True
+    page.screenshot(path=str(tmp_path / f"events-{engine}.png"), full_page=True)
 
     # And, once the worker has counted the exposures, the experiment's page draws them
     assert exposures_apply() == 1

@@ -4,6 +4,7 @@ from django.db import connection
 from console.publishing.services import ruleset_version_create
 from experiments import services as experiment_services
 from tests.experiments.factories import experiment_document
+from tests.metrics.test_sdks import published, recorder  # noqa: F401  (test_sdks_clickhouse)
 from tests.publishing.conftest import (  # noqa: F401  (fixtures shared with publishing)
     celery_worker_process,
     client_key,

@@ -1,5 +1,6 @@
 """The daily series of a metric's page, against values computed by hand from events stored
-by the intake's own service (tests/metrics/seed.py)."""
+by the intake's own service (tests/metrics/seed.py), on each events engine: PostgreSQL and
+ClickHouse (embedded chdb)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ def _at(days_ago: int, hour: int) -> int:
     day = timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=days_ago)
     moment = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
     return int(moment.timestamp() * 1000)
+
+
+@pytest.fixture(params=["postgres", "clickhouse"], autouse=True)
+def engine(request, settings) -> str:
+    if request.param == "clickhouse":
+        request.getfixturevalue("clickhouse_engine")
+    assert request.param == settings.GATEHOUSE_EVENTS_ENGINE
+    return request.param
 
 
 @pytest.fixture

@@ -5,8 +5,11 @@ import base64
 import datetime as dt
 import json
 import struct
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import orjson
 import pytest
@@ -110,6 +113,27 @@ def test_parameters_bind_on_the_server_side(ch):
         "toUInt64(18446744073709551615), 1e300"
     ) == [(dt.date(2026, 1, 2), [1, 2], None, 2**64 - 1, 1e300)]
     assert ch.query("SELECT 1 WHERE 0") == []
+
+
+def test_the_server_client_binds_the_same_parameter_texts_as_chdb():
+    from clickhouse_connect.driver.binding import bind_query
+
+    # Given parameters of every kind the readers use
+    params = {
+        "u": 'it\'s \\ "é"\n\t',
+        "names": ["purchase", "o'ther"],
+        "t": AT,
+        "m": {"k": "v'"},
+        "n": 7,
+        "bot": False,
+    }
+    # When clickhouse-connect binds them for the server (its HTTP param_ values)
+    query = "SELECT {u:String}, {names:Array(String)}, {t:DateTime64(3, 'UTC')}, "
+    query += "{m:Map(String, String)}, {n:UInt8}, {bot:Bool}"
+    _, sent = bind_query(query, ch_module._bound(params), dt.UTC)
+    # Then it sends exactly the texts chdb is given
+    assert sent == {f"param_{k}": str(v) for k, v in ch_module._bound(params).items()}
+    assert sent["param_t"] == "2026-03-04 05:06:07.891000"
 
 
 def test_a_dedupe_token_stores_a_retried_insert_once(ch):
@@ -262,3 +286,26 @@ def test_maps_hold_what_postgresql_arrow_operator_gives(db, obj):
     # Then the map holds the same texts, JSON nulls left out, and the whole prints the same
     assert text_map(obj) == expected
     assert jsonb_text(obj) == printed
+
+
+def test_a_second_process_on_the_same_path__refused_with_a_sentence(ch, clickhouse_path):
+    # Given this test process holds the embedded engine's path
+    code = (
+        "from metrics.clickhouse import ClickHouseError, Embedded\n"
+        "try:\n"
+        f"    Embedded({clickhouse_path!r})\n"
+        "except ClickHouseError as exc:\n"
+        "    print(exc)\n"
+    )
+    # When another process opens it
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # Then it is told why and what to set
+    assert "one process per path" in result.stdout, result.stderr[-2000:]
+    assert "GATEHOUSE_CLICKHOUSE_URL" in result.stdout

@@ -14,7 +14,7 @@ from django.db import OperationalError, connection
 from django.urls import reverse
 from django.utils import timezone
 
-from metrics.clickhouse import EVENT_COLUMNS, event_row
+from metrics.clickhouse import EVENT_COLUMNS, ClickHouseError, event_row
 from metrics.intake import Envelope, Limits, parse_batch
 from metrics.models import (
     Event,
@@ -330,3 +330,23 @@ def test_housekeeping_drops_clickhouse_days_past_the_retention(clickhouse_engine
     kept = clickhouse_engine.query("SELECT id FROM events ORDER BY id")
     assert kept == [(0,), (30,)]
     assert result["dropped"] >= 1
+
+
+@pytest.mark.django_db
+def test_worker__clickhouse_unreachable__batch_left_pending(
+    clickhouse_engine, production, settings
+):
+    # Given a stored batch with an exposure, waiting for the worker
+    envelope = Envelope(environment_id=production.pk, received_ms=now_ms())
+    batch = parse_batch({"events": [gate_check("g", "u1", True)]}, envelope, Limits(), is_bot)
+    events_store(envelope, batch)
+    # When the worker runs while the ClickHouse server cannot be reached
+    settings.GATEHOUSE_CLICKHOUSE_URL = "clickhouse://default@127.0.0.1:9/gatehouse"
+    with pytest.raises(ClickHouseError):
+        exposures_apply()
+    # Then the batch stays pending, uncounted, for the next run
+    assert PendingExposures.objects.count() == 1
+    assert not ExposureCount.objects.exists()
+    settings.GATEHOUSE_CLICKHOUSE_URL = ""
+    assert exposures_apply() == 1
+    assert clickhouse_engine.query("SELECT unit_id, group_name FROM exposures") == [("u1", "pass")]

@@ -127,3 +127,14 @@ def test_power_api__no_credentials__refused(project):
     response = session_client(None).get(_url(P))
     assert 400 <= response.status_code < 500
     assert response.json()["code"]
+
+
+@pytest.mark.usefixtures("catalog")
+def test_power_api__events_in_clickhouse__400_saying_it_is_not_available(
+    project, project_viewer, clickhouse_engine
+):
+    # Given the events are in ClickHouse, whose dialect the calculator does not have yet
+    # When the API is asked, then it says so (nothing computed from an empty PostgreSQL)
+    response = session_client(project_viewer).get(_url(P))
+    assert_error(response, 400, "engine_unsupported", None)
+    assert "ClickHouse" in response.json()["message"]

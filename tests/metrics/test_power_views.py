@@ -143,3 +143,17 @@ def test_power_page__queries__constant_whatever_the_population(client, project, 
     # the exposure population reads its unit type first: one more query, no more
     assert counts[1] == counts[0] + 1
     assert counts[0] <= 12
+
+
+@pytest.mark.usefixtures("catalog")
+def test_power_page__events_in_clickhouse__says_it_is_not_available(
+    client, project, project_viewer, clickhouse_engine
+):
+    # Given the events are in ClickHouse; when a viewer opens the page and asks
+    client.force_login(project_viewer)
+    opened = client.get(_url(project))
+    asked = _ask(client, project)
+    # Then the page says the calculator is not available on ClickHouse, and computes nothing
+    assert "with ClickHouse as the events engine" in opened.content.decode()
+    assert asked.status_code == 400
+    assert "table" not in asked.context

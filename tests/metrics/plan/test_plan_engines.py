@@ -12,12 +12,13 @@ import pytest
 
 from console.publishing.services import ruleset_version_create
 from experiments import services as experiment_services
+from experiments.results.compute import compute
 from gates.services.unit_types import unit_type_create
 from metrics.catalog.selectors import metric_definitions
 from metrics.catalog.services import metric_create
 from metrics.catalog.validation import FilterInput, MetricInput, StepInput
 from metrics.definitions import MetricDefinition
-from metrics.plan import ExperimentScope, group_statistics
+from metrics.plan import Breakdown, ExperimentScope, breakdown_statistics, group_statistics
 from tests.experiments.factories import experiment_document
 from tests.metrics.plan import test_group_statistics as base
 from tests.metrics.plan.engines import Batches, assert_same, copy_to_clickhouse
@@ -211,3 +212,59 @@ def test_custom_unit_type__every_metric_type__engines_agree(
         assert on_postgres.bots == (2 if exclude_bots else 0)
         assert sum(g.units for g in on_postgres.groups) == (157 if exclude_bots else 159)
         assert on_postgres.groups[0].covariate_sum is not None
+
+
+BREAKDOWNS = [
+    Breakdown("unit", "country"),
+    Breakdown("unit", "browser"),
+    Breakdown("unit", "os", top=1),
+    Breakdown("unit", "custom.tier"),
+    Breakdown("event", "metadata.sku", top=2),
+    Breakdown("event", "value", top=3),
+]
+
+
+def test_breakdowns__every_dimension__engines_agree(company, ch, settings, project):
+    # Given the company world in both engines
+    experiment, batches = company
+    environment_id = experiment.project.environments.get(name="production").pk
+    copy_to_clickhouse(ch, environment_id, batches.exposure_rows)
+    s = company_scope(experiment)
+    metrics = _definitions(project)
+    segments = {}
+    for metric in (metrics["seats"], metrics["logins"], metrics["skus"], metrics["basket"]):
+        for breakdown in BREAKDOWNS:
+            # When both engines break the metric down
+            settings.GATEHOUSE_EVENTS_ENGINE = "postgres"
+            on_postgres = breakdown_statistics(environment_id, s, metric, breakdown)
+            settings.GATEHOUSE_EVENTS_ENGINE = "clickhouse"
+            on_clickhouse = breakdown_statistics(environment_id, s, metric, breakdown)
+            # Then every segment agrees, in the same order
+            assert_same(on_postgres, on_clickhouse, f"{metric.name} by {breakdown.field}")
+            segments[(metric.name, breakdown.field)] = len(on_postgres.segments)
+    assert segments[("seats", "country")] == 4  # US, FR, JP and c6's earlier DE
+    assert segments[("seats", "metadata.sku")] == 3  # the top two, and "other"
+    assert segments[("seats", "os")] == 3  # the top one, "other", and c6 without an agent
+
+
+def test_results_payload__sequential_and_cuped__engines_agree(company, ch, settings):
+    # Given the company world in both engines, its scorecard's metrics of every type with
+    # CUPED and sequential testing on
+    experiment, batches = company
+    production = experiment.project.environments.get(name="production")
+    copy_to_clickhouse(ch, production.pk, batches.exposure_rows)
+    now = dt.datetime.now(dt.UTC)
+    # When the results are computed on each engine
+    settings.GATEHOUSE_EVENTS_ENGINE = "postgres"
+    on_postgres = compute(experiment, production, now=now, full=True)
+    settings.GATEHOUSE_EVENTS_ENGINE = "clickhouse"
+    on_clickhouse = compute(experiment, production, now=now)
+    # Then the statistics module's outputs agree to 1e-9, exposures and SRM included
+    assert on_postgres["settings"]["sequential"] is True
+    assert on_postgres["settings"]["cuped"] is True
+    assert len(on_postgres["metrics"]) == len(CATALOG)
+    assert_same(on_postgres, on_clickhouse)
+    seats = on_postgres["metrics"][0]
+    (comparison,) = seats["comparisons"]
+    assert comparison["relative"]["estimate"] > 0.1  # the planted lift shows
+    assert on_postgres["exposures"]["crossovers"] == 3
