@@ -90,5 +90,6 @@ bench: migrate
 	$(PY) bench/publishing.py --out bench/results.json
 	$(PY) bench/idlists.py --out bench/results.json
 	$(PY) bench/events.py --out bench/results.json
-	$(PY) bench/results_refresh.py --out bench/results.json
+	$(PY) bench/results_refresh.py --units 1000000 --events 20000000 --out bench/results.json
+	$(PY) bench/results_refresh.py --growth --out bench/results.json
 	@echo "Figures written to bench/results.json"

@@ -4,8 +4,8 @@ exported from PostgreSQL.
 
     .venv/bin/python bench/results_duckdb.py SPEC.json
 
-Run by results_refresh.py as a child process, so that its peak RSS (printed with the rest,
-one JSON object on stdout) is the DuckDB computation's alone. SPEC holds the CSV paths,
+Run by results_refresh.py as a child process, so that its peak RSS (VmHWM, printed with
+the rest, one JSON object on stdout) is the DuckDB computation's alone. SPEC holds the CSV paths,
 the DuckDB database file, the scope (environment, exposure kind/name/unit type, groups,
 start, end, CUPED days) and the metrics as plain data:
 
@@ -332,6 +332,15 @@ def compute(con, spec: dict, metric: dict) -> dict:
     return {"groups": groups, "caps": caps, "crossovers": crossovers, "bots": bots}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS since it was started (VmHWM: ru_maxrss would count the
+    parent's from before the exec, which the kernel carries over)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     import duckdb
 
@@ -350,7 +359,7 @@ def main() -> None:
         out["results"][label] = compute(con, spec, metric)
         out["seconds"][label] = time.perf_counter() - began
     con.close()
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     json.dump(out, sys.stdout)
 
 

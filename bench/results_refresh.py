@@ -1,41 +1,55 @@
 """The query plan: a full computation from events against the rollup's first build and
-its daily incremental refresh, and the same computation in DuckDB (in-process, the
-single-machine analytics anchor) in the same run.
+its daily incremental refresh on PostgreSQL, and the same computation on ClickHouse (the
+scale-out engine, embedded chdb) and in DuckDB (the single-machine analytics anchor) in
+the same run.
 
     .venv/bin/python bench/results_refresh.py [--units 400000] [--events 8000000] [--days 14]
-        [--out bench/results.json] [--database gatehouse_bench_results] [--keep-db]
+        [--growth] [--out bench/results.json] [--database gatehouse_bench_results] [--keep-db]
 
 In a database of its own (bench/publishing.py's `isolated`; Redis is not used): one
 experiment with three groups, `--units` units exposed over its first three days (one in
 101 a crossover, one in 103 a bot), `--events` purchases, sessions, carts and payments
 spread over `--days` days (and the week before, for CUPED), generated and written with
-COPY a chunk at a time, received the minute they happened. Then, timed:
-`group_statistics(full=True)` for an event count, a ratio (revenue per session) and a
-funnel (cart, then pay), CUPED on (7 days); the rollup's first build; one more day of
-events (`--events` / `--days`); the incremental refresh (the rollup where its build found
-enough events per row, settings.GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW, else from events; the
-funnel is not rolled up and computes from events) and the full recompute of the same data
-(checked equal).
+COPY a chunk at a time, received the minute they happened (times in milliseconds, as SDKs
+send them). Then, timed: `group_statistics(full=True)` for an event count, a ratio
+(revenue per session) and a funnel (cart, then pay), CUPED on (7 days); the rollup's first
+build; one more day of events (`--events` / `--days`); the incremental refresh (the rollup
+where its build found enough events per row, settings.GATEHOUSE_ROLLUP_MIN_EVENTS_PER_ROW,
+else from events; the funnel is not rolled up and computes from events) and the full
+recompute of the same data (checked equal).
 
-DuckDB: the exposures and events are exported (COPY TO STDOUT, CSV), loaded into a DuckDB
-database file and the three metrics computed by bench/results_duckdb.py's SQL, in a
-child process so that its peak RSS is its own. Its per-group statistics must equal the
-full recompute's (units, n and funnel steps exactly; every sum, the caps and the daily
-series to a relative 1e-9), or the bench fails. Reported per metric and in total:
-PostgreSQL full and incremental seconds, DuckDB's query seconds (its load and the export
-apart) and the ratios; peak RSS (ru_maxrss) of the bench process over the PostgreSQL
-refreshes (it is the worker's side: a few rows per group come back), the PostgreSQL
-backend's VmHWM (a new connection per phase; shared buffers touched included, parallel
-workers not) and the DuckDB process's. `--out` merges the figures under
-"results_refresh".
+ClickHouse: the exposures and events are exported (COPY TO STDOUT, PostgreSQL's text
+format, with the contract's columns: JSON objects become maps of `->>` texts), loaded by
+bench/results_clickhouse.py into metrics.clickhouse's `exposures` and `events` tables of
+an embedded chdb with a data path of its own, and the three metrics computed there by
+metrics.plan.group_statistics itself (GATEHOUSE_EVENTS_ENGINE=clickhouse: the plan's
+ClickHouse dialect), in a child process so that its peak RSS is its own.
+DuckDB: the exposures and events are exported as CSV, loaded into a DuckDB database file
+and the three metrics computed by bench/results_duckdb.py's SQL, in a child process too.
+Both engines' per-group statistics must equal PostgreSQL's full recompute (units, n and
+funnel steps exactly; every sum, the caps and the daily series to a relative 1e-9), or
+the bench fails. Reported per metric and in total: PostgreSQL full and incremental
+seconds, ClickHouse's and DuckDB's query seconds (their exports and loads apart) and
+their ratios to PostgreSQL's full recompute; peak RSS (ru_maxrss) of the bench process
+over the PostgreSQL refreshes (it is the worker's side: a few rows per group come back),
+the PostgreSQL backend's VmHWM (a new connection per phase; shared buffers touched
+included, parallel workers not), and the ClickHouse and DuckDB processes' (VmHWM: their
+ru_maxrss would count the bench process's, carried over the exec).
+`--out` merges the figures under "results_refresh".
 
-Size: the issue asks for 1,000,000 units and 20,000,000 events. On the 2-core machine
-this was written on (shared with other work) the whole run grows about linearly with the
-events: 2,000,000 events took 2 min 17 s end to end, 40 s of it generating and COPYing,
-and `--units 1000000 --events 20000000` took about 50 minutes (22 of them generating and
-COPYing, on a machine loaded by other test runs; figures in docs/results-computation.md).
-The default is therefore 400,000 units and 8,000,000 events (the same 20 events per unit):
-9 min 53 s end to end, 3 min 12 s of it generating and COPYing.
+`--growth` runs the whole bench twice, at 1,000,000 and at 10,000,000 events (units in
+the ratio of `--units` to `--events`: 50,000 and 500,000 by default), each in a database
+of its own, and reports per engine the ratio of the second run's seconds and peak memory
+to the first's; `--out` merges both runs and the ratios under "results_refresh_growth".
+
+Size: the issue asks for 1,000,000 units and 20,000,000 events, and `make bench` runs that
+size and then `--growth`. Without ClickHouse that size took about 50 minutes on the 2-core
+machine (22 of them generating and COPYing); ClickHouse adds its export, load and queries,
+which took about 8 minutes at 10,000,000 events, so expect well over an hour, and its process
+peaked at 6.6 GB at 10,000,000 events (about twice that is expected at 20,000,000: the
+machine needs the memory). `--growth` took 43 minutes on a loaded machine. The default here
+is 400,000 units and 8,000,000 events (the same 20 events per unit); figures in
+docs/results-computation.md.
 BENCH_EXPLAIN=1 writes the plans of statements slower than 0.3 s to stderr (writes then
 run as EXPLAIN ANALYZE, once).
 """
@@ -65,6 +79,7 @@ from bench.publishing import isolated  # noqa: E402
 UNITS = 400_000
 EVENTS = 8_000_000
 CHUNK = 500_000
+GROWTH = (1_000_000, 10_000_000)  # --growth's event counts
 CUPED_DAYS = 7  # group_statistics' default
 CROSSOVER_EVERY = 101
 BOT_EVERY = 103
@@ -92,6 +107,8 @@ def _events(env_id, units, low, high, count, rng):
     rows = []
     for _ in range(count):
         at = low + (high - low) * rng.random()
+        # Milliseconds, as SDKs send them and ClickHouse's DateTime64(3) keeps them.
+        at = at.replace(microsecond=at.microsecond // 1000 * 1000)
         name = rng.choice(("purchase", "session", "cart", "pay"))
         value = rng.randrange(1, 100) if name == "purchase" else None
         received = at + dt.timedelta(seconds=rng.randrange(0, 60))
@@ -133,12 +150,38 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=UNITS)
     parser.add_argument("--events", type=int, default=EVENTS)
     parser.add_argument("--days", type=int, default=14)
+    parser.add_argument(
+        "--growth",
+        action="store_true",
+        help=f"run at {GROWTH[0]:,} and {GROWTH[1]:,} events (units in the ratio of "
+        "--units to --events) and report how each engine grows",
+    )
     parser.add_argument("--out", type=Path, help="merge the figures into this JSON file")
     parser.add_argument("--database", default="gatehouse_bench_results")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     if "bench" not in args.database:
         parser.error("the bench drops its database: give it a name containing 'bench'")
+    if not args.growth:
+        figures = measure(args)
+        sys.stdout.write(render(figures) + "\n")
+        if args.out:
+            merge_results(args.out, "results_refresh", figures)
+        return
+    sizes = []
+    for events in GROWTH:
+        units = events * args.units // args.events
+        size = argparse.Namespace(**{**vars(args), "units": units, "events": events})
+        sizes.append(measure(size))
+        sys.stdout.write(render(sizes[-1]) + "\n\n")
+    figures = {"sizes": sizes, "growth": growth(*sizes)}
+    sys.stdout.write(render_growth(figures) + "\n")
+    if args.out:
+        merge_results(args.out, "results_refresh_growth", figures)
+
+
+def measure(args) -> dict:
+    """One run of the bench at `args.units` and `args.events`, in a database of its own."""
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     with isolated(args.database, redis_url, "results-", keep_db=args.keep_db) as (_, tmp):
         import django
@@ -148,14 +191,30 @@ def main() -> None:
         from django.db import connection
 
         call_command("migrate", verbosity=0)
-        if os.environ.get("BENCH_EXPLAIN"):
-            with connection.execute_wrapper(_explain):
-                figures = run(args, tmp)
-        else:
-            figures = run(args, tmp)
-    sys.stdout.write(render(figures) + "\n")
-    if args.out:
-        merge_results(args.out, "results_refresh", figures)
+        try:
+            if os.environ.get("BENCH_EXPLAIN"):
+                with connection.execute_wrapper(_explain):
+                    return run(args, tmp)
+            return run(args, tmp)
+        finally:
+            connection.close()  # before the database is dropped
+
+
+def bench_metrics() -> dict:
+    """The three metrics timed, by label: an event count, a ratio (revenue per session)
+    and a funnel (cart, then pay)."""
+    from metrics.definitions import EventSelector, MetricDefinition, MetricType
+
+    purchase = EventSelector("purchase")
+    revenue = MetricDefinition("revenue", MetricType.SUM, purchase)
+    sessions = MetricDefinition("sessions", MetricType.EVENT_COUNT, EventSelector("session"))
+    return {
+        "event_count": MetricDefinition("purchases", MetricType.EVENT_COUNT, purchase),
+        "ratio": MetricDefinition("rps", MetricType.RATIO, numerator=revenue, denominator=sessions),
+        "funnel": MetricDefinition(
+            "checkout", MetricType.FUNNEL, steps=(EventSelector("cart"), EventSelector("pay"))
+        ),
+    }
 
 
 def _write_events(cursor, env_id, units, low, high, count, rng) -> None:
@@ -208,8 +267,9 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _export(cursor, sql: str, path: Path) -> None:
-    with path.open("wb") as f, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+def _export(cursor, sql: str, path: Path, form: str = "csv") -> None:
+    """COPY the rows of `sql` to the file at `path` (CSV, or PostgreSQL's text format)."""
+    with path.open("wb") as f, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT {form})") as copy:
         for data in copy:
             f.write(data)
 
@@ -220,7 +280,6 @@ def run(args, tmp: Path) -> dict:
 
     from console import services
     from metrics import partitions
-    from metrics.definitions import EventSelector, MetricDefinition, MetricType
     from metrics.plan import ExperimentScope, group_statistics
 
     rng = random.Random(1)
@@ -256,16 +315,7 @@ def run(args, tmp: Path) -> dict:
     scope = ExperimentScope(
         "config", "bench_exp", "userID", GROUPS, start, today + dt.timedelta(days=30)
     )
-    purchase = EventSelector("purchase")
-    revenue = MetricDefinition("revenue", MetricType.SUM, purchase)
-    sessions = MetricDefinition("sessions", MetricType.EVENT_COUNT, EventSelector("session"))
-    metrics = {
-        "event_count": MetricDefinition("purchases", MetricType.EVENT_COUNT, purchase),
-        "ratio": MetricDefinition("rps", MetricType.RATIO, numerator=revenue, denominator=sessions),
-        "funnel": MetricDefinition(
-            "checkout", MetricType.FUNNEL, steps=(EventSelector("cart"), EventSelector("pay"))
-        ),
-    }
+    metrics = bench_metrics()
 
     def timed(label, fn):
         began = time.perf_counter()
@@ -324,7 +374,92 @@ def run(args, tmp: Path) -> dict:
         inc, fu = incremental[name], full[name]
         _agree(f"incremental {name} against full", inc, fu, 1e-6)
 
-    # DuckDB: the same exposures and events, exported, loaded, computed in a child process.
+    # DuckDB and ClickHouse: the same exposures and events, exported from PostgreSQL,
+    # loaded and computed in a child process each (its peak RSS its own).
+    duck = _duckdb(tmp, env.pk, scope, full, metrics, seconds)
+    memory["duckdb_process_mb"] = round(duck["peak_rss_mb"], 1)
+    memory["duckdb_export_mb"] = duck["export_mb"]
+    ch = _clickhouse(tmp, env.pk, scope, day2, full, seconds)
+    memory["clickhouse_process_mb"] = round(ch["peak_rss_mb"], 1)
+    memory["clickhouse_export_mb"] = ch["export_mb"]
+
+    comparison = {}
+    for name in metrics:
+        pg_full, pg_inc = seconds[f"full recompute {name}"], seconds[f"incremental refresh {name}"]
+        comparison[name] = {
+            "postgresql_full": pg_full,
+            "postgresql_incremental": pg_inc,
+            "postgresql_incremental_source": incremental[name].source,
+            "clickhouse": seconds[f"clickhouse {name}"],
+            "duckdb": seconds[f"duckdb {name}"],
+        }
+    comparison["total"] = {
+        k: round(sum(c[k] for c in comparison.values()), 3)
+        for k in ("postgresql_full", "postgresql_incremental", "clickhouse", "duckdb")
+    }
+    for row in comparison.values():
+        for engine in ("clickhouse", "duckdb"):
+            # The engine's seconds over PostgreSQL's full recompute of the same data.
+            row[f"{engine}_over_postgresql"] = _ratio(row[engine], row["postgresql_full"])
+    total = comparison["total"]
+    total["clickhouse_with_load"] = round(total["clickhouse"] + seconds["clickhouse load"], 3)
+    total["duckdb_with_load"] = round(total["duckdb"] + seconds["duckdb load"], 3)
+    return {
+        "units": args.units,
+        "events": args.events,
+        "events_next_day": args.events // args.days,
+        "days": args.days,
+        "cuped_days": CUPED_DAYS,
+        "seconds": seconds,
+        "comparison": comparison,
+        "clickhouse": {k: ch[k] for k in ("version", "threads", "rows")},
+        "duckdb": {"version": duck["duckdb"], "threads": duck["threads"], "rows": duck["rows"]},
+        "memory": memory,
+        "rollup": verdicts,
+        "check": (
+            "ClickHouse and DuckDB equal PostgreSQL full=True: units and n exactly, sums, caps "
+            "and daily series to a relative 1e-9"
+        ),
+    }
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def _naive(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).replace(tzinfo=None).isoformat()
+
+
+def _child(script: str, spec: Path, env: dict | None = None) -> dict:
+    """Run bench/`script` on `spec` in a child process; its JSON answer. The bench fails
+    with the child's error if it fails."""
+    child = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), str(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if child.returncode:
+        raise SystemExit(f"bench/{script} failed:\n{child.stderr[-4000:]}")
+    return json.loads(child.stdout)
+
+
+def _print(seconds: dict, labels) -> None:
+    for label in labels:
+        sys.stdout.write(f"{label:40s} {seconds[label]:8.3f} s\n")
+    sys.stdout.flush()
+
+
+def _size_mb(*paths: Path) -> float:
+    return round(sum(p.stat().st_size for p in paths) / 2**20, 1)
+
+
+def _duckdb(tmp: Path, env_id: int, scope, full: dict, metrics: dict, seconds: dict) -> dict:
+    """The three metrics in DuckDB (results_duckdb.py's SQL), checked equal to `full`."""
+    from django.db import connection
+
     exposures_csv, events_csv = tmp / "exposures.csv", tmp / "events.csv"
     began = time.perf_counter()
     with connection.cursor() as cursor:
@@ -342,83 +477,111 @@ def run(args, tmp: Path) -> dict:
             events_csv,
         )
     seconds["duckdb export from PostgreSQL"] = round(time.perf_counter() - began, 3)
-    naive = lambda t: t.astimezone(dt.UTC).replace(tzinfo=None).isoformat()  # noqa: E731
     end = full["event_count"].end
     spec = {
         "database": str(tmp / "bench.duckdb"),
         "exposures_csv": str(exposures_csv),
         "events_csv": str(events_csv),
         "scope": {
-            "environment_id": env.pk,
+            "environment_id": env_id,
             "kind": scope.kind,
             "name": scope.name,
             "unit_type": scope.unit_type,
             "groups": list(scope.groups),
-            "start": naive(scope.start),
-            "end": naive(end),
-            "scan": naive(scope.start - dt.timedelta(days=CUPED_DAYS)),
+            "start": _naive(scope.start),
+            "end": _naive(end),
+            "scan": _naive(scope.start - dt.timedelta(days=CUPED_DAYS)),
             "cuped_days": CUPED_DAYS,
             "exclude_bots": scope.exclude_bots,
         },
         "metrics": {name: _duck_metric(m) for name, m in metrics.items()},
     }
-    (tmp / "spec.json").write_text(json.dumps(spec))
-    child = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "results_duckdb.py"), str(tmp / "spec.json")],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    duck = json.loads(child.stdout)
+    (tmp / "duckdb.json").write_text(json.dumps(spec))
+    duck = _child("results_duckdb.py", tmp / "duckdb.json")
     seconds["duckdb load"] = round(duck["seconds"]["load"], 3)
     for name in metrics:
         seconds[f"duckdb {name}"] = round(duck["seconds"][name], 3)
-    for label in (
-        "duckdb export from PostgreSQL",
-        "duckdb load",
-        *(f"duckdb {n}" for n in metrics),
-    ):
-        sys.stdout.write(f"{label:40s} {seconds[label]:8.3f} s\n")
+    _print(
+        seconds, ("duckdb export from PostgreSQL", "duckdb load", *(f"duckdb {n}" for n in metrics))
+    )
     for name in metrics:
-        _agree_duck(name, full[name], duck["results"][name])
-    memory["duckdb_process_mb"] = round(duck["peak_rss_mb"], 1)
-    for path in (exposures_csv, events_csv):
-        memory.setdefault("export_mb", 0.0)
-        memory["export_mb"] += round(path.stat().st_size / 2**20, 1)
+        _agree_engine("DuckDB", name, full[name], _duck_plan(full[name], duck["results"][name]))
+    duck["export_mb"] = _size_mb(exposures_csv, events_csv)
+    for path in (exposures_csv, events_csv, tmp / "bench.duckdb"):
+        path.unlink()
+    return duck
 
-    comparison = {}
-    for name in metrics:
-        pg_full, pg_inc = seconds[f"full recompute {name}"], seconds[f"incremental refresh {name}"]
-        ddb = seconds[f"duckdb {name}"]
-        comparison[name] = {
-            "postgresql_full": pg_full,
-            "postgresql_incremental": pg_inc,
-            "postgresql_incremental_source": incremental[name].source,
-            "duckdb": ddb,
-            "full_over_duckdb": round(pg_full / ddb, 2) if ddb else None,
-            "incremental_over_duckdb": round(pg_inc / ddb, 2) if ddb else None,
-        }
-    total = {
-        k: round(sum(c[k] for c in comparison.values()), 3)
-        for k in ("postgresql_full", "postgresql_incremental", "duckdb")
+
+def _text_map(column: str) -> str:
+    """A JSON object column as a JSON object of its keys' `->>` texts, JSON nulls left out
+    (the contract's Map(String, String); ClickHouse's JSONExtract reads it)."""
+    return (
+        f"CASE WHEN jsonb_typeof({column}) IS DISTINCT FROM 'object' OR {column} = '{{}}' "
+        "THEN '{}' ELSE (SELECT coalesce(jsonb_object_agg(k, v), '{}')::text "
+        f"FROM jsonb_each_text({column}) AS t(k, v) WHERE v IS NOT NULL) END"
+    )
+
+
+# The contract's columns (bench/results_clickhouse.py's EVENTS and EXPOSURES), in order:
+# user_fields from the user object (custom as JSON text), user_custom from user.custom.
+USER, USER_CUSTOM = '"user"', """("user" -> 'custom')"""
+CLICKHOUSE_EVENTS = (
+    "SELECT id, received_at AT TIME ZONE 'UTC', environment_id, time AT TIME ZONE 'UTC', "
+    "client_time, event_name, user_id, stable_id, "
+    f"{_text_map('custom_ids')}, value_text, value_num, {_text_map('metadata')}, "
+    f"{_text_map(USER)}, {_text_map(USER_CUSTOM)}, "
+    "coalesce(secondary_exposures::text, ''), sdk_type, sdk_version, is_bot FROM metrics_event"
+)
+CLICKHOUSE_EXPOSURES = (
+    "SELECT environment_id, kind, name, unit_type, unit_id, rule_id, group_name, "
+    "first_at AT TIME ZONE 'UTC', last_at AT TIME ZONE 'UTC', count, crossover, is_bot, "
+    f"country, browser, os, {_text_map('custom')} FROM metrics_exposure"
+)
+
+
+def _clickhouse(tmp: Path, env_id: int, scope, now: dt.datetime, full: dict, seconds: dict):
+    """The three metrics by the query plan on ClickHouse (results_clickhouse.py, embedded
+    chdb with a data path of its own), checked equal to `full`."""
+    from django.db import connection
+
+    exposures_tsv, events_tsv = tmp / "exposures.tsv", tmp / "events.tsv"
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        # JIT compiles the maps' expressions once per event partition: seconds for nothing.
+        cursor.execute("SET jit = off")
+        _export(cursor.cursor, CLICKHOUSE_EXPOSURES, exposures_tsv, "text")
+        _export(cursor.cursor, CLICKHOUSE_EVENTS, events_tsv, "text")
+    seconds["clickhouse export from PostgreSQL"] = round(time.perf_counter() - began, 3)
+    spec = {
+        "exposures_tsv": str(exposures_tsv),
+        "events_tsv": str(events_tsv),
+        "environment_id": env_id,
+        "scope": {
+            "kind": scope.kind,
+            "name": scope.name,
+            "unit_type": scope.unit_type,
+            "groups": list(scope.groups),
+            "start": scope.start.isoformat(),
+            "end": scope.end.isoformat(),
+        },
+        "now": now.isoformat(),
     }
-    total["full_over_duckdb"] = round(total["postgresql_full"] / total["duckdb"], 2)
-    total["incremental_over_duckdb"] = round(total["postgresql_incremental"] / total["duckdb"], 2)
-    total["duckdb_with_load"] = round(total["duckdb"] + seconds["duckdb load"], 3)
-    comparison["total"] = total
-    return {
-        "units": args.units,
-        "events": args.events,
-        "events_next_day": args.events // args.days,
-        "days": args.days,
-        "cuped_days": CUPED_DAYS,
-        "seconds": seconds,
-        "comparison": comparison,
-        "duckdb": {"version": duck["duckdb"], "threads": duck["threads"], "rows": duck["rows"]},
-        "memory": memory,
-        "rollup": verdicts,
-        "check": "DuckDB equals PostgreSQL full=True: units and n exactly, sums to 1e-9",
-    }
+    (tmp / "clickhouse.json").write_text(json.dumps(spec))
+    env = {k: v for k, v in os.environ.items() if k != "GATEHOUSE_CLICKHOUSE_URL"}
+    env["GATEHOUSE_EVENTS_ENGINE"] = "clickhouse"
+    env["GATEHOUSE_CLICKHOUSE_PATH"] = str(tmp / "clickhouse")
+    ch = _child("results_clickhouse.py", tmp / "clickhouse.json", env)
+    seconds["clickhouse load"] = round(ch["seconds"]["load"], 3)
+    for name in full:
+        seconds[f"clickhouse {name}"] = round(ch["seconds"][name], 3)
+    labels = ("clickhouse export from PostgreSQL", "clickhouse load")
+    _print(seconds, (*labels, *(f"clickhouse {n}" for n in full)))
+    for name, pg in full.items():
+        _agree_engine("ClickHouse", name, pg, _plan(pg, ch["results"][name]))
+    ch["export_mb"] = _size_mb(exposures_tsv, events_tsv)
+    exposures_tsv.unlink()
+    events_tsv.unlink()
+    return ch
 
 
 def _duck_metric(metric) -> dict:
@@ -467,9 +630,8 @@ def _agree(what: str, a, b, rel: float) -> None:
         raise SystemExit(f"{what}: the results differ\n  " + "\n  ".join(problems[:20]))
 
 
-def _agree_duck(name: str, pg, duck: dict) -> None:
-    """DuckDB's result (results_duckdb.py) against PostgreSQL's full=True, field by field;
-    the bench fails if they differ."""
+def _duck_plan(pg, duck: dict):
+    """DuckDB's result (results_duckdb.py) as a PlanResult beside PostgreSQL's `pg`."""
     from metrics.plan.run import _series
     from metrics.plan.types import Caps, GroupStatistics, PlanResult
 
@@ -482,14 +644,48 @@ def _agree_duck(name: str, pg, duck: dict) -> None:
         values["steps"] = tuple(g["steps"])
         values["daily"] = _series(g["daily"], days, ratio)
         groups.append(GroupStatistics(**values))
-    caps = duck["caps"]
-    for key in ("upper", "lower", "den_upper", "den_lower"):
-        if not _close(caps[key], getattr(pg.caps, key), 1e-9):
-            raise SystemExit(f"DuckDB {name}: cap {key} {caps[key]!r} != {getattr(pg.caps, key)!r}")
-    as_pg = PlanResult(pg.metric, pg.start, pg.end, pg.cuped_days, tuple(groups), Caps(), 0, 0)
-    _agree(f"DuckDB {name} against PostgreSQL", as_pg, pg, 1e-9)
-    if (duck["crossovers"], duck["bots"]) != (pg.crossovers, pg.bots):
-        raise SystemExit(f"DuckDB {name}: exclusions differ")
+    caps = Caps(**duck["caps"], fixed=pg.caps.fixed)
+    return PlanResult(
+        pg.metric, pg.start, pg.end, pg.cuped_days, tuple(groups), caps,
+        duck["crossovers"], duck["bots"],
+    )  # fmt: skip
+
+
+def _plan(pg, data: dict):
+    """ClickHouse's PlanResult as results_clickhouse.py sends it (JSON) back."""
+    from metrics.plan.types import Caps, DayStatistics, GroupStatistics, PlanResult
+
+    groups = []
+    for g in data["groups"]:
+        daily = tuple(
+            DayStatistics(**{**d, "day": dt.date.fromisoformat(d["day"])}) for d in g["daily"]
+        )
+        groups.append(GroupStatistics(**{**g, "steps": tuple(g["steps"]), "daily": daily}))
+    return PlanResult(
+        pg.metric,
+        dt.datetime.fromisoformat(data["start"]),
+        dt.datetime.fromisoformat(data["end"]),
+        pg.cuped_days,
+        tuple(groups),
+        Caps(**data["caps"]),
+        data["crossovers"],
+        data["bots"],
+        data["source"],
+    )
+
+
+def _agree_engine(engine: str, name: str, pg, other) -> None:
+    """Another engine's result against PostgreSQL's full=True, field by field: the bench
+    fails if they differ."""
+    if (other.start, other.end) != (pg.start, pg.end):
+        raise SystemExit(f"{engine} {name}: the period differs")
+    for f in dataclasses.fields(pg.caps):
+        mine, theirs = getattr(other.caps, f.name), getattr(pg.caps, f.name)
+        if not _close(mine, theirs, 1e-9):
+            raise SystemExit(f"{engine} {name}: cap {f.name} {mine!r} != {theirs!r}")
+    _agree(f"{engine} {name} against PostgreSQL", other, pg, 1e-9)
+    if (other.crossovers, other.bots) != (pg.crossovers, pg.bots):
+        raise SystemExit(f"{engine} {name}: exclusions differ")
 
 
 def render(figures: dict) -> str:
@@ -498,29 +694,82 @@ def render(figures: dict) -> str:
     lines = [
         f"{figures['units']:,} units, {figures['events']:,} events (+{figures['events_next_day']:,}"
         f" the next day), CUPED {figures['cuped_days']} days; seconds",
-        f"{'':14} {'PG full':>9} {'PG incr.':>9} {'DuckDB':>9} {'full/Duck':>10} {'incr/Duck':>10}"
-        "  incr. read",
+        f"{'':14} {'PG full':>9} {'PG incr.':>9} {'ClickHouse':>10} {'DuckDB':>9} {'CH/PG':>7} "
+        f"{'Duck/PG':>7}  incr. read",
     ]
     for name, row in c.items():
         lines.append(
             f"{name:14} {row['postgresql_full']:>9.3f} {row['postgresql_incremental']:>9.3f} "
-            f"{row['duckdb']:>9.3f} {row['full_over_duckdb']:>9.1f}x "
-            f"{row['incremental_over_duckdb']:>9.1f}x  "
+            f"{row['clickhouse']:>10.3f} {row['duckdb']:>9.3f} "
+            f"{row['clickhouse_over_postgresql']:>7.3f} {row['duckdb_over_postgresql']:>7.3f}  "
             f"{row.get('postgresql_incremental_source', '')}"
         )
     s = figures["seconds"]
+    ch, duck = figures["clickhouse"], figures["duckdb"]
     lines.append(
-        f"DuckDB load {s['duckdb load']:.3f} s (after {s['duckdb export from PostgreSQL']:.3f} s "
-        f"of COPY TO, {m['export_mb']:,.0f} MB of CSV); {figures['duckdb']['threads']} threads"
+        f"ClickHouse {ch['version']} (chdb, {ch['threads']} threads): load "
+        f"{s['clickhouse load']:.3f} s (after {s['clickhouse export from PostgreSQL']:.3f} s of "
+        f"COPY TO, {m['clickhouse_export_mb']:,.0f} MB of TSV)"
+    )
+    lines.append(
+        f"DuckDB {duck['version']} ({duck['threads']} threads): load {s['duckdb load']:.3f} s "
+        f"(after {s['duckdb export from PostgreSQL']:.3f} s of COPY TO, "
+        f"{m['duckdb_export_mb']:,.0f} MB of CSV)"
     )
     lines.append(
         f"peak RSS, MB: bench process over the PostgreSQL refreshes "
         f"{m['bench_process_postgresql_mb']}, PostgreSQL backend incremental "
         f"{m['postgresql_backend_incremental_mb']} / full {m['postgresql_backend_full_mb']} "
-        f"(VmHWM, shared buffers touched included, parallel workers not), DuckDB process "
-        f"{m['duckdb_process_mb']}"
+        f"(VmHWM, shared buffers touched included, parallel workers not), ClickHouse process "
+        f"{m['clickhouse_process_mb']}, DuckDB process {m['duckdb_process_mb']}"
     )
     lines.append(figures["check"])
+    return "\n".join(lines)
+
+
+# What --growth compares: seconds (per metric and total) and peak memory, per engine.
+ENGINES = ("postgresql_full", "postgresql_incremental", "clickhouse", "duckdb")
+MEMORY = {
+    "postgresql_full": "postgresql_backend_full_mb",
+    "postgresql_incremental": "postgresql_backend_incremental_mb",
+    "clickhouse": "clickhouse_process_mb",
+    "duckdb": "duckdb_process_mb",
+}
+
+
+def growth(small: dict, large: dict) -> dict:
+    """Per engine, the large run's seconds and peak memory over the small one's."""
+    out: dict = {"events": [small["events"], large["events"]], "units": [small["units"]]}
+    out["units"].append(large["units"])
+    for engine in ENGINES:
+        row = {
+            name: _ratio(large["comparison"][name][engine], small["comparison"][name][engine])
+            for name in small["comparison"]
+        }
+        mb = MEMORY[engine]
+        row["peak_memory"] = _ratio(large["memory"][mb] or 0, small["memory"][mb] or 0)
+        out[engine] = row
+    return out
+
+
+def render_growth(figures: dict) -> str:
+    small, large = figures["sizes"]
+    g = figures["growth"]
+    lines = [
+        f"growth from {small['events']:,} events ({small['units']:,} units) to "
+        f"{large['events']:,} ({large['units']:,}): total seconds and peak MB, and their ratio",
+        f"{'':24} {'s small':>9} {'s large':>9} {'x':>6} {'MB small':>9} {'MB large':>9} {'x':>6}",
+    ]
+    for engine in ENGINES:
+        mb = MEMORY[engine]
+        lines.append(
+            f"{engine:24} {small['comparison']['total'][engine]:>9.3f} "
+            f"{large['comparison']['total'][engine]:>9.3f} {g[engine]['total']:>6.2f} "
+            f"{small['memory'][mb]:>9} {large['memory'][mb]:>9} {g[engine]['peak_memory']:>6.2f}"
+        )
+    for engine in ENGINES:
+        per = ", ".join(f"{n} {g[engine][n]:.2f}x" for n in small["comparison"] if n != "total")
+        lines.append(f"{engine}: {per}")
     return "\n".join(lines)
 
 

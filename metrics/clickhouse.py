@@ -345,6 +345,11 @@ class Server:
             raise ClickHouseError(str(exc)) from exc
 
 
+def enabled() -> bool:
+    """Whether ClickHouse is the events engine (settings.GATEHOUSE_EVENTS_ENGINE)."""
+    return settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse"
+
+
 _instances: dict[tuple[str, str], ClickHouse] = {}
 _instances_lock = threading.Lock()
 

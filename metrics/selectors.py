@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Max, Q, Sum, Value
 from django.db.models.functions import Greatest, TruncDay
@@ -25,6 +24,7 @@ from django.utils import timezone
 
 from console.models import Environment, Project
 from metrics import clickhouse as ch
+from metrics.clickhouse import enabled as clickhouse_enabled
 from metrics.intake import DUPLICATE, REASONS
 from metrics.models import (
     Event,
@@ -88,12 +88,8 @@ def event_names(*, environment: Environment, now: dt.datetime | None = None) -> 
     return sorted(rows, key=lambda r: (-r.last_7d, -r.last_seen.timestamp(), r.name))
 
 
-def _on_clickhouse() -> bool:
-    return settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse"
-
-
 def _units_by_name(environment_id: int, since: dt.datetime) -> dict[str, int]:
-    if _on_clickhouse():
+    if clickhouse_enabled():
         rows = ch.clickhouse().query(
             "SELECT event_name, uniqExact(multiIf(user_id != '', concat('u:', user_id), "
             "stable_id != '', concat('s:', stable_id), NULL)) "
@@ -169,7 +165,7 @@ class TailEvent:
 
 def event_tail(*, environment: Environment, limit: int = TAIL_SIZE) -> list[TailEvent]:
     """The latest events received, newest first (the live tail). One query."""
-    if _on_clickhouse():
+    if clickhouse_enabled():
         return _event_tail_clickhouse(environment.pk, limit)
     rows = (
         Event.objects.filter(environment=environment)
@@ -297,7 +293,7 @@ def exposures(
     own) and shows those no unit reached yet. Two queries (three for a gate)."""
     now = now or timezone.now()
     days = _days(now)
-    if _on_clickhouse():
+    if clickhouse_enabled():
         totals, first_days = _exposures_clickhouse(environment.pk, kind, name, days[0])
     else:
         totals, first_days = _exposures_postgres(environment, kind, name, days[0])

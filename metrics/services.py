@@ -33,6 +33,7 @@ from metrics import clickhouse as ch
 from metrics import partitions
 from metrics.agents import browser_and_os
 from metrics.assignments import SpecIndex, spec_index
+from metrics.clickhouse import enabled as clickhouse_enabled
 from metrics.intake import (
     DUPLICATE,
     EXPOSURE_EVENTS,
@@ -89,7 +90,7 @@ def events_housekeep(now: dt.datetime | None = None) -> dict[str, int]:
     keys, _ = EventKey.objects.filter(seen_at__lt=key_cutoff).delete()
     kept_cutoff = now - dt.timedelta(days=settings.GATEHOUSE_EVENT_RETENTION_DAYS)
     examples, _ = SetAsideEvent.objects.filter(received_at__lt=kept_cutoff).delete()
-    if _on_clickhouse():
+    if clickhouse_enabled():
         # Last: a ClickHouse outage fails the task (beat runs it again within the hour)
         # after PostgreSQL's housekeeping is done.
         dropped += _drop_expired_clickhouse(today, settings.GATEHOUSE_EVENT_RETENTION_DAYS)
@@ -99,10 +100,6 @@ def events_housekeep(now: dt.datetime | None = None) -> dict[str, int]:
         "keys_forgotten": keys,
         "set_aside_deleted": examples,
     }
-
-
-def _on_clickhouse() -> bool:
-    return settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse"
 
 
 def _drop_expired_clickhouse(today: dt.date, retention_days: int) -> list[str]:
@@ -132,7 +129,7 @@ def _store(envelope: Envelope, batch: Batch) -> Stored:
     with transaction.atomic(), connection.cursor() as cursor:
         fresh = _claim_keys(cursor, batch.events, received)
         duplicates = len(batch.events) - len(fresh)
-        if not _on_clickhouse():
+        if not clickhouse_enabled():
             _copy_events(cursor, envelope, fresh, received)
         if fresh:
             _count_events(cursor, envelope.environment_id, fresh, hour, received)
@@ -145,7 +142,7 @@ def _store(envelope: Envelope, batch: Batch) -> Stored:
             tallies[("duplicate", DUPLICATE)] += duplicates
         _tally(cursor, envelope.environment_id, hour, tallies)
         _keep_set_aside(cursor, envelope.environment_id, batch, received)
-        if _on_clickhouse():
+        if clickhouse_enabled():
             # Last, so that PostgreSQL has done all it can refuse: a refusal here rolls the
             # batch back (503, resent); a commit failing after it leaves ClickHouse rows
             # whose resend carries the same keys, hence the same token, and is dropped.
@@ -386,7 +383,7 @@ def exposures_apply(*, most: int = 10_000) -> int:
             if row is None:
                 return done
             pending_id, environment_id, units, checks = row
-            if _on_clickhouse():
+            if clickhouse_enabled():
                 _insert_units(pending_id, environment_id, units)
             else:
                 _upsert_units(cursor, environment_id, units)

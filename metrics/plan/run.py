@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from metrics import partitions
+from metrics.clickhouse import enabled as clickhouse_enabled
 from metrics.definitions import MetricDefinition
 from metrics.models import Exposure, UnitDay
 from metrics.plan.dialects import CLICKHOUSE
@@ -61,7 +62,7 @@ def group_statistics(
         raise ValueError("cuped_days must be 0 or more")
     now = now or timezone.now()
     end = effective_end(experiment, now)
-    if on_clickhouse():
+    if clickhouse_enabled():
         statement = events_statement(
             environment_id,
             experiment,
@@ -108,7 +109,7 @@ def breakdown_statistics(
         raise ValueError("cuped_days must be 0 or more")
     now = now or timezone.now()
     end = effective_end(experiment, now)
-    if on_clickhouse():
+    if clickhouse_enabled():
         statement = breakdown_statement(
             environment_id,
             experiment,
@@ -144,10 +145,6 @@ def breakdown_statistics(
     else:
         caps, crossovers, bots = Caps(fixed=metric.cap), 0, 0
     return BreakdownResult(breakdown, tuple(segments), caps, crossovers, bots)
-
-
-def on_clickhouse() -> bool:
-    return settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse"
 
 
 def _clickhouse_rows(statement: Statement) -> list[tuple[Any, ...]]:

@@ -52,6 +52,8 @@ class SourceRows:
     metric; selectors are its filters on the source's columns, "values" its columns."""
 
     source: MetricSource
+    # A source's rows have no user fields to break down by (breakdowns are refused).
+    dimensions = False
 
     def relation(self, environment_id: int, names: list[str], p: Params) -> str:
         s = self.source
