@@ -29,6 +29,9 @@ class Dialect:
     series_rows = False
     # The keyword after a CTE's name for one the engine must compute once.
     materialized = "AS MATERIALIZED"
+    # The keyword after the name of a CTE the statement reads more than once (joined,
+    # perunit, caps): PostgreSQL computes such a CTE once by itself.
+    shared = "AS"
     # Text appended to every statement.
     suffix = ""
     # Each percentile cap in a query of its own (one ORDER BY per query).
@@ -175,9 +178,17 @@ class ClickHouseDialect(Dialect):
     name = "clickhouse"
     series_rows = True
     materialized = "AS"
+    # ClickHouse inlines a CTE at each reference: one read several times is computed once,
+    # into a temporary table, only when MATERIALIZED (enable_materialized_cte). Not the
+    # funnel's steps: chdb 26.9 then fails ("Reading from materialized CTE 'joined' before
+    # its materialization completed"); nor `units`: a unit breakdown then finds no segment.
+    shared = "AS MATERIALIZED"
     # Rows a LEFT JOIN does not match get NULLs (ClickHouse's default is the type's default).
     # A column's name means the column, never an alias of the same name (as in PostgreSQL).
-    suffix = "\nSETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1"
+    suffix = (
+        "\nSETTINGS join_use_nulls = 1, prefer_column_name_to_alias = 1, "
+        "enable_materialized_cte = 1"
+    )
 
     TYPES = {
         "integer": "Int64",

@@ -274,12 +274,12 @@ def _event_ctes(
   FROM {relation}
     {prune}AND e.time >= {scan}
     AND e.time <= {p.bind(end, "timestamptz")})""",
-        f"""joined AS (
+        f"""joined {p.dialect.shared} (
   SELECT {unit}, ev.time AS time, ev.day AS day,
          ev.time >= u.first_at AS post, {flags}{values}
   FROM units u LEFT JOIN ev ON ev.unit_id = u.unit_id AND ev.time >= {earliest})"""
         if dim is None
-        else f"""joined AS (
+        else f"""joined {p.dialect.shared} (
   SELECT {unit}, s.seg AS seg, ev.time AS time, ev.day AS day,
          ev.time >= u.first_at AS post, {flags}{values}
   FROM units u CROSS JOIN segs s
@@ -356,7 +356,7 @@ def _perunit_ctes(
         num[1] = den[1] = d.number(0)
 
     def perunit(name: str, seg: str) -> str:
-        return f"""{name} AS (
+        return f"""{name} {d.shared} (
   SELECT j.unit_id, j.group_name{seg}, {num[0]} AS num, {den[0]} AS den,
          {num[1]} AS pre_num, {den[1]} AS pre_den, {has_pre} AS has_pre
   FROM joined j GROUP BY j.unit_id, j.group_name, j.days{seg})"""
@@ -411,7 +411,7 @@ def _funnel_ctes(shape: Shape, cuped_days: int, has_pre: str, p: Params) -> list
   SELECT j.unit_id, {has_pre} AS has_pre FROM joined j GROUP BY j.unit_id)"""
     )
     ctes.append(
-        f"""perunit AS (
+        f"""perunit {d.shared} (
   SELECT u.unit_id AS unit_id, u.group_name AS group_name,
          {d.bool_number(f"f{last}.t IS NOT NULL")} AS num,
          {d.bool_number("f0.t IS NOT NULL")} AS den,
@@ -458,10 +458,10 @@ def _tail_ctes(shape: Shape, p: Params, daily: str | None, *, segmented: bool = 
             else f"{none} AS den_upper, {none} AS den_lower"
         )
         source = "" if d.percentiles_apart else f"\n  FROM {caps_from} WHERE {counted}"
-        caps = f"""caps AS (
+        caps = f"""caps {d.shared} (
   SELECT {pct(up, "num")} AS upper, {pct(low, "num")} AS lower, {den_caps}{source})"""
     else:
-        caps = f"""caps AS (
+        caps = f"""caps {d.shared} (
   SELECT {none} AS upper, {none} AS lower,
          {none} AS den_upper, {none} AS den_lower)"""
     fixed = p.bind(metric.cap, "float8") if metric.cap is not None else None
