@@ -344,7 +344,6 @@ SPECTACULAR_SETTINGS = {
             ("audit_logs", "Every write, who made it and what changed."),
             ("webhooks", "Announcements of changes to your endpoints."),
             ("webhook_deliveries", "Webhook delivery attempts."),
-            ("warehouse_connections", "The project's own PostgreSQL or Redshift warehouses."),
         )
     ],
 }

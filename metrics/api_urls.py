@@ -29,4 +29,30 @@ urlpatterns = [
         warehouse.ConnectionTestView.as_view(),
         name="api-warehouse-connection-test",
     ),
+    path(
+        "assignment_sources",
+        warehouse.AssignmentSourceListView.as_view(),
+        name="api-assignment-source-list",
+    ),
+    path(
+        "assignment_sources/preview",
+        warehouse.AssignmentSourcePreviewView.as_view(),
+        name="api-assignment-source-preview",
+    ),
+    path(
+        "assignment_sources/<int:pk>",
+        warehouse.AssignmentSourceDetailView.as_view(),
+        name="api-assignment-source-detail",
+    ),
+    path("metric_sources", warehouse.MetricSourceListView.as_view(), name="api-metric-source-list"),
+    path(
+        "metric_sources/preview",
+        warehouse.MetricSourcePreviewView.as_view(),
+        name="api-metric-source-preview",
+    ),
+    path(
+        "metric_sources/<int:pk>",
+        warehouse.MetricSourceDetailView.as_view(),
+        name="api-metric-source-detail",
+    ),
 ]

@@ -1,5 +1,6 @@
 """The warehouse endpoints of the console API: connections (admins; the password never
-answered) and their test, and the metric document over a warehouse metric source."""
+answered), their test, sources with their preview, and the error shape for a warehouse
+that refuses (a 400, never a 5xx)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ import json
 
 import pytest
 
-from metrics.models import WarehouseConnection
-from metrics.warehouse.services import MetricSourceInput, metric_source_create
+from metrics.models import AssignmentSource, WarehouseConnection
 from tests.api_support import api_url_for, assert_error, session_client
 from tests.metrics.warehouse_db import READER_PASSWORD, connection_input
 
 pytestmark = pytest.mark.django_db
 api_url = api_url_for("metrics-api")
 T0 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def assignments(warehouse):
+    warehouse.load(
+        "assignments",
+        {"user_id": "text", "experiment": "text", "variant": "text", "ts": "timestamptz"},
+        [(f"u{i}", "checkout", "Test" if i % 2 else "Control", T0) for i in range(5)],
+    )
 
 
 def _connection_body(warehouse) -> dict:
@@ -30,6 +39,19 @@ def _connection_body(warehouse) -> dict:
         "password": data.password,
         "sslmode": data.sslmode,
         "statementTimeoutSeconds": 20,
+    }
+
+
+def _source_body(connection_id: int, **overrides) -> dict:
+    return {
+        "name": "Assignments",
+        "connection": connection_id,
+        "sql": "SELECT * FROM assignments",
+        "unitIdColumn": "user_id",
+        "experimentColumn": "experiment",
+        "groupColumn": "variant",
+        "timestampColumn": "ts",
+        **overrides,
     }
 
 
@@ -82,6 +104,57 @@ def test_connection_patch__unreachable_port__test_answers_the_sentence(
     assert "could not be reached" in tested.json()["data"]["message"]
 
 
+def test_source_preview__missing_column__400_with_field(
+    warehouse_connection, assignments, project_member
+):
+    client = session_client(project_member)
+
+    response = client.post(
+        api_url("api-assignment-source-preview"),
+        _source_body(warehouse_connection.pk, groupColumn="grp"),
+        format="json",
+    )
+
+    assert_error(response, 400, code="missing_column", field="groupColumn")
+    assert not AssignmentSource.objects.exists()
+
+
+def test_source_create__valid__201_then_the_connection_cannot_go(
+    warehouse_connection, assignments, project_member, site_admin
+):
+    response = session_client(project_member).post(
+        api_url("api-assignment-source-list"), _source_body(warehouse_connection.pk), format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["data"]["groupColumn"] == "variant"
+
+    deleted = session_client(site_admin).delete(
+        api_url("api-warehouse-connection-detail", warehouse_connection.pk)
+    )
+
+    assert_error(deleted, 409, code="connection_in_use")
+    assert WarehouseConnection.objects.exists()
+
+
+def test_source_create__timeout__400_sentence(warehouse_connection, assignments, site_admin):
+    client = session_client(site_admin)
+    client.patch(
+        api_url("api-warehouse-connection-detail", warehouse_connection.pk),
+        {"statementTimeoutSeconds": 1},
+        format="json",
+    )
+
+    response = client.post(
+        api_url("api-assignment-source-list"),
+        _source_body(warehouse_connection.pk, sql="SELECT *, pg_sleep(2) AS z FROM assignments"),
+        format="json",
+    )
+
+    assert_error(response, 400, code="timeout")
+    assert "statement timeout" in response.json()["message"]
+    assert not AssignmentSource.objects.exists()
+
+
 def test_metric_document__over_a_metric_source__round_trips(
     warehouse_connection, warehouse, project_member
 ):
@@ -91,20 +164,21 @@ def test_metric_document__over_a_metric_source__round_trips(
         {"user_id": "text", "ts": "timestamptz", "amount": "float8", "country": "text"},
         [("u1", T0, 3.5, "FR")],
     )
-    metric_source_create(
-        actor=project_member,
-        project=warehouse_connection.project,
-        data=MetricSourceInput(
-            name="Purchases",
-            connection_id=warehouse_connection.pk,
-            table="purchases",
-            unit_id_column="user_id",
-            timestamp_column="ts",
-            value_columns=("amount",),
-            filter_columns=("country",),
-        ),
-    )
     client = session_client(project_member)
+    created = client.post(
+        api_url("api-metric-source-list"),
+        {
+            "name": "Purchases",
+            "connection": warehouse_connection.pk,
+            "table": "purchases",
+            "unitIdColumn": "user_id",
+            "timestampColumn": "ts",
+            "valueColumns": ["amount"],
+            "filterColumns": ["country"],
+        },
+        format="json",
+    )
+    assert created.status_code == 201
     document = {
         "name": "revenue",
         "type": "sum",
