@@ -429,6 +429,32 @@ def event_row(
     )
 
 
+def exposure_row(environment_id: int, unit: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A pending unit (a row of metrics.services._units_json) as an `exposures` row."""
+
+    def at(ms: int) -> dt.datetime:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+    return (
+        environment_id,
+        unit["kind"],
+        unit["name"],
+        unit["unit_type"],
+        unit["unit_id"],
+        unit["rule_id"],
+        unit["group_name"],
+        at(unit["first_ms"]),
+        at(unit["last_ms"]),
+        unit["n"],
+        unit["x"],
+        unit["bot"],
+        unit["country"] or "",
+        unit["browser"] or "",
+        unit["os"] or "",
+        unit["custom"] or {},
+    )
+
+
 def text_map(value: Mapping[str, Any] | None) -> dict[str, str]:
     """{key: `value ->> key`} for a JSON object's keys whose value is not null."""
     if not value:

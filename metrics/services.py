@@ -477,30 +477,7 @@ def _upsert_units(cursor, environment_id: int, units: str) -> None:
 def _insert_units(pending_id: int, environment_id: int, units: str) -> None:
     """The rows of `_units_json` as ClickHouse `exposures` rows."""
 
-    def at(ms: int) -> dt.datetime:
-        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-
-    rows = [
-        (
-            environment_id,
-            u["kind"],
-            u["name"],
-            u["unit_type"],
-            u["unit_id"],
-            u["rule_id"],
-            u["group_name"],
-            at(u["first_ms"]),
-            at(u["last_ms"]),
-            u["n"],
-            u["x"],
-            u["bot"],
-            u["country"] or "",
-            u["browser"] or "",
-            u["os"] or "",
-            u["custom"] or {},
-        )
-        for u in orjson.loads(units)
-    ]
+    rows = [ch.exposure_row(environment_id, u) for u in orjson.loads(units)]
     ch.clickhouse().insert(
         "exposures", ch.EXPOSURE_COLUMNS, rows, dedupe_token=f"pending-{pending_id}"
     )

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection
 
 from console.models import Environment
-from metrics.clickhouse import EVENT_COLUMNS, EXPOSURE_COLUMNS, ClickHouse
+from metrics.clickhouse import EVENT_COLUMNS, EXPOSURE_COLUMNS, ClickHouse, exposure_row
 from metrics.intake import Envelope, Limits, parse_batch
 from metrics.models import PendingExposures
 from metrics.sdk_views import is_bot
@@ -49,35 +49,9 @@ class Batches:
         events_store(envelope, parse_batch({"events": raws}, envelope, Limits(), is_bot))
         for pending in PendingExposures.objects.filter(environment=self.environment).order_by("pk"):
             self.exposure_rows += [
-                _exposure_row(self.environment.pk, u) for u in json.loads(pending.units)
+                exposure_row(self.environment.pk, u) for u in json.loads(pending.units)
             ]
         exposures_apply()
-
-
-def _exposure_row(environment_id: int, u: dict[str, Any]) -> tuple[Any, ...]:
-    """A pending unit (metrics.services._units_json) as an `exposures` row."""
-
-    def at(ms: int) -> dt.datetime:
-        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-
-    return (
-        environment_id,
-        u["kind"],
-        u["name"],
-        u["unit_type"],
-        u["unit_id"],
-        u["rule_id"],
-        u["group_name"],
-        at(u["first_ms"]),
-        at(u["last_ms"]),
-        u["n"],
-        u["x"],
-        u["bot"],
-        u["country"] or "",
-        u["browser"] or "",
-        u["os"] or "",
-        u["custom"] or {},
-    )
 
 
 def copy_to_clickhouse(
