@@ -9,6 +9,7 @@ never saved; the check runs before the transaction, which never waits on the war
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -446,57 +447,95 @@ def _ensure_room(project: Project, model: type[AssignmentSource] | type[MetricSo
         )
 
 
+@dataclass(frozen=True)
+class _SourceKind:
+    """What differs between the two kinds of source for the services below."""
+
+    model: type[AssignmentSource] | type[MetricSource]
+    label: str  # "assignment source": in sentences
+    action: str  # "assignment_source": the audit actions' prefix
+    audited: list[str]
+    clean: Callable[[Project, Any], dict[str, Any]]
+    required: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _source_create(kind: _SourceKind, *, actor, project: Project, data: Any, verify: bool):
+    ensure_role(actor, project, Role.MEMBER)
+    fields = kind.clean(project, data)
+    if verify:
+        _preview(fields, kind.required(fields))
+    with transaction.atomic():
+        _ensure_room(project, kind.model)
+        source = kind.model(project=project, created_by=actor, **fields)
+        validate_model(source)
+        save_unique(source, message=_name_taken(kind.label, fields["name"]), field="name")
+        audit_record(
+            actor=actor,
+            action=f"{kind.action}.created",
+            target=source,
+            project=project,
+            after=_source_view(source, kind.audited),
+        )
+    return source
+
+
+def _source_update(kind: _SourceKind, *, actor, source, data: Any, verify: bool):
+    ensure_role(actor, source.project, Role.MEMBER)
+    fields = kind.clean(source.project, data)
+    if verify:
+        _preview(fields, kind.required(fields))
+    with transaction.atomic():
+        source = (
+            kind.model.objects.select_for_update()
+            .select_related("connection", "project")
+            .get(pk=source.pk)
+        )
+        before = _source_view(source, kind.audited)
+        for key, value in fields.items():
+            setattr(source, key, value)
+        validate_model(source)
+        save_unique(source, message=_name_taken(kind.label, fields["name"]), field="name")
+        audit_record(
+            actor=actor,
+            action=f"{kind.action}.updated",
+            target=source,
+            project=source.project,
+            before=before,
+            after=_source_view(source, kind.audited),
+        )
+    return source
+
+
+_ASSIGNMENT = _SourceKind(
+    AssignmentSource,
+    "assignment source",
+    "assignment_source",
+    ASSIGNMENT_AUDITED,
+    clean_assignment_source,
+    assignment_source_required,
+)
+_METRIC = _SourceKind(
+    MetricSource,
+    "metric source",
+    "metric_source",
+    METRIC_SOURCE_AUDITED,
+    clean_metric_source,
+    metric_source_required,
+)
+
+
 def assignment_source_create(
     *, actor, project: Project, data: AssignmentSourceInput, verify: bool = True
 ) -> AssignmentSource:
     """Add an assignment source (members), checked against the warehouse first when
     `verify` (the pages and the API always do)."""
-    ensure_role(actor, project, Role.MEMBER)
-    fields = clean_assignment_source(project, data)
-    if verify:
-        _preview(fields, assignment_source_required(fields))
-    with transaction.atomic():
-        _ensure_room(project, AssignmentSource)
-        source = AssignmentSource(project=project, created_by=actor, **fields)
-        validate_model(source)
-        save_unique(source, message=_name_taken("assignment source", fields["name"]), field="name")
-        audit_record(
-            actor=actor,
-            action="assignment_source.created",
-            target=source,
-            project=project,
-            after=_source_view(source, ASSIGNMENT_AUDITED),
-        )
-    return source
+    return _source_create(_ASSIGNMENT, actor=actor, project=project, data=data, verify=verify)
 
 
 def assignment_source_update(
     *, actor, source: AssignmentSource, data: AssignmentSourceInput, verify: bool = True
 ) -> AssignmentSource:
-    ensure_role(actor, source.project, Role.MEMBER)
-    fields = clean_assignment_source(source.project, data)
-    if verify:
-        _preview(fields, assignment_source_required(fields))
-    with transaction.atomic():
-        source = (
-            AssignmentSource.objects.select_for_update()
-            .select_related("connection", "project")
-            .get(pk=source.pk)
-        )
-        before = _source_view(source, ASSIGNMENT_AUDITED)
-        for key, value in fields.items():
-            setattr(source, key, value)
-        validate_model(source)
-        save_unique(source, message=_name_taken("assignment source", fields["name"]), field="name")
-        audit_record(
-            actor=actor,
-            action="assignment_source.updated",
-            target=source,
-            project=source.project,
-            before=before,
-            after=_source_view(source, ASSIGNMENT_AUDITED),
-        )
-    return source
+    return _source_update(_ASSIGNMENT, actor=actor, source=source, data=data, verify=verify)
 
 
 @transaction.atomic
@@ -519,52 +558,13 @@ def metric_source_create(
     *, actor, project: Project, data: MetricSourceInput, verify: bool = True
 ) -> MetricSource:
     """Add a metric source (members), checked against the warehouse first when `verify`."""
-    ensure_role(actor, project, Role.MEMBER)
-    fields = clean_metric_source(project, data)
-    if verify:
-        _preview(fields, metric_source_required(fields))
-    with transaction.atomic():
-        _ensure_room(project, MetricSource)
-        source = MetricSource(project=project, created_by=actor, **fields)
-        validate_model(source)
-        save_unique(source, message=_name_taken("metric source", fields["name"]), field="name")
-        audit_record(
-            actor=actor,
-            action="metric_source.created",
-            target=source,
-            project=project,
-            after=_source_view(source, METRIC_SOURCE_AUDITED),
-        )
-    return source
+    return _source_create(_METRIC, actor=actor, project=project, data=data, verify=verify)
 
 
 def metric_source_update(
     *, actor, source: MetricSource, data: MetricSourceInput, verify: bool = True
 ) -> MetricSource:
-    ensure_role(actor, source.project, Role.MEMBER)
-    fields = clean_metric_source(source.project, data)
-    if verify:
-        _preview(fields, metric_source_required(fields))
-    with transaction.atomic():
-        source = (
-            MetricSource.objects.select_for_update()
-            .select_related("connection", "project")
-            .get(pk=source.pk)
-        )
-        before = _source_view(source, METRIC_SOURCE_AUDITED)
-        for key, value in fields.items():
-            setattr(source, key, value)
-        validate_model(source)
-        save_unique(source, message=_name_taken("metric source", fields["name"]), field="name")
-        audit_record(
-            actor=actor,
-            action="metric_source.updated",
-            target=source,
-            project=source.project,
-            before=before,
-            after=_source_view(source, METRIC_SOURCE_AUDITED),
-        )
-    return source
+    return _source_update(_METRIC, actor=actor, source=source, data=data, verify=verify)
 
 
 @transaction.atomic
