@@ -401,7 +401,7 @@ def gates_checked_since(*, project: Project, since: dt.datetime) -> set[str]:
     return {n.lower() for n in names}
 
 
-def experiment_units(
+def exposure_tally(
     *,
     environment_id: int,
     kind: str,
@@ -409,43 +409,42 @@ def experiment_units(
     unit_type: str,
     start: dt.datetime,
     end: dt.datetime,
-    groups: tuple[str, ...],
-) -> dict[str, Any]:
-    """From ClickHouse's exposures, folded per unit: the units first exposed between
-    `start` and `end`, clean ones per group (crossovers and bots apart), and clean first
-    exposures per UTC day and group (the results' exposure summary). One query."""
-    units = ch.first_exposures(
-        "environment_id = {e:UInt32} AND kind = {kind:String} AND name = {name:String} "
-        "AND unit_type = {unit_type:String}"
+) -> list[tuple[str, dt.date, bool, bool, int]]:
+    """The units first exposed between `start` and `end`, counted by (group, UTC day of the
+    first exposure, crossover, bot): from ClickHouse's exposures folded per unit when it is
+    the engine, else from metrics_exposure. One query."""
+    if clickhouse_enabled():
+        units = ch.first_exposures(
+            "environment_id = {e:UInt32} AND kind = {kind:String} AND name = {name:String} "
+            "AND unit_type = {unit_type:String}"
+        )
+        rows = ch.clickhouse().query(
+            "SELECT group_name, toDate(first_at) AS day, crossover, is_bot, count() "
+            f"FROM ({units}) WHERE first_at >= {{start:DateTime64(3, 'UTC')}} "
+            "AND first_at <= {end:DateTime64(3, 'UTC')} "
+            "GROUP BY group_name, day, crossover, is_bot",
+            {
+                "e": environment_id,
+                "kind": kind,
+                "name": name,
+                "unit_type": unit_type,
+                "start": start,
+                "end": end,
+            },
+        )
+        return [(g, day, bool(x), bool(b), int(n)) for g, day, x, b, n in rows]
+    counted = (
+        Exposure.objects.filter(
+            environment_id=environment_id,
+            kind=kind,
+            name=name,
+            unit_type=unit_type,
+            first_at__gte=start,
+            first_at__lte=end,
+        )
+        .annotate(day=TruncDay("first_at", tzinfo=dt.UTC))
+        .values_list("group_name", "day", "crossover", "is_bot")
+        .annotate(n=Count("id"))
+        .order_by()
     )
-    rows = ch.clickhouse().query(
-        "SELECT toDate(first_at) AS day, group_name, "
-        "countIf(NOT crossover AND NOT is_bot AND has({groups:Array(String)}, group_name)), "
-        f"countIf(crossover), countIf(is_bot AND NOT crossover) FROM ({units}) "
-        "WHERE first_at >= {start:DateTime64(3, 'UTC')} AND first_at <= {end:DateTime64(3, 'UTC')} "
-        "GROUP BY day, group_name ORDER BY day, group_name",
-        {
-            "e": environment_id,
-            "kind": kind,
-            "name": name,
-            "unit_type": unit_type,
-            "groups": list(groups),
-            "start": start,
-            "end": end,
-        },
-    )
-    counts: dict[str, int] = {}
-    daily: dict[str, dict[str, int]] = {}
-    crossovers = bots = 0
-    for day, group, clean, crossed, bot in rows:
-        crossovers += crossed
-        bots += bot
-        if clean:
-            counts[group] = counts.get(group, 0) + clean
-            daily.setdefault(day.isoformat(), {})[group] = clean
-    return {
-        "groups": [{"name": g, "units": counts.get(g, 0)} for g in groups],
-        "crossovers": crossovers,
-        "bots": bots,
-        "daily": [{"day": day, "groups": by_group} for day, by_group in daily.items()],
-    }
+    return [(g, day.date(), x, b, n) for g, day, x, b, n in counted]

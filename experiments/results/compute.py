@@ -14,10 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDay
-
 from console import progress
 from console.exceptions import DomainError
 from console.models import Environment, Project
@@ -28,9 +24,8 @@ from gates.models import FeatureGate
 from metrics import stats
 from metrics.catalog.selectors import metric_definitions, tagged_metric_ids
 from metrics.definitions import MetricDefinition, MetricType, UserCountMode
-from metrics.models import Exposure
 from metrics.plan import ExperimentScope, GroupStatistics, PlanResult, group_statistics
-from metrics.selectors import experiment_units
+from metrics.selectors import exposure_tally
 from metrics.warehouse import plan as warehouse_plan
 from metrics.warehouse.models import AssignmentSource
 from metrics.warehouse.selectors import assignment_source_named, metric_sources_by_name
@@ -159,46 +154,16 @@ def settings_of(experiment: Experiment, scope: ExperimentScope, primaries: int) 
 
 def exposure_summary(environment: Environment, scope: ExperimentScope) -> dict[str, Any]:
     """Units per group (crossovers and bots left out, and counted), and first exposures per
-    day and group, from the exposures the worker counted (in ClickHouse when it holds them)."""
-    if settings.GATEHOUSE_EVENTS_ENGINE == "clickhouse":
-        return experiment_units(
-            environment_id=environment.pk,
-            kind=scope.kind,
-            name=scope.name,
-            unit_type=scope.unit_type,
-            start=scope.start,
-            end=scope.end,
-            groups=scope.groups,
-        )
-    units = Exposure.objects.filter(
+    day and group, from the exposures the worker counted (in the events engine)."""
+    tally = exposure_tally(
         environment_id=environment.pk,
         kind=scope.kind,
         name=scope.name,
         unit_type=scope.unit_type,
-        first_at__gte=scope.start,
-        first_at__lte=scope.end,
+        start=scope.start,
+        end=scope.end,
     )
-    clean = units.filter(crossover=False, is_bot=False, group_name__in=scope.groups)
-    counts = dict(clean.values_list("group_name").annotate(n=Count("id")).order_by())
-    excluded = units.aggregate(
-        crossovers=Count("id", filter=Q(crossover=True)),
-        bots=Count("id", filter=Q(is_bot=True, crossover=False)),
-    )
-    daily: dict[str, dict[str, int]] = {}
-    rows = (
-        clean.annotate(day=TruncDay("first_at", tzinfo=dt.UTC))
-        .values_list("day", "group_name")
-        .annotate(n=Count("id"))
-        .order_by("day")
-    )
-    for day, group, n in rows:
-        daily.setdefault(day.date().isoformat(), {})[group] = n
-    return {
-        "groups": [{"name": g, "units": counts.get(g, 0)} for g in scope.groups],
-        "crossovers": excluded["crossovers"],
-        "bots": excluded["bots"],
-        "daily": [{"day": day, "groups": groups} for day, groups in daily.items()],
-    }
+    return _exposure_summary_of(scope, tally)
 
 
 def _exposure_summary_of(
