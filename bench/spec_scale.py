@@ -146,7 +146,9 @@ def bench_size(gates: int, runs: int, incremental) -> dict:
     )
     created_s = time.perf_counter() - started
     environments = list(project.environments.order_by("pk"))
-    gate_pks = list(FeatureGate.objects.filter(project=project).order_by("pk").values_list("pk"))
+    gate_pks = list(
+        FeatureGate.objects.filter(project=project).order_by("pk").values_list("pk", flat=True)
+    )
     build = _builder(incremental)
 
     full = [_timed(_reference, project, environments) for _ in range(runs)]
@@ -154,9 +156,9 @@ def bench_size(gates: int, runs: int, incremental) -> dict:
     warm: list[float] = []
     publish: list[float] = []
     for n in range(runs):
-        _change_gate(admin, gate_pks[n][0])
+        _change_gate(admin, gate_pks[n])
         warm.append(_timed(build, project, environments))
-        _change_gate(admin, gate_pks[runs + n][0])
+        _change_gate(admin, gate_pks[runs + n])
         started = time.perf_counter()
         version = spec_publish(actor=admin, project=project, reason=f"bench scale {n}")
         publish.append(time.perf_counter() - started)
@@ -167,9 +169,7 @@ def bench_size(gates: int, runs: int, incremental) -> dict:
 
     submit: list[float] = []
     for n in range(runs):
-        gate = FeatureGate.objects.select_related("project", "owner").get(
-            pk=gate_pks[2 * runs + n][0]
-        )
+        gate = FeatureGate.objects.select_related("project", "owner").get(pk=gate_pks[2 * runs + n])
         change = ChangeInput(
             kind="gate", action="update", name=gate.name, payload=_next_document(gate)
         )
