@@ -31,8 +31,9 @@ sizes (10x from 1,000 to 10,000, 5x from 10,000 to 50,000).
 ``approval_to_redis``: bench/publishing.py's part 3 on a project of ``--latency-gates``
 gates and a tenth as many experiments, ``--latency-changes`` changes (0: skipped).
 
-Time on a 2-core VM with the reference path: 1,000 + 10,000 gates and the latency part about
-10 minutes; 50,000 gates add about 15 (``make bench SPEC_SCALE_GATES=1000,10000,50000``).
+Time with the reference path on a 2-core VM that other work kept at a load of 8-10: 1,000 +
+10,000 gates 8 minutes and the latency part 20 (about 17 s a change); 50,000 gates add 23
+minutes with ``--runs 2`` (``make bench SPEC_SCALE_GATES=1000,10000,50000``).
 """
 
 from __future__ import annotations
