@@ -10,6 +10,8 @@ PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+# Project sizes of bench/spec_scale.py; 1000,10000,50000 adds about 15 minutes.
+SPEC_SCALE_GATES ?= 1000,10000
 
 .PHONY: help install services migrate demo run dev test test-fast lint format bench browser
 
@@ -21,6 +23,7 @@ help:
 	@echo "make install  create .venv with the locked dependencies and the front-end assets"
 	@echo "make lint     ruff check + format check + mypy"
 	@echo "make bench    run the benchmarks, figures written to bench/results.json"
+	@echo "              (SPEC_SCALE_GATES=1000,10000,50000 adds the 50,000-gate project)"
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11." >&2; exit 1; }
@@ -88,8 +91,10 @@ bench: migrate
 	$(PY) bench/experiments.py --out bench/results.json
 	$(PY) manage.py experiments_bench_spec --experiments 1000 --layers 50 --out bench/results.json
 	$(PY) bench/publishing.py --out bench/results.json
+	$(PY) bench/spec_scale.py --gates $(SPEC_SCALE_GATES) --out bench/results.json
 	$(PY) bench/idlists.py --out bench/results.json
 	$(PY) bench/events.py --out bench/results.json
 	$(PY) bench/results_refresh.py --units 1000000 --events 20000000 --out bench/results.json
 	$(PY) bench/results_refresh.py --growth --out bench/results.json
 	@echo "Figures written to bench/results.json"
+	@$(PY) bench/summary.py bench/results.json
