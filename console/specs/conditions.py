@@ -258,23 +258,21 @@ def _user_field(
 
 def folded_field(field: str) -> Getter:
     """A ``user_field`` value as ``any``/``none`` compare it: stringified and case-folded, or
-    None when it is missing. A built-in value is read inline, ``fallback_value`` only when it
-    is missing (and, for a built-in field, only when the user has custom or private fields)."""
+    None when it is missing. A built-in value (``userID`` included: it is stringified like
+    any value) is read inline, ``fallback_value`` only when it is missing and the user has
+    custom or private fields."""
     key = BUILTIN_FIELDS.get(field.lower())
     folded, lowered = field.casefold(), field.lower()
 
-    if key is None or key == "userID":
-        read = user_id if key == "userID" else _none
+    if key is None:
 
-        def text_of(user: StatsigUser) -> str | None:
-            value = read(user)
-            if value is None or value == "":
-                value = fallback_value(user, value, field, folded, lowered)
-                if value is None:
-                    return None
+        def custom_text_of(user: StatsigUser) -> str | None:
+            value = fallback_value(user, None, field, folded, lowered)
+            if value is None:
+                return None
             return (value if value.__class__ is str else str(value)).casefold()
 
-        return text_of
+        return custom_text_of
     builtin_key: str = key
 
     def builtin_text_of(user: StatsigUser) -> str | None:

@@ -797,6 +797,8 @@ def test_rule_index__fields_tested_by_many_rules__same_results_as_rule_by_rule()
         {"userID": "x", "country": "US", "custom": {"level": "high"}},  # "level" raises first
         {"userID": "user-9", "country": "de", "custom": {"level": 3}},
         {"userID": "user-3", "custom": 5},  # reading "plan" raises: the faithful path answers
+        {"userID": 7, "country": "nz"},  # a numeric userID is stringified: "ids"
+        {"userID": "", "custom": {"userID": "User-3"}},  # empty built-in: custom, then "ids"
     ]
     assert evaluator._runs["gate"]["indexed"].__name__ == "indexed_run"
 
