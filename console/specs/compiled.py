@@ -110,8 +110,23 @@ ConditionFn = Callable[[StatsigUser, "Ctx | None"], bool]
 Run = Callable[[StatsigUser, "Ctx | None"], Outcome]
 
 
+# A condition a rule index can serve: (field name, the user's case-folded value or None,
+# the case-folded targets). ``user_field`` + ``any`` only; see Evaluator._make_run.
+Lookup = tuple[str, Callable[[StatsigUser], "str | None"], frozenset[str]]
+
+
 class Condition:
-    __slots__ = ("raw", "type", "operator", "target", "fn", "value_of", "may_raise", "nested")
+    __slots__ = (
+        "raw",
+        "type",
+        "operator",
+        "target",
+        "fn",
+        "value_of",
+        "may_raise",
+        "nested",
+        "lookup",
+    )
 
     def __init__(
         self,
@@ -131,6 +146,7 @@ class Condition:
         self.value_of = value_of
         self.may_raise = may_raise
         self.nested = nested
+        self.lookup: Lookup | None = None
 
 
 class Rule:
@@ -146,6 +162,7 @@ class Rule:
         "on_pass",
         "on_fail",
         "delegate",
+        "settle",
     )
 
     raw: SpecJson
@@ -160,6 +177,7 @@ class Rule:
     on_pass: Outcome
     on_fail: Outcome
     delegate: str | None  # configDelegate
+    settle: Run  # the outcome once the rule matched: delegation, then the rollout
 
 
 class Spec:

@@ -247,13 +247,52 @@ def _user_field(
     items = folded_targets(op, target)
     if items is not None:
         fused = _field_membership(field_name, items, negate=op == "none")
-        return Condition(raw, "user_field", fused, getter, False, False)
-    return Condition(raw, "user_field", _field_leaf(field_name, op_fn), getter, may_raise, False)
+        condition = Condition(raw, "user_field", fused, getter, False, False)
+        if op == "any":
+            condition.lookup = (field_name, folded_field(field_name), items)
+        return condition
+    return Condition(
+        raw, "user_field", _field_leaf(field_name, op, op_fn), getter, may_raise, False
+    )
+
+
+def folded_field(field: str) -> Getter:
+    """A ``user_field`` value as ``any``/``none`` compare it: stringified and case-folded, or
+    None when it is missing. A built-in value (``userID`` included: it is stringified like
+    any value) is read inline, ``fallback_value`` only when it is missing and the user has
+    custom or private fields."""
+    key = BUILTIN_FIELDS.get(field.lower())
+    folded, lowered = field.casefold(), field.lower()
+
+    if key is None:
+
+        def custom_text_of(user: StatsigUser) -> str | None:
+            value = fallback_value(user, None, field, folded, lowered)
+            if value is None:
+                return None
+            return (value if value.__class__ is str else str(value)).casefold()
+
+        return custom_text_of
+    builtin_key: str = key
+
+    def builtin_text_of(user: StatsigUser) -> str | None:
+        value = user.get(builtin_key)
+        if value is None or value == "":
+            if user.get("custom") is None and user.get("privateAttributes") is None:
+                if value is None:
+                    return None
+            else:
+                value = fallback_value(user, value, field, folded, lowered)
+                if value is None:
+                    return None
+        return (value if value.__class__ is str else str(value)).casefold()
+
+    return builtin_text_of
 
 
 def _field_membership(field: str, items: frozenset[str], negate: bool) -> ConditionFn:
-    """``user_field`` + ``any``/``none`` in one closure (the hottest condition): a built-in
-    value is read inline, ``fallback_value`` only when it is missing."""
+    """``user_field`` + ``any``/``none`` in one closure (the hottest condition): the read of
+    ``folded_field`` inlined, saving a call per evaluation."""
     key = BUILTIN_FIELDS.get(field.lower())
     folded, lowered = field.casefold(), field.lower()
 
@@ -288,14 +327,28 @@ def _field_membership(field: str, items: frozenset[str], negate: bool) -> Condit
     return builtin_membership
 
 
-def _field_leaf(field: str, op_fn: OpFn) -> ConditionFn:
+def _on_missing(op: Any, op_fn: OpFn) -> bool | None:
+    """The operator's verdict on a missing value, decided once; None when it must run per
+    call (ID lists are read per call, and an operator that raises must raise then)."""
+    if op in ("in_segment_list", "not_in_segment_list"):
+        return None
+    try:
+        return bool(op_fn(None))
+    except Exception:
+        return None
+
+
+def _field_leaf(field: str, op: Any, op_fn: OpFn) -> ConditionFn:
     """``user_field`` lookup and operator in one closure: ``fallback_value`` inlined, since
-    a custom field always falls back and this saves a call per evaluation."""
+    a custom field always falls back and this saves a call per evaluation, and the
+    operator's verdict on a missing value decided at compile time."""
     key = BUILTIN_FIELDS.get(field.lower())
     folded, lowered = field.casefold(), field.lower()
+    stringify = key == "userID"  # legacy StatsigUser stringifies userID (see user_id)
+    on_missing = _on_missing(op, op_fn)
 
     def leaf(user: StatsigUser, ctx: Ctx | None) -> bool:
-        value = None if key is None else (user_id(user) if key == "userID" else user.get(key))
+        value = None if key is None else user.get(key)
         if value is None or value == "":
             custom = user.get("custom")
             if custom is not None:
@@ -310,6 +363,10 @@ def _field_leaf(field: str, op_fn: OpFn) -> ConditionFn:
                         value = private[field]
                     elif lowered in private:
                         value = private[lowered]
+            if value is None and on_missing is not None:
+                return on_missing
+        elif stringify and value.__class__ is not str:
+            value = str(value)
         return op_fn(value)
 
     return leaf

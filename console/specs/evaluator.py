@@ -2,10 +2,12 @@
 
 ``Evaluator(spec, id_lists)`` compiles a v1 or v2 payload once: every condition becomes a
 closure with its target pre-processed (case-folded sets, parsed versions, compiled regexes,
-hash prefixes), every rule a tuple, every spec a ``run(user, ctx)`` closure returning a
-pre-built outcome. ``check_gate`` is the fast path; ``get_feature_gate``/``get_config``/
-``get_layer`` also collect secondary exposures; ``explain`` (``console.specs.explain``)
-reports every rule and condition for the console's "test a user" panel. The compiled forms
+hash prefixes), every rule a match and a settle closure (its rollout or delegation), every
+spec a ``run(user, ctx)`` closure returning a pre-built outcome; rules that test the same
+user field for membership are served from one index (``_make_run``). ``check_gate`` is the
+fast path; ``get_feature_gate``/``get_config``/``get_layer`` also collect secondary
+exposures; ``explain`` (``console.specs.explain``) reports every rule and condition for the
+console's "test a user" panel. The compiled forms
 are in ``compiled``, condition compilation in ``conditions``, payload reading in ``payload``.
 
 The reference is the legacy Python SDK (``statsig`` 0.72.1, docs/statsig-spec.md §5); statsig-node
@@ -40,7 +42,7 @@ Not modelled: local overrides and config mapping (``overrides``/``override_rules
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from console.specs.compiled import (
@@ -54,6 +56,7 @@ from console.specs.compiled import (
     SECTIONS,
     UNRECOGNIZED,
     UNSUPPORTED,
+    ConditionFn,
     Ctx,
     Outcome,
     Result,
@@ -251,54 +254,115 @@ class Evaluator:
         default_json = spec_raw.get("defaultValue", {})
         rule.on_fail = Outcome(False, default_json, rule_id, group, is_exp, id_type)
         rule.delegate = raw.get("configDelegate")
+        rule.settle = self._make_settle(rule)
         return rule
 
+    def _make_settle(self, rule: Rule) -> Run:
+        """What a matched rule returns: its delegate's outcome when the experiment exists
+        (checked per call, as legacy then treats the rule as a normal one), else its pre-built
+        outcome, hashing the unit only for a partial rollout."""
+        on_pass, on_fail = rule.on_pass, rule.on_fail
+        if rule.mode == ALWAYS:
+
+            def settle(user: StatsigUser, ctx: Ctx | None) -> Outcome:
+                return on_pass
+
+        elif rule.mode == NEVER:
+
+            def settle(user: StatsigUser, ctx: Ctx | None) -> Outcome:
+                return on_fail
+
+        elif rule.prefix is None:
+
+            def settle(user: StatsigUser, ctx: Ctx | None) -> Outcome:
+                # A non-string salt: the hash input cannot be built (legacy: rule "error").
+                raise TypeError("rule salt is not a string")
+
+        else:
+            threshold, prefix, unit_of = rule.threshold, rule.prefix, rule.unit_of
+            sha, read = sha256, read_u64
+
+            def settle(user: StatsigUser, ctx: Ctx | None) -> Outcome:
+                uid = user.get("userID") if unit_of is None else unit_of(user)
+                if uid.__class__ is not str:
+                    uid = "" if uid is None else str(uid)
+                if read(sha((prefix + uid).encode()).digest())[0] % 10000 < threshold:
+                    return on_pass
+                return on_fail
+
+        if rule.delegate is None:
+            return settle
+        target = rule.delegate
+        delegate = self._make_delegate(target)
+        config_runs = self._runs[CONFIG]
+        settle_here = settle
+
+        def settle_delegated(user: StatsigUser, ctx: Ctx | None) -> Outcome:
+            if target in config_runs:
+                return delegate(user, ctx)
+            return settle_here(user, ctx)
+
+        return settle_delegated
+
     def _make_run(self, spec: Spec) -> Run:
+        """The first matching rule's outcome, else the default.
+
+        Rules whose single condition is ``user_field any`` are served from an index when
+        that saves work: one dict per field maps each case-folded target to the first such
+        rule listing it, so the user's value is read and folded once per field instead of
+        once per rule. The other rules still run in order, up to the first indexed match;
+        the lookups are pure, so skipping them changes nothing when an earlier rule matches
+        (an exception in one makes the call replay legacy step by step, as any error does).
+        """
         default = spec.default
         if not spec.enabled:
             return lambda user, ctx: default
-        config_runs = self._runs[CONFIG]
-        rules = tuple(
-            (
-                rule.match,
-                (
-                    rule.mode,
-                    rule.threshold,
-                    rule.prefix,
-                    rule.unit_of,
-                    rule.on_pass,
-                    rule.on_fail,
-                    # Whether the experiment exists is checked when the rule matches (run
-                    # below): legacy then treats the rule as a normal one.
-                    None if rule.delegate is None else self._make_delegate(rule.delegate),
-                    rule.delegate,
-                ),
-            )
-            for rule in spec.rules
-        )
-        sha, read = sha256, read_u64
+        rules = spec.rules
+        tables: dict[str, tuple[Callable[[StatsigUser], str | None], dict[str, int]]] = {}
+        walk: list[tuple[ConditionFn, Run]] = []  # the other rules, in order
+        walked_before: list[int] = []  # per rule: how many walked rules come before it
+        for index, rule in enumerate(rules):
+            walked_before.append(len(walk))
+            lookup = rule.conditions[0].lookup if len(rule.conditions) == 1 else None
+            if lookup is None:
+                walk.append((rule.match, rule.settle))
+                continue
+            field, text_of, items = lookup
+            table = tables.setdefault(field, (text_of, {}))[1]
+            for item in items:
+                table.setdefault(item, index)
+        if len(rules) - len(walk) <= len(tables):  # no field is tested twice: nothing to save
+            plain = tuple((rule.match, rule.settle) for rule in rules)
 
-        def run(user: StatsigUser, ctx: Ctx | None) -> Outcome:
-            for match, tail in rules:
+            def run(user: StatsigUser, ctx: Ctx | None) -> Outcome:
+                for match, settle in plain:
+                    if match(user, ctx):
+                        return settle(user, ctx)
+                return default
+
+            return run
+        count = len(rules)
+        lookups = tuple(tables.values())
+        rest = tuple(walk)
+        cut = tuple(walked_before)
+        settles = tuple(rule.settle for rule in rules)
+
+        def indexed_run(user: StatsigUser, ctx: Ctx | None) -> Outcome:
+            first = count  # the first indexed rule that matches
+            for text_of, table in lookups:
+                text = text_of(user)
+                if text is not None:
+                    at = table.get(text, count)
+                    if at < first:
+                        first = at
+            for match, settle in rest if first == count else rest[: cut[first]]:
                 if match(user, ctx):
-                    mode, threshold, prefix, unit_of, on_pass, on_fail, delegate, name = tail
-                    if delegate is not None and name in config_runs:
-                        return delegate(user, ctx)
-                    if mode == ALWAYS:
-                        return on_pass
-                    if mode == NEVER:
-                        return on_fail
-                    uid = user.get("userID") if unit_of is None else unit_of(user)
-                    if uid.__class__ is not str:
-                        uid = "" if uid is None else str(uid)
-                    if prefix is None:  # a non-string salt (what `None + uid` raised before)
-                        raise TypeError("rule salt is not a string")
-                    if read(sha((prefix + uid).encode()).digest())[0] % 10000 < threshold:
-                        return on_pass
-                    return on_fail
+                    return settle(user, ctx)
+            if first < count:
+                return settles[first](user, ctx)
             return default
 
-        return run
+        return indexed_run
 
     def _make_delegate(self, target: str) -> Run:
         """A layer rule's hand-over to the experiment ``target`` (its ``configDelegate``)."""

@@ -760,6 +760,73 @@ def test_evaluator__fast_and_faithful_paths__agree_on_every_spec():
                     assert evaluator.check_gate(user, name) is fast.value
 
 
+def _indexed_gate() -> list[dict]:
+    """A gate most of whose rules test ``user_field any`` on fields other rules test too
+    (the evaluator indexes them), between rules it must still run in order: one that raises
+    on a non-numeric level, a nested gate (exposures), a two-condition rule, a string rule."""
+    return [
+        entity("base", [rule("base_r", [cond(UF, "any", ["user-1", "user-2"], "userID")])]),
+        entity(
+            "indexed",
+            [
+                rule("ids", [cond(UF, "any", ["user-3", "User-5", "7"], "userID")]),
+                rule("level", [cond(UF, "gt", 8, "level")]),
+                rule("us", [cond(UF, "any", ["US", "nz"], "country")], pct=50),
+                rule("nested", [cond("pass_gate", None, "base")]),
+                rule("ids_again", [cond(UF, "any", ["user-3", "user-9"], "userID")]),
+                rule("de", [cond(UF, "any", ["de", "US"], "country")]),
+                rule("pro", [cond(UF, "any", ["pro"], "plan")], pct=0),
+                rule(
+                    "two",
+                    [cond(UF, "any", ["ja_JP"], "locale"), cond(UF, "any", ["JP"], "country")],
+                ),
+                rule("staff", [cond(UF, "str_ends_with_any", ["@statsig.com"], "email")]),
+                rule("rest", [cond("public")], pct=30),
+            ],
+        ),
+    ]
+
+
+def test_rule_index__fields_tested_by_many_rules__same_results_as_rule_by_rule():
+    # Given the indexed gate, generated users and a few whose non-numeric level raises
+    spec = helpers.payload(_indexed_gate())
+    evaluator = Evaluator(spec)
+    users = helpers.generate_users(600, seed=12, specs=[spec])
+    users += [
+        {"userID": "user-3", "custom": {"level": "high"}},  # "ids" matches before "level"
+        {"userID": "x", "country": "US", "custom": {"level": "high"}},  # "level" raises first
+        {"userID": "user-9", "country": "de", "custom": {"level": 3}},
+        {"userID": "user-3", "custom": 5},  # reading "plan" raises: the faithful path answers
+        {"userID": 7, "country": "nz"},  # a numeric userID is stringified: "ids"
+        {"userID": "", "custom": {"userID": "User-3"}},  # empty built-in: custom, then "ids"
+    ]
+    assert evaluator._runs["gate"]["indexed"].__name__ == "indexed_run"
+
+    # When each user is evaluated by the compiled path and by the legacy-model interpreter
+    fast = [evaluator.evaluate(user, "indexed", "gate") for user in users]
+    slow = [legacy_result(evaluator, user, "indexed", "gate") for user in users]
+
+    # Then results and exposures are identical, check_gate agrees, and every rule decided
+    assert fast == slow
+    assert [evaluator.check_gate(user, "indexed") for user in users] == [r.value for r in fast]
+    rule_ids = {result.rule_id for result in fast}
+    assert rule_ids == {*(r["id"] for r in spec["feature_gates"][1]["rules"]), "error"}
+
+
+def test_rule_index__fields_tested_by_many_rules__agrees_with_legacy_sdk():
+    # Given the indexed gate and generated users
+    spec = helpers.payload(_indexed_gate())
+    users = helpers.generate_users(600, seed=13, specs=[spec])
+    names = {"gate": ["indexed"]}
+
+    # When ours and legacy statsig evaluate them
+    ours = sdks.ours_evaluate_all(spec, users, names, exposures=True)
+    legacy = sdks.legacy_evaluate_all(spec, users, names, exposures=True)
+
+    # Then values, rule ids, groups and exposures agree
+    assert ours["gate"]["indexed"] == legacy["gate"]["indexed"]
+
+
 # ---------------------------------------------------------------- explain
 
 
