@@ -178,7 +178,8 @@ class FragmentDraft:
         depend on the environment (rows and their digests, as read once)."""
         if name not in self._shared:
             self._shared[name] = read()
-        return self._shared[name]
+        value: T = self._shared[name]
+        return value
 
     def reuse(self, keys: Iterable[str]) -> set[str]:
         """Take the cached units of `keys` into this build; return the keys that are not
