@@ -411,6 +411,10 @@ class ConfigSpec(TimeStampedModel):
     # spec_publish compares to tell an identical ruleset).
     checksum = models.CharField(max_length=64)
     content_checksum = models.CharField(max_length=64)
+    # sha256 hex of what SDKs answer from the spec (console.specs.behaviour), so that a dry
+    # run's "before" needs no parse of the published body. "" for a spec published before
+    # it was recorded (the migration fills each environment's newest).
+    behaviour_checksum = models.CharField(max_length=64, blank=True, default="")
     state = models.CharField(
         max_length=10, choices=ConfigSpecState.choices, default=ConfigSpecState.PENDING
     )

@@ -239,6 +239,10 @@ GATEHOUSE_APPLY_IN_WORKER_WEIGHT = env.int("GATEHOUSE_APPLY_IN_WORKER_WEIGHT", d
 # How often beat looks for due schedules (scheduled change sets, rollout steps): each is
 # applied at most this many seconds after its time.
 GATEHOUSE_SCHEDULE_TICK_SECONDS = env.float("GATEHOUSE_SCHEDULE_TICK_SECONDS", default=15.0)
+# Spec fragments (one entity's spec in one environment) each process keeps for incremental
+# builds (console.specs.incremental): a 10,000-gate project with 3 environments needs about
+# 11,000 when its rules are not environment-scoped.
+GATEHOUSE_SPEC_FRAGMENT_CACHE = env.int("GATEHOUSE_SPEC_FRAGMENT_CACHE", default=100_000)
 
 # Event intake (metrics): the largest request body, raw or inflated, and the most events one
 # request may carry (413 beyond); per event, the longest name and value and the largest

@@ -13,13 +13,13 @@ class ExperimentsConfig(AppConfig):
         from experiments import reviews as experiments_reviews
         from experiments import selectors
         from experiments.models import Experiment, Holdout
-        from experiments.specs import contribute
+        from experiments.specs import contribute, contribute_fragments
         from experiments.views import gate_scorecard
         from gates import hooks
         from metrics import panels as metrics_panels
 
         _register_beat()
-        register_contributor(contribute)
+        register_contributor(contribute, fragments=contribute_fragments)
         experiments_reviews.register_kinds()
         demo.register(experiments_demo.load)
         # Layers and holdouts are tabs of the Experiments section

@@ -37,6 +37,9 @@ spec never names a missing gate: node and Rust would drop the experiment).
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +56,8 @@ from gates.models import FeatureGate, Segment
 
 SEGMENT_PREFIX = "segment:"
 INLINE_TARGETING_PREFIX = "segment:inline_targeting:"
+# Part of every fragment key: bump it when a spec function gives other specs for the same rows.
+FRAGMENT_FORMAT = "experiments/1"
 
 
 def _number(value: Decimal) -> int | float:
@@ -397,9 +402,41 @@ _EXPERIMENT_FIELDS = (
 )
 
 
-def contribute(project, environment, draft) -> None:
-    """Registered in ExperimentsConfig.ready(): adds this project's live experiments,
-    layers and holdouts to the draft (the same in every environment)."""
+@dataclass
+class _Inputs:
+    """What the experiments contributor reads for one project (the same in every
+    environment)."""
+
+    experiments: list[dict[str, Any]]
+    layers: dict[int, dict[str, Any]]
+    buckets: dict[int, list[int]]
+    holdouts: list[dict[str, Any]]
+    links: dict[int, set[int]]
+    live: LiveNames
+
+    def layer_of(self, exp: dict[str, Any]) -> dict[str, Any] | None:
+        return self.layers.get(exp["layer_id"]) if exp["layer_id"] else None
+
+    def owned(self, exp: dict[str, Any]) -> list[int]:
+        if self.layer_of(exp) is not None:
+            return self.buckets.get(exp["pk"], [])
+        return list(range(int(exp["allocation"] * LAYER_BUCKETS / 100)))
+
+    def applying(self, exp: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            h for h in self.holdouts if h["is_global"] or h["pk"] in self.links.get(exp["pk"], ())
+        ]
+
+    def members(self) -> dict[int, list[dict[str, Any]]]:
+        in_layer: dict[int, list[dict]] = {}
+        for exp in self.experiments:
+            layer = self.layer_of(exp)
+            if layer is not None:
+                in_layer.setdefault(layer["pk"], []).append(exp)
+        return in_layer
+
+
+def _load(project) -> _Inputs:
     experiments = list(
         Experiment.objects.active()
         .filter(project=project)
@@ -447,27 +484,118 @@ def contribute(project, environment, draft) -> None:
             .filter(project=project, name__in=segment_names)
             .values_list("name", flat=True)
         )
+    return _Inputs(experiments, layers, buckets, holdouts, links, live)
 
-    for holdout in holdouts:
+
+def contribute(project, environment, draft) -> None:
+    """Registered in ExperimentsConfig.ready(): adds this project's live experiments,
+    layers and holdouts to the draft (the same in every environment)."""
+    data = _load(project)
+    for holdout in data.holdouts:
         draft.feature_gates.append(holdout_spec(holdout))
-    global_holdouts = [h for h in holdouts if h["is_global"]]
-    in_layer: dict[int, list[dict]] = {}
-    for exp in experiments:
-        layer = layers.get(exp["layer_id"]) if exp["layer_id"] else None
-        if layer is not None:
-            in_layer.setdefault(layer["pk"], []).append(exp)
-            owned = buckets.get(exp["pk"], [])
-        else:
-            owned = list(range(int(exp["allocation"] * LAYER_BUCKETS / 100)))
-        applying = [h for h in holdouts if h["is_global"] or h["pk"] in links.get(exp["pk"], ())]
+    global_holdouts = [h for h in data.holdouts if h["is_global"]]
+    for exp in data.experiments:
         draft.dynamic_configs.append(
             experiment_spec(
-                exp, layer=layer, buckets=owned, holdouts=applying, live=live, draft=draft
+                exp,
+                layer=data.layer_of(exp),
+                buckets=data.owned(exp),
+                holdouts=data.applying(exp),
+                live=data.live,
+                draft=draft,
             )
         )
-    for layer in layers.values():
+    in_layer = data.members()
+    for layer in data.layers.values():
         members = in_layer.get(layer["pk"], [])
-        draft.layer_configs.append(layer_spec(layer, members, buckets, global_holdouts, live))
+        draft.layer_configs.append(
+            layer_spec(layer, members, data.buckets, global_holdouts, data.live)
+        )
+        draft.layers[layer["name"]] = [exp["name"] for exp in members]
+        for exp in members:
+            draft.experiment_to_layer[exp["name"]] = layer["name"]
+
+
+# ---------------------------------------------------------------- fragment form
+
+
+def _key(kind: str, inputs: Any) -> str:
+    # Everything the unit's specs are built from (rows as read: content, not revisions).
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{FRAGMENT_FORMAT}:{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _liveness(experiments: list[dict[str, Any]], live: LiveNames) -> list[Any]:
+    gates, segments = _referenced(experiments)
+    return [
+        sorted((name, name in live.gates) for name in gates),
+        sorted((name, name in live.segments) for name in segments),
+    ]
+
+
+class _Sink:
+    """Where experiment_spec puts an experiment's inline targeting segment."""
+
+    def __init__(self) -> None:
+        self.feature_gates: list[dict[str, Any]] = []
+
+
+def _experiment_unit(exp: dict[str, Any], data: _Inputs) -> list[tuple[str, dict[str, Any]]]:
+    sink = _Sink()
+    spec = experiment_spec(
+        exp,
+        layer=data.layer_of(exp),
+        buckets=data.owned(exp),
+        holdouts=data.applying(exp),
+        live=data.live,
+        draft=sink,
+    )
+    return [("feature_gates", s) for s in sink.feature_gates] + [("dynamic_configs", spec)]
+
+
+def contribute_fragments(project, environment, draft) -> None:
+    """The fragment form of `contribute` (console.specs.incremental): one unit per
+    holdout, per experiment (with its inline targeting segment) and per layer, keyed by a
+    digest of the rows and references its specs are built from (the environment plays no
+    part)."""
+    data = _load(project)
+    for holdout in data.holdouts:
+        key = _key("holdout", holdout)
+        if draft.reuse([key]):
+            draft.add(key, [("feature_gates", holdout_spec(holdout))])
+    for exp in data.experiments:
+        inputs = [
+            exp,
+            data.layer_of(exp),
+            data.owned(exp),
+            [h["name"] for h in data.applying(exp)],
+            _liveness([exp], data.live),
+        ]
+        key = _key("experiment", inputs)
+        if draft.reuse([key]):
+            draft.add(key, _experiment_unit(exp, data))
+    global_holdouts = [h for h in data.holdouts if h["is_global"]]
+    in_layer = data.members()
+    for layer in data.layers.values():
+        members = in_layer.get(layer["pk"], [])
+        inputs = [
+            layer,
+            members,
+            [data.buckets.get(exp["pk"], []) for exp in members],
+            [h["name"] for h in global_holdouts],
+            _liveness(members, data.live),
+        ]
+        key = _key("layer", inputs)
+        if draft.reuse([key]):
+            draft.add(
+                key,
+                [
+                    (
+                        "layer_configs",
+                        layer_spec(layer, members, data.buckets, global_holdouts, data.live),
+                    )
+                ],
+            )
         draft.layers[layer["name"]] = [exp["name"] for exp in members]
         for exp in members:
             draft.experiment_to_layer[exp["name"]] = layer["name"]

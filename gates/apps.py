@@ -16,9 +16,9 @@ class GatesConfig(AppConfig):
         from gates import demo as gates_demo
         from gates import reviews as gates_reviews
         from gates.publishing import segment_id_lists
-        from gates.specs import contribute
+        from gates.specs import contribute, contribute_fragments
 
-        register_contributor(contribute)
+        register_contributor(contribute, fragments=contribute_fragments)
         gates_reviews.register_kinds()
         register_id_list_provider(segment_id_lists)
         demo.register(gates_demo.load)

@@ -19,11 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import BooleanField, JSONField
+from django.db.models.expressions import RawSQL
+
 from console.targeting.conditions import condition_to_spec
 from gates.models import DynamicConfig, FeatureGate, GateStatus, Segment, SegmentID, SegmentKind
 
 INLINE_ID_LIMIT = 1_000
 SEGMENT_PREFIX = "segment:"
+# Part of every fragment key: bump it when a spec function gives other specs for the same rows.
+FRAGMENT_FORMAT = "gates/1"
 
 
 def _applies(rule: dict[str, Any], environment_id: int) -> bool:
@@ -239,3 +244,104 @@ def contribute(project, environment, draft) -> None:
     configs = DynamicConfig.objects.active().filter(project=project)
     for config in configs.values(*_COMMON, "is_enabled", "default_value"):
         draft.dynamic_configs.append(dynamic_config_spec(config, env_id))
+
+
+# ---------------------------------------------------------------- fragment form
+
+_GATE_COLUMNS = (*_COMMON[1:], "is_enabled", "status", "overrides")
+_SEGMENT_COLUMNS = (*_COMMON[1:], "kind", "id_count")
+_CONFIG_COLUMNS = (*_COMMON[1:], "is_enabled", "default_value")
+_RULES_SCOPED = "jsonb_path_exists({t}.rules, '$[*] ? (@.environmentIds != null)')"
+_OVERRIDES_SCOPED = "jsonb_path_exists({t}.overrides, '$[*] ? (@.environmentId != null)')"
+
+
+def _inline_ids_sql(table: str) -> str:
+    # The IDs of a small ID-list segment, in the order `contribute` reads them.
+    return (
+        f"CASE WHEN {table}.kind = '{SegmentKind.ID_LIST}' AND {table}.id_count > 0"
+        f" AND {table}.id_count <= {INLINE_ID_LIMIT} THEN (SELECT"
+        " COALESCE(jsonb_agg(ids.unit_id ORDER BY ids.unit_id), '[]'::jsonb)"
+        f" FROM {SegmentID._meta.db_table} ids WHERE ids.segment_id = {table}.id) END"
+    )
+
+
+def _keyed(queryset, columns: tuple[str, ...], scoped: str, extra: str = ""):
+    """`queryset` with each row's content digest (PostgreSQL, in the statement that reads
+    the row) and whether its spec depends on the environment."""
+    table = f'"{queryset.model._meta.db_table}"'
+    values = ", ".join(f"{table}.{column}" for column in columns) + extra
+    digest = f"encode(sha256(convert_to(jsonb_build_array({values})::text, 'UTF8')), 'hex')"
+    return queryset.annotate(
+        fragment_digest=RawSQL(digest, ()),
+        fragment_scoped=RawSQL(scoped.format(t=table), (), output_field=BooleanField()),
+    )
+
+
+def _key(kind: str, row: dict[str, Any], environment_id: int) -> str:
+    key = f"{FRAGMENT_FORMAT}:{kind}:{row['fragment_digest']}"
+    return f"{key}@{environment_id}" if row["fragment_scoped"] else key
+
+
+def _reuse_or_build(draft, queryset, kind: str, fields: tuple[str, ...], build) -> None:
+    """Reuse the cached fragment of every row whose key is cached; read the other rows
+    (their keys again, from the same statement) and add `build(row)`."""
+    env_id = draft.environment.pk
+    keys = {
+        row["pk"]: _key(kind, row, env_id)
+        for row in queryset.values("pk", "fragment_digest", "fragment_scoped")
+    }
+    missing = draft.reuse(keys.values())
+    pks = [pk for pk, key in keys.items() if key in missing]
+    if pks:
+        rows = queryset.filter(pk__in=pks).values(*fields, "fragment_digest", "fragment_scoped")
+        for row in rows:
+            draft.add(_key(kind, row, env_id), build(row))
+
+
+def contribute_fragments(project, environment, draft) -> None:
+    """The fragment form of `contribute` (console.specs.incremental): one fragment per
+    gate, segment and dynamic config, keyed by a digest of the columns its spec is built
+    from (and of a small ID-list segment's IDs), plus the environment when its rules or
+    overrides are environment-scoped."""
+    env_id = environment.pk
+    gates = _keyed(
+        FeatureGate.objects.active().filter(project=project),
+        _GATE_COLUMNS,
+        f"{_RULES_SCOPED} OR {_OVERRIDES_SCOPED}",
+    )
+    _reuse_or_build(
+        draft,
+        gates,
+        "gate",
+        (*_COMMON, "is_enabled", "status", "overrides"),
+        lambda row: [("feature_gates", gate_spec(row, env_id))],
+    )
+
+    table = f'"{Segment._meta.db_table}"'
+    segments = _keyed(
+        Segment.objects.active().filter(project=project),
+        _SEGMENT_COLUMNS,
+        _RULES_SCOPED,
+        extra=", " + _inline_ids_sql(table),
+    ).annotate(inline_ids=RawSQL(_inline_ids_sql(table), (), output_field=JSONField()))
+    for name, kind, id_count in segments.values_list("name", "kind", "id_count"):
+        if kind == SegmentKind.ID_LIST and id_count > INLINE_ID_LIMIT:
+            draft.id_lists[name] = True
+    _reuse_or_build(
+        draft,
+        segments,
+        "segment",
+        (*_COMMON, "kind", "id_count", "inline_ids"),
+        lambda row: [("feature_gates", segment_spec(row, env_id, row["inline_ids"]))],
+    )
+
+    configs = _keyed(
+        DynamicConfig.objects.active().filter(project=project), _CONFIG_COLUMNS, _RULES_SCOPED
+    )
+    _reuse_or_build(
+        draft,
+        configs,
+        "config",
+        (*_COMMON, "is_enabled", "default_value"),
+        lambda row: [("dynamic_configs", dynamic_config_spec(row, env_id))],
+    )

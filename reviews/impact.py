@@ -12,69 +12,13 @@ from typing import Any
 
 from console.models import ConfigSpec, Environment, Project
 from console.publishing.idlists import id_list_files
+from console.specs.behaviour import behaviour
 from console.specs.builder import build_spec
 from console.specs.evaluator import Evaluator
 
-# Per-entity bookkeeping the builder writes that no evaluation reads.
-_BOOKKEEPING = ("version",)
-_SECTIONS = ("feature_gates", "dynamic_configs", "layer_configs")
-
-
-def _inert(entity: Mapping[str, Any]) -> bool:
-    """Whether SDKs answer for this entity what they answer for a name the spec lacks: a
-    gate or segment that can only fail (disabled, no rule, or every rule at 0% or
-    returning false), a config or layer that can only return `{}`, and a draft
-    experiment whose every rule serves its defaults (its `prestart` rule: nobody is in
-    it, no override puts anyone in a group, docs/statsig-spec.md §6)."""
-    rules = (entity.get("rules") or []) if entity.get("enabled", True) else []
-    default = entity.get("defaultValue")
-    if entity.get("type") == "feature_gate":
-        absent: Any = False
-    elif entity.get("entity") == "experiment" and any(
-        rule.get("id") == "prestart" for rule in rules
-    ):
-        absent = default
-    else:
-        absent = {}
-    return default == absent and all(
-        rule.get("returnValue") == absent or rule.get("passPercentage") == 0 for rule in rules
-    )
-
-
-def _behaviour(spec: dict[str, Any]) -> dict[str, Any]:
-    """What SDKs answer from `spec`: without its `time`, the bookkeeping no evaluation
-    reads, and the entities that answer as if absent (_inert): creating a disabled gate
-    or a draft experiment, or archiving one, changes no answer."""
-    spec = {**spec, "time": 0}
-    inert: dict[str, set[str]] = {section: set() for section in _SECTIONS}
-    for section in _SECTIONS:
-        entities = []
-        for entity in spec.get(section, []):
-            if _inert(entity):
-                inert[section].add(entity.get("name", ""))
-                continue
-            entities.append({k: v for k, v in entity.items() if k not in _BOOKKEEPING})
-        spec[section] = entities
-    # A draft experiment's place in its layer is read only once it runs.
-    layers = {
-        layer: [name for name in names if name not in inert["dynamic_configs"]]
-        for layer, names in (spec.get("layers") or {}).items()
-    }
-    spec["layers"] = {
-        layer: names
-        for layer, names in layers.items()
-        if names or layer not in inert["layer_configs"]
-    }
-    spec["experiment_to_layer"] = {
-        name: layer
-        for name, layer in (spec.get("experiment_to_layer") or {}).items()
-        if name not in inert["dynamic_configs"]
-    }
-    return spec
-
 
 def _fingerprint(spec: dict[str, Any], project: Project, environment: Environment) -> str:
-    spec = _behaviour(spec)
+    spec = behaviour(spec)
     # Large ID lists are files beside the spec: their content counts too.
     spec["id_list_files"] = sorted(
         (f.name, f.file_id, f.size) for f in id_list_files(project, environment)

@@ -26,7 +26,8 @@ from console.models import (
 )
 from console.permissions import ensure_role
 from console.publishing import idlists, store
-from console.specs.builder import build_spec, spec_json, to_v2
+from console.specs import incremental
+from console.specs.builder import spec_json
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ def ruleset_version_create(
     *, actor, project: Project, reason: str = "", force: bool = False
 ) -> RulesetVersion:
     """Record a new ruleset version of `project` and, per environment, its immutable v1+v2
-    spec (state pending); on commit, enqueue config_spec_push_task for each.
+    spec (state pending, built incrementally: console.specs.incremental); on commit,
+    enqueue config_spec_push_task for each.
 
     Callers check the permission: spec_publish (admins), reviews' change set apply (the
     review policy). Locks the project row, so concurrent publishes serialise and numbers
@@ -81,13 +83,11 @@ def ruleset_version_create(
         for environment in environments:
             previous = latest.get(environment.pk)
             time_ms = max((previous.time_ms + 1) if previous else 1, _now_ms())
-            v1 = build_spec(project, environment, time_ms=time_ms)
-            content = spec_content_checksum(v1)
-            built.append((environment, time_ms, v1, content, previous))
+            built.append((incremental.build(project, environment, time_ms=time_ms), previous))
         last_version = RulesetVersion.objects.filter(project=project).order_by("-number").first()
         unchanged = all(
-            prev is not None and prev.content_checksum == content
-            for _env, _t, _v1, content, prev in built
+            prev is not None and prev.content_checksum == spec.content_checksum
+            for spec, prev in built
         )
         if last_version is not None and unchanged and not force:
             last_version.was_created = False
@@ -97,23 +97,23 @@ def ruleset_version_create(
             project=project, number=number, created_by=actor, reason=(reason or "")[:2000]
         )
         specs = []
-        for environment, time_ms, v1, content, _prev in built:
-            v1_json = spec_json(v1)
+        for (spec, _prev), environment in zip(built, environments, strict=True):
             specs.append(
                 ConfigSpec(
                     environment=environment,
                     ruleset_version=version,
-                    time_ms=time_ms,
-                    v1_json=v1_json,
-                    v2_json=spec_json(to_v2(v1)),
-                    checksum=_sha256(v1_json),
-                    content_checksum=content,
+                    time_ms=spec.time_ms,
+                    v1_json=spec.v1_json,
+                    v2_json=spec.v2_json,
+                    checksum=spec.checksum,
+                    content_checksum=spec.content_checksum,
+                    behaviour_checksum=spec.behaviour_checksum,
                 )
             )
-        for spec in specs:
+        for row in specs:
             # One INSERT per spec: bulk_create's UNNEST form makes psycopg escape every
             # quote of multi-megabyte bodies in Python (3x slower for 10,000 gates).
-            spec.save(force_insert=True)
+            row.save(force_insert=True)
         audit_record(
             actor=actor,
             action="ruleset.published",
@@ -126,7 +126,7 @@ def ruleset_version_create(
                 "forced": bool(force and unchanged),
             },
         )
-        spec_ids = [s.pk for s in specs]
+        spec_ids = [row.pk for row in specs]
         transaction.on_commit(lambda: _enqueue_pushes(spec_ids))
         version.was_created = True
         return version

@@ -143,26 +143,31 @@ def check_spec(spec: dict[str, Any]) -> None:
         raise SpecError("A spec needs has_updates: true and an integer time.")
     for section in SPEC_SECTIONS:
         for entry in spec[section]:
-            where = f"{section}/{entry.get('name')}"
-            _require(entry, SPEC_KEYS, where)
-            if not isinstance(entry["salt"], str):
-                raise SpecError(f"{where}: the salt is a string.")
-            if not entry["enabled"] and entry["rules"]:
-                raise SpecError(f"{where}: a disabled spec has no rules (Rust ignores enabled).")
-            for rule in entry["rules"]:
-                rule_where = f"{where}/{rule.get('id')}"
-                _require(rule, RULE_KEYS, rule_where)
-                if not isinstance(rule["salt"], str):
-                    raise SpecError(f"{rule_where}: a rule salt is a string, never null.")
-                for condition in rule["conditions"]:
-                    _require(condition, CONDITION_KEYS, rule_where)
-                    ctype, operator = condition["type"], condition["operator"]
-                    if ctype not in CONDITION_TYPES:
-                        raise SpecError(f"{rule_where}: unsupported condition type {ctype!r}.")
-                    if operator is not None and operator != operator.lower():
-                        raise SpecError(f"{rule_where}: operators are lowercase ({operator!r}).")
-                    if not condition["idType"]:
-                        raise SpecError(f"{rule_where}: every condition needs an idType.")
+            check_entity(section, entry)
+
+
+def check_entity(section: str, entry: dict[str, Any]) -> None:
+    """check_spec's rules for one spec of `section`."""
+    where = f"{section}/{entry.get('name')}"
+    _require(entry, SPEC_KEYS, where)
+    if not isinstance(entry["salt"], str):
+        raise SpecError(f"{where}: the salt is a string.")
+    if not entry["enabled"] and entry["rules"]:
+        raise SpecError(f"{where}: a disabled spec has no rules (Rust ignores enabled).")
+    for rule in entry["rules"]:
+        rule_where = f"{where}/{rule.get('id')}"
+        _require(rule, RULE_KEYS, rule_where)
+        if not isinstance(rule["salt"], str):
+            raise SpecError(f"{rule_where}: a rule salt is a string, never null.")
+        for condition in rule["conditions"]:
+            _require(condition, CONDITION_KEYS, rule_where)
+            ctype, operator = condition["type"], condition["operator"]
+            if ctype not in CONDITION_TYPES:
+                raise SpecError(f"{rule_where}: unsupported condition type {ctype!r}.")
+            if operator is not None and operator != operator.lower():
+                raise SpecError(f"{rule_where}: operators are lowercase ({operator!r}).")
+            if not condition["idType"]:
+                raise SpecError(f"{rule_where}: every condition needs an idType.")
 
 
 def _require(obj: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
@@ -171,7 +176,7 @@ def _require(obj: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
         raise SpecError(f"{where}: missing {', '.join(missing)}.")
 
 
-def _condition_key(blob: str) -> str:
+def condition_key(blob: str) -> str:
     # 64 bits of SHA-256: collision-free in practice for any project's condition count
     # (djb2's 32 bits would collide around 100k conditions). Checked anyway below.
     return str(int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "big"))
@@ -187,7 +192,7 @@ def to_v2(v1: dict[str, Any]) -> dict[str, Any]:
 
     def key_of(condition: dict[str, Any]) -> str:
         blob = json.dumps(condition, sort_keys=True, separators=(",", ":"))
-        key = _condition_key(blob)
+        key = condition_key(blob)
         if key in blobs and blobs[key] != blob:
             raise SpecError(f"Two different conditions hash to the key {key}.")
         blobs[key] = blob

@@ -1,0 +1,329 @@
+"""Incremental spec builds: a project's v1 and v2 download_config_specs (and their
+checksums) assembled from cached per-entity fragments, byte-identical to a full build.
+
+API (docs/architecture.md, "Incremental builds"):
+
+    build(project, environment, *, time_ms, v2=True) -> BuiltSpec
+        BuiltSpec.v1_json  == spec_json(build_spec(project, environment, time_ms=time_ms))
+        BuiltSpec.v2_json  == spec_json(to_v2(build_spec(...)))   ("" when v2=False)
+        BuiltSpec.checksum == sha256(v1_json); content_checksum == spec_content_checksum(v1);
+        behaviour_checksum == console.specs.behaviour.behaviour_checksum(v1)
+        BuiltSpec.fragments: every entity's Fragment; BuiltSpec.rebuilt: how many
+        fragment units this build made (cache misses).
+
+A fragment is one entity's spec in one section, with its canonical v1 text, its dcs-v2
+entry (conditions replaced by condition_map keys, and those conditions), and its behaviour
+text (None when inert). Contributors (console.specs.registry, fragment form) give them in
+units: `draft.reuse(keys)` takes the cached units of `keys` and returns the keys missing,
+`draft.add(key, specs)` builds and caches a unit. A key is a content address: it is derived
+from everything the unit's specs are built from (row content digests computed by
+PostgreSQL in the same statement that reads the rows, the environment when the entity has
+environment-scoped rules, the referenced entities' relevant state, and the contributor's
+format version), never from a primary key or revision alone. So a unit built inside a
+transaction that later rolls back is only ever served for that same content, which gives
+the same bytes.
+
+The cache is per process (an LRU of GATEHOUSE_SPEC_FRAGMENT_CACHE units).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from console.specs.behaviour import behaviour_layers, entity_behaviour
+from console.specs.builder import (
+    DIAGNOSTICS,
+    SPEC_SECTIONS,
+    SpecDraft,
+    SpecError,
+    check_entity,
+    condition_key,
+    spec_json,
+)
+from console.specs.registry import Contributor, contributors, fragment_form
+
+if TYPE_CHECKING:
+    from console.models import Environment, Project
+
+
+@dataclass(frozen=True)
+class Fragment:
+    section: str  # "feature_gates" | "dynamic_configs" | "layer_configs"
+    name: str
+    key: str  # content address: equal keys <=> byte-equal spec
+    spec: dict[str, Any]  # the v1 spec dict, READ-ONLY
+    v1: str  # spec_json(spec)
+    behaviour: str | None  # canonical text of what SDKs answer from it; None when inert
+    v2: str  # its member of the dcs-v2 section object: "<name>":<entry without the name>
+    conditions: tuple[tuple[str, str, str], ...]  # (condition_map key, ASCII blob, member)
+
+
+@dataclass(frozen=True)
+class BuiltSpec:
+    environment_id: int
+    time_ms: int
+    v1_json: str
+    v2_json: str
+    checksum: str
+    content_checksum: str
+    behaviour_checksum: str
+    fragments: tuple[Fragment, ...]
+    rebuilt: int = 0
+
+
+Unit = tuple[Fragment, ...]
+
+
+class FragmentCache:
+    """A thread-safe LRU of fragment units by key."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._units: OrderedDict[str, Unit] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Unit | None:
+        with self._lock:
+            unit = self._units.get(key)
+            if unit is not None:
+                self._units.move_to_end(key)
+            return unit
+
+    def put(self, key: str, unit: Unit) -> None:
+        with self._lock:
+            self._units[key] = unit
+            self._units.move_to_end(key)
+            while len(self._units) > self.size:
+                self._units.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._units.clear()
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+
+cache = FragmentCache(settings.GATEHOUSE_SPEC_FRAGMENT_CACHE)
+
+
+def _fragments(key: str, specs: Iterable[tuple[str, dict[str, Any]]]) -> Unit:
+    out = []
+    for index, (section, spec) in enumerate(specs):
+        if section not in SPEC_SECTIONS:
+            raise SpecError(f"Unknown spec section {section!r}.")
+        check_entity(section, spec)
+        conditions: list[tuple[str, str, str]] = []
+        rules = []
+        for rule in spec["rules"]:
+            keys = []
+            for condition in rule["conditions"]:
+                text = spec_json(condition)
+                blob = (
+                    text
+                    if text.isascii()
+                    else json.dumps(condition, sort_keys=True, separators=(",", ":"))
+                )
+                ckey = condition_key(blob)
+                keys.append(ckey)
+                conditions.append((ckey, blob, f'"{ckey}":{text}'))
+            rules.append({**rule, "conditions": keys})
+        entry = {k: v for k, v in spec.items() if k != "name"}
+        entry["rules"] = rules
+        out.append(
+            Fragment(
+                section=section,
+                name=spec["name"],
+                key=f"{key}#{index}",
+                spec=spec,
+                v1=spec_json(spec),
+                behaviour=entity_behaviour(spec),
+                v2=spec_json(spec["name"]) + ":" + spec_json(entry),
+                conditions=tuple(conditions),
+            )
+        )
+    return tuple(out)
+
+
+class FragmentDraft:
+    """What fragment contributors fill for one project and environment: fragment units,
+    plus (as SpecDraft) `layers`, `experiment_to_layer` and `id_lists`."""
+
+    def __init__(self, project: Project, environment: Environment):
+        self.project = project
+        self.environment = environment
+        self.layers: dict[str, list[str]] = {}
+        self.experiment_to_layer: dict[str, str] = {}
+        self.id_lists: dict[str, bool] = {}
+        self.units: list[Unit] = []
+        self.rebuilt = 0
+        self._uncached = 0
+
+    def reuse(self, keys: Iterable[str]) -> set[str]:
+        """Take the cached units of `keys` into this build; return the keys that are not
+        cached (the contributor builds and `add`s those, keyed as read with their rows)."""
+        missing = set()
+        for key in keys:
+            unit = cache.get(key)
+            if unit is None:
+                missing.add(key)
+            else:
+                self.units.append(unit)
+        return missing
+
+    def add(self, key: str, specs: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Build the unit of `key` (its specs, as (section, v1 spec) pairs), cache it and
+        take it into this build. `key` must address everything the specs are built from."""
+        unit = _fragments(key, specs)
+        cache.put(key, unit)
+        self.units.append(unit)
+        self.rebuilt += 1
+
+    def add_uncached(self, specs: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Take specs into this build without caching them (contributors without a
+        fragment form)."""
+        self._uncached += 1
+        self.units.append(_fragments(f"uncached:{self._uncached}", specs))
+        self.rebuilt += 1
+
+
+def _plain(
+    contribute: Contributor, project: Project, environment: Environment, draft: FragmentDraft
+) -> None:
+    spec_draft = SpecDraft(project=project, environment=environment)
+    contribute(project, environment, spec_draft)
+    for section in SPEC_SECTIONS:
+        for spec in getattr(spec_draft, section):
+            draft.add_uncached([(section, spec)])
+    draft.layers.update(spec_draft.layers)
+    draft.experiment_to_layer.update(spec_draft.experiment_to_layer)
+    draft.id_lists.update(spec_draft.id_lists)
+
+
+def _object(parts: dict[str, str], *, ascii_keys: bool = False) -> str:
+    """A JSON object from already-serialised values, keys sorted as json.dumps does."""
+    return (
+        "{"
+        + ",".join(json.dumps(k, ensure_ascii=ascii_keys) + ":" + parts[k] for k in sorted(parts))
+        + "}"
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _behaviour_dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def build(
+    project: Project, environment: Environment, *, time_ms: int, v2: bool = True
+) -> BuiltSpec:
+    """The spec of `project` for `environment`, from cached fragments where the content
+    they were built from is unchanged. Raises SpecError as build_spec does."""
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int) or time_ms <= 0:
+        raise SpecError("time_ms is a positive integer (epoch milliseconds).")
+    if environment.project_id != project.pk:
+        raise SpecError("The environment belongs to another project.")
+    draft = FragmentDraft(project, environment)
+    for contribute in contributors():
+        form = fragment_form(contribute)
+        if form is None:
+            _plain(contribute, project, environment, draft)
+        else:
+            form(project, environment, draft)
+
+    sections: dict[str, list[Fragment]] = {section: [] for section in SPEC_SECTIONS}
+    for unit in draft.units:
+        for fragment in unit:
+            sections[fragment.section].append(fragment)
+    for section, fragments in sections.items():
+        fragments.sort(key=lambda f: f.name)
+        for before, after in zip(fragments, fragments[1:], strict=False):
+            if before.name == after.name:
+                raise SpecError(f"Two specs in {section} are named {after.name!r}.")
+
+    layers = {name: sorted(exps) for name, exps in sorted(draft.layers.items())}
+    experiment_to_layer = dict(sorted(draft.experiment_to_layer.items()))
+    small: dict[str, Any] = {
+        "has_updates": True,
+        "layers": layers,
+        "experiment_to_layer": experiment_to_layer,
+        "id_lists": dict.fromkeys(sorted(draft.id_lists), True),
+        "diagnostics": dict(DIAGNOSTICS),
+        "default_environment": environment.tier,
+        "sdk_keys_to_app_ids": {},
+        "hashed_sdk_keys_to_app_ids": {},
+    }
+
+    # v1, and its content checksum (the same text with time 0).
+    parts = {key: spec_json(value) for key, value in small.items()}
+    for section, fragments in sections.items():
+        parts[section] = "[" + ",".join(f.v1 for f in fragments) + "]"
+    v1_json = _object({**parts, "time": str(time_ms)})
+    content_checksum = _sha256(_object({**parts, "time": "0"}))
+
+    # What SDKs answer (console.specs.behaviour): inert entities and bookkeeping left out.
+    inert = {
+        section: {f.name for f in fragments if f.behaviour is None}
+        for section, fragments in sections.items()
+    }
+    behaviour_small = {
+        **small,
+        "time": 0,
+        "layers": behaviour_layers(layers, inert["dynamic_configs"], inert["layer_configs"]),
+        "experiment_to_layer": {
+            name: layer
+            for name, layer in experiment_to_layer.items()
+            if name not in inert["dynamic_configs"]
+        },
+    }
+    behaviour_parts = {key: _behaviour_dumps(value) for key, value in behaviour_small.items()}
+    for section, fragments in sections.items():
+        behaviour_parts[section] = (
+            "[" + ",".join(f.behaviour for f in fragments if f.behaviour is not None) + "]"
+        )
+    behaviour_checksum = _sha256(_object(behaviour_parts, ascii_keys=True))
+
+    v2_json = ""
+    if v2:
+        v2_parts = {key: value for key, value in parts.items() if key not in SPEC_SECTIONS}
+        del v2_parts["layers"]
+        condition_map: dict[str, tuple[str, str]] = {}
+        for section, fragments in sections.items():
+            # Fragments are sorted by name: the order json.dumps sorts an object's keys in.
+            v2_parts[section] = "{" + ",".join(f.v2 for f in fragments) + "}"
+            for fragment in fragments:
+                for ckey, blob, member in fragment.conditions:
+                    held = condition_map.get(ckey)
+                    if held is None:
+                        condition_map[ckey] = (blob, member)
+                    elif held[0] != blob:
+                        raise SpecError(f"Two different conditions hash to the key {ckey}.")
+        v2_parts["condition_map"] = (
+            "{" + ",".join(condition_map[k][1] for k in sorted(condition_map)) + "}"
+        )
+        v2_parts["response_format"] = json.dumps("dcs-v2")
+        v2_parts["time"] = str(time_ms)
+        v2_json = _object(v2_parts)
+
+    return BuiltSpec(
+        environment_id=environment.pk,
+        time_ms=time_ms,
+        v1_json=v1_json,
+        v2_json=v2_json,
+        checksum=_sha256(v1_json),
+        content_checksum=content_checksum,
+        behaviour_checksum=behaviour_checksum,
+        fragments=tuple(f for fragments in sections.values() for f in fragments),
+        rebuilt=draft.rebuilt,
+    )
