@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from console.models import ConfigSpec
 from console.publishing.services import spec_publish
 from console.services.environments import environment_create
 from gates import services
@@ -128,6 +129,29 @@ def test_environment_never_published__compared_with_the_configuration_now(
     environment_create(actor=project_admin, project=project, name="qa", tier="development")
     assert touched(project_member, project, update(live, description="Better words")) == []
     assert touched(project_member, project, update(live, isEnabled=False)) == [*EVERY, "qa"]
+
+
+# ---------------------------------------------------------------- what is published
+
+
+def test_published_spec__its_stored_behaviour_checksum_is_what_is_compared(
+    project, project_member, live
+):
+    # Production's row says it serves something else: its SDKs would see a change.
+    ConfigSpec.objects.filter(environment__project=project, environment__name="production").update(
+        behaviour_checksum="0" * 64
+    )
+    assert touched(project_member, project, update(live, description="Better words")) == [
+        "production"
+    ]
+
+
+def test_published_before_behaviour_checksums__the_spec_is_read_instead(
+    project, project_member, live
+):
+    ConfigSpec.objects.filter(environment__project=project).update(behaviour_checksum="")
+    assert touched(project_member, project, update(live, description="Better words")) == []
+    assert touched(project_member, project, update(live, isEnabled=False)) == EVERY
 
 
 # ---------------------------------------------------------------- segments and ID lists
