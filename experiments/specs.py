@@ -43,6 +43,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import JSONField
+from django.db.models.expressions import RawSQL
+
 from console.targeting.conditions import CONDITION_TYPES, ValueKind, condition_to_spec
 from experiments.models import (
     LAYER_BUCKETS,
@@ -436,13 +439,21 @@ class _Inputs:
         return in_layer
 
 
-def _load(project) -> _Inputs:
-    experiments = list(
-        Experiment.objects.active()
-        .filter(project=project)
-        .order_by("name")
-        .values(*_EXPERIMENT_FIELDS)
-    )
+def _load(
+    project,
+    experiments: list[dict[str, Any]] | None = None,
+    referenced: tuple[set[str], set[str]] | None = None,
+) -> _Inputs:
+    """Everything `contribute` reads. The fragment form reads the experiments itself (only
+    what keys them) and gives the names they refer to; it reads no buckets here (each
+    experiment's are in its digest, and read with it when it is rebuilt)."""
+    if experiments is None:
+        experiments = list(
+            Experiment.objects.active()
+            .filter(project=project)
+            .order_by("name")
+            .values(*_EXPERIMENT_FIELDS)
+        )
     layers = {
         row["pk"]: row
         for row in Layer.objects.active()
@@ -450,13 +461,14 @@ def _load(project) -> _Inputs:
         .values("pk", "name", "salt", "id_type", "parameters", "revision")
     }
     buckets: dict[int, list[int]] = {}
-    rows = (
-        LayerBucket.objects.filter(layer__project=project)
-        .order_by("experiment_id", "bucket")
-        .values_list("experiment_id", "bucket")
-    )
-    for experiment_id, bucket in rows:
-        buckets.setdefault(experiment_id, []).append(bucket)
+    if referenced is None:
+        rows = (
+            LayerBucket.objects.filter(layer__project=project)
+            .order_by("experiment_id", "bucket")
+            .values_list("experiment_id", "bucket")
+        )
+        for experiment_id, bucket in rows:
+            buckets.setdefault(experiment_id, []).append(bucket)
     holdouts = list(
         Holdout.objects.active()
         .filter(project=project)
@@ -470,7 +482,7 @@ def _load(project) -> _Inputs:
         ).values_list("experiment_id", "holdout_id")
         for experiment_id, holdout_id in through:
             links.setdefault(experiment_id, set()).add(holdout_id)
-    gate_names, segment_names = _referenced(experiments)
+    gate_names, segment_names = referenced or _referenced(experiments)
     live = LiveNames(set(), set())
     if gate_names:
         live.gates = set(
@@ -518,15 +530,76 @@ def contribute(project, environment, draft) -> None:
 
 # ---------------------------------------------------------------- fragment form
 
+_DIGEST_COLUMNS = (
+    "name",
+    "salt",
+    "layer_salt",
+    "id_type",
+    "status",
+    "allocation",
+    "layer_id",
+    "targeting_conditions",
+    "parameters",
+    "groups",
+    "overrides",
+    "launched_group_id",
+    "revision",
+)
+
+
+def _types(kind: str) -> list[str]:
+    return sorted(name for name, ctype in CONDITION_TYPES.items() if ctype.target == kind)
+
+
+def _names(select: str) -> str:
+    return f"(SELECT COALESCE(jsonb_agg(q.name), '[]'::jsonb) FROM ({select}) q(name))"
+
+
+def _annotated(queryset):
+    """Experiments with, from the statement that reads them: a digest of everything their
+    own spec is built from (columns, targeting gate's name and archival, layer buckets),
+    their layer buckets, and the gate and segment names they refer to."""
+    t = f'"{Experiment._meta.db_table}"'
+    buckets = (
+        f"(SELECT COALESCE(jsonb_agg(b.bucket ORDER BY b.bucket), '[]'::jsonb)"
+        f" FROM {LayerBucket._meta.db_table} b WHERE b.experiment_id = {t}.id)"
+    )
+    gate = (
+        f"(SELECT jsonb_build_array(g.name, g.archived_at) FROM {FeatureGate._meta.db_table} g"
+        f" WHERE g.id = {t}.targeting_gate_id)"
+    )
+    columns = ", ".join(f"{t}.{c}" for c in _DIGEST_COLUMNS)
+    digest = (
+        f"encode(sha256(convert_to(jsonb_build_array({columns}, {gate}, {buckets})::text,"
+        " 'UTF8')), 'hex')"
+    )
+    targets = (
+        f"SELECT c->>'targetValue' FROM jsonb_array_elements({t}.targeting_conditions) c"
+        " WHERE c->>'type' = ANY(%s)"
+    )
+    segments = (
+        f"SELECT s FROM jsonb_array_elements({t}.overrides) o,"
+        " jsonb_array_elements_text(o->'segments') s"
+    )
+    return queryset.annotate(
+        fragment_digest=RawSQL(digest, ()),
+        bucket_list=RawSQL(buckets, (), output_field=JSONField()),
+        gate_refs=RawSQL(_names(targets), (_types(ValueKind.GATE),), output_field=JSONField()),
+        segment_refs=RawSQL(
+            _names(f"{targets} UNION ALL {segments}"),
+            (_types(ValueKind.SEGMENT),),
+            output_field=JSONField(),
+        ),
+    )
+
 
 def _key(kind: str, inputs: Any) -> str:
-    # Everything the unit's specs are built from (rows as read: content, not revisions).
+    # Everything the unit's specs are built from (digests of rows as read, not revisions).
     text = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
     return f"{FRAGMENT_FORMAT}:{kind}:{hashlib.sha256(text.encode()).hexdigest()}"
 
 
-def _liveness(experiments: list[dict[str, Any]], live: LiveNames) -> list[Any]:
-    gates, segments = _referenced(experiments)
+def _liveness(gates: set[str], segments: set[str], live: LiveNames) -> list[Any]:
     return [
         sorted((name, name in live.gates) for name in gates),
         sorted((name, name in live.segments) for name in segments),
@@ -540,62 +613,136 @@ class _Sink:
         self.feature_gates: list[dict[str, Any]] = []
 
 
-def _experiment_unit(exp: dict[str, Any], data: _Inputs) -> list[tuple[str, dict[str, Any]]]:
-    sink = _Sink()
-    spec = experiment_spec(
-        exp,
-        layer=data.layer_of(exp),
-        buckets=data.owned(exp),
-        holdouts=data.applying(exp),
-        live=data.live,
-        draft=sink,
+class _Keys:
+    """The keys of the experiment and layer units, from phase-one rows (digest, names
+    referred to) or from full rows: the same key for the same content."""
+
+    def __init__(self, data: _Inputs, refs: dict[int, tuple[set[str], set[str]]]):
+        self.data = data
+        self.refs = refs
+
+    def experiment(self, exp: dict[str, Any]) -> str:
+        data = self.data
+        inputs = [
+            exp["fragment_digest"],
+            data.layer_of(exp),
+            [h["name"] for h in data.applying(exp)],
+            _liveness(*self.refs[exp["pk"]], data.live),
+        ]
+        return _key("experiment", inputs)
+
+    def layer(self, layer: dict[str, Any], members: list[dict[str, Any]]) -> str:
+        gates: set[str] = set()
+        segments: set[str] = set()
+        for exp in members:
+            gates |= self.refs[exp["pk"]][0]
+            segments |= self.refs[exp["pk"]][1]
+        inputs = [
+            layer,
+            [(exp["name"], exp["fragment_digest"]) for exp in members],
+            [h["name"] for h in self.data.holdouts if h["is_global"]],
+            _liveness(gates, segments, self.data.live),
+        ]
+        return _key("layer", inputs)
+
+
+@dataclass
+class _PhaseOne:
+    """What keys the experiments contributor's units (the same in every environment)."""
+
+    data: _Inputs
+    in_layer: dict[int, list[dict[str, Any]]]
+    holdout_keys: list[str]
+    experiment_keys: dict[int, str]
+    layer_keys: dict[int, str]
+
+
+def _phase_one(project) -> _PhaseOne:
+    light = list(
+        _annotated(Experiment.objects.active().filter(project=project))
+        .order_by("name")
+        .values("pk", "name", "layer_id", "fragment_digest", "gate_refs", "segment_refs")
     )
-    return [("feature_gates", s) for s in sink.feature_gates] + [("dynamic_configs", spec)]
+    refs = {exp["pk"]: (set(exp["gate_refs"]), set(exp["segment_refs"])) for exp in light}
+    referenced: tuple[set[str], set[str]] = (set(), set())
+    for gates, segments in refs.values():
+        referenced[0].update(gates)
+        referenced[1].update(segments)
+    data = _load(project, light, referenced)
+    keys = _Keys(data, refs)
+    in_layer = data.members()
+    return _PhaseOne(
+        data=data,
+        in_layer=in_layer,
+        holdout_keys=[_key("holdout", holdout) for holdout in data.holdouts],
+        experiment_keys={exp["pk"]: keys.experiment(exp) for exp in light},
+        layer_keys={
+            pk: keys.layer(layer, in_layer.get(pk, [])) for pk, layer in data.layers.items()
+        },
+    )
 
 
 def contribute_fragments(project, environment, draft) -> None:
     """The fragment form of `contribute` (console.specs.incremental): one unit per
-    holdout, per experiment (with its inline targeting segment) and per layer, keyed by a
-    digest of the rows and references its specs are built from (the environment plays no
-    part)."""
-    data = _load(project)
-    for holdout in data.holdouts:
-        key = _key("holdout", holdout)
+    holdout, per experiment (with its inline targeting segment) and per layer, keyed by
+    digests of the rows and references its specs are built from (the environment plays
+    no part). Experiments are read in full only for the units not cached."""
+    phase_one = draft.memo("experiments", lambda: _phase_one(project))
+    data, in_layer = phase_one.data, phase_one.in_layer
+    for holdout, key in zip(data.holdouts, phase_one.holdout_keys, strict=True):
         if draft.reuse([key]):
             draft.add(key, [("feature_gates", holdout_spec(holdout))])
-    for exp in data.experiments:
-        inputs = [
-            exp,
-            data.layer_of(exp),
-            data.owned(exp),
-            [h["name"] for h in data.applying(exp)],
-            _liveness([exp], data.live),
-        ]
-        key = _key("experiment", inputs)
-        if draft.reuse([key]):
-            draft.add(key, _experiment_unit(exp, data))
-    global_holdouts = [h for h in data.holdouts if h["is_global"]]
-    in_layer = data.members()
+    missing_experiments = [
+        pk for pk, key in phase_one.experiment_keys.items() if draft.reuse([key])
+    ]
+    missing_layers = [
+        data.layers[pk] for pk, key in phase_one.layer_keys.items() if draft.reuse([key])
+    ]
     for layer in data.layers.values():
         members = in_layer.get(layer["pk"], [])
-        inputs = [
-            layer,
-            members,
-            [data.buckets.get(exp["pk"], []) for exp in members],
-            [h["name"] for h in global_holdouts],
-            _liveness(members, data.live),
-        ]
-        key = _key("layer", inputs)
-        if draft.reuse([key]):
-            draft.add(
-                key,
-                [
-                    (
-                        "layer_configs",
-                        layer_spec(layer, members, data.buckets, global_holdouts, data.live),
-                    )
-                ],
-            )
         draft.layers[layer["name"]] = [exp["name"] for exp in members]
         for exp in members:
             draft.experiment_to_layer[exp["name"]] = layer["name"]
+    wanted = set(missing_experiments)
+    for layer in missing_layers:
+        wanted.update(exp["pk"] for exp in in_layer.get(layer["pk"], []))
+    if not wanted:
+        return
+
+    # Phase two: the full rows of what is not cached, keyed again from those very rows.
+    rows = list(
+        _annotated(Experiment.objects.active().filter(project=project, pk__in=wanted))
+        .order_by("name")
+        .values(*_EXPERIMENT_FIELDS, "fragment_digest", "bucket_list")
+    )
+    full = _Inputs(
+        experiments=rows,
+        layers=data.layers,
+        buckets={row["pk"]: row["bucket_list"] for row in rows},
+        holdouts=data.holdouts,
+        links=data.links,
+        live=data.live,
+    )
+    full_keys = _Keys(full, {row["pk"]: _referenced([row]) for row in rows})
+    missing = set(missing_experiments)
+    for exp in rows:
+        if exp["pk"] in missing:
+            sink = _Sink()
+            spec = experiment_spec(
+                exp,
+                layer=full.layer_of(exp),
+                buckets=full.owned(exp),
+                holdouts=full.applying(exp),
+                live=full.live,
+                draft=sink,
+            )
+            draft.add(
+                full_keys.experiment(exp),
+                [("feature_gates", s) for s in sink.feature_gates] + [("dynamic_configs", spec)],
+            )
+    full_members = full.members()
+    global_holdouts = [h for h in full.holdouts if h["is_global"]]
+    for layer in missing_layers:
+        members = full_members.get(layer["pk"], [])
+        spec = layer_spec(layer, members, full.buckets, global_holdouts, full.live)
+        draft.add(full_keys.layer(layer, members), [("layer_configs", spec)])

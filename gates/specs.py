@@ -284,17 +284,18 @@ def _key(kind: str, row: dict[str, Any], environment_id: int) -> str:
 
 def _reuse_or_build(draft, queryset, kind: str, fields: tuple[str, ...], build) -> None:
     """Reuse the cached fragment of every row whose key is cached; read the other rows
-    (their keys again, from the same statement) and add `build(row)`."""
+    (their keys again, from the same statement) and add `build(row)`. The keys are read
+    once for all the environments of a build_all."""
     env_id = draft.environment.pk
-    keys = {
-        row["pk"]: _key(kind, row, env_id)
-        for row in queryset.values("pk", "fragment_digest", "fragment_scoped")
-    }
+    rows = draft.memo(
+        f"gates.{kind}", lambda: list(queryset.values("pk", "fragment_digest", "fragment_scoped"))
+    )
+    keys = {row["pk"]: _key(kind, row, env_id) for row in rows}
     missing = draft.reuse(keys.values())
     pks = [pk for pk, key in keys.items() if key in missing]
     if pks:
-        rows = queryset.filter(pk__in=pks).values(*fields, "fragment_digest", "fragment_scoped")
-        for row in rows:
+        full = queryset.filter(pk__in=pks).values(*fields, "fragment_digest", "fragment_scoped")
+        for row in full:
             draft.add(_key(kind, row, env_id), build(row))
 
 
@@ -324,9 +325,15 @@ def contribute_fragments(project, environment, draft) -> None:
         _RULES_SCOPED,
         extra=", " + _inline_ids_sql(table),
     ).annotate(inline_ids=RawSQL(_inline_ids_sql(table), (), output_field=JSONField()))
-    for name, kind, id_count in segments.values_list("name", "kind", "id_count"):
-        if kind == SegmentKind.ID_LIST and id_count > INLINE_ID_LIMIT:
-            draft.id_lists[name] = True
+    files = draft.memo(
+        "gates.id_lists",
+        lambda: list(
+            segments.filter(kind=SegmentKind.ID_LIST, id_count__gt=INLINE_ID_LIMIT).values_list(
+                "name", flat=True
+            )
+        ),
+    )
+    draft.id_lists.update(dict.fromkeys(files, True))
     _reuse_or_build(
         draft,
         segments,

@@ -80,11 +80,17 @@ def ruleset_version_create(
         project = Project.objects.select_for_update().get(pk=project.pk)
         environments = list(Environment.objects.filter(project=project).order_by("pk"))
         latest = _latest_specs([e.pk for e in environments])
-        built = []
+        times = []
         for environment in environments:
             previous = latest.get(environment.pk)
-            time_ms = max((previous.time_ms + 1) if previous else 1, _now_ms())
-            built.append((incremental.build(project, environment, time_ms=time_ms), previous))
+            times.append(max((previous.time_ms + 1) if previous else 1, _now_ms()))
+        built = list(
+            zip(
+                incremental.build_all(project, zip(environments, times, strict=True)),
+                [latest.get(environment.pk) for environment in environments],
+                strict=True,
+            )
+        )
         last_version = RulesetVersion.objects.filter(project=project).order_by("-number").first()
         unchanged = all(
             prev is not None and prev.content_checksum == spec.content_checksum

@@ -4,6 +4,8 @@ checksums) assembled from cached per-entity fragments, byte-identical to a full 
 API (docs/architecture.md, "Incremental builds"):
 
     build(project, environment, *, time_ms, v2=True) -> BuiltSpec
+    build_all(project, [(environment, time_ms), ...], *, v2=True) -> list[BuiltSpec]
+        (the same, reading what does not depend on the environment once)
         BuiltSpec.v1_json  == spec_json(build_spec(project, environment, time_ms=time_ms))
         BuiltSpec.v2_json  == spec_json(to_v2(build_spec(...)))   ("" when v2=False)
         BuiltSpec.checksum == sha256(v1_json); content_checksum == spec_content_checksum(v1);
@@ -32,9 +34,9 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 
@@ -80,6 +82,7 @@ class BuiltSpec:
 
 
 Unit = tuple[Fragment, ...]
+T = TypeVar("T")
 
 
 class FragmentCache:
@@ -157,15 +160,26 @@ class FragmentDraft:
     """What fragment contributors fill for one project and environment: fragment units,
     plus (as SpecDraft) `layers`, `experiment_to_layer` and `id_lists`."""
 
-    def __init__(self, project: Project, environment: Environment):
+    def __init__(
+        self, project: Project, environment: Environment, shared: dict[str, Any] | None = None
+    ):
         self.project = project
         self.environment = environment
+        self._shared = {} if shared is None else shared
         self.layers: dict[str, list[str]] = {}
         self.experiment_to_layer: dict[str, str] = {}
         self.id_lists: dict[str, bool] = {}
         self.units: list[Unit] = []
         self.rebuilt = 0
         self._uncached = 0
+
+    def memo(self, name: str, read: Callable[[], T]) -> T:
+        """`read()`, once for all the environments of one build_all: for reads that do not
+        depend on the environment (rows and their digests, as read once)."""
+        if name not in self._shared:
+            self._shared[name] = read()
+        value: T = self._shared[name]
+        return value
 
     def reuse(self, keys: Iterable[str]) -> set[str]:
         """Take the cached units of `keys` into this build; return the keys that are not
@@ -230,11 +244,28 @@ def build(
 ) -> BuiltSpec:
     """The spec of `project` for `environment`, from cached fragments where the content
     they were built from is unchanged. Raises SpecError as build_spec does."""
+    return build_all(project, [(environment, time_ms)], v2=v2)[0]
+
+
+def build_all(
+    project: Project, environments: Iterable[tuple[Environment, int]], *, v2: bool = True
+) -> list[BuiltSpec]:
+    """`build` for several (environment, time_ms) of one project, in order; the reads that
+    do not depend on the environment are done once (FragmentDraft.memo)."""
+    shared: dict[str, Any] = {}
+    return [
+        _build(project, environment, time_ms, v2, shared) for environment, time_ms in environments
+    ]
+
+
+def _build(
+    project: Project, environment: Environment, time_ms: int, v2: bool, shared: dict[str, Any]
+) -> BuiltSpec:
     if isinstance(time_ms, bool) or not isinstance(time_ms, int) or time_ms <= 0:
         raise SpecError("time_ms is a positive integer (epoch milliseconds).")
     if environment.project_id != project.pk:
         raise SpecError("The environment belongs to another project.")
-    draft = FragmentDraft(project, environment)
+    draft = FragmentDraft(project, environment, shared)
     for contribute in contributors():
         form = fragment_form(contribute)
         if form is None:
