@@ -14,7 +14,7 @@ from console.models import ConfigSpec, Environment, Project
 from console.publishing.idlists import id_list_files
 from console.specs.behaviour import behaviour_checksum
 from console.specs.evaluator import Evaluator
-from console.specs.incremental import build
+from console.specs.incremental import build_all
 
 
 def _fingerprint(behaviour: str, project: Project, environment: Environment) -> str:
@@ -25,23 +25,31 @@ def _fingerprint(behaviour: str, project: Project, environment: Environment) -> 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _built_behaviour(project: Project, environment: Environment) -> str:
-    return build(project, environment, time_ms=1, v2=False).behaviour_checksum
+def _built_behaviours(project: Project, environments: list[Environment]) -> list[str]:
+    built = build_all(project, [(environment, 1) for environment in environments], v2=False)
+    return [spec.behaviour_checksum for spec in built]
 
 
-def spec_now(project: Project, environment: Environment) -> dict[str, Any]:
-    """The v1 spec of `environment` as the configuration stands in the current transaction
-    (`time` 1, as build_spec gives it): an incremental build, parsed."""
-    return json.loads(build(project, environment, time_ms=1, v2=False).v1_json)
+def specs_now(project: Project, environments: list[Environment]) -> dict[str, dict[str, Any]]:
+    """The v1 spec of each environment (by name) as the configuration stands in the current
+    transaction (`time` 1, as build_spec gives it): incremental builds, parsed."""
+    built = build_all(project, [(environment, 1) for environment in environments], v2=False)
+    return {
+        environment.name: json.loads(spec.v1_json)
+        for environment, spec in zip(environments, built, strict=True)
+    }
 
 
 def environment_fingerprints(project: Project) -> dict[str, str]:
     """A checksum per environment of what its spec makes SDKs answer, as the configuration
-    stands in the current transaction (after a change set's dry run): an incremental build
-    (console.specs.incremental), which reuses every fragment the change left alone."""
+    stands in the current transaction (after a change set's dry run): incremental builds
+    (console.specs.incremental), which reuse every fragment the change left alone."""
+    environments = list(Environment.objects.filter(project=project).order_by("pk"))
     return {
-        environment.name: _fingerprint(_built_behaviour(project, environment), project, environment)
-        for environment in Environment.objects.filter(project=project).order_by("pk")
+        environment.name: _fingerprint(checksum, project, environment)
+        for environment, checksum in zip(
+            environments, _built_behaviours(project, environments), strict=True
+        )
     }
 
 
@@ -58,11 +66,13 @@ def published_fingerprints(project: Project) -> dict[str, str]:
         .distinct("environment_id")
         .only("environment_id", "behaviour_checksum")
     }
+    unpublished = [e for e in environments if e.pk not in newest]
+    built = dict(zip(unpublished, _built_behaviours(project, unpublished), strict=True))
     fingerprints = {}
     for environment in environments:
         spec = newest.get(environment.pk)
         if spec is None:
-            checksum = _built_behaviour(project, environment)
+            checksum = built[environment]
         elif spec.behaviour_checksum:
             checksum = spec.behaviour_checksum
         else:
@@ -288,7 +298,7 @@ def impact_preview(change_set, *, sample_size: int = SAMPLE_SIZE) -> Impact:
             side = after if row.ruleset_version_id == version.pk else before
             side[row.environment.name] = json.loads(row.v1_json)
     else:
-        before = {e.name: spec_now(project, e) for e in environments}
+        before = specs_now(project, environments)
         try:
             after = changeset_specs_after(change_set, environments)
         except ApplicationError as exc:

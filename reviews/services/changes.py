@@ -23,7 +23,7 @@ from console.models import Environment, Project, User
 from console.permissions import project_role
 from reviews import notifications, registry
 from reviews.actions import Actor, refusal
-from reviews.impact import environment_fingerprints, published_fingerprints, spec_name, spec_now
+from reviews.impact import environment_fingerprints, published_fingerprints, spec_name, specs_now
 from reviews.models import (
     CLOSED_STATES,
     Change,
@@ -337,8 +337,7 @@ def changeset_specs_after(
     try:
         with transaction.atomic():
             _run(change_set.author, change_set.project, _changes_streamed(change_set), preview=True)
-            for environment in environments:
-                specs[environment.name] = spec_now(change_set.project, environment)
+            specs = specs_now(change_set.project, environments)
             raise _DryRun
     except _DryRun:
         pass

@@ -14,7 +14,7 @@ from django.utils import timezone
 from console.exceptions import Conflict, DomainError, NotAllowed, NotFound
 from console.models import Environment, Project, Role, RulesetVersion, User
 from console.permissions import ensure_role
-from console.specs.incremental import BuiltSpec, Fragment, build
+from console.specs.incremental import BuiltSpec, Fragment, build_all
 from reviews import notifications, registry
 from reviews.actions import not_open
 from reviews.models import (
@@ -429,6 +429,10 @@ def _shifts(before: BuiltSpec, after: BuiltSpec) -> list[SpecShift]:
     return shifts
 
 
+def _built(project: Project, environments: list[Environment]) -> list[BuiltSpec]:
+    return build_all(project, [(environment, 1) for environment in environments], v2=False)
+
+
 def rollback_plan(*, actor: User, version: RulesetVersion) -> RollbackPlan:
     """What rolling the project back to `version` would propose, and, per environment, the
     entities whose spec would change (a dry run rolled back; nothing is kept). Members
@@ -437,19 +441,19 @@ def rollback_plan(*, actor: User, version: RulesetVersion) -> RollbackPlan:
     ensure_role(actor, project, Role.MEMBER)
     changes = _resolve(project, _rollback_inputs(project, version))
     environments = list(Environment.objects.filter(project=project).order_by("position", "pk"))
-    before = {e.pk: build(project, e, time_ms=1, v2=False) for e in environments}
-    after: dict[int, BuiltSpec] = {}
+    before = dict(zip(environments, _built(project, environments), strict=True))
+    after: dict[Environment, BuiltSpec] = {}
     try:
         with transaction.atomic():
             _run(actor, project, changes, preview=True)
-            after = {e.pk: build(project, e, time_ms=1, v2=False) for e in environments}
+            after = dict(zip(environments, _built(project, environments), strict=True))
             raise _DryRun
     except _DryRun:
         pass
     return RollbackPlan(
         version,
         changes,
-        [(e, _shifts(before[e.pk], after[e.pk])) for e in environments],
+        [(e, _shifts(before[e], after[e])) for e in environments],
     )
 
 
