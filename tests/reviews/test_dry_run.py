@@ -162,7 +162,7 @@ def id_list(project, project_admin):
     """An ID-list segment that a published gate passes: large (served as a file beside the
     spec, not inline) when the test asks for it."""
 
-    def make(size: int):
+    def make(size):
         segment = services.segment_create(
             actor=project_admin, project=project, document=segment_document("beta", type="id_list")
         )
