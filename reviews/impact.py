@@ -12,49 +12,73 @@ from typing import Any
 
 from console.models import ConfigSpec, Environment, Project
 from console.publishing.idlists import id_list_files
-from console.specs.behaviour import behaviour
-from console.specs.builder import build_spec
+from console.specs.behaviour import behaviour_checksum
 from console.specs.evaluator import Evaluator
+from console.specs.incremental import build_all
 
 
-def _fingerprint(spec: dict[str, Any], project: Project, environment: Environment) -> str:
-    spec = behaviour(spec)
-    # Large ID lists are files beside the spec: their content counts too.
-    spec["id_list_files"] = sorted(
-        (f.name, f.file_id, f.size) for f in id_list_files(project, environment)
-    )
-    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+def _fingerprint(behaviour: str, project: Project, environment: Environment) -> str:
+    """What SDKs answer in `environment`: its spec's behaviour checksum
+    (console.specs.behaviour) and, as large ID lists are files beside the spec, theirs."""
+    files = sorted((f.name, f.file_id, f.size) for f in id_list_files(project, environment))
+    text = json.dumps([behaviour, files], separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _built_behaviours(project: Project, environments: list[Environment]) -> list[str]:
+    built = build_all(project, [(environment, 1) for environment in environments], v2=False)
+    return [spec.behaviour_checksum for spec in built]
+
+
+def specs_now(project: Project, environments: list[Environment]) -> dict[str, dict[str, Any]]:
+    """The v1 spec of each environment (by name) as the configuration stands in the current
+    transaction (`time` 1, as build_spec gives it): incremental builds, parsed."""
+    built = build_all(project, [(environment, 1) for environment in environments], v2=False)
+    return {
+        environment.name: json.loads(spec.v1_json)
+        for environment, spec in zip(environments, built, strict=True)
+    }
 
 
 def environment_fingerprints(project: Project) -> dict[str, str]:
     """A checksum per environment of what its spec makes SDKs answer, as the configuration
-    stands in the current transaction (after a change set's dry run)."""
+    stands in the current transaction (after a change set's dry run): incremental builds
+    (console.specs.incremental), which reuse every fragment the change left alone."""
+    environments = list(Environment.objects.filter(project=project).order_by("pk"))
     return {
-        environment.name: _fingerprint(
-            build_spec(project, environment, time_ms=1), project, environment
+        environment.name: _fingerprint(checksum, project, environment)
+        for environment, checksum in zip(
+            environments, _built_behaviours(project, environments), strict=True
         )
-        for environment in Environment.objects.filter(project=project).order_by("pk")
     }
 
 
 def published_fingerprints(project: Project) -> dict[str, str]:
-    """The same checksums of what SDKs get now: each environment's newest published spec
-    (read, not rebuilt: a dry run's "before" costs a JSON parse instead of a build), or the
-    configuration as it stands for an environment never published."""
+    """The same checksums of what SDKs get now: each environment's newest published spec's
+    stored behaviour checksum (neither parsed nor rebuilt; a row published before the
+    column had it is parsed once), or the configuration as it stands for an environment
+    never published."""
     environments = list(Environment.objects.filter(project=project).order_by("pk"))
     newest = {
         spec.environment_id: spec
         for spec in ConfigSpec.objects.filter(environment__in=environments)
         .order_by("environment_id", "-time_ms")
         .distinct("environment_id")
-        .only("environment_id", "v1_json")
+        .only("environment_id", "behaviour_checksum")
     }
+    unpublished = [e for e in environments if e.pk not in newest]
+    built = dict(zip(unpublished, _built_behaviours(project, unpublished), strict=True))
     fingerprints = {}
     for environment in environments:
         spec = newest.get(environment.pk)
-        body = json.loads(spec.v1_json) if spec else build_spec(project, environment, time_ms=1)
-        fingerprints[environment.name] = _fingerprint(body, project, environment)
+        if spec is None:
+            checksum = built[environment]
+        elif spec.behaviour_checksum:
+            checksum = spec.behaviour_checksum
+        else:
+            spec.refresh_from_db(fields=["v1_json"])
+            checksum = behaviour_checksum(json.loads(spec.v1_json))
+        fingerprints[environment.name] = _fingerprint(checksum, project, environment)
     return fingerprints
 
 
@@ -274,7 +298,7 @@ def impact_preview(change_set, *, sample_size: int = SAMPLE_SIZE) -> Impact:
             side = after if row.ruleset_version_id == version.pk else before
             side[row.environment.name] = json.loads(row.v1_json)
     else:
-        before = {e.name: build_spec(project, e, time_ms=1) for e in environments}
+        before = specs_now(project, environments)
         try:
             after = changeset_specs_after(change_set, environments)
         except ApplicationError as exc:

@@ -109,16 +109,22 @@ def requirements_for(project: Project, change_sets: list[ChangeSet]) -> dict[int
         return result
     ids = [cs.pk for cs in change_sets]
     rules = [r for r in environment_rules(project) if r.requires_review]
-    owners: dict[tuple[str, int], ReviewGroup] = {
-        (o.kind, o.entity_id): o.group
-        for o in EntityOwner.objects.filter(project=project).select_related("group")
-    }
     keys: dict[int, set[tuple[str, int]]] = defaultdict(set)
     for cs_id, kind, entity_id in Change.objects.filter(
         change_set_id__in=ids, entity_id__isnull=False
     ).values_list("change_set_id", "kind", "entity_id"):
         if entity_id is not None:  # always, given the filter: narrows the nullable column
             keys[cs_id].add((kind, entity_id))
+    # The owners of the changed entities only: a project may own thousands.
+    changed = set().union(*keys.values())
+    owners: dict[tuple[str, int], ReviewGroup] = {
+        (o.kind, o.entity_id): o.group
+        for o in EntityOwner.objects.filter(
+            project=project,
+            kind__in={kind for kind, _ in changed},
+            entity_id__in={entity_id for _, entity_id in changed},
+        ).select_related("group")
+    }
     approvals: dict[int, list[Approval]] = defaultdict(list)
     for approval in (
         Approval.objects.filter(change_set_id__in=ids, dismissed_at=None)

@@ -9,8 +9,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 import redis
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from console.audit import audit_record
@@ -117,9 +118,7 @@ def ruleset_version_create(
                 )
             )
         for row in specs:
-            # One INSERT per spec: bulk_create's UNNEST form makes psycopg escape every
-            # quote of multi-megabyte bodies in Python (3x slower for 10,000 gates).
-            row.save(force_insert=True)
+            _insert_spec(row)
         audit_record(
             actor=actor,
             action="ruleset.published",
@@ -136,6 +135,25 @@ def ruleset_version_create(
         transaction.on_commit(lambda: _enqueue_pushes(spec_ids))
         version.was_created = True
         return version
+
+
+def _insert_spec(row: ConfigSpec) -> None:
+    """Insert `row`, its bodies bound server-side. The console's cursors bind parameters
+    client-side (psycopg quotes each value into the SQL text, in Python): for the
+    multi-megabyte bodies of a large project that cost several times the database's own
+    write (0.7 s against 0.2 s per environment of 10,000 gates). So the ORM inserts the row
+    with empty bodies and one UPDATE, on a server-binding cursor of the same connection
+    (the same transaction), sends them as parameters."""
+    v1_json, v2_json = row.v1_json, row.v2_json
+    row.v1_json = row.v2_json = ""
+    row.save(force_insert=True)
+    row.v1_json, row.v2_json = v1_json, v2_json
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            f"UPDATE {ConfigSpec._meta.db_table} SET v1_json = %s, v2_json = %s WHERE id = %s",
+            (v1_json, v2_json, row.pk),
+        )
 
 
 def _latest_specs(environment_ids: list[int]) -> dict[int, ConfigSpec]:

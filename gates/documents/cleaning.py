@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.db import connection
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -49,7 +50,6 @@ from gates.models import (
     DynamicConfig,
     FeatureGate,
     GateStatus,
-    Reference,
     ReferenceKind,
     Segment,
     SegmentKind,
@@ -483,21 +483,50 @@ def _canonical_names(ctx: _Context, rules: list, stored: list, refs) -> None:
                     condition["targetValue"] = spelled.get(key, condition["targetValue"])
 
 
+# The edges reachable from the starts (their sources reachable), leaving out the edited
+# entity's own: PostgreSQL walks the graph (each node once: UNION drops repeats).
+_REACHABLE_EDGES = """
+WITH RECURSIVE reach(kind, id) AS (
+    SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::bigint[])
+  UNION
+    SELECT r.target_kind, r.target_id
+    FROM reach JOIN gates_reference r ON r.source_kind = reach.kind AND r.source_id = reach.id
+    WHERE r.project_id = %(project)s AND NOT (r.source_kind = %(kind)s AND r.source_id = %(id)s)
+)
+SELECT r.source_kind, r.source_id, r.target_kind, r.target_id
+FROM reach JOIN gates_reference r ON r.source_kind = reach.kind AND r.source_id = reach.id
+WHERE r.project_id = %(project)s AND NOT (r.source_kind = %(kind)s AND r.source_id = %(id)s)
+"""
+
+
+def _reachable_edges(
+    project_id: int, me: tuple[str, int], starts: set[tuple[str, int]]
+) -> list[tuple[str, int, str, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _REACHABLE_EDGES,
+            {
+                "kinds": [kind for kind, _ in sorted(starts)],
+                "ids": [pk for _, pk in sorted(starts)],
+                "project": project_id,
+                "kind": me[0],
+                "id": me[1],
+            },
+        )
+        return cursor.fetchall()
+
+
 def _check_cycles(ctx: _Context, refs: set[tuple[str, int]]) -> None:
     """Refuse a change after which some gate or segment would depend on itself.
 
     The graph is every Reference of the project except the edited entity's own, plus its
-    new ones; a cycle exists iff the entity is reachable from one of its new targets."""
+    new ones; a cycle exists iff the entity is reachable from one of its new targets. Only
+    the part reachable from them is read (_reachable_edges), not the project's graph."""
     if ctx.existing is None or not refs or ctx.kind == ReferenceKind.DYNAMIC_CONFIG:
         return
     me = (ctx.kind, ctx.existing.pk)
     graph: dict[tuple[str, int], list[tuple[str, int]]] = {}
-    edges = (
-        Reference.objects.filter(project=ctx.project)
-        .exclude(source_kind=ctx.kind, source_id=ctx.existing.pk)
-        .values_list("source_kind", "source_id", "target_kind", "target_id")
-    )
-    for sk, sid, tk, tid in edges:
+    for sk, sid, tk, tid in _reachable_edges(ctx.project.pk, me, refs):
         graph.setdefault((sk, sid), []).append((tk, tid))
     for start in sorted(refs):
         parent: dict[tuple[str, int], tuple[str, int] | None] = {start: None}

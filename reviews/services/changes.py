@@ -21,10 +21,9 @@ from console.entities import ensure_revision
 from console.exceptions import ApplicationError, Conflict, DomainError, NotFound
 from console.models import Environment, Project, User
 from console.permissions import project_role
-from console.specs.builder import build_spec
 from reviews import notifications, registry
 from reviews.actions import Actor, refusal
-from reviews.impact import environment_fingerprints, published_fingerprints, spec_name
+from reviews.impact import environment_fingerprints, published_fingerprints, spec_name, specs_now
 from reviews.models import (
     CLOSED_STATES,
     Change,
@@ -338,8 +337,7 @@ def changeset_specs_after(
     try:
         with transaction.atomic():
             _run(change_set.author, change_set.project, _changes_streamed(change_set), preview=True)
-            for environment in environments:
-                specs[environment.name] = build_spec(change_set.project, environment, time_ms=1)
+            specs = specs_now(change_set.project, environments)
             raise _DryRun
     except _DryRun:
         pass

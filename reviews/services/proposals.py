@@ -14,7 +14,7 @@ from django.utils import timezone
 from console.exceptions import Conflict, DomainError, NotAllowed, NotFound
 from console.models import Environment, Project, Role, RulesetVersion, User
 from console.permissions import ensure_role
-from console.specs.builder import build_spec
+from console.specs.incremental import BuiltSpec, Fragment, build_all
 from reviews import notifications, registry
 from reviews.actions import not_open
 from reviews.models import (
@@ -402,22 +402,20 @@ def _rollback_inputs(project: Project, version: RulesetVersion) -> list[ChangeIn
     return inputs
 
 
-_SECTIONS = ("feature_gates", "dynamic_configs", "layer_configs")
+def _spec_entries(built: BuiltSpec) -> dict[tuple[str, str], Fragment]:
+    """(entity type, name) → its fragment of the built spec."""
+    return {
+        (str(f.spec.get("entity") or f.section), f.name.removeprefix("segment:")): f
+        for f in built.fragments
+    }
 
 
-def _spec_entries(spec: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
-    """(entity type, name) → what the SDKs evaluate (the bookkeeping `version` left out)."""
-    entries = {}
-    for section in _SECTIONS:
-        for entry in spec.get(section) or []:
-            body = {k: v for k, v in entry.items() if k != "version"}
-            entity = str(entry.get("entity") or section)
-            name = str(entry.get("name") or "").removeprefix("segment:")
-            entries[(entity, name)] = body
-    return entries
+def _evaluated(fragment: Fragment) -> dict[str, Any]:
+    """What the SDKs evaluate of an entity (the bookkeeping `version` left out)."""
+    return {k: v for k, v in fragment.spec.items() if k != "version"}
 
 
-def _shifts(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[SpecShift]:
+def _shifts(before: BuiltSpec, after: BuiltSpec) -> list[SpecShift]:
     old, new = _spec_entries(before), _spec_entries(after)
     shifts = []
     for key in sorted(old.keys() | new.keys()):
@@ -425,9 +423,14 @@ def _shifts(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[SpecShi
             shifts.append(SpecShift(key[0], key[1], "goes away"))
         elif key not in old:
             shifts.append(SpecShift(key[0], key[1], "comes back"))
-        elif old[key] != new[key]:
+        elif old[key].key != new[key].key and _evaluated(old[key]) != _evaluated(new[key]):
+            # Equal keys are byte-equal specs: only the fragments a change rebuilt compare.
             shifts.append(SpecShift(key[0], key[1], "changes"))
     return shifts
+
+
+def _built(project: Project, environments: list[Environment]) -> list[BuiltSpec]:
+    return build_all(project, [(environment, 1) for environment in environments], v2=False)
 
 
 def rollback_plan(*, actor: User, version: RulesetVersion) -> RollbackPlan:
@@ -438,19 +441,19 @@ def rollback_plan(*, actor: User, version: RulesetVersion) -> RollbackPlan:
     ensure_role(actor, project, Role.MEMBER)
     changes = _resolve(project, _rollback_inputs(project, version))
     environments = list(Environment.objects.filter(project=project).order_by("position", "pk"))
-    before = {e.pk: build_spec(project, e, time_ms=1) for e in environments}
-    after: dict[int, dict[str, Any]] = {}
+    before = dict(zip(environments, _built(project, environments), strict=True))
+    after: dict[Environment, BuiltSpec] = {}
     try:
         with transaction.atomic():
             _run(actor, project, changes, preview=True)
-            after = {e.pk: build_spec(project, e, time_ms=1) for e in environments}
+            after = dict(zip(environments, _built(project, environments), strict=True))
             raise _DryRun
     except _DryRun:
         pass
     return RollbackPlan(
         version,
         changes,
-        [(e, _shifts(before[e.pk], after[e.pk])) for e in environments],
+        [(e, _shifts(before[e], after[e])) for e in environments],
     )
 
 

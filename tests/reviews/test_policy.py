@@ -12,6 +12,7 @@ from reviews.models import ChangeSet, ChangeSetState
 from reviews.services import (
     ChangeInput,
     EnvironmentRuleInput,
+    change_set_requirements,
     changeset_apply,
     changeset_approve,
     changeset_rollback,
@@ -79,6 +80,20 @@ def test_an_entitys_owning_group_must_approve_its_changes(
     change_set = submit(project_member, project, update_gate("new_checkout", isEnabled=False))
     assert changeset_approve(actor=second_admin, change_set=change_set).state == S.IN_REVIEW
     assert changeset_approve(actor=reviewer, change_set=change_set).state == S.APPLIED
+
+
+def test_another_entitys_owning_group_is_not_asked(
+    project, live_gate, project_member, project_admin, second_admin, reviewer
+):
+    group = review_group_save(
+        actor=project_admin, project=project, name="Checkout team", members=[reviewer]
+    )
+    entity_owner_set(
+        actor=project_admin, project=project, kind="gate", name="new_checkout", group=group
+    )
+    change_set = submit(project_member, project, create_gate("other_gate"))
+    assert change_set_requirements(change_set).groups == []
+    assert changeset_approve(actor=second_admin, change_set=change_set).state == S.APPLIED
 
 
 def test_only_project_members_join_review_groups(project, project_admin, outsider):
