@@ -16,11 +16,10 @@ by the builders of ``gates_bench_spec`` and ``experiments_bench_spec``, and time
   (``build_spec``, ``spec_json``, ``to_v2``, ``spec_json``), median of ``--runs``: the baseline
   measured in the same run;
 - ``cold_build_s``: the first build of the project by the incremental path
-  (``console.specs.incremental.build``, when that module exists: nothing of the project has
-  been built that way yet), and ``build_s``: the same after one gate changed (``gate_update``),
-  median of ``--runs`` (each after another change); without that module both are the
-  reference path's, and ``builder`` says which path was used. The incremental result is
-  checked byte for byte against the reference (production, v1 and v2);
+  (``console.specs.incremental.build_all``, as a publish runs it, with the fragment cache
+  emptied), and ``build_s``: the same after one gate changed (``gate_update``), median of
+  ``--runs`` (each after another change). The incremental result is checked byte for byte
+  against the reference (production, v1 and v2);
 - ``publish_s``: ``spec_publish`` after one gate changed, as an admin's publish runs it;
 - ``submit_s``: a member's ``changeset_submit`` of one gate change (reviews' dry run included;
   production requires review, so nothing is applied), median of ``--runs``.
@@ -39,7 +38,6 @@ minutes with ``--runs 2`` (``make bench SPEC_SCALE_GATES=1000,10000,50000``).
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
 import sys
 import time
@@ -58,7 +56,6 @@ from bench.publishing import (  # noqa: E402
     isolated,
 )
 
-INCREMENTAL = "console.specs.incremental"
 RESULTS_KEY = "spec_scale"
 
 
@@ -78,37 +75,22 @@ def _reference(project, environments) -> dict[int, tuple[str, str]]:
     return built
 
 
-def _incremental_builder():
-    """The contract's incremental build (helper 1's module) or None when it is absent."""
-    try:
-        module = importlib.import_module(INCREMENTAL)
-    except ModuleNotFoundError:
-        return None
-    return module.build
-
-
-def _builder(incremental):
-    """A function building v1 + v2 of each environment with the path in use."""
-    if incremental is None:
-        return _reference
-
-    def build(project, environments) -> dict[int, tuple[str, str]]:
-        time_ms = _now_ms()
-        built = {}
-        for environment in environments:
-            spec = incremental(project, environment, time_ms=time_ms)
-            built[environment.pk] = (spec.v1_json, spec.v2_json)
-        return built
-
-    return build
-
-
-def _same_as_reference(incremental, project, environment) -> None:
-    """The incremental build is byte-identical to the full one (v1 and v2)."""
-    from console.specs.builder import build_spec, spec_json, to_v2
+def _incremental(project, environments) -> dict[int, tuple[str, str]]:
+    """v1 and v2 JSON of each environment, the incremental way (as a publish builds)."""
+    from console.specs.incremental import build_all
 
     time_ms = _now_ms()
-    spec = incremental(project, environment, time_ms=time_ms)
+    built = build_all(project, [(e, time_ms) for e in environments])
+    return {spec.environment_id: (spec.v1_json, spec.v2_json) for spec in built}
+
+
+def _same_as_reference(project, environment) -> None:
+    """The incremental build is byte-identical to the full one (v1 and v2)."""
+    from console.specs.builder import build_spec, spec_json, to_v2
+    from console.specs.incremental import build
+
+    time_ms = _now_ms()
+    spec = build(project, environment, time_ms=time_ms)
     v1 = build_spec(project, environment, time_ms=time_ms)
     _check(spec.v1_json == spec_json(v1), f"{environment.name}: v1 differs from build_spec")
     _check(spec.v2_json == spec_json(to_v2(v1)), f"{environment.name}: v2 differs from to_v2")
@@ -134,9 +116,10 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
 
-def bench_size(gates: int, runs: int, incremental) -> dict:
+def bench_size(gates: int, runs: int) -> dict:
     """Every timing of one project of `gates` gates."""
     from console.publishing.services import spec_publish
+    from console.specs import incremental
     from gates.models import FeatureGate
     from reviews.services import ChangeInput, changeset_submit
 
@@ -150,23 +133,21 @@ def bench_size(gates: int, runs: int, incremental) -> dict:
     gate_pks = list(
         FeatureGate.objects.filter(project=project).order_by("pk").values_list("pk", flat=True)
     )
-    build = _builder(incremental)
-
     full = [_timed(_reference, project, environments) for _ in range(runs)]
-    cold = _timed(build, project, environments)
+    incremental.cache.clear()
+    cold = _timed(_incremental, project, environments)
     warm: list[float] = []
     publish: list[float] = []
     for n in range(runs):
         _change_gate(admin, gate_pks[n])
-        warm.append(_timed(build, project, environments))
+        warm.append(_timed(_incremental, project, environments))
         _change_gate(admin, gate_pks[runs + n])
         started = time.perf_counter()
         version = spec_publish(actor=admin, project=project, reason=f"bench scale {n}")
         publish.append(time.perf_counter() - started)
         _check(version.was_created, "spec_publish: the change was not published")
-    if incremental is not None:
-        production = next(e for e in environments if e.name == "production")
-        _same_as_reference(incremental, project, production)
+    production = next(e for e in environments if e.name == "production")
+    _same_as_reference(project, production)
 
     submit: list[float] = []
     for n in range(runs):
@@ -219,8 +200,7 @@ def growth(sizes: dict[str, dict]) -> dict[str, dict]:
 
 def render(figures: dict) -> str:
     lines = [
-        f"Spec builds at scale, seconds (median of {figures['runs']}; 3 environments, v1+v2; "
-        f"build path: {figures['builder']})",
+        f"Spec builds at scale, seconds (median of {figures['runs']}; 3 environments, v1+v2)",
         f"  {'gates':>7} {'exps':>6} {'full build':>11} {'cold':>7} {'after 1 change':>15} "
         f"{'x full':>7} {'publish':>8} {'x full':>7} {'submit':>7}",
     ]
@@ -255,14 +235,11 @@ def run(args, env: dict, workdir: Path) -> dict:
     from django.core.management import call_command
     from django.db import connections
 
-    incremental = _incremental_builder()
-    builder = f"{INCREMENTAL}.build" if incremental else "build_spec (reference; no incremental)"
-    print(f"spec_scale: build path {builder}", flush=True)  # noqa: T201
-    figures: dict = {"runs": args.runs, "builder": builder, "sizes": {}, "growth": {}}
+    figures: dict = {"runs": args.runs, "sizes": {}, "growth": {}}
     try:
         call_command("migrate", verbosity=0, interactive=False)
         for gates in args.gates:
-            figures["sizes"][str(gates)] = bench_size(gates, args.runs, incremental)
+            figures["sizes"][str(gates)] = bench_size(gates, args.runs)
             figures["growth"] = growth(figures["sizes"])
             print(render(figures), flush=True)  # noqa: T201
         if args.latency_changes:

@@ -180,9 +180,6 @@ def render(results: dict, gates: int = SCALE_GATES) -> str:
             f"  {row.what:{width}} {_format(figure, row.unit):>10} {row.goal_text:>12} "
             f"{met:>6}{note}"
         )
-    builder = _get(results, ("spec_scale", "builder"))
-    if builder:
-        lines.append(f"  build path: {builder}")
     growth = growth_lines(results)
     if growth:
         lines.append("Growth with the number of gates (linear = the gates ratio)")

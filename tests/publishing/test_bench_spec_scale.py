@@ -2,15 +2,14 @@
 figure issue 17's table needs from it is there, and the summary tells met goals from missed
 ones."""
 
-from bench.spec_scale import _incremental_builder, bench_size, growth
+from bench.spec_scale import bench_size, growth
 from bench.summary import render
 from reviews.models import ChangeSet
 
 
 def test_spec_scale__two_sizes__every_figure_and_its_growth_for_the_summary(db):
-    # Given two small projects measured the bench's way (the incremental path when it exists)
-    incremental = _incremental_builder()
-    sizes = {str(n): bench_size(n, 1, incremental) for n in (20, 40)}
+    # Given two small projects measured the bench's way
+    sizes = {str(n): bench_size(n, 1) for n in (20, 40)}
     # When
     steps = growth(sizes)
     # Then every timing is there, and the member's submit waits for review
@@ -22,7 +21,7 @@ def test_spec_scale__two_sizes__every_figure_and_its_growth_for_the_summary(db):
     assert steps["40/20"]["gates_ratio"] == 2
     assert steps["40/20"]["submit_s"] == round(row["submit_s"] / sizes["20"]["submit_s"], 2)
     # And the summary reads them for its build, publish and submit rows
-    table = render({"spec_scale": {"sizes": sizes, "growth": steps, "builder": "x"}}, gates=40)
+    table = render({"spec_scale": {"sizes": sizes, "growth": steps}}, gates=40)
     for label in ("build v1+v2, 3 envs, 40 gates", "spec_publish after 1", "submit one change"):
         line = next(line for line in table.splitlines() if label in line)
         assert "missing" not in line, line
