@@ -3,12 +3,13 @@ checksums) assembled from cached per-entity fragments, byte-identical to a full 
 
 API (docs/architecture.md, "Incremental builds"):
 
-    build(project, environment, *, time_ms, v2=True) -> BuiltSpec
-    build_all(project, [(environment, time_ms), ...], *, v2=True) -> list[BuiltSpec]
+    build(project, environment, *, time_ms, v2=True, v1=True) -> BuiltSpec
+    build_all(project, [(environment, time_ms), ...], *, v2=True, v1=True) -> list[BuiltSpec]
         (the same, reading what does not depend on the environment once)
         BuiltSpec.v1_json  == spec_json(build_spec(project, environment, time_ms=time_ms))
         BuiltSpec.v2_json  == spec_json(to_v2(build_spec(...)))   ("" when v2=False)
-        BuiltSpec.checksum == sha256(v1_json); content_checksum == spec_content_checksum(v1);
+        BuiltSpec.checksum == sha256(v1_json); content_checksum == spec_content_checksum(v1)
+        (all three "" when v1=False: a dry run compares behaviour checksums only);
         behaviour_checksum == console.specs.behaviour.behaviour_checksum(v1)
         BuiltSpec.fragments: every entity's Fragment; BuiltSpec.rebuilt: how many
         fragment units this build made (cache misses).
@@ -240,26 +241,43 @@ def _behaviour_dumps(value: Any) -> str:
 
 
 def build(
-    project: Project, environment: Environment, *, time_ms: int, v2: bool = True
+    project: Project,
+    environment: Environment,
+    *,
+    time_ms: int,
+    v2: bool = True,
+    v1: bool = True,
 ) -> BuiltSpec:
     """The spec of `project` for `environment`, from cached fragments where the content
-    they were built from is unchanged. Raises SpecError as build_spec does."""
-    return build_all(project, [(environment, time_ms)], v2=v2)[0]
+    they were built from is unchanged. Raises SpecError as build_spec does. `v1=False`
+    leaves out the v1 text and its two checksums (a dry run only compares behaviour
+    checksums); `v2=False` the v2 text."""
+    return build_all(project, [(environment, time_ms)], v2=v2, v1=v1)[0]
 
 
 def build_all(
-    project: Project, environments: Iterable[tuple[Environment, int]], *, v2: bool = True
+    project: Project,
+    environments: Iterable[tuple[Environment, int]],
+    *,
+    v2: bool = True,
+    v1: bool = True,
 ) -> list[BuiltSpec]:
     """`build` for several (environment, time_ms) of one project, in order; the reads that
     do not depend on the environment are done once (FragmentDraft.memo)."""
     shared: dict[str, Any] = {}
     return [
-        _build(project, environment, time_ms, v2, shared) for environment, time_ms in environments
+        _build(project, environment, time_ms, v2, v1, shared)
+        for environment, time_ms in environments
     ]
 
 
 def _build(
-    project: Project, environment: Environment, time_ms: int, v2: bool, shared: dict[str, Any]
+    project: Project,
+    environment: Environment,
+    time_ms: int,
+    v2: bool,
+    v1: bool,
+    shared: dict[str, Any],
 ) -> BuiltSpec:
     if isinstance(time_ms, bool) or not isinstance(time_ms, int) or time_ms <= 0:
         raise SpecError("time_ms is a positive integer (epoch milliseconds).")
@@ -296,12 +314,21 @@ def _build(
         "hashed_sdk_keys_to_app_ids": {},
     }
 
-    # v1, and its content checksum (the same text with time 0).
+    # v1, and its content checksum (the same text with time 0). `time` sorts last among
+    # the top-level keys, so both texts share everything before its value: one join and
+    # one hash pass over that prefix serve both.
     parts = {key: spec_json(value) for key, value in small.items()}
-    for section, fragments in sections.items():
-        parts[section] = "[" + ",".join(f.v1 for f in fragments) + "]"
-    v1_json = _object({**parts, "time": str(time_ms)})
-    content_checksum = _sha256(_object({**parts, "time": "0"}))
+    v1_json = checksum = content_checksum = ""
+    if v1:
+        for section, fragments in sections.items():
+            parts[section] = "[" + ",".join(f.v1 for f in fragments) + "]"
+        prefix = _object({**parts, "time": ""})[:-1]
+        v1_json = f"{prefix}{time_ms}}}"
+        hashed = hashlib.sha256(prefix.encode())
+        content = hashed.copy()
+        content.update(b"0}")
+        hashed.update(f"{time_ms}}}".encode())
+        checksum, content_checksum = hashed.hexdigest(), content.hexdigest()
 
     # What SDKs answer (console.specs.behaviour): inert entities and bookkeeping left out.
     inert = {
@@ -352,7 +379,7 @@ def _build(
         time_ms=time_ms,
         v1_json=v1_json,
         v2_json=v2_json,
-        checksum=_sha256(v1_json),
+        checksum=checksum,
         content_checksum=content_checksum,
         behaviour_checksum=behaviour_checksum,
         fragments=tuple(f for fragments in sections.values() for f in fragments),

@@ -430,7 +430,9 @@ def _shifts(before: BuiltSpec, after: BuiltSpec) -> list[SpecShift]:
 
 
 def _built(project: Project, environments: list[Environment]) -> list[BuiltSpec]:
-    return build_all(project, [(environment, 1) for environment in environments], v2=False)
+    return build_all(
+        project, [(environment, 1) for environment in environments], v2=False, v1=False
+    )
 
 
 def rollback_plan(*, actor: User, version: RulesetVersion) -> RollbackPlan:
