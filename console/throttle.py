@@ -31,7 +31,8 @@ def _address(request: HttpRequest) -> str:
         return "unknown"
 
 
-def _bucket(request: HttpRequest) -> tuple[str, int]:
+def bucket(request: HttpRequest) -> tuple[str, int]:
+    """The cache key counting this address's bad keys this minute, and the seconds left."""
     now = int(time.time())
     window = now // WINDOW_SECONDS
     retry = WINDOW_SECONDS - now % WINDOW_SECONDS
@@ -43,7 +44,7 @@ def retry_after(request: HttpRequest) -> int | None:
     limit = settings.GATEHOUSE_BAD_KEY_LIMIT
     if limit <= 0:
         return None
-    key, retry = _bucket(request)
+    key, retry = bucket(request)
     try:
         count = cache.get(key) or 0
     except Exception:
@@ -56,7 +57,7 @@ def record_bad_key(request: HttpRequest) -> None:
     """Count a bad key presented by this request's address."""
     if settings.GATEHOUSE_BAD_KEY_LIMIT <= 0:
         return
-    key, _ = _bucket(request)
+    key, _ = bucket(request)
     try:
         cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
         cache.incr(key)
