@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
+from dataclasses import dataclass, field
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
-from django.utils import timezone
 
 from console import cache as failover_cache
 from console import throttle
@@ -45,6 +46,104 @@ _PATH = re.compile(r"^/v[12]/download_config_specs(?:/(secret-[A-Za-z0-9_-]+)\.j
 # HostileUrlMiddleware refuses, and it means the same to us as to Django's QueryDict.
 _QUERY = re.compile(r"^[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]*(?:&[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]*)*$")
 _SERVER_PREFIX = KEY_PREFIXES[KeyKind.SERVER]
+_MEMO_MAX = 10_000
+
+
+@dataclass
+class _Settings:
+    """What the shortcut needs from the settings, read once per settings object (tests
+    swap it): the answer's fixed headers, and memos of what Django decides per Host header
+    (ALLOWED_HOSTS) and per client address headers (console.throttle.address)."""
+
+    holder: object
+    inner_headers: list[tuple[str, str]]
+    outer_headers: list[tuple[str, str]]
+    hsts: str | None
+    ssl_redirect: bool
+    proxy_ssl_header: tuple[str, str] | None
+    bad_key_limit: int
+    cache_location: str | None
+    counter_in_spec_redis: bool
+    address_header: str | None
+    host_memo: bool
+    hosts: dict[str, bool] = field(default_factory=dict)
+    addresses: dict[tuple, str] = field(default_factory=dict)
+
+
+_current: list[_Settings] = []
+
+
+def _settings() -> _Settings:
+    holder = settings._wrapped
+    if _current and _current[0].holder is holder:
+        return _current[0]
+    snapshot = _read_settings()
+    _current[:] = [snapshot]
+    return snapshot
+
+
+def _read_settings() -> _Settings:
+    from allauth import app_settings as allauth_settings
+
+    location = settings.CACHES["default"].get("LOCATION")
+    trusted = allauth_settings.TRUSTED_CLIENT_IP_HEADER
+    hsts = None
+    if settings.SECURE_HSTS_SECONDS:
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+    inner, outer = _fixed_headers()
+    return _Settings(
+        holder=settings._wrapped,
+        inner_headers=inner,
+        outer_headers=outer,
+        hsts=hsts,
+        ssl_redirect=settings.SECURE_SSL_REDIRECT,
+        proxy_ssl_header=settings.SECURE_PROXY_SSL_HEADER,
+        bad_key_limit=settings.GATEHOUSE_BAD_KEY_LIMIT,
+        cache_location=location,
+        counter_in_spec_redis=location == settings.GATEHOUSE_SPEC_REDIS_URL,
+        address_header="HTTP_" + trusted.upper().replace("-", "_") if trusted else None,
+        host_memo=not settings.USE_X_FORWARDED_HOST,
+    )
+
+
+def _fixed_headers() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The Django path's headers for this answer but the request id and HSTS, in its order:
+    the view's, then the middleware's from the innermost out, to RequestIdMiddleware's
+    (inner), and SecurityMiddleware's after it (outer). tests/publishing/test_poll_shortcut.py
+    compares them header for header."""
+    # With SSO on, its middleware looks at the session, and SessionMiddleware adds Cookie.
+    vary = "Accept-Encoding, Cookie" if sso_conf.sso_enabled() else "Accept-Encoding"
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Vary", vary),
+        ("Cache-Control", "no-store"),
+        ("Content-Length", str(len(NO_UPDATES))),
+        ("X-Frame-Options", settings.X_FRAME_OPTIONS.upper()),
+        ("Content-Security-Policy", content_security_policy()),
+        ("Permissions-Policy", PERMISSIONS_POLICY),
+    ]
+    security = []  # after the request id and HSTS
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        security.append(("X-Content-Type-Options", "nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        if not isinstance(policy, str):
+            policy = ",".join(policy)
+        security.append(("Referrer-Policy", policy))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        security.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
+    return headers, security
+
+
+def _remember(memo: dict, key, value):
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 class PollShortcut:
@@ -74,17 +173,14 @@ class PollShortcut:
         since = params.get("sinceTime", "")
         if not secret.startswith(_SERVER_PREFIX) or not since.isdigit():
             return None
-        request = WSGIRequest(environ)
-        try:
-            request.get_host()  # CommonMiddleware's ALLOWED_HOSTS check
-        except DisallowedHost:
-            return None
-        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
-            return None  # SecurityMiddleware redirects it
+        config = _settings()
+        secure = _is_secure(environ, config)
+        if not _host_allowed(environ, config) or (config.ssl_redirect and not secure):
+            return None  # CommonMiddleware refuses the host; SecurityMiddleware redirects
         key_hash = hash_key(secret)
         if selectors.key_last_use_due(key_hash):
             return None
-        found = self.lookup(request, key_hash)
+        found = self.lookup(environ, config, key_hash)
         if found is None:
             return None
         record, current, bad_keys = found
@@ -92,67 +188,76 @@ class PollShortcut:
         if (
             record.get("revoked")
             or record.get("kind") != KeyKind.SERVER
-            or (expires and expires <= timezone.now().timestamp() * 1000)
+            or (expires and expires <= time.time() * 1000)
             or current is None
             or int(since) < current
-            or bad_keys >= settings.GATEHOUSE_BAD_KEY_LIMIT > 0
+            or bad_keys >= config.bad_key_limit > 0
         ):
             return None
-        return _headers(request, environ)
+        return _headers(environ, config, secure)
 
-    def lookup(self, request: WSGIRequest, key_hash: str) -> tuple[dict, int | None, int] | None:
+    def lookup(
+        self, environ, config: _Settings, key_hash: str
+    ) -> tuple[dict, int | None, int] | None:
         """(key record, pointer time, bad keys from this address) in one round trip when
         the cache is the spec Redis (else the count from the cache, as throttle reads it);
         None when Redis cannot tell."""
-        throttle_key = None
-        if settings.GATEHOUSE_BAD_KEY_LIMIT > 0:
-            location = settings.CACHES["default"]["LOCATION"]
-            if failover_cache.redis_down(location):
+        counter_key = None
+        if config.bad_key_limit > 0:
+            if failover_cache.redis_down(config.cache_location):
                 return None
-            if location == settings.GATEHOUSE_SPEC_REDIS_URL:
-                throttle_key = cache.make_key(throttle.bucket(request)[0])
-            elif throttle.retry_after(request) is not None:
+            if config.counter_in_spec_redis:
+                counter_key = cache.make_key(throttle.bucket(_address(environ, config))[0])
+            elif throttle.retry_after(WSGIRequest(environ)) is not None:
                 return None
         try:
-            found = store.read_poll(key_hash, throttle_key)
+            return store.read_poll(key_hash, counter_key)
         except redis.RedisError as exc:
             logger.info("sdk_poll.redis_unavailable error=%s", exc)
             return None
-        return found
 
 
-def _headers(request: WSGIRequest, environ) -> list[tuple[str, str]]:
-    """What the Django path's response carries for this answer (the view's, then the
-    middleware's from the innermost out), checked header for header by
-    tests/publishing/test_poll_shortcut.py."""
+def _is_secure(environ, config: _Settings) -> bool:
+    """HttpRequest.is_secure()."""
+    if config.proxy_ssl_header:
+        header, secure_value = config.proxy_ssl_header
+        value = environ.get(header)
+        if value is not None:
+            return value.split(",", 1)[0].strip() == secure_value
+    return environ.get("wsgi.url_scheme") == "https"
+
+
+def _host_allowed(environ, config: _Settings) -> bool:
+    """Whether HttpRequest.get_host() accepts the request's host (remembered per Host
+    header when only that header decides)."""
+    raw = environ.get("HTTP_HOST") if config.host_memo else None
+    if raw is not None and raw in config.hosts:
+        return config.hosts[raw]
+    try:
+        WSGIRequest(environ).get_host()
+        allowed = True
+    except DisallowedHost:
+        allowed = False
+    return _remember(config.hosts, raw, allowed) if raw is not None else allowed
+
+
+def _address(environ, config: _Settings) -> str:
+    """console.throttle.address(request), remembered per the values it reads."""
+    key = (
+        environ.get("REMOTE_ADDR"),
+        environ.get("HTTP_X_FORWARDED_FOR"),
+        environ.get(config.address_header) if config.address_header else None,
+    )
+    found = config.addresses.get(key)
+    if found is None:
+        found = _remember(config.addresses, key, throttle.address(WSGIRequest(environ)))
+    return found
+
+
+def _headers(environ, config: _Settings, secure: bool) -> list[tuple[str, str]]:
     incoming = environ.get("HTTP_X_REQUEST_ID", "")
     request_id = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    # With SSO on, its middleware looks at the session, and SessionMiddleware adds Cookie.
-    vary = "Accept-Encoding, Cookie" if sso_conf.sso_enabled() else "Accept-Encoding"
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Vary", vary),
-        ("Cache-Control", "no-store"),
-        ("Content-Length", str(len(NO_UPDATES))),
-        ("X-Frame-Options", settings.X_FRAME_OPTIONS.upper()),
-        ("Content-Security-Policy", content_security_policy()),
-        ("Permissions-Policy", PERMISSIONS_POLICY),
-        ("X-Request-ID", request_id),
-    ]
-    if settings.SECURE_HSTS_SECONDS and request.is_secure():
-        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
-        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-            hsts += "; includeSubDomains"
-        if settings.SECURE_HSTS_PRELOAD:
-            hsts += "; preload"
-        headers.append(("Strict-Transport-Security", hsts))
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers.append(("X-Content-Type-Options", "nosniff"))
-    if settings.SECURE_REFERRER_POLICY:
-        policy = settings.SECURE_REFERRER_POLICY
-        if not isinstance(policy, str):
-            policy = ",".join(policy)
-        headers.append(("Referrer-Policy", policy))
-    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-        headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
-    return headers
+    middle = [("X-Request-ID", request_id)]
+    if secure and config.hsts:
+        middle.append(("Strict-Transport-Security", config.hsts))
+    return config.inner_headers + middle + config.outer_headers

@@ -8,18 +8,28 @@ knows which of the two answered."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import requests
+from django.conf import settings as django_settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
 from django.test import RequestFactory
 
 from console import services, throttle
 from console.publishing import selectors, store
 from console.publishing.services import config_spec_push, spec_publish
+from console.redaction import redact_keys
 from console.sdk_poll import PollShortcut
 from console.sdk_views import NO_UPDATES
+from tests.publishing.conftest import REPO, free_port, set_gate_emails, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -65,9 +75,10 @@ def serve(django_db_blocker):
     from django.core import signals
     from django.db import close_old_connections
 
-    def get(path: str, *, secure: bool = False, **headers) -> Answer:
+    def get(path: str, *, secure: bool = False, address="127.0.0.1", **headers) -> Answer:
         django = Counted()
-        environ = RequestFactory().get(path, secure=secure, headers=headers).environ
+        factory = RequestFactory(REMOTE_ADDR=address)
+        environ = factory.get(path, secure=secure, headers=headers).environ
         # As Django's test client does: the test's transaction must outlive the request.
         signals.request_started.disconnect(close_old_connections)
         signals.request_finished.disconnect(close_old_connections)
@@ -202,7 +213,7 @@ def test_poll__client_key__403_from_django(serve, pushed, client_key):
 def test_poll__unknown_key__401_from_django_and_counted(serve, pushed, server_key):
     answer = serve(poll("secret-" + "x" * 43, pushed.time_ms))
     assert (answer.status, answer.by_django) == (401, True)
-    key, _ = throttle.bucket(RequestFactory().get("/"))
+    key, _ = throttle.bucket(throttle.address(RequestFactory().get("/")))
     assert store.client().get(f":1:{key}") == b"1"
 
 
@@ -214,9 +225,12 @@ def test_poll__throttled_address__429_from_django(serve, settings, pushed, serve
     for n in range(2):
         serve(poll(f"secret-unknown{n}" + "x" * 30, pushed.time_ms))
     answer = serve(poll(server_key.secret, pushed.time_ms))
+    elsewhere = serve(poll(server_key.secret, pushed.time_ms), address="10.0.0.2")
     # Then even its good key gets Django's 429 for the rest of the minute
     assert (answer.status, answer.by_django) == (429, True)
     assert 0 < int(answer.headers["Retry-After"]) <= throttle.WINDOW_SECONDS
+    # And another address polls on, through the shortcut
+    assert (elsewhere.status, elsewhere.body, elsewhere.by_django) == (200, NO_UPDATES, False)
 
 
 def test_poll__cache_on_another_redis__its_counter_read_there(
@@ -288,3 +302,108 @@ def test_poll__ssl_redirect__django_redirects(serve, settings, pushed, server_ke
     secure = serve(poll(server_key.secret, pushed.time_ms), secure=True)
     assert (plain.status, plain.by_django) == (301, True)
     assert (secure.status, secure.body, secure.by_django) == (200, NO_UPDATES, False)
+
+
+# ---------------------------------------------------------------- a real SDK, a real server
+
+
+@pytest.fixture
+def gunicorn_console(transactional_db, tmp_path):
+    """console.wsgi under gunicorn with the production settings file (DEBUG off), on this
+    test's database and Redis DB; yields (url, its log)."""
+    db = connection.settings_dict
+    log = tmp_path / "gunicorn.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "console.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "test-" + "x" * 40,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}",
+        "CONN_MAX_AGE": "0",
+        "REDIS_URL": django_settings.TEST_REDIS_URL,
+        "CELERY_BROKER_URL": django_settings.TEST_REDIS_URL,
+        "GATEHOUSE_SPEC_REDIS_URL": django_settings.TEST_REDIS_URL,
+        "WEB_WORKERS": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    port = free_port()
+    argv = [str(Path(sys.executable).with_name("gunicorn")), "console.wsgi:application"]
+    argv += ["-c", "console/gunicorn_conf.py", f"--bind=127.0.0.1:{port}"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: process.poll() is not None or _up(url), timeout=60, interval=0.2)
+        assert process.poll() is None, log.read_text()[-3000:]
+        yield url, log
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _up(url: str) -> bool:
+    try:
+        requests.get(f"{url}/v1/download_config_specs/secret-x.json", timeout=5)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def test_python_core_sdk__polls_through_the_shortcut__and_sees_a_new_spec(
+    gunicorn_console, project, server_key, make_gate, site_admin
+):
+    import statsig_python_core as core
+
+    url, log = gunicorn_console
+    gate = make_gate(emails=["alice@corp.example"])
+    production = project.environments.get(name="production")
+
+    def publish():
+        spec = spec_publish(actor=None, project=project).config_specs.get(environment=production)
+        config_spec_push(spec_id=spec.pk)
+        return spec
+
+    first = publish()
+    sdk = core.Statsig(
+        server_key.secret,
+        core.StatsigOptions(
+            specs_url=f"{url}/v2/download_config_specs",
+            specs_sync_interval_ms=1000,
+            fallback_to_statsig_api=False,
+            disable_all_logging=True,
+            disable_country_lookup=True,
+            output_log_level="none",
+            init_timeout_ms=10000,
+        ),
+    )
+    alice = core.StatsigUser(user_id="a", email="alice@corp.example")
+    bob = core.StatsigUser(user_id="b", email="bob@corp.example")
+    try:
+        assert sdk.initialize_with_details().result().is_config_spec_ready
+        assert sdk.check_gate(alice, "new_checkout")
+        # Its polls with the current time are answered "no updates" (21 bytes)
+        polls = re.compile(
+            rf'"GET (/v2/download_config_specs/\S+\?sinceTime={first.time_ms}\S*) HTTP/1.1" 200 21 '
+        )
+        line = wait_for(lambda: polls.search(log.read_text()), timeout=15).group(1)
+        # When a new spec is published, its next poll gets it
+        set_gate_emails(gate, site_admin, ["bob@corp.example"])
+        second = publish()
+        wait_for(lambda: sdk.check_gate(bob, "new_checkout"), timeout=15)
+        assert not sdk.check_gate(alice, "new_checkout")
+        wait_for(lambda: f"sinceTime={second.time_ms}" in log.read_text(), timeout=15)
+    finally:
+        sdk.shutdown().wait()
+    # The SDK's poll, exactly as sent, is the shape the shortcut answers (the server's log
+    # cut the key to its hint: put it back), and no log line holds the key
+    path, query = line.replace(redact_keys(server_key.secret), server_key.secret).split("?")
+    environ = RequestFactory().get(path, headers={"HOST": "127.0.0.1"}).environ
+    environ.update(QUERY_STRING=query.replace(str(second.time_ms), str(first.time_ms)))
+    environ.pop("HTTP_COOKIE")
+    selectors._LAST_USED[server_key.key.key_hash] = time.time()
+    store.client().set(store.pointer_key(production.pk), first.time_ms)
+    assert PollShortcut(None).answer(environ) is not None
+    assert server_key.secret not in log.read_text()
