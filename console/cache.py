@@ -29,9 +29,9 @@ _down_until: dict[str, float] = {}
 _lock = threading.Lock()
 
 
-def redis_down(location: str) -> bool:
+def redis_down(location: str | None) -> bool:
     """Whether this process is answering from memory for the cache at `location` now."""
-    return _down_until.get(location, 0.0) > time.monotonic()
+    return location is not None and _down_until.get(location, 0.0) > time.monotonic()
 
 
 class FailoverRedisCache(RedisCache):

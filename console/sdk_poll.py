@@ -30,6 +30,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from console import cache as failover_cache
 from console import throttle
@@ -51,11 +53,10 @@ _MEMO_MAX = 10_000
 
 @dataclass
 class _Settings:
-    """What the shortcut needs from the settings, read once per settings object (tests
-    swap it): the answer's fixed headers, and memos of what Django decides per Host header
+    """What the shortcut needs from the settings, read once (again after a test changes
+    them): the answer's fixed headers, and memos of what Django decides per Host header
     (ALLOWED_HOSTS) and per client address headers (console.throttle.address)."""
 
-    holder: object
     inner_headers: list[tuple[str, str]]
     outer_headers: list[tuple[str, str]]
     hsts: str | None
@@ -74,12 +75,14 @@ _current: list[_Settings] = []
 
 
 def _settings() -> _Settings:
-    holder = settings._wrapped
-    if _current and _current[0].holder is holder:
-        return _current[0]
-    snapshot = _read_settings()
-    _current[:] = [snapshot]
-    return snapshot
+    if not _current:
+        _current.append(_read_settings())
+    return _current[0]
+
+
+@receiver(setting_changed)
+def _forget_settings(**kwargs) -> None:
+    _current.clear()
 
 
 def _read_settings() -> _Settings:
@@ -96,7 +99,6 @@ def _read_settings() -> _Settings:
             hsts += "; preload"
     inner, outer = _fixed_headers()
     return _Settings(
-        holder=settings._wrapped,
         inner_headers=inner,
         outer_headers=outer,
         hsts=hsts,
