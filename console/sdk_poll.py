@@ -1,4 +1,4 @@
-"""The SDK poll, answered ahead of Django (docs/statsig-spec.md §8).
+"""The SDK poll, answered ahead of Django (docs/statsig-spec.md §10).
 
 Every SDK instance asks `GET /v1|v2/download_config_specs/<server key>.json?sinceTime=<t>`
 (or names its key in STATSIG-API-KEY) every 10 s, and nearly every answer is
@@ -12,9 +12,9 @@ middleware would look at it); a host Django refuses or a plain-HTTP request it w
 redirect; a key that is not a server key's shape, has no record in Redis, or whose record
 is revoked, expired or of the other kind; an address at its bad-key limit; a stale
 `sinceTime`; a key whose `last_used_at` hint is due (selectors.key_last_use_due); Redis
-down or the cache in its memory fallback. The shortcut writes nothing and logs nothing: a
-current poll answered by Django wrote and logged nothing either, and gunicorn's access log
-redacts keys for both (console/gunicorn_conf.py).
+down or the cache in its memory fallback. The shortcut writes nothing, and logs only a
+Redis error (never a key): a current poll answered by Django wrote and logged nothing
+either, and gunicorn's access log redacts keys for both (console/gunicorn_conf.py).
 """
 
 from __future__ import annotations

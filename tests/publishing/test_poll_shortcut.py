@@ -352,6 +352,7 @@ def _up(url: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_python_core_sdk__polls_through_the_shortcut__and_sees_a_new_spec(
     gunicorn_console, project, server_key, make_gate, site_admin
 ):
