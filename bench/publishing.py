@@ -4,6 +4,7 @@ gunicorn, and approval → Redis latency with a live Celery worker.
     .venv/bin/python bench/publishing.py [--gates 10000] [--experiments 1000] [--layers 50]
         [--runs 1] [--rounds 3] [--seconds 2] [--connections 4] [--changes 100]
         [--out bench/results.json] [--keep-db] [--redis-url redis://127.0.0.1:6379/12]
+        [--only publish|serve|approval ...]
 
 It works in a database of its own, ``gatehouse_bench`` on DATABASE_URL's server (dropped,
 created and migrated at the start, dropped at the end unless ``--keep-db``), and a
@@ -18,13 +19,15 @@ The data is bulk-inserted by the builders of ``gates_bench_spec`` and
    inserted, pushes enqueued) is timed ``--runs`` times (force), and after each run the push
    of each environment's spec (``config_spec_push``, as the worker runs it).
 2. ``serve``: requests per second of ``GET /v1/download_config_specs/<key>.json`` (that
-   project's production spec) under gunicorn (2 sync workers), against the same bytes as a
-   static file from ``http.server`` (the ceiling: a thread per connection, keep-alive,
-   TCP_NODELAY), with one load generator (``--connections`` threads of http.client,
-   keep-alive where the server keeps it) in interleaved rounds of ``--seconds``, median of
-   ``--rounds``. Also ``?sinceTime=<current>``
-   (``{"has_updates":false}``, against a static file of those bytes), and the full spec with
-   ``Accept-Encoding: gzip`` as SDK HTTP clients send it (compressed per request).
+   project's production spec) under gunicorn as production runs it (``-c
+   console/gunicorn_conf.py``: gthread workers, keep-alive, the access log; WEB_WORKERS=2),
+   against the same bytes as a static file from ``http.server`` (the ceiling: a thread per
+   connection, keep-alive, TCP_NODELAY), with one load generator (``--connections`` threads
+   of http.client, keep-alive where the server keeps it) in interleaved rounds of
+   ``--seconds``, median of ``--rounds``. Also ``?sinceTime=<current>`` (every SDK's poll,
+   ``{"has_updates":false}``, answered ahead of Django by console/sdk_poll.py; against a
+   static file of those bytes), and the full spec with ``Accept-Encoding: gzip`` as SDK
+   HTTP clients send it.
 3. ``approval_to_redis``: a ``celery -A console worker`` (as in the Procfile) and a second
    project of ``--latency-gates`` gates and ``--latency-experiments`` experiments (10,000
    gates would make each change a publish of part 1's size); ``--changes`` gate updates, each
@@ -62,6 +65,7 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 NO_UPDATES = b'{"has_updates":false}'
 WARMUP_CHANGES = 3
+PARTS = ("publish", "serve", "approval")
 
 
 # ---------------------------------------------------------------- database, Redis, processes
@@ -359,12 +363,14 @@ def bench_serve(env: dict, secret: str, environment_id: int, args, workdir: Path
     (static / "dcs.json").write_bytes(body)
     (static / "no_updates.json").write_bytes(NO_UPDATES)
     ours_port, static_port = _free_port(), _free_port()
+    # The production settings (console/gunicorn_conf.py: gthread workers, keep-alive, the
+    # redacting access log), two workers.
     gunicorn = [
         str(BIN / "gunicorn"),
         "console.wsgi:application",
+        "-c",
+        str(ROOT / "console" / "gunicorn_conf.py"),
         f"--bind={HOST}:{ours_port}",
-        "--workers=2",
-        "--worker-class=sync",
         "--log-level=warning",
     ]
     http_server = [sys.executable, __file__, "--static-server", str(static), str(static_port)]
@@ -378,7 +384,7 @@ def bench_serve(env: dict, secret: str, environment_id: int, args, workdir: Path
     }
     log = workdir / "gunicorn.log"
     with (
-        _process(gunicorn, {**os.environ, **env}, log) as ours,
+        _process(gunicorn, {**os.environ, **env, "WEB_WORKERS": "2"}, log) as ours,
         _process(http_server, {**os.environ, **env}, None) as ceiling,
     ):
         first = _wait_until(lambda: _get(ours_port, dcs), "gunicorn", ours, log, timeout=180)
@@ -386,7 +392,7 @@ def bench_serve(env: dict, secret: str, environment_id: int, args, workdir: Path
         _wait_until(lambda: _get(static_port, "/dcs.json"), "http.server", ceiling, None)
         lengths = {}
         for name, ((path, headers), static_path, _length) in paths.items():
-            # Warm both workers (a sync worker serves one request at a time).
+            # Warm both workers.
             for _ in range(4):
                 status, got_headers, got = _get(ours_port, path, headers)
                 _check(status == 200, f"{name}: {status} {got[:200]!r}")
@@ -418,7 +424,7 @@ def bench_serve(env: dict, secret: str, environment_id: int, args, workdir: Path
         )
         rows[name] = row
     return {
-        "gunicorn": "2 sync workers",
+        "gunicorn": "console/gunicorn_conf.py, 2 workers (gthread, keep-alive)",
         "ceiling": "http.server (threads, one process), HTTP/1.1 keep-alive, TCP_NODELAY",
         "connections": args.connections,
         "seconds": args.seconds,
@@ -620,6 +626,12 @@ def main() -> None:
     )
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database")
     parser.add_argument("--out", type=Path, help="merge the figures into this JSON file")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only this part (repeatable); serve publishes once first, for its spec",
+    )
     args = parser.parse_args()
     if "bench" not in args.database:
         parser.error("the bench drops its database: give it a name containing 'bench'")
@@ -634,30 +646,37 @@ def main() -> None:
 
 
 def run(args, env: dict, workdir: Path) -> dict:
-    """The three parts, in the freshly created bench database."""
+    """The three parts (or those of --only), in the freshly created bench database."""
     import django
 
     django.setup()
     from django.core.management import call_command
     from django.db import connections
 
+    parts = set(args.only or PARTS)
     figures: dict = {}
     try:
         call_command("migrate", verbosity=0, interactive=False)
-        started = time.perf_counter()
-        project, admin, _member, keys = _project(
-            "bench-publishing", gates=args.gates, experiments=args.experiments, layers=args.layers
-        )
-        figures["project"] = {
-            "gates": args.gates,
-            "experiments": args.experiments,
-            "layers": args.layers,
-            "created_s": round(time.perf_counter() - started, 1),
-        }
-        figures["publish"] = bench_publish(project, admin, args.runs)
-        production = project.environments.get(name="production")
-        figures["serve"] = bench_serve(env, keys["production"], production.pk, args, workdir)
-        figures["approval_to_redis"] = bench_approval(env, args, workdir)
+        if parts & {"publish", "serve"}:
+            started = time.perf_counter()
+            project, admin, _member, keys = _project(
+                "bench-publishing",
+                gates=args.gates,
+                experiments=args.experiments,
+                layers=args.layers,
+            )
+            figures["project"] = {
+                "gates": args.gates,
+                "experiments": args.experiments,
+                "layers": args.layers,
+                "created_s": round(time.perf_counter() - started, 1),
+            }
+            figures["publish"] = bench_publish(project, admin, args.runs)
+        if "serve" in parts:
+            production = project.environments.get(name="production")
+            figures["serve"] = bench_serve(env, keys["production"], production.pk, args, workdir)
+        if "approval" in parts:
+            figures["approval_to_redis"] = bench_approval(env, args, workdir)
     except BaseException:
         print(render(figures), file=sys.stderr)  # noqa: T201 (what was measured before)
         raise

@@ -29,6 +29,11 @@ _down_until: dict[str, float] = {}
 _lock = threading.Lock()
 
 
+def redis_down(location: str | None) -> bool:
+    """Whether this process is answering from memory for the cache at `location` now."""
+    return location is not None and _down_until.get(location, 0.0) > time.monotonic()
+
+
 class FailoverRedisCache(RedisCache):
     def __init__(self, server, params) -> None:
         super().__init__(server, params)
@@ -40,7 +45,7 @@ class FailoverRedisCache(RedisCache):
         )
 
     def _call(self, name: str, *args, **kwargs) -> Any:
-        if _down_until.get(self._location, 0.0) <= time.monotonic():
+        if not redis_down(self._location):
             try:
                 return getattr(super(), name)(*args, **kwargs)
             except _DOWN as exc:

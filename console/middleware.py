@@ -13,7 +13,7 @@ from console.http_input import JsonRefused, check_text
 from console.redaction import redact_keys
 from console.sso import conf as sso_conf
 
-_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestIdMiddleware:
@@ -22,7 +22,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         with request_context(request_id=request_id):
             response = self.get_response(request)

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
 
 
-def _address(request: HttpRequest) -> str:
+def address(request: HttpRequest) -> str:
+    """The client address bad keys are counted for."""
     from allauth.account.adapter import get_adapter
 
     try:
@@ -31,11 +32,12 @@ def _address(request: HttpRequest) -> str:
         return "unknown"
 
 
-def _bucket(request: HttpRequest) -> tuple[str, int]:
+def bucket(client_address: str) -> tuple[str, int]:
+    """The cache key counting this address's bad keys this minute, and the seconds left."""
     now = int(time.time())
     window = now // WINDOW_SECONDS
     retry = WINDOW_SECONDS - now % WINDOW_SECONDS
-    return f"throttle:bad-keys:{_address(request)}:{window}", retry
+    return f"throttle:bad-keys:{client_address}:{window}", retry
 
 
 def retry_after(request: HttpRequest) -> int | None:
@@ -43,7 +45,7 @@ def retry_after(request: HttpRequest) -> int | None:
     limit = settings.GATEHOUSE_BAD_KEY_LIMIT
     if limit <= 0:
         return None
-    key, retry = _bucket(request)
+    key, retry = bucket(address(request))
     try:
         count = cache.get(key) or 0
     except Exception:
@@ -56,7 +58,7 @@ def record_bad_key(request: HttpRequest) -> None:
     """Count a bad key presented by this request's address."""
     if settings.GATEHOUSE_BAD_KEY_LIMIT <= 0:
         return
-    key, _ = _bucket(request)
+    key, _ = bucket(address(request))
     try:
         cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
         cache.incr(key)

@@ -4,7 +4,12 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from console.sdk_poll import PollShortcut  # noqa: E402 (needs the apps loaded)
+
+# SDK polls with a current sinceTime are answered ahead of Django (console/sdk_poll.py).
+application = PollShortcut(django_application)
 
 # The cyclic garbage collector, left at its defaults, walked the whole heap (Django, the
 # user-agent parser's regexes, caches) every few event batches: pauses of 60 to 90 ms, all

@@ -41,10 +41,15 @@ _LAST_USED: dict[str, float] = {}
 LAST_USED_SECONDS = 60
 
 
+def key_last_use_due(key_hash: str) -> bool:
+    """Whether this process stamps the key's last_used_at at its next use."""
+    return timezone.now().timestamp() - _LAST_USED.get(key_hash, 0) >= LAST_USED_SECONDS
+
+
 def _touch(key_hash: str) -> None:
-    now = timezone.now()
-    if now.timestamp() - _LAST_USED.get(key_hash, 0) < LAST_USED_SECONDS:
+    if not key_last_use_due(key_hash):
         return
+    now = timezone.now()
     _LAST_USED[key_hash] = now.timestamp()
     try:
         ApiKey.objects.filter(key_hash=key_hash).update(last_used_at=now)

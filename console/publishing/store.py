@@ -40,8 +40,11 @@ def dcs_key(version: str, key_hash_hex: str) -> str:
     return (DCS_V1 if version == "v1" else DCS_V2) + sdk_key_b64(key_hash_hex)
 
 
+POINTER_PREFIX, POINTER_SUFFIX = "gatehouse:spec:", ":current"
+
+
 def pointer_key(environment_id: int) -> str:
-    return f"gatehouse:spec:{environment_id}:current"
+    return f"{POINTER_PREFIX}{environment_id}{POINTER_SUFFIX}"
 
 
 def versioned_key(environment_id: int, time_ms: int) -> str:
@@ -229,6 +232,46 @@ def write_id_lists(
         if body is not None:
             conn.set(key, body, ex=VERSIONED_TTL)
     conn.set(id_list_manifest_key(environment_id, time_ms), json.dumps(manifest), ex=VERSIONED_TTL)
+
+
+# KEYS: the key's record, then (optional) the address's bad-key counter in the cache.
+# ARGV: the pointer key's parts around the environment id. Returns {record, pointer,
+# counter}, "" for each one Redis does not hold; the pointer is read only for a record
+# naming an environment (a key computed here: this Redis is one server, never a cluster).
+_POLL = """
+local record = redis.call('GET', KEYS[1])
+local counter = ''
+if KEYS[2] then
+  counter = redis.call('GET', KEYS[2]) or ''
+end
+if not record then
+  return {'', '', counter}
+end
+local ok, decoded = pcall(cjson.decode, record)
+if not ok or type(decoded) ~= 'table' or type(decoded['environment']) ~= 'number' then
+  return {record, '', counter}
+end
+local pointer = ARGV[1] .. string.format('%d', decoded['environment']) .. ARGV[2]
+return {record, redis.call('GET', pointer) or '', counter}
+"""
+
+
+@functools.cache
+def _poll_script(url: str):
+    return _client(url).register_script(_POLL)
+
+
+def read_poll(key_hash_hex: str, counter_key: str | None) -> tuple[dict, int | None, int] | None:
+    """What an SDK poll needs, in one round trip: (the key's record, its environment's
+    pointer time or None, the integer at `counter_key` or 0), or None when Redis holds no
+    record for the key. Raises redis.RedisError."""
+    keys = [key_record_key(key_hash_hex)] + ([counter_key] if counter_key else [])
+    record, pointer, counter = _poll_script(settings.GATEHOUSE_SPEC_REDIS_URL)(
+        keys=keys, args=[POINTER_PREFIX, POINTER_SUFFIX]
+    )
+    if not record:
+        return None
+    return json.loads(record), int(pointer) if pointer else None, int(counter) if counter else 0
 
 
 def read_id_list_manifest(environment_id: int, time_ms: int) -> list[dict] | None:
