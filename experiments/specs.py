@@ -530,20 +530,10 @@ def contribute(project, environment, draft) -> None:
 
 # ---------------------------------------------------------------- fragment form
 
-_DIGEST_COLUMNS = (
-    "name",
-    "salt",
-    "layer_salt",
-    "id_type",
-    "status",
-    "allocation",
-    "layer_id",
-    "targeting_conditions",
-    "parameters",
-    "groups",
-    "overrides",
-    "launched_group_id",
-    "revision",
+# The experiment's own columns its spec reads (the targeting gate's state is digested
+# apart, from its join).
+_DIGEST_COLUMNS = tuple(
+    f for f in _EXPERIMENT_FIELDS if f != "pk" and not f.startswith("targeting_gate__")
 )
 
 
@@ -706,14 +696,19 @@ def contribute_fragments(project, environment, draft) -> None:
     wanted = set(missing_experiments)
     for layer in missing_layers:
         wanted.update(exp["pk"] for exp in in_layer.get(layer["pk"], []))
-    if not wanted:
+    if not wanted and not missing_layers:
         return
 
-    # Phase two: the full rows of what is not cached, keyed again from those very rows.
-    rows = list(
-        _annotated(Experiment.objects.active().filter(project=project, pk__in=wanted))
-        .order_by("name")
-        .values(*_EXPERIMENT_FIELDS, "fragment_digest", "bucket_list")
+    # Phase two: the full rows of what is not cached, keyed again from those very rows (a
+    # layer without experiments needs none).
+    rows = (
+        list(
+            _annotated(Experiment.objects.active().filter(project=project, pk__in=wanted))
+            .order_by("name")
+            .values(*_EXPERIMENT_FIELDS, "fragment_digest", "bucket_list")
+        )
+        if wanted
+        else []
     )
     full = _Inputs(
         experiments=rows,

@@ -21,6 +21,8 @@ from django.db import connection
 
 from console import services
 from console.models import Environment
+from console.publishing import selectors
+from console.publishing.services import config_spec_push, spec_publish
 from gates.services import gate_create, gate_update
 from tests.gates.factories import condition, gate_document, rule
 
@@ -295,3 +297,20 @@ def legacy_sdk_on_redis(server_key):
         yield legacy
     finally:
         legacy.shutdown()
+
+
+# The SDK key endpoints' tests: the last-use hint is written at most once a minute per key
+# and process, so each test starts without it; `pushed` is production's spec in Redis.
+@pytest.fixture(autouse=True)
+def _forget_last_use():
+    selectors._LAST_USED.clear()
+
+
+@pytest.fixture
+def pushed(project, server_key, client_key, make_gate):
+    make_gate()
+    spec = spec_publish(actor=None, project=project).config_specs.get(
+        environment__name="production"
+    )
+    config_spec_push(spec_id=spec.pk)
+    return spec

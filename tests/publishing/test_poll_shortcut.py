@@ -92,21 +92,6 @@ def serve(django_db_blocker):
     return get
 
 
-@pytest.fixture(autouse=True)
-def _forget_last_use():
-    selectors._LAST_USED.clear()
-
-
-@pytest.fixture
-def pushed(project, server_key, client_key, make_gate):
-    make_gate()
-    spec = spec_publish(actor=None, project=project).config_specs.get(
-        environment__name="production"
-    )
-    config_spec_push(spec_id=spec.pk)
-    return spec
-
-
 def poll(secret: str, since: int, version: str = "v2") -> str:
     return f"/{version}/download_config_specs/{secret}.json?sinceTime={since}"
 

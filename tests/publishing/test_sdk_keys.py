@@ -10,27 +10,12 @@ from django.core import signing
 from django.urls import reverse
 
 from console import services
-from console.publishing import selectors, store
+from console.publishing import store
 from console.publishing.services import config_spec_push, spec_publish
 from console.sdk_views import ID_LIST_SALT
 from tests.publishing.test_endpoints import large_segment  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _forget_last_use():
-    selectors._LAST_USED.clear()
-
-
-@pytest.fixture
-def pushed(project, server_key, client_key, make_gate):
-    make_gate()
-    spec = spec_publish(actor=None, project=project).config_specs.get(
-        environment__name="production"
-    )
-    config_spec_push(spec_id=spec.pk)
-    return spec
 
 
 def _record(issued) -> dict | None:

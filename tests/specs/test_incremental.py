@@ -26,7 +26,7 @@ from gates.documents import gate_to_document
 from gates.management.commands.gates_bench_spec import bench_gates_create
 from gates.models import FeatureGate, Segment
 from gates.specs import INLINE_ID_LIMIT
-from tests.experiments.factories import experiment_document, holdout_document
+from tests.experiments.factories import experiment_document, holdout_document, layer_document
 from tests.gates.factories import (
     condition,
     config_document,
@@ -153,6 +153,10 @@ def _generated(project, actor, gates):
     experiment_services.holdout_create(
         actor=actor, project=project, document=holdout_document(experimentIDs=["targeted"])
     )
+    # A layer no experiment is in yet: its spec still serves its defaults.
+    experiment_services.layer_create(
+        actor=actor, project=project, document=layer_document("zz_empty_layer")
+    )
 
 
 def _changes_rebuild_only_what_they_touch(project, actor):
@@ -186,6 +190,13 @@ def _changes_rebuild_only_what_they_touch(project, actor):
     experiment_services.layer_update(actor=actor, layer=layer, document=document)
     members = Experiment.objects.filter(layer=layer, archived_at__isnull=True).count()
     assert _both_ways(project) == 1 + members
+
+    # A layer without experiments: the layer alone.
+    empty = Layer.objects.get(project=project, name="zz_empty_layer")
+    document = layer_to_document(empty)
+    document["parameters"][0]["defaultValue"] = "changed"
+    experiment_services.layer_update(actor=actor, layer=empty, document=document)
+    assert _both_ways(project) == 1
 
     # A gate an experiment targets, archived (behind the services' back: they refuse while
     # it is in use): the gate goes, the experiment is rebuilt (it now targets nobody).
