@@ -430,6 +430,18 @@ class _Inputs:
             h for h in self.holdouts if h["is_global"] or h["pk"] in self.links.get(exp["pk"], ())
         ]
 
+    def experiment_spec(self, exp: dict[str, Any], draft) -> dict[str, Any]:
+        """The spec of `exp` from these inputs (its inline targeting segment, if any, goes
+        to `draft.feature_gates`)."""
+        return experiment_spec(
+            exp,
+            layer=self.layer_of(exp),
+            buckets=self.owned(exp),
+            holdouts=self.applying(exp),
+            live=self.live,
+            draft=draft,
+        )
+
     def members(self) -> dict[int, list[dict[str, Any]]]:
         in_layer: dict[int, list[dict]] = {}
         for exp in self.experiments:
@@ -507,16 +519,7 @@ def contribute(project, environment, draft) -> None:
         draft.feature_gates.append(holdout_spec(holdout))
     global_holdouts = [h for h in data.holdouts if h["is_global"]]
     for exp in data.experiments:
-        draft.dynamic_configs.append(
-            experiment_spec(
-                exp,
-                layer=data.layer_of(exp),
-                buckets=data.owned(exp),
-                holdouts=data.applying(exp),
-                live=data.live,
-                draft=draft,
-            )
-        )
+        draft.dynamic_configs.append(data.experiment_spec(exp, draft))
     in_layer = data.members()
     for layer in data.layers.values():
         members = in_layer.get(layer["pk"], [])
@@ -723,14 +726,7 @@ def contribute_fragments(project, environment, draft) -> None:
     for exp in rows:
         if exp["pk"] in missing:
             sink = _Sink()
-            spec = experiment_spec(
-                exp,
-                layer=full.layer_of(exp),
-                buckets=full.owned(exp),
-                holdouts=full.applying(exp),
-                live=full.live,
-                draft=sink,
-            )
+            spec = full.experiment_spec(exp, sink)
             draft.add(
                 full_keys.experiment(exp),
                 [("feature_gates", s) for s in sink.feature_gates] + [("dynamic_configs", spec)],

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 from django.conf import settings
 from django.db import connection
 
@@ -314,3 +315,12 @@ def pushed(project, server_key, client_key, make_gate):
     )
     config_spec_push(spec_id=spec.pk)
     return spec
+
+
+def sdk_server_up(url: str) -> bool:
+    """Whether a console at `url` answers an SDK request (whatever the status)."""
+    try:
+        requests.get(f"{url}/v1/download_config_specs/secret-x.json", timeout=5)
+    except requests.RequestException:
+        return False
+    return True

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from console.publishing.client_init import hash_name
 from console.specs.hashing import id_list_hash
-from tests.publishing.conftest import REPO, core_sdk, free_port, wait_for
+from tests.publishing.conftest import REPO, core_sdk, free_port, sdk_server_up, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -135,19 +135,11 @@ def live(cluster):
     )  # fmt: skip
     data["url"] = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _up(data["url"]), timeout=60, interval=0.2)
+        wait_for(lambda: sdk_server_up(data["url"]), timeout=60, interval=0.2)
         yield data
     finally:
         process.terminate()
         process.wait(timeout=15)
-
-
-def _up(url: str) -> bool:
-    try:
-        requests.get(f"{url}/v1/download_config_specs/secret-x.json", timeout=5)
-    except requests.RequestException:
-        return False
-    return True
 
 
 def test_database_down__sdk_endpoints_serve_from_redis(cluster, live):

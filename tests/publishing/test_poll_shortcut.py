@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 from django.conf import settings as django_settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection
@@ -29,7 +28,7 @@ from console.publishing.services import config_spec_push, spec_publish
 from console.redaction import redact_keys
 from console.sdk_poll import PollShortcut
 from console.sdk_views import NO_UPDATES
-from tests.publishing.conftest import REPO, free_port, set_gate_emails, wait_for
+from tests.publishing.conftest import REPO, free_port, sdk_server_up, set_gate_emails, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -321,20 +320,12 @@ def gunicorn_console(transactional_db, tmp_path):
         process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: process.poll() is not None or _up(url), timeout=60, interval=0.2)
+        wait_for(lambda: process.poll() is not None or sdk_server_up(url), timeout=60, interval=0.2)
         assert process.poll() is None, log.read_text()[-3000:]
         yield url, log
     finally:
         process.terminate()
         process.wait(timeout=15)
-
-
-def _up(url: str) -> bool:
-    try:
-        requests.get(f"{url}/v1/download_config_specs/secret-x.json", timeout=5)
-    except requests.RequestException:
-        return False
-    return True
 
 
 @pytest.mark.slow
