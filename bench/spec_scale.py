@@ -17,12 +17,15 @@ by the builders of ``gates_bench_spec`` and ``experiments_bench_spec``, and time
   measured in the same run;
 - ``cold_build_s``: the first build of the project by the incremental path
   (``console.specs.incremental.build_all``, as a publish runs it, with the fragment cache
-  emptied), and ``build_s``: the same after one gate changed (``gate_update``), median of
-  ``--runs`` (each after another change). The incremental result is checked byte for byte
-  against the reference (production, v1 and v2);
+  and its shared tier emptied), and ``build_s``: the same after one gate changed
+  (``gate_update``), median of ``--runs`` (each after another change). The incremental
+  result is checked byte for byte against the reference (production, v1 and v2);
 - ``publish_s``: ``spec_publish`` after one gate changed, as an admin's publish runs it;
 - ``submit_s``: a member's ``changeset_submit`` of one gate change (reviews' dry run included;
   production requires review, so nothing is applied), median of ``--runs``.
+- ``new_process_build_s`` and ``new_process_submit_s``: the same build and submit in a
+  process that has not built the project yet (its own cache emptied; the shared tier in
+  Redis holding what was built), as a new web worker runs them.
 
 Growth: each figure's ratio from one size to the next (``growth``), against the ratio of the
 sizes (10x from 1,000 to 10,000, 5x from 10,000 to 50,000).
@@ -119,7 +122,7 @@ def _median(values: list[float]) -> float:
 def bench_size(gates: int, runs: int) -> dict:
     """Every timing of one project of `gates` gates."""
     from console.publishing.services import spec_publish
-    from console.specs import incremental
+    from console.specs import incremental, shared_fragments
     from gates.models import FeatureGate
     from reviews.services import ChangeInput, changeset_submit
 
@@ -135,6 +138,7 @@ def bench_size(gates: int, runs: int) -> dict:
     )
     full = [_timed(_reference, project, environments) for _ in range(runs)]
     incremental.cache.clear()
+    shared_fragments.clear()
     cold = _timed(_incremental, project, environments)
     warm: list[float] = []
     publish: list[float] = []
@@ -149,8 +153,7 @@ def bench_size(gates: int, runs: int) -> dict:
     production = next(e for e in environments if e.name == "production")
     _same_as_reference(project, production)
 
-    submit: list[float] = []
-    for n in range(runs):
+    def submit_one(n: int) -> float:
         gate = FeatureGate.objects.select_related("project", "owner").get(pk=gate_pks[2 * runs + n])
         change = ChangeInput(
             kind="gate", action="update", name=gate.name, payload=_next_document(gate)
@@ -159,8 +162,20 @@ def bench_size(gates: int, runs: int) -> dict:
         change_set = changeset_submit(
             actor=member, project=project, changes=[change], source="bench"
         )
-        submit.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
         _check(change_set.state == "in_review", f"submitted: {change_set.state}")
+        return took
+
+    submit = [submit_one(n) for n in range(runs)]
+    # A process that has not built this project yet (a new web worker): its own cache
+    # empty, the shared tier (Redis) holding what the others built.
+    new_build: list[float] = []
+    new_submit: list[float] = []
+    for n in range(runs):
+        incremental.cache.clear()
+        new_build.append(_timed(_incremental, project, environments))
+        incremental.cache.clear()
+        new_submit.append(submit_one(runs + n))
 
     full_s = _median(full)
     return {
@@ -180,6 +195,8 @@ def bench_size(gates: int, runs: int) -> dict:
         "publish_vs_full": round(statistics.median(publish) / full_s, 3),
         "submit_s": _median(submit),
         "submit_runs_s": [round(s, 3) for s in submit],
+        "new_process_build_s": _median(new_build),
+        "new_process_submit_s": _median(new_submit),
     }
 
 
@@ -210,6 +227,11 @@ def render(figures: dict) -> str:
             f"{row['cold_build_s']:>7.2f} {row['build_s']:>15.2f} {row['build_vs_full']:>6.2f}x "
             f"{row['publish_s']:>8.2f} {row['publish_vs_full']:>6.2f}x {row['submit_s']:>7.2f}"
         )
+        if "new_process_build_s" in row:
+            lines.append(
+                f"  {'':>7} new process (own cache empty, shared tier warm): build "
+                f"{row['new_process_build_s']:.2f}, submit {row['new_process_submit_s']:.2f}"
+            )
     if figures["growth"]:
         lines.append("  growth (x; linear = the gates ratio)")
         for label, step in figures["growth"].items():

@@ -243,6 +243,12 @@ GATEHOUSE_SCHEDULE_TICK_SECONDS = env.float("GATEHOUSE_SCHEDULE_TICK_SECONDS", d
 # builds (console.specs.incremental): a 10,000-gate project with 3 environments needs about
 # 11,000 when its rules are not environment-scoped.
 GATEHOUSE_SPEC_FRAGMENT_CACHE = env.int("GATEHOUSE_SPEC_FRAGMENT_CACHE", default=100_000)
+# Their shared tier (console/specs/shared_fragments.py): a process that has not built a
+# project yet takes the units other processes built from this Redis instead of building them
+# (about 40 MB for 10,000 gates), each kept this many seconds. Empty: no shared tier. A
+# large deployment points it at a Redis of its own with maxmemory and allkeys-lru.
+GATEHOUSE_SPEC_FRAGMENT_REDIS_URL = env("GATEHOUSE_SPEC_FRAGMENT_REDIS_URL", default=REDIS_URL)
+GATEHOUSE_SPEC_FRAGMENT_TTL = env.int("GATEHOUSE_SPEC_FRAGMENT_TTL", default=86_400)
 
 # Event intake (metrics): the largest request body, raw or inflated, and the most events one
 # request may carry (413 beyond); per event, the longest name and value and the largest

@@ -682,15 +682,20 @@ def contribute_fragments(project, environment, draft) -> None:
     no part). Experiments are read in full only for the units not cached."""
     phase_one = draft.memo("experiments", lambda: _phase_one(project))
     data, in_layer = phase_one.data, phase_one.in_layer
+    # One reuse call for every key: the units a process lacks come from the shared tier
+    # in one batch.
+    missing = draft.reuse(
+        [
+            *phase_one.holdout_keys,
+            *phase_one.experiment_keys.values(),
+            *phase_one.layer_keys.values(),
+        ]
+    )
     for holdout, key in zip(data.holdouts, phase_one.holdout_keys, strict=True):
-        if draft.reuse([key]):
+        if key in missing:
             draft.add(key, [("feature_gates", holdout_spec(holdout))])
-    missing_experiments = [
-        pk for pk, key in phase_one.experiment_keys.items() if draft.reuse([key])
-    ]
-    missing_layers = [
-        data.layers[pk] for pk, key in phase_one.layer_keys.items() if draft.reuse([key])
-    ]
+    missing_experiments = [pk for pk, key in phase_one.experiment_keys.items() if key in missing]
+    missing_layers = [data.layers[pk] for pk, key in phase_one.layer_keys.items() if key in missing]
     for layer in data.layers.values():
         members = in_layer.get(layer["pk"], [])
         draft.layers[layer["name"]] = [exp["name"] for exp in members]

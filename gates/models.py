@@ -59,6 +59,12 @@ class ConfigEntity(VersionedEntity):
     )
     # list[StoredRule] (gates/types.py): document rules plus salts and environment ids.
     rules = models.JSONField(default=list, blank=True)
+    # Kept by a PostgreSQL trigger on every write (gates.specs.digest_trigger_sql; what
+    # Python assigns is overwritten): a SHA-256 of the columns the row's spec is built from,
+    # and whether its rules or overrides are environment-scoped. The incremental spec
+    # build keys each row's fragment by them instead of reading and hashing every row.
+    spec_digest = models.CharField(max_length=64, default="", editable=False)
+    spec_scoped = models.BooleanField(default=False, editable=False)
 
     class Meta(VersionedEntity.Meta):
         abstract = True

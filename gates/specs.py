@@ -248,11 +248,42 @@ def contribute(project, environment, draft) -> None:
 
 # ---------------------------------------------------------------- fragment form
 
+# The columns each spec is built from. A row's digest of them (`spec_digest`) and whether its
+# rules or overrides are environment-scoped (`spec_scoped`) are kept by a PostgreSQL trigger on
+# every INSERT and UPDATE, whatever wrote the row (migration 0003; digest_trigger_sql).
 _GATE_COLUMNS = (*_COMMON[1:], "is_enabled", "status", "overrides")
 _SEGMENT_COLUMNS = (*_COMMON[1:], "kind", "id_count")
 _CONFIG_COLUMNS = (*_COMMON[1:], "is_enabled", "default_value")
 _RULES_SCOPED = "jsonb_path_exists({t}.rules, '$[*] ? (@.environmentIds != null)')"
 _OVERRIDES_SCOPED = "jsonb_path_exists({t}.overrides, '$[*] ? (@.environmentId != null)')"
+DIGESTED = {
+    FeatureGate: (_GATE_COLUMNS, f"{_RULES_SCOPED} OR {_OVERRIDES_SCOPED}"),
+    Segment: (_SEGMENT_COLUMNS, _RULES_SCOPED),
+    DynamicConfig: (_CONFIG_COLUMNS, _RULES_SCOPED),
+}
+
+
+def _sha256_sql(text: str) -> str:
+    return f"encode(sha256(convert_to({text}, 'UTF8')), 'hex')"
+
+
+def digest_sql(columns: tuple[str, ...], table: str) -> str:
+    """SQL for the hex SHA-256 of a row's `columns` (`table`: the row's name in the SQL)."""
+    values = ", ".join(f"{table}.{column}" for column in columns)
+    return _sha256_sql(f"jsonb_build_array({values})::text")
+
+
+def digest_trigger_sql(table: str, columns: tuple[str, ...], scoped: str) -> str:
+    """The function and trigger that keep `table`'s spec_digest and spec_scoped."""
+    return (
+        f"CREATE OR REPLACE FUNCTION {table}_spec_digest() RETURNS trigger"
+        " LANGUAGE plpgsql AS $$ BEGIN"
+        f" NEW.spec_digest := {digest_sql(columns, 'NEW')};"
+        f" NEW.spec_scoped := {scoped.format(t='NEW')};"
+        " RETURN NEW; END $$;"
+        f" CREATE OR REPLACE TRIGGER {table}_spec_digest BEFORE INSERT OR UPDATE ON {table}"
+        f" FOR EACH ROW EXECUTE FUNCTION {table}_spec_digest();"
+    )
 
 
 def _inline_ids_sql(table: str) -> str:
@@ -265,15 +296,16 @@ def _inline_ids_sql(table: str) -> str:
     )
 
 
-def _keyed(queryset, columns: tuple[str, ...], scoped: str, extra: str = ""):
-    """`queryset` with each row's content digest (PostgreSQL, in the statement that reads
-    the row) and whether its spec depends on the environment."""
+def _keyed(queryset, extra: str = ""):
+    """`queryset` with each row's content digest (its stored spec_digest, plus the digest
+    of `extra`, SQL of what the spec reads beyond the row) and its spec_scoped."""
     table = f'"{queryset.model._meta.db_table}"'
-    values = ", ".join(f"{table}.{column}" for column in columns) + extra
-    digest = f"encode(sha256(convert_to(jsonb_build_array({values})::text, 'UTF8')), 'hex')"
+    digest = f"{table}.spec_digest"
+    if extra:
+        digest += f" || COALESCE(':' || {_sha256_sql(f'({extra})::text')}, '')"
     return queryset.annotate(
         fragment_digest=RawSQL(digest, ()),
-        fragment_scoped=RawSQL(scoped.format(t=table), (), output_field=BooleanField()),
+        fragment_scoped=RawSQL(f"{table}.spec_scoped", (), output_field=BooleanField()),
     )
 
 
@@ -288,9 +320,15 @@ def _reuse_or_build(draft, queryset, kind: str, fields: tuple[str, ...], build) 
     once for all the environments of a build_all."""
     env_id = draft.environment.pk
     rows = draft.memo(
-        f"gates.{kind}", lambda: list(queryset.values("pk", "fragment_digest", "fragment_scoped"))
+        f"gates.{kind}",
+        lambda: [
+            (pk, f"{FRAGMENT_FORMAT}:{kind}:{digest}", scoped)
+            for pk, digest, scoped in queryset.values_list(
+                "pk", "fragment_digest", "fragment_scoped"
+            )
+        ],
     )
-    keys = {row["pk"]: _key(kind, row, env_id) for row in rows}
+    keys = {pk: f"{key}@{env_id}" if scoped else key for pk, key, scoped in rows}
     missing = draft.reuse(keys.values())
     pks = [pk for pk, key in keys.items() if key in missing]
     if pks:
@@ -305,11 +343,7 @@ def contribute_fragments(project, environment, draft) -> None:
     from (and of a small ID-list segment's IDs), plus the environment when its rules or
     overrides are environment-scoped."""
     env_id = environment.pk
-    gates = _keyed(
-        FeatureGate.objects.active().filter(project=project),
-        _GATE_COLUMNS,
-        f"{_RULES_SCOPED} OR {_OVERRIDES_SCOPED}",
-    )
+    gates = _keyed(FeatureGate.objects.active().filter(project=project))
     _reuse_or_build(
         draft,
         gates,
@@ -320,10 +354,7 @@ def contribute_fragments(project, environment, draft) -> None:
 
     table = f'"{Segment._meta.db_table}"'
     segments = _keyed(
-        Segment.objects.active().filter(project=project),
-        _SEGMENT_COLUMNS,
-        _RULES_SCOPED,
-        extra=", " + _inline_ids_sql(table),
+        Segment.objects.active().filter(project=project), _inline_ids_sql(table)
     ).annotate(inline_ids=RawSQL(_inline_ids_sql(table), (), output_field=JSONField()))
     files = draft.memo(
         "gates.id_lists",
@@ -342,9 +373,7 @@ def contribute_fragments(project, environment, draft) -> None:
         lambda row: [("feature_gates", segment_spec(row, env_id, row["inline_ids"]))],
     )
 
-    configs = _keyed(
-        DynamicConfig.objects.active().filter(project=project), _CONFIG_COLUMNS, _RULES_SCOPED
-    )
+    configs = _keyed(DynamicConfig.objects.active().filter(project=project))
     _reuse_or_build(
         draft,
         configs,

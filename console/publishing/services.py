@@ -20,6 +20,7 @@ from console.models import (
     ConfigSpec,
     ConfigSpecState,
     Environment,
+    EnvironmentTier,
     KeyKind,
     Project,
     Role,
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 # after its last attempt before the periodic task tries again.
 REPUSH_BACKOFF_CAP = 300
 TODO_STATES = (ConfigSpecState.PENDING, ConfigSpecState.FAILED)
+
+
+_PUSH_ORDER: dict[str, int] = {EnvironmentTier.PRODUCTION: -2, EnvironmentTier.STAGING: -1}
 
 
 def _now_ms() -> int:
@@ -131,7 +135,10 @@ def ruleset_version_create(
                 "forced": bool(force and unchanged),
             },
         )
-        spec_ids = [row.pk for row in specs]
+        # Production's push first: with fewer workers than environments it does not wait
+        # behind the others' (each moves a body of megabytes).
+        ordered = sorted(specs, key=lambda row: _PUSH_ORDER.get(row.environment.tier, 0))
+        spec_ids = [row.pk for row in ordered]
         transaction.on_commit(lambda: _enqueue_pushes(spec_ids))
         version.was_created = True
         return version

@@ -19,28 +19,33 @@ entry (conditions replaced by condition_map keys, and those conditions), and its
 text (None when inert). Contributors (console.specs.registry, fragment form) give them in
 units: `draft.reuse(keys)` takes the cached units of `keys` and returns the keys missing,
 `draft.add(key, specs)` builds and caches a unit. A key is a content address: it is derived
-from everything the unit's specs are built from (row content digests computed by
-PostgreSQL in the same statement that reads the rows, the environment when the entity has
+from everything the unit's specs are built from (row content digests kept by PostgreSQL,
+read in the same statement that reads the rows, the environment when the entity has
 environment-scoped rules, the referenced entities' relevant state, and the contributor's
 format version), never from a primary key or revision alone. So a unit built inside a
 transaction that later rolls back is only ever served for that same content, which gives
 the same bytes.
 
-The cache is per process (an LRU of GATEHOUSE_SPEC_FRAGMENT_CACHE units).
+The cache is per process (an LRU of GATEHOUSE_SPEC_FRAGMENT_CACHE units), with a shared
+tier in Redis behind it (console.specs.shared_fragments): `reuse` reads the units its
+process lacks from there, and `build_all` stores there what it built.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 
+from console.specs import shared_fragments
 from console.specs.behaviour import behaviour_layers, entity_behaviour
 from console.specs.builder import (
     DIAGNOSTICS,
@@ -62,11 +67,17 @@ class Fragment:
     section: str  # "feature_gates" | "dynamic_configs" | "layer_configs"
     name: str
     key: str  # content address: equal keys <=> byte-equal spec
-    spec: dict[str, Any]  # the v1 spec dict, READ-ONLY
     v1: str  # spec_json(spec)
     behaviour: str | None  # canonical text of what SDKs answer from it; None when inert
     v2: str  # its member of the dcs-v2 section object: "<name>":<entry without the name>
     conditions: tuple[tuple[str, str, str], ...]  # (condition_map key, ASCII blob, member)
+
+    @cached_property
+    def spec(self) -> dict[str, Any]:
+        """The v1 spec dict, READ-ONLY (kept from the build, or parsed from `v1` when the
+        unit came from the shared tier)."""
+        spec: dict[str, Any] = json.loads(self.v1)
+        return spec
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ class BuiltSpec:
     behaviour_checksum: str
     fragments: tuple[Fragment, ...]
     rebuilt: int = 0
+    shared: int = 0
 
 
 Unit = tuple[Fragment, ...]
@@ -142,16 +154,61 @@ def _fragments(key: str, specs: Iterable[tuple[str, dict[str, Any]]]) -> Unit:
             rules.append({**rule, "conditions": keys})
         entry = {k: v for k, v in spec.items() if k != "name"}
         entry["rules"] = rules
+        fragment = Fragment(
+            section=section,
+            name=spec["name"],
+            key=f"{key}#{index}",
+            v1=spec_json(spec),
+            behaviour=entity_behaviour(spec),
+            v2=spec_json(spec["name"]) + ":" + spec_json(entry),
+            conditions=tuple(conditions),
+        )
+        fragment.__dict__["spec"] = spec  # the cached_property, primed
+        out.append(fragment)
+    return tuple(out)
+
+
+# The shared tier's encoding of a unit: its fragments' fields joined by ASCII separators,
+# which JSON text (v1, v2, behaviour, condition blobs and members) never holds unescaped. A
+# unit whose other fields hold one anyway (a name, say) is not shared; a stored value that
+# does not decode is a miss.
+_UNIT, _FIELD, _CONDITION, _PART = "\x1d", "\x1e", "\x1c", "\x1f"
+_SEPARATORS = re.compile("[\x1c-\x1f]")
+
+
+def _encode(unit: Unit) -> bytes | None:
+    texts = []
+    for f in unit:
+        fields = [f.section, f.name, f.key, f.v1, f.behaviour or "", f.v2]
+        fields.append(_CONDITION.join(_PART.join(c) for c in f.conditions))
+        if _SEPARATORS.search(f.section + f.name + f.key):
+            return None
+        texts.append(_FIELD.join(fields))
+    return _UNIT.join(texts).encode()
+
+
+def _decode(value: bytes) -> Unit | None:
+    try:
+        texts = value.decode().split(_UNIT)
+    except UnicodeDecodeError:
+        return None
+    out = []
+    for text in texts:
+        fields = text.split(_FIELD)
+        if len(fields) != 7 or fields[0] not in SPEC_SECTIONS:
+            return None
+        conditions = tuple(tuple(c.split(_PART)) for c in fields[6].split(_CONDITION) if fields[6])
+        if any(len(c) != 3 for c in conditions):
+            return None
         out.append(
             Fragment(
-                section=section,
-                name=spec["name"],
-                key=f"{key}#{index}",
-                spec=spec,
-                v1=spec_json(spec),
-                behaviour=entity_behaviour(spec),
-                v2=spec_json(spec["name"]) + ":" + spec_json(entry),
-                conditions=tuple(conditions),
+                section=fields[0],
+                name=fields[1],
+                key=fields[2],
+                v1=fields[3],
+                behaviour=fields[4] or None,
+                v2=fields[5],
+                conditions=conditions,  # type: ignore[arg-type]
             )
         )
     return tuple(out)
@@ -172,6 +229,8 @@ class FragmentDraft:
         self.id_lists: dict[str, bool] = {}
         self.units: list[Unit] = []
         self.rebuilt = 0
+        self.shared = 0  # units taken from the shared tier
+        self.new: dict[str, Unit] = {}  # units this draft built, for the shared tier
         self._uncached = 0
 
     def memo(self, name: str, read: Callable[[], T]) -> T:
@@ -183,16 +242,25 @@ class FragmentDraft:
         return value
 
     def reuse(self, keys: Iterable[str]) -> set[str]:
-        """Take the cached units of `keys` into this build; return the keys that are not
-        cached (the contributor builds and `add`s those, keyed as read with their rows)."""
-        missing = set()
+        """Take the cached units of `keys` into this build, from this process's cache or
+        else the shared tier; return the keys found in neither (the contributor builds and
+        `add`s those, keyed as read with their rows)."""
+        missing = []
         for key in keys:
             unit = cache.get(key)
             if unit is None:
-                missing.add(key)
+                missing.append(key)
             else:
                 self.units.append(unit)
-        return missing
+        left = set(missing)
+        for key, value in shared_fragments.get_many(missing).items():
+            unit = _decode(value)
+            if unit is not None:
+                cache.put(key, unit)
+                self.units.append(unit)
+                self.shared += 1
+                left.discard(key)
+        return left
 
     def add(self, key: str, specs: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Build the unit of `key` (its specs, as (section, v1 spec) pairs), cache it and
@@ -200,6 +268,7 @@ class FragmentDraft:
         unit = _fragments(key, specs)
         cache.put(key, unit)
         self.units.append(unit)
+        self.new[key] = unit
         self.rebuilt += 1
 
     def add_uncached(self, specs: Iterable[tuple[str, dict[str, Any]]]) -> None:
@@ -265,10 +334,14 @@ def build_all(
     """`build` for several (environment, time_ms) of one project, in order; the reads that
     do not depend on the environment are done once (FragmentDraft.memo)."""
     shared: dict[str, Any] = {}
-    return [
-        _build(project, environment, time_ms, v2, v1, shared)
+    new: dict[str, Unit] = {}
+    built = [
+        _build(project, environment, time_ms, v2, v1, shared, new)
         for environment, time_ms in environments
     ]
+    encoded = ((key, _encode(unit)) for key, unit in new.items())
+    shared_fragments.put_many((key, value) for key, value in encoded if value is not None)
+    return built
 
 
 def _build(
@@ -278,6 +351,7 @@ def _build(
     v2: bool,
     v1: bool,
     shared: dict[str, Any],
+    new: dict[str, Unit],
 ) -> BuiltSpec:
     if isinstance(time_ms, bool) or not isinstance(time_ms, int) or time_ms <= 0:
         raise SpecError("time_ms is a positive integer (epoch milliseconds).")
@@ -290,6 +364,7 @@ def _build(
             _plain(contribute, project, environment, draft)
         else:
             form(project, environment, draft)
+    new.update(draft.new)
 
     sections: dict[str, list[Fragment]] = {section: [] for section in SPEC_SECTIONS}
     for unit in draft.units:
@@ -384,4 +459,5 @@ def _build(
         behaviour_checksum=behaviour_checksum,
         fragments=tuple(f for fragments in sections.values() for f in fragments),
         rebuilt=draft.rebuilt,
+        shared=draft.shared,
     )

@@ -15,14 +15,17 @@ def test_spec_scale__two_sizes__every_figure_and_its_growth_for_the_summary(db):
     # Then every timing is there, and the member's submit waits for review
     row = sizes["40"]
     assert (row["gates"], row["experiments"], row["environments"]) == (40, 4, 3)
-    for key in ("full_build_s", "cold_build_s", "build_s", "publish_s", "submit_s"):
+    figures = ("full_build_s", "cold_build_s", "build_s", "publish_s", "submit_s")
+    for key in (*figures, "new_process_build_s", "new_process_submit_s"):
         assert row[key] > 0, key
-    assert ChangeSet.objects.filter(project__slug="bench-scale-40", state="in_review").count() == 1
+    # (one submit per run, and one per run in a new process)
+    assert ChangeSet.objects.filter(project__slug="bench-scale-40", state="in_review").count() == 2
     assert steps["40/20"]["gates_ratio"] == 2
     assert steps["40/20"]["submit_s"] == round(row["submit_s"] / sizes["20"]["submit_s"], 2)
     # And the summary reads them for its build, publish and submit rows
     table = render({"spec_scale": {"sizes": sizes, "growth": steps}}, gates=40)
-    for label in ("build v1+v2, 3 envs, 40 gates", "spec_publish after 1", "submit one change"):
+    labels = ("build v1+v2, 3 envs, 40 gates", "spec_publish after 1", "submit one change")
+    for label in (*labels, "in a new process (shared tier)"):
         line = next(line for line in table.splitlines() if label in line)
         assert "missing" not in line, line
     assert "gates 40/20 (2x)" in table

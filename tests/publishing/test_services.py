@@ -32,7 +32,8 @@ def test_spec_publish__first__version_1_with_a_pending_spec_per_environment(
     assert [s.environment.name for s in specs] == ["development", "staging", "production"]
     assert all(s.state == ConfigSpecState.PENDING for s in specs)
     assert len(callbacks) == 1
-    assert sorted(c.args[0] for c in delay.call_args_list) == sorted(s.pk for s in specs)
+    # production's push is enqueued first, then staging's, then development's
+    assert [c.args[0] for c in delay.call_args_list] == [s.pk for s in reversed(specs)]
     for spec in specs:
         v1, v2 = json.loads(spec.v1_json), json.loads(spec.v2_json)
         assert v1["time"] == v2["time"] == spec.time_ms

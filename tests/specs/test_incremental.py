@@ -8,7 +8,9 @@ import hashlib
 import json
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from console.models import ConfigSpec, Environment
@@ -25,7 +27,7 @@ from gates import services as gate_services
 from gates.documents import gate_to_document
 from gates.management.commands.gates_bench_spec import bench_gates_create
 from gates.models import FeatureGate, Segment
-from gates.specs import INLINE_ID_LIMIT
+from gates.specs import DIGESTED, INLINE_ID_LIMIT, digest_sql, digest_trigger_sql
 from tests.experiments.factories import experiment_document, holdout_document, layer_document
 from tests.gates.factories import (
     condition,
@@ -209,6 +211,11 @@ def _changes_rebuild_only_what_they_touch(project, actor):
     Segment.objects.filter(project=project, name="staff").update(archived_at=timezone.now())
     assert _both_ways(project) == 1
 
+    # A process that has built nothing yet (its own cache empty) takes every unit from the
+    # shared tier (Redis): nothing is rebuilt, and the bytes are the same.
+    incremental.cache.clear()
+    assert _both_ways(project) == 0
+
 
 def test_build__generated_project__identical_and_rebuilds_only_changes(project, project_admin):
     _generated(project, project_admin, 300)
@@ -219,6 +226,36 @@ def test_build__generated_project__identical_and_rebuilds_only_changes(project, 
 def test_build__10000_gates__identical_and_rebuilds_only_changes(project, project_admin):
     _generated(project, project_admin, 10_000)
     _changes_rebuild_only_what_they_touch(project, project_admin)
+
+
+def test_spec_digest__kept_by_trigger__is_the_digest_of_the_codes_columns(project, project_admin):
+    # Given every shape of gate, segment and config, some changed behind the services' back
+    _generated(project, project_admin, 30)
+    FeatureGate.objects.filter(project=project, name="gate_000003").update(salt="moved")
+    for model, (columns, scoped) in DIGESTED.items():
+        table = model._meta.db_table
+        # Then the installed trigger is the one the code writes (a column added to the
+        # spec without a migration that re-creates the trigger fails here)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT prosrc FROM pg_proc WHERE proname = %s", [f"{table}_spec_digest"]
+            )
+            (source,) = cursor.fetchone()
+        assert source in digest_trigger_sql(table, columns, scoped)
+        # And every row's stored digest and scoping are what its columns give now
+        rows = list(
+            model.objects.filter(project=project)
+            .annotate(
+                fresh=RawSQL(digest_sql(columns, f'"{table}"'), ()),
+                fresh_scoped=RawSQL(scoped.format(t=f'"{table}"'), (), output_field=BooleanField()),
+            )
+            .values_list("spec_digest", "fresh", "spec_scoped", "fresh_scoped")
+        )
+        assert rows
+        assert all(len(digest) == 64 and digest == fresh for digest, fresh, _, _ in rows)
+        assert all(stored is fresh for _, _, stored, fresh in rows)
+    assert FeatureGate.objects.get(project=project, name="scoped").spec_scoped
+    assert not FeatureGate.objects.get(project=project, name="beta").spec_scoped
 
 
 def test_build__rolled_back_change__its_fragment_never_served(project, project_admin):

@@ -1,0 +1,189 @@
+"""The fragment cache's shared tier (console/specs/shared_fragments.py): units other
+processes built are taken from Redis; Redis down or holding garbage costs a rebuild, never
+a wrong spec or a failed build."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+
+import pytest
+import redis
+from django.conf import settings
+
+from console.specs import incremental, shared_fragments
+from console.specs.builder import build_spec, spec_json, to_v2
+from console.specs.registry import register_contributor, unregister_contributor
+from tests.gates.factories import condition, gate_document, rule
+
+TIME = 1_700_000_000_000
+
+
+@pytest.fixture(autouse=True)
+def _cold_cache():
+    incremental.cache.clear()
+    yield
+    incremental.cache.clear()
+
+
+@pytest.fixture
+def gates(project, project_admin):
+    from gates import services
+
+    for n in range(5):
+        services.gate_create(
+            actor=project_admin,
+            project=project,
+            document=gate_document(
+                f"gate_{n}",
+                rules=[
+                    rule(conditions=[condition("email", "str_contains_any", ["@corp.example"])])
+                ],
+            ),
+        )
+    # Nothing built yet, anywhere (the services' publishes built and stored units).
+    redis.Redis.from_url(settings.TEST_REDIS_URL).flushdb()
+    incremental.cache.clear()
+    return project
+
+
+def _production(project):
+    return project.environments.get(name="production")
+
+
+def _build(project):
+    return incremental.build(project, _production(project), time_ms=TIME)
+
+
+def _stored_keys() -> list:
+    return redis.Redis.from_url(settings.TEST_REDIS_URL).keys(shared_fragments._namespace() + "*")
+
+
+def test_shared__new_process__takes_units_from_redis_same_bytes(gates):
+    # Given a build by one process
+    first = _build(gates)
+    assert first.rebuilt > 0
+    assert first.shared == 0
+    assert len(_stored_keys()) == first.rebuilt
+    # When another process (an empty cache of its own) builds the same content
+    incremental.cache.clear()
+    second = _build(gates)
+    # Then it builds nothing and serves the same bytes, its fragments' specs included
+    assert (second.rebuilt, second.shared) == (0, first.rebuilt)
+    assert (
+        second.v1_json
+        == first.v1_json
+        == spec_json(build_spec(gates, _production(gates), time_ms=TIME))
+    )
+    assert (
+        second.v2_json
+        == first.v2_json
+        == spec_json(to_v2(build_spec(gates, _production(gates), time_ms=TIME)))
+    )
+    assert (second.checksum, second.behaviour_checksum) == (
+        first.checksum,
+        first.behaviour_checksum,
+    )
+    assert [f.spec for f in second.fragments] == [f.spec for f in first.fragments]
+    assert [f.conditions for f in second.fragments] == [f.conditions for f in first.fragments]
+
+
+def test_shared__garbage_in_redis__a_miss_rebuilt(gates):
+    # Given units in Redis overwritten with values that do not decode
+    first = _build(gates)
+    conn = redis.Redis.from_url(settings.TEST_REDIS_URL)
+    for n, key in enumerate(_stored_keys()):
+        conn.set(key, [b"junk", b"feature_gates\x1eonly-two", b"\xff\xfe"][n % 3])
+    incremental.cache.clear()
+    # When a new process builds
+    second = _build(gates)
+    # Then every unit is rebuilt (and stored again), and the spec is the same
+    assert (second.rebuilt, second.shared) == (first.rebuilt, 0)
+    assert second.v1_json == first.v1_json
+
+
+def test_shared__redis_down__builds_alone_and_warns_once(gates, settings, caplog):
+    # Given the shared tier's Redis unreachable
+    settings.GATEHOUSE_SPEC_FRAGMENT_REDIS_URL = "redis://127.0.0.1:1/0"
+    caplog.set_level(logging.WARNING, logger="console.specs.shared_fragments")
+    # When two new processes build
+    first = _build(gates)
+    incremental.cache.clear()
+    second = _build(gates)
+    # Then each builds everything itself, correctly; one warning until Redis answers again
+    assert second.rebuilt == first.rebuilt > 0
+    assert second.v1_json == first.v1_json
+    warnings = [r for r in caplog.records if "shared_unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+    settings.GATEHOUSE_SPEC_FRAGMENT_REDIS_URL = settings.TEST_REDIS_URL
+    incremental.cache.clear()
+    assert _build(gates).rebuilt == first.rebuilt  # answers again: stores
+
+
+def test_shared__off__nothing_stored(gates, settings):
+    settings.GATEHOUSE_SPEC_FRAGMENT_REDIS_URL = ""
+    assert _build(gates).rebuilt > 0
+    assert _stored_keys() == []
+
+
+def test_shared__name_holding_a_separator__unit_not_shared(project):
+    # Given a contributor whose entity name holds the encoding's separator
+    def contribute(project, environment, draft):
+        pass
+
+    def fragments(project, environment, draft):
+        if draft.reuse(["test/1:odd"]):
+            spec = {
+                "name": "odd\x1ename",
+                "type": "feature_gate",
+                "entity": "feature_gate",
+                "salt": "s",
+                "enabled": True,
+                "defaultValue": False,
+                "idType": "userID",
+                "rules": [],
+            }
+            draft.add("test/1:odd", [("feature_gates", spec)])
+
+    register_contributor(contribute, fragments=fragments)
+    try:
+        built = _build(project)
+        incremental.cache.clear()
+        again = _build(project)
+    finally:
+        unregister_contributor(contribute)
+    # Then it is built in each process, never stored, and served right
+    assert built.rebuilt == again.rebuilt == 1
+    assert _stored_keys() == []
+    assert again.v1_json == built.v1_json
+    assert "odd\\u001ename" in again.v1_json
+
+
+def test_shared__namespace__follows_the_fragment_building_source(project, tmp_path):
+    # Given the namespace of the code as it is
+    shared_fragments._namespace.cache_clear()
+    before = shared_fragments._namespace()
+    # When a fragment contributor from another module (other source) is registered
+    module_path = tmp_path / "extra_fragments.py"
+    module_path.write_text(
+        "def contribute(p, e, d):\n    pass\n\n\ndef fragments(p, e, d):\n    pass\n"
+    )
+    spec = importlib.util.spec_from_file_location("extra_fragments", module_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["extra_fragments"] = module
+    spec.loader.exec_module(module)
+    register_contributor(module.contribute, fragments=module.fragments)
+    try:
+        shared_fragments._namespace.cache_clear()
+        with_extra = shared_fragments._namespace()
+        module_path.write_text(module_path.read_text() + "\n# changed\n")
+        shared_fragments._namespace.cache_clear()
+        changed = shared_fragments._namespace()
+    finally:
+        unregister_contributor(module.contribute)
+        sys.modules.pop("extra_fragments", None)
+        shared_fragments._namespace.cache_clear()
+    # Then units built by other code are never read
+    assert len({before, with_extra, changed}) == 3
+    assert shared_fragments._namespace() == before
