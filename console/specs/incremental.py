@@ -231,7 +231,7 @@ class FragmentDraft:
         self.rebuilt = 0
         self.shared = 0  # units taken from the shared tier
         self.new: dict[str, Unit] = {}  # units this draft built, for the shared tier
-        self._uncached = 0
+        self.uncached = 0  # units of contributors without a fragment form
 
     def memo(self, name: str, read: Callable[[], T]) -> T:
         """`read()`, once for all the environments of one build_all: for reads that do not
@@ -274,8 +274,8 @@ class FragmentDraft:
     def add_uncached(self, specs: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Take specs into this build without caching them (contributors without a
         fragment form)."""
-        self._uncached += 1
-        self.units.append(_fragments(f"uncached:{self._uncached}", specs))
+        self.uncached += 1
+        self.units.append(_fragments(f"uncached:{self.uncached}", specs))
         self.rebuilt += 1
 
 
@@ -344,6 +344,52 @@ def build_all(
     return built
 
 
+@dataclass(frozen=True)
+class _Texts:
+    """What a build makes of its fragments, by section ("" where not asked for)."""
+
+    v1: dict[str, str]  # "[<v1>,...]"
+    behaviour: dict[str, str]  # "[<behaviour>,...]", inert ones left out
+    inert: dict[str, set[str]]  # the names of the inert ones
+    v2: dict[str, str]  # "{<name>:<entry>,...}"
+    condition_map: str  # "{<key>:<condition>,...}", sorted by key
+
+
+def _assemble(sections: dict[str, list[Fragment]], *, v1: bool, v2: bool) -> _Texts:
+    condition_map: dict[str, tuple[str, str]] = {}
+    if v2:
+        for fragments in sections.values():
+            for fragment in fragments:
+                for ckey, blob, member in fragment.conditions:
+                    held = condition_map.get(ckey)
+                    if held is None:
+                        condition_map[ckey] = (blob, member)
+                    elif held[0] != blob:
+                        raise SpecError(f"Two different conditions hash to the key {ckey}.")
+    return _Texts(
+        v1={
+            section: "[" + ",".join(f.v1 for f in fragments) + "]" if v1 else ""
+            for section, fragments in sections.items()
+        },
+        behaviour={
+            section: "[" + ",".join(f.behaviour for f in fragments if f.behaviour is not None) + "]"
+            for section, fragments in sections.items()
+        },
+        inert={
+            section: {f.name for f in fragments if f.behaviour is None}
+            for section, fragments in sections.items()
+        },
+        # Fragments are sorted by name: the order json.dumps sorts an object's keys in.
+        v2={
+            section: "{" + ",".join(f.v2 for f in fragments) + "}" if v2 else ""
+            for section, fragments in sections.items()
+        },
+        condition_map="{" + ",".join(condition_map[k][1] for k in sorted(condition_map)) + "}"
+        if v2
+        else "",
+    )
+
+
 def _build(
     project: Project,
     environment: Environment,
@@ -392,11 +438,22 @@ def _build(
     # v1, and its content checksum (the same text with time 0). `time` sorts last among
     # the top-level keys, so both texts share everything before its value: one join and
     # one hash pass over that prefix serve both.
+    # Environments whose fragments are the same (no environment-scoped entity, or the same
+    # ones) share the texts made from them: assembled once per build_all.
+    texts = None
+    if not draft.uncached:
+        signature = (v1, v2, *(tuple(f.key for f in fs) for fs in sections.values()))
+        assembled = shared.setdefault("incremental.assembled", {})
+        texts = assembled.get(signature)
+    if texts is None:
+        texts = _assemble(sections, v1=v1, v2=v2)
+        if not draft.uncached:
+            assembled[signature] = texts
+
     parts = {key: spec_json(value) for key, value in small.items()}
     v1_json = checksum = content_checksum = ""
     if v1:
-        for section, fragments in sections.items():
-            parts[section] = "[" + ",".join(f.v1 for f in fragments) + "]"
+        parts.update(texts.v1)
         prefix = _object({**parts, "time": ""})[:-1]
         v1_json = f"{prefix}{time_ms}}}"
         hashed = hashlib.sha256(prefix.encode())
@@ -406,10 +463,7 @@ def _build(
         checksum, content_checksum = hashed.hexdigest(), content.hexdigest()
 
     # What SDKs answer (console.specs.behaviour): inert entities and bookkeeping left out.
-    inert = {
-        section: {f.name for f in fragments if f.behaviour is None}
-        for section, fragments in sections.items()
-    }
+    inert = texts.inert
     behaviour_small = {
         **small,
         "time": 0,
@@ -421,30 +475,15 @@ def _build(
         },
     }
     behaviour_parts = {key: _behaviour_dumps(value) for key, value in behaviour_small.items()}
-    for section, fragments in sections.items():
-        behaviour_parts[section] = (
-            "[" + ",".join(f.behaviour for f in fragments if f.behaviour is not None) + "]"
-        )
+    behaviour_parts.update(texts.behaviour)
     behaviour_checksum = _sha256(_object(behaviour_parts, ascii_keys=True))
 
     v2_json = ""
     if v2:
         v2_parts = {key: value for key, value in parts.items() if key not in SPEC_SECTIONS}
         del v2_parts["layers"]
-        condition_map: dict[str, tuple[str, str]] = {}
-        for section, fragments in sections.items():
-            # Fragments are sorted by name: the order json.dumps sorts an object's keys in.
-            v2_parts[section] = "{" + ",".join(f.v2 for f in fragments) + "}"
-            for fragment in fragments:
-                for ckey, blob, member in fragment.conditions:
-                    held = condition_map.get(ckey)
-                    if held is None:
-                        condition_map[ckey] = (blob, member)
-                    elif held[0] != blob:
-                        raise SpecError(f"Two different conditions hash to the key {ckey}.")
-        v2_parts["condition_map"] = (
-            "{" + ",".join(condition_map[k][1] for k in sorted(condition_map)) + "}"
-        )
+        v2_parts.update(texts.v2)
+        v2_parts["condition_map"] = texts.condition_map
         v2_parts["response_format"] = json.dumps("dcs-v2")
         v2_parts["time"] = str(time_ms)
         v2_json = _object(v2_parts)
