@@ -121,8 +121,7 @@ def ruleset_version_create(
                     behaviour_checksum=spec.behaviour_checksum,
                 )
             )
-        for row in specs:
-            _insert_spec(row)
+        _insert_specs(specs)
         audit_record(
             actor=actor,
             action="ruleset.published",
@@ -144,22 +143,25 @@ def ruleset_version_create(
         return version
 
 
-def _insert_spec(row: ConfigSpec) -> None:
-    """Insert `row`, its bodies bound server-side. The console's cursors bind parameters
+def _insert_specs(rows: list[ConfigSpec]) -> None:
+    """Insert `rows`, their bodies bound server-side. The console's cursors bind parameters
     client-side (psycopg quotes each value into the SQL text, in Python): for the
     multi-megabyte bodies of a large project that cost several times the database's own
-    write (0.7 s against 0.2 s per environment of 10,000 gates). So the ORM inserts the row
-    with empty bodies and one UPDATE, on a server-binding cursor of the same connection
-    (the same transaction), sends them as parameters."""
-    v1_json, v2_json = row.v1_json, row.v2_json
-    row.v1_json = row.v2_json = ""
-    row.save(force_insert=True)
-    row.v1_json, row.v2_json = v1_json, v2_json
+    write (0.7 s against 0.2 s per environment of 10,000 gates). So the ORM inserts the rows
+    with empty bodies (one statement), and the UPDATEs that send the bodies as parameters go
+    on a server-binding cursor of the same connection (the same transaction), pipelined:
+    each body is on its way while the database stores the one before."""
+    bodies = [(row.v1_json, row.v2_json) for row in rows]
+    for row in rows:
+        row.v1_json = row.v2_json = ""
+    ConfigSpec.objects.bulk_create(rows)
+    for row, (v1_json, v2_json) in zip(rows, bodies, strict=True):
+        row.v1_json, row.v2_json = v1_json, v2_json
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(
+        cursor.executemany(
             f"UPDATE {ConfigSpec._meta.db_table} SET v1_json = %s, v2_json = %s WHERE id = %s",
-            (v1_json, v2_json, row.pk),
+            [(row.v1_json, row.v2_json, row.pk) for row in rows],
         )
 
 

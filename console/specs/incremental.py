@@ -74,8 +74,8 @@ class Fragment:
 
     @cached_property
     def spec(self) -> dict[str, Any]:
-        """The v1 spec dict, READ-ONLY (kept from the build, or parsed from `v1` when the
-        unit came from the shared tier)."""
+        """The v1 spec dict, READ-ONLY, parsed from `v1` when first asked for (the cache
+        keeps texts, not millions of small objects for the garbage collector to walk)."""
         spec: dict[str, Any] = json.loads(self.v1)
         return spec
 
@@ -154,17 +154,17 @@ def _fragments(key: str, specs: Iterable[tuple[str, dict[str, Any]]]) -> Unit:
             rules.append({**rule, "conditions": keys})
         entry = {k: v for k, v in spec.items() if k != "name"}
         entry["rules"] = rules
-        fragment = Fragment(
-            section=section,
-            name=spec["name"],
-            key=f"{key}#{index}",
-            v1=spec_json(spec),
-            behaviour=entity_behaviour(spec),
-            v2=spec_json(spec["name"]) + ":" + spec_json(entry),
-            conditions=tuple(conditions),
+        out.append(
+            Fragment(
+                section=section,
+                name=spec["name"],
+                key=f"{key}#{index}",
+                v1=spec_json(spec),
+                behaviour=entity_behaviour(spec),
+                v2=spec_json(spec["name"]) + ":" + spec_json(entry),
+                conditions=tuple(conditions),
+            )
         )
-        fragment.__dict__["spec"] = spec  # the cached_property, primed
-        out.append(fragment)
     return tuple(out)
 
 
@@ -187,15 +187,16 @@ def _encode(unit: Unit) -> bytes | None:
     return _UNIT.join(texts).encode()
 
 
-def _decode(value: bytes) -> Unit | None:
+def _decode(key: str, value: bytes) -> Unit | None:
+    """The unit `value` encodes, if it is one and the unit of `key`."""
     try:
         texts = value.decode().split(_UNIT)
     except UnicodeDecodeError:
         return None
     out = []
-    for text in texts:
+    for index, text in enumerate(texts):
         fields = text.split(_FIELD)
-        if len(fields) != 7 or fields[0] not in SPEC_SECTIONS:
+        if len(fields) != 7 or fields[0] not in SPEC_SECTIONS or fields[2] != f"{key}#{index}":
             return None
         conditions = tuple(tuple(c.split(_PART)) for c in fields[6].split(_CONDITION) if fields[6])
         if any(len(c) != 3 for c in conditions):
@@ -254,7 +255,7 @@ class FragmentDraft:
                 self.units.append(unit)
         left = set(missing)
         for key, value in shared_fragments.get_many(missing).items():
-            unit = _decode(value)
+            unit = _decode(key, value)
             if unit is not None:
                 cache.put(key, unit)
                 self.units.append(unit)
@@ -292,17 +293,21 @@ def _plain(
     draft.id_lists.update(spec_draft.id_lists)
 
 
-def _object(parts: dict[str, str], *, ascii_keys: bool = False) -> str:
-    """A JSON object from already-serialised values, keys sorted as json.dumps does."""
-    return (
-        "{"
-        + ",".join(json.dumps(k, ensure_ascii=ascii_keys) + ":" + parts[k] for k in sorted(parts))
-        + "}"
-    )
+def _object_pieces(parts: dict[str, str], *, ascii_keys: bool = False) -> list[str]:
+    """The pieces of a JSON object from already-serialised values, keys sorted as
+    json.dumps does: "".join(pieces) is the object. Joined once, not piece by piece (the
+    sections of a large project are tens of megabytes, and every copy counts)."""
+    pieces = ["{"]
+    for key in sorted(parts):
+        pieces += (json.dumps(key, ensure_ascii=ascii_keys), ":", parts[key], ",")
+    if len(pieces) == 1:
+        return ["{}"]
+    pieces[-1] = "}"
+    return pieces
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def _object(parts: dict[str, str]) -> str:
+    return "".join(_object_pieces(parts))
 
 
 def _behaviour_dumps(value: Any) -> str:
@@ -454,12 +459,15 @@ def _build(
     v1_json = checksum = content_checksum = ""
     if v1:
         parts.update(texts.v1)
-        prefix = _object({**parts, "time": ""})[:-1]
-        v1_json = f"{prefix}{time_ms}}}"
-        hashed = hashlib.sha256(prefix.encode())
+        pieces = _object_pieces({**parts, "time": ""})
+        pieces[-2] = tail = str(time_ms)  # the value of "time", the last key
+        v1_json = "".join(pieces)
+        encoded = memoryview(v1_json.encode())
+        end = len(encoded) - len(tail) - 1  # the digits and "}" are ASCII
+        hashed = hashlib.sha256(encoded[:end])
         content = hashed.copy()
         content.update(b"0}")
-        hashed.update(f"{time_ms}}}".encode())
+        hashed.update(encoded[end:])
         checksum, content_checksum = hashed.hexdigest(), content.hexdigest()
 
     # What SDKs answer (console.specs.behaviour): inert entities and bookkeeping left out.
@@ -476,7 +484,10 @@ def _build(
     }
     behaviour_parts = {key: _behaviour_dumps(value) for key, value in behaviour_small.items()}
     behaviour_parts.update(texts.behaviour)
-    behaviour_checksum = _sha256(_object(behaviour_parts, ascii_keys=True))
+    behaviour = hashlib.sha256()
+    for piece in _object_pieces(behaviour_parts, ascii_keys=True):
+        behaviour.update(piece.encode())
+    behaviour_checksum = behaviour.hexdigest()
 
     v2_json = ""
     if v2:

@@ -90,11 +90,15 @@ def test_shared__new_process__takes_units_from_redis_same_bytes(gates):
 
 
 def test_shared__garbage_in_redis__a_miss_rebuilt(gates):
-    # Given units in Redis overwritten with values that do not decode
+    # Given units in Redis overwritten with values that do not decode, or are not theirs
     first = _build(gates)
     conn = redis.Redis.from_url(settings.TEST_REDIS_URL)
-    for n, key in enumerate(_stored_keys()):
-        conn.set(key, [b"junk", b"feature_gates\x1eonly-two", b"\xff\xfe"][n % 3])
+    stored = _stored_keys()
+    valid = conn.mget(stored)
+    for n, key in enumerate(stored):
+        # junk, too few fields, not UTF-8, and another key's (valid) unit
+        garbage = [b"junk", b"feature_gates\x1eonly-two", b"\xff\xfe", valid[n - 1]]
+        conn.set(key, garbage[n % 4])
     incremental.cache.clear()
     # When a new process builds
     second = _build(gates)
