@@ -177,15 +177,22 @@ def _latest_specs(environment_ids: list[int]) -> dict[int, ConfigSpec]:
 
 
 def _enqueue_pushes(spec_ids: list[int]) -> None:
-    # A broker outage must not lose the publish: the rows are committed as pending and
-    # config_spec_repush_task pushes them once Redis is back.
+    """Push the first spec (production's) alone, then the others side by side: it does not
+    share the workers, the database and Redis with theirs (each moves megabytes). A broker
+    outage must not lose the publish: the rows are committed as pending and
+    config_spec_repush_task pushes them once Redis is back."""
+    from celery import chain, group
+
     from console.tasks import config_spec_push_task
 
-    for spec_id in spec_ids:
-        try:
-            config_spec_push_task.delay(spec_id)
-        except Exception:
-            logger.warning("spec.enqueue_failed spec=%s (left pending for re-push)", spec_id)
+    first, *rest = spec_ids
+    signature = config_spec_push_task.si(first)
+    if rest:
+        signature = chain(signature, group(config_spec_push_task.si(i) for i in rest))
+    try:
+        signature.apply_async()
+    except Exception:
+        logger.warning("spec.enqueue_failed specs=%s (left pending for re-push)", spec_ids)
 
 
 def config_spec_retry(*, actor, spec: ConfigSpec) -> ConfigSpec:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import logging
 import os
 import re
@@ -93,6 +95,20 @@ def make_gate(project, site_admin):
         return gate_create(actor=site_admin, project=project, document=document)
 
     return make
+
+
+def queued_pushes() -> list[tuple[int, list[int]]]:
+    """The spec pushes waiting on the (real) broker: per message, its spec id and the spec
+    ids of the pushes chained to run after it."""
+    out = []
+    for raw in redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange("celery", 0, -1):
+        message = json.loads(raw)
+        assert message["headers"]["task"] == "console.tasks.config_spec_push_task"
+        args, _kwargs, embed = json.loads(base64.b64decode(message["body"]))
+        steps = embed["chain"] or []
+        then = [task["args"][0] for step in steps for task in step["kwargs"]["tasks"]]
+        out.append((args[0], sorted(then)))
+    return out
 
 
 def set_gate_emails(gate, actor, emails):

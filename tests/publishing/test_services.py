@@ -11,6 +11,7 @@ from console.exceptions import NotAllowed
 from console.models import AuditEvent, ConfigSpec, ConfigSpecState, RulesetVersion
 from console.publishing import services, store
 from console.publishing.services import spec_publish
+from tests.publishing.conftest import queued_pushes
 
 
 def test_spec_publish__first__version_1_with_a_pending_spec_per_environment(
@@ -19,10 +20,7 @@ def test_spec_publish__first__version_1_with_a_pending_spec_per_environment(
     # Given
     make_gate()
     # When
-    with (
-        mock.patch("console.tasks.config_spec_push_task.delay") as delay,
-        django_capture_on_commit_callbacks(execute=True) as callbacks,
-    ):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
         version = spec_publish(actor=site_admin, project=project, reason="first")
     # Then
     assert version.was_created
@@ -32,8 +30,8 @@ def test_spec_publish__first__version_1_with_a_pending_spec_per_environment(
     assert [s.environment.name for s in specs] == ["development", "staging", "production"]
     assert all(s.state == ConfigSpecState.PENDING for s in specs)
     assert len(callbacks) == 1
-    # production's push is enqueued first, then staging's, then development's
-    assert [c.args[0] for c in delay.call_args_list] == [s.pk for s in reversed(specs)]
+    # production's push is queued (on the real broker) alone, the others to follow it
+    assert queued_pushes() == [(specs[2].pk, sorted([specs[0].pk, specs[1].pk]))]
     for spec in specs:
         v1, v2 = json.loads(spec.v1_json), json.loads(spec.v2_json)
         assert v1["time"] == v2["time"] == spec.time_ms
@@ -97,18 +95,33 @@ def test_spec_publish__member__not_allowed(project, project_member):
     assert not RulesetVersion.objects.exists()
 
 
+@pytest.fixture
+def broker_down():
+    """The Celery app's broker at an address nothing listens on (then back)."""
+    from console.celery import app
+
+    def use(url: str) -> None:
+        # Forget the app's pools (as Celery does after a fork): the next send connects anew.
+        app.conf.broker_url = url
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    url = app.conf.broker_url
+    use("redis://127.0.0.1:1/0")
+    yield
+    use(url)
+
+
 def test_spec_publish__enqueue_fails__committed_and_pending(
-    project, make_gate, django_capture_on_commit_callbacks
+    project, make_gate, broker_down, django_capture_on_commit_callbacks, caplog
 ):
     # Given: the broker is down
     make_gate()
-    with (
-        mock.patch("console.tasks.config_spec_push_task.delay", side_effect=OSError("down")),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         version = spec_publish(actor=None, project=project)
-    # Then: nothing lost
+    # Then: nothing lost, and said
     assert version.config_specs.filter(state=ConfigSpecState.PENDING).count() == 3
+    assert "spec.enqueue_failed" in caplog.text
 
 
 def test_sdk_key_b64__from_stored_hex__equals_base64_of_sha256_of_the_key():

@@ -191,7 +191,7 @@ def _changes_rebuild_only_what_they_touch(project, actor, *, compare_each: bool 
     assert _both_ways(project, compare=compare_each) == 1
 
     # One layer: the layer and the experiments in it (their defaults are the layer's).
-    layer = Layer.objects.filter(project=project).order_by("name").first()
+    layer = Layer.objects.filter(project=project).order_by("name")[0]
     document = layer_to_document(layer)
     document["parameters"][0]["defaultValue"] = "changed"
     experiment_services.layer_update(actor=actor, layer=layer, document=document)
