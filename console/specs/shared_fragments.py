@@ -14,8 +14,8 @@ targeting conditions and every registered fragment contributor's module), so a d
 starts a fresh namespace and the old one expires.
 
 Redis being down or slow never fails a build: reads answer nothing and writes are
-dropped (logged once per process until Redis answers again). GATEHOUSE_SPEC_FRAGMENT_REDIS_URL
-empty turns the tier off.
+dropped (logged once per process until Redis answers again), and after a failure the tier
+is left alone for RETRY_AFTER_S. GATEHOUSE_SPEC_FRAGMENT_REDIS_URL empty turns it off.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import functools
 import hashlib
 import logging
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -39,8 +40,12 @@ logger = logging.getLogger(__name__)
 BATCH = 1_000
 _TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 2.0}
 
+# After a failure the tier is left alone this long: a Redis that does not answer would
+# otherwise cost every build its timeouts.
+RETRY_AFTER_S = 10.0
+
 _clients: dict[str, redis.Redis] = {}
-_down: set[str] = set()  # URLs whose last call failed (logged once until one succeeds)
+_down: dict[str, float] = {}  # URL -> when its last call failed (logged once until one succeeds)
 
 
 @functools.cache
@@ -50,17 +55,19 @@ def _namespace() -> str:
     files = {*here.glob("*.py"), *(here.parent / "targeting").glob("*.py")}
     for contribute in contributors():
         form = fragment_form(contribute)
-        if form is not None:
-            files.add(Path(sys.modules[form.__module__].__file__ or "").resolve())
+        source = getattr(sys.modules.get(form.__module__), "__file__", None) if form else None
+        if source:
+            files.add(Path(source).resolve())
     digest = hashlib.sha256()
     for path in sorted(files):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return f"gh:frag:{digest.hexdigest()[:16]}:"
 
 
 def _client() -> tuple[str, redis.Redis] | None:
     url = settings.GATEHOUSE_SPEC_FRAGMENT_REDIS_URL
-    if not url:
+    if not url or time.monotonic() - _down.get(url, -RETRY_AFTER_S) < RETRY_AFTER_S:
         return None
     if url not in _clients:
         _clients[url] = redis.Redis.from_url(url, **_TIMEOUTS)
@@ -70,7 +77,7 @@ def _client() -> tuple[str, redis.Redis] | None:
 def _failed(url: str, action: str, exc: redis.RedisError) -> None:
     if url not in _down:
         logger.warning("spec.fragments.shared_unavailable action=%s error=%s", action, exc)
-    _down.add(url)
+    _down[url] = time.monotonic()
 
 
 def get_many(keys: list[str]) -> dict[str, bytes]:
@@ -89,7 +96,7 @@ def get_many(keys: list[str]) -> dict[str, bytes]:
     except redis.RedisError as exc:
         _failed(url, "read", exc)
         return found
-    _down.discard(url)
+    _down.pop(url, None)
     return found
 
 

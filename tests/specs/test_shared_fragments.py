@@ -4,8 +4,10 @@ a wrong spec or a failed build."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import socket
 import sys
 
 import pytest
@@ -124,6 +126,30 @@ def test_shared__redis_down__builds_alone_and_warns_once(gates, settings, caplog
     settings.GATEHOUSE_SPEC_FRAGMENT_REDIS_URL = settings.TEST_REDIS_URL
     incremental.cache.clear()
     assert _build(gates).rebuilt == first.rebuilt  # answers again: stores
+
+
+def test_shared__redis_not_answering__left_alone_after_its_first_timeout(gates, settings):
+    # Given a "Redis" that accepts connections and never answers
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        settings.GATEHOUSE_SPEC_FRAGMENT_REDIS_URL = (
+            f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        )
+        # When two new processes build (each build asks the tier several times)
+        first = _build(gates)
+        incremental.cache.clear()
+        second = _build(gates)
+        # Then only the first question waited for it: one connection in all
+        silent.setblocking(False)
+        connections = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                silent.accept()[0].close()
+                connections += 1
+    assert connections == 1
+    assert second.v1_json == first.v1_json
+    assert second.rebuilt == first.rebuilt > 0
 
 
 def test_shared__off__nothing_stored(gates, settings):
