@@ -106,12 +106,20 @@ class FragmentCache:
         self._units: OrderedDict[str, Unit] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Unit | None:
+    def get_many(self, keys: Iterable[str]) -> tuple[list[Unit], list[str]]:
+        """The cached units of `keys`, and the keys not cached (one lock for all)."""
+        found: list[Unit] = []
+        missing: list[str] = []
         with self._lock:
-            unit = self._units.get(key)
-            if unit is not None:
-                self._units.move_to_end(key)
-            return unit
+            units = self._units
+            for key in keys:
+                unit = units.get(key)
+                if unit is None:
+                    missing.append(key)
+                else:
+                    units.move_to_end(key)
+                    found.append(unit)
+        return found, missing
 
     def put(self, key: str, unit: Unit) -> None:
         with self._lock:
@@ -246,13 +254,8 @@ class FragmentDraft:
         """Take the cached units of `keys` into this build, from this process's cache or
         else the shared tier; return the keys found in neither (the contributor builds and
         `add`s those, keyed as read with their rows)."""
-        missing = []
-        for key in keys:
-            unit = cache.get(key)
-            if unit is None:
-                missing.append(key)
-            else:
-                self.units.append(unit)
+        found, missing = cache.get_many(keys)
+        self.units += found
         left = set(missing)
         for key, value in shared_fragments.get_many(missing).items():
             unit = _decode(key, value)
