@@ -110,7 +110,7 @@ def load_json(raw: bytes | str, *, max_depth: int | None = None, strict: bool = 
     if not strict:
         return json.loads(text)
     parsed = json.loads(text, parse_constant=_refuse_constant)
-    _check_strings(parsed)
+    check_strings(parsed)
     return parsed
 
 
@@ -118,17 +118,19 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON.")
 
 
-def _check_strings(value) -> None:
-    """Depth is already bounded, so this recursion is too."""
+def check_strings(value) -> None:
+    """check_text on every string in parsed JSON (or YAML), keys included. The caller has
+    bounded the depth, so this recursion is bounded too."""
     if isinstance(value, str):
         check_text(value)
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_text(key)
-            _check_strings(item)
+            if isinstance(key, str):
+                check_text(key)
+            check_strings(item)
     elif isinstance(value, list):
         for item in value:
-            _check_strings(item)
+            check_strings(item)
 
 
 def check_text(value: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from console.exceptions import DomainError
+from console.http_input import check_strings
 
 FORMATS = ("yaml", "json")
 # The largest document an import reads (the API's request body, the command's file).
@@ -164,4 +165,7 @@ def parse_document(data: bytes | str, fmt: str = "yaml") -> dict[str, Any]:
         raise bad(f"The YAML is malformed{where}: {problem}.", code="invalid_yaml") from exc
     if not isinstance(document, dict):
         raise bad("The document is an object with a 'version' and the entity sections.")
+    # A NUL or a lone surrogate ("\\ud800" in JSON or YAML) could be stored or echoed in an
+    # error nowhere: refused here, as in every JSON body.
+    check_strings(document)
     return document

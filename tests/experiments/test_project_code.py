@@ -293,6 +293,25 @@ def test_parse_document__hostile_or_broken_yaml__refused(text, code):
     assert refused.value.code == code
 
 
+@pytest.mark.parametrize(
+    ("text", "fmt", "code"),
+    [
+        ('{"version": 1, "\\ud800": []}', "json", "invalid_unicode"),
+        ('{"version": 1, "gates": [{"name": "a\\u0000b"}]}', "json", "nul_character"),
+        # (YAML's reader refuses the escape itself)
+        ('version: 1\ngates:\n  - name: "x\\ud800"\n', "yaml", "invalid_yaml"),
+        ('version: 1\n"\\0": []\n', "yaml", "nul_character"),
+    ],
+)
+def test_parse_document__nul_or_lone_surrogate__refused(text, fmt, code):
+    # When a document holds text no database or UTF-8 encoder takes, in a value or a key
+    with pytest.raises(ApplicationError) as refused:
+        parse_document(text.encode(), fmt)
+    # Then it is refused as such (before any message could repeat it)
+    assert refused.value.code == code
+    assert refused.value.status == 400
+
+
 def test_project_commands__export_with_id_list_files_then_import__same_specs(
     source, target, site_admin, tmp_path, capsys
 ):

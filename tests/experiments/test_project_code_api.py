@@ -47,6 +47,17 @@ def test_export__viewer_key__the_project_document_as_yaml_or_json(source, site_a
     assert client.get(EXPORT + "?format=xml").json()["field"] == "format"
 
 
+def test_import__lone_surrogate_section__400_in_shape_nothing_kept(reviewed, site_admin):
+    # Given the body the API fuzzing answered a 500 to: a section named "\ud800"
+    client = key_client(console_key(site_admin, reviewed, Role.MEMBER))
+    # When
+    response = client.post(IMPORT, '{"version": 1, "\\ud800": []}', content_type="application/json")
+    # Then
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_unicode"
+    assert not ChangeSet.objects.filter(project=reviewed).exists()
+
+
 def test_import__default_policy__one_change_set_waiting_for_review(source, reviewed, site_admin):
     # Given
     body = dump_document(project_document(source))
