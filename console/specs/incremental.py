@@ -28,7 +28,8 @@ the same bytes.
 
 The cache is per process (an LRU of GATEHOUSE_SPEC_FRAGMENT_CACHE units), with a shared
 tier in Redis behind it (console.specs.shared_fragments): `reuse` reads the units its
-process lacks from there, and `build_all` stores there what it built.
+process lacks from there, and `build_all` stores there what it built once the
+transaction commits.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
+from django.db import transaction
 
 from console.specs import shared_fragments
 from console.specs.behaviour import behaviour_layers, entity_behaviour
@@ -91,7 +93,7 @@ class BuiltSpec:
     behaviour_checksum: str
     fragments: tuple[Fragment, ...]
     rebuilt: int = 0
-    shared: int = 0
+    fetched: int = 0  # units taken from the shared tier
 
 
 Unit = tuple[Fragment, ...]
@@ -238,7 +240,7 @@ class FragmentDraft:
         self.id_lists: dict[str, bool] = {}
         self.units: list[Unit] = []
         self.rebuilt = 0
-        self.shared = 0  # units taken from the shared tier
+        self.fetched = 0  # units taken from the shared tier
         self.new: dict[str, Unit] = {}  # units this draft built, for the shared tier
         self.uncached = 0  # units of contributors without a fragment form
 
@@ -262,7 +264,7 @@ class FragmentDraft:
             if unit is not None:
                 cache.put(key, unit)
                 self.units.append(unit)
-                self.shared += 1
+                self.fetched += 1
                 left.discard(key)
         return left
 
@@ -347,9 +349,16 @@ def build_all(
         _build(project, environment, time_ms, v2, v1, shared, new)
         for environment, time_ms in environments
     ]
-    encoded = ((key, _encode(unit)) for key, unit in new.items())
-    shared_fragments.put_many((key, value) for key, value in encoded if value is not None)
+    if new:
+        # Stored once the transaction commits (no Redis I/O under the project's lock; a
+        # rolled-back build's units stay in this process only).
+        transaction.on_commit(lambda: _share(new))
     return built
+
+
+def _share(units: dict[str, Unit]) -> None:
+    encoded = ((key, _encode(unit)) for key, unit in units.items())
+    shared_fragments.put_many((key, value) for key, value in encoded if value is not None)
 
 
 @dataclass(frozen=True)
@@ -512,5 +521,5 @@ def _build(
         behaviour_checksum=behaviour_checksum,
         fragments=tuple(f for fragments in sections.values() for f in fragments),
         rebuilt=draft.rebuilt,
-        shared=draft.shared,
+        fetched=draft.fetched,
     )

@@ -29,7 +29,7 @@ def test_spec_publish__first__version_1_with_a_pending_spec_per_environment(
     specs = list(version.config_specs.order_by("environment__pk"))
     assert [s.environment.name for s in specs] == ["development", "staging", "production"]
     assert all(s.state == ConfigSpecState.PENDING for s in specs)
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the pushes, and the build's units for the shared tier
     # production's push is queued (on the real broker) alone, the others to follow it
     assert queued_pushes() == [(specs[2].pk, sorted([specs[0].pk, specs[1].pk]))]
     for spec in specs:

@@ -13,6 +13,8 @@ import sys
 import pytest
 import redis
 from django.conf import settings
+from django.db import transaction
+from django.test import TestCase
 
 from console.specs import incremental, shared_fragments
 from console.specs.builder import build_spec, spec_json, to_v2
@@ -55,7 +57,9 @@ def _production(project):
 
 
 def _build(project):
-    return incremental.build(project, _production(project), time_ms=TIME)
+    """A build as it runs in a committed transaction (its units stored when it commits)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return incremental.build(project, _production(project), time_ms=TIME)
 
 
 def _stored_keys() -> list:
@@ -67,13 +71,13 @@ def test_shared__new_process__takes_units_from_redis_same_bytes(gates):
     # Given a build by one process
     first = _build(gates)
     assert first.rebuilt > 0
-    assert first.shared == 0
+    assert first.fetched == 0
     assert len(_stored_keys()) == first.rebuilt
     # When another process (an empty cache of its own) builds the same content
     incremental.cache.clear()
     second = _build(gates)
     # Then it builds nothing and serves the same bytes, its fragments' specs included
-    assert (second.rebuilt, second.shared) == (0, first.rebuilt)
+    assert (second.rebuilt, second.fetched) == (0, first.rebuilt)
     assert (
         second.v1_json
         == first.v1_json
@@ -92,6 +96,29 @@ def test_shared__new_process__takes_units_from_redis_same_bytes(gates):
     assert [f.conditions for f in second.fragments] == [f.conditions for f in first.fragments]
 
 
+class _Rollback(Exception):
+    pass
+
+
+def test_shared__build_rolled_back__stores_nothing(gates):
+    # When a build runs in a transaction that rolls back (a dry run's savepoint, say)
+    builds = []
+
+    def build_and_roll_back():
+        with transaction.atomic():
+            builds.append(incremental.build(gates, _production(gates), time_ms=TIME))
+            raise _Rollback
+
+    with TestCase.captureOnCommitCallbacks(execute=True) as callbacks, pytest.raises(_Rollback):
+        build_and_roll_back()
+    (built,) = builds
+    # Then its units stay in this process: nothing reached Redis, even under the lock
+    assert built.rebuilt > 0
+    assert callbacks == []
+    assert _stored_keys() == []
+    assert _build(gates).rebuilt == 0
+
+
 def test_shared__garbage_in_redis__a_miss_rebuilt(gates):
     # Given units in Redis overwritten with values that do not decode, or are not theirs
     first = _build(gates)
@@ -106,7 +133,7 @@ def test_shared__garbage_in_redis__a_miss_rebuilt(gates):
     # When a new process builds
     second = _build(gates)
     # Then every unit is rebuilt (and stored again), and the spec is the same
-    assert (second.rebuilt, second.shared) == (first.rebuilt, 0)
+    assert (second.rebuilt, second.fetched) == (first.rebuilt, 0)
     assert second.v1_json == first.v1_json
 
 
