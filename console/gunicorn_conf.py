@@ -23,9 +23,22 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 10
 keepalive = 5
+# The application is loaded once, in the master, and each worker is a fork of it: a new
+# worker serves at once instead of importing everything again (about 2 s of CPU with
+# compiled bytecode, 5 s without, taken from the workers serving meanwhile). A fork uses
+# no connection of the master's: Django's are per thread (requests run on the workers'
+# threads) and redis-py's pools start again in a new process.
+# tests/console/test_web_server.py replaces workers under load. console/wsgi.py freezes
+# what the loaded application holds out of the garbage collector's passes, which also
+# keeps the forks' pages shared.
+preload_app = True
 # A worker is replaced after this many requests (with jitter): a leak cannot grow forever.
-max_requests = 2000
-max_requests_jitter = 200
+# Every SDK instance polls every 10 s, so a console with a few thousand SDK instances
+# counts hundreds of requests a second per worker: at 2,000 its workers were replaced
+# every few seconds, and make bench's poll rate fell to a quarter (a tenth without
+# preloading). Each replacement also empties the worker's spec fragment cache.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "100000"))
+max_requests_jitter = max_requests // 10
 # gunicorn's runtime control socket is one path per machine (~/.gunicorn): two consoles, or a
 # console and `make bench`, would fight over it. Nothing of ours uses it.
 control_socket_disable = True

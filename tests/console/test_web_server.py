@@ -13,7 +13,9 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -53,24 +55,21 @@ def _get(url: str) -> int:
         return exc.code
 
 
-@pytest.fixture(scope="module")
-def web(django_db_setup, tmp_path_factory):
-    """The web process against the test database, as `make run` starts it (DEBUG as there)."""
-    # The test database: settings_dict names it once a db test has run in this session,
-    # before that it still names the configured database.
-    name = connection.settings_dict["NAME"]
-    database = name if name.startswith("test_") else connection.creation._get_test_db_name()
+@contextmanager
+def _web_process(log: Path, **extra: str) -> Iterator[str]:
+    """The web process against the test database, as `make run` starts it (DEBUG as there),
+    with `extra` environment; yields its base URL."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "PORT")}
     env.update(
         DJANGO_SETTINGS_MODULE="console.settings",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}?application_name={APP_NAME}",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{_database()}?application_name={APP_NAME}",
         REDIS_URL=settings.TEST_REDIS_URL,
         # Every unknown key below is looked up in PostgreSQL (none throttled): the point
         # is the connections those lookups hold.
         GATEHOUSE_BAD_KEY_LIMIT="0",
+        **extra,
     )
-    log = tmp_path_factory.mktemp("web") / "web.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             _web_command(port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -87,7 +86,7 @@ def web(django_db_setup, tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, "the web process did not answer in 60 s"
             time.sleep(0.3)
-        yield base, database, log
+        yield base
     finally:
         process.terminate()
         try:
@@ -95,6 +94,20 @@ def web(django_db_setup, tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _database() -> str:
+    """The test database: settings_dict names it once a db test has run in this session,
+    before that it still names the configured database."""
+    name = connection.settings_dict["NAME"]
+    return name if name.startswith("test_") else connection.creation._get_test_db_name()
+
+
+@pytest.fixture(scope="module")
+def web(django_db_setup, tmp_path_factory):
+    log = tmp_path_factory.mktemp("web") / "web.log"
+    with _web_process(log) as base:
+        yield base, _database(), log
 
 
 def _web_connections(database: str) -> int:
@@ -164,3 +177,33 @@ def test_web__sdk_requests_with_keys__access_log_has_no_key(web):
     assert "/nope?k=client-ZyXwVu… HTTP/1.1" in written
     assert SERVER_KEY not in written
     assert CLIENT_KEY not in written
+
+
+def test_web__workers_recycled_under_load__every_request_answered(django_db_setup, tmp_path):
+    """The application is loaded once and each worker forked from it (preload_app): a
+    worker that replaces another serves pages, the SDK endpoint (PostgreSQL and Redis) and
+    the Console API as the first ones did, with WEB_MAX_REQUESTS honoured."""
+    log = tmp_path / "web.log"
+    paths = [
+        "/accounts/login/",
+        f"/v1/download_config_specs/{SERVER_KEY}.json",  # PostgreSQL and Redis
+        "/console/v1/gates",  # the Console API refusing a missing key
+    ]
+    # Given workers replaced after 10 or 11 requests each, when 300 requests come, 20 at a time
+    with (
+        _web_process(log, WEB_MAX_REQUESTS="10") as base,
+        ThreadPoolExecutor(max_workers=20) as pool,
+    ):
+        statuses = Counter(
+            zip(
+                (paths[i % 3] for i in range(300)),
+                pool.map(_get, (base + paths[i % 3] for i in range(300)), timeout=240),
+                strict=True,
+            )
+        )
+    # Then every one was answered as by a worker that was never replaced
+    assert statuses == {(paths[0], 200): 100, (paths[1], 401): 100, (paths[2], 401): 100}
+    # And workers were replaced all along (a worker finishes the requests it has taken
+    # before it goes, so it serves 10 or more)
+    booted = log.read_text().count("Booting worker with pid")
+    assert booted >= 2 + 5, log.read_text()[-3000:]
