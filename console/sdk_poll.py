@@ -15,12 +15,23 @@ is revoked, expired or of the other kind; an address at its bad-key limit; a sta
 down or the cache in its memory fallback. The shortcut writes nothing, and logs only a
 Redis error (never a key): a current poll answered by Django wrote and logged nothing
 either, and gunicorn's access log redacts keys for both (console/gunicorn_conf.py).
+
+The round trip is most of a poll's cost, so each process remembers what it read (`_Memo`)
+for as long as it hears every change to it: it subscribes to the spec pushes
+(store.CHANNEL: a pointer moved) and to store.AUTH_CHANNEL (key records written, an address
+at its bad-key limit), forgets everything at any message, and remembers nothing while it is
+not subscribed or has not heard from Redis for a while. What it remembers is checked as
+what Redis answered would be (revoked, kind, expiry against the clock, `sinceTime`, the
+address's count), keyed by the key and the address's counter of this minute.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -64,6 +75,7 @@ class _Settings:
     proxy_ssl_header: tuple[str, str] | None
     bad_key_limit: int
     cache_location: str | None
+    spec_url: str
     counter_in_spec_redis: bool
     address_header: str | None
     host_memo: bool
@@ -83,6 +95,7 @@ def _settings() -> _Settings:
 @receiver(setting_changed)
 def _forget_settings(**kwargs) -> None:
     _current.clear()
+    memo.stop()
 
 
 def _read_settings() -> _Settings:
@@ -106,6 +119,7 @@ def _read_settings() -> _Settings:
         proxy_ssl_header=settings.SECURE_PROXY_SSL_HEADER,
         bad_key_limit=settings.GATEHOUSE_BAD_KEY_LIMIT,
         cache_location=location,
+        spec_url=settings.GATEHOUSE_SPEC_REDIS_URL,
         counter_in_spec_redis=location == settings.GATEHOUSE_SPEC_REDIS_URL,
         address_header="HTTP_" + trusted.upper().replace("-", "_") if trusted else None,
         host_memo=not settings.USE_X_FORWARDED_HOST,
@@ -212,11 +226,19 @@ class PollShortcut:
                 counter_key = cache.make_key(throttle.bucket(_address(environ, config))[0])
             elif throttle.retry_after(WSGIRequest(environ)) is not None:
                 return None
+        remembered = (key_hash, counter_key)
+        found = memo.get(remembered)
+        if found is not None:
+            return found
+        generation = memo.generation(config.spec_url)
         try:
-            return store.read_poll(key_hash, counter_key)
+            found = store.read_poll(key_hash, counter_key)
         except redis.RedisError as exc:
             logger.info("sdk_poll.redis_unavailable error=%s", exc)
             return None
+        if found is not None:
+            memo.put(remembered, found, generation)
+        return found
 
 
 def _is_secure(environ, config: _Settings) -> bool:
@@ -263,3 +285,138 @@ def _headers(environ, config: _Settings, secure: bool) -> list[tuple[str, str]]:
     if secure and config.hsts:
         middle.append(("Strict-Transport-Security", config.hsts))
     return config.inner_headers + middle + config.outer_headers
+
+
+class _Memo:
+    """What store.read_poll answered, by (key hash, bad-key counter), while this process
+    hears every change that could alter it (the module's docstring). One listener thread
+    per process (started at the first poll, again after a fork), one pub/sub connection."""
+
+    # Heard nothing (not even the answer to its own PING) for this long: the connection is
+    # taken for lost, what is remembered forgotten, and the listener connects again.
+    SILENCE_S = 3.0
+    PING_S = 1.0
+    # At most this long anyway: a bound, should a change ever go unheard.
+    KEEP_S = 60.0
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, tuple[float, tuple]] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._live = False
+        self._heard = 0.0
+        self._listener: tuple[int, str, threading.Event] | None = None
+        self._off_told = False
+
+    def get(self, key: tuple) -> tuple | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic() or not self.listening:
+            return None
+        return entry[1]
+
+    def generation(self, url: str) -> int | None:
+        """The generation a read must still be in to be remembered; None while nothing is
+        remembered (not listening to `url`). Starts the listener when needed."""
+        listener = self._listener
+        if listener is None or listener[0] != os.getpid() or listener[1] != url:
+            self._listen(url)
+        return self._generation if self._live else None
+
+    @property
+    def listening(self) -> bool:
+        """Whether this process remembers polls now (subscribed, and hearing Redis)."""
+        return self._live and time.monotonic() - self._heard <= self.SILENCE_S
+
+    def put(self, key: tuple, found: tuple, generation: int | None) -> None:
+        with self._lock:
+            if not self._live or generation != self._generation:
+                return  # a change was heard since the read (or nothing is heard)
+            if len(self._entries) >= _MEMO_MAX:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.KEEP_S, found)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+    def stop(self) -> None:
+        """Stop listening and forget (settings changed); the next poll listens again."""
+        with self._lock:
+            if self._listener is not None:
+                self._listener[2].set()
+            self._listener = None
+            self._live = False
+            self._generation += 1
+            self._entries.clear()
+
+    def _listen(self, url: str) -> None:
+        with self._lock:
+            listener = self._listener
+            if listener is not None and listener[0] == os.getpid() and listener[1] == url:
+                return
+            if listener is not None:
+                listener[2].set()
+            stop = threading.Event()
+            self._listener = (os.getpid(), url, stop)
+            self._live = False
+            self._generation += 1
+            self._entries.clear()
+        thread = threading.Thread(
+            target=self._run, args=(url, stop), name="sdk-poll-memo", daemon=True
+        )
+        thread.start()
+
+    def _run(self, url: str, stop: threading.Event) -> None:
+        while not stop.is_set():
+            pubsub = None
+            try:
+                client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+                pubsub = client.pubsub()
+                pubsub.subscribe(store.CHANNEL, store.AUTH_CHANNEL)
+                self._hear(pubsub, stop)
+            except (redis.RedisError, OSError) as exc:
+                if not self._off_told:  # once per outage, not at every retry
+                    self._off_told = True
+                    logger.info("sdk_poll.memo_off error=%s", exc)
+            finally:
+                with self._lock:
+                    if self._listener is not None and self._listener[2] is stop:
+                        self._live = False
+                    self._generation += 1
+                    self._entries.clear()
+                if pubsub is not None:
+                    with contextlib.suppress(redis.RedisError, OSError):
+                        pubsub.close()
+            stop.wait(1.0)
+
+    def _hear(self, pubsub, stop: threading.Event) -> None:
+        subscribed = 0
+        pinged = heard = time.monotonic()
+        pubsub.ping()
+        while not stop.is_set():
+            now = time.monotonic()
+            if now - heard > self.SILENCE_S:
+                raise redis.ConnectionError("no answer from Redis")
+            if now - pinged >= self.PING_S:
+                pubsub.ping()
+                pinged = now
+            message = pubsub.get_message(timeout=self.PING_S / 2)
+            if message is None:
+                continue
+            heard = self._heard = time.monotonic()
+            kind = message["type"]
+            if kind == "subscribe":
+                subscribed += 1
+                if subscribed == 2:
+                    with self._lock:
+                        if self._listener is not None and self._listener[2] is stop:
+                            self._generation += 1
+                            self._entries.clear()
+                            self._live = True
+                            self._off_told = False
+            elif kind == "message":
+                self.forget()
+
+
+memo = _Memo()

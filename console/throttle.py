@@ -13,9 +13,12 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+
+from console.publishing import store
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,14 @@ def record_bad_key(request: HttpRequest) -> None:
     key, _ = bucket(address(request))
     try:
         cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
-        cache.incr(key)
+        count = cache.incr(key)
     except Exception:
         logger.warning("throttle.unavailable: bad key not counted")
+        return
+    if count == settings.GATEHOUSE_BAD_KEY_LIMIT:
+        # The address is refused from now on: console/sdk_poll.py forgets what it
+        # remembered of its polls.
+        try:
+            store.announce_auth_change()
+        except redis.RedisError:
+            logger.warning("throttle.unannounced: the SDK poll memos were not told")

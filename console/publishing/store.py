@@ -12,6 +12,11 @@ Ours, per environment:
   VERSIONED_TTL seconds); ``gatehouse:spec:<env id>:current``: the time of the newest spec
   written (the pointer), read by the endpoints for ``sinceTime`` and by /v1/initialize;
 * a JSON notice on the pub/sub channel ``gatehouse:specs`` after each write.
+
+And ``gatehouse:sdk-auth``, a pub/sub channel told of every change to what authenticates an
+SDK poll besides the pointer: SDK key records written (write_key_records) and an address
+reaching its bad-key limit (announce_auth_change). console/sdk_poll.py's memo listens to
+both channels.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import redis
 from django.conf import settings
 
 CHANNEL = "gatehouse:specs"
+AUTH_CHANNEL = "gatehouse:sdk-auth"
 VERSIONED_TTL = 30 * 24 * 3600
 DCS_V1 = "statsig|/v1/download_config_specs|plain_text|"
 DCS_V2 = "statsig|/v2/download_config_specs|plain_text|"
@@ -204,7 +210,14 @@ def write_key_records(
     for key_hash in dead_hashes:
         pipe.set(key_record_key(key_hash), REVOKED, ex=VERSIONED_TTL)
         pipe.delete(dcs_key("v1", key_hash), dcs_key("v2", key_hash))
+    pipe.publish(AUTH_CHANNEL, "keys")
     pipe.execute()
+
+
+def announce_auth_change(conn: redis.Redis | None = None) -> None:
+    """Tell AUTH_CHANNEL's listeners that what authenticates SDK polls changed (an address
+    reached its bad-key limit). Raises redis.RedisError."""
+    (conn or client()).publish(AUTH_CHANNEL, "throttle")
 
 
 def read_key_record(key_hash_hex: str) -> dict | None:

@@ -26,7 +26,7 @@ from console import services, throttle
 from console.publishing import selectors, store
 from console.publishing.services import config_spec_push, spec_publish
 from console.redaction import redact_keys
-from console.sdk_poll import PollShortcut
+from console.sdk_poll import PollShortcut, memo
 from console.sdk_views import NO_UPDATES
 from tests.publishing.conftest import REPO, free_port, sdk_server_up, set_gate_emails, wait_for
 
@@ -74,6 +74,8 @@ def serve(django_db_blocker):
     from django.core import signals
     from django.db import close_old_connections
 
+    memo.stop()  # nothing remembered from another test (each empties Redis)
+
     def get(path: str, *, secure: bool = False, address="127.0.0.1", **headers) -> Answer:
         django = Counted()
         factory = RequestFactory(REMOTE_ADDR=address)
@@ -93,6 +95,22 @@ def serve(django_db_blocker):
 
 def poll(secret: str, since: int, version: str = "v2") -> str:
     return f"/{version}/download_config_specs/{secret}.json?sinceTime={since}"
+
+
+def listening() -> int:
+    """Wait until this process remembers polls (its memo subscribed); its generation."""
+    memo.generation(django_settings.GATEHOUSE_SPEC_REDIS_URL)
+    wait_for(lambda: memo.listening, timeout=5)
+    return generation()
+
+
+def generation() -> int | None:
+    return memo.generation(django_settings.GATEHOUSE_SPEC_REDIS_URL)
+
+
+def heard(before: int | None) -> None:
+    """Wait (at most a second) until the memo has heard a change since `before`."""
+    wait_for(lambda: generation() != before, timeout=1)
 
 
 def test_poll__current__answered_without_django_after_the_last_use_stamp(serve, pushed, server_key):
@@ -152,15 +170,18 @@ def test_poll__stale_since_time__the_full_spec_from_django(serve, pushed, server
     assert (answer.status, answer.body) == (200, pushed.v2_json.encode())
 
 
-def test_poll__revoked_key__401_at_once(
+def test_poll__revoked_key__401_once_heard(
     serve, pushed, server_key, site_admin, django_capture_on_commit_callbacks
 ):
-    # Given the key is polled through the shortcut
+    # Given the key is polled through the shortcut, and remembered
+    listening()
     serve(poll(server_key.secret, pushed.time_ms))
     assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
-    # When revoked (its tombstone written on commit)
+    before = generation()
+    # When revoked (its tombstone written on commit, and announced)
     with django_capture_on_commit_callbacks(execute=True):
         services.key_revoke(actor=site_admin, key=server_key.key)
+    heard(before)
     answer = serve(poll(server_key.secret, pushed.time_ms))
     # Then the next poll is Django's 401
     assert (answer.status, answer.by_django) == (401, True)
@@ -177,15 +198,73 @@ def test_poll__rotated_key__both_answered_until_the_old_one_expires(
         serve(poll(secret, pushed.time_ms))
         answer = serve(poll(secret, pushed.time_ms))
         assert (answer.status, answer.body, answer.by_django) == (200, NO_UPDATES, False)
-    # When the overlap is over (the record says so, as a push after expiry would)
-    record_key = store.key_record_key(server_key.key.key_hash)
-    record = json.loads(store.client().get(record_key))
-    store.client().set(record_key, json.dumps({**record, "expires": record["expires"] - 3_700_000}))
+    # When the overlap is over (the record says so, as a push after expiry writes it)
+    before = generation()
+    record = json.loads(store.client().get(store.key_record_key(server_key.key.key_hash)))
+    record.update(hash=server_key.key.key_hash, expires=record["expires"] - 3_700_000)
+    store.write_key_records([record], [])
+    heard(before)
     expired = serve(poll(server_key.secret, pushed.time_ms))
     current = serve(poll(successor.secret, pushed.time_ms))
     # Then the old key is Django's 401, the new one still the shortcut's
     assert (expired.status, expired.by_django) == (401, True)
     assert (current.status, current.body, current.by_django) == (200, NO_UPDATES, False)
+
+
+def test_poll__remembered__answered_without_redis_until_a_change_is_heard(
+    serve, pushed, server_key
+):
+    # Given the key's poll is remembered
+    listening()
+    serve(poll(server_key.secret, pushed.time_ms))
+    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    # When its record leaves Redis unannounced (nothing of ours does that)
+    store.client().delete(store.key_record_key(server_key.key.key_hash))
+    remembered = serve(poll(server_key.secret, pushed.time_ms))
+    # Then the shortcut still answers, from memory
+    assert (remembered.status, remembered.body, remembered.by_django) == (200, NO_UPDATES, False)
+    # And once any change is announced, it asks Redis again: no record, so Django answers
+    # (from the database)
+    before = generation()
+    store.announce_auth_change()
+    heard(before)
+    answer = serve(poll(server_key.secret, pushed.time_ms))
+    assert (answer.status, answer.body, answer.by_django) == (200, NO_UPDATES, True)
+
+
+def test_poll__new_spec_pushed__the_remembered_poll_gets_it(
+    serve, project, pushed, server_key, make_gate
+):
+    listening()
+    serve(poll(server_key.secret, pushed.time_ms))
+    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    before = generation()
+    # When a new spec is published and pushed
+    make_gate(name="second_gate")
+    spec = spec_publish(actor=None, project=project).config_specs.get(
+        environment__name="production"
+    )
+    config_spec_push(spec_id=spec.pk)
+    heard(before)
+    answer = serve(poll(server_key.secret, pushed.time_ms))
+    # Then the next poll from the old time gets the new spec, from Django
+    assert answer.by_django
+    assert (answer.status, answer.body) == (200, spec.v2_json.encode())
+    assert not serve(poll(server_key.secret, spec.time_ms)).by_django
+
+
+def test_poll__memo_loses_redis__forgets_and_listens_again(serve, pushed, server_key):
+    listening()
+    serve(poll(server_key.secret, pushed.time_ms))
+    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    # When Redis drops the memo's subscription (and its listener connects again)
+    store.client().client_kill_filter(_type="pubsub")
+    wait_for(lambda: generation() is None, timeout=2)
+    listening()
+    # Then what it remembered is gone: a record gone from Redis sends the poll to Django
+    store.client().delete(store.key_record_key(server_key.key.key_hash))
+    answer = serve(poll(server_key.secret, pushed.time_ms))
+    assert (answer.status, answer.body, answer.by_django) == (200, NO_UPDATES, True)
 
 
 def test_poll__client_key__403_from_django(serve, pushed, client_key):
@@ -203,11 +282,14 @@ def test_poll__unknown_key__401_from_django_and_counted(serve, pushed, server_ke
 
 def test_poll__throttled_address__429_from_django(serve, settings, pushed, server_key):
     settings.GATEHOUSE_BAD_KEY_LIMIT = 2
+    listening()
     serve(poll(server_key.secret, pushed.time_ms))
     assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
-    # When the address presents two unknown keys
+    before = generation()
+    # When the address presents two unknown keys (the second one announced)
     for n in range(2):
         serve(poll(f"secret-unknown{n}" + "x" * 30, pushed.time_ms))
+    heard(before)
     answer = serve(poll(server_key.secret, pushed.time_ms))
     elsewhere = serve(poll(server_key.secret, pushed.time_ms), address="10.0.0.2")
     # Then even its good key gets Django's 429 for the rest of the minute
