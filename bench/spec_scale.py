@@ -137,7 +137,7 @@ def bench_size(gates: int, runs: int) -> dict:
         FeatureGate.objects.filter(project=project).order_by("pk").values_list("pk", flat=True)
     )
     full = [_timed(_reference, project, environments) for _ in range(runs)]
-    incremental.cache.clear()
+    incremental.clear_caches()
     shared_fragments.clear()
     cold = _timed(_incremental, project, environments)
     warm: list[float] = []
@@ -175,9 +175,9 @@ def bench_size(gates: int, runs: int) -> dict:
     new_build: list[float] = []
     new_submit: list[float] = []
     for n in range(runs):
-        incremental.cache.clear()
+        incremental.clear_caches()
         new_build.append(_timed(_incremental, project, environments))
-        incremental.cache.clear()
+        incremental.clear_caches()
         new_submit.append(submit_one(runs + n))
 
     full_s = _median(full)

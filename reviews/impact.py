@@ -27,7 +27,7 @@ def _fingerprint(behaviour: str, project: Project, environment: Environment) -> 
 
 def _built_behaviours(project: Project, environments: list[Environment]) -> list[str]:
     built = build_all(
-        project, [(environment, 1) for environment in environments], v2=False, v1=False
+        project, [(environment, 1) for environment in environments], behaviour_only=True
     )
     return [spec.behaviour_checksum for spec in built]
 

@@ -13,6 +13,10 @@ API (docs/architecture.md, "Incremental builds"):
         behaviour_checksum == console.specs.behaviour.behaviour_checksum(v1)
         BuiltSpec.fragments: every entity's Fragment; BuiltSpec.rebuilt: how many
         fragment units this build made (cache misses).
+    build_all(..., behaviour_only=True): the behaviour checksums alone (v1 and v2 off), for
+        a dry run; its fragments may carry their section, name, key and behaviour only
+        (the units a process lacks come from the shared tier's behaviour records, a
+        fifth of the units' size, and stay in a cache of their own).
 
 A fragment is one entity's spec in one section, with its canonical v1 text, its dcs-v2
 entry (conditions replaced by condition_map keys, and those conditions), and its behaviour
@@ -139,6 +143,15 @@ class FragmentCache:
 
 
 cache = FragmentCache(settings.GATEHOUSE_SPEC_FRAGMENT_CACHE)
+# Units of behaviour-only fragments (`_decode_behaviour`), for behaviour-only builds only:
+# never served to a build that needs the texts.
+behaviour_cache = FragmentCache(settings.GATEHOUSE_SPEC_FRAGMENT_CACHE)
+
+
+def clear_caches() -> None:
+    """Empty this process's caches (as a new process starts): the shared tier stays."""
+    cache.clear()
+    behaviour_cache.clear()
 
 
 def _fragments(key: str, specs: Iterable[tuple[str, dict[str, Any]]]) -> Unit:
@@ -197,6 +210,36 @@ def _encode(unit: Unit) -> bytes | None:
     return _UNIT.join(texts).encode()
 
 
+# A unit's behaviour record in the shared tier, under its key with this suffix: its
+# fragments' section, name, key and behaviour text, all a dry run reads of them.
+BEHAVIOUR_SUFFIX = "/behaviour"
+
+
+def _encode_behaviour(unit: Unit) -> bytes | None:
+    texts = []
+    for f in unit:
+        if _SEPARATORS.search(f.section + f.name + f.key):
+            return None
+        texts.append(_FIELD.join([f.section, f.name, f.key, f.behaviour or ""]))
+    return _UNIT.join(texts).encode()
+
+
+def _decode_behaviour(key: str, value: bytes) -> Unit | None:
+    """The behaviour-only unit `value` encodes, if it is one and the unit of `key`."""
+    try:
+        texts = value.decode().split(_UNIT)
+    except UnicodeDecodeError:
+        return None
+    out = []
+    for index, text in enumerate(texts):
+        fields = text.split(_FIELD)
+        if len(fields) != 4 or fields[0] not in SPEC_SECTIONS or fields[2] != f"{key}#{index}":
+            return None
+        section, name, fragment_key, behaviour = fields
+        out.append(Fragment(section, name, fragment_key, "", behaviour or None, "", ()))
+    return tuple(out)
+
+
 def _decode(key: str, value: bytes) -> Unit | None:
     """The unit `value` encodes, if it is one and the unit of `key`."""
     try:
@@ -230,11 +273,17 @@ class FragmentDraft:
     plus (as SpecDraft) `layers`, `experiment_to_layer` and `id_lists`."""
 
     def __init__(
-        self, project: Project, environment: Environment, shared: dict[str, Any] | None = None
+        self,
+        project: Project,
+        environment: Environment,
+        shared: dict[str, Any] | None = None,
+        *,
+        behaviour_only: bool = False,
     ):
         self.project = project
         self.environment = environment
         self._shared = {} if shared is None else shared
+        self.behaviour_only = behaviour_only
         self.layers: dict[str, list[str]] = {}
         self.experiment_to_layer: dict[str, str] = {}
         self.id_lists: dict[str, bool] = {}
@@ -258,11 +307,19 @@ class FragmentDraft:
         `add`s those, keyed as read with their rows)."""
         found, missing = cache.get_many(keys)
         self.units += found
+        if self.behaviour_only:
+            found, missing = behaviour_cache.get_many(missing)
+            self.units += found
+            tier = shared_fragments.get_many([key + BEHAVIOUR_SUFFIX for key in missing])
+            fetched = {k.removesuffix(BEHAVIOUR_SUFFIX): v for k, v in tier.items()}
+            decode, into = _decode_behaviour, behaviour_cache
+        else:
+            fetched, decode, into = shared_fragments.get_many(missing), _decode, cache
         left = set(missing)
-        for key, value in shared_fragments.get_many(missing).items():
-            unit = _decode(key, value)
+        for key, value in fetched.items():
+            unit = decode(key, value)
             if unit is not None:
-                cache.put(key, unit)
+                into.put(key, unit)
                 self.units.append(unit)
                 self.fetched += 1
                 left.discard(key)
@@ -340,13 +397,17 @@ def build_all(
     *,
     v2: bool = True,
     v1: bool = True,
+    behaviour_only: bool = False,
 ) -> list[BuiltSpec]:
     """`build` for several (environment, time_ms) of one project, in order; the reads that
-    do not depend on the environment are done once (FragmentDraft.memo)."""
+    do not depend on the environment are done once (FragmentDraft.memo). `behaviour_only`:
+    the behaviour checksums alone (the module's docstring)."""
+    if behaviour_only:
+        v1 = v2 = False
     shared: dict[str, Any] = {}
     new: dict[str, Unit] = {}
     built = [
-        _build(project, environment, time_ms, v2, v1, shared, new)
+        _build(project, environment, time_ms, v2, v1, shared, new, behaviour_only)
         for environment, time_ms in environments
     ]
     if new:
@@ -357,8 +418,14 @@ def build_all(
 
 
 def _share(units: dict[str, Unit]) -> None:
-    encoded = ((key, _encode(unit)) for key, unit in units.items())
-    shared_fragments.put_many((key, value) for key, value in encoded if value is not None)
+    def encoded():
+        for key, unit in units.items():
+            full, behaviour = _encode(unit), _encode_behaviour(unit)
+            if full is not None and behaviour is not None:
+                yield key, full
+                yield key + BEHAVIOUR_SUFFIX, behaviour
+
+    shared_fragments.put_many(encoded())
 
 
 @dataclass(frozen=True)
@@ -415,12 +482,13 @@ def _build(
     v1: bool,
     shared: dict[str, Any],
     new: dict[str, Unit],
+    behaviour_only: bool = False,
 ) -> BuiltSpec:
     if isinstance(time_ms, bool) or not isinstance(time_ms, int) or time_ms <= 0:
         raise SpecError("time_ms is a positive integer (epoch milliseconds).")
     if environment.project_id != project.pk:
         raise SpecError("The environment belongs to another project.")
-    draft = FragmentDraft(project, environment, shared)
+    draft = FragmentDraft(project, environment, shared, behaviour_only=behaviour_only)
     for contribute in contributors():
         form = fragment_form(contribute)
         if form is None:

@@ -47,9 +47,9 @@ class _Rollback(Exception):
 
 @pytest.fixture(autouse=True)
 def _cold_cache():
-    incremental.cache.clear()
+    incremental.clear_caches()
     yield
-    incremental.cache.clear()
+    incremental.clear_caches()
 
 
 def _sha(text: str) -> str:
@@ -220,7 +220,7 @@ def _changes_rebuild_only_what_they_touch(project, actor, *, compare_each: bool 
 
     # A process that has built nothing yet (its own cache empty) takes every unit from the
     # shared tier (Redis): nothing is rebuilt, and the bytes are the same.
-    incremental.cache.clear()
+    incremental.clear_caches()
     assert _both_ways(project) == 0
 
 

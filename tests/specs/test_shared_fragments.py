@@ -26,9 +26,9 @@ TIME = 1_700_000_000_000
 
 @pytest.fixture(autouse=True)
 def _cold_cache():
-    incremental.cache.clear()
+    incremental.clear_caches()
     yield
-    incremental.cache.clear()
+    incremental.clear_caches()
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def gates(project, project_admin):
         )
     # Nothing built yet, anywhere (the services' publishes built and stored units).
     redis.Redis.from_url(settings.TEST_REDIS_URL).flushdb()
-    incremental.cache.clear()
+    incremental.clear_caches()
     return project
 
 
@@ -72,9 +72,9 @@ def test_shared__new_process__takes_units_from_redis_same_bytes(gates):
     first = _build(gates)
     assert first.rebuilt > 0
     assert first.fetched == 0
-    assert len(_stored_keys()) == first.rebuilt
+    assert len(_stored_keys()) == 2 * first.rebuilt  # each unit, and its behaviour record
     # When another process (an empty cache of its own) builds the same content
-    incremental.cache.clear()
+    incremental.clear_caches()
     second = _build(gates)
     # Then it builds nothing and serves the same bytes, its fragments' specs included
     assert (second.rebuilt, second.fetched) == (0, first.rebuilt)
@@ -94,6 +94,45 @@ def test_shared__new_process__takes_units_from_redis_same_bytes(gates):
     )
     assert [f.spec for f in second.fragments] == [f.spec for f in first.fragments]
     assert [f.conditions for f in second.fragments] == [f.conditions for f in first.fragments]
+
+
+def _behaviours(project):
+    """A dry run's build: the behaviour checksums of every environment."""
+    environments = list(project.environments.order_by("pk"))
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return incremental.build_all(
+            project, [(e, TIME) for e in environments], behaviour_only=True
+        )
+
+
+def test_shared__behaviour_only_new_process__reads_behaviour_records_alone(gates):
+    # Given a dry run's build by one process (it stores full units and behaviour records)
+    first = _behaviours(gates)
+    assert first[0].rebuilt > 0
+    # When a new process makes a dry run's build
+    incremental.clear_caches()
+    dry = _behaviours(gates)
+    # Then it builds nothing, takes the units' behaviour records (not the units), and gets
+    # the same behaviour checksums
+    assert [b.rebuilt for b in dry] == [0, 0, 0]
+    assert dry[0].fetched == first[0].rebuilt > 0
+    assert [b.behaviour_checksum for b in dry] == [b.behaviour_checksum for b in first]
+    assert all(f.v1 == f.v2 == "" and f.conditions == () for f in dry[0].fragments)
+    assert incremental.cache.get_many([f.key.split("#")[0] for f in dry[0].fragments])[0] == []
+    # And a full build after it in the same process takes the full units: the same bytes
+    full = _build(gates)
+    assert (full.rebuilt, full.fetched) == (0, first[0].rebuilt)
+    assert full.v1_json == spec_json(build_spec(gates, _production(gates), time_ms=TIME))
+    assert full.v2_json == spec_json(to_v2(build_spec(gates, _production(gates), time_ms=TIME)))
+
+
+def test_shared__behaviour_only_after_a_full_build__uses_the_full_units(gates):
+    _build(gates)
+    # When the process that built makes a dry run's build
+    dry = _behaviours(gates)
+    # Then it asks nothing of Redis: its own units serve
+    assert [(b.rebuilt, b.fetched) for b in dry] == [(0, 0)] * 3
+    assert dry[2].behaviour_checksum == _build(gates).behaviour_checksum
 
 
 class _Rollback(Exception):
@@ -129,12 +168,22 @@ def test_shared__garbage_in_redis__a_miss_rebuilt(gates):
         # junk, too few fields, not UTF-8, and another key's (valid) unit
         garbage = [b"junk", b"feature_gates\x1eonly-two", b"\xff\xfe", valid[n - 1]]
         conn.set(key, garbage[n % 4])
-    incremental.cache.clear()
+    incremental.clear_caches()
     # When a new process builds
     second = _build(gates)
     # Then every unit is rebuilt (and stored again), and the spec is the same
     assert (second.rebuilt, second.fetched) == (first.rebuilt, 0)
     assert second.v1_json == first.v1_json
+    # And so with garbage in the behaviour records (another key's included): a dry run's
+    # build rebuilds
+    records = [k for k in _stored_keys() if k.endswith(incremental.BEHAVIOUR_SUFFIX.encode())]
+    values = conn.mget(records)
+    for n, key in enumerate(records):
+        conn.set(key, [b"junk", b"feature_gates\x1eonly-two", b"\xff\xfe", values[n - 1]][n % 4])
+    incremental.clear_caches()
+    dry = _behaviours(gates)
+    assert (dry[0].rebuilt, dry[0].fetched) == (first.rebuilt, 0)
+    assert dry[2].behaviour_checksum == first.behaviour_checksum
 
 
 def test_shared__redis_down__builds_alone_and_warns_once(gates, settings, caplog):
@@ -143,7 +192,7 @@ def test_shared__redis_down__builds_alone_and_warns_once(gates, settings, caplog
     caplog.set_level(logging.WARNING, logger="console.specs.shared_fragments")
     # When two new processes build
     first = _build(gates)
-    incremental.cache.clear()
+    incremental.clear_caches()
     second = _build(gates)
     # Then each builds everything itself, correctly; one warning until Redis answers again
     assert second.rebuilt == first.rebuilt > 0
@@ -151,7 +200,7 @@ def test_shared__redis_down__builds_alone_and_warns_once(gates, settings, caplog
     warnings = [r for r in caplog.records if "shared_unavailable" in r.getMessage()]
     assert len(warnings) == 1
     settings.GATEHOUSE_SPEC_FRAGMENT_REDIS_URL = settings.TEST_REDIS_URL
-    incremental.cache.clear()
+    incremental.clear_caches()
     assert _build(gates).rebuilt == first.rebuilt  # answers again: stores
 
 
@@ -165,7 +214,7 @@ def test_shared__redis_not_answering__left_alone_after_its_first_timeout(gates, 
         )
         # When two new processes build (each build asks the tier several times)
         first = _build(gates)
-        incremental.cache.clear()
+        incremental.clear_caches()
         second = _build(gates)
         # Then only the first question waited for it: one connection in all
         silent.setblocking(False)
@@ -207,7 +256,7 @@ def test_shared__name_holding_a_separator__unit_not_shared(project):
     register_contributor(contribute, fragments=fragments)
     try:
         built = _build(project)
-        incremental.cache.clear()
+        incremental.clear_caches()
         again = _build(project)
     finally:
         unregister_contributor(contribute)
