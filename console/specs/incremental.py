@@ -16,7 +16,7 @@ API (docs/architecture.md, "Incremental builds"):
     build_all(..., behaviour_only=True): the behaviour checksums alone (v1 and v2 off), for
         a dry run; its fragments may carry their section, name, key and behaviour only
         (the units a process lacks come from the shared tier's behaviour records, a
-        fifth of the units' size, and stay in a cache of their own).
+        third of the units' size, and stay in a cache of their own).
 
 A fragment is one entity's spec in one section, with its canonical v1 text, its dcs-v2
 entry (conditions replaced by condition_map keys, and those conditions), and its behaviour
