@@ -307,6 +307,14 @@ class _Memo:
         self._heard = 0.0
         self._listener: tuple[int, str, threading.Event] | None = None
         self._off_told = False
+        # A fork has no listener thread: it remembers nothing of its parent's.
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()
+        self._entries = {}
+        self._live = False
+        self._listener = None
 
     def get(self, key: tuple) -> tuple | None:
         entry = self._entries.get(key)

@@ -267,6 +267,25 @@ def test_poll__memo_loses_redis__forgets_and_listens_again(serve, pushed, server
     assert (answer.status, answer.body, answer.by_django) == (200, NO_UPDATES, True)
 
 
+def test_poll__memo_in_a_fork__remembers_nothing_of_its_parent(serve, pushed, server_key):
+    # Given a process that remembers a poll
+    listening()
+    serve(poll(server_key.secret, pushed.time_ms))
+    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    (remembered,) = memo._entries
+    assert memo.get(remembered) is not None
+    # When it forks (as gunicorn's master would, had it polled)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        os.write(write, b"%d%d" % (memo.get(remembered) is None, not memo.listening))
+        os._exit(0)
+    os.waitpid(child, 0)
+    # Then the child neither answers from the parent's memo nor counts as listening
+    assert os.read(read, 2) == b"11"
+    assert memo.get(remembered) is not None  # the parent still does
+
+
 def test_poll__client_key__403_from_django(serve, pushed, client_key):
     for _ in range(2):
         answer = serve(poll(client_key.secret, pushed.time_ms))
