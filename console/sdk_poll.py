@@ -381,7 +381,9 @@ class _Memo:
             try:
                 client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
                 pubsub = client.pubsub()
-                pubsub.subscribe(store.CHANNEL, store.AUTH_CHANNEL)
+                pubsub.subscribe(
+                    store.channel(store.CHANNEL, client), store.channel(store.AUTH_CHANNEL, client)
+                )
                 self._hear(pubsub, stop)
             except (redis.RedisError, OSError) as exc:
                 if not self._off_told:  # once per outage, not at every retry

@@ -11,12 +11,12 @@ Ours, per environment:
 * ``gatehouse:spec:<env id>:<time>``: a hash {v1, v2, checksum} (versioned copy, kept
   VERSIONED_TTL seconds); ``gatehouse:spec:<env id>:current``: the time of the newest spec
   written (the pointer), read by the endpoints for ``sinceTime`` and by /v1/initialize;
-* a JSON notice on the pub/sub channel ``gatehouse:specs`` after each write.
+* a JSON notice on the pub/sub channel ``gatehouse:specs:<db>`` after each write.
 
-And ``gatehouse:sdk-auth``, a pub/sub channel told of every change to what authenticates an
-SDK poll besides the pointer: SDK key records written (write_key_records) and an address
-reaching its bad-key limit (announce_auth_change). console/sdk_poll.py's memo listens to
-both channels.
+And ``gatehouse:sdk-auth:<db>``, a pub/sub channel told of every change to what
+authenticates an SDK poll besides the pointer: SDK key records written (write_key_records)
+and an address reaching its bad-key limit (announce_auth_change). console/sdk_poll.py's
+memo listens to both channels. ``<db>`` is the Redis database number (`channel`).
 """
 
 from __future__ import annotations
@@ -70,6 +70,12 @@ def client() -> redis.Redis:
     return _client(settings.GATEHOUSE_SPEC_REDIS_URL)
 
 
+def channel(name: str, conn: redis.Redis) -> str:
+    """The pub/sub channel `name` of `conn`'s database: pub/sub is one namespace per Redis
+    server, so consoles (and test workers) on other databases of the server are not told."""
+    return f"{name}:{conn.connection_pool.connection_kwargs.get('db', 0)}"
+
+
 # KEYS: pointer, versioned copy, then pairs (v1 key, v2 key) for live keys, then keys to
 # delete (revoked server keys). ARGV: time, v1, v2, checksum, number of live pairs, ttl,
 # channel, notice. Returns 1 when written, 0 when a newer time is already there: an older
@@ -115,7 +121,8 @@ def push_spec(
     dead = [dcs_key(v, h) for h in sorted(set(dead_key_hashes)) for v in ("v1", "v2")]
     notice = json.dumps({"environment": environment_id, "time": time_ms, "checksum": checksum})
     keys = [pointer_key(environment_id), versioned_key(environment_id, time_ms), *live, *dead]
-    args = [time_ms, v1_json, v2_json, checksum, len(live) // 2, VERSIONED_TTL, CHANNEL, notice]
+    args = [time_ms, v1_json, v2_json, checksum, len(live) // 2, VERSIONED_TTL]
+    args += [channel(CHANNEL, conn), notice]
     return bool(conn.eval(_PUSH, len(keys), *keys, *args))
 
 
@@ -210,14 +217,15 @@ def write_key_records(
     for key_hash in dead_hashes:
         pipe.set(key_record_key(key_hash), REVOKED, ex=VERSIONED_TTL)
         pipe.delete(dcs_key("v1", key_hash), dcs_key("v2", key_hash))
-    pipe.publish(AUTH_CHANNEL, "keys")
+    pipe.publish(channel(AUTH_CHANNEL, conn), "keys")
     pipe.execute()
 
 
 def announce_auth_change(conn: redis.Redis | None = None) -> None:
     """Tell AUTH_CHANNEL's listeners that what authenticates SDK polls changed (an address
     reached its bad-key limit). Raises redis.RedisError."""
-    (conn or client()).publish(AUTH_CHANNEL, "throttle")
+    conn = conn or client()
+    conn.publish(channel(AUTH_CHANNEL, conn), "throttle")
 
 
 def read_key_record(key_hash_hex: str) -> dict | None:

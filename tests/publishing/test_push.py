@@ -36,7 +36,7 @@ def test_push__server_key__sdk_keys_pointer_copy_and_notice(
     make_gate()
     spec = _production_spec(spec_publish(actor=None, project=project))
     pubsub = spec_redis.pubsub()
-    pubsub.subscribe(store.CHANNEL)
+    pubsub.subscribe(store.channel(store.CHANNEL, spec_redis))
     pubsub.get_message(timeout=1)
     # When
     config_spec_push(spec_id=spec.pk)
