@@ -43,7 +43,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -418,7 +418,7 @@ def build_all(
 
 
 def _share(units: dict[str, Unit]) -> None:
-    def encoded():
+    def encoded() -> Iterator[tuple[str, bytes]]:
         for key, unit in units.items():
             full, behaviour = _encode(unit), _encode_behaviour(unit)
             if full is not None and behaviour is not None:
