@@ -224,46 +224,43 @@ def _encode_behaviour(unit: Unit) -> bytes | None:
     return _UNIT.join(texts).encode()
 
 
-def _decode_behaviour(key: str, value: bytes) -> Unit | None:
-    """The behaviour-only unit `value` encodes, if it is one and the unit of `key`."""
+def _records(key: str, value: bytes, width: int) -> list[list[str]] | None:
+    """The fragments' fields (`width` each) that `value` encodes, if it is the unit of
+    `key` (or its behaviour record)."""
     try:
         texts = value.decode().split(_UNIT)
     except UnicodeDecodeError:
         return None
-    out = []
-    for index, text in enumerate(texts):
-        fields = text.split(_FIELD)
-        if len(fields) != 4 or fields[0] not in SPEC_SECTIONS or fields[2] != f"{key}#{index}":
+    records = [text.split(_FIELD) for text in texts]
+    for index, fields in enumerate(records):
+        if len(fields) != width or fields[0] not in SPEC_SECTIONS or fields[2] != f"{key}#{index}":
             return None
-        section, name, fragment_key, behaviour = fields
-        out.append(Fragment(section, name, fragment_key, "", behaviour or None, "", ()))
-    return tuple(out)
+    return records
+
+
+def _decode_behaviour(key: str, value: bytes) -> Unit | None:
+    """The behaviour-only unit `value` encodes, if it is one and the unit of `key`."""
+    records = _records(key, value, 4)
+    if records is None:
+        return None
+    return tuple(
+        Fragment(section, name, fragment_key, "", behaviour or None, "", ())
+        for section, name, fragment_key, behaviour in records
+    )
 
 
 def _decode(key: str, value: bytes) -> Unit | None:
     """The unit `value` encodes, if it is one and the unit of `key`."""
-    try:
-        texts = value.decode().split(_UNIT)
-    except UnicodeDecodeError:
+    records = _records(key, value, 7)
+    if records is None:
         return None
     out = []
-    for index, text in enumerate(texts):
-        fields = text.split(_FIELD)
-        if len(fields) != 7 or fields[0] not in SPEC_SECTIONS or fields[2] != f"{key}#{index}":
-            return None
-        conditions = tuple(tuple(c.split(_PART)) for c in fields[6].split(_CONDITION) if fields[6])
+    for section, name, fragment_key, v1, behaviour, v2, held in records:
+        conditions = tuple(tuple(c.split(_PART)) for c in held.split(_CONDITION) if held)
         if any(len(c) != 3 for c in conditions):
             return None
         out.append(
-            Fragment(
-                section=fields[0],
-                name=fields[1],
-                key=fields[2],
-                v1=fields[3],
-                behaviour=fields[4] or None,
-                v2=fields[5],
-                conditions=conditions,  # type: ignore[arg-type]
-            )
+            Fragment(section, name, fragment_key, v1, behaviour or None, v2, conditions)  # type: ignore[arg-type]
         )
     return tuple(out)
 

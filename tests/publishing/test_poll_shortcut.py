@@ -104,6 +104,14 @@ def listening() -> int:
     return generation()
 
 
+def remember(serve, server_key, pushed) -> None:
+    """The key's current poll answered by the shortcut and remembered (after Django's
+    last-use stamp)."""
+    listening()
+    serve(poll(server_key.secret, pushed.time_ms))
+    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+
+
 def generation() -> int | None:
     return memo.generation(django_settings.GATEHOUSE_SPEC_REDIS_URL)
 
@@ -174,9 +182,7 @@ def test_poll__revoked_key__401_once_heard(
     serve, pushed, server_key, site_admin, django_capture_on_commit_callbacks
 ):
     # Given the key is polled through the shortcut, and remembered
-    listening()
-    serve(poll(server_key.secret, pushed.time_ms))
-    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    remember(serve, server_key, pushed)
     before = generation()
     # When revoked (its tombstone written on commit, and announced)
     with django_capture_on_commit_callbacks(execute=True):
@@ -215,9 +221,7 @@ def test_poll__remembered__answered_without_redis_until_a_change_is_heard(
     serve, pushed, server_key
 ):
     # Given the key's poll is remembered
-    listening()
-    serve(poll(server_key.secret, pushed.time_ms))
-    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    remember(serve, server_key, pushed)
     # When its record leaves Redis unannounced (nothing of ours does that)
     store.client().delete(store.key_record_key(server_key.key.key_hash))
     remembered = serve(poll(server_key.secret, pushed.time_ms))
@@ -235,9 +239,7 @@ def test_poll__remembered__answered_without_redis_until_a_change_is_heard(
 def test_poll__new_spec_pushed__the_remembered_poll_gets_it(
     serve, project, pushed, server_key, make_gate
 ):
-    listening()
-    serve(poll(server_key.secret, pushed.time_ms))
-    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    remember(serve, server_key, pushed)
     before = generation()
     # When a new spec is published and pushed
     make_gate(name="second_gate")
@@ -254,11 +256,13 @@ def test_poll__new_spec_pushed__the_remembered_poll_gets_it(
 
 
 def test_poll__memo_loses_redis__forgets_and_listens_again(serve, pushed, server_key):
-    listening()
-    serve(poll(server_key.secret, pushed.time_ms))
-    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    remember(serve, server_key, pushed)
     # When Redis drops the memo's subscription (and its listener connects again)
-    store.client().client_kill_filter(_type="pubsub")
+    conn = store.client()
+    db = str(conn.connection_pool.connection_kwargs.get("db", 0))
+    for listener in conn.client_list(_type="pubsub"):
+        if listener["db"] == db:  # this worker's (other test workers use other DBs)
+            conn.client_kill_filter(_id=listener["id"])
     wait_for(lambda: generation() is None, timeout=2)
     listening()
     # Then what it remembered is gone: a record gone from Redis sends the poll to Django
@@ -269,9 +273,7 @@ def test_poll__memo_loses_redis__forgets_and_listens_again(serve, pushed, server
 
 def test_poll__memo_in_a_fork__remembers_nothing_of_its_parent(serve, pushed, server_key):
     # Given a process that remembers a poll
-    listening()
-    serve(poll(server_key.secret, pushed.time_ms))
-    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    remember(serve, server_key, pushed)
     (remembered,) = memo._entries
     assert memo.get(remembered) is not None
     # When it forks (as gunicorn's master would, had it polled)
@@ -301,9 +303,7 @@ def test_poll__unknown_key__401_from_django_and_counted(serve, pushed, server_ke
 
 def test_poll__throttled_address__429_from_django(serve, settings, pushed, server_key):
     settings.GATEHOUSE_BAD_KEY_LIMIT = 2
-    listening()
-    serve(poll(server_key.secret, pushed.time_ms))
-    assert not serve(poll(server_key.secret, pushed.time_ms)).by_django
+    remember(serve, server_key, pushed)
     before = generation()
     # When the address presents two unknown keys (the second one announced)
     for n in range(2):

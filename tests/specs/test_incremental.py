@@ -40,6 +40,8 @@ from tests.gates.factories import (
 
 TIME = 1_700_000_000_000
 
+pytestmark = pytest.mark.usefixtures("redis_flushed")
+
 
 class _Rollback(Exception):
     pass

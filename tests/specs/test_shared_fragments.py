@@ -23,6 +23,8 @@ from tests.gates.factories import condition, gate_document, rule
 
 TIME = 1_700_000_000_000
 
+pytestmark = pytest.mark.usefixtures("redis_flushed")
+
 
 @pytest.fixture(autouse=True)
 def _cold_cache():
