@@ -405,8 +405,11 @@ class ConfigSpec(TimeStampedModel):
         RulesetVersion, on_delete=models.PROTECT, related_name="config_specs"
     )
     time_ms = models.BigIntegerField()
-    v1_json = models.TextField()
-    v2_json = models.TextField()
+    # The bodies, as the digests of the SpecChunks they are made of, in order (one chunk
+    # per run of entities, console.specs.incremental.Segments): versions and environments
+    # share the chunks they have in common. `v1_json` and `v2_json` read them.
+    v1_chunks = ArrayField(models.CharField(max_length=64), default=list)
+    v2_chunks = ArrayField(models.CharField(max_length=64), default=list)
     # sha256 hex of v1_json as served, and of the content regardless of `time` (what
     # spec_publish compares to tell an identical ruleset).
     checksum = models.CharField(max_length=64)
@@ -446,6 +449,33 @@ class ConfigSpec(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.environment} @ {self.time_ms}"
+
+    @property
+    def v1_json(self) -> str:
+        """The v1 body (console.publishing.bodies: a query for the chunks this process has
+        not read yet)."""
+        from console.publishing import bodies
+
+        return bodies.text(self.v1_chunks)
+
+    @property
+    def v2_json(self) -> str:
+        """The v2 body ("" for a spec built without one)."""
+        from console.publishing import bodies
+
+        return bodies.text(self.v2_chunks)
+
+
+class SpecChunk(models.Model):
+    """A run of a spec body, by the sha256 of its UTF-8 (content-addressed, immutable):
+    what ConfigSpec.v1_chunks / v2_chunks list. A change to one gate stores a few chunks,
+    not the environments' whole bodies again (console.publishing.bodies)."""
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    body = models.TextField()
+
+    def __str__(self) -> str:
+        return self.digest
 
 
 # ---------------------------------------------------------------- webhooks

@@ -243,6 +243,10 @@ GATEHOUSE_SCHEDULE_TICK_SECONDS = env.float("GATEHOUSE_SCHEDULE_TICK_SECONDS", d
 # builds (console.specs.incremental): a 10,000-gate project with 3 environments needs about
 # 11,000 when its rules are not environment-scoped.
 GATEHOUSE_SPEC_FRAGMENT_CACHE = env.int("GATEHOUSE_SPEC_FRAGMENT_CACHE", default=100_000)
+# Spec body chunks (console/publishing/bodies.py) each process keeps, in millions of
+# characters: a push reads from PostgreSQL only the chunks its process has not read yet
+# (a 10,000-gate environment's v1 + v2 is about 27 million).
+GATEHOUSE_SPEC_CHUNK_CACHE_MB = env.int("GATEHOUSE_SPEC_CHUNK_CACHE_MB", default=128)
 # Their shared tier (console/specs/shared_fragments.py): a process that has not built a
 # project yet takes the units other processes built from this Redis instead of building them
 # (about 40 MB for 10,000 gates), each kept this many seconds. Empty: no shared tier. A

@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 
 from console.models import ConfigSpec
+from console.publishing import bodies
 from console.publishing.client_init import hash_name
 
 # How many of an environment's latest specs the index reads.
@@ -74,12 +75,12 @@ def spec_index(environment_id: int) -> SpecIndex:
     if cached is not None and cached.time_ms == latest:
         return cached
     index = SpecIndex(time_ms=latest)
-    bodies = (
+    chunk_lists = (
         ConfigSpec.objects.filter(environment_id=environment_id)
         .order_by("-time_ms")
-        .values_list("v1_json", flat=True)[:SPECS_READ]
+        .values_list("v1_chunks", flat=True)[:SPECS_READ]
     )
-    for body in bodies:
+    for body in bodies.texts(list(chunk_lists)):
         _merge(index, json.loads(body))
     with _lock:
         _cache[environment_id] = index

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.models import ConfigSpec, Environment, Project
+from console.publishing import bodies
 from console.publishing.idlists import id_list_files
 from console.specs.behaviour import behaviour_checksum
 from console.specs.evaluator import Evaluator
@@ -78,7 +79,7 @@ def published_fingerprints(project: Project) -> dict[str, str]:
         elif spec.behaviour_checksum:
             checksum = spec.behaviour_checksum
         else:
-            spec.refresh_from_db(fields=["v1_json"])
+            spec.refresh_from_db(fields=["v1_chunks"])
             checksum = behaviour_checksum(json.loads(spec.v1_json))
         fingerprints[environment.name] = _fingerprint(checksum, project, environment)
     return fingerprints
@@ -290,15 +291,17 @@ def impact_preview(change_set, *, sample_size: int = SAMPLE_SIZE) -> Impact:
         return impact
     version = change_set.ruleset_version
     if version is not None:
-        rows = ConfigSpec.objects.filter(
-            environment__in=environments,
-            ruleset_version__number__in=[version.number - 1, version.number],
-        ).select_related("environment", "ruleset_version")
+        rows = list(
+            ConfigSpec.objects.filter(
+                environment__in=environments,
+                ruleset_version__number__in=[version.number - 1, version.number],
+            ).select_related("environment", "ruleset_version")
+        )
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
-        for row in rows:
+        for row, body in zip(rows, bodies.texts([row.v1_chunks for row in rows]), strict=True):
             side = after if row.ruleset_version_id == version.pk else before
-            side[row.environment.name] = json.loads(row.v1_json)
+            side[row.environment.name] = json.loads(body)
     else:
         before = specs_now(project, environments)
         try:

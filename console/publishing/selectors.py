@@ -15,7 +15,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from console.models import KEY_PREFIXES, ApiKey, ConfigSpec, Environment, KeyKind, Project, hash_key
-from console.publishing import idlists, store
+from console.publishing import bodies, idlists, store
 from console.specs.builder import empty_spec, spec_json, to_v2
 from console.specs.evaluator import Evaluator
 
@@ -92,14 +92,14 @@ def sdk_key(secret: str, kinds: tuple[str, ...]) -> SdkKey | None:
 
 
 def _latest_db(environment_id: int, version: str) -> tuple[int, bytes] | None:
-    body_field = "v1_json" if version == "v1" else "v2_json"
+    chunks_field = "v1_chunks" if version == "v1" else "v2_chunks"
     row = (
         ConfigSpec.objects.filter(environment_id=environment_id)
         .order_by("-time_ms")
-        .values_list("time_ms", body_field)
+        .values_list("time_ms", chunks_field)
         .first()
     )
-    return (row[0], row[1].encode()) if row else None
+    return (row[0], bodies.text(row[1]).encode()) if row else None
 
 
 def _before_first_publish(environment_id: int, version: str) -> tuple[int, bytes] | None:
@@ -256,7 +256,7 @@ def publish_status(project: Project) -> list[EnvironmentStatus]:
     base = (
         ConfigSpec.objects.filter(environment_id__in=ids)
         .select_related("ruleset_version__created_by")
-        .defer("v1_json", "v2_json")
+        .defer("v1_chunks", "v2_chunks")
         .order_by("environment_id", "-time_ms")
         .distinct("environment_id")
     )

@@ -42,8 +42,9 @@ import hashlib
 import json
 import re
 import threading
+import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -92,6 +93,11 @@ class BuiltSpec:
     time_ms: int
     v1_json: str
     v2_json: str
+    # The bodies cut into the chunks they are stored as (console.publishing.bodies):
+    # "".join(v1_chunks) == v1_json; each section's entities fall in chunks of their own,
+    # so a change to one entity changes one chunk of each body.
+    v1_chunks: tuple[str, ...]
+    v2_chunks: tuple[str, ...]
     checksum: str
     content_checksum: str
     behaviour_checksum: str
@@ -102,6 +108,7 @@ class BuiltSpec:
 
 Unit = tuple[Fragment, ...]
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class FragmentCache:
@@ -352,11 +359,11 @@ def _plain(
     draft.id_lists.update(spec_draft.id_lists)
 
 
-def _object_pieces(parts: dict[str, str], *, ascii_keys: bool = False) -> list[str]:
+def _object_pieces(parts: Mapping[str, V], *, ascii_keys: bool = False) -> list[str | V]:
     """The pieces of a JSON object from already-serialised values, keys sorted as
     json.dumps does: "".join(pieces) is the object. Joined once, not piece by piece (the
     sections of a large project are tens of megabytes, and every copy counts)."""
-    pieces = ["{"]
+    pieces: list[str | V] = ["{"]
     for key in sorted(parts):
         pieces += (json.dumps(key, ensure_ascii=ascii_keys), ":", parts[key], ",")
     if len(pieces) == 1:
@@ -365,8 +372,19 @@ def _object_pieces(parts: dict[str, str], *, ascii_keys: bool = False) -> list[s
     return pieces
 
 
-def _object(parts: dict[str, str]) -> str:
-    return "".join(_object_pieces(parts))
+def _object_segments(parts: dict[str, str | Segments]) -> list[str]:
+    """The JSON object of `parts` (keys sorted as json.dumps sorts them) as the texts it is
+    stored as: each Segments value's texts as they are, what lies between them joined."""
+    out: list[str] = []
+    glue: list[str] = []
+    for piece in _object_pieces(parts):
+        if isinstance(piece, Segments):
+            out += ("".join(glue), *piece)
+            glue = []
+        else:
+            glue.append(piece)
+    out.append("".join(glue))
+    return out
 
 
 def _behaviour_dumps(value: Any) -> str:
@@ -427,13 +445,45 @@ def _share(units: dict[str, Unit]) -> None:
 
 @dataclass(frozen=True)
 class _Texts:
-    """What a build makes of its fragments, by section ("" where not asked for)."""
+    """What a build makes of its fragments, by section ("" or () where not asked for)."""
 
-    v1: dict[str, str]  # "[<v1>,...]"
+    v1: dict[str, Segments]  # "[<v1>,...]"
     behaviour: dict[str, str]  # "[<behaviour>,...]", inert ones left out
     inert: dict[str, set[str]]  # the names of the inert ones
-    v2: dict[str, str]  # "{<name>:<entry>,...}"
-    condition_map: str  # "{<key>:<condition>,...}", sorted by key
+    v2: dict[str, Segments]  # "{<name>:<entry>,...}"
+    condition_map: Segments  # "{<key>:<condition>,...}", sorted by key
+
+
+class Segments(tuple[str, ...]):
+    """A JSON value as consecutive texts ("".join is the value) cut at content-defined
+    places: the body's chunks (BuiltSpec.v1_chunks)."""
+
+    __slots__ = ()
+
+
+# A chunk ends after a member whose name's CRC-32 has these bits clear: one in 64 on
+# average, wherever the member sits, so adding, removing or changing one entity changes
+# the chunk holding it and leaves the others' bytes, and their digests, as they were.
+CHUNK_MASK = 63
+
+
+def _segments(open_: str, members: Iterable[tuple[str, str]], close: str) -> Segments:
+    """`open_` + the members' texts joined by "," + `close`, cut after each member whose
+    name (the first of each pair) meets CHUNK_MASK."""
+    cut: list[str] = []
+    run: list[str] = []
+    for name, text in members:
+        run.append(text)
+        if not zlib.crc32(name.encode()) & CHUNK_MASK:
+            cut.append(",".join(run))
+            run = []
+    if run or not cut:
+        cut.append(",".join(run))
+    last = len(cut) - 1
+    return Segments(
+        (open_ if i == 0 else ",") + text + (close if i == last else "")
+        for i, text in enumerate(cut)
+    )
 
 
 def _assemble(sections: dict[str, list[Fragment]], *, v1: bool, v2: bool) -> _Texts:
@@ -449,7 +499,7 @@ def _assemble(sections: dict[str, list[Fragment]], *, v1: bool, v2: bool) -> _Te
                         raise SpecError(f"Two different conditions hash to the key {ckey}.")
     return _Texts(
         v1={
-            section: "[" + ",".join(f.v1 for f in fragments) + "]" if v1 else ""
+            section: _segments("[", ((f.name, f.v1) for f in fragments), "]") if v1 else Segments()
             for section, fragments in sections.items()
         },
         behaviour={
@@ -462,12 +512,12 @@ def _assemble(sections: dict[str, list[Fragment]], *, v1: bool, v2: bool) -> _Te
         },
         # Fragments are sorted by name: the order json.dumps sorts an object's keys in.
         v2={
-            section: "{" + ",".join(f.v2 for f in fragments) + "}" if v2 else ""
+            section: _segments("{", ((f.name, f.v2) for f in fragments), "}") if v2 else Segments()
             for section, fragments in sections.items()
         },
-        condition_map="{" + ",".join(condition_map[k][1] for k in sorted(condition_map)) + "}"
+        condition_map=_segments("{", ((k, condition_map[k][1]) for k in sorted(condition_map)), "}")
         if v2
-        else "",
+        else Segments(),
     )
 
 
@@ -532,13 +582,13 @@ def _build(
         if not draft.uncached:
             assembled[signature] = texts
 
-    parts = {key: spec_json(value) for key, value in small.items()}
+    parts: dict[str, str | Segments] = {key: spec_json(value) for key, value in small.items()}
+    v1_chunks: list[str] = []
     v1_json = checksum = content_checksum = ""
     if v1:
-        parts.update(texts.v1)
-        pieces = _object_pieces({**parts, "time": ""})
-        pieces[-2] = tail = str(time_ms)  # the value of "time", the last key
-        v1_json = "".join(pieces)
+        tail = str(time_ms)  # the value of "time", the last key
+        v1_chunks = _object_segments({**parts, **texts.v1, "time": tail})
+        v1_json = "".join(v1_chunks)
         encoded = memoryview(v1_json.encode())
         end = len(encoded) - len(tail) - 1  # the digits and "}" are ASCII
         hashed = hashlib.sha256(encoded[:end])
@@ -566,7 +616,7 @@ def _build(
         behaviour.update(piece.encode())
     behaviour_checksum = behaviour.hexdigest()
 
-    v2_json = ""
+    v2_chunks: list[str] = []
     if v2:
         v2_parts = {key: value for key, value in parts.items() if key not in SPEC_SECTIONS}
         del v2_parts["layers"]
@@ -574,13 +624,15 @@ def _build(
         v2_parts["condition_map"] = texts.condition_map
         v2_parts["response_format"] = json.dumps("dcs-v2")
         v2_parts["time"] = str(time_ms)
-        v2_json = _object(v2_parts)
+        v2_chunks = _object_segments(v2_parts)
 
     return BuiltSpec(
         environment_id=environment.pk,
         time_ms=time_ms,
         v1_json=v1_json,
-        v2_json=v2_json,
+        v2_json="".join(v2_chunks),
+        v1_chunks=tuple(v1_chunks),
+        v2_chunks=tuple(v2_chunks),
         checksum=checksum,
         content_checksum=content_checksum,
         behaviour_checksum=behaviour_checksum,

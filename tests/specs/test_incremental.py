@@ -14,7 +14,7 @@ from django.db.models.expressions import RawSQL
 from django.test import TestCase
 from django.utils import timezone
 
-from console.models import ConfigSpec, Environment
+from console.models import ConfigSpec, Environment, SpecChunk
 from console.publishing.services import spec_content_checksum, spec_publish
 from console.specs import incremental
 from console.specs.behaviour import behaviour_checksum
@@ -77,6 +77,8 @@ def _both_ways(project, *, compare: bool = True) -> int:
         assert _sha(built.v1_json) == _sha(spec_json(v1)), environment.name
         assert _sha(built.v2_json) == _sha(spec_json(to_v2(v1))), environment.name
         assert built.checksum == _sha(spec_json(v1))
+        assert "".join(built.v1_chunks) == built.v1_json  # what is stored: the same bytes
+        assert "".join(built.v2_chunks) == built.v2_json
         assert built.content_checksum == spec_content_checksum(v1)
         assert built.behaviour_checksum == behaviour_checksum(v1)
         assert [f.name for f in built.fragments if f.section == "feature_gates"] == [
@@ -374,3 +376,37 @@ def test_publish__stores_incremental_bodies_and_behaviour_checksum(project, proj
         assert spec.v2_json == spec_json(to_v2(v1))
         assert spec.content_checksum == spec_content_checksum(v1)
         assert spec.behaviour_checksum == behaviour_checksum(v1)
+
+
+def test_publish__one_gate_changed__stores_its_chunks_only(project, project_admin):
+    """A version stores the chunks no earlier version holds: after a change to one gate,
+    the chunk holding it and the top-level texts (which hold `time`) per body, not the
+    environments' whole bodies again; environments share the chunks they have in common."""
+    # Given
+    _generated(project, project_admin, 300)
+    first = spec_publish(actor=project_admin, project=project)
+    specs = list(ConfigSpec.objects.filter(ruleset_version=first))
+    listed = {d for spec in specs for d in (*spec.v1_chunks, *spec.v2_chunks)}
+    assert SpecChunk.objects.count() == len(listed) > 6 * len(specs)  # cut, and shared
+    gate = FeatureGate.objects.get(project=project, name="gate_000007")
+    document = gate_to_document(gate)
+    document["rules"][2]["passPercentage"] = 55
+    gate_services.gate_update(actor=project_admin, gate=gate, document=document)
+    before = set(SpecChunk.objects.values_list("digest", flat=True))
+    # When
+    second = spec_publish(actor=project_admin, project=project)
+    # Then
+    new = SpecChunk.objects.exclude(digest__in=before)
+    stored = sum(len(chunk.body) for chunk in new)
+    total = sum(
+        len(spec.v1_json) + len(spec.v2_json)
+        for spec in ConfigSpec.objects.filter(ruleset_version=second)
+    )
+    # Per environment: the gate's v1 and v2 chunks, its conditions' chunks of the
+    # condition map, and each body's top-level text; environments share the gate's.
+    assert 0 < new.count() <= 3 + 3 * len(specs)
+    assert stored < total / 20
+    for spec in ConfigSpec.objects.filter(ruleset_version=second).select_related("environment"):
+        v1 = build_spec(project, spec.environment, time_ms=spec.time_ms)
+        assert spec.v1_json == spec_json(v1)
+        assert spec.v2_json == spec_json(to_v2(v1))
