@@ -11,6 +11,8 @@ API (docs/architecture.md, "Incremental builds"):
         BuiltSpec.checksum == sha256(v1_json); content_checksum == spec_content_checksum(v1)
         (all three "" when v1=False: a dry run compares behaviour checksums only);
         behaviour_checksum == console.specs.behaviour.behaviour_checksum(v1)
+        BuiltSpec.v1_chunks, v2_chunks: the bodies cut into the chunks they are stored as
+        ("".join gives the body; Segments, CHUNK_MASK; console.publishing.bodies)
         BuiltSpec.fragments: every entity's Fragment; BuiltSpec.rebuilt: how many
         fragment units this build made (cache misses).
     build_all(..., behaviour_only=True): the behaviour checksums alone (v1 and v2 off), for
@@ -618,7 +620,7 @@ def _build(
 
     v2_chunks: list[str] = []
     if v2:
-        v2_parts = {key: value for key, value in parts.items() if key not in SPEC_SECTIONS}
+        v2_parts = dict(parts)  # (the sections are v2's own, below)
         del v2_parts["layers"]
         v2_parts.update(texts.v2)
         v2_parts["condition_map"] = texts.condition_map
