@@ -469,10 +469,21 @@ class ConfigSpec(TimeStampedModel):
 class SpecChunk(models.Model):
     """A run of a spec body, by the sha256 of its UTF-8 (content-addressed, immutable):
     what ConfigSpec.v1_chunks / v2_chunks list. A change to one gate stores a few chunks,
-    not the environments' whole bodies again (console.publishing.bodies)."""
+    not the environments' whole bodies again (console.publishing.bodies). Each project
+    holds its own, so what a project's specs no longer list can go under that project's
+    lock (an environment deleted) without another project's publish ever listing it."""
 
-    digest = models.CharField(max_length=64, primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64)
     body = models.TextField()
+
+    class Meta:
+        constraints = [
+            # digest first: readers look chunks up by digest alone (any copy is the same).
+            models.UniqueConstraint(
+                fields=["digest", "project"], name="console_specchunk_digest_unique"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.digest

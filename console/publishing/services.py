@@ -124,7 +124,7 @@ def ruleset_version_create(
                     behaviour_checksum=spec.behaviour_checksum,
                 )
             )
-        bodies.store(chunks)
+        bodies.store(project.pk, chunks)
         ConfigSpec.objects.bulk_create(specs)
         audit_record(
             actor=actor,

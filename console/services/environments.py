@@ -15,6 +15,7 @@ from console.models import (
     RulesetVersion,
 )
 from console.permissions import ensure_role
+from console.publishing import bodies
 from console.services.common import (
     ENV_NAME,
     ENVIRONMENT_FIELDS,
@@ -145,6 +146,9 @@ def environment_reorder(
 def environment_delete(*, actor, environment: Environment) -> None:
     """Delete a non-production environment and its keys (which stop working at once)."""
     ensure_role(actor, environment.project, Role.ADMIN)
+    # The project's lock first, as a publish takes it: the chunks only this environment's
+    # specs listed go below, and no publish of the project may list one meanwhile.
+    Project.objects.select_for_update().get(pk=environment.project_id)
     environment = Environment.objects.select_for_update().get(pk=environment.pk)
     if environment.tier == EnvironmentTier.PRODUCTION:
         raise DomainError("Production environments cannot be deleted.", code="production_protected")
@@ -159,3 +163,4 @@ def environment_delete(*, actor, environment: Environment) -> None:
     )
     environment.keys.all().delete()
     environment.delete()
+    bodies.forget_unlisted(project.pk)
