@@ -20,7 +20,9 @@ by the builders of ``gates_bench_spec`` and ``experiments_bench_spec``, and time
   and its shared tier emptied), and ``build_s``: the same after one gate changed
   (``gate_update``), median of ``--runs`` (each after another change). The incremental
   result is checked byte for byte against the reference (production, v1 and v2);
-- ``publish_s``: ``spec_publish`` after one gate changed, as an admin's publish runs it;
+- ``publish_s``: ``spec_publish`` after one gate changed, as an admin's publish runs it,
+  and ``publish_stored_chars``: what it added to the project's stored spec chunks, against
+  ``version_bodies_chars``, its environments' v1 and v2 bodies;
 - ``submit_s``: a member's ``changeset_submit`` of one gate change (reviews' dry run included;
   production requires review, so nothing is applied), median of ``--runs``.
 - ``new_process_build_s`` and ``new_process_submit_s``: the same build and submit in a
@@ -142,14 +144,22 @@ def bench_size(gates: int, runs: int) -> dict:
     cold = _timed(_incremental, project, environments)
     warm: list[float] = []
     publish: list[float] = []
+    stored: list[int] = []
+    spec_publish(actor=admin, project=project, reason="bench scale baseline")
     for n in range(runs):
         _change_gate(admin, gate_pks[n])
         warm.append(_timed(_incremental, project, environments))
         _change_gate(admin, gate_pks[runs + n])
+        before = _stored_chars(project)
         started = time.perf_counter()
         version = spec_publish(actor=admin, project=project, reason=f"bench scale {n}")
         publish.append(time.perf_counter() - started)
         _check(version.was_created, "spec_publish: the change was not published")
+        stored.append(_stored_chars(project) - before)
+    bodies = sum(
+        len(spec.v1_json) + len(spec.v2_json)
+        for spec in version.config_specs.all()  # (the last version's)
+    )
     production = next(e for e in environments if e.name == "production")
     _same_as_reference(project, production)
 
@@ -196,11 +206,24 @@ def bench_size(gates: int, runs: int) -> dict:
         "publish_s": _median(publish),
         "publish_runs_s": [round(s, 3) for s in publish],
         "publish_vs_full": round(statistics.median(publish) / full_s, 3),
+        "publish_stored_chars": int(statistics.median(stored)),
+        "version_bodies_chars": bodies,
         "submit_s": _median(submit),
         "submit_runs_s": [round(s, 3) for s in submit],
         "new_process_build_s": _median(new_build),
         "new_process_submit_s": _median(new_submit),
     }
+
+
+def _stored_chars(project) -> int:
+    """The characters of the project's stored spec chunks."""
+    from django.db.models import Sum
+    from django.db.models.functions import Length
+
+    from console.models import SpecChunk
+
+    total = SpecChunk.objects.filter(project=project).aggregate(n=Sum(Length("body")))["n"]
+    return total or 0
 
 
 GROWN = ("full_build_s", "cold_build_s", "build_s", "publish_s", "submit_s")
@@ -230,6 +253,12 @@ def render(figures: dict) -> str:
             f"{row['cold_build_s']:>7.2f} {row['build_s']:>15.2f} {row['build_vs_full']:>6.2f}x "
             f"{row['publish_s']:>8.2f} {row['publish_vs_full']:>6.2f}x {row['submit_s']:>7.2f}"
         )
+        if "publish_stored_chars" in row:
+            lines.append(
+                f"  {'':>7} a publish after one change stored "
+                f"{row['publish_stored_chars']:,} characters of its three environments' "
+                f"{row['version_bodies_chars']:,}"
+            )
         if "new_process_build_s" in row:
             lines.append(
                 f"  {'':>7} new process (own cache empty, shared tier warm): build "

@@ -18,6 +18,8 @@ def test_spec_scale__two_sizes__every_figure_and_its_growth_for_the_summary(db):
     figures = ("full_build_s", "cold_build_s", "build_s", "publish_s", "submit_s")
     for key in (*figures, "new_process_build_s", "new_process_submit_s"):
         assert row[key] > 0, key
+    # (a publish stores the chunks its change made, not its environments' whole bodies)
+    assert 0 < row["publish_stored_chars"] < row["version_bodies_chars"] / 2
     # (a warm-up submit, one per run, and one per run in a new process)
     assert ChangeSet.objects.filter(project__slug="bench-scale-40", state="in_review").count() == 3
     assert steps["40/20"]["gates_ratio"] == 2
