@@ -3,7 +3,9 @@
 
 A 10% holdout applies to a running experiment (Control and Test, 50/50); purchase::sum is a
 Core metric. The SDK reads the published spec from the live console and evaluates the
-experiment for 4,000 users: it reports each user's holdout check only among the secondary
+experiment for 4,000 users (the app takes the SDK's users in order until exactly 400 are
+held out and 3,600 not, so the split adds no noise to the sample ratio check, whatever the
+holdout's random salt): it reports each user's holdout check only among the secondary
 exposures of the experiment's exposure. Each user buys once: held-out users 0.9 or 1.1
 times 20, everyone else the same times 21 (+5%), alternating within each side in the order
 the SDK met the users, so each side's mean is its base up to one user. The app learns whom
@@ -79,14 +81,21 @@ def _sdk_run(secret: str, url: str) -> dict[bool, int]:
     options = StatsigOptions(api=f"{url}/v1", disable_diagnostics=True, rulesets_sync_interval=3600)
     assert server.initialize(secret, options).init_success
     seen = dict.fromkeys(BASE, 0)
+    quota = {True: USERS // 10, False: USERS - USERS // 10}
     try:
-        for i in range(USERS):
+        i = 0
+        while sum(seen.values()) < USERS:
+            i += 1
             user = StatsigUser(user_id=f"user-{i}")
-            held_out = server.get_experiment(user, EXPERIMENT).rule_id == f"holdout:{HOLDOUT}"
+            rule = server.get_experiment(user, EXPERIMENT, log_exposure=False).rule_id
+            held_out = rule == f"holdout:{HOLDOUT}"
+            if seen[held_out] == quota[held_out]:
+                continue  # exactly 10% held out: the split adds no noise to the SRM check
+            server.get_experiment(user, EXPERIMENT)
             value = BASE[held_out] * (1.1 if seen[held_out] % 2 else 0.9)
             seen[held_out] += 1
             server.log_event(StatsigEvent(user, "purchase", value=round(value, 6)))
-            if i % 400 == 399:
+            if sum(seen.values()) % 400 == 0:
                 server.flush()  # the SDK drops batches beyond a few waiting
     finally:
         server.shutdown()
@@ -117,7 +126,7 @@ def test_legacy_statsig__holdout_checks_counted__shipped_lift_measured(
     assert results.state == ResultsState.DONE, results.error
     groups = {g["name"]: g["units"] for g in results.payload["exposures"]["groups"]}
     assert groups == {"pass": seen[True], "fail": seen[False]}
-    assert 0.08 < seen[True] / USERS < 0.12
+    assert seen == {True: 400, False: 3_600}
     assert results.payload["srm"]["verdict"] == "ok"
     # And everyone else shows the planted +5% over the held-out units, inside its interval
     (metric,) = results.payload["metrics"]

@@ -216,7 +216,10 @@ class Exchange:
 class Recorder:
     """A loopback HTTP proxy in front of the live server: it forwards every request, keeps
     the exchange, and for `lose_answers` log posts forwards the request (the console stores
-    it and answers) and then resets the SDK's connection instead of passing the answer on."""
+    it and answers) and then resets the SDK's connection instead of passing the answer on.
+
+    An exchange is in flight from the moment its request is read until it is kept, and
+    `posts()` waits for none to be: a batch the console has stored is always among them."""
 
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
@@ -224,6 +227,8 @@ class Recorder:
         self.exchanges: list[Exchange] = []
         self.lose_answers = 0
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._in_flight = 0
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -244,6 +249,16 @@ class Recorder:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
             def _forward(self) -> None:
+                with recorder._lock:
+                    recorder._in_flight += 1
+                try:
+                    self._exchange()
+                finally:
+                    with recorder._lock:
+                        recorder._in_flight -= 1
+                        recorder._settled.notify_all()
+
+            def _exchange(self) -> None:
                 exchange = Exchange(
                     self.command,
                     self.path,
@@ -295,8 +310,10 @@ class Recorder:
         self.server.server_close()
 
     def posts(self) -> list[Exchange]:
-        """The event batches posted so far (preflights and spec reads left out)."""
-        with self._lock:
+        """The event batches posted so far (preflights and spec reads left out), once no
+        exchange is in flight."""
+        with self._settled:
+            assert self._settled.wait_for(lambda: self._in_flight == 0, timeout=60)
             return [e for e in self.exchanges if e.method == "POST" and e.path in LOG_PATHS]
 
 
