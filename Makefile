@@ -84,6 +84,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 bench: migrate
+	@scripts/bench-tools.sh
 	@mkdir -p bench
 	rm -f bench/results.json
 	$(PY) bench/evaluator.py --out bench/results.json

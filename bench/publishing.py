@@ -21,10 +21,14 @@ The data is bulk-inserted by the builders of ``gates_bench_spec`` and
 2. ``serve``: requests per second of ``GET /v1/download_config_specs/<key>.json`` (that
    project's production spec) under gunicorn as production runs it (``-c
    console/gunicorn_conf.py``: gthread workers, keep-alive, the access log; WEB_WORKERS=2),
-   against the same bytes as a static file from ``http.server`` (the ceiling: a thread per
-   connection, keep-alive, TCP_NODELAY), with one load generator (``--connections`` threads
-   of http.client, keep-alive where the server keeps it) in interleaved rounds of
-   ``--seconds``, median of ``--rounds``. Also ``?sinceTime=<current>`` (every SDK's poll,
+   against the same bytes as a static file from ``http.server`` (a thread per connection,
+   keep-alive, TCP_NODELAY), with one load generator, wrk (Debian's package, one thread,
+   ``--connections`` keep-alive connections; every response checked for its status and
+   size), in interleaved rounds of ``--seconds``, median of ``--rounds``. Not a Python
+   client: one in the same process as the rounds' bookkeeping spent a core of its own
+   parsing each answer's headers in Python, so it measured itself (a WSGI app under
+   gunicorn that only returns the 21 bytes came out at 0.59-0.70x of http.server with
+   it, 1.35x with wrk). Also ``?sinceTime=<current>`` (every SDK's poll,
    ``{"has_updates":false}``, answered ahead of Django by console/sdk_poll.py; against a
    static file of those bytes), and the full spec with ``Accept-Encoding: gzip`` as SDK
    HTTP clients send it.
@@ -49,7 +53,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -301,55 +304,59 @@ def bench_publish(project, admin, runs: int) -> dict:
 # ---------------------------------------------------------------- 2. serve
 
 
+# wrk's own summary at the end of a run (its `done` hook: no per-response Lua, so the
+# generator's cost is wrk's alone): requests, bytes read (headers and bodies), duration in
+# microseconds, and the errors by kind.
+WRK_SUMMARY = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("wrk-summary %d %d %d %d %d %d %d %d\\n", summary.requests,
+    summary.bytes, summary.duration, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
 def load(
     port: int,
     path: str,
     *,
     connections: int,
-    seconds: float,
+    seconds: int,
+    script: Path,
     headers: dict | None = None,
-    length: int | None = None,
+    length: int,
 ) -> float:
-    """Requests per second of GET `path` from `connections` threads, each sending its next
-    request when the last response is read (keep-alive when the server keeps the
-    connection; http.client reconnects when it closes it). Each response must be a 200 of
-    `length` bytes."""
-    counts = [0] * connections
-    failures: list[str] = []
-    stop = [0.0]
-    barrier = threading.Barrier(connections + 1)
+    """Requests per second of GET `path` from wrk (one thread, `connections` keep-alive
+    connections, each sending its next request when the last response is read). Every
+    response must be a 2xx (wrk counts the others) of `length` bytes of body: the bytes
+    read are checked against it, the headers allowed 2 KB."""
+    argv = [_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout=30s", f"-s{script}"]
+    for name, value in (headers or {}).items():
+        argv.append(f"-H{name}: {value}")
+    run = subprocess.run(
+        [*argv, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=False
+    )
+    line = next((ln for ln in run.stdout.splitlines() if ln.startswith("wrk-summary ")), None)
+    if run.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk on {path} (port {port}) failed: {run.stdout}{run.stderr}")
+    requests, read, micros, *errors = (int(v) for v in line.split()[1:])
+    if any(errors) or not requests:
+        kinds = dict(zip(("connect", "read", "write", "status", "timeout"), errors, strict=True))
+        raise RuntimeError(f"GET {path} on port {port}: {requests} answered, errors {kinds}")
+    # Bytes read also hold the answers under way when the round ended, one per connection.
+    if not length * requests <= read <= (length + 2048) * (requests + connections):
+        raise RuntimeError(f"GET {path} on port {port}: {read:,} bytes for {requests} answers")
+    return requests / (micros / 1e6)
 
-    def run(index: int) -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=60)
-        barrier.wait()
-        done = 0
-        try:
-            while time.perf_counter() < stop[0]:
-                conn.request("GET", path, headers=headers or {})
-                response = conn.getresponse()
-                body = response.read()
-                if response.status != 200 or (length is not None and len(body) != length):
-                    failures.append(f"{response.status}, {len(body)} bytes")
-                    return
-                done += 1
-        except (OSError, http.client.HTTPException) as exc:
-            failures.append(repr(exc))
-        finally:
-            conn.close()
-            counts[index] = done
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    started = time.perf_counter()
-    stop[0] = started + seconds
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise RuntimeError(f"GET {path} on port {port} failed: {failures[0]}")
-    return sum(counts) / elapsed
+def _wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit(
+            "bench/publishing.py's serve part needs wrk: install Debian's 'wrk' package "
+            "(make bench does, with scripts/bench-tools.sh)."
+        )
+    return found
 
 
 def bench_serve(env: dict, secret: str, environment_id: int, args, workdir: Path) -> dict:
@@ -376,7 +383,7 @@ def bench_serve(env: dict, secret: str, environment_id: int, args, workdir: Path
     http_server = [sys.executable, __file__, "--static-server", str(static), str(static_port)]
     dcs = f"/v1/download_config_specs/{secret}.json"
     gzip = {"Accept-Encoding": "gzip"}
-    # name -> (ours: path, headers; the ceiling's path or None)
+    # name -> (ours: path, headers; the static server's path or None)
     paths = {
         "full spec": ((dcs, None), "/dcs.json", len(body)),
         "sinceTime=current": ((f"{dcs}?sinceTime={current}", None), "/no_updates.json", None),
@@ -385,11 +392,11 @@ def bench_serve(env: dict, secret: str, environment_id: int, args, workdir: Path
     log = workdir / "gunicorn.log"
     with (
         _process(gunicorn, {**os.environ, **env, "WEB_WORKERS": "2"}, log) as ours,
-        _process(http_server, {**os.environ, **env}, None) as ceiling,
+        _process(http_server, {**os.environ, **env}, None) as reference,
     ):
         first = _wait_until(lambda: _get(ours_port, dcs), "gunicorn", ours, log, timeout=180)
         _check(first[0] == 200 and first[2] == body, f"gunicorn served {first[:2]}")
-        _wait_until(lambda: _get(static_port, "/dcs.json"), "http.server", ceiling, None)
+        _wait_until(lambda: _get(static_port, "/dcs.json"), "http.server", reference, None)
         lengths = {}
         for name, ((path, headers), static_path, _length) in paths.items():
             # Warm both workers.
@@ -403,7 +410,9 @@ def bench_serve(env: dict, secret: str, environment_id: int, args, workdir: Path
                 _check(got_headers.get("Content-Encoding") == "gzip", f"{name}: {got_headers}")
         _check(lengths["sinceTime=current"] == len(NO_UPDATES), "sinceTime: not up to date")
         runs: dict[str, dict[str, list[float]]] = {n: {"gunicorn": [], "static": []} for n in paths}
-        options = {"connections": args.connections, "seconds": args.seconds}
+        script = workdir / "wrk.lua"
+        script.write_text(WRK_SUMMARY)
+        options = {"connections": args.connections, "seconds": args.seconds, "script": script}
         for _ in range(args.rounds):
             for name, ((path, headers), static_path, _length) in paths.items():
                 runs[name]["gunicorn"].append(
@@ -425,7 +434,8 @@ def bench_serve(env: dict, secret: str, environment_id: int, args, workdir: Path
         rows[name] = row
     return {
         "gunicorn": "console/gunicorn_conf.py, 2 workers (gthread, keep-alive)",
-        "ceiling": "http.server (threads, one process), HTTP/1.1 keep-alive, TCP_NODELAY",
+        "static": "http.server (threads, one process), HTTP/1.1 keep-alive, TCP_NODELAY",
+        "load": "wrk, one thread",
         "connections": args.connections,
         "seconds": args.seconds,
         "rounds": args.rounds,
@@ -446,8 +456,14 @@ def static_server(directory: str, port: int) -> None:
         def log_message(self, *args):
             pass
 
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass  # wrk closes its connections mid-response when a round ends
+
     handler = functools.partial(Handler, directory=directory)
-    with ThreadingHTTPServer((HOST, port), handler) as server:
+    with Server((HOST, port), handler) as server:
         server.serve_forever()
 
 
@@ -567,7 +583,7 @@ def _render_publish(p: dict, s: dict) -> list[str]:
 def _render_serve(a: dict) -> list[str]:
     lines = [
         f"GET /v1/download_config_specs, req/s: gunicorn ({a['gunicorn']}) vs the same bytes "
-        f"from http.server; {a['connections']} connections, median of {a['rounds']} x "
+        f"from http.server; wrk, {a['connections']} connections, median of {a['rounds']} x "
         f"{a['seconds']:g} s",
         f"  {'':24} {'bytes':>11} {'gunicorn':>10} {'static':>10} {'gunicorn/static':>16}",
     ]
@@ -615,7 +631,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=50)
     parser.add_argument("--runs", type=int, default=1, help="spec_publish runs")
     parser.add_argument("--rounds", type=int, default=3, help="load rounds per server and path")
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of one load round")
+    parser.add_argument("--seconds", type=int, default=2, help="length of one load round")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument("--latency-gates", type=int, default=100)

@@ -37,7 +37,8 @@ preload_app = True
 # counts hundreds of requests a second per worker: at 2,000 its workers were replaced
 # every few seconds, and make bench's poll rate was 0.25x the static server's with
 # preloading and 0.10x without, against 0.40x with neither replacements nor the memo of
-# console/sdk_poll.py. Each replacement also empties the worker's spec fragment cache.
+# console/sdk_poll.py (its load generator was a Python client then, not wrk). Each
+# replacement also empties the worker's spec fragment cache.
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "100000"))
 max_requests_jitter = max_requests // 10
 # gunicorn's runtime control socket is one path per machine (~/.gunicorn): two consoles, or a
