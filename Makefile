@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 # Project sizes of bench/spec_scale.py; 1000,10000,50000 adds about 15 minutes.
 SPEC_SCALE_GATES ?= 1000,10000
 
-.PHONY: help install services migrate demo run dev test test-fast lint format bench browser
+.PHONY: help install services migrate demo run dev test test-fast lint format bench browser bench-tools
 
 help:
 	@echo "make run      install, migrate, load the demo project, start web + worker + beat on 127.0.0.1:8000"
@@ -58,7 +58,11 @@ dev: demo
 browser:
 	@scripts/browser.sh
 
-test: install browser
+# wrk, make bench's HTTP load generator (its load checks run in make test too).
+bench-tools:
+	@scripts/bench-tools.sh
+
+test: install browser bench-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -68,7 +72,7 @@ test: install browser
 	$(VENV)/bin/pytest -n 2 --create-db
 
 # The fast loop: everything but the tests marked slow (live servers on private clusters).
-test-fast: install browser
+test-fast: install browser bench-tools
 	$(VENV)/bin/pytest -n 2 --create-db -m "not slow"
 
 # mypy checks the apps listed in pyproject.toml [tool.mypy] (strict on console.specs, the
@@ -83,8 +87,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: migrate
-	@scripts/bench-tools.sh
+bench: migrate bench-tools
 	@mkdir -p bench
 	rm -f bench/results.json
 	$(PY) bench/evaluator.py --out bench/results.json
